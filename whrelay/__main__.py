@@ -1,0 +1,6 @@
+"""``python -m whrelay``."""
+
+from whrelay.cli.main import main
+
+if __name__ == "__main__":
+    main()

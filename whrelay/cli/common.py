@@ -1,0 +1,48 @@
+"""What every command shares: the consoles, the ``--db`` option, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from whrelay import paths
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="SQLite database file. Default: $WHRELAY_DB, else whrelay.db in $WHRELAY_DATA_DIR "
+        "or the user data directory ('whrelay paths' would show it).",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Write NDJSON to stdout, one object per line, and nothing else."),
+]
+
+
+def stdout() -> Console:
+    """Data: tables, webhooks. Never markup-interpreted for webhook content (see render)."""
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr() -> Console:
+    """Diagnostics."""
+    return Console(stderr=True, highlight=False)
+
+
+def resolve_db(db: Path | None) -> Path:
+    return paths.db_path(db)
+
+
+def write_json(obj: object) -> None:
+    """One NDJSON line on stdout, flushed so that followers see it at once."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()

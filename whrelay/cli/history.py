@@ -1,0 +1,103 @@
+"""``whrelay list`` and ``whrelay show``: read the stored history (read-only, any process)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
+from whrelay.models import now_micros
+from whrelay.render import webhook_detail, webhook_table
+from whrelay.storage import Store, WebhookFilter
+from whrelay.timeparse import parse_since
+
+LIST_EXAMPLES = """
+[bold]Examples[/bold]
+
+  whrelay list                          the 50 newest webhooks
+  whrelay list --since 2h --provider stripe
+  whrelay list --path '/hooks/*' --search evt_123 --limit 0
+  whrelay list --json | jq .id          NDJSON, one webhook per line
+"""
+
+SHOW_EXAMPLES = """
+[bold]Examples[/bold]
+
+  whrelay show 42                       request line, headers, pretty body
+  whrelay show 42 --raw > body.bin      the exact body bytes
+  whrelay show 42 --json                the full record, body in base64
+"""
+
+
+def list_webhooks(
+    since: Annotated[
+        str | None, typer.Option(help="Only newer than this: 10m, 2h, 3d, or an ISO time (UTC).")
+    ] = None,
+    path: Annotated[str | None, typer.Option("--path", help="Path glob, e.g. '/stripe/*'.")] = None,
+    method: Annotated[str | None, typer.Option(help="HTTP method, e.g. POST.")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Detected provider: stripe, github, shopify, ...")
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Substring of the path or the body (case-sensitive).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many; 0 = all.", min=0)] = 50,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """List stored webhooks, newest first."""
+    where = WebhookFilter(
+        since=parse_since(since, now_micros()) if since else None,
+        path_glob=path,
+        method=method,
+        provider=provider,
+        search=search,
+        limit=limit,
+    )
+    with Store(resolve_db(db), readonly=True) as store:
+        rows = store.list_webhooks(where)
+    if json_output:
+        for row in rows:
+            write_json(row.to_json())
+    elif rows:
+        stdout().print(webhook_table(rows))
+    else:
+        stderr().print(Text("No webhooks match.", style="dim"))
+
+
+def show(
+    webhook_id: Annotated[int, typer.Argument(metavar="ID", help="The webhook's id.")],
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Write the exact body bytes to stdout.")
+    ] = False,
+    headers: Annotated[bool, typer.Option("--headers", help="Show only the headers.")] = False,
+    body: Annotated[bool, typer.Option("--body", help="Show only the (decoded) body.")] = False,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Show one stored webhook in full."""
+    from whrelay.render import body_view, headers_table, request_line
+
+    with Store(resolve_db(db), readonly=True) as store:
+        webhook = store.get_webhook(webhook_id)
+    if raw:
+        sys.stdout.buffer.write(webhook.body or b"")
+        sys.stdout.buffer.flush()
+    elif json_output:
+        write_json(webhook.to_json())
+    elif headers:
+        console = stdout()
+        console.print(request_line(webhook))
+        console.print(headers_table(webhook.decoded_headers()))
+    elif body:
+        stdout().print(body_view(webhook))
+    else:
+        stdout().print(webhook_detail(webhook))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list", epilog=LIST_EXAMPLES)(list_webhooks)
+    app.command(epilog=SHOW_EXAMPLES)(show)

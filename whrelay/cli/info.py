@@ -1,0 +1,28 @@
+"""``whrelay paths``: where whrelay keeps things."""
+
+from __future__ import annotations
+
+import typer
+
+from whrelay import paths
+from whrelay.cli.common import DbOption, JsonOption, write_json
+
+
+def show_paths(json_output: JsonOption = False, db: DbOption = None) -> None:
+    """Print where whrelay keeps its data (after --db and the environment are applied)."""
+    database = paths.db_path(db)
+    found = {
+        "data_dir": str(paths.data_dir()),
+        "db": str(database),
+        "lock": str(paths.lock_path(database)),
+    }
+    if json_output:
+        write_json(found)
+    else:
+        width = max(map(len, found))
+        for name, value in found.items():
+            print(f"{name:<{width}}  {value}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("paths")(show_paths)

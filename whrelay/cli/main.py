@@ -1,0 +1,99 @@
+"""The ``whrelay`` entry point and the one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+import click
+import typer
+
+from whrelay import __version__
+from whrelay.errors import ExitCode, WhrelayError
+
+app = typer.Typer(
+    name="whrelay",
+    help="Receive, store, verify, forward and replay webhooks locally. Nothing lost, "
+    "signatures never broken.\n\nStart with: whrelay listen",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=True,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"whrelay {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        help="Print the version and exit.",
+        callback=_version,
+        is_eager=True,
+    ),
+) -> None:
+    """Receive, store, verify, forward and replay webhooks locally."""
+
+
+def _register() -> None:
+    from whrelay.cli import history, info, listen
+
+    listen.register(app)
+    history.register(app)
+    info.register(app)
+
+
+_register()
+
+
+def _fail(message: str, hint: str | None, code: int) -> NoReturn:
+    # Plain writes: an error message may quote user input and must not become markup.
+    sys.stderr.write(f"whrelay: error: {message}\n")
+    if hint:
+        sys.stderr.write(f"  hint: {hint}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the CLI; every error leaves as one line on stderr and an ``ExitCode``."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="whrelay", standalone_mode=False)
+    except WhrelayError as error:
+        _fail(error.message, error.hint, error.exit_code)
+    except click.exceptions.NoArgsIsHelpError as error:
+        sys.stdout.write(error.ctx.get_help() + "\n")
+        sys.exit(ExitCode.OK)
+    except click.UsageError as error:
+        context = error.ctx.command_path if error.ctx else "whrelay"
+        _fail(error.format_message(), f"see '{context} --help'", ExitCode.USAGE)
+    except click.ClickException as error:
+        _fail(error.format_message(), None, ExitCode.USAGE)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.stderr.write("\nwhrelay: interrupted\n")
+        sys.exit(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (e.g. `whrelay list | head`): not an error worth a word.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(ExitCode.OK)
+    except Exception as error:  # the funnel: a bug still gets one line
+        if os.environ.get("WHRELAY_DEBUG"):
+            raise
+        _fail(
+            f"internal error: {type(error).__name__}: {error}",
+            "this is a bug in whrelay; run again with WHRELAY_DEBUG=1 for the traceback",
+            ExitCode.INTERNAL,
+        )
+    sys.exit(int(result) if isinstance(result, int) else ExitCode.OK)

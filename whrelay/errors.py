@@ -1,0 +1,54 @@
+"""The error hierarchy and the exit codes. The CLI turns every ``WhrelayError`` into one line."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a whrelay process exits with. Documented in the README; the numbers never change."""
+
+    OK = 0
+    """The command did what was asked."""
+    CHECK_FAILED = 1
+    """A check failed: an invalid signature, a replay that was not answered 2xx."""
+    USAGE = 2
+    """Bad usage or bad input: an unknown option, an unknown id, an unreadable file."""
+    UNAVAILABLE = 3
+    """The database or the port could not be used (locked, read-only, disk full, port taken)."""
+    INTERNAL = 4
+    """A bug in whrelay (the message says so; ``WHRELAY_DEBUG=1`` shows the traceback)."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C (SIGINT)."""
+
+
+class WhrelayError(Exception):
+    """An error whrelay explains to its user in one line, with an optional hint."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(WhrelayError):
+    """The command line or an input file is wrong."""
+
+
+class NotFoundError(WhrelayError):
+    """A webhook id (or another named thing) does not exist."""
+
+
+class StorageError(WhrelayError):
+    """The database cannot be opened, read or written."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class StorageUnavailableError(StorageError):
+    """A write failed for a reason that may pass: disk full, read-only file, lock timeout."""

@@ -1,0 +1,164 @@
+"""The records whrelay keeps, exactly as they arrived.
+
+Headers stay bytes, in order, with their original case and duplicates; the body stays bytes,
+and ``None`` (no body at all) is kept apart from ``b""`` (an empty body). Every decoded,
+pretty or hex view is made at display time from these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+RawHeaders = tuple[tuple[bytes, bytes], ...]
+"""Header (name, value) pairs as they came off the wire."""
+
+
+def decode_header(raw: bytes) -> str:
+    """A header name or value as text, losslessly: invalid UTF-8 bytes become lone surrogates."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def encode_header(text: str) -> bytes:
+    """The inverse of ``decode_header``."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def header_values(headers: RawHeaders, name: str) -> list[str]:
+    """Every value of header ``name`` (case-insensitive), in order."""
+    wanted = name.lower().encode("latin-1")
+    return [decode_header(v) for k, v in headers if k.lower() == wanted]
+
+
+def header_value(headers: RawHeaders, name: str) -> str | None:
+    """The first value of header ``name`` (case-insensitive), or ``None``."""
+    values = header_values(headers, name)
+    return values[0] if values else None
+
+
+def format_time(micros: int) -> str:
+    """A UTC time in microseconds since the epoch as ISO 8601, e.g. 2026-11-26T17:36:42.123456Z."""
+    return datetime.fromtimestamp(micros / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_micros() -> int:
+    """The current UTC time in microseconds since the epoch."""
+    moment = datetime.now(UTC)
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """One HTTP request as the receiver took it in, before it has an id."""
+
+    method: str
+    path: str
+    """The request target's path, as sent (percent-encoding untouched)."""
+    query: str
+    """The raw query string, without the ``?``; empty when there was none."""
+    headers: RawHeaders
+    body: bytes | None
+    """The body bytes; ``None`` when the request had no body at all (no length, not chunked)."""
+    http_version: str
+    remote_addr: str | None
+    received_at: int
+    """UTC, microseconds since the epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What can be told about a webhook's sender without a secret."""
+
+    provider: str | None = None
+    event_type: str | None = None
+    delivery_id: str | None = None
+    """The sender's own id for this delivery (``X-GitHub-Delivery``, ``webhook-id``, ``evt_…``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSummary:
+    """A stored webhook without its headers and body: what ``list`` shows."""
+
+    id: int
+    received_at: int
+    method: str
+    path: str
+    query: str
+    provider: str | None
+    event_type: str | None
+    delivery_id: str | None
+    size: int
+    content_type: str | None
+
+    @property
+    def target(self) -> str:
+        """Path plus query, as the sender wrote them."""
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def to_json(self) -> dict[str, object]:
+        """The fields every JSON view of a webhook carries."""
+        return {
+            "id": self.id,
+            "received_at": format_time(self.received_at),
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "provider": self.provider,
+            "event_type": self.event_type,
+            "delivery_id": self.delivery_id,
+            "size": self.size,
+            "content_type": self.content_type,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A stored webhook: the summary plus everything needed to send it again byte for byte."""
+
+    summary: WebhookSummary
+    headers: RawHeaders
+    body: bytes | None
+    http_version: str
+    remote_addr: str | None
+
+    @property
+    def id(self) -> int:
+        return self.summary.id
+
+    def decoded_headers(self) -> list[tuple[str, str]]:
+        return [(decode_header(k), decode_header(v)) for k, v in self.headers]
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
+
+    def to_json(self) -> dict[str, object]:
+        """The full record; ``body_b64`` is ``null`` when there was no body."""
+        import base64
+
+        data = self.summary.to_json()
+        data["http_version"] = self.http_version
+        data["remote_addr"] = self.remote_addr
+        data["headers"] = [list(pair) for pair in self.decoded_headers()]
+        data["body_b64"] = None if self.body is None else base64.b64encode(self.body).decode()
+        return data
+
+
+def pack_headers(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Headers as one blob of ``name: value`` lines, exactly as HTTP/1.1 frames them.
+
+    HTTP forbids CR and LF inside names and values and ``:`` inside names, so this is
+    lossless for anything a parser accepted.
+    """
+    return b"\r\n".join(name + b": " + value for name, value in headers)
+
+
+def unpack_headers(blob: bytes) -> RawHeaders:
+    """The inverse of ``pack_headers``."""
+    if not blob:
+        return ()
+    pairs = []
+    for line in blob.split(b"\r\n"):
+        name, _, value = line.partition(b": ")
+        pairs.append((name, value))
+    return tuple(pairs)

@@ -1,0 +1,1 @@
+"""The aiohttp receiver behind ``whrelay listen``. Imports no UI library."""

@@ -1,0 +1,105 @@
+"""Run the receiver until a signal stops it: ``whrelay listen``'s engine, without any UI."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+from collections.abc import Callable
+
+from aiohttp import web
+
+from whrelay import __version__
+from whrelay.config import ListenSettings
+from whrelay.errors import UsageError
+from whrelay.events import ListenEvent, ListenStarted, ListenStopped
+from whrelay.receiver.app import RECEIVER, make_app
+from whrelay.storage import Store
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+def environment_warnings(host: str) -> list[str]:
+    """Things about this process the user should know before trusting it with webhooks."""
+    warnings = []
+    if host not in LOOPBACK_HOSTS:
+        warnings.append(
+            f"listening on {host}: anyone who can reach this machine can send webhooks here"
+        )
+    from aiohttp import http_parser
+
+    if http_parser.HttpRequestParser is http_parser.HttpRequestParserPy:
+        warnings.append(
+            "aiohttp's C HTTP parser is not in use (AIOHTTP_NO_EXTENSIONS?); the pure-Python "
+            "parser has had request-smuggling bugs"
+        )
+    if sys.flags.optimize:
+        warnings.append("running under python -O: aiohttp's assertions are stripped")
+    return warnings
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+async def serve(
+    settings: ListenSettings,
+    emit: Callable[[ListenEvent], None],
+    stop: asyncio.Event | None = None,
+) -> str | None:
+    """Receive until ``stop`` is set or SIGINT/SIGTERM arrives; return the signal's name."""
+    store = Store(settings.db_path, durability=settings.durability)
+    app = make_app(settings, store, emit)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=settings.idle_timeout,
+        auto_decompress=False,
+        shutdown_timeout=settings.shutdown_timeout,
+    )
+    stop = stop or asyncio.Event()
+    stopped_by: list[str] = []
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+
+        def on_signal(signum: int = signum) -> None:
+            stopped_by.append(signal.Signals(signum).name)
+            stop.set()
+
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+        try:
+            await site.start()
+        except OSError as error:
+            raise UsageError(
+                f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
+                hint="pick another --port, or 0 for any free port",
+            ) from None
+        port = runner.addresses[0][1]
+        emit(
+            ListenStarted(
+                url=_url(settings.host, port),
+                db_path=str(settings.db_path),
+                version=__version__,
+                options={
+                    "durability": settings.durability,
+                    "max body": f"{settings.max_body} bytes",
+                    "sqlite": sqlite3.sqlite_version,
+                },
+                warnings=tuple(environment_warnings(settings.host)),
+            )
+        )
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
+        stored = app[RECEIVER].stored
+        store.close()
+    emit(ListenStopped(stored=stored, signal=stopped_by[0] if stopped_by else None))
+    return stopped_by[0] if stopped_by else None

@@ -1,0 +1,220 @@
+"""Rich renderables for webhooks. Everything from a webhook is untrusted text.
+
+Nothing from a request is ever parsed as Rich markup: it goes into ``Text`` objects, never
+into markup strings, and control characters (ESC, CSI, BEL, backspace, ...) are shown as
+visible escapes such as ``\\x1b`` so they cannot drive the terminal.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from urllib.parse import parse_qsl
+
+from rich.console import Group, RenderableType
+from rich.highlighter import JSONHighlighter
+from rich.table import Table
+from rich.text import Text
+
+from whrelay.models import Webhook, WebhookSummary, format_time, header_value
+
+# C0 controls except TAB and LF, DEL, and C1 controls (0x80-0x9f: CSI is 0x9b), plus the
+# Unicode bidi overrides that can make text read differently from what it is.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+MAX_DECOMPRESSED = 64 * 1024 * 1024
+MAX_PRETTY = 2 * 1024 * 1024
+"""Bodies above this are shown raw, not pretty-printed."""
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def inert(value: str) -> str:
+    """``value`` with every control character replaced by a visible escape."""
+    return _CONTROL.sub(_escape_control, value)
+
+
+def safe_text(value: str | None, style: str = "") -> Text:
+    """Untrusted text as a Rich ``Text``: never markup, never a terminal control sequence."""
+    return Text(inert(value or ""), style=style, no_wrap=False)
+
+
+def one_line(value: str) -> str:
+    """``value`` made inert and kept on one line (LF and TAB escaped too)."""
+    return inert(value).replace("\n", "\\n").replace("\t", "\\t")
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        size_f = size / 1024
+        if size_f < 1024 or unit == "GiB":
+            return f"{size_f:.1f} {unit}"
+        size = int(size_f)
+    return f"{size} B"
+
+
+def short_time(micros: int) -> str:
+    return format_time(micros)[11:23]
+
+
+def kind(summary: WebhookSummary) -> str:
+    """``provider/event_type``, as far as either is known."""
+    parts = [summary.provider or "", summary.event_type or ""]
+    return "/".join(part for part in parts if part) or "-"
+
+
+def webhook_line(summary: WebhookSummary) -> Text:
+    """One line for ``listen``'s live output."""
+    line = Text()
+    line.append(short_time(summary.received_at), style="dim")
+    line.append(f"  #{summary.id:<5} ", style="bold cyan")
+    line.append(f"{summary.method:<6} ", style="bold")
+    line.append(one_line(summary.target))
+    line.append("  ")
+    line.append(one_line(kind(summary)), style="magenta")
+    line.append(f"  {human_size(summary.size)}", style="dim")
+    return line
+
+
+def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
+    """``list``'s table."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ID", justify="right", style="cyan", no_wrap=True)
+    table.add_column("RECEIVED (UTC)", no_wrap=True, style="dim")
+    table.add_column("METHOD", no_wrap=True)
+    table.add_column("PATH", overflow="fold")
+    table.add_column("PROVIDER", no_wrap=True)
+    table.add_column("EVENT", overflow="fold", style="magenta")
+    table.add_column("SIZE", justify="right", no_wrap=True)
+    for item in summaries:
+        table.add_row(
+            str(item.id),
+            format_time(item.received_at)[:19].replace("T", " "),
+            Text(one_line(item.method)),
+            Text(one_line(item.target)),
+            Text(one_line(item.provider or "-")),
+            Text(one_line(item.event_type or "-")),
+            human_size(item.size),
+        )
+    return table
+
+
+def headers_table(pairs: Sequence[tuple[str, str]]) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name, value in pairs:
+        table.add_row(Text(one_line(name)), Text(one_line(value)))
+    return table
+
+
+def decoded_body(webhook: Webhook) -> tuple[bytes | None, str | None]:
+    """The body with its Content-Encoding undone, and a note on what was done or failed."""
+    body = webhook.body
+    encoding = (webhook.header("content-encoding") or "").strip().lower()
+    if body is None or encoding in ("", "identity"):
+        return body, None
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            out = zlib.decompressobj(wbits=31).decompress(body, MAX_DECOMPRESSED)
+        elif encoding == "deflate":
+            try:
+                out = zlib.decompressobj().decompress(body, MAX_DECOMPRESSED)
+            except zlib.error:
+                out = zlib.decompressobj(wbits=-15).decompress(body, MAX_DECOMPRESSED)
+        else:
+            return body, f"Content-Encoding {encoding!r} shown as received"
+    except (zlib.error, gzip.BadGzipFile) as error:
+        return body, f"could not decompress ({encoding}): {error}; shown as received"
+    return out, f"decompressed from {encoding} ({human_size(len(body))} as received)"
+
+
+def hex_dump(data: bytes, limit: int = 64 * 1024) -> Text:
+    """``offset  hex bytes  ascii`` lines, 16 bytes each."""
+    lines = []
+    for offset in range(0, min(len(data), limit), 16):
+        chunk = data[offset : offset + 16]
+        hexed = " ".join(f"{b:02x}" for b in chunk)
+        shown = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        lines.append(f"{offset:08x}  {hexed:<47}  {shown}")
+    if len(data) > limit:
+        lines.append(f"… {len(data) - limit} more bytes (use --raw)")
+    return Text("\n".join(lines))
+
+
+def body_view(webhook: Webhook) -> RenderableType:
+    """The body as a person wants to read it: pretty JSON, a form table, text, or hex."""
+    body, note = decoded_body(webhook)
+    parts: list[RenderableType] = []
+    if note:
+        parts.append(Text(note, style="dim italic"))
+    if body is None:
+        parts.append(Text("(no body)", style="dim"))
+        return Group(*parts)
+    if not body:
+        parts.append(Text("(empty body)", style="dim"))
+        return Group(*parts)
+    content_type = (header_value(webhook.headers, "content-type") or "").lower()
+    parts.append(_body_content(body, content_type))
+    return Group(*parts)
+
+
+def _body_content(body: bytes, content_type: str) -> RenderableType:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return hex_dump(body)
+    if len(body) <= MAX_PRETTY:
+        stripped = text.lstrip()
+        if "json" in content_type or stripped[:1] in ("{", "["):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                pass
+            else:
+                pretty = inert(json.dumps(parsed, indent=2, ensure_ascii=False))
+                return JSONHighlighter()(Text(pretty))
+        if "x-www-form-urlencoded" in content_type:
+            return headers_table(parse_qsl(text, keep_blank_values=True))
+    if "\x00" in text:
+        return hex_dump(body)
+    return safe_text(text)
+
+
+def request_line(webhook: Webhook) -> Text:
+    line = Text()
+    line.append(one_line(webhook.summary.method), style="bold")
+    line.append(" ")
+    line.append(one_line(webhook.summary.target))
+    line.append(f" HTTP/{webhook.http_version}", style="dim")
+    return line
+
+
+def webhook_detail(webhook: Webhook) -> Group:
+    """``show``'s full view: a header line, the request line, headers, and the body."""
+    s = webhook.summary
+    title = Text()
+    title.append(f"#{s.id}", style="bold cyan")
+    title.append(f"  {format_time(s.received_at)}", style="dim")
+    title.append(f"  from {one_line(webhook.remote_addr or '?')}", style="dim")
+    title.append("  ")
+    title.append(one_line(kind(s)), style="magenta")
+    if s.delivery_id:
+        title.append(f"  delivery {one_line(s.delivery_id)}", style="dim")
+    title.append(f"  {human_size(s.size)}", style="dim")
+    return Group(
+        title,
+        Text(),
+        request_line(webhook),
+        headers_table(webhook.decoded_headers()),
+        Text(),
+        body_view(webhook),
+    )

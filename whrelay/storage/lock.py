@@ -1,0 +1,87 @@
+"""One cross-process lock that every writer holds around its write transactions and checkpoints.
+
+SQLite before 3.51.3 has a WAL-reset race: two connections writing or checkpointing at about
+the same time can corrupt the database. Holding this lock around every write transaction and
+every checkpoint, in every process, means that never happens; readers open the database
+read-only and so never write or checkpoint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from whrelay.errors import StorageUnavailableError
+
+
+class WriteLock:
+    """An exclusive ``flock`` on a file beside the database, re-entrant within one thread."""
+
+    def __init__(self, path: Path | None, timeout: float = 10.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._fd: int | None = None
+        self._depth = 0
+        self._local = threading.Lock()
+
+    def _open(self) -> int:
+        if self._fd is None:
+            assert self.path is not None
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._fd
+
+    def acquire(self) -> None:
+        if self.path is None:
+            return
+        if self._depth:
+            self._depth += 1
+            return
+        if not self._local.acquire(timeout=self.timeout):
+            raise StorageUnavailableError("timed out waiting for the database write lock")
+        fd = self._open()
+        deadline = time.monotonic() + self.timeout
+        delay = 0.0005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._local.release()
+                    raise StorageUnavailableError(
+                        f"another process has held the write lock {self.path} "
+                        f"for more than {self.timeout:g} s"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
+        self._depth = 1
+
+    def release(self) -> None:
+        if self.path is None:
+            return
+        self._depth -= 1
+        if self._depth == 0:
+            assert self._fd is not None
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._local.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> WriteLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()

@@ -1,0 +1,83 @@
+"""Schema migrations: ordered functions, each recorded in ``schema_versions`` when applied.
+
+Add a migration by appending a function to ``MIGRATIONS``; never edit or reorder one that
+has shipped. ``PRAGMA user_version`` mirrors the newest applied version so that opening a
+current database costs one cheap read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1_webhooks(db: sqlite3.Connection) -> None:
+    """Webhooks exactly as received. The columns ``list`` reads come before the big blobs."""
+    db.execute(
+        """
+        CREATE TABLE webhooks (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at  INTEGER NOT NULL,  -- UTC, microseconds since the epoch
+            method       TEXT    NOT NULL,
+            path         TEXT    NOT NULL,
+            query        TEXT    NOT NULL DEFAULT '',
+            provider     TEXT,
+            event_type   TEXT,
+            delivery_id  TEXT,
+            size         INTEGER NOT NULL,  -- body bytes; 0 for an empty or absent body
+            content_type TEXT,
+            http_version TEXT    NOT NULL,
+            remote_addr  TEXT,
+            headers      BLOB    NOT NULL,  -- 'Name: value' lines joined by CRLF, as received
+            body         BLOB               -- NULL: no body at all; X'': an empty body
+        )
+        """
+    )
+    db.execute("CREATE INDEX webhooks_received_at ON webhooks (received_at)")
+    db.execute("CREATE INDEX webhooks_provider ON webhooks (provider, id)")
+    db.execute(
+        "CREATE INDEX webhooks_delivery_id ON webhooks (delivery_id) WHERE delivery_id IS NOT NULL"
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_webhooks,)
+"""Version N is ``MIGRATIONS[N - 1]``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(db: sqlite3.Connection) -> int:
+    row = db.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(db: sqlite3.Connection, now_us: int, target: int = SCHEMA_VERSION) -> list[int]:
+    """Apply every migration after the current version up to ``target``, in one transaction.
+
+    The caller holds the write lock. Returns the versions applied.
+    """
+    applied: list[int] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_versions ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        )
+        version = current_version(db)
+        for number in range(version + 1, target + 1):
+            step = MIGRATIONS[number - 1]
+            step(db)
+            db.execute(
+                "INSERT INTO schema_versions (version, name, applied_at) VALUES (?, ?, ?)",
+                (number, step.__name__.lstrip("_"), now_us),
+            )
+            applied.append(number)
+        if applied:
+            db.execute(f"PRAGMA user_version = {int(applied[-1])}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return applied

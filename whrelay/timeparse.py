@@ -1,0 +1,50 @@
+"""Parse the durations, times and sizes users type: ``10m``, ``2h``, ISO times, ``25MiB``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from whrelay.errors import UsageError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``30``, ``30s``, ``10m``, ``2h``, ``3d``, ``1w`` or ``250ms``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"not a duration: {text!r}", hint="use a number with s, m, h, d or w")
+    unit = (match.group(2) or "s").lower()
+    return float(match.group(1)) * _DURATION_UNITS[unit]
+
+
+def parse_since(text: str, now_us: int) -> int:
+    """A point in time, in UTC microseconds, from a duration ago (``10m``) or an ISO 8601 time.
+
+    An ISO time without a zone is taken as UTC.
+    """
+    if _DURATION.match(text):
+        return now_us - int(parse_duration(text) * 1_000_000)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"not a duration or time: {text!r}",
+            hint="use e.g. 10m, 2h, 3d or 2026-11-26T09:30:00",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``1048576``, ``512k``, ``25MiB``, ``1GB`` (binary units: 1k = 1024)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise UsageError(f"not a size: {text!r}", hint="use e.g. 512k, 25MiB or 1g")
+    unit = (match.group(2) or "b")[0].lower()
+    return int(float(match.group(1)) * _SIZE_UNITS.get(unit, 1))
