@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from whrelay.retry import RetryPolicy
 from whrelay.storage.store import Durability
+from whrelay.targets import Route, Target, route
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8642
@@ -15,8 +18,43 @@ DEFAULT_IDLE_TIMEOUT = 15.0
 """Seconds a connection may sit idle, or trickle its request headers, before it is closed."""
 DEFAULT_READ_TIMEOUT = 30.0
 """Seconds a request body may take to arrive in full before the sender gets 408."""
+DEFAULT_FORWARD_TIMEOUT = 30.0
+"""Seconds a target gets to answer one forwarded request; 0 = no limit."""
+DEFAULT_RESPONSE_CAP = 1024 * 1024
+"""Bytes of each target response body that are stored; the rest is not read."""
+DEFAULT_CONCURRENCY = 8
+"""Attempts in flight per target at the most (1 with ``--ordered``)."""
+PROBE_INTERVAL = 1.0
+"""Seconds between health probes of a target that is down."""
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 """Seconds in-flight requests get to finish after Ctrl-C before they are cut off."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardSettings:
+    targets: tuple[Target, ...] = ()
+    """Where every webhook goes (fan-out), unless a route matches its path."""
+    routes: tuple[Route, ...] = ()
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    """``-H`` headers added to (or replacing those of) every forwarded request."""
+    ordered: bool = False
+    """Strict first-in-first-out per target: a failing head blocks the rest (head-of-line)."""
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = DEFAULT_CONCURRENCY
+    probe_interval: float = PROBE_INTERVAL
+
+    def targets_for(self, path: str) -> tuple[Target, ...]:
+        return route(path, self.routes, self.targets)
+
+    @property
+    def all_targets(self) -> tuple[Target, ...]:
+        seen: dict[str, Target] = {t.url: t for t in self.targets}
+        for r in self.routes:
+            seen.setdefault(r.target.url, r.target)
+        return tuple(seen.values())
+
+
+Mode = Literal["store", "proxy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +74,11 @@ class ListenSettings:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    forward: ForwardSettings = field(default_factory=lambda: ForwardSettings())
+    mode: Mode = "store"
+    """``store``: acknowledge on commit, forward in the background. ``proxy``: the sender
+    waits and gets the first target's answer."""
+    forward_timeout: float = DEFAULT_FORWARD_TIMEOUT
+    allow_remote: bool = False
+    """Forward to non-loopback targets too."""
+    response_cap: int = DEFAULT_RESPONSE_CAP

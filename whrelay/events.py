@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from whrelay.models import WebhookSummary
+from whrelay.models import Attempt, WebhookSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,4 +37,44 @@ class ListenStopped:
     signal: str | None
 
 
-ListenEvent = ListenStarted | WebhookReceived | RequestRefused | ListenStopped
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempted:
+    """One attempt finished. ``state`` is the delivery's state after it."""
+
+    attempt: Attempt
+    target: str
+    state: str
+    retry_in: float | None = None
+    """Seconds until the next retry, when one is scheduled."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetDown:
+    target: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetUp:
+    target: str
+    pending: int
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPaused:
+    """The target answered 410 Gone: nothing more is sent to it until listen restarts."""
+
+    target: str
+    pending: int
+
+
+ListenEvent = (
+    ListenStarted
+    | WebhookReceived
+    | RequestRefused
+    | ListenStopped
+    | DeliveryAttempted
+    | TargetDown
+    | TargetUp
+    | TargetPaused
+)

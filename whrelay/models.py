@@ -162,3 +162,114 @@ def unpack_headers(blob: bytes) -> RawHeaders:
         name, _, value = line.partition(b": ")
         pairs.append((name, value))
     return tuple(pairs)
+
+
+class DeliveryState:
+    """The states of a delivery (one webhook to one target)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    ALL = ("pending", "delivered", "failed")
+
+
+class Trigger:
+    """What caused an attempt."""
+
+    FIRST = "first"
+    RETRY = "retry"
+    REPLAY = "replay"
+    PROXY = "proxy"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One webhook on its way to one target: a row of the durable queue."""
+
+    id: int
+    webhook_id: int
+    target: str
+    state: str
+    attempts: int
+    next_attempt_at: int | None
+    """UTC microseconds; ``None`` once the delivery is no longer pending."""
+    created_at: int
+    updated_at: int
+    last_status: int | None = None
+    last_error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "webhook_id": self.webhook_id,
+            "target": self.target,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_attempt_at": None
+            if self.next_attempt_at is None
+            else format_time(self.next_attempt_at),
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of a delivery (or of a replay): the request sent and the answer received."""
+
+    webhook_id: int
+    delivery: int | None
+    """The delivery this attempt belongs to; ``None`` for a replay to an ad-hoc target."""
+    trigger: str
+    url: str
+    request_headers: RawHeaders
+    started_at: int
+    duration_us: int
+    status: int | None
+    response_headers: RawHeaders = ()
+    response_body: bytes | None = None
+    response_truncated: bool = False
+    error: str | None = None
+    """``refused``, ``timeout``, ``reset``, ``blocked`` (by the loopback policy) or ``error``."""
+    error_detail: str | None = None
+    id: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def to_json(self) -> dict[str, object]:
+        import base64
+
+        body = self.response_body
+        return {
+            "id": self.id,
+            "webhook_id": self.webhook_id,
+            "delivery": self.delivery,
+            "trigger": self.trigger,
+            "url": self.url,
+            "started_at": format_time(self.started_at),
+            "duration_ms": round(self.duration_us / 1000, 3),
+            "status": self.status,
+            "error": self.error,
+            "error_detail": self.error_detail,
+            "request_headers": [
+                [decode_header(k), decode_header(v)] for k, v in self.request_headers
+            ],
+            "response_headers": [
+                [decode_header(k), decode_header(v)] for k, v in self.response_headers
+            ],
+            "response_body_b64": None if body is None else base64.b64encode(body).decode(),
+            "response_truncated": self.response_truncated,
+        }
+
+
+def parse_header_option(text: str) -> tuple[str, str]:
+    """``'Name: value'`` (a ``-H`` option) as a pair; ``UsageError`` when it is not one."""
+    from whrelay.errors import UsageError
+
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c in name for c in " \t\r\n") or any(c in value for c in "\r\n"):
+        raise UsageError(f"not a header: {text!r}", hint="write -H 'Name: value'")
+    return name, value.strip()

@@ -19,7 +19,14 @@ from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 
-from whrelay.models import Webhook, WebhookSummary, format_time, header_value
+from whrelay.models import (
+    Attempt,
+    Delivery,
+    Webhook,
+    WebhookSummary,
+    format_time,
+    header_value,
+)
 
 # C0 controls except TAB and LF, DEL, and C1 controls (0x80-0x9f: CSI is 0x9b), plus the
 # Unicode bidi overrides that can make text read differently from what it is.
@@ -218,3 +225,52 @@ def webhook_detail(webhook: Webhook) -> Group:
         Text(),
         body_view(webhook),
     )
+
+
+def attempt_line(attempt: Attempt, state: str, retry_in: float | None = None) -> Text:
+    """One line for an attempt: webhook, target, status or error, latency, what happens next."""
+    line = Text()
+    line.append(short_time(attempt.started_at), style="dim")
+    line.append(f"  #{attempt.webhook_id:<5} ", style="bold cyan")
+    line.append("→ ", style="dim")
+    line.append(one_line(attempt.url))
+    line.append("  ")
+    if attempt.status is not None:
+        style = "bold green" if attempt.ok else "bold red"
+        line.append(str(attempt.status), style=style)
+    else:
+        line.append(one_line(attempt.error or "error"), style="bold red")
+    line.append(f"  {attempt.duration_us / 1000:.1f} ms", style="dim")
+    if attempt.trigger != "first":
+        line.append(f"  ({attempt.trigger})", style="dim")
+    if retry_in is not None:
+        line.append(f"  retry in {retry_in:.1f} s", style="yellow")
+    elif state == "failed":
+        line.append("  failed, not retried", style="red")
+    return line
+
+
+def deliveries_view(deliveries: Sequence[Delivery], attempts: Sequence[Attempt]) -> Group:
+    """Each delivery with its state, then every attempt with the answer it got."""
+    parts: list[RenderableType] = [Text("Deliveries", style="bold underline")]
+    styles = {"delivered": "green", "pending": "yellow", "failed": "red"}
+    for delivery in deliveries:
+        line = Text()
+        line.append(f"{delivery.state:<10}", style=styles.get(delivery.state, ""))
+        line.append(one_line(delivery.target))
+        line.append(f"  {delivery.attempts} attempt(s)", style="dim")
+        if delivery.state == "pending" and delivery.next_attempt_at:
+            line.append(f"  next at {format_time(delivery.next_attempt_at)}", style="dim")
+        parts.append(line)
+    if attempts:
+        parts.append(Text())
+        parts.append(Text("Attempts", style="bold underline"))
+    for attempt in attempts:
+        parts.append(attempt_line(attempt, "delivered" if attempt.ok else "failed"))
+        if attempt.error_detail:
+            parts.append(Text("    " + one_line(attempt.error_detail), style="dim"))
+        if attempt.response_body:
+            snippet = attempt.response_body[:300].decode("utf-8", "replace")
+            more = " …" if len(attempt.response_body) > 300 or attempt.response_truncated else ""
+            parts.append(Text("    " + one_line(snippet) + more, style="dim"))
+    return Group(*parts)

@@ -30,12 +30,12 @@ JsonOption = Annotated[
 
 def stdout() -> Console:
     """Data: tables, webhooks. Never markup-interpreted for webhook content (see render)."""
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def stderr() -> Console:
     """Diagnostics."""
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def resolve_db(db: Path | None) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -13,6 +14,13 @@ from whrelay.models import now_micros
 from whrelay.render import webhook_detail, webhook_table
 from whrelay.storage import Store, WebhookFilter
 from whrelay.timeparse import parse_since
+
+
+class StatusChoice(StrEnum):
+    delivered = "delivered"
+    pending = "pending"
+    failed = "failed"
+
 
 LIST_EXAMPLES = """
 [bold]Examples[/bold]
@@ -44,6 +52,13 @@ def list_webhooks(
     search: Annotated[
         str | None, typer.Option(help="Substring of the path or the body (case-sensitive).")
     ] = None,
+    status: Annotated[
+        StatusChoice | None,
+        typer.Option(
+            help="delivered (every delivery succeeded), pending (some still to go), "
+            "failed (some gave up)."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many; 0 = all.", min=0)] = 50,
     json_output: JsonOption = False,
     db: DbOption = None,
@@ -55,6 +70,7 @@ def list_webhooks(
         method=method,
         provider=provider,
         search=search,
+        status=status.value if status else None,
         limit=limit,
     )
     with Store(resolve_db(db), readonly=True) as store:
@@ -79,15 +95,20 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Show one stored webhook in full."""
-    from whrelay.render import body_view, headers_table, request_line
+    from whrelay.render import body_view, deliveries_view, headers_table, request_line
 
     with Store(resolve_db(db), readonly=True) as store:
         webhook = store.get_webhook(webhook_id)
+        deliveries = store.deliveries(webhook_id)
+        attempts = store.attempts(webhook_id)
     if raw:
         sys.stdout.buffer.write(webhook.body or b"")
         sys.stdout.buffer.flush()
     elif json_output:
-        write_json(webhook.to_json())
+        record = webhook.to_json()
+        record["deliveries"] = [d.to_json() for d in deliveries]
+        record["attempts"] = [a.to_json() for a in attempts]
+        write_json(record)
     elif headers:
         console = stdout()
         console.print(request_line(webhook))
@@ -95,7 +116,11 @@ def show(
     elif body:
         stdout().print(body_view(webhook))
     else:
-        stdout().print(webhook_detail(webhook))
+        console = stdout()
+        console.print(webhook_detail(webhook))
+        if deliveries or attempts:
+            console.print()
+            console.print(deliveries_view(deliveries, attempts))
 
 
 def register(app: typer.Typer) -> None:

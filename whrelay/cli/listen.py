@@ -15,16 +15,23 @@ from rich.text import Text
 
 from whrelay import config
 from whrelay.cli.common import DbOption, resolve_db, stderr, stdout, write_json
-from whrelay.errors import ExitCode
+from whrelay.errors import ExitCode, UsageError
 from whrelay.events import (
+    DeliveryAttempted,
     ListenEvent,
     ListenStarted,
     ListenStopped,
     RequestRefused,
+    TargetDown,
+    TargetPaused,
+    TargetUp,
     WebhookReceived,
 )
-from whrelay.render import one_line, webhook_line
+from whrelay.models import parse_header_option
+from whrelay.render import attempt_line, one_line, webhook_line
+from whrelay.retry import DEFAULT_SCHEDULE, DEFAULT_WINDOW, RetryPolicy
 from whrelay.storage.store import Durability
+from whrelay.targets import parse_route, parse_target
 from whrelay.timeparse import parse_duration, parse_size
 
 
@@ -35,6 +42,14 @@ class Output(StrEnum):
     quiet = "quiet"
 
 
+_DEFAULT_SCHEDULE_TEXT = ",".join(f"{delay:g}" for delay in DEFAULT_SCHEDULE)
+
+
+class ModeChoice(StrEnum):
+    store = "store"
+    proxy = "proxy"
+
+
 class DurabilityChoice(StrEnum):
     full = "full"
     normal = "normal"
@@ -43,7 +58,12 @@ class DurabilityChoice(StrEnum):
 EXAMPLES = """
 [bold]Examples[/bold]
 
-  whrelay listen                         receive on http://127.0.0.1:8642/
+  whrelay listen                         receive on http://127.0.0.1:8642/, store only
+  whrelay listen -f 3000                 forward to http://127.0.0.1:3000 (same path)
+  whrelay listen -f 3000 -f :4000/hooks  fan out to two local apps
+  whrelay listen --route '/stripe/*=3000' --route '/github/*=4000'
+  whrelay listen -f 3000 --mode proxy    the sender waits for your app's answer
+  whrelay listen -f 3000 --timeout 0     no forwarding timeout (sit at a breakpoint)
   whrelay listen --port 0 --output json  any free port; NDJSON events on stdout
   whrelay listen --durability normal     faster; survives crashes, not power loss
 """
@@ -70,6 +90,10 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
             out.print(webhook_line(event.webhook))
         elif isinstance(event, RequestRefused):
             err.print(_refused_line(event))
+        elif isinstance(event, DeliveryAttempted):
+            out.print(attempt_line(event.attempt, event.state, event.retry_in))
+        elif isinstance(event, TargetDown | TargetUp | TargetPaused):
+            out.print(_target_line(event))
         elif isinstance(event, ListenStopped):
             err.print(Text(f"Stopped. {event.stored} webhook(s) stored this run.", style="dim"))
 
@@ -88,6 +112,10 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
             )
         elif isinstance(event, RequestRefused):
             err.print(_refused_line(event))
+        elif isinstance(event, DeliveryAttempted):
+            out.print(attempt_line(event.attempt, event.state, event.retry_in), soft_wrap=True)
+        elif isinstance(event, TargetDown | TargetUp | TargetPaused):
+            err.print(_target_line(event))
 
     def quiet(event: ListenEvent) -> None:
         if isinstance(event, ListenStarted):
@@ -113,11 +141,52 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
                     "path": event.path,
                 }
             )
+        elif isinstance(event, DeliveryAttempted):
+            a = event.attempt
+            write_json(
+                {
+                    "event": "attempt",
+                    "webhook_id": a.webhook_id,
+                    "delivery": a.delivery,
+                    "target": event.target,
+                    "url": a.url,
+                    "trigger": a.trigger,
+                    "status": a.status,
+                    "error": a.error,
+                    "error_detail": a.error_detail,
+                    "duration_ms": round(a.duration_us / 1000, 3),
+                    "state": event.state,
+                    "retry_in": event.retry_in,
+                }
+            )
+        elif isinstance(event, TargetDown):
+            write_json({"event": "target_down", "target": event.target, "reason": event.reason})
+        elif isinstance(event, TargetUp):
+            write_json({"event": "target_up", "target": event.target, "pending": event.pending})
+        elif isinstance(event, TargetPaused):
+            write_json({"event": "target_paused", "target": event.target, "pending": event.pending})
         elif isinstance(event, ListenStopped):
             write_json({"event": "stopped", "stored": event.stored, "signal": event.signal})
 
     return {Output.pretty: pretty, Output.compact: compact, Output.quiet: quiet}.get(
         output, as_json
+    )
+
+
+def _target_line(event: TargetDown | TargetUp | TargetPaused) -> Text:
+    if isinstance(event, TargetDown):
+        return Text(
+            f"▼ {event.target} is down ({one_line(event.reason)}); probing every second",
+            style="bold red",
+        )
+    if isinstance(event, TargetUp):
+        return Text(
+            f"▲ {event.target} is back; delivering {event.pending} pending", style="bold green"
+        )
+    return Text(
+        f"■ {event.target} answered 410 Gone: paused, {event.pending} pending kept for the "
+        "next run",
+        style="bold yellow",
     )
 
 
@@ -163,9 +232,80 @@ def listen(
         str,
         typer.Option(help="Answer 408 when a body takes longer than this to arrive; 0 = no limit."),
     ] = f"{config.DEFAULT_READ_TIMEOUT:g}s",
+    forward: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--forward",
+            "-f",
+            help="Forward every webhook to TARGET: 3000, :3000/hooks, /hooks (port 3000) or a "
+            "URL. Repeat to fan out.",
+            metavar="TARGET",
+            show_default=False,
+        ),
+    ] = None,
+    routes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--route",
+            help="GLOB=TARGET: webhooks whose path matches GLOB go to TARGET instead (first "
+            "match wins).",
+            metavar="GLOB=TARGET",
+            show_default=False,
+        ),
+    ] = None,
+    mode: Annotated[
+        ModeChoice,
+        typer.Option(
+            help="store: acknowledge once stored, forward in the background with retries. "
+            "proxy: the sender waits for the first target's answer.",
+        ),
+    ] = ModeChoice.store,
+    timeout: Annotated[
+        str, typer.Option(help="Forwarding timeout per attempt; 0 = none (debugger breakpoints).")
+    ] = f"{config.DEFAULT_FORWARD_TIMEOUT:g}s",
+    ordered: Annotated[
+        bool,
+        typer.Option(
+            "--ordered",
+            help="Deliver to each target strictly in arrival order: a failing webhook holds up "
+            "the ones behind it (head-of-line blocking).",
+        ),
+    ] = False,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header",
+            "-H",
+            help="'Name: value' added to every forwarded request (replaces a same-named one).",
+            show_default=False,
+        ),
+    ] = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option("--allow-remote", help="Allow targets that are not on this machine."),
+    ] = False,
+    retry_schedule: Annotated[
+        str,
+        typer.Option(
+            help="Seconds between retries, comma-separated; the last repeats (±20% jitter).",
+        ),
+    ] = _DEFAULT_SCHEDULE_TEXT,
+    retry_window: Annotated[
+        str, typer.Option(help="Stop retrying a delivery this long after it arrived.")
+    ] = f"{DEFAULT_WINDOW / 3600:g}h",
     db: DbOption = None,
 ) -> int:
-    """Receive webhooks: store each one byte-exact, then acknowledge it."""
+    """Receive webhooks: store each one byte-exact, acknowledge it, forward it."""
+    forward_settings = config.ForwardSettings(
+        targets=tuple(parse_target(t) for t in forward or ()),
+        routes=tuple(parse_route(r) for r in routes or ()),
+        extra_headers=tuple(parse_header_option(h) for h in header or ()),
+        ordered=ordered,
+        policy=RetryPolicy(
+            schedule=tuple(parse_duration(d) for d in retry_schedule.split(",") if d.strip()),
+            window=parse_duration(retry_window),
+        ),
+    )
     settings = config.ListenSettings(
         db_path=resolve_db(db),
         host=host,
@@ -174,7 +314,15 @@ def listen(
         max_body=parse_size(max_body),
         idle_timeout=parse_duration(idle_timeout),
         read_timeout=parse_duration(read_timeout),
+        forward=forward_settings,
+        mode="proxy" if mode is ModeChoice.proxy else "store",
+        forward_timeout=parse_duration(timeout),
+        allow_remote=allow_remote,
     )
+    if settings.mode == "proxy" and not forward_settings.all_targets:
+        raise UsageError("--mode proxy needs a target", hint="add -f PORT")
+    if not forward_settings.policy.schedule:
+        raise UsageError("--retry-schedule needs at least one delay")
     chosen = output or (Output.pretty if sys.stdout.isatty() else Output.compact)
     from whrelay.receiver.server import serve
 

@@ -46,10 +46,11 @@ def _root(
 
 
 def _register() -> None:
-    from whrelay.cli import history, info, listen
+    from whrelay.cli import history, info, listen, replay
 
     listen.register(app)
     history.register(app)
+    replay.register(app)
     info.register(app)
 
 

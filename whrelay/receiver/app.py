@@ -1,29 +1,42 @@
 """The receiver: an aiohttp application that stores every request before acknowledging it.
 
 Any method on any path is a webhook, except under the reserved prefix ``/_whrelay/``.
-A request is answered 2xx only after the group-commit writer has committed its row; when the
-database cannot be written the sender gets 503 (so it retries) and the receiver keeps running.
+A request is answered only after its row, and a pending delivery per target, are committed;
+when the database cannot be written the sender gets 503 (so it retries) and the receiver
+keeps running. In store mode the answer is an immediate 200 and the forwarder delivers in the
+background; in proxy mode the sender waits for the first target's answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from whrelay import __version__
 from whrelay.config import ListenSettings
 from whrelay.errors import StorageError
-from whrelay.events import ListenEvent, RequestRefused, WebhookReceived
-from whrelay.models import Capture, WebhookSummary, now_micros
-from whrelay.storage import GroupCommitWriter, Outcome, Store
+from whrelay.events import DeliveryAttempted, ListenEvent, RequestRefused, WebhookReceived
+from whrelay.models import (
+    Capture,
+    Delivery,
+    DeliveryState,
+    Trigger,
+    Webhook,
+    WebhookSummary,
+    now_micros,
+)
+from whrelay.relay.client import HOP_BY_HOP, Sender, build_request
+from whrelay.relay.forwarder import Forwarder
+from whrelay.storage import AsyncWriter, Store
+from whrelay.storage.store import insert_webhook
 
 RESERVED_PREFIX = "/_whrelay/"
-
-Waiter = asyncio.Future[WebhookSummary]
 
 
 @dataclass(slots=True)
@@ -33,36 +46,53 @@ class Receiver:
     settings: ListenSettings
     store: Store
     emit: Callable[[ListenEvent], None]
-    writer: GroupCommitWriter[Waiter] | None = None
+    writer: AsyncWriter
+    sender: Sender | None = None
+    forwarder: Forwarder | None = None
     stored: int = 0
+    orphans: int = 0
+    """Pending deliveries from earlier runs whose target is not configured now."""
 
 
 RECEIVER = web.AppKey("receiver", Receiver)
 
 
-def _resolve(outcomes: Sequence[Outcome[Waiter]]) -> None:
-    for outcome in outcomes:
-        if outcome.token.done():
-            continue
-        if outcome.error is not None:
-            outcome.token.set_exception(outcome.error)
-        else:
-            assert outcome.stored is not None
-            outcome.token.set_result(outcome.stored)
+async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the writer, the sender and the forwarder for the app's lifetime.
 
-
-async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the group-commit writer for the app's lifetime; on shutdown, commit what is queued."""
+    On shutdown (after in-flight requests are answered) the forwarder stops, and everything
+    queued for the writer is committed before it stops.
+    """
     receiver = app[RECEIVER]
-    loop = asyncio.get_running_loop()
-
-    def on_done(outcomes: Sequence[Outcome[Waiter]]) -> None:
-        loop.call_soon_threadsafe(_resolve, outcomes)
-
-    receiver.writer = GroupCommitWriter(receiver.store, on_done)
+    settings = receiver.settings
     receiver.writer.start()
-    yield
-    await asyncio.to_thread(receiver.writer.close)
+    reader = Store(settings.db_path, readonly=True) if settings.forward.all_targets else None
+    read_lock = threading.Lock()
+
+    def read(webhook_id: int) -> Webhook:
+        assert reader is not None
+        with read_lock:
+            return reader.get_webhook(webhook_id)
+
+    async def load(webhook_id: int) -> Webhook:
+        return await asyncio.to_thread(read, webhook_id)
+
+    async with Sender(settings.allow_remote, settings.forward_timeout, settings.response_cap) as s:
+        receiver.sender = s
+        if reader is not None:
+            receiver.forwarder = Forwarder(
+                settings.forward, s, receiver.writer, load, receiver.emit
+            )
+            pending = await asyncio.to_thread(reader.pending_deliveries)
+            receiver.orphans = len(receiver.forwarder.start(pending))
+        try:
+            yield
+        finally:
+            if receiver.forwarder is not None:
+                await receiver.forwarder.stop()
+            if reader is not None:
+                reader.close()
+    await receiver.writer.close()
 
 
 def _plain(status: int, message: str, **headers: str) -> web.Response:
@@ -81,7 +111,7 @@ def _has_body(request: web.BaseRequest) -> bool:
 
 
 async def receive(request: web.Request) -> web.StreamResponse:
-    """Store one webhook, then acknowledge it."""
+    """Store one webhook, then acknowledge it (store mode) or proxy it (proxy mode)."""
     received_at = now_micros()
     receiver = request.app[RECEIVER]
     settings = receiver.settings
@@ -112,21 +142,70 @@ async def receive(request: web.Request) -> web.StreamResponse:
         remote_addr=request.remote,
         received_at=received_at,
     )
-    assert receiver.writer is not None
-    waiter: Waiter = asyncio.get_running_loop().create_future()
-    receiver.writer.submit(capture, waiter)
+    targets = [t.url for t in settings.forward.targets_for(path)]
     try:
-        stored = await asyncio.shield(waiter)
+        stored, deliveries = await receiver.writer.run(
+            lambda db: insert_webhook(db, capture, targets)
+        )
     except StorageError as error:
         return _refuse(request, 503, f"not stored: {error}", **{"Retry-After": "5"})
     receiver.stored += 1
     receiver.emit(WebhookReceived(stored))
+    webhook = Webhook(
+        summary=stored,
+        headers=capture.headers,
+        body=capture.body,
+        http_version=capture.http_version,
+        remote_addr=capture.remote_addr,
+    )
+    if settings.mode == "proxy" and deliveries:
+        return await _proxy(receiver, webhook, deliveries)
+    if receiver.forwarder is not None:
+        for delivery in deliveries:
+            receiver.forwarder.enqueue(delivery, webhook)
+    return _acknowledge(stored)
+
+
+def _acknowledge(stored: WebhookSummary) -> web.Response:
     return web.Response(
         status=200,
         body=b'{"stored":true,"id":%d}\n' % stored.id,
         content_type="application/json",
         headers={"X-Whrelay-Id": str(stored.id)},
     )
+
+
+async def _proxy(receiver: Receiver, webhook: Webhook, deliveries: list[Delivery]) -> web.Response:
+    """Send to the first target now and answer the sender with its response; queue the rest."""
+    assert receiver.sender is not None
+    assert receiver.forwarder is not None
+    first, rest = deliveries[0], deliveries[1:]
+    for delivery in rest:
+        receiver.forwarder.enqueue(delivery, webhook)
+    target = receiver.forwarder.lanes[first.target].target
+    request = build_request(webhook, target, receiver.settings.forward.extra_headers)
+    attempt = await receiver.sender.send(
+        request, webhook_id=webhook.id, delivery=first.id, trigger=Trigger.PROXY
+    )
+    # The sender has the answer and does its own retrying: the delivery is settled either way.
+    state = DeliveryState.DELIVERED if attempt.ok else DeliveryState.FAILED
+    await receiver.forwarder.record(attempt, state, None)
+    receiver.emit(DeliveryAttempted(attempt, target.url, state))
+    if attempt.status is None:
+        detail = attempt.error_detail or attempt.error or "no answer"
+        return _plain(
+            502,
+            f"whrelay: target {target.url} did not answer ({attempt.error}: {detail}); "
+            f"the webhook is stored as #{webhook.id}",
+            **{"X-Whrelay-Id": str(webhook.id)},
+        )
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in attempt.response_headers:
+        text = name.decode("latin-1")
+        if text.lower() not in HOP_BY_HOP | {"content-length"}:
+            headers.add(text, value.decode("utf-8", "replace"))
+    headers["X-Whrelay-Id"] = str(webhook.id)
+    return web.Response(status=attempt.status, headers=headers, body=attempt.response_body or b"")
 
 
 async def _reserved(request: web.Request, path: str) -> web.StreamResponse:
@@ -137,6 +216,8 @@ async def _reserved(request: web.Request, path: str) -> web.StreamResponse:
             "version": __version__,
             "db": str(receiver.settings.db_path),
             "stored": receiver.stored,
+            "mode": receiver.settings.mode,
+            "targets": [t.url for t in receiver.settings.forward.all_targets],
         }
         return web.Response(text=json.dumps(payload) + "\n", content_type="application/json")
     return _plain(404, f"{path} is reserved for whrelay itself; nothing is stored here")
@@ -145,9 +226,9 @@ async def _reserved(request: web.Request, path: str) -> web.StreamResponse:
 def make_app(
     settings: ListenSettings, store: Store, emit: Callable[[ListenEvent], None]
 ) -> web.Application:
-    """The receiver application. Its writer thread starts and stops with the app."""
-    app = web.Application(client_max_size=settings.max_body, handler_args={})
-    app[RECEIVER] = Receiver(settings=settings, store=store, emit=emit)
-    app.cleanup_ctx.append(_writer_ctx)
+    """The receiver application. Its writer, sender and forwarder start and stop with it."""
+    app = web.Application(client_max_size=settings.max_body)
+    app[RECEIVER] = Receiver(settings=settings, store=store, emit=emit, writer=AsyncWriter(store))
+    app.cleanup_ctx.append(_engine_ctx)
     app.router.add_route("*", "/{tail:.*}", receive)
     return app

@@ -16,6 +16,7 @@ from whrelay.errors import UsageError
 from whrelay.events import ListenEvent, ListenStarted, ListenStopped
 from whrelay.receiver.app import RECEIVER, make_app
 from whrelay.storage import Store
+from whrelay.targets import check_target
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
@@ -39,6 +40,34 @@ def environment_warnings(host: str) -> list[str]:
     return warnings
 
 
+def _options(settings: ListenSettings) -> dict[str, str]:
+    forward = settings.forward
+    options: dict[str, str] = {}
+    if forward.targets:
+        options["forward to"] = ", ".join(target.url for target in forward.targets)
+    for r in forward.routes:
+        options[f"route {r.pattern}"] = r.target.url
+    if forward.all_targets:
+        options["mode"] = settings.mode + (" (ordered)" if forward.ordered else "")
+        timeout = f"{settings.forward_timeout:g} s" if settings.forward_timeout else "none"
+        options["forward timeout"] = timeout
+    else:
+        options["forward to"] = "nobody (store only; add -f PORT to forward)"
+    options["durability"] = settings.durability
+    options["max body"] = f"{settings.max_body} bytes"
+    options["sqlite"] = sqlite3.sqlite_version
+    return options
+
+
+def _orphan_warning(count: int) -> tuple[str, ...]:
+    if not count:
+        return ()
+    return (
+        f"{count} deliveries from earlier runs are pending for targets not given now; "
+        "they wait until a listen names their target ('whrelay list --status pending')",
+    )
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"
@@ -50,6 +79,8 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> str | None:
     """Receive until ``stop`` is set or SIGINT/SIGTERM arrives; return the signal's name."""
+    for target in settings.forward.all_targets:
+        check_target(target, settings.allow_remote)
     store = Store(settings.db_path, durability=settings.durability)
     app = make_app(settings, store, emit)
     runner = web.AppRunner(
@@ -86,12 +117,9 @@ async def serve(
                 url=_url(settings.host, port),
                 db_path=str(settings.db_path),
                 version=__version__,
-                options={
-                    "durability": settings.durability,
-                    "max body": f"{settings.max_body} bytes",
-                    "sqlite": sqlite3.sqlite_version,
-                },
-                warnings=tuple(environment_warnings(settings.host)),
+                options=_options(settings),
+                warnings=tuple(environment_warnings(settings.host))
+                + _orphan_warning(app[RECEIVER].orphans),
             )
         )
         await stop.wait()

@@ -42,7 +42,50 @@ def _v1_webhooks(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_webhooks,)
+def _v2_deliveries(db: sqlite3.Connection) -> None:
+    """The durable delivery queue (one row per webhook and target) and every attempt."""
+    db.execute(
+        """
+        CREATE TABLE deliveries (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            webhook_id      INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+            target          TEXT    NOT NULL,
+            state           TEXT    NOT NULL,  -- pending | delivered | failed
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER,           -- UTC microseconds; NULL unless pending
+            created_at      INTEGER NOT NULL,
+            updated_at      INTEGER NOT NULL,
+            last_status     INTEGER,
+            last_error      TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX deliveries_pending ON deliveries (target, id) WHERE state = 'pending'")
+    db.execute("CREATE INDEX deliveries_webhook ON deliveries (webhook_id, state)")
+    db.execute(
+        """
+        CREATE TABLE attempts (
+            id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+            webhook_id         INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+            delivery           INTEGER REFERENCES deliveries (id) ON DELETE CASCADE,
+            trigger            TEXT    NOT NULL,  -- first | retry | replay | proxy
+            url                TEXT    NOT NULL,
+            request_headers    BLOB    NOT NULL,
+            started_at         INTEGER NOT NULL,
+            duration_us        INTEGER NOT NULL,
+            status             INTEGER,
+            response_headers   BLOB    NOT NULL DEFAULT X'',
+            response_body      BLOB,
+            response_truncated INTEGER NOT NULL DEFAULT 0,
+            error              TEXT,  -- refused | timeout | reset | blocked | error
+            error_detail       TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX attempts_webhook ON attempts (webhook_id, id)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_webhooks, _v2_deliveries)
 """Version N is ``MIGRATIONS[N - 1]``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

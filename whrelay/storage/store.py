@@ -11,17 +11,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from whrelay.detect import identify
 from whrelay.errors import NotFoundError, StorageError, StorageUnavailableError
 from whrelay.models import (
+    Attempt,
     Capture,
+    Delivery,
+    DeliveryState,
     Webhook,
     WebhookSummary,
     header_value,
@@ -38,6 +41,14 @@ Durability = Literal["full", "normal"]
 BUSY_TIMEOUT = 10.0
 """Seconds a statement waits for another process's lock before failing."""
 
+_DELIVERY_COLUMNS = (
+    "id, webhook_id, target, state, attempts, next_attempt_at, created_at, updated_at,"
+    " last_status, last_error"
+)
+_ATTEMPT_COLUMNS = (
+    "webhook_id, delivery, trigger, url, request_headers, started_at, duration_us, status,"
+    " response_headers, response_body, response_truncated, error, error_detail, id"
+)
 _SUMMARY_COLUMNS = (
     "id, received_at, method, path, query, provider, event_type, delivery_id, size, content_type"
 )
@@ -66,6 +77,20 @@ def classify(error: sqlite3.Error) -> StorageError:
     return StorageError(f"database error: {error}")
 
 
+def _has(state: str) -> str:
+    return (
+        "EXISTS (SELECT 1 FROM deliveries d"
+        f" WHERE d.webhook_id = webhooks.id AND d.state = '{state}')"
+    )
+
+
+_STATUS_CLAUSES = {
+    "failed": _has("failed"),
+    "pending": f"{_has('pending')} AND NOT {_has('failed')}",
+    "delivered": f"{_has('delivered')} AND NOT {_has('pending')} AND NOT {_has('failed')}",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookFilter:
     """What ``list`` selects. Every field narrows; the defaults select everything."""
@@ -77,6 +102,9 @@ class WebhookFilter:
     provider: str | None = None
     search: str | None = None
     """A substring of the path or the body (bytes, case-sensitive)."""
+    status: str | None = None
+    """``failed`` (any delivery failed), ``pending`` (any pending, none failed) or
+    ``delivered`` (every delivery delivered)."""
     limit: int = 50
     """0 means no limit."""
 
@@ -196,62 +224,37 @@ class Store:
                     self.db.execute("ROLLBACK")
                 raise
 
-    def insert_webhooks(self, captures: Sequence[Capture]) -> list[WebhookSummary]:
-        """Store ``captures`` in one transaction (one fsync) and return them with their ids."""
-        rows = []
-        for capture in captures:
-            who = identify(capture.headers, capture.body)
-            rows.append(
-                WebhookSummary(
-                    id=0,
-                    received_at=capture.received_at,
-                    method=capture.method,
-                    path=capture.path,
-                    query=capture.query,
-                    provider=who.provider,
-                    event_type=who.event_type,
-                    delivery_id=who.delivery_id,
-                    size=len(capture.body or b""),
-                    content_type=header_value(capture.headers, "content-type"),
-                )
-            )
-        stored = []
+    def insert_webhooks(
+        self, captures: Sequence[Capture], targets: Sequence[Sequence[str]] | None = None
+    ) -> list[WebhookSummary]:
+        """Store ``captures`` in one transaction (one fsync) and return them with their ids.
+
+        ``targets[i]`` lists the target URLs capture ``i`` is to be delivered to; a pending
+        delivery is queued for each in the same transaction.
+        """
         try:
             with self.write() as db:
-                for capture, row in zip(captures, rows, strict=True):
-                    cursor = db.execute(
-                        "INSERT INTO webhooks (received_at, method, path, query, provider,"
-                        " event_type, delivery_id, size, content_type, http_version,"
-                        " remote_addr, headers, body)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            row.received_at,
-                            row.method,
-                            row.path,
-                            row.query,
-                            row.provider,
-                            row.event_type,
-                            row.delivery_id,
-                            row.size,
-                            row.content_type,
-                            capture.http_version,
-                            capture.remote_addr,
-                            pack_headers(capture.headers),
-                            capture.body,
-                        ),
-                    )
-                    assert cursor.lastrowid is not None
-                    stored.append(_with_id(row, cursor.lastrowid))
+                return [
+                    insert_webhook(db, capture, targets[i] if targets else ())[0]
+                    for i, capture in enumerate(captures)
+                ]
         except sqlite3.Error as error:
             raise classify(error) from None
-        return stored
+
+    def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` in one write transaction under the lock."""
+        try:
+            with self.write() as db:
+                return job(db)
+        except sqlite3.Error as error:
+            raise classify(error) from None
 
     # --- reading ---------------------------------------------------------------------------
 
     def get_webhook(self, webhook_id: int) -> Webhook:
         """The stored webhook ``webhook_id``, or ``NotFoundError``."""
         row = self._query_one(
-            f"SELECT {_SUMMARY_COLUMNS}, headers, body, http_version, remote_addr"  # noqa: S608
+            f"SELECT {_SUMMARY_COLUMNS}, headers, body, http_version, remote_addr"
             " FROM webhooks WHERE id = ?",
             (webhook_id,),
         )
@@ -287,7 +290,9 @@ class Store:
             clauses.append("(instr(path, ?) > 0 OR instr(body, ?) > 0)")
             params.extend([where.search, where.search.encode()])
         # Only constant SQL fragments are joined; every value is a bound parameter.
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM webhooks"  # noqa: S608
+        if where.status:
+            clauses.append(_STATUS_CLAUSES[where.status])
+        sql = f"SELECT {_SUMMARY_COLUMNS} FROM webhooks"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id DESC"
@@ -296,6 +301,42 @@ class Store:
             params.append(where.limit)
         try:
             return [_summary(row) for row in self.db.execute(sql, params)]
+        except sqlite3.Error as error:
+            raise classify(error) from None
+
+    def deliveries(self, webhook_id: int) -> list[Delivery]:
+        """The deliveries of one webhook, oldest first."""
+        return [
+            _delivery(row)
+            for row in self._query_all(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE webhook_id = ? ORDER BY id",
+                (webhook_id,),
+            )
+        ]
+
+    def pending_deliveries(self) -> list[Delivery]:
+        """Every pending delivery, in arrival order: what a restarted forwarder resumes."""
+        return [
+            _delivery(row)
+            for row in self._query_all(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' ORDER BY id",
+                (),
+            )
+        ]
+
+    def attempts(self, webhook_id: int) -> list[Attempt]:
+        """Every attempt made for one webhook, oldest first."""
+        return [
+            _attempt(row)
+            for row in self._query_all(
+                f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE webhook_id = ? ORDER BY id",
+                (webhook_id,),
+            )
+        ]
+
+    def _query_all(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        try:
+            return list(self.db.execute(sql, params))
         except sqlite3.Error as error:
             raise classify(error) from None
 
@@ -316,9 +357,141 @@ class Store:
         return row
 
 
+def _delivery(row: Sequence[Any]) -> Delivery:
+    return Delivery(*row)
+
+
+def _attempt(row: Sequence[Any]) -> Attempt:
+    values = list(row)
+    values[4] = unpack_headers(values[4])
+    values[8] = unpack_headers(values[8])
+    values[10] = bool(values[10])
+    return Attempt(*values)
+
+
 def _summary(row: Sequence[object]) -> WebhookSummary:
     return WebhookSummary(*row[:10])  # type: ignore[arg-type]
 
 
-def _with_id(row: WebhookSummary, webhook_id: int) -> WebhookSummary:
-    return dataclasses.replace(row, id=webhook_id)
+T = TypeVar("T")
+
+
+def summarize(capture: Capture) -> WebhookSummary:
+    """The summary of a capture not stored yet (id 0): what the request tells without a secret."""
+    who = identify(capture.headers, capture.body)
+    return WebhookSummary(
+        id=0,
+        received_at=capture.received_at,
+        method=capture.method,
+        path=capture.path,
+        query=capture.query,
+        provider=who.provider,
+        event_type=who.event_type,
+        delivery_id=who.delivery_id,
+        size=len(capture.body or b""),
+        content_type=header_value(capture.headers, "content-type"),
+    )
+
+
+def insert_webhook(
+    db: sqlite3.Connection, capture: Capture, targets: Sequence[str] = ()
+) -> tuple[WebhookSummary, list[Delivery]]:
+    """Insert one webhook and a pending delivery per target. Call inside a write transaction."""
+    row = summarize(capture)
+    cursor = db.execute(
+        "INSERT INTO webhooks (received_at, method, path, query, provider, event_type,"
+        " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            row.received_at,
+            row.method,
+            row.path,
+            row.query,
+            row.provider,
+            row.event_type,
+            row.delivery_id,
+            row.size,
+            row.content_type,
+            capture.http_version,
+            capture.remote_addr,
+            pack_headers(capture.headers),
+            capture.body,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    stored = dataclasses.replace(row, id=cursor.lastrowid)
+    deliveries = [insert_delivery(db, stored.id, target, capture.received_at) for target in targets]
+    return stored, deliveries
+
+
+def insert_delivery(db: sqlite3.Connection, webhook_id: int, target: str, now_us: int) -> Delivery:
+    """Queue ``webhook_id`` for ``target``, due at once. Call inside a write transaction."""
+    cursor = db.execute(
+        "INSERT INTO deliveries (webhook_id, target, state, attempts, next_attempt_at,"
+        " created_at, updated_at) VALUES (?, ?, 'pending', 0, ?, ?, ?)",
+        (webhook_id, target, now_us, now_us, now_us),
+    )
+    assert cursor.lastrowid is not None
+    return Delivery(
+        id=cursor.lastrowid,
+        webhook_id=webhook_id,
+        target=target,
+        state=DeliveryState.PENDING,
+        attempts=0,
+        next_attempt_at=now_us,
+        created_at=now_us,
+        updated_at=now_us,
+    )
+
+
+def insert_attempt(db: sqlite3.Connection, attempt: Attempt) -> Attempt:
+    """Record one attempt. Call inside a write transaction."""
+    cursor = db.execute(
+        "INSERT INTO attempts (webhook_id, delivery, trigger, url, request_headers, started_at,"
+        " duration_us, status, response_headers, response_body, response_truncated, error,"
+        " error_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            attempt.webhook_id,
+            attempt.delivery,
+            attempt.trigger,
+            attempt.url,
+            pack_headers(attempt.request_headers),
+            attempt.started_at,
+            attempt.duration_us,
+            attempt.status,
+            pack_headers(attempt.response_headers),
+            attempt.response_body,
+            int(attempt.response_truncated),
+            attempt.error,
+            attempt.error_detail,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return dataclasses.replace(attempt, id=cursor.lastrowid)
+
+
+def update_delivery(
+    db: sqlite3.Connection,
+    delivery_id: int,
+    *,
+    state: str,
+    next_attempt_at: int | None,
+    attempt: Attempt | None,
+    now_us: int,
+) -> None:
+    """Move a delivery on after an attempt (or a pause). Call inside a write transaction."""
+    db.execute(
+        "UPDATE deliveries SET state = ?, next_attempt_at = ?, updated_at = ?,"
+        " attempts = attempts + ?, last_status = coalesce(?, last_status),"
+        " last_error = CASE WHEN ? THEN ? ELSE last_error END WHERE id = ?",
+        (
+            state,
+            next_attempt_at,
+            now_us,
+            1 if attempt is not None else 0,
+            None if attempt is None else attempt.status,
+            attempt is not None,
+            None if attempt is None else attempt.error,
+            delivery_id,
+        ),
+    )

@@ -1,44 +1,47 @@
-"""Group commit: one writer thread turns many concurrent captures into few transactions.
+"""Group commit: one writer thread turns many concurrent writes into few transactions.
 
-The receiver hands each capture to ``GroupCommitWriter.submit`` and waits. The writer thread
-takes everything queued, commits it in one ``BEGIN IMMEDIATE … COMMIT`` (one fsync with
-``synchronous=FULL``), then reports the whole batch through ``on_done`` in one call. While a
-commit is in progress the next batch gathers by itself, so no artificial delay is added and
-fsync never runs on the event loop.
+Callers hand a job (a function of the connection, e.g. "insert this webhook and its
+deliveries") to ``GroupCommitWriter.submit`` and wait. The writer thread takes everything
+queued, runs it in one ``BEGIN IMMEDIATE … COMMIT`` (one fsync with ``synchronous=FULL``),
+then reports the whole batch through ``on_done`` in one call. While a commit is in progress
+the next batch gathers by itself, so no artificial delay is added and fsync never runs on the
+event loop. If a batch fails, each job is retried alone, so one bad job fails only itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from whrelay.errors import StorageError
-from whrelay.models import Capture, WebhookSummary
-from whrelay.storage.store import Store
+from whrelay.storage.store import Store, classify
 
 Token = TypeVar("Token")
+Job = Callable[[sqlite3.Connection], Any]
 
 MAX_BATCH = 512
-"""Captures committed in one transaction at the most."""
+"""Jobs committed in one transaction at the most."""
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome(Generic[Token]):
-    """What happened to one submitted capture: stored, or the error that kept it out."""
+    """What happened to one submitted job: its result, or the error that kept it out."""
 
     token: Token
-    stored: WebhookSummary | None
+    result: Any
     error: StorageError | None
 
 
 class GroupCommitWriter(Generic[Token]):
-    """A thread that owns a writing ``Store`` and commits captures in batches.
+    """A thread that owns a writing ``Store`` and commits jobs in batches.
 
-    ``on_done`` is called from the writer thread, once per batch, with one ``Outcome`` per
-    capture in submission order. It must be quick and thread-safe (for asyncio:
+    ``on_done`` is called from the writer thread, once per batch, with one ``Outcome`` per job
+    in submission order. It must be quick and thread-safe (for asyncio:
     ``loop.call_soon_threadsafe``).
     """
 
@@ -51,7 +54,7 @@ class GroupCommitWriter(Generic[Token]):
         self.store = store
         self.on_done = on_done
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[Capture, Token] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Job, Token] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="whrelay-writer", daemon=True)
         self.batches = 0
         self.written = 0
@@ -59,8 +62,8 @@ class GroupCommitWriter(Generic[Token]):
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, capture: Capture, token: Token) -> None:
-        self._queue.put((capture, token))
+    def submit(self, job: Job, token: Token) -> None:
+        self._queue.put((job, token))
 
     def close(self, timeout: float | None = None) -> None:
         """Commit everything already submitted, then stop the thread."""
@@ -83,21 +86,69 @@ class GroupCommitWriter(Generic[Token]):
                     stopping = True
                     break
                 batch.append(item)
-            self._commit(batch)
+            self.on_done(self._commit(batch))
 
-    def _commit(self, batch: list[tuple[Capture, Token]]) -> None:
-        outcomes: list[Outcome[Token]]
+    def _commit(self, batch: list[tuple[Job, Token]]) -> list[Outcome[Token]]:
         try:
-            stored = self.store.insert_webhooks([capture for capture, _ in batch])
-        except StorageError as error:
-            outcomes = [Outcome(token, None, error) for _, token in batch]
-        except Exception as error:  # the thread must answer every waiter
-            failure = StorageError(f"unexpected error while storing: {error!r}")
-            outcomes = [Outcome(token, None, failure) for _, token in batch]
+            results = self.store.run(lambda db: [job(db) for job, _ in batch])
+        except Exception as error:
+            if len(batch) == 1:
+                return [Outcome(batch[0][1], None, _as_storage_error(error))]
+            return [outcome for item in batch for outcome in self._commit([item])]
+        self.batches += 1
+        self.written += len(batch)
+        return [
+            Outcome(token, result, None) for (_, token), result in zip(batch, results, strict=True)
+        ]
+
+
+def _as_storage_error(error: Exception) -> StorageError:
+    if isinstance(error, StorageError):
+        return error
+    if isinstance(error, sqlite3.Error):
+        return classify(error)
+    return StorageError(f"unexpected error while storing: {error!r}")
+
+
+class AsyncWriter:
+    """A ``GroupCommitWriter`` for asyncio: ``await writer.run(job)`` returns once committed."""
+
+    def __init__(self, store: Store) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer: GroupCommitWriter[asyncio.Future[Any]] = GroupCommitWriter(
+            store, self._on_done
+        )
+
+    @property
+    def batches(self) -> int:
+        return self._writer.batches
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._writer.start()
+
+    async def close(self) -> None:
+        """Commit everything submitted, then stop."""
+        await asyncio.to_thread(self._writer.close)
+
+    def _on_done(self, outcomes: Sequence[Outcome[asyncio.Future[Any]]]) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_resolve, outcomes)
+
+    async def run(self, job: Job) -> Any:
+        """Run ``job`` in the next group commit; raise ``StorageError`` if it failed."""
+        assert self._loop is not None, "call start() first"
+        waiter: asyncio.Future[Any] = self._loop.create_future()
+        self._writer.submit(job, waiter)
+        # Shielded: a cancelled caller must not lose the result of a write that happens anyway.
+        return await asyncio.shield(waiter)
+
+
+def _resolve(outcomes: Sequence[Outcome[asyncio.Future[Any]]]) -> None:
+    for outcome in outcomes:
+        if outcome.token.done():
+            continue
+        if outcome.error is not None:
+            outcome.token.set_exception(outcome.error)
         else:
-            outcomes = [
-                Outcome(token, row, None) for (_, token), row in zip(batch, stored, strict=True)
-            ]
-            self.batches += 1
-            self.written += len(stored)
-        self.on_done(outcomes)
+            outcome.token.set_result(outcome.result)

@@ -1,0 +1,142 @@
+"""``whrelay replay``: send stored webhooks again, now."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.text import Text
+
+from whrelay import config
+from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
+from whrelay.cli.history import StatusChoice
+from whrelay.errors import ExitCode, UsageError
+from whrelay.models import Attempt, now_micros, parse_header_option
+from whrelay.render import attempt_line, one_line
+from whrelay.storage import Store, WebhookFilter
+from whrelay.targets import check_target, parse_target
+from whrelay.timeparse import parse_duration, parse_since
+
+EXAMPLES = """
+[bold]Examples[/bold]
+
+  whrelay replay 42                     to the targets it was forwarded to
+  whrelay replay 42 --to 3001           somewhere else
+  whrelay replay 42 -H 'X-Debug: 1' --body-file edited.json
+  whrelay replay --since 1h --status failed --dry-run
+"""
+
+
+def replay_command(
+    ids: Annotated[
+        list[int] | None, typer.Argument(metavar="[ID]...", help="Webhook ids.", show_default=False)
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Send here instead of the original targets.", metavar="TARGET"),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="'Name: value' to add or replace.", show_default=False),
+    ] = None,
+    body_file: Annotated[
+        Path | None,
+        typer.Option(help="Send this file's bytes as the body.", exists=True, dir_okay=False),
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Select webhooks newer than this.")] = None,
+    status: Annotated[
+        StatusChoice | None, typer.Option(help="Select webhooks by delivery status.")
+    ] = None,
+    path: Annotated[str | None, typer.Option("--path", help="Select by path glob.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be sent, send nothing.")
+    ] = False,
+    timeout: Annotated[str, typer.Option(help="Per-request timeout; 0 = none.")] = "30s",
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow targets that are not on this machine.")
+    ] = False,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> int:
+    """Send stored webhooks again, now. Exit 0 when every answer was 2xx, else 1."""
+    from whrelay.relay.client import Sender
+    from whrelay.relay.replay import plan_replay, replay
+
+    if not ids and not (since or status or path):
+        raise UsageError("name webhook ids, or select them with --since/--status/--path")
+    target = parse_target(to) if to else None
+    extra = tuple(parse_header_option(h) for h in header or ())
+    body = body_file.read_bytes() if body_file else None
+    with Store(resolve_db(db)) as store:
+        if not ids:
+            where = WebhookFilter(
+                since=parse_since(since, now_micros()) if since else None,
+                path_glob=path,
+                status=status.value if status else None,
+                limit=0,
+            )
+            ids = [w.id for w in reversed(store.list_webhooks(where))]
+            if not ids:
+                stderr().print(Text("No webhooks match.", style="dim"))
+                return ExitCode.OK
+        plans = plan_replay(store, ids, target)
+        for unique in {plan.target.url: plan.target for plan in plans}.values():
+            check_target(unique, allow_remote)
+        if dry_run:
+            for plan in plans:
+                line = f"#{plan.webhook.id} {plan.webhook.summary.method} → "
+                line += plan.target.url_for(plan.webhook.summary.path, plan.webhook.summary.query)
+                if json_output:
+                    write_json({"id": plan.webhook.id, "target": plan.target.url, "dry_run": True})
+                else:
+                    stdout().print(Text(one_line(line)))
+            return ExitCode.OK
+        sender = Sender(allow_remote, parse_duration(timeout), config.DEFAULT_RESPONSE_CAP)
+        show = _shower(json_output, len(plans))
+
+        async def run() -> list[Attempt]:
+            async with sender:
+                return [a async for a in show(replay(plans, store, sender, extra, body))]
+
+        attempts = asyncio.run(run())
+    return ExitCode.OK if all(a.ok for a in attempts) else ExitCode.CHECK_FAILED
+
+
+def _shower(
+    json_output: bool, total: int
+) -> Callable[[AsyncIterator[Attempt]], AsyncIterator[Attempt]]:
+    """Wrap the stream of attempts with their output: a line each, and a bar for bulk."""
+    out = stdout()
+
+    async def show(attempts: AsyncIterator[Attempt]) -> AsyncIterator[Attempt]:
+        progress = Progress(
+            TextColumn("replaying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=stderr(),
+            transient=True,
+            disable=json_output or total < 2,
+        )
+        with progress:
+            task = progress.add_task("replay", total=total)
+            async for attempt in attempts:
+                if json_output:
+                    write_json(attempt.to_json())
+                else:
+                    line = attempt_line(attempt, "delivered" if attempt.ok else "failed")
+                    if attempt.response_body:
+                        snippet = attempt.response_body[:120].decode("utf-8", "replace")
+                        line.append("  " + one_line(snippet), style="dim")
+                    out.print(line)
+                progress.advance(task)
+                yield attempt
+
+    return show
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay", epilog=EXAMPLES)(replay_command)

@@ -1,0 +1,295 @@
+"""Store mode's forwarder: one lane per target, fed from the durable queue.
+
+Each target has its own lane (a worker task, its own queue and concurrency), so a target that
+is down or slow never delays another. A lane sends its deliveries in arrival order. When a
+target refuses connections it is marked down: nothing more is sent to it, and a cheap TCP
+probe (about every second) starts the drain, in arrival order, as soon as it is back.
+Every attempt and every change of a delivery's state is committed to the database, so a
+restart resumes exactly where the last run stopped (at least once: an attempt in flight at a
+crash is made again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import random
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from whrelay.config import ForwardSettings
+from whrelay.errors import NotFoundError, StorageError
+from whrelay.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
+from whrelay.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
+from whrelay.relay.client import Sender, build_request, probe
+from whrelay.retry import Verdict, classify, next_delay, parse_retry_after
+from whrelay.storage.store import insert_attempt, update_delivery
+from whrelay.storage.writer import AsyncWriter
+from whrelay.targets import Target
+
+CONNECTION_ERRORS = frozenset({"refused", "connect"})
+
+
+@dataclass(slots=True)
+class _Item:
+    delivery_id: int
+    webhook_id: int
+    first_at: int
+    """UTC microseconds of the delivery's creation: the retry window counts from here."""
+    attempts: int
+    due: float
+    """Loop time at which the next attempt may start."""
+    webhook: Webhook | None = None
+    key: tuple[float, int] = (0.0, 0)
+
+
+class Lane:
+    """The deliveries of one target, and the task that sends them."""
+
+    def __init__(self, forwarder: Forwarder, target: Target) -> None:
+        self.forwarder = forwarder
+        self.target = target
+        self.items: dict[int, _Item] = {}
+        self.heap: list[tuple[float, int]] = []
+        self.wake = asyncio.Event()
+        self.down = False
+        self.paused = False
+        settings = forwarder.settings
+        self.slots = asyncio.Semaphore(1 if settings.ordered else settings.concurrency)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.runner: asyncio.Task[None] | None = None
+
+    # --- queue -----------------------------------------------------------------------------
+
+    def _push(self, item: _Item) -> None:
+        # Ordered lanes go strictly by id; others by due time, then id (arrival order).
+        item.key = (
+            (0.0, item.delivery_id)
+            if self.forwarder.settings.ordered
+            else (
+                item.due,
+                item.delivery_id,
+            )
+        )
+        heapq.heappush(self.heap, item.key)
+        self.wake.set()
+
+    def add(self, item: _Item) -> None:
+        self.items[item.delivery_id] = item
+        self._push(item)
+
+    async def _sleep(self, timeout: float | None) -> None:
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.wake.wait()
+
+    async def _next_due(self) -> _Item | None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.paused:
+                return None
+            if self.down:
+                await self._wait_until_up()
+                continue
+            if not self.heap:
+                await self._sleep(None)
+                continue
+            key = self.heap[0]
+            item = self.items.get(key[1])
+            if item is None or item.key != key:
+                heapq.heappop(self.heap)  # stale entry
+                continue
+            delay = item.due - loop.time()
+            if delay > 0:
+                await self._sleep(delay)
+                continue
+            heapq.heappop(self.heap)
+            item.key = (-1.0, -1)  # in flight: not in the heap
+            return item
+
+    async def _wait_until_up(self) -> None:
+        settings = self.forwarder.settings
+        while self.down:
+            await asyncio.sleep(settings.probe_interval)
+            if await probe(self.target, self.forwarder.sender.allow_remote):
+                self.down = False
+        now = asyncio.get_running_loop().time()
+        waiting = [item for item in self.items.values() if item.key[1] >= 0]
+        self.heap = []
+        for item in sorted(waiting, key=lambda i: i.delivery_id):
+            item.due = now
+            self._push(item)
+        self.forwarder.emit(TargetUp(self.target.url, pending=len(waiting)))
+
+    def mark_down(self, reason: str) -> None:
+        if not self.down:
+            self.down = True
+            self.forwarder.emit(TargetDown(self.target.url, reason))
+            self.wake.set()
+
+    # --- sending ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            await self.slots.acquire()
+            item = await self._next_due()
+            if item is None:
+                self.slots.release()
+                return
+            task = asyncio.create_task(self._attempt(item))
+            self.tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.slots.release()
+        self.wake.set()
+
+    async def _attempt(self, item: _Item) -> None:
+        forwarder = self.forwarder
+        try:
+            webhook = item.webhook or await forwarder.load(item.webhook_id)
+        except NotFoundError:
+            self.items.pop(item.delivery_id, None)
+            return
+        item.webhook = None  # retries read it again from the database
+        trigger = Trigger.FIRST if item.attempts == 0 else Trigger.RETRY
+        request = build_request(webhook, self.target, forwarder.settings.extra_headers)
+        attempt = await forwarder.sender.send(
+            request, webhook_id=item.webhook_id, delivery=item.delivery_id, trigger=trigger
+        )
+        item.attempts += 1
+        verdict = Verdict.FAILED if attempt.error == "blocked" else classify(attempt.status)
+        now_us = now_micros()
+        retry_in: float | None = None
+        if verdict is Verdict.RETRY:
+            if attempt.error in CONNECTION_ERRORS:
+                self.mark_down(attempt.error_detail or attempt.error or "unreachable")
+            retry_after = parse_retry_after(_response_header(attempt, "retry-after"), now_us / 1e6)
+            retry_in = next_delay(
+                forwarder.settings.policy,
+                retries_done=item.attempts - 1,
+                elapsed=(now_us - item.first_at) / 1e6,
+                retry_after=retry_after,
+                rng=forwarder.rng,
+            )
+            if retry_in is None:
+                verdict = Verdict.FAILED
+        if verdict is Verdict.PAUSE_TARGET:
+            self.paused = True
+            verdict = Verdict.FAILED
+            forwarder.emit(TargetPaused(self.target.url, pending=len(self.items) - 1))
+        if verdict is Verdict.RETRY:
+            assert retry_in is not None
+            state = DeliveryState.PENDING
+            next_at: int | None = now_us + int(retry_in * 1_000_000)
+            item.due = asyncio.get_running_loop().time() + retry_in
+            self._push(item)
+        else:
+            state = (
+                DeliveryState.DELIVERED if verdict is Verdict.DELIVERED else DeliveryState.FAILED
+            )
+            next_at = None
+            self.items.pop(item.delivery_id, None)
+        await forwarder.record(attempt, state, next_at)
+        forwarder.emit(DeliveryAttempted(attempt, self.target.url, state, retry_in))
+
+
+def _response_header(attempt: Attempt, name: str) -> str | None:
+    wanted = name.encode()
+    for key, value in attempt.response_headers:
+        if key.lower() == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+class Forwarder:
+    """The lanes of every configured target."""
+
+    def __init__(
+        self,
+        settings: ForwardSettings,
+        sender: Sender,
+        writer: AsyncWriter,
+        load: Callable[[int], Awaitable[Webhook]],
+        emit: Callable[[ListenEvent], None],
+    ) -> None:
+        self.settings = settings
+        self.sender = sender
+        self.writer = writer
+        self.load = load
+        self.emit = emit
+        self.rng = random.Random()  # jitter, not security
+        self.lanes: dict[str, Lane] = {t.url: Lane(self, t) for t in settings.all_targets}
+
+    def start(self, pending: list[Delivery]) -> list[Delivery]:
+        """Start every lane with the deliveries a previous run left pending.
+
+        Returns the pending deliveries whose target is not configured this time (left as they
+        are, for a later run that names their target).
+        """
+        orphans = []
+        for delivery in pending:
+            if delivery.target in self.lanes:
+                self.enqueue(delivery)
+            else:
+                orphans.append(delivery)
+        for lane in self.lanes.values():
+            lane.runner = asyncio.create_task(lane.run(), name=f"lane {lane.target.url}")
+        return orphans
+
+    def enqueue(self, delivery: Delivery, webhook: Webhook | None = None) -> None:
+        """Queue a pending delivery (committed already) on its target's lane."""
+        lane = self.lanes[delivery.target]
+        loop = asyncio.get_running_loop()
+        wait = 0.0
+        if delivery.next_attempt_at is not None:
+            wait = max(0.0, (delivery.next_attempt_at - now_micros()) / 1e6)
+        lane.add(
+            _Item(
+                delivery_id=delivery.id,
+                webhook_id=delivery.webhook_id,
+                first_at=delivery.created_at,
+                attempts=delivery.attempts,
+                due=loop.time() + wait,
+                webhook=webhook,
+            )
+        )
+
+    async def record(self, attempt: Attempt, state: str, next_at: int | None) -> Attempt | None:
+        """Commit one attempt and its delivery's new state. A storage failure is reported, not
+        raised: the delivery stays pending in the database and is retried after a restart."""
+        delivery = attempt.delivery
+
+        def job(db: sqlite3.Connection) -> Attempt:
+            stored = insert_attempt(db, attempt)
+            if delivery is not None:
+                update_delivery(
+                    db,
+                    delivery,
+                    state=state,
+                    next_attempt_at=next_at,
+                    attempt=attempt,
+                    now_us=now_micros(),
+                )
+            return stored
+
+        try:
+            stored: Attempt = await self.writer.run(job)
+        except StorageError:
+            return None
+        return stored
+
+    async def stop(self) -> None:
+        """Stop the lanes; attempts in flight are cut off and stay pending in the database."""
+        tasks: list[asyncio.Task[None]] = []
+        for lane in self.lanes.values():
+            if lane.runner is not None:
+                tasks.append(lane.runner)
+            tasks.extend(lane.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

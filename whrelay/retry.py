@@ -1,0 +1,92 @@
+"""The retry policy: pure functions from an attempt's outcome to what happens next.
+
+A local app restarts in seconds, so the schedule is front-loaded: retries come after 1 s,
+2 s, 5 s, 10 s, 30 s, 1 min, 2 min, 5 min, 10 min, 30 min, then hourly, each with ±20 %
+jitter, until the retry window (24 h by default) is spent.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+DEFAULT_SCHEDULE: tuple[float, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+DEFAULT_WINDOW = 24 * 3600.0
+JITTER = 0.2
+RETRY_AFTER_CAP = 3600.0
+"""A ``Retry-After`` longer than this is cut to it."""
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+class Verdict(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+    """Given up: a non-retryable answer, or the retry window is spent."""
+    PAUSE_TARGET = "pause_target"
+    """410 Gone: stop sending anything to this target."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    window: float = DEFAULT_WINDOW
+    """Seconds after the first attempt during which retries are made."""
+    jitter: float = JITTER
+    retry_after_cap: float = RETRY_AFTER_CAP
+
+    def base_delay(self, retries_done: int) -> float:
+        """The un-jittered wait before retry number ``retries_done + 1``."""
+        index = min(retries_done, len(self.schedule) - 1)
+        return self.schedule[index]
+
+
+def classify(status: int | None) -> Verdict:
+    """What an answer means. ``None``: no answer at all (refused, reset, timeout)."""
+    if status is None:
+        return Verdict.RETRY
+    if 200 <= status < 300:
+        return Verdict.DELIVERED
+    if status == 410:
+        return Verdict.PAUSE_TARGET
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return Verdict.RETRY
+    return Verdict.FAILED  # 1xx, 3xx (never followed), other 4xx
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def next_delay(
+    policy: RetryPolicy,
+    retries_done: int,
+    elapsed: float,
+    retry_after: float | None,
+    rng: random.Random,
+) -> float | None:
+    """Seconds until the next retry, or ``None`` when the window is spent.
+
+    ``retries_done`` counts retries already made (0 after the first attempt); ``elapsed`` is
+    the time since the first attempt. ``Retry-After`` wins over the schedule, up to the cap.
+    """
+    if retry_after is not None:
+        delay = min(max(retry_after, 0.0), policy.retry_after_cap)
+    else:
+        base = policy.base_delay(retries_done)
+        delay = base * (1 + rng.uniform(-policy.jitter, policy.jitter))
+    if elapsed + delay > policy.window:
+        return None
+    return delay

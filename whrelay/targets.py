@@ -1,0 +1,141 @@
+"""Targets: where webhooks are forwarded. Parsing, routing and the loopback policy; no I/O
+beyond name resolution.
+
+A target is written as ``3000`` (a port on 127.0.0.1), ``:3000/hooks``, ``/hooks`` (the
+default port), or a full ``http(s)://`` URL. A target with no path gets the webhook's own
+path and query appended; a target with a path is used as given, with the webhook's query
+appended.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from whrelay.errors import UsageError
+
+DEFAULT_TARGET_PORT = 3000
+"""The port a target written as just a path (``/hooks``) is sent to on 127.0.0.1."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A forwarding destination, as configured (never taken from a request)."""
+
+    url: str
+    """Normalized base URL, e.g. ``http://127.0.0.1:3000`` or ``http://localhost:4000/hooks``."""
+    scheme: str
+    host: str
+    port: int
+    path: str
+    """The target's own path; empty when the webhook's path is to be appended."""
+    query: str
+
+    def url_for(self, path: str, query: str) -> str:
+        """The URL one webhook (received at ``path?query``) is forwarded to."""
+        netloc = f"[{self.host}]" if ":" in self.host else self.host
+        netloc = f"{netloc}:{self.port}"
+        if self.path:
+            joined_query = "&".join(q for q in (self.query, query) if q)
+            return urlunsplit((self.scheme, netloc, self.path, joined_query, ""))
+        return urlunsplit((self.scheme, netloc, path or "/", query, ""))
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def parse_target(text: str) -> Target:
+    """A ``Target`` from what a user typed; ``UsageError`` when it is not one."""
+    raw = text.strip()
+    if not raw:
+        raise UsageError("empty target", hint="write a port (3000), a path (/hooks) or a URL")
+    if raw.isdigit():
+        raw = f"http://127.0.0.1:{raw}"
+    elif raw.startswith(":"):
+        raw = f"http://127.0.0.1{raw}"
+    elif raw.startswith("/"):
+        raw = f"http://127.0.0.1:{DEFAULT_TARGET_PORT}{raw}"
+    elif "://" not in raw:
+        raw = f"http://{raw}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"target {text!r}: only http and https targets are supported")
+    if not parts.hostname:
+        raise UsageError(f"target {text!r} has no host")
+    if parts.username or parts.password:
+        raise UsageError(f"target {text!r}: credentials in a target URL are not supported")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UsageError(f"target {text!r} has an invalid port") from None
+    if not 0 < port < 65536:
+        raise UsageError(f"target {text!r} has an invalid port")
+    host = parts.hostname
+    path = parts.path if parts.path not in ("", "/") else ""
+    netloc = f"[{host}]" if ":" in host else host
+    url = urlunsplit((parts.scheme, f"{netloc}:{port}", path, parts.query, ""))
+    return Target(url=url, scheme=parts.scheme, host=host, port=port, path=path, query=parts.query)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Requests whose path matches ``pattern`` (a glob) go to ``target``."""
+
+    pattern: str
+    target: Target
+
+
+def parse_route(text: str) -> Route:
+    """``GLOB=TARGET``, e.g. ``/stripe/*=3000``."""
+    pattern, sep, target = text.partition("=")
+    if not sep or not pattern.strip() or not target.strip():
+        raise UsageError(f"route {text!r} is not GLOB=TARGET", hint="e.g. --route '/stripe/*=3000'")
+    return Route(pattern.strip(), parse_target(target))
+
+
+def route(path: str, routes: tuple[Route, ...], default: tuple[Target, ...]) -> tuple[Target, ...]:
+    """The targets for a webhook received at ``path``: the first matching route, else default."""
+    for candidate in routes:
+        if fnmatch.fnmatchcase(path, candidate.pattern):
+            return (candidate.target,)
+    return default
+
+
+def is_loopback(address: str) -> bool:
+    """Whether an IP address is loopback: 127.0.0.0/8, ::1, or IPv4-mapped loopback."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (IP literals included, in any legal spelling)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise UsageError(f"cannot resolve target host {host!r}: {error}") from None
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_target(target: Target, allow_remote: bool) -> None:
+    """Refuse a target that is not loopback (unless ``allow_remote``): the SSRF guard at start-up.
+
+    The name is resolved and every address must be loopback; the forwarder checks again, on
+    the address it actually connects to.
+    """
+    if allow_remote:
+        return
+    addresses = resolve(target.host, target.port)
+    remote = [a for a in addresses if not is_loopback(a)]
+    if remote:
+        raise UsageError(
+            f"target {target.url} is not on this machine ({target.host} -> {', '.join(remote)})",
+            hint="whrelay forwards to loopback only; add --allow-remote to forward elsewhere",
+        )
