@@ -46,11 +46,12 @@ def _root(
 
 
 def _register() -> None:
-    from whrelay.cli import history, info, listen, replay
+    from whrelay.cli import history, info, listen, replay, signing
 
     listen.register(app)
     history.register(app)
     replay.register(app)
+    signing.register(app)
     info.register(app)
 
 

@@ -66,11 +66,10 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     receiver = app[RECEIVER]
     settings = receiver.settings
     receiver.writer.start()
-    reader = Store(settings.db_path, readonly=True) if settings.forward.all_targets else None
+    reader = Store(settings.db_path, readonly=True)
     read_lock = threading.Lock()
 
     def read(webhook_id: int) -> Webhook:
-        assert reader is not None
         with read_lock:
             return reader.get_webhook(webhook_id)
 

@@ -1,0 +1,352 @@
+"""``whrelay verify``, ``whrelay sign`` and ``whrelay send``: signatures from the command line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
+from whrelay.errors import ExitCode, UsageError
+from whrelay.models import parse_header_option
+from whrelay.render import one_line
+from whrelay.signatures import Message, Verification
+from whrelay.verification import HmacOptions
+
+VERIFY_EXAMPLES = """
+[bold]Examples[/bold]
+
+  whrelay verify 42 --secret whsec_...            a stored webhook (provider detected)
+  whrelay verify --request capture.http --provider stripe --secret-env STRIPE_SECRET
+  whrelay verify --body-file body.json -H 'X-Hub-Signature-256: sha256=…' \\
+                 --provider github --secret s3cret
+  whrelay verify 42 --provider twilio --secret TOKEN --url https://example.com/sms
+"""
+
+SIGN_EXAMPLES = """
+[bold]Examples[/bold]
+
+  whrelay sign --provider stripe --secret whsec_test --data '{"id":"evt_1"}'
+  whrelay sign --provider github --secret s3cret --data @payload.json
+"""
+
+SEND_EXAMPLES = """
+[bold]Examples[/bold]
+
+  whrelay send http://127.0.0.1:8642/stripe --provider stripe --secret whsec_test
+  whrelay send 3000 --provider github --secret s3cret --data @push.json -H 'X-GitHub-Event: push'
+"""
+
+Provider = Annotated[
+    str | None,
+    typer.Option(
+        "--provider",
+        help="standard-webhooks, svix, stripe, github, shopify, slack, twilio, paddle, gitlab, "
+        "square, linear, zoom, mailgun, sendgrid, discord, hmac.",
+        show_default=False,
+    ),
+]
+Secrets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret",
+        help="Signing secret or key; repeat to try several (rotation). Prefer --secret-env: "
+        "command lines are visible to other users.",
+        show_default=False,
+    ),
+]
+SecretEnvs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret-env",
+        help="Read a secret from this environment variable.",
+        metavar="VAR",
+        show_default=False,
+    ),
+]
+Headers = Annotated[
+    list[str] | None,
+    typer.Option("--header", "-H", help="'Name: value'; repeatable.", show_default=False),
+]
+Url = Annotated[
+    str | None,
+    typer.Option("--url", help="The URL the sender called (Twilio and Square sign it)."),
+]
+HmacHeader = Annotated[str | None, typer.Option("--hmac-header", help="hmac: signature header.")]
+HmacAlgorithm = Annotated[
+    str | None, typer.Option("--hmac-algorithm", help="hmac: sha1, sha256 or sha512.")
+]
+HmacEncoding = Annotated[str | None, typer.Option("--hmac-encoding", help="hmac: hex or base64.")]
+HmacPrefix = Annotated[
+    str | None,
+    typer.Option("--hmac-prefix", help="hmac: prefix before the signature, e.g. sha256=."),
+]
+HmacTimestamp = Annotated[
+    str | None, typer.Option("--hmac-timestamp-header", help="hmac: header with a timestamp.")
+]
+HmacTemplate = Annotated[
+    str | None,
+    typer.Option("--hmac-template", help="hmac: signed content, e.g. '{timestamp}.{body}'."),
+]
+
+
+def _data(value: str | None) -> bytes | None:
+    """``--data``: literal text, or ``@file`` for a file's exact bytes."""
+    if value is None:
+        return None
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    return value.encode()
+
+
+def verify(
+    webhook_id: Annotated[
+        int | None,
+        typer.Argument(metavar="[ID]", help="A stored webhook's id.", show_default=False),
+    ] = None,
+    request: Annotated[
+        Path | None,
+        typer.Option(
+            help="A raw HTTP/1.1 request, or whrelay's JSON record (show --json).", dir_okay=False
+        ),
+    ] = None,
+    body_file: Annotated[
+        Path | None, typer.Option(help="The body's exact bytes (with -H headers).", dir_okay=False)
+    ] = None,
+    header: Headers = None,
+    provider: Provider = None,
+    secret: Secrets = None,
+    secret_env: SecretEnvs = None,
+    url: Url = None,
+    now: Annotated[
+        float | None,
+        typer.Option(
+            help="Judge at this Unix time. Default: a stored webhook's arrival, else now."
+        ),
+    ] = None,
+    tolerance: Annotated[
+        float | None, typer.Option(help="Timestamp tolerance in seconds (default: the scheme's).")
+    ] = None,
+    ignore_timestamp: Annotated[
+        bool, typer.Option("--ignore-timestamp", help="Check the signature alone.")
+    ] = False,
+    hmac_header: HmacHeader = None,
+    hmac_algorithm: HmacAlgorithm = None,
+    hmac_encoding: HmacEncoding = None,
+    hmac_prefix: HmacPrefix = None,
+    hmac_timestamp_header: HmacTimestamp = None,
+    hmac_template: HmacTemplate = None,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> int:
+    """Check a webhook's signature offline, and explain why it fails."""
+    from whrelay import verification as v
+
+    sources = [webhook_id is not None, request is not None, body_file is not None]
+    if sum(sources) != 1:
+        raise UsageError("give exactly one of: an ID, --request FILE, --body-file FILE")
+    options = HmacOptions(
+        hmac_header,
+        hmac_algorithm,
+        hmac_encoding,
+        hmac_prefix,
+        hmac_timestamp_header,
+        hmac_template,
+    )
+    judged_at = now
+    if webhook_id is not None:
+        from whrelay.storage import Store
+
+        with Store(resolve_db(db), readonly=True) as store:
+            webhook = store.get_webhook(webhook_id)
+        message = v.message_from_webhook(webhook, url)
+        if judged_at is None:
+            judged_at = webhook.summary.received_at / 1_000_000
+    elif request is not None:
+        from whrelay.httpfile import read_request
+
+        message = v.message_from_file(read_request(_read(request), str(request)), url)
+    else:
+        assert body_file is not None
+        pairs = tuple(parse_header_option(h) for h in header or ())
+        message = Message(_read(body_file), pairs, url)
+    if header and body_file is None:
+        message = message.with_headers([parse_header_option(h) for h in header])
+    scheme, detected = v.choose_scheme(provider, message, options)
+    secrets = v.secrets_from(secret or (), secret_env or ())
+    result = v.verify_message(
+        scheme, message, secrets, judged_at or time.time(), tolerance, ignore_timestamp
+    )
+    if json_output:
+        write_json({**result.to_json(), "detected": detected})
+    else:
+        stdout().print(_verdict(result, detected))
+    return ExitCode.OK if result.valid else ExitCode.CHECK_FAILED
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+
+
+def _verdict(result: Verification, detected: bool) -> Text:
+    line = Text()
+    if result.valid:
+        line.append("✓ valid", style="bold green")
+    else:
+        line.append(f"✗ {result.reason.value}", style="bold red")
+    line.append(f"  {result.scheme}", style="bold")
+    if detected:
+        line.append(" (detected from the headers)", style="dim")
+    line.append(f"  {one_line(result.detail)}")
+    for hint in result.hints:
+        line.append("\n  hint: ", style="yellow")
+        line.append(one_line(hint))
+    return line
+
+
+def _sign(
+    provider: str,
+    secret: str,
+    body: bytes,
+    headers: list[str],
+    url: str | None,
+    now: int,
+    options: HmacOptions,
+) -> Message:
+    from whrelay.verification import build_scheme
+
+    scheme = build_scheme(provider, options)
+    pairs = tuple(parse_header_option(h) for h in headers)
+    return scheme.sign(Message(body, pairs, url), secret, now)
+
+
+def sign(
+    provider: Annotated[str, typer.Option("--provider", help="The scheme to sign with.")],
+    data: Annotated[
+        str | None, typer.Option("--data", "-d", help="The body: text, or @file for its bytes.")
+    ] = None,
+    secret: Secrets = None,
+    secret_env: SecretEnvs = None,
+    header: Headers = None,
+    url: Url = None,
+    now: Annotated[int | None, typer.Option(help="Sign at this Unix time (default: now).")] = None,
+    hmac_header: HmacHeader = None,
+    hmac_algorithm: HmacAlgorithm = None,
+    hmac_encoding: HmacEncoding = None,
+    hmac_prefix: HmacPrefix = None,
+    hmac_timestamp_header: HmacTimestamp = None,
+    hmac_template: HmacTemplate = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Print the signature headers for a body."""
+    from whrelay.examples import example_body
+    from whrelay.verification import secrets_from
+
+    secrets = secrets_from(secret or (), secret_env or ())
+    if not secrets:
+        raise UsageError("give the signing secret with --secret or --secret-env")
+    body = _data(data)
+    if body is None:
+        body = example_body(provider)
+    options = HmacOptions(
+        hmac_header,
+        hmac_algorithm,
+        hmac_encoding,
+        hmac_prefix,
+        hmac_timestamp_header,
+        hmac_template,
+    )
+    given = {name.lower() for name, _ in (parse_header_option(h) for h in header or ())}
+    signed = _sign(provider, secrets[0], body, header or [], url, now or int(time.time()), options)
+    added = [(k, v) for k, v in signed.headers if k.lower() not in given]
+    if json_output:
+        write_json({"headers": [list(p) for p in added], "body_changed": signed.body != body})
+        return
+    for name, value in added:
+        print(f"{name}: {value}")
+    if signed.body != body:
+        stderr().print(
+            Text(
+                "note: this scheme carries the signature in the body; "
+                "'whrelay send' sends the signed body",
+                style="dim",
+            )
+        )
+
+
+def send(
+    url: Annotated[str, typer.Argument(help="Where to send: a URL, or a port (3000).")],
+    provider: Annotated[str, typer.Option("--provider", help="The scheme to sign with.")],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="The body: text, or @file. Default: an example event."),
+    ] = None,
+    secret: Secrets = None,
+    secret_env: SecretEnvs = None,
+    header: Headers = None,
+    method: Annotated[str, typer.Option("--method", "-X", help="HTTP method.")] = "POST",
+    signed_url: Annotated[
+        str | None, typer.Option("--signed-url", help="Sign this URL instead (Twilio, Square).")
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow a URL that is not on this machine.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> int:
+    """Sign and send a test webhook, and print the response."""
+    import asyncio
+
+    from whrelay.examples import example_body, example_headers
+    from whrelay.relay.client import Outgoing, Sender
+    from whrelay.targets import check_target, parse_target
+    from whrelay.verification import secrets_from
+
+    target = parse_target(url)
+    check_target(target, allow_remote)
+    secrets = secrets_from(secret or (), secret_env or ())
+    if not secrets:
+        raise UsageError("give the signing secret with --secret or --secret-env")
+    body = _data(data)
+    extra = list(header or ())
+    if body is None:
+        body = example_body(provider)
+        extra = [f"{k}: {v}" for k, v in example_headers(provider)] + extra
+    full_url = target.url_for("/", "") if not target.path else target.url
+    signed = _sign(
+        provider, secrets[0], body, extra, signed_url or full_url, int(time.time()), HmacOptions()
+    )
+    outgoing = Outgoing(method.upper(), full_url, signed.headers, signed.body)
+
+    async def go() -> object:
+        async with Sender(allow_remote=allow_remote) as sender:
+            return await sender.send(outgoing, webhook_id=0, delivery=None, trigger="send")
+
+    from whrelay.models import Attempt
+    from whrelay.render import attempt_line
+
+    attempt = asyncio.run(go())
+    assert isinstance(attempt, Attempt)
+    if json_output:
+        write_json(attempt.to_json())
+    else:
+        line = attempt_line(attempt, "delivered" if attempt.ok else "failed")
+        stdout().print(line)
+        if attempt.response_body:
+            stdout().print(Text(one_line(attempt.response_body[:500].decode("utf-8", "replace"))))
+    return ExitCode.OK if attempt.ok else ExitCode.CHECK_FAILED
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=VERIFY_EXAMPLES)(verify)
+    app.command(epilog=SIGN_EXAMPLES)(sign)
+    app.command(epilog=SEND_EXAMPLES)(send)

@@ -1,0 +1,99 @@
+"""Example events per provider, for ``whrelay send`` and ``whrelay sign`` without ``--data``.
+
+Shapes follow each provider's documented examples, trimmed; ids are obviously fake.
+"""
+
+from __future__ import annotations
+
+import json
+
+_EVENTS: dict[str, tuple[object, tuple[tuple[str, str], ...]]] = {
+    "stripe": (
+        {
+            "id": "evt_whrelay_test_0001",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "api_version": "2024-06-20",
+            "data": {
+                "object": {
+                    "id": "pi_whrelay_0001",
+                    "object": "payment_intent",
+                    "amount": 2000,
+                    "currency": "usd",
+                    "status": "succeeded",
+                }
+            },
+        },
+        (("Content-Type", "application/json; charset=utf-8"),),
+    ),
+    "github": (
+        {
+            "zen": "Keep it logically awesome.",
+            "hook_id": 1,
+            "repository": {"full_name": "octo/whrelay-test"},
+        },
+        (
+            ("Content-Type", "application/json"),
+            ("X-GitHub-Event", "ping"),
+            ("X-GitHub-Delivery", "00000000-0000-4000-8000-000000000001"),
+        ),
+    ),
+    "shopify": (
+        {"id": 820982911946154508, "email": "jon@example.com", "total_price": "9.99"},
+        (
+            ("Content-Type", "application/json"),
+            ("X-Shopify-Topic", "orders/create"),
+            ("X-Shopify-Shop-Domain", "whrelay-test.myshopify.com"),
+            ("X-Shopify-API-Version", "2024-07"),
+            ("X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+        ),
+    ),
+    "slack": (
+        {
+            "type": "event_callback",
+            "event_id": "Ev0WHRELAY1",
+            "event": {"type": "app_mention", "text": "<@U0LAN0Z89> hello", "user": "U2147483697"},
+        },
+        (("Content-Type", "application/json"),),
+    ),
+    "paddle": (
+        {
+            "event_id": "evt_01whrelay0000000000000001",
+            "event_type": "transaction.completed",
+            "occurred_at": "2026-11-26T10:00:00.000000Z",
+            "notification_id": "ntf_01whrelay0001",
+            "data": {"id": "txn_01whrelay0001", "status": "completed"},
+        },
+        (("Content-Type", "application/json"),),
+    ),
+    "twilio": (
+        "MessageSid=SM0000000000000000000000000whrelay&From=%2B15005550006&To=%2B15005550001"
+        "&Body=Hello+from+whrelay",
+        (("Content-Type", "application/x-www-form-urlencoded"),),
+    ),
+    "gitlab": (
+        {
+            "object_kind": "push",
+            "ref": "refs/heads/main",
+            "project": {"path_with_namespace": "x/y"},
+        },
+        (("Content-Type", "application/json"), ("X-Gitlab-Event", "Push Hook")),
+    ),
+}
+_DEFAULT: tuple[object, tuple[tuple[str, str], ...]] = (
+    {"type": "whrelay.test", "id": "evt_whrelay_test", "data": {"hello": "world"}},
+    (("Content-Type", "application/json"),),
+)
+
+
+def example_body(provider: str) -> bytes:
+    """A realistic body for ``provider``'s webhooks (JSON or a form)."""
+    body, _ = _EVENTS.get(provider, _DEFAULT)
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def example_headers(provider: str) -> tuple[tuple[str, str], ...]:
+    """The non-signature headers that go with ``example_body(provider)``."""
+    return _EVENTS.get(provider, _DEFAULT)[1]

@@ -1,0 +1,107 @@
+"""Read a request from a file: a raw HTTP/1.1 message (what ``nc -l`` captures and
+``export --format http`` writes) or whrelay's own JSON record (``show --json``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+from whrelay.errors import UsageError
+from whrelay.models import encode_header
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFile:
+    method: str
+    target: str
+    """The request target: path and query, or an absolute URL."""
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def read_request(data: bytes, name: str = "the request file") -> RequestFile:
+    """A request from ``data``: JSON when it starts with ``{``, else a raw HTTP message."""
+    if data.lstrip()[:1] == b"{":
+        return _from_json(data, name)
+    return _from_http(data, name)
+
+
+def _from_json(data: bytes, name: str) -> RequestFile:
+    try:
+        record = json.loads(data)
+        headers = tuple((str(k), str(v)) for k, v in record.get("headers", []))
+        body_b64 = record.get("body_b64")
+        body = base64.b64decode(body_b64, validate=True) if body_b64 else b""
+        path = str(record.get("path", "/"))
+        query = str(record.get("query") or "")
+        method = str(record.get("method", "POST"))
+    except (ValueError, TypeError, AttributeError, binascii.Error) as error:
+        raise UsageError(f"{name} is not a whrelay JSON record: {error}") from None
+    return RequestFile(method, f"{path}?{query}" if query else path, headers, body)
+
+
+def _from_http(data: bytes, name: str) -> RequestFile:
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, rest = data.partition(b"\n\n")
+    if not sep:
+        raise UsageError(f"{name} is not an HTTP request: no blank line after the headers")
+    lines = head.replace(b"\r\n", b"\n").split(b"\n")
+    request_line = lines[0].decode("latin-1").split()
+    if len(request_line) != 3 or not request_line[2].startswith("HTTP/"):
+        raise UsageError(f"{name} does not start with a request line like 'POST /path HTTP/1.1'")
+    headers = []
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        key, colon, value = line.partition(b":")
+        if not colon:
+            raise UsageError(f"{name}: not a header line: {line[:60]!r}")
+        headers.append(
+            (
+                key.strip().decode("utf-8", "surrogateescape"),
+                value.strip().decode("utf-8", "surrogateescape"),
+            )
+        )
+    body = _body(rest, headers, name)
+    return RequestFile(request_line[0], request_line[1], tuple(headers), body)
+
+
+def _body(rest: bytes, headers: list[tuple[str, str]], name: str) -> bytes:
+    values = {k.lower(): v for k, v in headers}
+    if "chunked" in values.get("transfer-encoding", "").lower():
+        return _dechunk(rest, name)
+    length = values.get("content-length")
+    if length is not None:
+        if not length.strip().isdigit():
+            raise UsageError(f"{name}: Content-Length {length!r} is not a number")
+        size = int(length)
+        if len(rest) < size:
+            raise UsageError(f"{name}: the body is {len(rest)} bytes, Content-Length says {size}")
+        return rest[:size]
+    return rest
+
+
+def _dechunk(data: bytes, name: str) -> bytes:
+    out = bytearray()
+    position = 0
+    while True:
+        end = data.find(b"\r\n", position)
+        if end < 0:
+            raise UsageError(f"{name}: truncated chunked body")
+        size_text = data[position:end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise UsageError(f"{name}: bad chunk size {size_text[:20]!r}") from None
+        if size == 0:
+            return bytes(out)
+        start = end + 2
+        out += data[start : start + size]
+        position = start + size + 2
+
+
+def raw_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], ...]:
+    return tuple((encode_header(k), encode_header(v)) for k, v in headers)

@@ -1,0 +1,88 @@
+"""Signature schemes: small pure modules in an explicit registry.
+
+``get_scheme(name)`` returns one; ``detect_scheme(headers)`` names the one a request's headers
+point to. Modules load on first use, so ``whrelay verify`` pays only for the scheme it checks.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from whrelay.errors import UsageError
+from whrelay.signatures.base import (
+    Check,
+    Message,
+    Reason,
+    Scheme,
+    Secret,
+    Verification,
+)
+
+# name -> (module, attribute). The order is the order ``detect_scheme`` tries them in.
+REGISTRY: dict[str, tuple[str, str]] = {
+    "stripe": ("stripe", "STRIPE"),
+    "github": ("github", "GITHUB"),
+    "gitlab": ("gitlab", "GITLAB"),
+    "shopify": ("shopify", "SHOPIFY"),
+    "slack": ("slack", "SLACK"),
+    "twilio": ("twilio", "TWILIO"),
+    "paddle": ("paddle", "PADDLE"),
+    "square": ("square", "SQUARE"),
+    "linear": ("linear", "LINEAR"),
+    "zoom": ("zoom", "ZOOM"),
+    "mailgun": ("mailgun", "MAILGUN"),
+    "sendgrid": ("sendgrid", "SENDGRID"),
+    "discord": ("discord", "DISCORD"),
+    "svix": ("standard_webhooks", "SVIX"),
+    "standard-webhooks": ("standard_webhooks", "STANDARD_WEBHOOKS"),
+    "hmac": ("hmac_generic", "HMAC"),
+}
+
+
+def scheme_names() -> list[str]:
+    return list(REGISTRY)
+
+
+def get_scheme(name: str) -> Scheme:
+    """The scheme called ``name``; ``UsageError`` naming the known ones otherwise."""
+    key = name.strip().lower().replace("_", "-")
+    if key == "standardwebhooks":
+        key = "standard-webhooks"
+    if key not in REGISTRY:
+        raise UsageError(
+            f"unknown provider {name!r}",
+            hint="known: " + ", ".join(REGISTRY),
+        )
+    module_name, attribute = REGISTRY[key]
+    module = importlib.import_module(f"whrelay.signatures.{module_name}")
+    scheme: Scheme = getattr(module, attribute)
+    return scheme
+
+
+def detect_scheme(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The scheme whose signature headers are present, or ``None``."""
+    from whrelay.detect import detect_provider
+
+    raw = tuple(
+        (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+        for k, v in headers
+    )
+    provider = detect_provider(raw)
+    if provider in REGISTRY:
+        return provider
+    return None
+
+
+__all__ = [
+    "REGISTRY",
+    "Check",
+    "Message",
+    "Reason",
+    "Scheme",
+    "Secret",
+    "Verification",
+    "detect_scheme",
+    "get_scheme",
+    "scheme_names",
+]

@@ -1,0 +1,228 @@
+"""What every signature scheme shares: the message, the verdict, the Protocol, the helpers.
+
+Schemes are pure: no I/O, the clock passed in, MACs over raw bytes (never decoded text), and
+every comparison through ``hmac.compare_digest``. A secret is a ``str`` as the provider hands
+it out (``whsec_…``, a hex or PEM key); ``bytes`` means a raw key used as it is, which is how
+``explain`` tries "what if the secret was meant another way".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Protocol
+
+Secret = str | bytes
+Headers = tuple[tuple[str, str], ...]
+
+
+class Reason(StrEnum):
+    """Why a verification came out as it did: one vocabulary for every scheme."""
+
+    OK = "ok"
+    BAD_SIGNATURE = "bad_signature"
+    TIMESTAMP_TOO_OLD = "timestamp_too_old"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+    MISSING_HEADER = "missing_header"
+    MALFORMED_HEADER = "malformed_header"
+    NO_SECRET = "no_secret"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What a signature covers: the request as the sender made it."""
+
+    body: bytes
+    headers: Headers = ()
+    url: str | None = None
+    """The URL the sender called (Twilio, Square sign it); ``None`` when unknown."""
+    method: str = "POST"
+
+    def header(self, name: str) -> str | None:
+        """The first value of ``name``, case-insensitively."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def with_header(self, name: str, value: str) -> Message:
+        """A copy with ``name`` set: the first same-named header replaced in place (the others
+        dropped), or appended."""
+        wanted = name.lower()
+        out: list[tuple[str, str]] = []
+        done = False
+        for key, old in self.headers:
+            if key.lower() == wanted:
+                if not done:
+                    out.append((key, value))
+                    done = True
+                continue
+            out.append((key, old))
+        if not done:
+            out.append((name, value))
+        return replace(self, headers=tuple(out))
+
+    def with_headers(self, pairs: Sequence[tuple[str, str]]) -> Message:
+        message = self
+        for name, value in pairs:
+            message = message.with_header(name, value)
+        return message
+
+    def without_header(self, name: str) -> Message:
+        wanted = name.lower()
+        return replace(self, headers=tuple(p for p in self.headers if p[0].lower() != wanted))
+
+    def with_body(self, body: bytes) -> Message:
+        return replace(self, body=body)
+
+    def with_url(self, url: str | None) -> Message:
+        return replace(self, url=url)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """How to verify: the secrets to try, the clock, and the timestamp rules."""
+
+    secrets: tuple[Secret, ...]
+    now: float
+    """Unix seconds: the moment the signature is judged at."""
+    tolerance: float | None = None
+    """Seconds; ``None`` means the scheme's own default."""
+    ignore_timestamp: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """A verdict. ``hints`` name likely causes of a failure (filled in by ``explain``)."""
+
+    scheme: str
+    reason: Reason
+    detail: str = ""
+    timestamp: float | None = None
+    """The signed timestamp, when the scheme has one and it could be read."""
+    hints: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return self.reason is Reason.OK
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "valid": self.valid,
+            "reason": self.reason.value,
+            "scheme": self.scheme,
+            "detail": self.detail,
+            "timestamp": self.timestamp,
+            "hints": list(self.hints),
+        }
+
+
+class Scheme(Protocol):
+    """A signature scheme: one small pure module each, registered by name."""
+
+    name: str
+    signature_headers: tuple[str, ...]
+    """The header(s) that carry the signature (the first is the main one)."""
+    needs_url: bool
+    """Whether the signature covers the URL the sender called."""
+
+    def sign(self, message: Message, secret: Secret, now: int) -> Message:
+        """``message`` signed at ``now``: its signature (and timestamp) headers set."""
+        ...
+
+    def verify(self, message: Message, check: Check) -> Verification:
+        """Whether ``message`` carries a valid signature by one of ``check.secrets``."""
+        ...
+
+
+# --- helpers every scheme uses -------------------------------------------------------------
+
+_INT = re.compile(r"^[0-9]{1,15}$")
+
+
+class MalformedError(ValueError):
+    """A header that is present but cannot be read."""
+
+
+def utf8(secret: Secret) -> bytes:
+    """The key of schemes that use the secret string as UTF-8 (most of them)."""
+    return secret if isinstance(secret, bytes) else secret.encode("utf-8")
+
+
+def mac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
+    return hmac.new(key, message, getattr(hashlib, algorithm)).digest()
+
+
+def same(a: bytes | str, b: bytes | str) -> bool:
+    """Constant-time equality; text is compared as its UTF-8 bytes."""
+    left = a.encode() if isinstance(a, str) else a
+    right = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(left, right)
+
+
+def parse_timestamp(text: str) -> int:
+    """A Unix timestamp in seconds, strictly: ASCII digits only."""
+    text = text.strip()
+    if not _INT.match(text):
+        raise MalformedError(f"timestamp {text[:40]!r} is not a whole number of seconds")
+    return int(text)
+
+
+def check_time(
+    scheme: str,
+    timestamp: float,
+    check: Check,
+    default_tolerance: float,
+    *,
+    future: bool = True,
+) -> Verification | None:
+    """A failed ``Verification`` when ``timestamp`` is outside the window, else ``None``.
+
+    ``future=False`` checks only the past (Stripe accepts timestamps from the future).
+    """
+    if check.ignore_timestamp:
+        return None
+    tolerance = default_tolerance if check.tolerance is None else check.tolerance
+    if tolerance <= 0:
+        return None
+    skew = check.now - timestamp
+    if skew > tolerance:
+        return Verification(
+            scheme,
+            Reason.TIMESTAMP_TOO_OLD,
+            f"signed {skew:.0f} s before the check; the tolerance is {tolerance:g} s",
+            timestamp,
+        )
+    if future and -skew > tolerance:
+        return Verification(
+            scheme,
+            Reason.TIMESTAMP_IN_FUTURE,
+            f"signed {-skew:.0f} s after the check; the tolerance is {tolerance:g} s",
+            timestamp,
+        )
+    return None
+
+
+def no_secret(scheme: str) -> Verification:
+    return Verification(scheme, Reason.NO_SECRET, "no secret was given")
+
+
+def missing(scheme: str, *names: str) -> Verification:
+    return Verification(scheme, Reason.MISSING_HEADER, f"no {' / '.join(names)} header")
+
+
+def malformed(scheme: str, detail: str, timestamp: float | None = None) -> Verification:
+    return Verification(scheme, Reason.MALFORMED_HEADER, detail, timestamp)
+
+
+def bad(scheme: str, detail: str = "", timestamp: float | None = None) -> Verification:
+    return Verification(scheme, Reason.BAD_SIGNATURE, detail or "no signature matches", timestamp)
+
+
+def ok(scheme: str, timestamp: float | None = None, detail: str = "") -> Verification:
+    return Verification(scheme, Reason.OK, detail or "signature matches", timestamp)

@@ -1,0 +1,64 @@
+"""GitHub: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``.
+
+The legacy ``X-Hub-Signature: sha1=<hex>`` is checked when the SHA-256 header is absent. No
+timestamp: GitHub's defence against replays is the ``X-GitHub-Delivery`` id alone. The whole
+header value is compared, so upper-case hex does not pass (as in GitHub's own examples).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from whrelay.signatures.base import (
+    Check,
+    Message,
+    Secret,
+    Verification,
+    bad,
+    mac,
+    malformed,
+    missing,
+    no_secret,
+    ok,
+    same,
+    utf8,
+)
+
+SHA256_HEADER = "X-Hub-Signature-256"
+SHA1_HEADER = "X-Hub-Signature"
+
+
+@dataclass(frozen=True, slots=True)
+class GitHub:
+    name: str = "github"
+    signature_headers: tuple[str, ...] = (SHA256_HEADER, SHA1_HEADER)
+    needs_url: bool = False
+
+    def sign(self, message: Message, secret: Secret, now: int) -> Message:
+        key = utf8(secret)
+        return message.with_headers(
+            [
+                (SHA256_HEADER, "sha256=" + mac(key, message.body, "sha256").hex()),
+                (SHA1_HEADER, "sha1=" + mac(key, message.body, "sha1").hex()),
+            ]
+        )
+
+    def verify(self, message: Message, check: Check) -> Verification:
+        header, algorithm = message.header(SHA256_HEADER), "sha256"
+        if not header:
+            header, algorithm = message.header(SHA1_HEADER), "sha1"
+        if not header:
+            return missing(self.name, SHA256_HEADER)
+        if not header.startswith(f"{algorithm}="):
+            return malformed(self.name, f"the signature does not start with {algorithm}=")
+        if not check.secrets:
+            return no_secret(self.name)
+        for secret in check.secrets:
+            expected = f"{algorithm}=" + mac(utf8(secret), message.body, algorithm).hex()
+            if same(header.strip(), expected):
+                note = "" if algorithm == "sha256" else "legacy SHA-1 signature matches"
+                return ok(self.name, detail=note)
+        return bad(self.name)
+
+
+GITHUB = GitHub()

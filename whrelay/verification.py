@@ -1,0 +1,127 @@
+"""Verify a webhook from whatever the user has: a stored id, a request file, or a body and
+headers. The glue between inputs and the pure schemes; used by ``verify``, ``listen`` and
+re-signing on replay."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from whrelay.errors import UsageError
+from whrelay.httpfile import RequestFile
+from whrelay.models import Webhook, decode_header
+from whrelay.signatures import Check, Message, Scheme, Verification, detect_scheme, get_scheme
+from whrelay.signatures.explain import explain
+
+
+@dataclass(frozen=True, slots=True)
+class HmacOptions:
+    """The generic ``hmac`` scheme's settings (``--hmac-*`` options)."""
+
+    header: str | None = None
+    algorithm: str | None = None
+    encoding: str | None = None
+    prefix: str | None = None
+    timestamp_header: str | None = None
+    template: str | None = None
+
+    def given(self) -> dict[str, str]:
+        return {k: v for k, v in self._asdict().items() if v is not None}
+
+    def _asdict(self) -> dict[str, str | None]:
+        return {
+            "header": self.header,
+            "algorithm": self.algorithm,
+            "encoding": self.encoding,
+            "prefix": self.prefix,
+            "timestamp_header": self.timestamp_header,
+            "template": self.template,
+        }
+
+
+def build_scheme(provider: str, hmac_options: HmacOptions | None = None) -> Scheme:
+    """The scheme called ``provider``; for ``hmac``, configured by ``hmac_options``."""
+    scheme = get_scheme(provider)
+    options = hmac_options.given() if hmac_options else {}
+    if options:
+        if scheme.name != "hmac":
+            raise UsageError("--hmac-* options go with --provider hmac")
+        from whrelay.signatures.hmac_generic import GenericHmac
+
+        kwargs: dict[str, object] = dict(options)
+        scheme = GenericHmac(**kwargs)  # type: ignore[arg-type]
+    return scheme
+
+
+def choose_scheme(
+    provider: str | None, message: Message, hmac_options: HmacOptions | None = None
+) -> tuple[Scheme, bool]:
+    """The scheme to verify with, and whether it was detected from the headers."""
+    if provider:
+        return build_scheme(provider, hmac_options), False
+    detected = detect_scheme(message.headers)
+    if detected is None:
+        raise UsageError(
+            "cannot tell the provider from the headers",
+            hint="name it with --provider (e.g. stripe, github, standard-webhooks)",
+        )
+    return build_scheme(detected, hmac_options), True
+
+
+def secrets_from(values: Sequence[str], env_vars: Sequence[str]) -> tuple[str, ...]:
+    """Secrets from ``--secret`` values and ``--secret-env`` variable names."""
+    found = [v for v in values if v]
+    for name in env_vars:
+        value = os.environ.get(name)
+        if not value:
+            raise UsageError(f"environment variable {name} is not set (--secret-env)")
+        found.append(value)
+    return tuple(found)
+
+
+def url_from(host: str | None, target: str, explicit: str | None) -> str | None:
+    """The URL the sender called: ``explicit`` (``--url``), an absolute request target, or
+    ``http://`` + the Host header + the target."""
+    if explicit:
+        return explicit
+    if urlsplit(target).scheme in ("http", "https"):
+        return target
+    if host:
+        return f"http://{host}{target}"
+    return None
+
+
+def message_from_webhook(webhook: Webhook, url: str | None = None) -> Message:
+    headers = tuple((decode_header(k), decode_header(v)) for k, v in webhook.headers)
+    target = webhook.summary.target
+    return Message(
+        body=webhook.body or b"",
+        headers=headers,
+        url=url_from(webhook.header("host"), target, url),
+        method=webhook.summary.method,
+    )
+
+
+def message_from_file(request: RequestFile, url: str | None = None) -> Message:
+    host = next((v for k, v in request.headers if k.lower() == "host"), None)
+    return Message(
+        body=request.body,
+        headers=request.headers,
+        url=url_from(host, request.target, url),
+        method=request.method,
+    )
+
+
+def verify_message(
+    scheme: Scheme,
+    message: Message,
+    secrets: Sequence[str],
+    now: float,
+    tolerance: float | None = None,
+    ignore_timestamp: bool = False,
+) -> Verification:
+    """Verify and, when it fails, explain."""
+    check = Check(tuple(secrets), now, tolerance, ignore_timestamp)
+    return explain(scheme, message, check)
