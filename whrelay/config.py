@@ -54,6 +54,21 @@ class ForwardSettings:
         return tuple(seen.values())
 
 
+@dataclass(frozen=True, slots=True)
+class VerifySettings:
+    """How ``listen`` checks signatures on arrival. Secrets live only in memory."""
+
+    provider: str | None = None
+    """The scheme; ``None`` detects it from each request's headers."""
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    public_url: str | None = None
+    """The URL the sender calls (Twilio, Square sign it): scheme and host, maybe a path."""
+    reject_invalid: bool = False
+    """Answer 401 to an invalid signature and do not forward it (it is still stored)."""
+    resign: bool = False
+    """Re-sign every forwarded attempt with a fresh timestamp (needs provider and secret)."""
+
+
 Mode = Literal["store", "proxy"]
 
 
@@ -82,3 +97,4 @@ class ListenSettings:
     allow_remote: bool = False
     """Forward to non-loopback targets too."""
     response_cap: int = DEFAULT_RESPONSE_CAP
+    verify: VerifySettings = field(default_factory=lambda: VerifySettings())

@@ -77,6 +77,17 @@ class Identity:
 
 
 @dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the receiver concluded about a webhook's signature."""
+
+    verdict: str
+    """``valid``, ``invalid`` or ``unverified``."""
+    scheme: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookSummary:
     """A stored webhook without its headers and body: what ``list`` shows."""
 
@@ -90,6 +101,12 @@ class WebhookSummary:
     delivery_id: str | None
     size: int
     content_type: str | None
+    verdict: str | None = None
+    """``valid``, ``invalid`` or ``unverified`` (no scheme recognized, or no secret)."""
+    verdict_reason: str | None = None
+    scheme: str | None = None
+    duplicate_of: int | None = None
+    """An earlier webhook with the same provider and delivery id: the sender sent it twice."""
 
     @property
     def target(self) -> str:
@@ -109,6 +126,10 @@ class WebhookSummary:
             "delivery_id": self.delivery_id,
             "size": self.size,
             "content_type": self.content_type,
+            "verdict": self.verdict,
+            "verdict_reason": self.verdict_reason,
+            "scheme": self.scheme,
+            "duplicate_of": self.duplicate_of,
         }
 
 

@@ -30,7 +30,8 @@ from whrelay.models import (
 
 # C0 controls except TAB and LF, DEL, and C1 controls (0x80-0x9f: CSI is 0x9b), plus the
 # Unicode bidi overrides that can make text read differently from what it is.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates \udc80-\udcff stand for header bytes that were not UTF-8: shown as \xNN.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\udc80-\udcff]")
 MAX_DECOMPRESSED = 64 * 1024 * 1024
 MAX_PRETTY = 2 * 1024 * 1024
 """Bodies above this are shown raw, not pretty-printed."""
@@ -39,6 +40,8 @@ MAX_PRETTY = 2 * 1024 * 1024
 def _escape_control(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
@@ -88,7 +91,28 @@ def webhook_line(summary: WebhookSummary) -> Text:
     line.append("  ")
     line.append(one_line(kind(summary)), style="magenta")
     line.append(f"  {human_size(summary.size)}", style="dim")
+    line.append_text(verdict_text(summary, leading="  "))
     return line
+
+
+_VERDICT_STYLES = {"valid": "green", "invalid": "bold red", "unverified": "dim"}
+
+
+def verdict_text(summary: WebhookSummary, leading: str = "") -> Text:
+    """``✓ valid``, ``✗ invalid (bad_signature)``, ``unverified``, plus ``duplicate of #N``."""
+    text = Text()
+    if summary.verdict == "valid":
+        text.append(leading + "✓ valid", style="green")
+    elif summary.verdict == "invalid":
+        text.append(f"{leading}✗ invalid ({summary.verdict_reason})", style="bold red")
+    elif summary.verdict == "unverified" and summary.scheme:
+        text.append(leading + "unverified", style="dim")
+    if summary.duplicate_of:
+        gap = leading if text.plain or leading else ""
+        if text.plain and not leading:
+            gap = " "
+        text.append(f"{gap}duplicate of #{summary.duplicate_of}", style="bold yellow")
+    return text
 
 
 def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
@@ -101,6 +125,7 @@ def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
     table.add_column("PROVIDER", no_wrap=True)
     table.add_column("EVENT", overflow="fold", style="magenta")
     table.add_column("SIZE", justify="right", no_wrap=True)
+    table.add_column("SIGNATURE", no_wrap=True)
     for item in summaries:
         table.add_row(
             str(item.id),
@@ -110,6 +135,7 @@ def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
             Text(one_line(item.provider or "-")),
             Text(one_line(item.event_type or "-")),
             human_size(item.size),
+            verdict_text(item) or Text("-"),
         )
     return table
 
@@ -217,6 +243,11 @@ def webhook_detail(webhook: Webhook) -> Group:
     if s.delivery_id:
         title.append(f"  delivery {one_line(s.delivery_id)}", style="dim")
     title.append(f"  {human_size(s.size)}", style="dim")
+    if s.verdict:
+        title.append("  ")
+        title.append_text(verdict_text(s, leading=" "))
+        if s.scheme and s.verdict != "valid":
+            title.append(f" [{s.scheme}]", style="dim")
     return Group(
         title,
         Text(),

@@ -1,18 +1,20 @@
 """Targets: where webhooks are forwarded. Parsing, routing and the loopback policy; no I/O
 beyond name resolution.
 
-A target is written as ``3000`` (a port on 127.0.0.1), ``:3000/hooks``, ``/hooks`` (the
-default port), or a full ``http(s)://`` URL. A target with no path gets the webhook's own
-path and query appended; a target with a path is used as given, with the webhook's query
-appended.
+A target is written as ``3000`` (a port on 127.0.0.1), ``3000/hooks`` or ``:3000/hooks``,
+``/hooks`` (the default port), or a full ``http(s)://`` URL. A target with no path gets the
+webhook's own path and query appended; a target with a path is used as given, with the
+webhook's query appended.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import os
+import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from whrelay.errors import UsageError
@@ -52,7 +54,7 @@ def parse_target(text: str) -> Target:
     raw = text.strip()
     if not raw:
         raise UsageError("empty target", hint="write a port (3000), a path (/hooks) or a URL")
-    if raw.isdigit():
+    if raw.isdigit() or re.match(r"^\d+/", raw):
         raw = f"http://127.0.0.1:{raw}"
     elif raw.startswith(":"):
         raw = f"http://127.0.0.1{raw}"
@@ -82,26 +84,54 @@ def parse_target(text: str) -> Target:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Requests whose path matches ``pattern`` (a glob) go to ``target``."""
+    """Requests whose path matches ``pattern`` (a glob) go to ``target``, and are verified
+    with ``provider`` and ``secrets`` when given (else with listen's own)."""
 
     pattern: str
     target: Target
+    provider: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 def parse_route(text: str) -> Route:
-    """``GLOB=TARGET``, e.g. ``/stripe/*=3000``."""
-    pattern, sep, target = text.partition("=")
+    """``GLOB=TARGET[,provider=NAME][,secret-env=VAR]``, e.g. ``/stripe/*=3000``."""
+    pattern, sep, rest = text.partition("=")
+    target, *options = rest.split(",")
     if not sep or not pattern.strip() or not target.strip():
         raise UsageError(f"route {text!r} is not GLOB=TARGET", hint="e.g. --route '/stripe/*=3000'")
-    return Route(pattern.strip(), parse_target(target))
+    provider = None
+    secrets: list[str] = []
+    for option in options:
+        key, eq, value = option.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not value:
+            raise UsageError(f"route option {option!r} is not KEY=VALUE")
+        if key == "provider":
+            provider = value
+        elif key == "secret-env":
+            secret = os.environ.get(value)
+            if not secret:
+                raise UsageError(f"route {pattern}: environment variable {value} is not set")
+            secrets.append(secret)
+        else:
+            raise UsageError(
+                f"unknown route option {key!r}", hint="route options: provider=, secret-env="
+            )
+    return Route(pattern.strip(), parse_target(target), provider, tuple(secrets))
+
+
+def match_route(path: str, routes: tuple[Route, ...]) -> Route | None:
+    """The first route whose glob matches ``path``."""
+    for candidate in routes:
+        if fnmatch.fnmatchcase(path, candidate.pattern):
+            return candidate
+    return None
 
 
 def route(path: str, routes: tuple[Route, ...], default: tuple[Target, ...]) -> tuple[Target, ...]:
     """The targets for a webhook received at ``path``: the first matching route, else default."""
-    for candidate in routes:
-        if fnmatch.fnmatchcase(path, candidate.pattern):
-            return (candidate.target,)
-    return default
+    matched = match_route(path, routes)
+    return (matched.target,) if matched else default
 
 
 def is_loopback(address: str) -> bool:

@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from whrelay.config import VerifySettings
 from whrelay.errors import UsageError
 from whrelay.httpfile import RequestFile
-from whrelay.models import Webhook, decode_header
+from whrelay.models import Capture, Verdict, Webhook, decode_header
 from whrelay.signatures import Check, Message, Scheme, Verification, detect_scheme, get_scheme
 from whrelay.signatures.explain import explain
+from whrelay.targets import Route
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +127,38 @@ def verify_message(
     """Verify and, when it fails, explain."""
     check = Check(tuple(secrets), now, tolerance, ignore_timestamp)
     return explain(scheme, message, check)
+
+
+def judge(capture: Capture, settings: VerifySettings, route: Route | None, now: float) -> Verdict:
+    """The verdict ``listen`` stores for a webhook as it arrives."""
+    provider = (route.provider if route else None) or settings.provider
+    secrets = (route.secrets if route and route.secrets else ()) or settings.secrets
+    headers = tuple((decode_header(k), decode_header(v)) for k, v in capture.headers)
+    target = f"{capture.path}?{capture.query}" if capture.query else capture.path
+    host = next((v for k, v in headers if k.lower() == "host"), None)
+    url = settings.public_url.rstrip("/") + target if settings.public_url else None
+    message = Message(capture.body or b"", headers, url_from(host, target, url), capture.method)
+    name = provider or detect_scheme(headers)
+    if name is None:
+        return Verdict("unverified", None, None, "no signature scheme recognized")
+    scheme = get_scheme(name)
+    if not secrets:
+        return Verdict("unverified", scheme.name, "no_secret", "no secret given to listen")
+    result = scheme.verify(message, Check(secrets, now))
+    return Verdict(
+        "valid" if result.valid else "invalid", scheme.name, result.reason.value, result.detail
+    )
+
+
+def resign(
+    scheme: Scheme,
+    secret: str,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes,
+    url: str | None,
+    now: int,
+) -> tuple[tuple[tuple[str, str], ...], bytes]:
+    """Headers and body signed afresh at ``now``, keeping the sender's delivery id (schemes
+    that carry one read it from the headers they are given)."""
+    signed = scheme.sign(Message(body, headers, url), secret, now)
+    return signed.headers, signed.body

@@ -16,6 +16,12 @@ from whrelay.storage import Store, WebhookFilter
 from whrelay.timeparse import parse_since
 
 
+class VerdictChoice(StrEnum):
+    valid = "valid"
+    invalid = "invalid"
+    unverified = "unverified"
+
+
 class StatusChoice(StrEnum):
     delivered = "delivered"
     pending = "pending"
@@ -59,6 +65,9 @@ def list_webhooks(
             "failed (some gave up)."
         ),
     ] = None,
+    verdict: Annotated[
+        VerdictChoice | None, typer.Option(help="Signature verdict given on arrival.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many; 0 = all.", min=0)] = 50,
     json_output: JsonOption = False,
     db: DbOption = None,
@@ -71,6 +80,7 @@ def list_webhooks(
         provider=provider,
         search=search,
         status=status.value if status else None,
+        verdict=verdict.value if verdict else None,
         limit=limit,
     )
     with Store(resolve_db(db), readonly=True) as store:

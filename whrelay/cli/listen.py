@@ -31,7 +31,7 @@ from whrelay.models import parse_header_option
 from whrelay.render import attempt_line, one_line, webhook_line
 from whrelay.retry import DEFAULT_SCHEDULE, DEFAULT_WINDOW, RetryPolicy
 from whrelay.storage.store import Durability
-from whrelay.targets import parse_route, parse_target
+from whrelay.targets import Route, parse_route, parse_target
 from whrelay.timeparse import parse_duration, parse_size
 
 
@@ -64,6 +64,8 @@ EXAMPLES = """
   whrelay listen --route '/stripe/*=3000' --route '/github/*=4000'
   whrelay listen -f 3000 --mode proxy    the sender waits for your app's answer
   whrelay listen -f 3000 --timeout 0     no forwarding timeout (sit at a breakpoint)
+  whrelay listen -f 3000 --provider stripe --secret-env STRIPE_WEBHOOK_SECRET --reject-invalid
+  whrelay listen --route '/stripe/*=3000,provider=stripe,secret-env=STRIPE_SECRET'
   whrelay listen --port 0 --output json  any free port; NDJSON events on stdout
   whrelay listen --durability normal     faster; survives crashes, not power loss
 """
@@ -293,12 +295,65 @@ def listen(
     retry_window: Annotated[
         str, typer.Option(help="Stop retrying a delivery this long after it arrived.")
     ] = f"{DEFAULT_WINDOW / 3600:g}h",
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="Verify every webhook with this scheme (default: detect it from the headers).",
+            show_default=False,
+        ),
+    ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Signing secret to verify with (repeatable). Prefer --secret-env.",
+            show_default=False,
+        ),
+    ] = None,
+    secret_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Read a secret from this environment variable.", metavar="VAR", show_default=False
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The URL senders call (a tunnel's); Twilio and Square sign it.", show_default=False
+        ),
+    ] = None,
+    reject_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--reject-invalid",
+            help="Answer 401 to a bad signature and do not forward it (still stored).",
+        ),
+    ] = False,
+    resign: Annotated[
+        bool,
+        typer.Option(
+            "--resign",
+            help="Re-sign each forwarded attempt with a fresh timestamp "
+            "(needs --provider and a secret), so late retries pass the app's check.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> int:
-    """Receive webhooks: store each one byte-exact, acknowledge it, forward it."""
+    """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it."""
+    from whrelay.verification import secrets_from
+
+    secrets = secrets_from(secret or (), secret_env or ())
+    parsed_routes = _routes(routes)
+    if provider:
+        from whrelay.signatures import get_scheme
+
+        provider = get_scheme(provider).name
+    if resign and not (provider and secrets):
+        raise UsageError("--resign needs --provider and --secret (or --secret-env)")
+    if reject_invalid and not (secrets or any(r.secrets for r in parsed_routes)):
+        raise UsageError("--reject-invalid needs a secret to verify with (--secret)")
     forward_settings = config.ForwardSettings(
         targets=tuple(parse_target(t) for t in forward or ()),
-        routes=tuple(parse_route(r) for r in routes or ()),
+        routes=parsed_routes,
         extra_headers=tuple(parse_header_option(h) for h in header or ()),
         ordered=ordered,
         policy=RetryPolicy(
@@ -318,6 +373,7 @@ def listen(
         mode="proxy" if mode is ModeChoice.proxy else "store",
         forward_timeout=parse_duration(timeout),
         allow_remote=allow_remote,
+        verify=config.VerifySettings(provider, secrets, public_url, reject_invalid, resign),
     )
     if settings.mode == "proxy" and not forward_settings.all_targets:
         raise UsageError("--mode proxy needs a target", hint="add -f PORT")
@@ -328,6 +384,10 @@ def listen(
 
     signal_name = asyncio.run(serve(settings, make_renderer(chosen)))
     return ExitCode.INTERRUPTED if signal_name == "SIGINT" else ExitCode.OK
+
+
+def _routes(routes: list[str] | None) -> tuple[Route, ...]:
+    return tuple(parse_route(r) for r in routes or ())
 
 
 def _durability(choice: DurabilityChoice) -> Durability:

@@ -6,8 +6,12 @@ import os
 import sys
 from typing import NoReturn
 
-import click
 import typer
+
+try:  # typer >= 0.29 vendors click; older ones raise the click package's exceptions
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors  # type: ignore[no-redef,unused-ignore]
 
 from whrelay import __version__
 from whrelay.errors import ExitCode, WhrelayError
@@ -74,15 +78,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
         result = command.main(args=argv, prog_name="whrelay", standalone_mode=False)
     except WhrelayError as error:
         _fail(error.message, error.hint, error.exit_code)
-    except click.exceptions.NoArgsIsHelpError as error:
-        sys.stdout.write(error.ctx.get_help() + "\n")
-        sys.exit(ExitCode.OK)
-    except click.UsageError as error:
+    except click_errors.NoArgsIsHelpError:
+        sys.exit(ExitCode.OK)  # the help has been printed
+    except click_errors.UsageError as error:
         context = error.ctx.command_path if error.ctx else "whrelay"
         _fail(error.format_message(), f"see '{context} --help'", ExitCode.USAGE)
-    except click.ClickException as error:
+    except click_errors.ClickException as error:
         _fail(error.format_message(), None, ExitCode.USAGE)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("\nwhrelay: interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
     except BrokenPipeError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -20,6 +20,10 @@ from whrelay.render import attempt_line, one_line
 from whrelay.storage import Store, WebhookFilter
 from whrelay.targets import check_target, parse_target
 from whrelay.timeparse import parse_duration, parse_since
+
+if TYPE_CHECKING:
+    from whrelay.relay.client import Resigner
+    from whrelay.relay.replay import ReplayPlan
 
 EXAMPLES = """
 [bold]Examples[/bold]
@@ -59,6 +63,27 @@ def replay_command(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow targets that are not on this machine.")
     ] = False,
+    resign: Annotated[
+        bool,
+        typer.Option(
+            "--resign",
+            help="Sign afresh with the current time (needs a secret), so a "
+            "capture older than the sender's tolerance still passes the app's check.",
+        ),
+    ] = False,
+    provider: Annotated[
+        str | None,
+        typer.Option(help="Scheme for --resign (default: the one detected on arrival)."),
+    ] = None,
+    secret: Annotated[
+        list[str] | None, typer.Option(help="Secret for --resign.", show_default=False)
+    ] = None,
+    secret_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Read the --resign secret from this variable.", metavar="VAR", show_default=False
+        ),
+    ] = None,
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> int:
@@ -95,15 +120,41 @@ def replay_command(
                 else:
                     stdout().print(Text(one_line(line)))
             return ExitCode.OK
+        resigner = _resigner(plans, provider, secret, secret_env) if resign else None
         sender = Sender(allow_remote, parse_duration(timeout), config.DEFAULT_RESPONSE_CAP)
         show = _shower(json_output, len(plans))
 
         async def run() -> list[Attempt]:
             async with sender:
-                return [a async for a in show(replay(plans, store, sender, extra, body))]
+                attempts = replay(plans, store, sender, extra, body, resigner)
+                return [a async for a in show(attempts)]
 
         attempts = asyncio.run(run())
     return ExitCode.OK if all(a.ok for a in attempts) else ExitCode.CHECK_FAILED
+
+
+def _resigner(
+    plans: list[ReplayPlan],
+    provider: str | None,
+    secret: list[str] | None,
+    secret_env: list[str] | None,
+) -> Resigner:
+    from whrelay.relay.client import make_resigner
+    from whrelay.signatures import get_scheme
+    from whrelay.verification import secrets_from
+
+    secrets = secrets_from(secret or (), secret_env or ())
+    if not secrets:
+        raise UsageError("--resign needs the signing secret (--secret or --secret-env)")
+    names = {provider} if provider else {p.webhook.summary.scheme for p in plans}
+    if None in names or len(names) != 1:
+        raise UsageError(
+            "--resign needs one scheme for every webhook replayed",
+            hint="name it with --provider",
+        )
+    (name,) = names
+    assert name is not None
+    return make_resigner(get_scheme(name), secrets[0])
 
 
 def _shower(

@@ -31,10 +31,13 @@ from whrelay.models import (
     WebhookSummary,
     now_micros,
 )
-from whrelay.relay.client import HOP_BY_HOP, Sender, build_request
+from whrelay.relay.client import HOP_BY_HOP, Resigner, Sender, build_request, make_resigner
 from whrelay.relay.forwarder import Forwarder
+from whrelay.signatures import get_scheme
 from whrelay.storage import AsyncWriter, Store
 from whrelay.storage.store import insert_webhook
+from whrelay.targets import match_route
+from whrelay.verification import judge
 
 RESERVED_PREFIX = "/_whrelay/"
 
@@ -94,6 +97,14 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     await receiver.writer.close()
 
 
+def _resigner(settings: ListenSettings) -> Resigner | None:
+    verify = settings.verify
+    if not verify.resign:
+        return None
+    assert verify.provider and verify.secrets, "listen checks --resign's needs up front"
+    return make_resigner(get_scheme(verify.provider), verify.secrets[0])
+
+
 def _plain(status: int, message: str, **headers: str) -> web.Response:
     return web.Response(status=status, text=message + "\n", headers=headers)
 
@@ -141,15 +152,24 @@ async def receive(request: web.Request) -> web.StreamResponse:
         remote_addr=request.remote,
         received_at=received_at,
     )
-    targets = [t.url for t in settings.forward.targets_for(path)]
+    route = match_route(path, settings.forward.routes)
+    verdict = judge(capture, settings.verify, route, received_at / 1_000_000)
+    rejected = settings.verify.reject_invalid and verdict.verdict == "invalid"
+    targets = [] if rejected else [t.url for t in settings.forward.targets_for(path)]
     try:
         stored, deliveries = await receiver.writer.run(
-            lambda db: insert_webhook(db, capture, targets)
+            lambda db: insert_webhook(db, capture, targets, verdict)
         )
     except StorageError as error:
         return _refuse(request, 503, f"not stored: {error}", **{"Retry-After": "5"})
     receiver.stored += 1
     receiver.emit(WebhookReceived(stored))
+    if rejected:
+        return _plain(
+            401,
+            f"invalid signature ({verdict.reason}): stored as #{stored.id}, not forwarded",
+            **{"X-Whrelay-Id": str(stored.id)},
+        )
     webhook = Webhook(
         summary=stored,
         headers=capture.headers,
@@ -183,6 +203,8 @@ async def _proxy(receiver: Receiver, webhook: Webhook, deliveries: list[Delivery
         receiver.forwarder.enqueue(delivery, webhook)
     target = receiver.forwarder.lanes[first.target].target
     request = build_request(webhook, target, receiver.settings.forward.extra_headers)
+    if receiver.forwarder.resigner is not None:
+        request = receiver.forwarder.resigner(request)
     attempt = await receiver.sender.send(
         request, webhook_id=webhook.id, delivery=first.id, trigger=Trigger.PROXY
     )

@@ -53,6 +53,16 @@ def _options(settings: ListenSettings) -> dict[str, str]:
         options["forward timeout"] = timeout
     else:
         options["forward to"] = "nobody (store only; add -f PORT to forward)"
+    verify = settings.verify
+    scheme = verify.provider or "detected per request"
+    if verify.secrets:
+        options["verify"] = f"{scheme}, {len(verify.secrets)} secret(s)"
+        if verify.reject_invalid:
+            options["verify"] += ", invalid ones answered 401 and not forwarded"
+        if verify.resign:
+            options["verify"] += ", forwards re-signed"
+    else:
+        options["verify"] = f"{scheme}; no secret, so webhooks are stored as unverified"
     options["durability"] = settings.durability
     options["max body"] = f"{settings.max_body} bytes"
     options["sqlite"] = sqlite3.sqlite_version

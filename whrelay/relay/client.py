@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -22,7 +23,9 @@ import aiohttp
 from multidict import CIMultiDict
 
 from whrelay.models import Attempt, RawHeaders, Webhook, encode_header, now_micros
+from whrelay.signatures import Scheme
 from whrelay.targets import Target, is_loopback
+from whrelay.verification import resign
 
 HOP_BY_HOP = frozenset(
     {
@@ -112,6 +115,21 @@ def build_request(
         headers=forwarded_headers(webhook, extra_headers),
         body=webhook.body if body is None else body,
     )
+
+
+Resigner = Callable[[Outgoing], Outgoing]
+
+
+def make_resigner(scheme: Scheme, secret: str) -> Resigner:
+    """A function that re-signs a request with a fresh timestamp (``--resign``)."""
+
+    def resign_request(outgoing: Outgoing) -> Outgoing:
+        headers, body = resign(
+            scheme, secret, outgoing.headers, outgoing.body or b"", outgoing.url, int(time.time())
+        )
+        return dataclasses.replace(outgoing, headers=headers, body=body)
+
+    return resign_request
 
 
 @dataclass

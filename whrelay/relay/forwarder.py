@@ -23,7 +23,7 @@ from whrelay.config import ForwardSettings
 from whrelay.errors import NotFoundError, StorageError
 from whrelay.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
 from whrelay.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
-from whrelay.relay.client import Sender, build_request, probe
+from whrelay.relay.client import Resigner, Sender, build_request, probe
 from whrelay.retry import Verdict, classify, next_delay, parse_retry_after
 from whrelay.storage.store import insert_attempt, update_delivery
 from whrelay.storage.writer import AsyncWriter
@@ -158,6 +158,8 @@ class Lane:
         item.webhook = None  # retries read it again from the database
         trigger = Trigger.FIRST if item.attempts == 0 else Trigger.RETRY
         request = build_request(webhook, self.target, forwarder.settings.extra_headers)
+        if forwarder.resigner is not None:
+            request = forwarder.resigner(request)
         attempt = await forwarder.sender.send(
             request, webhook_id=item.webhook_id, delivery=item.delivery_id, trigger=trigger
         )
@@ -216,7 +218,9 @@ class Forwarder:
         writer: AsyncWriter,
         load: Callable[[int], Awaitable[Webhook]],
         emit: Callable[[ListenEvent], None],
+        resigner: Resigner | None = None,
     ) -> None:
+        self.resigner = resigner
         self.settings = settings
         self.sender = sender
         self.writer = writer

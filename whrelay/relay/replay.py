@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from whrelay.errors import UsageError
 from whrelay.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
-from whrelay.relay.client import Sender, build_request
+from whrelay.relay.client import Resigner, Sender, build_request
 from whrelay.storage import Store
 from whrelay.storage.store import insert_attempt, update_delivery
 from whrelay.targets import Target, parse_target
@@ -60,10 +60,14 @@ async def replay(
     sender: Sender,
     extra_headers: Sequence[tuple[str, str]] = (),
     body: bytes | None = None,
+    resigner: Resigner | None = None,
 ) -> AsyncIterator[Attempt]:
-    """Send each plan in order, record its attempt, and yield it (with its id once stored)."""
+    """Send each plan in order, record its attempt, and yield it (with its id once stored).
+    With ``resigner``, each request is signed afresh just before it is sent."""
     for plan in plans:
         request = build_request(plan.webhook, plan.target, extra_headers, body)
+        if resigner is not None:
+            request = resigner(request)
         attempt = await sender.send(
             request, webhook_id=plan.webhook.id, delivery=plan.delivery, trigger=Trigger.REPLAY
         )

@@ -26,6 +26,7 @@ class WriteLock:
         self.timeout = timeout
         self._fd: int | None = None
         self._depth = 0
+        self._owner: int | None = None
         self._local = threading.Lock()
 
     def _open(self) -> int:
@@ -37,7 +38,7 @@ class WriteLock:
     def acquire(self) -> None:
         if self.path is None:
             return
-        if self._depth:
+        if self._owner == threading.get_ident():
             self._depth += 1
             return
         if not self._local.acquire(timeout=self.timeout):
@@ -59,6 +60,7 @@ class WriteLock:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.02)
         self._depth = 1
+        self._owner = threading.get_ident()
 
     def release(self) -> None:
         if self.path is None:
@@ -66,6 +68,7 @@ class WriteLock:
         self._depth -= 1
         if self._depth == 0:
             assert self._fd is not None
+            self._owner = None
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             self._local.release()
 

@@ -85,7 +85,28 @@ def _v2_deliveries(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX attempts_webhook ON attempts (webhook_id, id)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_webhooks, _v2_deliveries)
+def _v3_verifications(db: sqlite3.Connection) -> None:
+    """The signature verdict of each webhook and the earlier webhook it duplicates.
+
+    A table of its own, not columns on ``webhooks``: columns after the body blob would sit in
+    its overflow pages, and ``list`` would have to read through every large body.
+    """
+    db.execute(
+        """
+        CREATE TABLE verifications (
+            webhook_id   INTEGER PRIMARY KEY REFERENCES webhooks (id) ON DELETE CASCADE,
+            scheme       TEXT,           -- the scheme checked (given or detected), if any
+            verdict      TEXT NOT NULL,  -- valid | invalid | unverified
+            reason       TEXT,           -- ok, bad_signature, ..., no_secret
+            detail       TEXT,
+            duplicate_of INTEGER         -- an earlier webhook with the same provider delivery id
+        )
+        """
+    )
+    db.execute("CREATE INDEX verifications_verdict ON verifications (verdict, webhook_id)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_webhooks, _v2_deliveries, _v3_verifications)
 """Version N is ``MIGRATIONS[N - 1]``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

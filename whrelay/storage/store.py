@@ -25,6 +25,7 @@ from whrelay.models import (
     Capture,
     Delivery,
     DeliveryState,
+    Verdict,
     Webhook,
     WebhookSummary,
     header_value,
@@ -50,8 +51,10 @@ _ATTEMPT_COLUMNS = (
     " response_headers, response_body, response_truncated, error, error_detail, id"
 )
 _SUMMARY_COLUMNS = (
-    "id, received_at, method, path, query, provider, event_type, delivery_id, size, content_type"
+    "webhooks.id, received_at, method, path, query, provider, event_type, delivery_id, size,"
+    " content_type, verdict, reason, scheme, duplicate_of"
 )
+_SUMMARY_FROM = "webhooks LEFT JOIN verifications ON verifications.webhook_id = webhooks.id"
 
 # SQLite result codes that mean "cannot write now", as opposed to a bug or a corrupt file.
 _UNAVAILABLE = {
@@ -105,6 +108,8 @@ class WebhookFilter:
     status: str | None = None
     """``failed`` (any delivery failed), ``pending`` (any pending, none failed) or
     ``delivered`` (every delivery delivered)."""
+    verdict: str | None = None
+    """``valid``, ``invalid`` or ``unverified``."""
     limit: int = 50
     """0 means no limit."""
 
@@ -142,6 +147,11 @@ class Store:
         except sqlite3.Error as error:
             self.lock.close()
             raise StorageError(f"cannot open the database {self.path}: {error}") from None
+        except OSError as error:
+            self.lock.close()
+            raise StorageError(
+                f"cannot open the database {self.path}: {error.strerror or error}"
+            ) from None
 
     def _connect(self) -> sqlite3.Connection:
         if self.path is None:
@@ -255,7 +265,7 @@ class Store:
         """The stored webhook ``webhook_id``, or ``NotFoundError``."""
         row = self._query_one(
             f"SELECT {_SUMMARY_COLUMNS}, headers, body, http_version, remote_addr"
-            " FROM webhooks WHERE id = ?",
+            f" FROM {_SUMMARY_FROM} WHERE webhooks.id = ?",
             (webhook_id,),
         )
         if row is None:
@@ -264,10 +274,10 @@ class Store:
             )
         return Webhook(
             summary=_summary(row),
-            headers=unpack_headers(row[10]),
-            body=row[11],
-            http_version=row[12],
-            remote_addr=row[13],
+            headers=unpack_headers(row[14]),
+            body=row[15],
+            http_version=row[16],
+            remote_addr=row[17],
         )
 
     def list_webhooks(self, where: WebhookFilter = WebhookFilter()) -> list[WebhookSummary]:
@@ -292,10 +302,17 @@ class Store:
         # Only constant SQL fragments are joined; every value is a bound parameter.
         if where.status:
             clauses.append(_STATUS_CLAUSES[where.status])
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM webhooks"
+        if where.verdict:
+            clauses.append("verdict = ?")
+            params.append(where.verdict)
+        sql = f"SELECT {_SUMMARY_COLUMNS} FROM {_SUMMARY_FROM}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY id DESC"
+        if where.since is not None and not where.provider:
+            # Lets SQLite walk the received_at index instead of scanning every row.
+            sql += " ORDER BY received_at DESC, webhooks.id DESC"
+        else:
+            sql += " ORDER BY webhooks.id DESC"
         if where.limit > 0:
             sql += " LIMIT ?"
             params.append(where.limit)
@@ -370,10 +387,18 @@ def _attempt(row: Sequence[Any]) -> Attempt:
 
 
 def _summary(row: Sequence[object]) -> WebhookSummary:
-    return WebhookSummary(*row[:10])  # type: ignore[arg-type]
+    return WebhookSummary(*row[:14])  # type: ignore[arg-type]
 
 
 T = TypeVar("T")
+
+
+def _text(value: str | None) -> str | None:
+    """Header-derived text fit for a TEXT column: bytes that were not UTF-8 become U+FFFD
+    (the exact bytes stay in the headers blob)."""
+    if value is None:
+        return None
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def summarize(capture: Capture) -> WebhookSummary:
@@ -386,18 +411,30 @@ def summarize(capture: Capture) -> WebhookSummary:
         path=capture.path,
         query=capture.query,
         provider=who.provider,
-        event_type=who.event_type,
-        delivery_id=who.delivery_id,
+        event_type=_text(who.event_type),
+        delivery_id=_text(who.delivery_id),
         size=len(capture.body or b""),
-        content_type=header_value(capture.headers, "content-type"),
+        content_type=_text(header_value(capture.headers, "content-type")),
     )
 
 
 def insert_webhook(
-    db: sqlite3.Connection, capture: Capture, targets: Sequence[str] = ()
+    db: sqlite3.Connection,
+    capture: Capture,
+    targets: Sequence[str] = (),
+    verdict: Verdict | None = None,
 ) -> tuple[WebhookSummary, list[Delivery]]:
-    """Insert one webhook and a pending delivery per target. Call inside a write transaction."""
+    """Insert one webhook, its verdict, and a pending delivery per target. Call inside a write
+    transaction. A webhook whose provider delivery id was seen before is marked as a
+    duplicate of the first one."""
     row = summarize(capture)
+    duplicate_of = None
+    if row.delivery_id:
+        earlier = db.execute(
+            "SELECT min(id) FROM webhooks WHERE delivery_id = ? AND provider IS ?",
+            (row.delivery_id, row.provider),
+        ).fetchone()
+        duplicate_of = earlier[0] if earlier else None
     cursor = db.execute(
         "INSERT INTO webhooks (received_at, method, path, query, provider, event_type,"
         " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
@@ -419,7 +456,28 @@ def insert_webhook(
         ),
     )
     assert cursor.lastrowid is not None
-    stored = dataclasses.replace(row, id=cursor.lastrowid)
+    if verdict is None:
+        verdict = Verdict("unverified", row.provider, "no_secret" if row.provider else None)
+    db.execute(
+        "INSERT INTO verifications (webhook_id, scheme, verdict, reason, detail, duplicate_of)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            cursor.lastrowid,
+            verdict.scheme,
+            verdict.verdict,
+            verdict.reason,
+            verdict.detail,
+            duplicate_of,
+        ),
+    )
+    stored = dataclasses.replace(
+        row,
+        id=cursor.lastrowid,
+        verdict=verdict.verdict,
+        verdict_reason=verdict.reason,
+        scheme=verdict.scheme,
+        duplicate_of=duplicate_of,
+    )
     deliveries = [insert_delivery(db, stored.id, target, capture.received_at) for target in targets]
     return stored, deliveries
 
