@@ -6,11 +6,13 @@ Shapes follow each provider's documented examples, trimmed; ids are obviously fa
 from __future__ import annotations
 
 import json
+import secrets
+import uuid
 
 _EVENTS: dict[str, tuple[object, tuple[tuple[str, str], ...]]] = {
     "stripe": (
         {
-            "id": "evt_whrelay_test_0001",
+            "id": "evt_whrelay_{uid}",
             "object": "event",
             "type": "payment_intent.succeeded",
             "api_version": "2024-06-20",
@@ -35,7 +37,7 @@ _EVENTS: dict[str, tuple[object, tuple[tuple[str, str], ...]]] = {
         (
             ("Content-Type", "application/json"),
             ("X-GitHub-Event", "ping"),
-            ("X-GitHub-Delivery", "00000000-0000-4000-8000-000000000001"),
+            ("X-GitHub-Delivery", "{uuid}"),
         ),
     ),
     "shopify": (
@@ -45,23 +47,23 @@ _EVENTS: dict[str, tuple[object, tuple[tuple[str, str], ...]]] = {
             ("X-Shopify-Topic", "orders/create"),
             ("X-Shopify-Shop-Domain", "whrelay-test.myshopify.com"),
             ("X-Shopify-API-Version", "2024-07"),
-            ("X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+            ("X-Shopify-Webhook-Id", "{uuid}"),
         ),
     ),
     "slack": (
         {
             "type": "event_callback",
-            "event_id": "Ev0WHRELAY1",
+            "event_id": "Ev{uid}",
             "event": {"type": "app_mention", "text": "<@U0LAN0Z89> hello", "user": "U2147483697"},
         },
         (("Content-Type", "application/json"),),
     ),
     "paddle": (
         {
-            "event_id": "evt_01whrelay0000000000000001",
+            "event_id": "evt_01whrelay{uid}",
             "event_type": "transaction.completed",
             "occurred_at": "2026-11-26T10:00:00.000000Z",
-            "notification_id": "ntf_01whrelay0001",
+            "notification_id": "ntf_01whrelay{uid}",
             "data": {"id": "txn_01whrelay0001", "status": "completed"},
         },
         (("Content-Type", "application/json"),),
@@ -81,19 +83,19 @@ _EVENTS: dict[str, tuple[object, tuple[tuple[str, str], ...]]] = {
     ),
 }
 _DEFAULT: tuple[object, tuple[tuple[str, str], ...]] = (
-    {"type": "whrelay.test", "id": "evt_whrelay_test", "data": {"hello": "world"}},
+    {"type": "whrelay.test", "id": "evt_whrelay_{uid}", "data": {"hello": "world"}},
     (("Content-Type", "application/json"),),
 )
 
 
-def example_body(provider: str) -> bytes:
-    """A realistic body for ``provider``'s webhooks (JSON or a form)."""
-    body, _ = _EVENTS.get(provider, _DEFAULT)
-    if isinstance(body, str):
-        return body.encode()
-    return json.dumps(body, separators=(",", ":")).encode()
+def _fill(text: str, ids: dict[str, str]) -> str:
+    return text.replace("{uid}", ids["uid"]).replace("{uuid}", ids["uuid"])
 
 
-def example_headers(provider: str) -> tuple[tuple[str, str], ...]:
-    """The non-signature headers that go with ``example_body(provider)``."""
-    return _EVENTS.get(provider, _DEFAULT)[1]
+def example_event(provider: str) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """A realistic body for ``provider``'s webhooks (JSON or a form) and the non-signature
+    headers that go with it. Ids are fresh each time, so two sends are not duplicates."""
+    ids = {"uid": secrets.token_hex(8), "uuid": str(uuid.uuid4())}
+    body, headers = _EVENTS.get(provider, _DEFAULT)
+    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    return _fill(text, ids).encode(), tuple((k, _fill(v, ids)) for k, v in headers)

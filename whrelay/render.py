@@ -98,44 +98,47 @@ def webhook_line(summary: WebhookSummary) -> Text:
 _VERDICT_STYLES = {"valid": "green", "invalid": "bold red", "unverified": "dim"}
 
 
-def verdict_text(summary: WebhookSummary, leading: str = "") -> Text:
-    """``✓ valid``, ``✗ invalid (bad_signature)``, ``unverified``, plus ``duplicate of #N``."""
-    text = Text()
+def verdict_text(summary: WebhookSummary, leading: str = "", short: bool = False) -> Text:
+    """``✓ valid``, ``✗ invalid (bad_signature)``, ``unverified``, plus ``duplicate of #N``;
+    ``short`` drops the words the symbols already say."""
+    parts: list[tuple[str, str]] = []
     if summary.verdict == "valid":
-        text.append(leading + "✓ valid", style="green")
+        parts.append(("✓" if short else "✓ valid", "green"))
     elif summary.verdict == "invalid":
-        text.append(f"{leading}✗ invalid ({summary.verdict_reason})", style="bold red")
+        reason = summary.verdict_reason or "invalid"
+        parts.append((f"✗ {reason}" if short else f"✗ invalid ({reason})", "bold red"))
     elif summary.verdict == "unverified" and summary.scheme:
-        text.append(leading + "unverified", style="dim")
+        parts.append(("unverified", "dim"))
     if summary.duplicate_of:
-        gap = leading if text.plain or leading else ""
-        if text.plain and not leading:
-            gap = " "
-        text.append(f"{gap}duplicate of #{summary.duplicate_of}", style="bold yellow")
+        word = "dup of" if short else "duplicate of"
+        parts.append((f"{word} #{summary.duplicate_of}", "bold yellow"))
+    text = Text()
+    for index, (words, style) in enumerate(parts):
+        text.append((leading if index == 0 else " ") + words, style=style)
+    if leading and text.plain.startswith(leading) and short:
+        text = text[len(leading) :]
     return text
 
 
 def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
-    """``list``'s table."""
+    """``list``'s table. Narrow terminals squeeze the path and event, never the id."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", justify="right", style="cyan", no_wrap=True)
-    table.add_column("RECEIVED (UTC)", no_wrap=True, style="dim")
-    table.add_column("METHOD", no_wrap=True)
-    table.add_column("PATH", overflow="fold")
-    table.add_column("PROVIDER", no_wrap=True)
-    table.add_column("EVENT", overflow="fold", style="magenta")
-    table.add_column("SIZE", justify="right", no_wrap=True)
-    table.add_column("SIGNATURE", no_wrap=True)
+    table.add_column("ID", justify="right", style="cyan", no_wrap=True, min_width=2)
+    table.add_column("RECEIVED (UTC)", no_wrap=True, style="dim", min_width=14)
+    table.add_column("METHOD", no_wrap=True, min_width=4)
+    table.add_column("PATH", overflow="fold", ratio=3)
+    table.add_column("PROVIDER/EVENT", overflow="fold", style="magenta", ratio=2)
+    table.add_column("SIZE", justify="right", no_wrap=True, min_width=5)
+    table.add_column("SIGNATURE", overflow="fold", ratio=1, min_width=7)
     for item in summaries:
         table.add_row(
             str(item.id),
-            format_time(item.received_at)[:19].replace("T", " "),
+            format_time(item.received_at)[5:19].replace("T", " "),
             Text(one_line(item.method)),
             Text(one_line(item.target)),
-            Text(one_line(item.provider or "-")),
-            Text(one_line(item.event_type or "-")),
+            Text(one_line(kind(item))),
             human_size(item.size),
-            verdict_text(item) or Text("-"),
+            verdict_text(item, leading=" ", short=True) or Text("-"),
         )
     return table
 

@@ -40,10 +40,8 @@ class Target:
         """The URL one webhook (received at ``path?query``) is forwarded to."""
         netloc = f"[{self.host}]" if ":" in self.host else self.host
         netloc = f"{netloc}:{self.port}"
-        if self.path:
-            joined_query = "&".join(q for q in (self.query, query) if q)
-            return urlunsplit((self.scheme, netloc, self.path, joined_query, ""))
-        return urlunsplit((self.scheme, netloc, path or "/", query, ""))
+        joined_query = "&".join(q for q in (self.query, query) if q)
+        return urlunsplit((self.scheme, netloc, self.path or path or "/", joined_query, ""))
 
     def __str__(self) -> str:
         return self.url
@@ -70,7 +68,7 @@ def parse_target(text: str) -> Target:
     if parts.username or parts.password:
         raise UsageError(f"target {text!r}: credentials in a target URL are not supported")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise UsageError(f"target {text!r} has an invalid port") from None
     if not 0 < port < 65536:

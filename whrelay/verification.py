@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from whrelay.config import VerifySettings
@@ -52,8 +53,8 @@ def build_scheme(provider: str, hmac_options: HmacOptions | None = None) -> Sche
             raise UsageError("--hmac-* options go with --provider hmac")
         from whrelay.signatures.hmac_generic import GenericHmac
 
-        kwargs: dict[str, object] = dict(options)
-        scheme = GenericHmac(**kwargs)  # type: ignore[arg-type]
+        kwargs: dict[str, Any] = dict(options)
+        scheme = GenericHmac(**kwargs)
     return scheme
 
 

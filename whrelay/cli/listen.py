@@ -28,7 +28,7 @@ from whrelay.events import (
     WebhookReceived,
 )
 from whrelay.models import parse_header_option
-from whrelay.render import attempt_line, one_line, webhook_line
+from whrelay.render import attempt_line, one_line, verdict_text, webhook_line
 from whrelay.retry import DEFAULT_SCHEDULE, DEFAULT_WINDOW, RetryPolicy
 from whrelay.storage.store import Durability
 from whrelay.targets import Route, parse_route, parse_target
@@ -108,10 +108,8 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
                 err.print(Text(f"warning: {warning}", style="yellow"))
         elif isinstance(event, WebhookReceived):
             s = event.webhook
-            out.print(
-                Text(f"#{s.id} {one_line(s.method)} {one_line(s.target)} {s.size}B"),
-                soft_wrap=True,
-            )
+            line = Text(f"#{s.id} {one_line(s.method)} {one_line(s.target)} {s.size}B")
+            out.print(line.append_text(verdict_text(s, leading=" ")), soft_wrap=True)
         elif isinstance(event, RequestRefused):
             err.print(_refused_line(event))
         elif isinstance(event, DeliveryAttempted):

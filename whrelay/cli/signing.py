@@ -249,7 +249,7 @@ def sign(
     json_output: JsonOption = False,
 ) -> None:
     """Print the signature headers for a body."""
-    from whrelay.examples import example_body
+    from whrelay.examples import example_event
     from whrelay.verification import secrets_from
 
     secrets = secrets_from(secret or (), secret_env or ())
@@ -257,7 +257,7 @@ def sign(
         raise UsageError("give the signing secret with --secret or --secret-env")
     body = _data(data)
     if body is None:
-        body = example_body(provider)
+        body = example_event(provider)[0]
     options = HmacOptions(
         hmac_header,
         hmac_algorithm,
@@ -306,7 +306,7 @@ def send(
     """Sign and send a test webhook, and print the response."""
     import asyncio
 
-    from whrelay.examples import example_body, example_headers
+    from whrelay.examples import example_event
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.targets import check_target, parse_target
     from whrelay.verification import secrets_from
@@ -319,8 +319,8 @@ def send(
     body = _data(data)
     extra = list(header or ())
     if body is None:
-        body = example_body(provider)
-        extra = [f"{k}: {v}" for k, v in example_headers(provider)] + extra
+        body, example_headers = example_event(provider)
+        extra = [f"{k}: {v}" for k, v in example_headers] + extra
     full_url = target.url_for("/", "") if not target.path else target.url
     signed = _sign(
         provider, secrets[0], body, extra, signed_url or full_url, int(time.time()), HmacOptions()
@@ -342,7 +342,8 @@ def send(
         line = attempt_line(attempt, "delivered" if attempt.ok else "failed")
         stdout().print(line)
         if attempt.response_body:
-            stdout().print(Text(one_line(attempt.response_body[:500].decode("utf-8", "replace"))))
+            snippet = attempt.response_body[:500].decode("utf-8", "replace").rstrip()
+            stdout().print(Text(one_line(snippet)))
     return ExitCode.OK if attempt.ok else ExitCode.CHECK_FAILED
 
 

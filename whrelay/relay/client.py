@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import errno
 import socket
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
@@ -46,6 +48,29 @@ _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RESPONSE_CAP = 1024 * 1024
 """Bytes of a target's response body that are kept; the rest is not read."""
+
+
+_EXACT_HEADERS: contextvars.ContextVar[tuple[tuple[str, str], ...] | None] = contextvars.ContextVar(
+    "whrelay_exact_headers", default=None
+)
+
+
+class ExactHeadersRequest(aiohttp.ClientRequest):
+    """A client request that sends the headers exactly as listed: aiohttp's session folds
+    names that differ only in case (``X-Dup`` and ``x-dup``) into one, which would drop a
+    duplicate the sender sent."""
+
+    def update_headers(self, headers: Any) -> None:
+        exact = _EXACT_HEADERS.get()
+        if exact is None:
+            super().update_headers(headers)
+            return
+        super().update_headers(None)  # the Host header only
+        for name, value in exact:
+            if name.lower() == "host":
+                self.headers[name] = value
+            else:
+                self.headers.add(name, value)
 
 
 class BlockedAddressError(OSError):
@@ -165,6 +190,7 @@ class Sender:
             auto_decompress=False,
             timeout=aiohttp.ClientTimeout(total=self.timeout or None, sock_connect=10),
             cookie_jar=aiohttp.DummyCookieJar(),
+            request_class=ExactHeadersRequest,
         )
         return self
 
@@ -199,6 +225,7 @@ class Sender:
                 **fields,  # type: ignore[arg-type]
             )
 
+        exact = _EXACT_HEADERS.set(outgoing.headers)
         try:
             async with self._session.request(
                 outgoing.method,
@@ -233,6 +260,8 @@ class Sender:
             return finish(status=None, error="reset", error_detail=str(error) or repr(error))
         except aiohttp.ClientError as error:
             return finish(status=None, error="error", error_detail=str(error) or repr(error))
+        finally:
+            _EXACT_HEADERS.reset(exact)
 
 
 async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
@@ -249,14 +278,25 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[byte
 
 
 async def probe(target: Target, allow_remote: bool, timeout: float = 1.0) -> bool:
-    """Whether ``target`` accepts TCP connections now (on an allowed address)."""
+    """Whether ``target`` accepts TCP connections now. The name is resolved first and only
+    allowed addresses are dialled, so a name that re-resolves elsewhere is never contacted."""
+    loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(target.host, target.port)
+            infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+            for family, _, proto, _, sockaddr in infos:
+                if not allow_remote and not is_loopback(str(sockaddr[0])):
+                    continue
+                try:
+                    _, writer = await asyncio.open_connection(
+                        str(sockaddr[0]), int(sockaddr[1]), family=family, proto=proto
+                    )
+                except OSError:
+                    continue
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+                return True
     except (OSError, TimeoutError):
         return False
-    peer = writer.get_extra_info("peername")
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return allow_remote or (peer is not None and is_loopback(str(peer[0])))
+    return False

@@ -125,11 +125,18 @@ class Verification:
 class Scheme(Protocol):
     """A signature scheme: one small pure module each, registered by name."""
 
-    name: str
-    signature_headers: tuple[str, ...]
-    """The header(s) that carry the signature (the first is the main one)."""
-    needs_url: bool
-    """Whether the signature covers the URL the sender called."""
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def signature_headers(self) -> tuple[str, ...]:
+        """The header(s) that carry the signature (the first is the main one)."""
+        ...
+
+    @property
+    def needs_url(self) -> bool:
+        """Whether the signature covers the URL the sender called."""
+        ...
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         """``message`` signed at ``now``: its signature (and timestamp) headers set."""
@@ -159,9 +166,10 @@ def mac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
 
 
 def same(a: bytes | str, b: bytes | str) -> bool:
-    """Constant-time equality; text is compared as its UTF-8 bytes."""
-    left = a.encode() if isinstance(a, str) else a
-    right = b.encode() if isinstance(b, str) else b
+    """Constant-time equality; text is compared as its UTF-8 bytes (header bytes that were
+    not UTF-8, held as lone surrogates, are compared as those bytes)."""
+    left = a.encode("utf-8", "surrogateescape") if isinstance(a, str) else a
+    right = b.encode("utf-8", "surrogateescape") if isinstance(b, str) else b
     return hmac.compare_digest(left, right)
 
 

@@ -1,0 +1,1 @@
+complete --command whrelay --no-files --arguments "(env _WHRELAY_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) whrelay)" --condition "env _WHRELAY_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) whrelay"

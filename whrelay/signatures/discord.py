@@ -1,0 +1,124 @@
+"""Discord (interactions and webhook events): ed25519.
+
+``X-Signature-Ed25519`` = hex of an ed25519 signature over the ``X-Signature-Timestamp``
+header text + the raw body. Verified with the application's public key (hex, 32 bytes);
+signed with the private key as a hex 32-byte seed (a 64-byte seed + public key, NaCl's form,
+is accepted too). A ``bytes`` secret is the raw 32-byte key. No timestamp window is documented
+and neither official library checks one, so the timestamp is checked only when the check gives
+a tolerance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from whrelay.errors import UsageError
+from whrelay.signatures.base import (
+    Check,
+    MalformedError,
+    Message,
+    Secret,
+    Verification,
+    bad,
+    check_time,
+    malformed,
+    missing,
+    no_secret,
+    ok,
+    parse_timestamp,
+)
+
+TOLERANCE = 0.0
+"""No default window: ``check_time`` skips a tolerance of 0 unless the check gives one."""
+SIGNATURE_HEADER = "X-Signature-Ed25519"
+TIMESTAMP_HEADER = "X-Signature-Timestamp"
+_SIGNATURE = re.compile(r"^[0-9a-fA-F]{128}$")
+
+
+def _raw_key(secret: Secret, sizes: tuple[int, ...]) -> bytes:
+    if isinstance(secret, bytes):
+        raw = secret
+    else:
+        text = secret.strip()
+        if not re.fullmatch(r"[0-9a-fA-F]*", text) or len(text) % 2:
+            raise MalformedError("the Discord key is not hex")
+        raw = bytes.fromhex(text)
+    if len(raw) not in sizes:
+        raise MalformedError(f"the Discord key holds {len(raw)} bytes, not {sizes[0]}")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Discord:
+    name: str = "discord"
+    signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
+    needs_url: bool = False
+
+    def sign(self, message: Message, secret: Secret, now: int) -> Message:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        try:
+            seed = _raw_key(secret, (32, 64))[:32]
+        except MalformedError:
+            raise UsageError(
+                "discord signs with an ed25519 private key: give its 32-byte seed as hex"
+            ) from None
+        stamp = str(now)
+        signature = Ed25519PrivateKey.from_private_bytes(seed).sign(stamp.encode() + message.body)
+        return message.with_headers(
+            [(SIGNATURE_HEADER, signature.hex()), (TIMESTAMP_HEADER, stamp)]
+        )
+
+    def verify(self, message: Message, check: Check) -> Verification:
+        header = message.header(SIGNATURE_HEADER)
+        stamp = message.header(TIMESTAMP_HEADER)
+        absent = [
+            name
+            for name, value in ((SIGNATURE_HEADER, header), (TIMESTAMP_HEADER, stamp))
+            if not value
+        ]
+        if absent:
+            return missing(self.name, *absent)
+        assert header is not None and stamp is not None
+        try:
+            timestamp = parse_timestamp(stamp)
+        except MalformedError as error:
+            return malformed(self.name, str(error))
+        value = header.strip()
+        if not _SIGNATURE.match(value):
+            return malformed(
+                self.name,
+                f"{SIGNATURE_HEADER} is not 128 hex digits (an ed25519 signature)",
+                timestamp,
+            )
+        if not check.secrets:
+            return no_secret(self.name)
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        signature = bytes.fromhex(value)
+        content = stamp.strip().encode() + message.body
+        matched = False
+        for secret in check.secrets:
+            try:
+                key = Ed25519PublicKey.from_public_bytes(_raw_key(secret, (32,)))
+            except (MalformedError, ValueError) as error:
+                return malformed(
+                    self.name, f"{error} (verify with the application's public key)", timestamp
+                )
+            try:
+                key.verify(signature, content)
+                matched = True
+            except InvalidSignature:
+                continue
+        late = check_time(self.name, timestamp, check, TOLERANCE)
+        if late is not None:
+            note = "the signature itself matches" if matched else "the signature does not match"
+            return Verification(self.name, late.reason, f"{late.detail} ({note})", timestamp)
+        if matched:
+            return ok(self.name, timestamp)
+        return bad(self.name, timestamp=timestamp)
+
+
+DISCORD = Discord()

@@ -1,0 +1,92 @@
+"""Slack: ``X-Slack-Signature: v0=<hex>`` over ``"v0:" + X-Slack-Request-Timestamp + ":" + body``.
+
+HMAC-SHA256 keyed with the signing secret as UTF-8 text (not hex-decoded); lower-case hex.
+The timestamp enters the MAC exactly as the header spells it. One signature per request;
+rotation means trying several secrets. Tolerance ±300 s, both directions (as ``slack_sdk``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from whrelay.signatures.base import (
+    Check,
+    MalformedError,
+    Message,
+    Secret,
+    Verification,
+    bad,
+    check_time,
+    mac,
+    malformed,
+    missing,
+    no_secret,
+    ok,
+    parse_timestamp,
+    same,
+    utf8,
+)
+
+TOLERANCE = 300.0
+SIGNATURE_HEADER = "X-Slack-Signature"
+TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+VERSION = "v0"
+
+
+def signature(secret: Secret, stamp: str, body: bytes) -> str:
+    content = f"{VERSION}:{stamp}:".encode() + body
+    return f"{VERSION}=" + mac(utf8(secret), content).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Slack:
+    name: str = "slack"
+    signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
+    needs_url: bool = False
+
+    def sign(self, message: Message, secret: Secret, now: int) -> Message:
+        stamp = str(now)
+        return message.with_headers(
+            [
+                (TIMESTAMP_HEADER, stamp),
+                (SIGNATURE_HEADER, signature(secret, stamp, message.body)),
+            ]
+        )
+
+    def verify(self, message: Message, check: Check) -> Verification:
+        header = message.header(SIGNATURE_HEADER)
+        stamp = message.header(TIMESTAMP_HEADER)
+        absent = [
+            name
+            for name, value in ((SIGNATURE_HEADER, header), (TIMESTAMP_HEADER, stamp))
+            if not value
+        ]
+        if absent:
+            return missing(self.name, *absent)
+        assert header is not None and stamp is not None
+        try:
+            timestamp = parse_timestamp(stamp)
+        except MalformedError as error:
+            return malformed(self.name, str(error))
+        value = header.strip()
+        if not value.startswith(f"{VERSION}="):
+            return malformed(
+                self.name, f"{SIGNATURE_HEADER} does not start with {VERSION}=", timestamp
+            )
+        if not check.secrets:
+            return no_secret(self.name)
+        given = value.encode("utf-8", "surrogateescape")
+        matched = False
+        for secret in check.secrets:
+            if same(given, signature(secret, stamp.strip(), message.body)):
+                matched = True
+        late = check_time(self.name, timestamp, check, TOLERANCE)
+        if late is not None:
+            note = "the signature itself matches" if matched else "the signature does not match"
+            return Verification(self.name, late.reason, f"{late.detail} ({note})", timestamp)
+        if matched:
+            return ok(self.name, timestamp)
+        return bad(self.name, timestamp=timestamp)
+
+
+SLACK = Slack()

@@ -1,0 +1,87 @@
+"""Square: ``x-square-hmacsha256-signature: <base64 HMAC-SHA256(key, URL + body)>``.
+
+The key is the subscription's signature key as UTF-8; the URL is the notification URL exactly
+as configured in the subscription (the public one, not the URL a relay was reached on),
+followed by the raw body bytes. No timestamp, one signature: rotation means trying several
+keys. An empty body is verified like any other (the official library returns ``False``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from whrelay.errors import UsageError
+from whrelay.signatures.base import (
+    Check,
+    Message,
+    Secret,
+    Verification,
+    bad,
+    mac,
+    malformed,
+    missing,
+    no_secret,
+    ok,
+    same,
+    utf8,
+)
+
+HEADER = "x-square-hmacsha256-signature"
+_MAC_SIZE = 32
+URL_NEEDED = (
+    "square signs the notification URL the sender called, and it is not known: "
+    "give it with --url (listen: --public-url)"
+)
+
+
+def signature(secret: Secret, url: str, body: bytes) -> str:
+    content = url.encode("utf-8", "surrogateescape") + body
+    return base64.b64encode(mac(utf8(secret), content)).decode()
+
+
+def _decoded_size(text: str) -> int | None:
+    try:
+        return len(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Square:
+    name: str = "square"
+    signature_headers: tuple[str, ...] = (HEADER,)
+    needs_url: bool = True
+
+    def sign(self, message: Message, secret: Secret, now: int) -> Message:
+        if message.url is None:
+            raise UsageError(
+                "square signs the notification URL: it is needed to sign",
+                hint="give it with --url",
+            )
+        return message.with_header(HEADER, signature(secret, message.url, message.body))
+
+    def verify(self, message: Message, check: Check) -> Verification:
+        header = message.header(HEADER)
+        if not header:
+            return missing(self.name, HEADER)
+        if message.url is None:
+            return malformed(self.name, URL_NEEDED)
+        value = header.strip()
+        size = _decoded_size(value)
+        if size is None:
+            return malformed(self.name, f"{HEADER} is not base64")
+        if size != _MAC_SIZE:
+            return malformed(
+                self.name, f"{HEADER} decodes to {size} bytes; an HMAC-SHA256 has {_MAC_SIZE}"
+            )
+        if not check.secrets:
+            return no_secret(self.name)
+        for secret in check.secrets:
+            if same(value, signature(secret, message.url, message.body)):
+                return ok(self.name)
+        return bad(self.name, f"no signature matches (signed URL assumed: {message.url})")
+
+
+SQUARE = Square()
