@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -12,8 +15,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
+
+from whrelay.models import RawHeaders, Webhook
+from whrelay.storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +81,9 @@ class Listener:
             self._reader.join(5)
         return code
 
-    def wait_for_events(self, kind: str, count: int, timeout: float = 20) -> list[dict[str, object]]:
+    def wait_for_events(
+        self, kind: str, count: int, timeout: float = 20
+    ) -> list[dict[str, object]]:
         """Block until ``count`` events of ``kind`` have been printed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -93,7 +103,8 @@ def start_listener(db: Path, *extra: str, ready_timeout: float = 30) -> Listener
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     first = proc.stdout.readline()
     if not first:
         err = proc.stderr.read().decode(errors="replace")
@@ -104,7 +115,8 @@ def start_listener(db: Path, *extra: str, ready_timeout: float = 30) -> Listener
     listener = Listener(proc=proc, url=str(ready["url"]), db=db, events=[ready])
 
     def read() -> None:
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         for line in proc.stdout:
             listener.events.append(json.loads(line))
         listener.stderr_lines.extend(proc.stderr.read().decode(errors="replace").splitlines())
@@ -120,3 +132,175 @@ def listener(tmp_path: Path) -> Iterator[Listener]:
     running = start_listener(tmp_path / "hooks.db")
     yield running
     running.stop()
+
+
+# --- raw HTTP over loopback, and reading what a listener stored --------------------------------
+
+
+def url_port(url: str) -> int:
+    """The TCP port of a listener's ``http://127.0.0.1:PORT/`` URL."""
+    port = urlsplit(url).port
+    assert port is not None, url
+    return port
+
+
+@dataclass
+class RawResponse:
+    """One HTTP/1.x response as read off a raw socket."""
+
+    version: bytes
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def header(self, name: str) -> bytes | None:
+        """The first value of header ``name`` (case-insensitive), or ``None``."""
+        wanted = name.lower().encode()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
+
+
+async def read_response(reader: asyncio.StreamReader, timeout: float = 10) -> RawResponse:
+    """Read one response (status line, headers, a Content-Length body) from ``reader``."""
+    async with asyncio.timeout(timeout):
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head[:-4].split(b"\r\n")
+        version, status, *_ = lines[0].split(b" ", 2)
+        headers = [
+            (name.strip(), value.strip())
+            for name, _, value in (line.partition(b":") for line in lines[1:])
+        ]
+        response = RawResponse(version, int(status), headers, b"")
+        length = response.header("Content-Length")
+        if length is not None:
+            response.body = await reader.readexactly(int(length))
+        return response
+
+
+async def raw_request(url: str, data: bytes, timeout: float = 10) -> RawResponse:
+    """Send ``data`` as is to the listener at ``url`` on a new connection; read one response."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", url_port(url))
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await read_response(reader, timeout)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+def stored_webhook(db: Path, webhook_id: int) -> Webhook:
+    """Webhook ``webhook_id`` as a fresh read-only ``Store`` reads it from ``db``."""
+    with Store(db, readonly=True) as store:
+        return store.get_webhook(webhook_id)
+
+
+def stored_count(db: Path) -> int:
+    """How many webhooks ``db`` holds (0 when it does not exist yet)."""
+    if not db.exists():
+        return 0
+    with Store(db, readonly=True) as store:
+        return store.count_webhooks()
+
+
+# --- many concurrent senders -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request a ``Flood`` client sent: enough to check its stored copy byte for byte."""
+
+    seq: int
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def flood_request(seq: int) -> Sent:
+    """A unique request: random binary (seeded by ``seq``), or JSON, or a few ASCII bytes."""
+    rng = random.Random(seq)
+    kind = seq % 4
+    if kind == 0:
+        body = b"%d" % seq
+    elif kind == 1:
+        body = json.dumps({"seq": seq, "text": "caf\u00e9 \u2603", "n": rng.random()}).encode()
+    else:
+        body = b"%d\x00" % seq + rng.randbytes(rng.randint(0, 4096))
+    headers = (
+        ("X-Seq", str(seq)),
+        ("Content-Type", "application/json" if kind == 1 else "application/octet-stream"),
+        ("x-MiXeD-Case", f"value {seq}"),
+    )
+    return Sent(seq=seq, path=f"/flood/{seq}", headers=headers, body=body)
+
+
+@dataclass
+class Flood:
+    """``clients`` concurrent aiohttp clients POSTing unique requests until ``stop()``.
+
+    Every request answered 200 lands in ``acked`` under the id the receiver gave it.
+    """
+
+    url: str
+    clients: int = 32
+    sent: dict[int, Sent] = field(default_factory=dict)
+    acked: dict[int, Sent] = field(default_factory=dict)
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: int = 0
+    _next: int = 0
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=30)
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            await asyncio.gather(*(self._client(session) for _ in range(self.clients)))
+
+    async def wait_acked(self, count: int, timeout: float = 60) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.acked) < count:
+                await asyncio.sleep(0.01)
+
+    async def _client(self, session: aiohttp.ClientSession) -> None:
+        base = self.url.rstrip("/")
+        while not self._stopping.is_set():
+            request = flood_request(self._next)
+            self._next += 1
+            self.sent[request.seq] = request
+            try:
+                async with session.post(
+                    base + request.path, data=request.body, headers=dict(request.headers)
+                ) as response:
+                    payload = await response.read()
+                    self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+                    if response.status != 200:
+                        continue
+                    webhook_id = int(response.headers["X-Whrelay-Id"])
+                    assert json.loads(payload) == {"stored": True, "id": webhook_id}
+                    assert webhook_id not in self.acked, f"id {webhook_id} acknowledged twice"
+                    self.acked[webhook_id] = request
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                self.errors += 1
+                await asyncio.sleep(0.01)
+
+
+def sent_headers_kept(stored: RawHeaders, sent: Sent) -> bool:
+    """Whether the headers ``sent`` chose are in ``stored``, in order, byte for byte."""
+    names = {name.lower().encode() for name, _ in sent.headers}
+    ours = [(k, v) for k, v in stored if k.lower() in names]
+    return ours == [(k.encode(), v.encode()) for k, v in sent.headers]
+
+
+def assert_stored_exactly(db: Path, acked: dict[int, Sent]) -> None:
+    """Every acknowledged request is in ``db`` under its id: path, headers and body exact."""
+    with Store(db, readonly=True) as store:
+        for webhook_id, sent in sorted(acked.items()):
+            webhook = store.get_webhook(webhook_id)
+            assert webhook.summary.method == "POST"
+            assert webhook.summary.path == sent.path, webhook_id
+            assert webhook.body == sent.body, f"id {webhook_id} (seq {sent.seq}): body differs"
+            assert sent_headers_kept(webhook.headers, sent), (webhook_id, webhook.headers)
+            assert webhook.header("Content-Length") == str(len(sent.body))

@@ -124,7 +124,7 @@ def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
     """``list``'s table. Narrow terminals squeeze the path and event, never the id."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("ID", justify="right", style="cyan", no_wrap=True, min_width=2)
-    table.add_column("RECEIVED (UTC)", no_wrap=True, style="dim", min_width=14)
+    table.add_column("RECEIVED (UTC)", no_wrap=True, style="dim", min_width=19)
     table.add_column("METHOD", no_wrap=True, min_width=4)
     table.add_column("PATH", overflow="fold", ratio=3)
     table.add_column("PROVIDER/EVENT", overflow="fold", style="magenta", ratio=2)
@@ -133,7 +133,7 @@ def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
     for item in summaries:
         table.add_row(
             str(item.id),
-            format_time(item.received_at)[5:19].replace("T", " "),
+            format_time(item.received_at)[:19].replace("T", " "),
             Text(one_line(item.method)),
             Text(one_line(item.target)),
             Text(one_line(kind(item))),

@@ -106,7 +106,12 @@ def _resigner(settings: ListenSettings) -> Resigner | None:
 
 
 def _plain(status: int, message: str, **headers: str) -> web.Response:
-    return web.Response(status=status, text=message + "\n", headers=headers)
+    response = web.Response(status=status, text=message + "\n", headers=headers)
+    if headers.get("Connection") == "close":
+        # Not just the header: the connection really closes, so a request pipelined behind a
+        # refused body is never handled (the client will send it again).
+        response.force_close()
+    return response
 
 
 def _refuse(request: web.Request, status: int, message: str, **headers: str) -> web.Response:

@@ -50,7 +50,11 @@ def hmac_key(secret: Secret) -> bytes:
 
 
 def _b64_key(text: str, prefix: str, size: int) -> bytes:
-    raw = base64.b64decode(text.removeprefix(prefix) + "=" * (-len(text) % 4))
+    bare = text.strip().removeprefix(prefix)
+    try:
+        raw = base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedError(f"the {prefix} key is not base64") from None
     if len(raw) != size:
         raise MalformedError(f"a {prefix} key must hold {size} bytes, not {len(raw)}")
     return raw
@@ -118,8 +122,6 @@ class StandardWebhooks:
             timestamp = parse_timestamp(stamp)
         except MalformedError as error:
             return malformed(self.name, str(error))
-        if not check.secrets:
-            return no_secret(self.name)
         entries = []
         for entry in header.split():
             version, sep, value = entry.partition(",")
@@ -128,6 +130,8 @@ class StandardWebhooks:
                     self.name, f"signature entry {entry[:40]!r} has no comma", timestamp
                 )
             entries.append((version, value))
+        if not check.secrets:
+            return no_secret(self.name)
         content = f"{msg_id}.{timestamp}.".encode() + message.body
         matched = False
         for secret in check.secrets:

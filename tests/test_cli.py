@@ -1,0 +1,662 @@
+"""The ``whrelay`` command line, run as real subprocesses against real databases."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import whrelay
+from tests.conftest import ROOT, raw_request, run_whrelay, whrelay_cmd
+from whrelay.errors import ExitCode
+from whrelay.models import Capture, RawHeaders, WebhookSummary
+from whrelay.storage import Store
+
+T0 = 1_795_000_000_000_000
+"""2026-11-18T11:06:40Z in microseconds."""
+SECOND = 1_000_000
+
+
+def capture(
+    path: str = "/hooks",
+    *,
+    method: str = "POST",
+    query: str = "",
+    headers: RawHeaders = (),
+    body: bytes | None = None,
+    received_at: int = T0,
+) -> Capture:
+    return Capture(
+        method=method,
+        path=path,
+        query=query,
+        headers=headers,
+        body=body,
+        http_version="1.1",
+        remote_addr="127.0.0.1",
+        received_at=received_at,
+    )
+
+
+def seed(db: Path, *captures: Capture) -> list[WebhookSummary]:
+    with Store(db) as store:
+        return store.insert_webhooks(list(captures))
+
+
+def out(result: subprocess.CompletedProcess[bytes]) -> str:
+    return result.stdout.decode("utf-8", "surrogateescape")
+
+
+def err(result: subprocess.CompletedProcess[bytes]) -> str:
+    return result.stderr.decode("utf-8", "surrogateescape")
+
+
+def ok(*args: str) -> subprocess.CompletedProcess[bytes]:
+    result = run_whrelay(*args)
+    assert result.returncode == 0, (result.returncode, err(result))
+    assert b"Traceback" not in result.stderr
+    return result
+
+
+def assert_clean_error(
+    result: subprocess.CompletedProcess[bytes], codes: tuple[int, ...] = (ExitCode.USAGE,)
+) -> str:
+    """Exit ``codes``; stderr is one ``whrelay: error:`` line and at most one hint line."""
+    text = err(result)
+    assert result.returncode in codes, (result.returncode, text)
+    assert "Traceback" not in text
+    lines = text.splitlines()
+    assert lines, "no error message"
+    assert lines[0].startswith("whrelay: error: "), lines
+    assert "internal error" not in lines[0], lines
+    assert len(lines) <= 2, lines
+    if len(lines) == 2:
+        assert lines[1].startswith("  hint: "), lines
+    assert result.stdout == b""
+    return lines[0]
+
+
+# --- help and version ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "example"),
+    [
+        ((), "whrelay listen"),
+        (("list",), "whrelay list --since 2h"),
+        (("show",), "whrelay show 42 --raw"),
+        (("listen",), "whrelay listen --port 0"),
+    ],
+    ids=["root", "list", "show", "listen"],
+)
+def test_help_exits_0_and_shows_examples(args: tuple[str, ...], example: str) -> None:
+    result = ok(*args, "--help")
+    text = out(result)
+    assert "Usage: whrelay" in text
+    assert example in text
+    if args:
+        assert "Examples" in text
+    else:
+        for command in ("listen", "list", "show"):
+            assert re.search(rf"^\W*{command}\b", text, re.MULTILINE), command
+
+
+def test_python_m_whrelay_version() -> None:
+    result = ok("--version")
+    assert out(result).strip() == f"whrelay {whrelay.__version__}"
+
+
+def test_console_script_runs() -> None:
+    """The installed ``whrelay`` entry point, beside this interpreter."""
+    script = Path(sys.executable).parent / "whrelay"
+    assert script.exists(), script
+    version = subprocess.run(
+        [str(script), "--version"], capture_output=True, check=False, cwd=ROOT, timeout=60
+    )
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.decode().strip() == f"whrelay {whrelay.__version__}"
+    helped = subprocess.run(
+        [str(script), "list", "--help"], capture_output=True, check=False, cwd=ROOT, timeout=60
+    )
+    assert helped.returncode == 0, helped.stderr
+    assert b"Examples" in helped.stdout
+
+
+# --- list ----------------------------------------------------------------------------------
+
+
+def test_list_on_an_empty_database_says_nothing_matches(isolated_env: Path) -> None:
+    result = ok("list")
+    assert result.stdout == b""
+    assert "No webhooks match" in err(result)
+    assert (isolated_env / "whrelay.db").is_file()  # created by the reader, empty
+
+
+def test_list_json_on_an_empty_database_prints_nothing() -> None:
+    result = ok("list", "--json")
+    assert result.stdout == b""
+
+
+STRIPE_JSON: RawHeaders = (
+    (b"Content-Type", b"application/json"),
+    (b"Stripe-Signature", b"t=1,v1=abc"),
+)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """A database with five webhooks, ids 1..5, one second apart."""
+    db = tmp_path / "history.db"
+    seed(
+        db,
+        capture(
+            "/hooks/stripe",
+            query="acct=1",
+            headers=STRIPE_JSON,
+            body=b'{"id": "evt_1", "type": "charge.succeeded"}',
+            received_at=T0,
+        ),
+        capture(
+            "/hooks/github",
+            headers=((b"X-GitHub-Event", b"push"), (b"X-GitHub-Delivery", b"d-2")),
+            body=b'{"ref": "main"}',
+            received_at=T0 + SECOND,
+        ),
+        capture("/health", method="GET", received_at=T0 + 2 * SECOND),
+        capture(
+            "/hooks/other",
+            method="PUT",
+            body=b"\x00needle\xff",
+            received_at=T0 + 3 * SECOND,
+        ),
+        capture(
+            "/hooks/stripe",
+            headers=STRIPE_JSON,
+            body=b'{"id": "evt_2", "type": "invoice.paid"}',
+            received_at=T0 + 4 * SECOND,
+        ),
+    )
+    return db
+
+
+def list_json(db: Path, *args: str) -> list[dict[str, object]]:
+    result = ok("list", "--json", "--db", str(db), *args)
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_list_json_is_ndjson_with_the_summary_fields(history: Path) -> None:
+    rows = list_json(history)
+    assert [r["id"] for r in rows] == [5, 4, 3, 2, 1]
+    required = {
+        "id",
+        "received_at",
+        "method",
+        "path",
+        "query",
+        "provider",
+        "event_type",
+        "delivery_id",
+        "size",
+    }
+    for row in rows:
+        assert required <= row.keys()
+    oldest = rows[-1]
+    assert oldest["received_at"] == "2026-11-18T11:06:40.000000Z"
+    assert (oldest["method"], oldest["path"], oldest["query"]) == (
+        "POST",
+        "/hooks/stripe",
+        "acct=1",
+    )
+    assert (oldest["provider"], oldest["event_type"], oldest["delivery_id"]) == (
+        "stripe",
+        "charge.succeeded",
+        "evt_1",
+    )
+    assert oldest["size"] == len(b'{"id": "evt_1", "type": "charge.succeeded"}')
+    assert rows[2]["size"] == 0
+    assert rows[2]["provider"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--provider", "stripe"), [5, 1]),
+        (("--method", "post"), [5, 2, 1]),
+        (("--method", "GET"), [3]),
+        (("--path", "/hooks/*"), [5, 4, 2, 1]),
+        (("--search", "evt_2"), [5]),
+        (("--search", "needle"), [4]),
+        (("--search", "github"), [2]),
+        (("--since", "2026-11-18T11:06:42Z"), [5, 4, 3]),
+        (("--since", "2026-11-18T11:06:42"), [5, 4, 3]),
+        (("--since", "2026-11-18T12:06:42+01:00"), [5, 4, 3]),
+        (("--since", "1h"), []),
+        (("--limit", "2"), [5, 4]),
+        (("--limit", "0"), [5, 4, 3, 2, 1]),
+        (("--provider", "stripe", "--since", "2026-11-18T11:06:41Z"), [5]),
+    ],
+)
+def test_list_filters_through_the_cli(
+    history: Path, args: tuple[str, ...], expected: list[int]
+) -> None:
+    assert [r["id"] for r in list_json(history, *args)] == expected
+
+
+def test_list_table(history: Path) -> None:
+    result = ok("list", "--db", str(history))
+    lines = out(result).splitlines()
+    assert lines[0].split()[:3] == ["ID", "RECEIVED", "(UTC)"]
+    assert [line.split()[0] for line in lines[1:]] == ["5", "4", "3", "2", "1"]
+    assert "/hooks/stripe?acct=1" in lines[-1]
+    assert "charge.succeeded" in lines[-1]
+    assert "2026-11-18 11:06:40" in lines[-1]
+
+
+# --- show ----------------------------------------------------------------------------------
+
+FORM = b"AccountSid=AC123&Body=hello+world&Empty=&Emoji=%E2%9C%93"
+BINARY = bytes(range(32)) + b"\xff\xfe\r\n\x00"
+
+
+@pytest.fixture
+def shows(tmp_path: Path) -> Path:
+    """1: JSON (stripe), 2: form, 3: binary, 4: gzip JSON, 5: no body, 6: empty body."""
+    db = tmp_path / "show.db"
+    seed(
+        db,
+        capture(
+            "/hooks/stripe",
+            query="x=1",
+            headers=(
+                (b"Host", b"127.0.0.1:8642"),
+                (b"Stripe-Signature", b"t=1,v1=abc"),
+                (b"Content-Type", b"application/json"),
+                (b"X-Dup", b"first"),
+                (b"x-dup", b"second"),
+            ),
+            body=b'{"id":"evt_1","type":"charge.succeeded","data":{"amount":100}}',
+        ),
+        capture(
+            "/sms",
+            headers=((b"Content-Type", b"application/x-www-form-urlencoded"),),
+            body=FORM,
+        ),
+        capture("/bin", headers=((b"Content-Type", b"application/octet-stream"),), body=BINARY),
+        capture(
+            "/zipped",
+            headers=((b"Content-Type", b"application/json"), (b"Content-Encoding", b"gzip")),
+            body=gzip.compress(b'{"zipped": true, "n": [1, 2]}'),
+        ),
+        capture("/nobody", method="GET", headers=((b"Host", b"x"),), body=None),
+        capture("/empty", headers=((b"Content-Length", b"0"),), body=b""),
+    )
+    return db
+
+
+def show(db: Path, *args: str) -> str:
+    return out(ok("show", "--db", str(db), *args))
+
+
+def test_show_json_webhook(shows: Path) -> None:
+    text = show(shows, "1")
+    lines = text.splitlines()
+    assert lines[0].startswith("#1  2026-11-18T11:06:40.000000Z  from 127.0.0.1")
+    assert "stripe/charge.succeeded" in lines[0]
+    assert "delivery evt_1" in lines[0]
+    assert "POST /hooks/stripe?x=1 HTTP/1.1" in lines
+    assert re.search(r"^Stripe-Signature\s+t=1,v1=abc\s*$", text, re.MULTILINE)
+    assert re.search(r"^X-Dup\s+first\s*$\n^x-dup\s+second\s*$", text, re.MULTILINE)
+    assert '  "id": "evt_1",' in lines
+    assert '  "data": {' in lines
+    assert '    "amount": 100' in lines
+
+
+def test_show_form_body_as_a_table(shows: Path) -> None:
+    text = show(shows, "2")
+    assert re.search(r"^AccountSid\s+AC123\s*$", text, re.MULTILINE)
+    assert re.search(r"^Body\s+hello world\s*$", text, re.MULTILINE)
+    assert re.search(r"^Empty\s*$", text, re.MULTILINE)
+    assert re.search(r"^Emoji\s+✓\s*$", text, re.MULTILINE)
+    assert FORM.decode() not in text
+
+
+def test_show_binary_body_as_a_hex_dump(shows: Path) -> None:
+    text = show(shows, "3")
+    assert "00000000  00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f  ................" in text
+    assert "00000020  ff fe 0d 0a 00" in text
+
+
+def test_show_gzip_body_is_decompressed_for_display(shows: Path) -> None:
+    text = show(shows, "4")
+    assert "decompressed from gzip" in text
+    assert '  "zipped": true,' in text.splitlines()
+
+
+@pytest.mark.parametrize(("webhook_id", "note"), [("5", "(no body)"), ("6", "(empty body)")])
+def test_show_absent_and_empty_bodies(shows: Path, webhook_id: str, note: str) -> None:
+    assert note in show(shows, webhook_id)
+
+
+@pytest.mark.parametrize(
+    ("webhook_id", "expected"),
+    [
+        ("3", BINARY),
+        ("1", b'{"id":"evt_1","type":"charge.succeeded","data":{"amount":100}}'),
+        ("4", None),  # the gzip bytes as received, not decompressed
+        ("5", b""),
+        ("6", b""),
+    ],
+)
+def test_show_raw_writes_the_exact_body_bytes(
+    shows: Path, webhook_id: str, expected: bytes | None
+) -> None:
+    result = ok("show", webhook_id, "--raw", "--db", str(shows))
+    if expected is None:
+        with Store(shows, readonly=True) as store:
+            expected = store.get_webhook(int(webhook_id)).body
+    assert result.stdout == expected
+
+
+def test_show_headers_only(shows: Path) -> None:
+    text = show(shows, "1", "--headers")
+    assert text.splitlines()[0] == "POST /hooks/stripe?x=1 HTTP/1.1"
+    assert re.search(r"^Stripe-Signature\s+t=1,v1=abc\s*$", text, re.MULTILINE)
+    assert "amount" not in text
+    assert "evt_1" not in text
+
+
+def test_show_body_only(shows: Path) -> None:
+    text = show(shows, "1", "--body")
+    assert '    "amount": 100' in text.splitlines()
+    assert "Stripe-Signature" not in text
+    assert "HTTP/1.1" not in text
+
+
+def test_show_json_full_record(shows: Path) -> None:
+    record = json.loads(show(shows, "1", "--json"))
+    assert record["headers"] == [
+        ["Host", "127.0.0.1:8642"],
+        ["Stripe-Signature", "t=1,v1=abc"],
+        ["Content-Type", "application/json"],
+        ["X-Dup", "first"],
+        ["x-dup", "second"],
+    ]
+    body = b'{"id":"evt_1","type":"charge.succeeded","data":{"amount":100}}'
+    assert record["body_b64"] == base64.b64encode(body).decode()
+    assert (record["id"], record["method"], record["path"], record["query"]) == (
+        1,
+        "POST",
+        "/hooks/stripe",
+        "x=1",
+    )
+    assert record["http_version"] == "1.1"
+    assert record["provider"] == "stripe"
+
+
+@pytest.mark.parametrize(
+    ("webhook_id", "body_b64"),
+    [("5", None), ("6", ""), ("3", base64.b64encode(BINARY).decode())],
+    ids=["no-body-null", "empty-body-empty-string", "binary"],
+)
+def test_show_json_body_b64(shows: Path, webhook_id: str, body_b64: str | None) -> None:
+    record = json.loads(show(shows, webhook_id, "--json"))
+    assert record["body_b64"] == body_b64
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def test_show_unknown_id(history: Path) -> None:
+    line = assert_clean_error(run_whrelay("show", "999", "--db", str(history)))
+    assert "999" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list", "--since", "nonsense"),
+        ("list", "--limit", "-1"),
+        ("list", "--limit", "many"),
+        ("list", "--no-such-option"),
+        ("show", "abc"),
+        ("show",),
+        ("no-such-command",),
+        ("listen", "--port", "99999"),
+        ("listen", "--max-body", "lots"),
+        ("listen", "--idle-timeout", "forever"),
+        ("listen", "--durability", "sometimes"),
+    ],
+    ids=" ".join,
+)
+def test_bad_usage_is_one_clean_error_line(args: tuple[str, ...]) -> None:
+    assert_clean_error(run_whrelay(*args))
+
+
+def test_db_that_is_a_directory(tmp_path: Path) -> None:
+    for command in (("list",), ("show", "1")):
+        assert_clean_error(
+            run_whrelay(*command, "--db", str(tmp_path)),
+            (ExitCode.USAGE, ExitCode.UNAVAILABLE),
+        )
+
+
+def test_db_under_a_regular_file(tmp_path: Path) -> None:
+    """The database's folder cannot exist: its parent is a file."""
+    parent = tmp_path / "a-file"
+    parent.write_text("not a folder")
+    for command in (("list",), ("show", "1")):
+        assert_clean_error(
+            run_whrelay(*command, "--db", str(parent / "hooks.db")),
+            (ExitCode.USAGE, ExitCode.UNAVAILABLE),
+        )
+
+
+def test_db_that_is_not_a_database(tmp_path: Path) -> None:
+    db = tmp_path / "notes.db"
+    db.write_text("this is not SQLite\n" * 100)
+    assert_clean_error(run_whrelay("list", "--db", str(db)), (ExitCode.UNAVAILABLE,))
+    assert db.read_text() == "this is not SQLite\n" * 100
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_db_that_is_unreadable(tmp_path: Path) -> None:
+    db = tmp_path / "locked.db"
+    Store(db).close()
+    db.chmod(0)
+    try:
+        assert_clean_error(
+            run_whrelay("list", "--db", str(db)), (ExitCode.USAGE, ExitCode.UNAVAILABLE)
+        )
+    finally:
+        db.chmod(0o600)
+
+
+# --- untrusted content is never markup and never reaches the terminal raw ---------------------
+
+MARKUP = "[bold]B[/bold] [/x] [red]oops[/red]"
+ESCAPES = "\x1b[31mRED \x1b]0;title\x07 \x9b2J"
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Path:
+    """A webhook whose path, header values and body carry Rich markup and terminal escapes."""
+    db = tmp_path / "hostile.db"
+    body = json.dumps({"type": f"{MARKUP} {ESCAPES}", "note": MARKUP, "esc": ESCAPES})
+    seed(
+        db,
+        capture(
+            f"/hooks/{MARKUP}/{ESCAPES}",
+            query="q=[bold]",
+            headers=(
+                (b"Content-Type", b"application/json"),
+                (b"X-Markup", MARKUP.encode()),
+                (b"X-Escapes", ESCAPES.encode()),
+                (b"[bold]", b"[/x]"),
+            ),
+            body=body.encode(),
+        ),
+        capture(
+            "/text",
+            headers=((b"Content-Type", b"text/plain"),),
+            body=f"{MARKUP}\n{ESCAPES}\n".encode(),
+        ),
+    )
+    return db
+
+
+def assert_inert(data: bytes) -> None:
+    """The markup is there literally; no terminal control byte is."""
+    text = data.decode("utf-8", "surrogateescape")
+    assert "[bold]" in text
+    assert "[/x]" in text
+    assert "MarkupError" not in text
+    assert b"\x1b" not in data
+    assert b"\x07" not in data
+    assert b"\x9b" not in data
+    assert "\x9b" not in text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list",),
+        ("show", "1"),
+        ("show", "1", "--headers"),
+        ("show", "1", "--body"),
+        ("show", "2"),
+        ("show", "2", "--body"),
+    ],
+    ids=" ".join,
+)
+def test_markup_and_escapes_are_shown_literally(hostile: Path, args: tuple[str, ...]) -> None:
+    result = ok(*args, "--db", str(hostile))
+    assert_inert(result.stdout)
+    assert b"\x1b" not in result.stderr
+    assert b"\x9b" not in result.stderr
+    text = out(result)
+    assert "[red]oops[/red]" in text
+    assert "\\x1b" in text or "\\u001b" in text  # shown as a visible escape instead
+
+
+@pytest.mark.parametrize("args", [("show", "1"), ("show", "1", "--headers")], ids=" ".join)
+def test_non_utf8_header_bytes_never_reach_the_terminal_raw(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A header value that is not UTF-8 (HTTP allows any obs-text byte) is shown escaped:
+    a raw 0x9b byte is a C1 CSI to an 8-bit terminal."""
+    db = tmp_path / "bytes.db"
+    seed(db, capture("/b", headers=((b"X-Raw", b"raw\x9b2J\x1b[31m\x07\xff end"),), body=b"x"))
+    result = ok(*args, "--db", str(db))
+    assert b"\x9b" not in result.stdout
+    assert b"\xff" not in result.stdout
+    assert b"\x1b" not in result.stdout
+    assert b"\x07" not in result.stdout
+    assert re.search(r"^X-Raw\s+raw.*end\s*$", out(result), re.MULTILINE)
+
+
+async def test_listen_pretty_output_is_inert(tmp_path: Path) -> None:
+    """A live ``whrelay listen --output pretty`` shows hostile webhooks literally and inertly."""
+    db = tmp_path / "listen.db"
+    proc = subprocess.Popen(
+        whrelay_cmd("listen", "--port", "0", "--output", "pretty", "--db", str(db)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    try:
+        banner = b""
+        while b"Waiting for webhooks" not in banner:
+            line = proc.stdout.readline()
+            assert line, (
+                f"listen exited: {proc.wait(10)} {proc.stderr.read() if proc.stderr else ''!r}"
+            )
+            banner += line
+        found = re.search(rb"http://127\.0\.0\.1:\d+/", banner)
+        assert found, banner
+        url = found.group().decode()
+
+        path = b"/hooks/[bold]B[/bold]/[/x]/[red]oops[/red]?q=[bold]"
+        body = json.dumps(
+            {"id": "evt_[bold]1[/x]", "type": f"{MARKUP} {ESCAPES}", "data": {"x": ESCAPES}}
+        ).encode()
+        request = (
+            b"POST " + path + b" HTTP/1.1\r\n"
+            b"Host: 127.0.0.1\r\n"
+            b"Stripe-Signature: t=1,v1=[bold]sig[/x]\r\n"
+            b"X-Markup: [red]oops[/red] \x9b obs-text\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: %d\r\n"
+            b"Connection: close\r\n\r\n" % len(body)
+        ) + body
+        response = await raw_request(url, request)
+        assert response.status == 200, response
+        webhook_id = int(response.header("X-Whrelay-Id") or b"0")
+        assert webhook_id == 1
+
+        # The webhook line is printed before the response is sent; it is in the pipe already.
+        line = proc.stdout.readline()
+        assert b"#1" in line, line
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        rest, errors = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.INTERRUPTED
+    stdout = banner + line + rest
+    assert_inert(stdout)
+    text = stdout.decode("utf-8", "surrogateescape")
+    assert "[bold]B[/bold]/[/x]/[red]oops[/red]?q=[bold]" in text
+    assert "stripe/[bold]B[/bold] [/x] [red]oops[/red] \\x1b[31mRED" in text
+    assert b"\x1b" not in errors
+    assert b"\x9b" not in errors
+    assert b"Traceback" not in errors
+
+
+# --- which database ---------------------------------------------------------------------------
+
+
+def test_database_precedence(
+    tmp_path: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--db > WHRELAY_DB > WHRELAY_DATA_DIR/whrelay.db."""
+    from_data_dir = isolated_env / "whrelay.db"
+    from_env = tmp_path / "env" / "env.db"
+    from_flag = tmp_path / "flag" / "flag.db"
+    seed(from_data_dir, capture("/from-data-dir"))
+    seed(from_env, capture("/from-env"))
+    seed(from_flag, capture("/from-flag"))
+
+    def paths(*args: str) -> list[object]:
+        result = ok("list", "--json", *args)
+        return [json.loads(line)["path"] for line in result.stdout.splitlines()]
+
+    assert paths() == ["/from-data-dir"]
+    monkeypatch.setenv("WHRELAY_DB", str(from_env))
+    assert paths() == ["/from-env"]
+    assert paths("--db", str(from_flag)) == ["/from-flag"]
+    monkeypatch.delenv("WHRELAY_DB")
+    assert paths("--db", str(from_flag)) == ["/from-flag"]
+    assert json.loads(out(ok("show", "1", "--json")))["path"] == "/from-data-dir"
+    monkeypatch.setenv("WHRELAY_DB", str(from_env))
+    assert json.loads(out(ok("show", "1", "--json")))["path"] == "/from-env"
+    assert json.loads(out(ok("show", "1", "--json", "--db", str(from_flag))))["path"] == (
+        "/from-flag"
+    )
+
+
+def test_data_dir_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "new-data-dir"
+    monkeypatch.setenv("WHRELAY_DATA_DIR", str(data))
+    ok("list")
+    assert (data / "whrelay.db").is_file()
+    assert (data / "whrelay.db").stat().st_mode & 0o777 == 0o600
+    assert data.stat().st_mode & 0o777 == 0o700

@@ -1,0 +1,847 @@
+"""Delivery over real loopback sockets: ``whrelay listen -f`` subprocesses forwarding to
+recording targets (``tests.targetserver``), retries, outages, restarts, the loopback policy,
+proxy mode, replay and response capture.
+
+Waits poll the database or the NDJSON events with deadlines; the only fixed sleeps are short
+grace periods before asserting that something did *not* happen. No test asserts an upper
+bound on timing, and no test sends a packet to a non-loopback address: the non-loopback
+targets below are only resolved (``check_target``), or refused by the ``Sender``'s
+socket-factory guard, which raises before a socket even exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+import pytest
+
+from tests.conftest import (
+    ROOT,
+    Listener,
+    raw_request,
+    run_whrelay,
+    start_listener,
+    whrelay_cmd,
+)
+from tests.targetserver import Recorded, Reply, TargetServer, target_server
+from whrelay.models import Attempt, Delivery
+from whrelay.relay.client import Outgoing, Sender
+from whrelay.storage import Store
+
+T = TypeVar("T")
+MiB = 1 << 20
+FAST = ("--durability", "normal", "--retry-schedule", "0.2,0.5")
+"""Options every listener here gets: quick commits and quick retries."""
+GRACE = 0.8
+"""Seconds to wait before asserting that something did not happen (> 0.5 s * 1.2 jitter)."""
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def listening(db: Path, *args: str) -> Iterator[Listener]:
+    """A ``whrelay listen`` subprocess (with ``FAST``), stopped afterwards."""
+    listener = start_listener(db, *FAST, *args)
+    try:
+        yield listener
+    finally:
+        listener.stop()
+
+
+def request_bytes(
+    method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes = b""
+) -> bytes:
+    """An HTTP/1.1 request exactly as it goes on the wire."""
+    head = f"{method} {target} HTTP/1.1\r\n".encode()
+    head += b"".join(f"{name}: {value}\r\n".encode() for name, value in headers)
+    return head + b"\r\n" + body
+
+
+async def send_raw(url: str, data: bytes) -> int:
+    """Send a raw request to the listener; the stored webhook's id (asserts a 200)."""
+    response = await raw_request(url, data)
+    assert response.status == 200, response
+    webhook_id = response.header("X-Whrelay-Id")
+    assert webhook_id is not None
+    return int(webhook_id)
+
+
+async def post_all(url: str, bodies: Sequence[bytes], path: str = "/hook") -> list[int]:
+    """POST each body in turn (one at a time, so arrival order is list order); their ids."""
+    ids = []
+    async with aiohttp.ClientSession() as session:
+        for body in bodies:
+            async with session.post(url.rstrip("/") + path, data=body) as response:
+                assert response.status == 200, await response.text()
+                ids.append(int(response.headers["X-Whrelay-Id"]))
+    return ids
+
+
+async def post(url: str, body: bytes, path: str = "/hook") -> int:
+    return (await post_all(url, [body], path))[0]
+
+
+def deliveries(db: Path, webhook_id: int) -> list[Delivery]:
+    with Store(db, readonly=True) as store:
+        return store.deliveries(webhook_id)
+
+
+def attempts(db: Path, webhook_id: int) -> list[Attempt]:
+    with Store(db, readonly=True) as store:
+        return store.attempts(webhook_id)
+
+
+async def until(check: Callable[[], T | None], what: str, timeout: float = 20) -> T:
+    """Poll ``check`` until it returns something other than ``None``/``False``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def settled(
+    db: Path, ids: Sequence[int], state: str = "delivered", timeout: float = 20
+) -> list[Delivery]:
+    """Wait until every delivery of every webhook in ``ids`` is in ``state``; return them."""
+
+    def check() -> list[Delivery] | None:
+        found = [d for webhook_id in ids for d in deliveries(db, webhook_id)]
+        if (
+            found
+            and all(d.state == state for d in found)
+            and {d.webhook_id for d in found} == set(ids)
+        ):
+            return found
+        return None
+
+    return await until(check, f"deliveries of {list(ids)} to be {state}", timeout)
+
+
+async def events(listener: Listener, kind: str, count: int = 1) -> list[dict[str, object]]:
+    return await asyncio.to_thread(listener.wait_for_events, kind, count)
+
+
+async def arrivals(target: TargetServer, count: int, timeout: float = 20) -> list[Recorded]:
+    return await asyncio.to_thread(target.wait_for, count, timeout)
+
+
+def down_target() -> TargetServer:
+    """A started target that is down (its port refuses connections); ``close()`` it."""
+    target = TargetServer().start()
+    target.down()
+    return target
+
+
+def without(headers: Sequence[tuple[bytes, bytes]], *names: str) -> list[tuple[str, str]]:
+    drop = {n.lower() for n in names}
+    return [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in headers
+        if k.decode("latin-1").lower() not in drop
+    ]
+
+
+def run_concurrently(*argvs: Sequence[str]) -> list[subprocess.CompletedProcess[bytes]]:
+    """Run several ``whrelay`` commands at once (read-only ones); their results, in order."""
+    procs = [
+        subprocess.Popen(
+            whrelay_cmd(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+        )
+        for argv in argvs
+    ]
+    results = []
+    for argv, proc in zip(argvs, procs, strict=True):
+        out, err = proc.communicate(timeout=60)
+        results.append(subprocess.CompletedProcess(list(argv), proc.returncode, out, err))
+    return results
+
+
+def error_lines(stderr: bytes) -> list[str]:
+    return [line for line in stderr.decode().splitlines() if line.startswith("whrelay: error:")]
+
+
+# --- what is forwarded -------------------------------------------------------------------------
+
+BINARY = bytes(range(256)) + b"\xff\xfe\x00\x80 not UTF-8 \xc3\x28"
+FORWARDED_NAMES = ("Host", "Content-Length", "X-Forwarded-Host", "X-Forwarded-For")
+
+
+async def test_forwarded_request_is_byte_exact(tmp_path: Path) -> None:
+    """Method, path, query, body bytes, header order/case/duplicates; hop-by-hop headers
+    removed; Host is the target's; X-Forwarded-* set; -H adds and replaces; a target with a
+    path is used as given (with the query appended); nothing is added by whrelay."""
+    with (
+        target_server() as plain,
+        target_server() as pathed,
+        listening(
+            tmp_path / "hooks.db",
+            "-f",
+            str(plain.port),
+            "--route",
+            f"/routed/*=:{pathed.port}/in?k=v",
+            "-H",
+            "X-Added: yes",
+            "-H",
+            "x-replace-me: new",
+        ) as listener,
+    ):
+        headers = [
+            ("Host", "hooks.example.com"),
+            ("X-Dup", "one"),
+            ("Content-Type", "application/octet-stream"),
+            ("X-Dup", "two"),
+            ("X-MiXeD-Case", "Kept As Is"),
+            ("Connection", "keep-alive, X-Conn-Only"),
+            ("X-Conn-Only", "dropped: named in Connection"),
+            ("Keep-Alive", "timeout=5"),
+            ("TE", "trailers"),
+            ("Trailer", "X-Sig"),
+            ("Upgrade", "h2c"),
+            ("Proxy-Authorization", "Basic Zm9vOmJhcg=="),
+            ("Proxy-Connection", "keep-alive"),
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("X-Forwarded-Host", "spoofed.example"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Replace-Me", "original"),
+            ("X-Signature", "sha256=abc"),
+            ("Content-Length", str(len(BINARY))),
+        ]
+        first = await send_raw(
+            listener.url, request_bytes("PATCH", "/a/b%20c?z=1&a=2&a=3", headers, BINARY)
+        )
+        no_body = await send_raw(
+            listener.url,
+            request_bytes("GET", "/routed/x?q=1", [("Host", "h"), ("X-Only", "1")]),
+        )
+        chunked = await send_raw(
+            listener.url,
+            request_bytes(
+                "POST",
+                "/chunked",
+                [("Host", "h"), ("Transfer-Encoding", "chunked"), ("X-C", "1")],
+                b"6\r\nhel\xfflo\r\n0\r\n\r\n",
+            ),
+        )
+        empty = await send_raw(
+            listener.url,
+            request_bytes("PUT", "/empty", [("Host", "h"), ("Content-Length", "0")]),
+        )
+        await settled(listener.db, [first, no_body, chunked, empty])
+
+    by_path = {r.path_qs.split("?")[0]: r for r in plain.requests}
+    assert len(plain.requests) == 3
+    got = by_path["/a/b%20c"]
+    assert got.method == "PATCH"
+    assert got.path_qs == "/a/b%20c?z=1&a=2&a=3"
+    assert got.body == BINARY
+    assert got.header("Content-Length") == str(len(BINARY))
+    assert got.header_all("Host") == [f"127.0.0.1:{plain.port}"]
+    assert got.header_all("X-Forwarded-Host") == ["hooks.example.com"]
+    assert got.header_all("X-Forwarded-For") == ["127.0.0.1"]
+    assert got.header_all("X-Forwarded-Proto") == ["http"]
+    assert without(got.headers, *FORWARDED_NAMES, "X-Forwarded-Proto") == [
+        ("X-Dup", "one"),
+        ("Content-Type", "application/octet-stream"),
+        ("X-Dup", "two"),
+        ("X-MiXeD-Case", "Kept As Is"),
+        ("X-Signature", "sha256=abc"),
+        ("X-Added", "yes"),
+        ("x-replace-me", "new"),
+    ]
+
+    # A target with a path: that path, with the target's query and then the webhook's.
+    assert len(pathed.requests) == 1
+    routed = pathed.requests[0]
+    assert routed.method == "GET"
+    assert routed.path_qs == "/in?k=v&q=1"
+    assert routed.body == b""
+    assert routed.header_all("Host") == [f"127.0.0.1:{pathed.port}"]
+    # Nothing whrelay made up: no User-Agent, Accept, Accept-Encoding, Content-Type.
+    assert without(routed.headers, *FORWARDED_NAMES, "X-Forwarded-Proto") == [
+        ("X-Only", "1"),
+        ("X-Added", "yes"),
+        ("x-replace-me", "new"),
+    ]
+
+    # A chunked request goes out with its decoded body and a length, not re-chunked.
+    dechunked = by_path["/chunked"]
+    assert dechunked.body == b"hel\xfflo"
+    assert dechunked.header_all("Transfer-Encoding") == []
+    assert dechunked.header("Content-Length") == "6"
+    assert without(dechunked.headers, *FORWARDED_NAMES, "X-Forwarded-Proto") == [
+        ("X-C", "1"),
+        ("X-Added", "yes"),
+        ("x-replace-me", "new"),
+    ]
+
+    put = by_path["/empty"]
+    assert put.method == "PUT"
+    assert put.body == b""
+    assert put.header("Content-Length") == "0"
+
+
+async def test_duplicate_headers_differing_in_case_are_all_forwarded(tmp_path: Path) -> None:
+    # Signatures and multi-valued headers: 'X-Dup: one' then 'x-dup: two' must both reach the
+    # target, in that order, spelled as received (and as the attempt record says was sent).
+    db = tmp_path / "hooks.db"
+    headers = [("Host", "h"), ("X-Dup", "one"), ("x-dup", "two"), ("X-DUP", "three")]
+    with target_server() as target, listening(db, "-f", str(target.port)) as listener:
+        webhook_id = await send_raw(
+            listener.url, request_bytes("POST", "/d", [*headers, ("Content-Length", "1")], b"d")
+        )
+        await settled(db, [webhook_id])
+    [attempt] = attempts(db, webhook_id)
+    dups = [(b"X-Dup", b"one"), (b"x-dup", b"two"), (b"X-DUP", b"three")]
+    assert [h for h in attempt.request_headers if h[0].lower() == b"x-dup"] == dups
+    [got] = target.requests
+    assert [h for h in got.headers if h[0].lower() == b"x-dup"] == dups
+
+
+async def test_localhost_target_is_allowed(tmp_path: Path) -> None:
+    with target_server() as target:
+        db = tmp_path / "hooks.db"
+        with listening(db, "-f", f"http://localhost:{target.port}/in") as listener:
+            webhook_id = await post(listener.url, b"to localhost")
+            await settled(db, [webhook_id])
+    [got] = target.requests
+    assert got.body == b"to localhost"
+    assert got.path_qs == "/in"
+    assert got.header("Host") == f"localhost:{target.port}"
+
+
+# --- outages and retries -----------------------------------------------------------------------
+
+
+async def test_target_down_then_up_ordered_delivers_all_in_order(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    target = down_target()
+    try:
+        with listening(db, "-f", str(target.port), "--ordered") as listener:
+            bodies = [b"%d\x00webhook \xfe%d" % (i, i) for i in range(30)]
+            ids = await post_all(listener.url, bodies)
+            assert len(set(ids)) == 30
+            [down] = await events(listener, "target_down")
+            assert down["target"] == target.url
+            assert [d.state for i in ids for d in deliveries(db, i)] == ["pending"] * 30
+            target.up()
+            await settled(db, ids)
+            [up] = await events(listener, "target_up")
+            assert up["target"] == target.url
+    finally:
+        target.close()
+
+    assert target.bodies == bodies  # none lost, none twice, in arrival order
+    first = attempts(db, ids[0])
+    assert [a.error for a in first[:-1]] == ["refused"] * (len(first) - 1)
+    assert len(first) >= 2
+    assert first[0].trigger == "first"
+    assert first[-1].status == 200
+    assert first[-1].trigger == "retry"
+    for webhook_id in ids[1:]:
+        # Nothing more was sent while the target was down: each got one attempt, a 200.
+        assert [(a.status, a.error) for a in attempts(db, webhook_id)] == [(200, None)]
+
+
+async def test_500_then_200_is_retried(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.queue(Reply(500, body=b"boom"), Reply(503, body=b"busy"))
+        with listening(db, "-f", str(target.port)) as listener:
+            webhook_id = await post(listener.url, b"retry me")
+            [delivery] = await settled(db, [webhook_id])
+            seen = await events(listener, "attempt", 3)
+    assert target.bodies == [b"retry me"] * 3
+    tries = attempts(db, webhook_id)
+    assert [a.status for a in tries] == [500, 503, 200]
+    assert [a.trigger for a in tries] == ["first", "retry", "retry"]
+    assert tries[0].response_body == b"boom"
+    assert delivery.attempts == 3
+    assert delivery.last_status == 200
+    assert [e["state"] for e in seen] == ["pending", "pending", "delivered"]
+    assert isinstance(seen[0]["retry_in"], float)
+    assert seen[0]["retry_in"] > 0
+    assert seen[2]["retry_in"] is None
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+async def test_4xx_is_not_retried(tmp_path: Path, status: int) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.queue(Reply(status, body=b"no such hook"))
+        with listening(db, "-f", str(target.port)) as listener:
+            webhook_id = await post(listener.url, b"once")
+            [delivery] = await settled(db, [webhook_id], "failed")
+            [event] = await events(listener, "attempt")
+            await asyncio.sleep(GRACE)
+    assert target.bodies == [b"once"]
+    [attempt] = attempts(db, webhook_id)
+    assert attempt.status == status
+    assert attempt.response_body == b"no such hook"
+    assert delivery.attempts == 1
+    assert delivery.last_status == status
+    assert event["state"] == "failed"
+    assert event["retry_in"] is None
+
+
+async def test_redirect_is_not_followed(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target, target_server() as elsewhere:
+        target.reply(302, {"Location": elsewhere.url + "/stolen"}, b"moved")
+        with listening(db, "-f", str(target.port)) as listener:
+            webhook_id = await post(listener.url, b"stay here")
+            [delivery] = await settled(db, [webhook_id], "failed")
+            await asyncio.sleep(GRACE)
+    assert elsewhere.requests == []
+    assert target.bodies == [b"stay here"]
+    [attempt] = attempts(db, webhook_id)
+    assert attempt.status == 302
+    assert attempt.url == target.url + "/hook"
+    assert delivery.last_status == 302
+
+
+async def test_429_retry_after_is_honoured(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.queue(Reply(429, (("Retry-After", "1"),), b"slow down"))
+        with listening(db, "-f", str(target.port)) as listener:
+            webhook_id = await post(listener.url, b"later")
+            await settled(db, [webhook_id])
+            first_event = (await events(listener, "attempt"))[0]
+    first, second = attempts(db, webhook_id)
+    assert first.status == 429
+    assert second.status == 200
+    assert first_event["retry_in"] == 1.0
+    assert (second.started_at - first.started_at) / 1e6 >= 0.9
+    assert target.requests[1].at - target.requests[0].at >= 0.9
+
+
+async def test_410_pauses_the_target(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.reply(410, body=b"gone")
+        with listening(db, "-f", str(target.port)) as listener:
+            gone = await post(listener.url, b"first")
+            [paused] = await events(listener, "target_paused")
+            assert paused["target"] == target.url
+            await settled(db, [gone], "failed")
+            target.reply(200)
+            later = await post_all(listener.url, [b"second", b"third"])
+            await events(listener, "webhook", 3)
+            await asyncio.sleep(GRACE)
+            assert target.bodies == [b"first"]  # nothing more sent to a paused target
+            assert [d.state for i in later for d in deliveries(db, i)] == ["pending"] * 2
+        # The pending ones are kept for the next run, which delivers them.
+        with listening(db, "-f", str(target.port)):
+            await settled(db, later)
+    assert target.bodies == [b"first", b"second", b"third"]
+    assert [a.status for a in attempts(db, gone)] == [410]
+
+
+async def test_a_down_target_does_not_delay_another(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    healthy = TargetServer().start()
+    broken = down_target()
+    try:
+        with listening(db, "-f", str(healthy.port), "-f", str(broken.port)) as listener:
+            bodies = [b"fan-out %d" % i for i in range(12)]
+            ids = await post_all(listener.url, bodies)
+            await arrivals(healthy, 12)
+            await events(listener, "target_down")
+            assert broken.is_up is False
+            assert sorted(healthy.bodies) == sorted(bodies)
+            for webhook_id in ids:
+                states = {d.target: d.state for d in deliveries(db, webhook_id)}
+                assert states[healthy.url] == "delivered"
+                assert states[broken.url] == "pending"
+            broken.up()
+            await settled(db, ids)
+    finally:
+        healthy.close()
+        broken.close()
+    assert sorted(broken.bodies) == sorted(bodies)  # each once, none lost
+    assert sorted(healthy.bodies) == sorted(bodies)
+
+
+async def test_stalled_target_times_out_and_is_retried(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.queue(Reply(stall=30))
+        with listening(db, "-f", str(target.port), "--timeout", "1s") as listener:
+            webhook_id = await post(listener.url, b"slow")
+            await settled(db, [webhook_id])
+            seen = await events(listener, "attempt", 2)
+    first, second = attempts(db, webhook_id)
+    assert first.status is None
+    assert first.error == "timeout"
+    assert first.duration_us >= 900_000
+    assert second.status == 200
+    assert second.trigger == "retry"
+    assert seen[0]["error"] == "timeout"
+    assert seen[0]["state"] == "pending"
+    assert target.bodies == [b"slow", b"slow"]
+
+
+# --- restarts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+async def test_pending_deliveries_survive_a_restart(tmp_path: Path, sig: int) -> None:
+    db = tmp_path / "hooks.db"
+    target = down_target()
+    try:
+        bodies = [b"survivor %d \xff" % i for i in range(8)]
+        first_run = start_listener(db, *FAST, "-f", str(target.port))
+        try:
+            ids = await post_all(first_run.url, bodies)
+            await events(first_run, "target_down")
+        finally:
+            code = first_run.stop(sig)
+        assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
+        assert [d.state for i in ids for d in deliveries(db, i)] == ["pending"] * len(ids)
+        target.up()
+        with listening(db, "-f", str(target.port)):
+            await settled(db, ids)
+    finally:
+        target.close()
+    if sig == signal.SIGTERM:
+        assert sorted(target.bodies) == sorted(bodies)  # a clean stop: exactly once
+    else:
+        assert set(target.bodies) == set(bodies)  # a crash: at least once
+
+
+# --- the loopback policy -----------------------------------------------------------------------
+
+
+def test_listen_refuses_non_loopback_targets_at_start(tmp_path: Path) -> None:
+    urls = [
+        "http://10.0.0.1:80",
+        "http://192.168.1.1:80",
+        "http://169.254.169.254/latest",
+        "http://[::ffff:10.0.0.1]:80",
+    ]
+    dbs = [tmp_path / f"db{i}.sqlite" for i in range(len(urls))]
+    results = run_concurrently(
+        *(
+            ["listen", "--port", "0", "-f", url, "--db", str(db)]
+            for url, db in zip(urls, dbs, strict=True)
+        )
+    )
+    for url, db, result in zip(urls, dbs, results, strict=True):
+        assert result.returncode == 2, (url, result.stderr)
+        [line] = error_lines(result.stderr)
+        assert "not on this machine" in line, line
+        assert b"--allow-remote" in result.stderr, result.stderr
+        assert result.stdout == b""  # never got to 'ready'
+        assert not db.exists()  # stopped before opening anything
+
+
+async def test_sender_guard_blocks_non_loopback_before_connecting() -> None:
+    # Sender._guard is the connector's socket_factory: aiohappyeyeballs calls it before it
+    # creates (and so before it connects) a socket, and it raises for a non-loopback address.
+    # No socket exists for these addresses, so no packet can leave.
+    with target_server() as target:
+        async with Sender(allow_remote=False, timeout=5) as sender:
+            for url in (
+                "http://10.255.255.1:9/",
+                "http://[::ffff:10.255.255.1]:9/",
+                "http://169.254.169.254/latest",
+            ):
+                attempt = await sender.send(
+                    Outgoing("POST", url, (("X-A", "1"),), b"x"),
+                    webhook_id=1,
+                    delivery=None,
+                    trigger="replay",
+                )
+                assert attempt.status is None, url
+                assert attempt.error == "blocked", (url, attempt)
+                assert "loopback" in (attempt.error_detail or "")
+            allowed = await sender.send(
+                Outgoing("POST", target.url + "/ok", (), b"y"),
+                webhook_id=1,
+                delivery=None,
+                trigger="replay",
+            )
+    assert allowed.status == 200
+    assert target.bodies == [b"y"]
+
+
+async def test_request_target_and_host_never_choose_the_destination(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target, listening(db, "-f", str(target.port)) as listener:
+        absolute = await send_raw(
+            listener.url,
+            request_bytes(
+                "POST",
+                "http://evil.example/x",
+                [("Host", "evil.example"), ("Content-Length", "8")],
+                b"absolute",
+            ),
+        )
+        spoofed = await send_raw(
+            listener.url,
+            request_bytes(
+                "POST",
+                "/y",
+                [
+                    ("Host", "10.0.0.1"),
+                    ("X-Forwarded-Host", "evil"),
+                    ("Content-Length", "7"),
+                ],
+                b"spoofed",
+            ),
+        )
+        await settled(db, [absolute, spoofed])
+    assert sorted(target.bodies) == [b"absolute", b"spoofed"]
+    for webhook_id in (absolute, spoofed):
+        [attempt] = attempts(db, webhook_id)
+        assert attempt.url.startswith(target.url + "/"), attempt.url
+        assert attempt.status == 200
+    for got in target.requests:
+        assert got.header_all("Host") == [f"127.0.0.1:{target.port}"]
+    by_body = {r.body: r for r in target.requests}
+    assert by_body[b"spoofed"].header_all("X-Forwarded-Host") == ["10.0.0.1"]
+    assert by_body[b"spoofed"].path_qs == "/y"
+
+
+# --- proxy mode --------------------------------------------------------------------------------
+
+
+async def test_proxy_mode_passes_the_targets_answer_through(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    compressed = gzip.compress(bytes(range(256)) * 64)
+    with target_server() as target:
+        target.queue(
+            Reply(
+                418,
+                (("X-Teapot", "short"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")),
+                b"I'm a teapot",
+            ),
+            Reply(
+                200,
+                (("Content-Type", "application/octet-stream"), ("Content-Encoding", "gzip")),
+                compressed,
+            ),
+        )
+        with listening(db, "-f", str(target.port), "--mode", "proxy") as listener:
+            async with aiohttp.ClientSession(auto_decompress=False) as session:
+                async with session.post(listener.url + "tea", data=b"brew") as response:
+                    assert response.status == 418
+                    assert response.headers["X-Teapot"] == "short"
+                    assert response.headers.getall("Set-Cookie") == ["a=1", "b=2"]
+                    assert await response.read() == b"I'm a teapot"
+                    teapot_id = int(response.headers["X-Whrelay-Id"])
+                async with session.post(listener.url + "bin", data=b"zip") as response:
+                    assert response.status == 200
+                    assert response.headers["Content-Encoding"] == "gzip"
+                    assert await response.read() == compressed
+                    binary_id = int(response.headers["X-Whrelay-Id"])
+                target.down()
+                async with session.post(listener.url + "down", data=b"nobody") as response:
+                    assert response.status == 502
+                    text = await response.text()
+                    down_id = int(response.headers["X-Whrelay-Id"])
+    assert target.url in text
+    assert "did not answer" in text
+    assert f"#{down_id}" in text
+    assert target.bodies == [b"brew", b"zip"]
+    [teapot] = attempts(db, teapot_id)
+    assert (teapot.trigger, teapot.status) == ("proxy", 418)
+    assert deliveries(db, teapot_id)[0].state == "failed"
+    [binary] = attempts(db, binary_id)
+    assert (binary.trigger, binary.status, binary.response_body) == ("proxy", 200, compressed)
+    assert deliveries(db, binary_id)[0].state == "delivered"
+    [down] = attempts(db, down_id)
+    assert (down.trigger, down.status) == ("proxy", None)
+    # "reset" when a keep-alive connection the target just closed was picked from the pool.
+    assert down.error in ("refused", "reset")
+
+
+# --- replay, list and show ---------------------------------------------------------------------
+
+
+async def delivered_history(db: Path, target: TargetServer, count: int) -> list[int]:
+    """Forward ``count`` webhooks to ``target`` with a short-lived listener; their ids."""
+    with listening(db, "-f", str(target.port)) as listener:
+        ids = await post_all(
+            listener.url, [b"payload %d \x00\xff" % i for i in range(count)], "/h?x=1"
+        )
+        await settled(db, ids)
+    return ids
+
+
+async def test_replay_sends_identical_bytes_again(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with (
+        target_server() as target,
+        target_server() as other,
+        listening(db, "-f", str(target.port)) as listener,
+    ):
+        ids = await post_all(listener.url, [b"payload %d \x00\xff" % i for i in range(3)], "/h?x=1")
+        await settled(db, ids)
+        # While that listener is running, replay from another process.
+        result = await asyncio.to_thread(run_whrelay, "replay", str(ids[0]), "--db", str(db))
+        assert result.returncode == 0, result.stderr
+        original, replayed = target.requests[0], target.requests[-1]
+        assert len(target.requests) == 4
+        assert replayed.method == original.method == "POST"
+        assert replayed.path_qs == original.path_qs == "/h?x=1"
+        assert replayed.body == original.body == b"payload 0 \x00\xff"
+        assert replayed.headers == original.headers
+        last = attempts(db, ids[0])[-1]
+        assert (last.trigger, last.status, last.delivery) == (
+            "replay",
+            200,
+            deliveries(db, ids[0])[0].id,
+        )
+
+        # Elsewhere, with an extra header and another body.
+        body_file = tmp_path / "edited.bin"
+        body_file.write_bytes(b"\x00edited\xff")
+        result = await asyncio.to_thread(
+            run_whrelay,
+            "replay",
+            str(ids[1]),
+            "--to",
+            str(other.port),
+            "-H",
+            "X-Replayed: 1",
+            "--body-file",
+            str(body_file),
+            "--db",
+            str(db),
+        )
+        assert result.returncode == 0, result.stderr
+        [moved] = other.requests
+        assert moved.body == b"\x00edited\xff"
+        assert moved.header("Content-Length") == "8"
+        assert moved.header_all("X-Replayed") == ["1"]
+        assert moved.path_qs == "/h?x=1"
+        last = attempts(db, ids[1])[-1]
+        assert (last.trigger, last.url, last.delivery) == (
+            "replay",
+            other.url + "/h?x=1",
+            None,
+        )
+
+        # Several at once, as JSON.
+        result = await asyncio.to_thread(
+            run_whrelay, "replay", *map(str, ids), "--json", "--db", str(db)
+        )
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [(r["webhook_id"], r["status"], r["trigger"]) for r in lines] == [
+            (i, 200, "replay") for i in ids
+        ]
+    assert target.bodies[-3:] == [b"payload %d \x00\xff" % i for i in range(3)]
+
+
+async def test_replay_exit_codes(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        [webhook_id] = await delivered_history(db, target, 1)
+        target.reply(500, body=b"broken")
+        failing = await asyncio.to_thread(run_whrelay, "replay", str(webhook_id), "--db", str(db))
+        target.down()
+        down = await asyncio.to_thread(run_whrelay, "replay", str(webhook_id), "--db", str(db))
+        unknown = await asyncio.to_thread(run_whrelay, "replay", "999", "--db", str(db))
+    assert failing.returncode == 1, failing.stderr
+    assert down.returncode == 1, down.stderr
+    tries = attempts(db, webhook_id)
+    assert [(a.trigger, a.status, a.error) for a in tries[-2:]] == [
+        ("replay", 500, None),
+        ("replay", None, "refused"),
+    ]
+    assert deliveries(db, webhook_id)[0].state == "delivered"  # a failed replay changes nothing
+    assert unknown.returncode == 2
+    [line] = error_lines(unknown.stderr)
+    assert "999" in line
+    assert len(tries) == 3
+
+
+async def test_list_status_show_and_dry_run(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        unreachable = down_target()
+        try:
+            target.queue(Reply(200), Reply(400, body=b"bad"))
+            with listening(
+                db, "-f", str(target.port), "--route", f"/later/*={unreachable.port}"
+            ) as listener:
+                delivered = await post(listener.url, b"fine", "/ok")
+                await settled(db, [delivered])
+                failed = await post(listener.url, b"bad", "/bad")
+                await settled(db, [failed], "failed")
+                pending = await post(listener.url, b"wait", "/later/x")
+                await events(listener, "target_down")
+        finally:
+            unreachable.close()
+        before = len(target.requests)
+        base = ("--db", str(db))
+        results = run_concurrently(
+            ("list", "--status", "delivered", "--json", *base),
+            ("list", "--status", "pending", "--json", *base),
+            ("list", "--status", "failed", "--json", *base),
+            ("replay", "--since", "1h", "--status", "failed", "--dry-run", *base),
+            ("replay", "--since", "1h", "--status", "failed", "--dry-run", "--json", *base),
+            ("show", str(failed), *base),
+            ("show", str(failed), "--json", *base),
+        )
+        await asyncio.sleep(0.2)
+        assert len(target.requests) == before  # the dry runs sent nothing
+    for result in results:
+        assert result.returncode == 0, (result.args, result.stderr)
+    listed = [[json.loads(line)["id"] for line in r.stdout.splitlines()] for r in results[:3]]
+    assert listed == [[delivered], [pending], [failed]]
+
+    dry, dry_json, show_text, show_json = results[3:]
+    assert f"#{failed}".encode() in dry.stdout
+    assert f"{target.url}/bad".encode() in dry.stdout
+    assert f"#{delivered}".encode() not in dry.stdout
+    assert [json.loads(line) for line in dry_json.stdout.splitlines()] == [
+        {"id": failed, "target": target.url, "dry_run": True}
+    ]
+    assert len(attempts(db, failed)) == 1  # nothing recorded either
+
+    text = show_text.stdout.decode()
+    assert "Deliveries" in text
+    assert "Attempts" in text
+    assert target.url in text
+    assert "failed" in text
+    assert "400" in text
+    record = json.loads(show_json.stdout)
+    assert [(d["target"], d["state"], d["attempts"]) for d in record["deliveries"]] == [
+        (target.url, "failed", 1)
+    ]
+    assert [(a["trigger"], a["status"]) for a in record["attempts"]] == [("first", 400)]
+
+
+# --- response capture --------------------------------------------------------------------------
+
+
+async def test_large_response_is_capped(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    big = bytes(range(256)) * (5 * MiB // 256)
+    with target_server() as target:
+        target.reply(200, {"Content-Type": "application/octet-stream"}, big)
+        with listening(db, "-f", str(target.port)) as listener:
+            webhook_id = await post(listener.url, b"give me a lot")
+            await settled(db, [webhook_id])
+    [attempt] = attempts(db, webhook_id)
+    assert attempt.status == 200
+    assert attempt.response_truncated is True
+    assert attempt.response_body == big[:MiB]

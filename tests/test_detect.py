@@ -1,0 +1,280 @@
+"""``identify()``: who sent a webhook, what event it is and the sender's delivery id."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from whrelay.detect import MAX_JSON_SNIFF, identify
+from whrelay.models import Identity, RawHeaders
+
+JSON = (b"Content-Type", b"application/json")
+
+
+def js(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+# (case id, headers, body, expected identity)
+CASES: list[tuple[str, RawHeaders, bytes | None, Identity]] = [
+    (
+        "stripe",
+        (
+            JSON,
+            (b"Stripe-Signature", b"t=1700000000,v1=abc"),
+            (b"User-Agent", b"Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
+        ),
+        js({"id": "evt_1NG8Du2eZvKYlo2C", "object": "event", "type": "payment_intent.succeeded"}),
+        Identity("stripe", "payment_intent.succeeded", "evt_1NG8Du2eZvKYlo2C"),
+    ),
+    (
+        "stripe-header-case-insensitive",
+        ((b"STRIPE-SIGNATURE", b"t=1,v1=x"), (b"content-type", b"application/json")),
+        js({"id": "evt_2", "type": "invoice.paid"}),
+        Identity("stripe", "invoice.paid", "evt_2"),
+    ),
+    (
+        "github",
+        (
+            JSON,
+            (b"X-GitHub-Event", b"push"),
+            (b"X-GitHub-Delivery", b"72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            (b"X-Hub-Signature-256", b"sha256=deadbeef"),
+        ),
+        js({"ref": "refs/heads/main", "type": "not-the-event"}),
+        Identity("github", "push", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    ),
+    (
+        "github-signature-only",
+        ((b"X-Hub-Signature-256", b"sha256=deadbeef"),),
+        js({"zen": "Design for failure."}),
+        Identity("github", None, None),
+    ),
+    (
+        "gitlab",
+        (
+            JSON,
+            (b"X-Gitlab-Event", b"Push Hook"),
+            (b"X-Gitlab-Token", b"secret"),
+            (b"X-Gitlab-Event-UUID", b"13792a34-cac6-4fda-95a8-c58e00a3954e"),
+        ),
+        js({"object_kind": "push", "ref": "refs/heads/main"}),
+        Identity("gitlab", "Push Hook", "13792a34-cac6-4fda-95a8-c58e00a3954e"),
+    ),
+    (
+        "gitlab-system-hook-token-only",
+        ((b"X-Gitlab-Token", b"secret"), JSON),
+        js({"object_kind": "merge_request"}),
+        Identity("gitlab", "merge_request", None),
+    ),
+    (
+        "shopify",
+        (
+            JSON,
+            (b"X-Shopify-Topic", b"orders/create"),
+            (b"X-Shopify-Hmac-Sha256", b"XWmrwMey6OsLMeiZKwP4FppHH3cmAiiJJAweH5Jo4bM="),
+            (b"X-Shopify-Webhook-Id", b"b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+            (b"X-Shopify-Shop-Domain", b"example.myshopify.com"),
+        ),
+        js({"id": 820982911946154508, "email": "jon@example.com"}),
+        Identity("shopify", "orders/create", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+    ),
+    (
+        "slack-events-api",
+        (
+            JSON,
+            (
+                b"X-Slack-Signature",
+                b"v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+            ),
+            (b"X-Slack-Request-Timestamp", b"1531420618"),
+        ),
+        js(
+            {
+                "type": "event_callback",
+                "event_id": "Ev08MFMKH6",
+                "event": {"type": "app_mention", "text": "hi"},
+            }
+        ),
+        Identity("slack", "app_mention", "Ev08MFMKH6"),
+    ),
+    (
+        "slack-url-verification",
+        (JSON, (b"X-Slack-Signature", b"v0=abc"), (b"X-Slack-Request-Timestamp", b"1")),
+        js(
+            {
+                "token": "Jhj5dZrVaK7",
+                "challenge": "3eZbrw1aBm2rZgRNFdxV",
+                "type": "url_verification",
+            }
+        ),
+        Identity("slack", "url_verification", None),
+    ),
+    (
+        "twilio",
+        (
+            (b"Content-Type", b"application/x-www-form-urlencoded"),
+            (b"X-Twilio-Signature", b"RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+            (b"I-Twilio-Idempotency-Token", b"4fb8f9c6-0a2b-4a3c-9f0e-1a2b3c4d5e6f"),
+        ),
+        b"AccountSid=AC123&From=%2B15017122661&Body=hello",
+        Identity("twilio", None, "4fb8f9c6-0a2b-4a3c-9f0e-1a2b3c4d5e6f"),
+    ),
+    (
+        "paddle-billing",
+        (JSON, (b"Paddle-Signature", b"ts=1671552777;h1=eb4d0dc8853be92b7f06")),
+        js(
+            {
+                "event_id": "evt_01gks14ge726w50ch2tmaw2a1x",
+                "event_type": "transaction.completed",
+                "notification_id": "ntf_01gks14gh0ej6w2ra8t40xs5c8",
+                "data": {},
+            }
+        ),
+        Identity("paddle", "transaction.completed", "evt_01gks14ge726w50ch2tmaw2a1x"),
+    ),
+    (
+        "svix",
+        (
+            JSON,
+            (b"svix-id", b"msg_p5jXN8AQM9LWM0D4loKWxJek"),
+            (b"svix-timestamp", b"1614265330"),
+            (b"svix-signature", b"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+            # Svix also sends the standard-webhooks headers: svix must still win.
+            (b"webhook-id", b"msg_p5jXN8AQM9LWM0D4loKWxJek"),
+            (b"webhook-signature", b"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+        ),
+        js({"type": "user.created", "data": {"id": "u_1"}}),
+        Identity("svix", "user.created", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+    ),
+    (
+        "standard-webhooks",
+        (
+            JSON,
+            (b"webhook-id", b"msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+            (b"webhook-timestamp", b"1674087231"),
+            (b"webhook-signature", b"v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="),
+        ),
+        js({"type": "invoice.paid", "timestamp": "2026-11-26T10:00:00Z", "data": {}}),
+        Identity("standard-webhooks", "invoice.paid", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+    ),
+    (
+        "linear",
+        (
+            JSON,
+            (
+                b"Linear-Signature",
+                b"766e1d90a96e2f5ecec342a99c5552999dd95d49250171b902d703fd674f5086",
+            ),
+            (b"Linear-Delivery", b"234d1a4e-b617-4388-90fe-adc3633d6b72"),
+            (b"Linear-Event", b"Issue"),
+        ),
+        js({"action": "create", "type": "Issue", "data": {"id": "i_1"}}),
+        Identity("linear", "Issue", "234d1a4e-b617-4388-90fe-adc3633d6b72"),
+    ),
+    (
+        "plain-request",
+        ((b"Host", b"127.0.0.1:8642"), (b"User-Agent", b"curl/8.5.0"), (b"Accept", b"*/*")),
+        b"hello",
+        Identity(None, None, None),
+    ),
+    (
+        "plain-json-without-type",
+        ((b"Host", b"localhost"), JSON),
+        js({"hello": "world", "id": "not-a-delivery-id"}),
+        Identity(None, None, None),
+    ),
+    ("no-headers-no-body", (), None, Identity(None, None, None)),
+    ("no-headers-empty-body", (), b"", Identity(None, None, None)),
+]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [pytest.param(h, b, e, id=name) for name, h, b, e in CASES],
+)
+def test_identify(headers: RawHeaders, body: bytes | None, expected: Identity) -> None:
+    assert identify(headers, body) == expected
+
+
+STRIPE = ((b"Stripe-Signature", b"t=1,v1=abc"), JSON)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[1, 2, 3]", id="array"),
+        pytest.param(b'[{"type": "x", "id": "evt_1"}]', id="array-of-objects"),
+        pytest.param(b'"evt_1"', id="string"),
+        pytest.param(b"42", id="number"),
+        pytest.param(b"null", id="null"),
+        pytest.param(b"true", id="bool"),
+        pytest.param(b'{"type": "x"', id="truncated"),
+        pytest.param(b"{not json at all", id="invalid"),
+        pytest.param(b"\xff\xfe{\x00", id="not-utf8"),
+        pytest.param(b'{"type": "\xff"}', id="invalid-utf8-in-string"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deeply-nested"),
+        pytest.param(b'{"a":' * 50_000 + b"1" + b"}" * 50_000, id="deeply-nested-object"),
+        pytest.param(b'{"type": 5, "id": ["evt_1"], "event": null}', id="wrong-field-types"),
+        pytest.param(b'{"type": "", "id": ""}', id="empty-strings"),
+        pytest.param(b"", id="empty"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_identify_tolerates_bodies_that_are_not_json_objects(body: bytes | None) -> None:
+    """The provider still comes from the headers; nothing is made up from a bad body."""
+    assert identify(STRIPE, body) == Identity("stripe", None, None)
+
+
+def test_identify_does_not_parse_a_huge_body() -> None:
+    padding = "x" * (MAX_JSON_SNIFF + 10)
+    body = js({"type": "charge.succeeded", "id": "evt_big", "padding": padding})
+    assert len(body) > MAX_JSON_SNIFF
+    assert identify(STRIPE, body) == Identity("stripe", None, None)
+
+
+def test_identify_parses_a_body_just_under_the_limit() -> None:
+    doc: dict[str, str] = {"type": "charge.succeeded", "id": "evt_edge", "padding": ""}
+    doc["padding"] = "x" * (MAX_JSON_SNIFF - len(js(doc)))
+    body = js(doc)
+    assert len(body) == MAX_JSON_SNIFF
+    assert identify(STRIPE, body) == Identity("stripe", "charge.succeeded", "evt_edge")
+
+
+def test_identify_sniffs_a_json_object_without_a_content_type() -> None:
+    headers: RawHeaders = ((b"Stripe-Signature", b"t=1,v1=abc"),)
+    body = b'  \n {"id": "evt_3", "type": "customer.created"}'
+    assert identify(headers, body) == Identity("stripe", "customer.created", "evt_3")
+
+
+def test_identify_leaves_non_json_content_alone() -> None:
+    """A form body that happens to look like nothing is not parsed as JSON."""
+    headers: RawHeaders = (
+        (b"X-Twilio-Signature", b"sig"),
+        (b"Content-Type", b"application/x-www-form-urlencoded"),
+    )
+    assert identify(headers, b"type=should-not-be-read&id=x") == Identity("twilio", None, None)
+
+
+def test_identify_tolerates_non_utf8_header_values() -> None:
+    headers: RawHeaders = (
+        (b"X-GitHub-Event", b"push"),
+        (b"X-GitHub-Delivery", b"id-\xff\xfe"),
+        (b"Content-Type", b"application/json; charset=\xff"),
+    )
+    found = identify(headers, b"{}")
+    assert found.provider == "github"
+    assert found.event_type == "push"
+    assert found.delivery_id is not None
+    assert found.delivery_id.startswith("id-")
+
+
+def test_identify_uses_the_first_of_duplicate_headers() -> None:
+    headers: RawHeaders = (
+        (b"X-GitHub-Event", b"push"),
+        (b"x-github-event", b"issues"),
+        (b"X-GitHub-Delivery", b"first"),
+        (b"X-GitHub-Delivery", b"second"),
+    )
+    assert identify(headers, None) == Identity("github", "push", "first")

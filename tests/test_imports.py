@@ -1,0 +1,137 @@
+"""Import hygiene: the core stays free of network, terminal and CLI libraries, and the
+read-only commands start without loading the receiver's or a TUI's dependencies.
+
+Every check runs in a fresh interpreter, so nothing this test process imported leaks in.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CORE_MODULES = [
+    "whrelay.models",
+    "whrelay.errors",
+    "whrelay.paths",
+    "whrelay.config",
+    "whrelay.detect",
+    "whrelay.timeparse",
+    "whrelay.events",
+    "whrelay.storage",
+]
+UI_LIBRARIES = {"textual", "typer", "rich"}
+NETWORK_LIBRARIES = {"aiohttp"}
+
+IMPORT_AND_REPORT = """
+import importlib, json, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+RUN_CLI_AND_REPORT = """
+import json, sys
+report, argv = sys.argv[1], sys.argv[2:]
+from whrelay.cli.main import main
+try:
+    main(argv)
+except SystemExit as done:
+    code = done.code
+else:
+    code = None
+with open(report, "w") as out:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+"""
+
+
+def _top_level(modules: list[str]) -> set[str]:
+    return {name.partition(".")[0] for name in modules}
+
+
+def imported_by(*modules: str) -> list[str]:
+    """``sys.modules`` of a fresh interpreter after importing ``modules``."""
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_AND_REPORT, *modules],
+        capture_output=True,
+        check=False,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    loaded: list[str] = json.loads(result.stdout)
+    return loaded
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_core_module_imports_no_network_or_ui_library(module: str) -> None:
+    loaded = imported_by(module)
+    assert module in loaded
+    assert not (_top_level(loaded) & (UI_LIBRARIES | NETWORK_LIBRARIES)), sorted(
+        name for name in loaded if name.partition(".")[0] in UI_LIBRARIES | NETWORK_LIBRARIES
+    )
+    assert not [name for name in loaded if name.startswith(("whrelay.cli", "whrelay.receiver"))]
+
+
+def test_all_core_modules_together_import_no_network_or_ui_library() -> None:
+    loaded = imported_by(*CORE_MODULES)
+    assert not (_top_level(loaded) & (UI_LIBRARIES | NETWORK_LIBRARIES))
+    assert "whrelay.render" not in loaded
+
+
+def test_receiver_imports_no_ui() -> None:
+    loaded = imported_by("whrelay.receiver.app")
+    assert "aiohttp" in loaded  # the check is meaningful: the receiver did load
+    assert not (_top_level(loaded) & UI_LIBRARIES), sorted(
+        name for name in loaded if name.partition(".")[0] in UI_LIBRARIES
+    )
+    assert not [name for name in loaded if name.startswith(("whrelay.cli", "whrelay.render"))]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["list"], ["list", "--json"], ["show", "--help"], ["list", "--help"]],
+    ids=" ".join,
+)
+def test_read_only_commands_do_not_import_the_receiver_or_a_tui(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    report = tmp_path / "report.json"
+    db = ["--db", str(tmp_path / "hooks.db")] if argv[0] == "list" and "--help" not in argv else []
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_CLI_AND_REPORT, str(report), *argv, *db],
+        capture_output=True,
+        check=False,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    data = json.loads(report.read_text())
+    assert data["code"] in (0, None), (data["code"], result.stderr.decode())
+    loaded: list[str] = data["modules"]
+    assert "whrelay.cli.main" in loaded  # the CLI really ran in that interpreter
+    assert not (_top_level(loaded) & {"aiohttp", "textual"}), sorted(
+        name for name in loaded if name.partition(".")[0] in {"aiohttp", "textual"}
+    )
+    assert not [name for name in loaded if name.startswith("whrelay.receiver")]
+
+
+def test_import_linter_contracts_hold() -> None:
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    assert lint_imports.exists(), lint_imports
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"],
+        capture_output=True,
+        check=False,
+        cwd=ROOT,
+        timeout=120,
+    )
+    output = result.stdout.decode() + result.stderr.decode()
+    assert result.returncode == 0, output
+    assert "broken" in output.lower()  # the summary line: "N kept, 0 broken."
+    assert " 0 broken" in output

@@ -1,0 +1,776 @@
+"""The SQLite store on real files: durability settings, migrations, round trips, filters,
+readers beside a writer in another process, the cross-process write lock, group commit and
+the query plans that keep ``list`` fast on a large database."""
+
+from __future__ import annotations
+
+import functools
+import select
+import sqlite3
+import string
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from whrelay.errors import ExitCode, NotFoundError, StorageError, StorageUnavailableError
+from whrelay.models import Capture, RawHeaders, WebhookSummary, pack_headers, unpack_headers
+from whrelay.paths import lock_path
+from whrelay.storage import GroupCommitWriter, Outcome, Store, WebhookFilter
+from whrelay.storage.lock import WriteLock
+from whrelay.storage.migrations import MIGRATIONS, SCHEMA_VERSION, current_version, migrate
+from whrelay.storage.store import insert_webhook
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1_795_000_000_000_000
+"""2026-11-18T11:06:40Z in microseconds: the first seeded webhook's arrival."""
+SECOND = 1_000_000
+
+
+def capture(
+    path: str = "/hooks",
+    *,
+    method: str = "POST",
+    query: str = "",
+    headers: RawHeaders = ((b"Content-Type", b"application/json"),),
+    body: bytes | None = b"{}",
+    received_at: int = T0,
+    http_version: str = "1.1",
+    remote_addr: str | None = "127.0.0.1",
+) -> Capture:
+    return Capture(
+        method=method,
+        path=path,
+        query=query,
+        headers=headers,
+        body=body,
+        http_version=http_version,
+        remote_addr=remote_addr,
+        received_at=received_at,
+    )
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def pragma(db: sqlite3.Connection, name: str) -> object:
+    row = db.execute(f"PRAGMA {name}").fetchone()
+    assert row is not None
+    return row[0]
+
+
+def schema(db: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """Every table and index with its SQL, comparable across databases."""
+    rows = db.execute(
+        "SELECT type, name, coalesce(sql, '') FROM sqlite_master"
+        " WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
+    ).fetchall()
+    return [(str(t), str(n), " ".join(str(s).split())) for t, n, s in rows]
+
+
+# --- the file, its mode, journal and durability --------------------------------------------
+
+
+def test_new_database_is_private_wal_and_fully_synchronous(tmp_path: Path) -> None:
+    folder = tmp_path / "fresh"
+    db = folder / "hooks.db"
+    with Store(db) as store:
+        assert mode(folder) == 0o700
+        assert mode(db) == 0o600
+        assert pragma(store.db, "journal_mode") == "wal"
+        assert pragma(store.db, "synchronous") == 2
+        store.insert_webhooks([capture()])
+        # SQLite gives the WAL and shared-memory files the database file's mode.
+        for sidecar in (Path(f"{db}-wal"), Path(f"{db}-shm"), lock_path(db)):
+            assert sidecar.exists(), sidecar
+            assert mode(sidecar) == 0o600, sidecar
+    raw = sqlite3.connect(db)
+    try:
+        assert pragma(raw, "journal_mode") == "wal"  # persistent, not per connection
+    finally:
+        raw.close()
+
+
+def test_normal_durability_sets_synchronous_normal(tmp_path: Path) -> None:
+    with Store(tmp_path / "n.db", durability="normal") as store:
+        assert pragma(store.db, "synchronous") == 1
+        assert pragma(store.db, "journal_mode") == "wal"
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    Store(db).close()
+    db.chmod(0o640)
+    Store(db).close()
+    assert mode(db) == 0o640
+
+
+# --- schema versions and migrations --------------------------------------------------------
+
+
+def test_fresh_database_records_every_schema_version(tmp_path: Path) -> None:
+    with Store(tmp_path / "v.db") as store:
+        rows = store.db.execute("SELECT version, name FROM schema_versions ORDER BY version")
+        assert [tuple(r) for r in rows] == [
+            (number, step.__name__.lstrip("_")) for number, step in enumerate(MIGRATIONS, 1)
+        ]
+        assert current_version(store.db) == SCHEMA_VERSION == len(MIGRATIONS)
+
+
+def test_memory_store_has_the_current_schema(tmp_path: Path) -> None:
+    with Store(tmp_path / "file.db") as on_disk, Store(":memory:") as in_memory:
+        assert current_version(in_memory.db) == SCHEMA_VERSION
+        assert schema(in_memory.db) == schema(on_disk.db)
+
+
+def _v1_row(db: sqlite3.Connection) -> None:
+    """A webhook written with only the columns schema version 1 had."""
+    db.execute(
+        "INSERT INTO webhooks (received_at, method, path, query, size, http_version, headers,"
+        " body) VALUES (?, 'POST', '/old', 'a=1', 2, '1.1', ?, ?)",
+        (T0, pack_headers([(b"X-Old", b"yes")]), b"{}"),
+    )
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
+@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
+def test_migrates_from_every_earlier_version(tmp_path: Path, start: int, readonly: bool) -> None:
+    """A database left at any earlier version is brought to the current schema on open."""
+    with Store(tmp_path / "reference.db") as reference:
+        expected_schema = schema(reference.db)
+    old = tmp_path / "old.db"
+    raw = sqlite3.connect(old, isolation_level=None)
+    try:
+        assert migrate(raw, T0, target=start) == list(range(1, start + 1))
+        assert current_version(raw) == start
+        if start >= 1:
+            _v1_row(raw)
+    finally:
+        raw.close()
+
+    with Store(old, readonly=readonly) as store:
+        assert current_version(store.db) == SCHEMA_VERSION
+        versions = [r[0] for r in store.db.execute("SELECT version FROM schema_versions")]
+        assert versions == list(range(1, SCHEMA_VERSION + 1))
+        assert schema(store.db) == expected_schema
+        if start >= 1:
+            kept = store.get_webhook(1)
+            assert (kept.summary.path, kept.summary.query, kept.body) == ("/old", "a=1", b"{}")
+            assert kept.headers == ((b"X-Old", b"yes"),)
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    with Store(tmp_path / "i.db") as store, store.lock:
+        assert migrate(store.db, T0) == []
+        assert current_version(store.db) == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
+def test_newer_schema_is_refused(tmp_path: Path, readonly: bool) -> None:
+    db = tmp_path / "future.db"
+    Store(db).close()
+    raw = sqlite3.connect(db)
+    try:
+        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    finally:
+        raw.close()
+    with pytest.raises(StorageError) as caught:
+        Store(db, readonly=readonly)
+    assert caught.value.exit_code == ExitCode.UNAVAILABLE
+    assert str(SCHEMA_VERSION + 1) in caught.value.message
+    assert caught.value.hint
+    raw = sqlite3.connect(db)
+    try:
+        assert current_version(raw) == SCHEMA_VERSION + 1  # left untouched
+    finally:
+        raw.close()
+
+
+# --- round trips -----------------------------------------------------------------------------
+
+MESSY_HEADERS: RawHeaders = (
+    (b"Host", b"127.0.0.1:8642"),
+    (b"X-Dup", b"one"),
+    (b"x-dup", b"two"),
+    (b"X-DUP", b""),
+    (b"X-Bytes", b"\xff\xfe\x80 caf\xc3\xa9 \x1b[31m"),
+    (b"content-TYPE", b"application/octet-stream"),
+    (b"X-Colon", b"a: b: c"),
+    (b"X-Spaces", b"  padded  "),
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [None, b"", b"\x00\x01\xff\xfe\x80binary\r\n\r\n", b'{"a": 1}', bytes(range(256)) * 300],
+    ids=["none", "empty", "binary", "json", "large"],
+)
+def test_insert_get_round_trip(tmp_path: Path, body: bytes | None) -> None:
+    db = tmp_path / "rt.db"
+    sent = capture(
+        "/hooks/a%20b",
+        method="PATCH",
+        query="x=1&y=%FF",
+        headers=MESSY_HEADERS,
+        body=body,
+        http_version="1.0",
+        remote_addr="::1",
+    )
+    with Store(db) as writer:
+        [stored] = writer.insert_webhooks([sent])
+    with Store(db, readonly=True) as reader:
+        got = reader.get_webhook(stored.id)
+    assert got.summary == stored
+    assert got.headers == MESSY_HEADERS
+    assert got.body == body
+    assert type(got.body) is type(body)  # None stays None, b"" stays b""
+    assert (got.http_version, got.remote_addr) == ("1.0", "::1")
+    assert (got.summary.method, got.summary.path, got.summary.query) == (
+        "PATCH",
+        "/hooks/a%20b",
+        "x=1&y=%FF",
+    )
+    assert got.summary.size == len(body or b"")
+    assert got.summary.content_type == "application/octet-stream"
+    assert got.header("X-DUP") == "one"
+    assert got.header("missing") is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(((b"Content-Type", b"text/plain; charset=\xff"),), id="content-type"),
+        pytest.param(
+            ((b"X-GitHub-Event", b"pu\xffsh"), (b"X-GitHub-Delivery", b"d\xfe")), id="github"
+        ),
+        pytest.param(((b"Stripe-Signature", b"t=1"), (b"webhook-id", b"msg_\x80")), id="delivery"),
+    ],
+)
+def test_non_utf8_bytes_in_identifying_headers_are_stored(
+    tmp_path: Path, headers: RawHeaders
+) -> None:
+    """Headers the summary is computed from may carry any obs-text byte; the webhook is kept."""
+    with Store(tmp_path / "bytes.db") as store:
+        [stored] = store.insert_webhooks([capture(headers=headers, body=b"x")])
+        got = store.get_webhook(stored.id)
+    assert got.headers == headers
+    assert got.body == b"x"
+
+
+def test_ids_increase_and_are_returned_in_order(tmp_path: Path) -> None:
+    with Store(tmp_path / "ids.db") as store:
+        first = store.insert_webhooks([capture(f"/{i}") for i in range(5)])
+        second = store.insert_webhooks([capture("/next")])
+        ids = [s.id for s in first + second]
+        assert ids == sorted(ids)
+        assert len(set(ids)) == 6
+        assert [store.get_webhook(s.id).summary.path for s in first] == [f"/{i}" for i in range(5)]
+        assert store.count_webhooks() == 6
+
+
+def test_unknown_id_is_not_found(tmp_path: Path) -> None:
+    with Store(tmp_path / "nf.db") as store:
+        store.insert_webhooks([capture()])
+        with pytest.raises(NotFoundError) as caught:
+            store.get_webhook(999)
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert "999" in caught.value.message
+
+
+TOKEN = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
+header_names = st.text(alphabet=TOKEN, min_size=1, max_size=24).map(str.encode)
+header_values = st.binary(max_size=48).map(lambda raw: raw.translate(None, b"\r\n\x00"))
+header_lists = st.lists(st.tuples(header_names, header_values), max_size=12)
+
+
+@settings(database=None)
+@given(header_lists)
+def test_pack_unpack_headers_round_trip(headers: list[tuple[bytes, bytes]]) -> None:
+    assert unpack_headers(pack_headers(headers)) == tuple(headers)
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(header_lists, st.none() | st.binary(max_size=200))
+def test_store_round_trips_any_headers_and_body(
+    headers: list[tuple[bytes, bytes]], body: bytes | None
+) -> None:
+    with Store(":memory:") as store:
+        [stored] = store.insert_webhooks([capture(headers=tuple(headers), body=body)])
+        got = store.get_webhook(stored.id)
+    assert got.headers == tuple(headers)
+    assert got.body == body
+
+
+# --- list filters ----------------------------------------------------------------------------
+
+STRIPE_SIG = (b"Stripe-Signature", b"t=1,v1=abc")
+JSON_CT = (b"Content-Type", b"application/json")
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Iterator[tuple[Store, list[WebhookSummary]]]:
+    """Five webhooks one second apart; ids 1..5 oldest first."""
+    with Store(tmp_path / "seeded.db") as store:
+        rows = store.insert_webhooks(
+            [
+                capture(
+                    "/hooks/stripe",
+                    headers=(STRIPE_SIG, JSON_CT),
+                    body=b'{"id": "evt_1", "type": "charge.succeeded"}',
+                    received_at=T0,
+                ),
+                capture(
+                    "/hooks/github",
+                    headers=((b"X-GitHub-Event", b"push"), JSON_CT),
+                    body=b'{"ref": "main"}',
+                    received_at=T0 + SECOND,
+                ),
+                capture(
+                    "/health/check",
+                    method="GET",
+                    headers=(),
+                    body=None,
+                    received_at=T0 + 2 * SECOND,
+                ),
+                capture(
+                    "/hooks/other",
+                    method="PUT",
+                    headers=((b"Content-Type", b"application/octet-stream"),),
+                    body=b"\x00\xffneedle\x80",
+                    received_at=T0 + 3 * SECOND,
+                ),
+                capture(
+                    "/hooks/stripe",
+                    headers=(STRIPE_SIG, JSON_CT),
+                    body=b'{"id": "evt_2", "type": "invoice.paid"}',
+                    received_at=T0 + 4 * SECOND,
+                ),
+            ]
+        )
+        assert [r.id for r in rows] == [1, 2, 3, 4, 5]
+        yield store, rows
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        pytest.param(WebhookFilter(), [5, 4, 3, 2, 1], id="all-newest-first"),
+        pytest.param(WebhookFilter(since=T0 + 2 * SECOND), [5, 4, 3], id="since-inclusive"),
+        pytest.param(WebhookFilter(since=T0 + 2 * SECOND + 1), [5, 4], id="since-exclusive"),
+        pytest.param(WebhookFilter(since=T0 + 10 * SECOND), [], id="since-future"),
+        pytest.param(WebhookFilter(path_glob="/hooks/*"), [5, 4, 2, 1], id="glob"),
+        pytest.param(WebhookFilter(path_glob="/hooks/stripe"), [5, 1], id="glob-exact"),
+        pytest.param(WebhookFilter(path_glob="/HOOKS/*"), [], id="glob-case-sensitive"),
+        pytest.param(WebhookFilter(method="post"), [5, 2, 1], id="method-lower"),
+        pytest.param(WebhookFilter(method="Put"), [4], id="method-mixed"),
+        pytest.param(WebhookFilter(method="GET"), [3], id="method-upper"),
+        pytest.param(WebhookFilter(provider="stripe"), [5, 1], id="provider"),
+        pytest.param(WebhookFilter(provider="github"), [2], id="provider-github"),
+        pytest.param(WebhookFilter(provider="shopify"), [], id="provider-none-match"),
+        pytest.param(WebhookFilter(search="github"), [2], id="search-path"),
+        pytest.param(WebhookFilter(search="health"), [3], id="search-path-no-body"),
+        pytest.param(WebhookFilter(search="evt_2"), [5], id="search-body"),
+        pytest.param(WebhookFilter(search="needle"), [4], id="search-binary-body"),
+        pytest.param(WebhookFilter(search="EVT_2"), [], id="search-case-sensitive"),
+        pytest.param(WebhookFilter(limit=2), [5, 4], id="limit"),
+        pytest.param(WebhookFilter(limit=0), [5, 4, 3, 2, 1], id="limit-0-is-all"),
+        pytest.param(
+            WebhookFilter(provider="stripe", since=T0 + SECOND), [5], id="provider-and-since"
+        ),
+        pytest.param(
+            WebhookFilter(method="POST", path_glob="/hooks/*", search="main"),
+            [2],
+            id="combined",
+        ),
+        pytest.param(WebhookFilter(provider="stripe", limit=1), [5], id="provider-limit"),
+    ],
+)
+def test_list_filters(
+    seeded: tuple[Store, list[WebhookSummary]], where: WebhookFilter, expected: list[int]
+) -> None:
+    store, _ = seeded
+    assert [row.id for row in store.list_webhooks(where)] == expected
+
+
+def test_list_returns_full_summaries(seeded: tuple[Store, list[WebhookSummary]]) -> None:
+    store, rows = seeded
+    assert store.list_webhooks() == rows[::-1]
+    first = rows[0]
+    assert (first.provider, first.event_type, first.delivery_id) == (
+        "stripe",
+        "charge.succeeded",
+        "evt_1",
+    )
+
+
+def test_default_limit_is_50_and_limit_0_lists_all(tmp_path: Path) -> None:
+    with Store(tmp_path / "many.db") as store:
+        store.insert_webhooks([capture(f"/{i}", received_at=T0 + i) for i in range(60)])
+        default = store.list_webhooks()
+        assert len(default) == 50
+        assert default[0].path == "/59"
+        assert len(store.list_webhooks(WebhookFilter(limit=0))) == 60
+
+
+# --- readers and writers ---------------------------------------------------------------------
+
+
+def test_reader_on_a_missing_database_creates_it_empty(tmp_path: Path) -> None:
+    db = tmp_path / "not" / "yet" / "there.db"
+    with Store(db, readonly=True) as reader:
+        assert reader.list_webhooks() == []
+        assert reader.count_webhooks() == 0
+        assert current_version(reader.db) == SCHEMA_VERSION
+    assert db.is_file()
+    assert mode(db) == 0o600
+
+
+def test_reader_refuses_to_write(tmp_path: Path) -> None:
+    db = tmp_path / "ro.db"
+    Store(db).close()
+    with Store(db, readonly=True) as reader:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.db.execute(
+                "INSERT INTO webhooks (received_at, method, path, size, http_version, headers)"
+                " VALUES (1, 'POST', '/', 0, '1.1', X'')"
+            )
+        with pytest.raises(StorageError):
+            reader.insert_webhooks([capture()])
+        assert reader.count_webhooks() == 0
+
+
+WRITER_SCRIPT = """
+import sys
+from whrelay.models import Capture
+from whrelay.storage import Store
+
+store = Store(sys.argv[1])
+print("open", flush=True)
+for line in sys.stdin:
+    command = line.strip()
+    if command == "quit":
+        break
+    [row] = store.insert_webhooks([Capture(
+        method="POST", path="/from-" + command, query="", headers=((b"X-N", command.encode()),),
+        body=command.encode(), http_version="1.1", remote_addr=None, received_at=1,
+    )])
+    print(row.id, flush=True)
+store.close()
+print("closed", flush=True)
+"""
+
+
+def _readline(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line, f"child exited: {proc.wait(5)}"
+    return line.strip()
+
+
+def test_reader_sees_rows_committed_by_a_writer_in_another_process(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    with Store(db, readonly=True) as reader:  # opened before the writer even starts
+        before = reader.data_version()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER_SCRIPT, str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            assert proc.stdin is not None
+            assert _readline(proc) == "open"
+            seen: list[int] = []
+            for name in ("a", "b", "c"):
+                proc.stdin.write(name + "\n")
+                proc.stdin.flush()
+                seen.append(int(_readline(proc)))
+                assert proc.poll() is None  # the writer still has the file open
+                rows = reader.list_webhooks()
+                assert [r.id for r in rows] == seen[::-1]
+                assert reader.get_webhook(seen[-1]).body == name.encode()
+            assert reader.data_version() != before
+            with Store(db, readonly=True) as late_reader:
+                assert late_reader.count_webhooks() == 3
+            proc.stdin.write("quit\n")
+            proc.stdin.flush()
+            assert _readline(proc) == "closed"
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert [r.path for r in reader.list_webhooks()] == ["/from-c", "/from-b", "/from-a"]
+
+
+# --- the cross-process write lock ------------------------------------------------------------
+
+LOCK_SCRIPT = """
+import sys
+from whrelay.errors import StorageUnavailableError
+from whrelay.storage.lock import WriteLock
+
+lock = WriteLock(__import__("pathlib").Path(sys.argv[1]), timeout=float(sys.argv[2]))
+print("trying", flush=True)
+try:
+    lock.acquire()
+except StorageUnavailableError as error:
+    print("unavailable", error, flush=True)
+    sys.exit(3)
+print("acquired", flush=True)
+lock.release()
+lock.close()
+"""
+
+
+def _lock_child(path: Path, timeout: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", LOCK_SCRIPT, str(path), str(timeout)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_write_lock_makes_another_process_wait_until_released(tmp_path: Path) -> None:
+    path = lock_path(tmp_path / "l.db")
+    held = WriteLock(path)
+    held.acquire()
+    proc = _lock_child(path, 60)
+    try:
+        assert _readline(proc) == "trying"
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        assert not ready, "the second process got the lock while the first held it"
+        assert proc.poll() is None
+        held.release()
+        assert _readline(proc) == "acquired"
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        held.close()
+
+
+def test_write_lock_times_out_with_storage_unavailable(tmp_path: Path) -> None:
+    path = lock_path(tmp_path / "l.db")
+    with WriteLock(path):
+        proc = _lock_child(path, 0.2)
+        try:
+            assert _readline(proc) == "trying"
+            line = _readline(proc)
+            assert line.startswith("unavailable"), line
+            assert proc.wait(30) == 3
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    # Released: the same child now gets it.
+    proc = _lock_child(path, 30)
+    assert proc.communicate(timeout=30)[0].split() == ["trying", "acquired"]
+
+
+def test_write_lock_times_out_in_process(tmp_path: Path) -> None:
+    """Two ``WriteLock`` objects on one file exclude each other (flock per open file)."""
+    path = lock_path(tmp_path / "l.db")
+    first, second = WriteLock(path), WriteLock(path, timeout=0.1)
+    try:
+        with first, pytest.raises(StorageUnavailableError):
+            second.acquire()
+        with second:
+            pass  # free again once the first let go
+    finally:
+        first.close()
+        second.close()
+
+
+def test_write_lock_is_reentrant_in_one_thread_and_exclusive_across_threads(
+    tmp_path: Path,
+) -> None:
+    """The docstring's promise: re-entrant within one thread, so not across threads."""
+    lock = WriteLock(lock_path(tmp_path / "l.db"), timeout=0.3)
+    outcome: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            lock.acquire()
+        except StorageUnavailableError:
+            outcome.append("waited and timed out")
+        else:
+            outcome.append("acquired while another thread held it")
+            lock.release()
+
+    try:
+        with lock, lock:  # re-entrant in this thread
+            thread = threading.Thread(target=other_thread)
+            thread.start()
+            thread.join(30)
+        assert outcome == ["waited and timed out"]
+    finally:
+        lock.close()
+
+
+def test_store_writes_wait_for_the_lock_and_give_up_cleanly(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    with Store(db) as store:
+        store.lock.timeout = 0.2
+        holder = WriteLock(lock_path(db))
+        try:
+            with holder, pytest.raises(StorageUnavailableError):
+                store.insert_webhooks([capture()])
+        finally:
+            holder.close()
+        [row] = store.insert_webhooks([capture("/after")])
+        assert store.get_webhook(row.id).summary.path == "/after"
+        assert store.count_webhooks() == 1
+
+
+# --- group commit ----------------------------------------------------------------------------
+
+
+def _insert(item: Capture, db: sqlite3.Connection) -> WebhookSummary:
+    return insert_webhook(db, item)[0]
+
+
+def test_group_commit_from_many_threads(tmp_path: Path) -> None:
+    db = tmp_path / "group.db"
+    threads_n, per_thread = 8, 40
+    total = threads_n * per_thread
+    outcomes: list[Outcome[tuple[int, int]]] = []
+    calls: list[int] = []
+    guard = threading.Lock()
+
+    def on_done(batch: Sequence[Outcome[tuple[int, int]]]) -> None:
+        with guard:
+            outcomes.extend(batch)
+            calls.append(len(batch))
+
+    store = Store(db)
+    writer: GroupCommitWriter[tuple[int, int]] = GroupCommitWriter(store, on_done)
+    writer.start()
+    # Another holder of the cross-process lock keeps the writer's first commit waiting while
+    # every thread submits, so captures must pile up and be committed together.
+    blocker = WriteLock(lock_path(db))
+    blocker.acquire()
+    barrier = threading.Barrier(threads_n)
+
+    def submit_all(t: int) -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            job = functools.partial(_insert, capture(f"/t{t}/{i}", body=f"{t}:{i}".encode()))
+            writer.submit(job, (t, i))
+
+    try:
+        workers = [threading.Thread(target=submit_all, args=(t,)) for t in range(threads_n)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+    finally:
+        blocker.release()
+        blocker.close()
+    writer.close(timeout=60)
+    store.close()
+
+    assert sum(calls) == len(outcomes) == total
+    assert all(o.error is None for o in outcomes), [o.error for o in outcomes if o.error]
+    assert sorted(o.token for o in outcomes) == [
+        (t, i) for t in range(threads_n) for i in range(per_thread)
+    ]
+    ids = {o.token: o.result.id for o in outcomes}
+    assert len(set(ids.values())) == total
+    assert writer.written == total
+    assert 1 <= writer.batches < total
+    assert len(calls) < total
+    with Store(db, readonly=True) as reader:
+        assert reader.count_webhooks() == total
+        for (t, i), webhook_id in ids.items():
+            got = reader.get_webhook(webhook_id)
+            assert (got.summary.path, got.body) == (f"/t{t}/{i}", f"{t}:{i}".encode())
+
+
+def _fail(db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+def test_group_commit_a_bad_job_fails_only_itself(tmp_path: Path) -> None:
+    db = tmp_path / "bad.db"
+    results: list[Outcome[str]] = []
+    store = Store(db)
+    writer: GroupCommitWriter[str] = GroupCommitWriter(store, results.extend)
+    blocker = WriteLock(lock_path(db))
+    blocker.acquire()
+    try:
+        writer.start()
+        writer.submit(functools.partial(_insert, capture("/good-1")), "good-1")
+        writer.submit(_fail, "bad")
+        writer.submit(functools.partial(_insert, capture("/good-2")), "good-2")
+    finally:
+        blocker.release()
+        blocker.close()
+    writer.close(timeout=60)
+    by_token = {o.token: o for o in results}
+    assert set(by_token) == {"good-1", "bad", "good-2"}
+    assert by_token["good-1"].error is None
+    assert by_token["good-2"].error is None
+    assert isinstance(by_token["bad"].error, StorageError)
+    assert store.count_webhooks() == 2
+    store.close()
+
+
+# --- query plans: list stays fast on a million webhooks --------------------------------------
+
+
+def _plan(store: Store, where: WebhookFilter) -> list[str]:
+    """The EXPLAIN QUERY PLAN of the exact SELECT ``list_webhooks(where)`` runs."""
+    traced: list[str] = []
+    store.db.set_trace_callback(traced.append)
+    try:
+        store.list_webhooks(where)
+    finally:
+        store.db.set_trace_callback(None)
+    [sql] = [s for s in traced if s.lstrip().upper().startswith("SELECT")]
+    return [str(row[3]) for row in store.db.execute("EXPLAIN QUERY PLAN " + sql)]
+
+
+@pytest.mark.parametrize(
+    ("where", "needs_index"),
+    [
+        pytest.param(WebhookFilter(), False, id="none"),
+        pytest.param(WebhookFilter(limit=0), False, id="none-unlimited"),
+        pytest.param(WebhookFilter(since=T0), True, id="since"),
+        pytest.param(WebhookFilter(since=T0, limit=0), True, id="since-unlimited"),
+        pytest.param(WebhookFilter(provider="stripe"), True, id="provider"),
+        pytest.param(WebhookFilter(provider="stripe", limit=0), True, id="provider-unlimited"),
+        pytest.param(WebhookFilter(provider="stripe", since=T0), True, id="provider-since"),
+    ],
+)
+def test_list_query_plans_use_an_index_or_rowid_order(
+    tmp_path: Path, where: WebhookFilter, needs_index: bool
+) -> None:
+    """No sort of the whole result, and no full-table scan when a selective filter is given.
+
+    A plain ``list`` may walk the table in rowid order (newest first, stops at the limit);
+    ``--since`` and ``--provider`` must be answered from an index, or a million-row database
+    is read end to end when few rows match.
+    """
+    with Store(tmp_path / "plan.db") as store:
+        plan = _plan(store, where)
+    assert plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    if needs_index:
+        assert not any(step.startswith("SCAN") for step in plan), plan
+        assert any(step.startswith("SEARCH") and "INDEX" in step for step in plan), plan
+    else:
+        assert all(
+            step.startswith("SCAN webhooks") or "INDEX" in step or "PRIMARY KEY" in step
+            for step in plan
+        ), plan
