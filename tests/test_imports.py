@@ -24,6 +24,12 @@ CORE_MODULES = [
     "whrelay.timeparse",
     "whrelay.events",
     "whrelay.storage",
+    "whrelay.targets",
+    "whrelay.retry",
+    "whrelay.signatures",
+    "whrelay.verification",
+    "whrelay.httpfile",
+    "whrelay.examples",
 ]
 UI_LIBRARIES = {"textual", "typer", "rich"}
 NETWORK_LIBRARIES = {"aiohttp"}
@@ -135,3 +141,41 @@ def test_import_linter_contracts_hold() -> None:
     assert result.returncode == 0, output
     assert "broken" in output.lower()  # the summary line: "N kept, 0 broken."
     assert " 0 broken" in output
+
+
+def test_verify_and_sign_import_neither_aiohttp_nor_textual(tmp_path: Path) -> None:
+    """A real verify of a GitHub signature, and a real sign, in one fresh interpreter each."""
+    import hashlib
+    import hmac
+
+    body = tmp_path / "body.json"
+    body.write_bytes(b'{"zen":"hi"}')
+    signature = "sha256=" + hmac.new(b"s3cret", body.read_bytes(), hashlib.sha256).hexdigest()
+    commands = [
+        [
+            "verify",
+            "--body-file",
+            str(body),
+            "-H",
+            f"X-Hub-Signature-256: {signature}",
+            "--provider",
+            "github",
+            "--secret",
+            "s3cret",
+        ],
+        ["sign", "--provider", "stripe", "--secret", "whsec_x", "--data", "{}"],
+    ]
+    for argv in commands:
+        report = tmp_path / "report.json"
+        result = subprocess.run(
+            [sys.executable, "-c", RUN_CLI_AND_REPORT, str(report), *argv],
+            capture_output=True,
+            check=False,
+            cwd=ROOT,
+            timeout=60,
+        )
+        data = json.loads(report.read_text())
+        assert data["code"] in (0, None), (argv, result.stdout, result.stderr)
+        loaded: list[str] = data["modules"]
+        assert "whrelay.signatures.base" in loaded  # a scheme really ran
+        assert not (_top_level(loaded) & {"aiohttp", "textual"}), argv

@@ -46,6 +46,8 @@ class DeliveryAttempted:
     state: str
     retry_in: float | None = None
     """Seconds until the next retry, when one is scheduled."""
+    number: int = 1
+    """Which attempt of the delivery this was: 1 for the first, 2 for the first retry, ..."""
 
 
 @dataclass(frozen=True, slots=True)

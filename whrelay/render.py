@@ -261,7 +261,9 @@ def webhook_detail(webhook: Webhook) -> Group:
     )
 
 
-def attempt_line(attempt: Attempt, state: str, retry_in: float | None = None) -> Text:
+def attempt_line(
+    attempt: Attempt, state: str, retry_in: float | None = None, number: int = 1
+) -> Text:
     """One line for an attempt: webhook, target, status or error, latency, what happens next."""
     line = Text()
     line.append(short_time(attempt.started_at), style="dim")
@@ -275,7 +277,9 @@ def attempt_line(attempt: Attempt, state: str, retry_in: float | None = None) ->
     else:
         line.append(one_line(attempt.error or "error"), style="bold red")
     line.append(f"  {attempt.duration_us / 1000:.1f} ms", style="dim")
-    if attempt.trigger != "first":
+    if attempt.trigger == "retry":
+        line.append(f"  (retry {number - 1})", style="dim")
+    elif attempt.trigger != "first":
         line.append(f"  ({attempt.trigger})", style="dim")
     if retry_in is not None:
         line.append(f"  retry in {retry_in:.1f} s", style="yellow")

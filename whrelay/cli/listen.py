@@ -93,7 +93,7 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
         elif isinstance(event, RequestRefused):
             err.print(_refused_line(event))
         elif isinstance(event, DeliveryAttempted):
-            out.print(attempt_line(event.attempt, event.state, event.retry_in))
+            out.print(attempt_line(event.attempt, event.state, event.retry_in, event.number))
         elif isinstance(event, TargetDown | TargetUp | TargetPaused):
             out.print(_target_line(event))
         elif isinstance(event, ListenStopped):
@@ -113,7 +113,10 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
         elif isinstance(event, RequestRefused):
             err.print(_refused_line(event))
         elif isinstance(event, DeliveryAttempted):
-            out.print(attempt_line(event.attempt, event.state, event.retry_in), soft_wrap=True)
+            out.print(
+                attempt_line(event.attempt, event.state, event.retry_in, event.number),
+                soft_wrap=True,
+            )
         elif isinstance(event, TargetDown | TargetUp | TargetPaused):
             err.print(_target_line(event))
 
@@ -156,6 +159,7 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
                     "error_detail": a.error_detail,
                     "duration_ms": round(a.duration_us / 1000, 3),
                     "state": event.state,
+                    "attempt": event.number,
                     "retry_in": event.retry_in,
                 }
             )

@@ -197,7 +197,9 @@ class Lane:
             next_at = None
             self.items.pop(item.delivery_id, None)
         await forwarder.record(attempt, state, next_at)
-        forwarder.emit(DeliveryAttempted(attempt, self.target.url, state, retry_in))
+        forwarder.emit(
+            DeliveryAttempted(attempt, self.target.url, state, retry_in, number=item.attempts)
+        )
 
 
 def _response_header(attempt: Attempt, name: str) -> str | None:
