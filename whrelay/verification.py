@@ -11,10 +11,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from whrelay.config import VerifySettings
+from whrelay.detect import detect_provider
 from whrelay.errors import UsageError
 from whrelay.httpfile import RequestFile
 from whrelay.models import Capture, Verdict, Webhook, decode_header
-from whrelay.signatures import Check, Message, Scheme, Verification, detect_scheme, get_scheme
+from whrelay.signatures import (
+    REGISTRY,
+    Check,
+    Message,
+    Scheme,
+    Verification,
+    detect_scheme,
+    get_scheme,
+)
 from whrelay.signatures.explain import explain
 from whrelay.targets import Route
 
@@ -134,6 +143,12 @@ def judge(capture: Capture, settings: VerifySettings, route: Route | None, now: 
     """The verdict ``listen`` stores for a webhook as it arrives."""
     provider = (route.provider if route else None) or settings.provider
     secrets = (route.secrets if route and route.secrets else ()) or settings.secrets
+    if not secrets:
+        # Nothing to verify with: name the scheme (cheaply, from the raw headers) and stop.
+        name = provider or detect_provider(capture.headers)
+        if name is None or name not in REGISTRY:
+            return Verdict("unverified", None, None, "no signature scheme recognized")
+        return Verdict("unverified", name, "no_secret", "no secret given to listen")
     headers = tuple((decode_header(k), decode_header(v)) for k, v in capture.headers)
     target = f"{capture.path}?{capture.query}" if capture.query else capture.path
     host = next((v for k, v in headers if k.lower() == "host"), None)
@@ -143,8 +158,6 @@ def judge(capture: Capture, settings: VerifySettings, route: Route | None, now: 
     if name is None:
         return Verdict("unverified", None, None, "no signature scheme recognized")
     scheme = get_scheme(name)
-    if not secrets:
-        return Verdict("unverified", scheme.name, "no_secret", "no secret given to listen")
     result = scheme.verify(message, Check(secrets, now))
     return Verdict(
         "valid" if result.valid else "invalid", scheme.name, result.reason.value, result.detail

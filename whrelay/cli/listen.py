@@ -389,7 +389,18 @@ def listen(
 
 
 def _routes(routes: list[str] | None) -> tuple[Route, ...]:
-    return tuple(parse_route(r) for r in routes or ())
+    """Parsed routes, their provider names checked and normalized."""
+    from dataclasses import replace
+
+    from whrelay.signatures import get_scheme
+
+    parsed = []
+    for text in routes or ():
+        route = parse_route(text)
+        if route.provider:
+            route = replace(route, provider=get_scheme(route.provider).name)
+        parsed.append(route)
+    return tuple(parsed)
 
 
 def _durability(choice: DurabilityChoice) -> Durability:
