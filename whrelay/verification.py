@@ -24,6 +24,7 @@ from whrelay.signatures import (
     detect_scheme,
     get_scheme,
 )
+from whrelay.signatures.base import MalformedError
 from whrelay.signatures.explain import explain
 from whrelay.targets import Route
 
@@ -174,5 +175,13 @@ def resign(
 ) -> tuple[tuple[tuple[str, str], ...], bytes]:
     """Headers and body signed afresh at ``now``, keeping the sender's delivery id (schemes
     that carry one read it from the headers they are given)."""
-    signed = scheme.sign(Message(body, headers, url), secret, now)
+    try:
+        signed = scheme.sign(Message(body, headers, url), secret, now)
+    except MalformedError as error:
+        raise UsageError(f"cannot sign with this {scheme.name} secret: {error}") from None
     return signed.headers, signed.body
+
+
+def check_signing_secret(scheme: Scheme, secret: str) -> None:
+    """Fail early (``UsageError``) when ``secret`` cannot sign for ``scheme``."""
+    resign(scheme, secret, (), b"{}", "http://127.0.0.1/", 0)

@@ -351,6 +351,11 @@ def listen(
         provider = get_scheme(provider).name
     if resign and not (provider and secrets):
         raise UsageError("--resign needs --provider and --secret (or --secret-env)")
+    if resign and provider:
+        from whrelay.signatures import get_scheme
+        from whrelay.verification import check_signing_secret
+
+        check_signing_secret(get_scheme(provider), secrets[0])
     if reject_invalid and not (secrets or any(r.secrets for r in parsed_routes)):
         raise UsageError("--reject-invalid needs a secret to verify with (--secret)")
     forward_settings = config.ForwardSettings(

@@ -141,7 +141,7 @@ def _resigner(
 ) -> Resigner:
     from whrelay.relay.client import make_resigner
     from whrelay.signatures import get_scheme
-    from whrelay.verification import secrets_from
+    from whrelay.verification import check_signing_secret, secrets_from
 
     secrets = secrets_from(secret or (), secret_env or ())
     if not secrets:
@@ -154,7 +154,9 @@ def _resigner(
         )
     (name,) = names
     assert name is not None
-    return make_resigner(get_scheme(name), secrets[0])
+    scheme = get_scheme(name)
+    check_signing_secret(scheme, secrets[0])
+    return make_resigner(scheme, secrets[0])
 
 
 def _shower(

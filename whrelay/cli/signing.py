@@ -223,11 +223,15 @@ def _sign(
     now: int,
     options: HmacOptions,
 ) -> Message:
+    from whrelay.signatures.base import MalformedError
     from whrelay.verification import build_scheme
 
     scheme = build_scheme(provider, options)
     pairs = tuple(parse_header_option(h) for h in headers)
-    return scheme.sign(Message(body, pairs, url), secret, now)
+    try:
+        return scheme.sign(Message(body, pairs, url), secret, now)
+    except MalformedError as error:
+        raise UsageError(f"cannot sign with this {scheme.name} secret: {error}") from None
 
 
 def sign(

@@ -81,19 +81,19 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async with Sender(settings.allow_remote, settings.forward_timeout, settings.response_cap) as s:
         receiver.sender = s
-        if reader is not None:
+        pending = await asyncio.to_thread(reader.pending_deliveries)
+        receiver.orphans = len(pending)
+        if settings.forward.all_targets:
             receiver.forwarder = Forwarder(
-                settings.forward, s, receiver.writer, load, receiver.emit
+                settings.forward, s, receiver.writer, load, receiver.emit, _resigner(settings)
             )
-            pending = await asyncio.to_thread(reader.pending_deliveries)
             receiver.orphans = len(receiver.forwarder.start(pending))
         try:
             yield
         finally:
             if receiver.forwarder is not None:
                 await receiver.forwarder.stop()
-            if reader is not None:
-                reader.close()
+            reader.close()
     await receiver.writer.close()
 
 

@@ -57,30 +57,11 @@ def _first_fix(scheme: Scheme, check: Check, variants: Iterator[tuple[Message, s
 
 
 def _body_variants(message: Message) -> Iterator[tuple[Message, str]]:
+    """Byte-level slips first (newlines, line endings), then JSON re-serializations: the
+    smallest change that explains the failure is the likeliest cause."""
     body = message.body
     if len(body) > _MAX_VARIANT_BODY:
         return
-    try:
-        parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        parsed = None
-    else:
-        forms = {
-            "compact": json.dumps(parsed, separators=(",", ":"), ensure_ascii=False),
-            "compact with \\u escapes": json.dumps(parsed, separators=(",", ":")),
-            "spaced (Python's default)": json.dumps(parsed, ensure_ascii=False),
-            "pretty (2 spaces)": json.dumps(parsed, indent=2, ensure_ascii=False),
-            "pretty (4 spaces)": json.dumps(parsed, indent=4, ensure_ascii=False),
-        }
-        for form, text in forms.items():
-            candidate = text.encode()
-            if candidate != body:
-                yield (
-                    message.with_body(candidate),
-                    f"the body was re-serialized: the sender signed the {form} JSON, but the "
-                    "bytes checked differ (a framework parsed and re-encoded the body; "
-                    "verify the raw bytes)",
-                )
     if body.endswith(b"\n"):
         yield (
             message.with_body(body.rstrip(b"\r\n")),
@@ -97,6 +78,26 @@ def _body_variants(message: Message) -> Iterator[tuple[Message, str]]:
             message.with_body(body.replace(b"\n", b"\r\n")),
             "line endings changed: the sender signed CRLF (\\r\\n) but the body has LF (\\n)",
         )
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return
+    forms = {
+        "compact": json.dumps(parsed, separators=(",", ":"), ensure_ascii=False),
+        "compact with \\u escapes": json.dumps(parsed, separators=(",", ":")),
+        "spaced (Python's default)": json.dumps(parsed, ensure_ascii=False),
+        "pretty (2 spaces)": json.dumps(parsed, indent=2, ensure_ascii=False),
+        "pretty (4 spaces)": json.dumps(parsed, indent=4, ensure_ascii=False),
+    }
+    for form, text in forms.items():
+        candidate = text.encode()
+        if candidate != body:
+            yield (
+                message.with_body(candidate),
+                f"the body was re-serialized: the sender signed the {form} JSON, but the "
+                "bytes checked differ (a framework parsed and re-encoded the body; "
+                "verify the raw bytes)",
+            )
 
 
 def _secret_hints(scheme: Scheme, message: Message, check: Check) -> list[str]:
