@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from whrelay.models import Identity, RawHeaders, header_value
+from whrelay.models import Identity, RawHeaders, decode_header
 
 MAX_JSON_SNIFF = 1024 * 1024
 """Bodies larger than this are not parsed for an event type or id."""
@@ -37,6 +37,8 @@ _PROVIDER_HEADERS: tuple[tuple[str, str], ...] = (
     ("standard-webhooks", "webhook-id"),
     ("standard-webhooks", "webhook-signature"),
 )
+
+_PROVIDER_HEADERS_RAW = tuple((p, h.encode()) for p, h in _PROVIDER_HEADERS)
 
 # Headers that carry the sender's delivery id, per provider.
 _DELIVERY_HEADERS: dict[str, tuple[str, ...]] = {
@@ -77,20 +79,30 @@ def _first(*candidates: Callable[[], str | None]) -> str | None:
     return None
 
 
-def detect_provider(headers: RawHeaders) -> str | None:
-    """The provider whose signature or event header is present, or ``None``."""
-    names = {name.lower() for name, _ in headers}
-    for provider, header in _PROVIDER_HEADERS:
-        if header.encode() in names:
+def _index(headers: RawHeaders) -> dict[bytes, bytes]:
+    """Lower-cased header name -> its first value, in one pass."""
+    index: dict[bytes, bytes] = {}
+    for name, value in headers:
+        index.setdefault(name.lower(), value)
+    return index
+
+
+def _provider_of(index: dict[bytes, bytes]) -> str | None:
+    for provider, header in _PROVIDER_HEADERS_RAW:
+        if header in index:
             return provider
     return None
 
 
-def _parse_json(headers: RawHeaders, body: bytes | None) -> JsonObject | None:
+def detect_provider(headers: RawHeaders) -> str | None:
+    """The provider whose signature or event header is present, or ``None``."""
+    return _provider_of(_index(headers))
+
+
+def _parse_json(content_type: bytes, body: bytes | None) -> JsonObject | None:
     if not body or len(body) > MAX_JSON_SNIFF:
         return None
-    content_type = (header_value(headers, "content-type") or "").lower()
-    if "json" not in content_type and body.lstrip()[:1] != b"{":
+    if b"json" not in content_type.lower() and body.lstrip()[:1] != b"{":
         return None
     try:
         parsed = json.loads(body)
@@ -101,12 +113,17 @@ def _parse_json(headers: RawHeaders, body: bytes | None) -> JsonObject | None:
 
 def identify(headers: RawHeaders, body: bytes | None) -> Identity:
     """Provider, event type and delivery id, as far as the request tells them."""
-    provider = detect_provider(headers)
-    doc = _parse_json(headers, body) or {}
+    index = _index(headers)
+    provider = _provider_of(index)
+    doc = _parse_json(index.get(b"content-type", b""), body) or {}
+
+    def header(name: str) -> str | None:
+        value = index.get(name.encode())
+        return decode_header(value) if value else None
 
     def from_headers(table: dict[str, tuple[str, ...]]) -> str | None:
         for name in table.get(provider or "", ()):
-            value = header_value(headers, name)
+            value = header(name)
             if value:
                 return value
         return None
@@ -124,7 +141,7 @@ def identify(headers: RawHeaders, body: bytes | None) -> Identity:
         lambda: _str_field(doc, "id") if provider == "stripe" else None,
         lambda: _str_field(doc, "event_id"),  # Slack, Paddle Billing
         lambda: _str_field(doc, "notification_id"),  # Paddle Billing
-        lambda: header_value(headers, "webhook-id"),
-        lambda: header_value(headers, "svix-id"),
+        lambda: header("webhook-id"),
+        lambda: header("svix-id"),
     )
     return Identity(provider=provider, event_type=event_type, delivery_id=delivery_id)

@@ -7,12 +7,32 @@ pretty or hex view is made at display time from these.
 
 from __future__ import annotations
 
+import dataclasses
+import operator
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 RawHeaders = tuple[tuple[bytes, bytes], ...]
 """Header (name, value) pairs as they came off the wire."""
+
+
+_T = TypeVar("_T")
+
+
+def fast_pickle(cls: type[_T]) -> type[_T]:
+    """Make a slots dataclass pickle as ``(cls, field values)``: the storage process moves
+    these between processes for every webhook, and dataclasses' default slots pickling goes
+    through Python-level ``__getstate__``/``__setstate__``."""
+    get = operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
+
+    def reduce(self: Any) -> tuple[type[_T], tuple[object, ...]]:
+        return cls, get(self)
+
+    cls.__reduce__ = reduce  # type: ignore[method-assign]
+    return cls
 
 
 def decode_header(raw: bytes) -> str:
@@ -44,10 +64,10 @@ def format_time(micros: int) -> str:
 
 def now_micros() -> int:
     """The current UTC time in microseconds since the epoch."""
-    moment = datetime.now(UTC)
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    return time.time_ns() // 1000
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Capture:
     """One HTTP request as the receiver took it in, before it has an id."""
@@ -76,6 +96,7 @@ class Identity:
     """The sender's own id for this delivery (``X-GitHub-Delivery``, ``webhook-id``, ``evt_…``)."""
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What the receiver concluded about a webhook's signature."""
@@ -87,6 +108,7 @@ class Verdict:
     detail: str | None = None
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class WebhookSummary:
     """A stored webhook without its headers and body: what ``list`` shows."""
@@ -203,6 +225,7 @@ class Trigger:
     PROXY = "proxy"
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """One webhook on its way to one target: a row of the durable queue."""
@@ -234,6 +257,7 @@ class Delivery:
         }
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One try of a delivery (or of a replay): the request sent and the answer received."""

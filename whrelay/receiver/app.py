@@ -35,7 +35,8 @@ from whrelay.relay.client import HOP_BY_HOP, Resigner, Sender, build_request, ma
 from whrelay.relay.forwarder import Forwarder
 from whrelay.signatures import get_scheme
 from whrelay.storage import AsyncWriter, Store
-from whrelay.storage.store import insert_webhook
+from whrelay.storage.jobs import InsertWebhook
+from whrelay.storage.writer import Writer
 from whrelay.targets import match_route
 from whrelay.verification import judge
 
@@ -47,9 +48,8 @@ class Receiver:
     """The receiver's state, shared by its handlers."""
 
     settings: ListenSettings
-    store: Store
     emit: Callable[[ListenEvent], None]
-    writer: AsyncWriter
+    writer: Writer
     sender: Sender | None = None
     forwarder: Forwarder | None = None
     stored: int = 0
@@ -68,7 +68,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     """
     receiver = app[RECEIVER]
     settings = receiver.settings
-    receiver.writer.start()
+    await receiver.writer.start()
     reader = Store(settings.db_path, readonly=True)
     read_lock = threading.Lock()
 
@@ -139,8 +139,11 @@ async def receive(request: web.Request) -> web.StreamResponse:
     if length is not None and length > settings.max_body:
         return _refuse(request, 413, too_large, Connection="close")
     try:
-        async with asyncio.timeout(settings.read_timeout or None):
+        if request.content.is_eof():  # the whole body came with the headers: no timer needed
             body = await request.read()
+        else:
+            async with asyncio.timeout(settings.read_timeout or None):
+                body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _refuse(request, 413, too_large, Connection="close")
     except TimeoutError:
@@ -162,9 +165,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
     rejected = settings.verify.reject_invalid and verdict.verdict == "invalid"
     targets = [] if rejected else [t.url for t in settings.forward.targets_for(path)]
     try:
-        stored, deliveries = await receiver.writer.run(
-            lambda db: insert_webhook(db, capture, targets, verdict)
-        )
+        stored, deliveries = await receiver.writer.run(InsertWebhook(capture, targets, verdict))
     except StorageError as error:
         return _refuse(request, 503, f"not stored: {error}", **{"Retry-After": "5"})
     receiver.stored += 1
@@ -175,16 +176,17 @@ async def receive(request: web.Request) -> web.StreamResponse:
             f"invalid signature ({verdict.reason}): stored as #{stored.id}, not forwarded",
             **{"X-Whrelay-Id": str(stored.id)},
         )
-    webhook = Webhook(
-        summary=stored,
-        headers=capture.headers,
-        body=capture.body,
-        http_version=capture.http_version,
-        remote_addr=capture.remote_addr,
-    )
-    if settings.mode == "proxy" and deliveries:
-        return await _proxy(receiver, webhook, deliveries)
-    if receiver.forwarder is not None:
+    if deliveries:
+        webhook = Webhook(
+            summary=stored,
+            headers=capture.headers,
+            body=capture.body,
+            http_version=capture.http_version,
+            remote_addr=capture.remote_addr,
+        )
+        if settings.mode == "proxy":
+            return await _proxy(receiver, webhook, deliveries)
+        assert receiver.forwarder is not None
         for delivery in deliveries:
             receiver.forwarder.enqueue(delivery, webhook)
     return _acknowledge(stored)
@@ -250,11 +252,21 @@ async def _reserved(request: web.Request, path: str) -> web.StreamResponse:
 
 
 def make_app(
-    settings: ListenSettings, store: Store, emit: Callable[[ListenEvent], None]
+    settings: ListenSettings,
+    store: Store | None,
+    emit: Callable[[ListenEvent], None],
+    writer: Writer | None = None,
 ) -> web.Application:
-    """The receiver application. Its writer, sender and forwarder start and stop with it."""
+    """The receiver application. Its writer, sender and forwarder start and stop with it.
+
+    ``writer`` defaults to a writer thread over ``store``; ``listen`` passes the storage
+    process instead.
+    """
+    if writer is None:
+        assert store is not None, "make_app needs a store or a writer"
+        writer = AsyncWriter(store)
     app = web.Application(client_max_size=settings.max_body)
-    app[RECEIVER] = Receiver(settings=settings, store=store, emit=emit, writer=AsyncWriter(store))
+    app[RECEIVER] = Receiver(settings=settings, emit=emit, writer=writer)
     app.cleanup_ctx.append(_engine_ctx)
     app.router.add_route("*", "/{tail:.*}", receive)
     return app

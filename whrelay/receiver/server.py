@@ -16,6 +16,7 @@ from whrelay.errors import UsageError
 from whrelay.events import ListenEvent, ListenStarted, ListenStopped
 from whrelay.receiver.app import RECEIVER, make_app
 from whrelay.storage import Store
+from whrelay.storage.process import ProcessWriter
 from whrelay.targets import check_target
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -91,8 +92,10 @@ async def serve(
     """Receive until ``stop`` is set or SIGINT/SIGTERM arrives; return the signal's name."""
     for target in settings.forward.all_targets:
         check_target(target, settings.allow_remote)
-    store = Store(settings.db_path, durability=settings.durability)
-    app = make_app(settings, store, emit)
+    # Create (or migrate) the database here, so that a bad --db fails with a clear error
+    # before anything listens; the storage process then does the writing.
+    Store(settings.db_path, durability=settings.durability).close()
+    app = make_app(settings, None, emit, ProcessWriter(settings.db_path, settings.durability))
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -138,6 +141,5 @@ async def serve(
             loop.remove_signal_handler(signum)
         await runner.cleanup()
         stored = app[RECEIVER].stored
-        store.close()
     emit(ListenStopped(stored=stored, signal=stopped_by[0] if stopped_by else None))
     return stopped_by[0] if stopped_by else None

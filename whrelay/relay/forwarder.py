@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import heapq
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,8 +24,8 @@ from whrelay.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPau
 from whrelay.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
 from whrelay.relay.client import Resigner, Sender, build_request, probe
 from whrelay.retry import Verdict, classify, next_delay, parse_retry_after
-from whrelay.storage.store import insert_attempt, update_delivery
-from whrelay.storage.writer import AsyncWriter
+from whrelay.storage.jobs import RecordAttempt
+from whrelay.storage.writer import Writer
 from whrelay.targets import Target
 
 CONNECTION_ERRORS = frozenset({"refused", "connect"})
@@ -217,7 +216,7 @@ class Forwarder:
         self,
         settings: ForwardSettings,
         sender: Sender,
-        writer: AsyncWriter,
+        writer: Writer,
         load: Callable[[int], Awaitable[Webhook]],
         emit: Callable[[ListenEvent], None],
         resigner: Resigner | None = None,
@@ -268,23 +267,8 @@ class Forwarder:
     async def record(self, attempt: Attempt, state: str, next_at: int | None) -> Attempt | None:
         """Commit one attempt and its delivery's new state. A storage failure is reported, not
         raised: the delivery stays pending in the database and is retried after a restart."""
-        delivery = attempt.delivery
-
-        def job(db: sqlite3.Connection) -> Attempt:
-            stored = insert_attempt(db, attempt)
-            if delivery is not None:
-                update_delivery(
-                    db,
-                    delivery,
-                    state=state,
-                    next_attempt_at=next_at,
-                    attempt=attempt,
-                    now_us=now_micros(),
-                )
-            return stored
-
         try:
-            stored: Attempt = await self.writer.run(job)
+            stored: Attempt = await self.writer.run(RecordAttempt(attempt, state, next_at))
         except StorageError:
             return None
         return stored

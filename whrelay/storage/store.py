@@ -174,6 +174,7 @@ class Store:
         with self.lock:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute(f"PRAGMA synchronous = {self.durability.upper()}")
+            db.execute("PRAGMA wal_autocheckpoint = 10000")
             if current_version(db) < SCHEMA_VERSION:
                 migrate(db, now_micros())
         self._check_version(db)
@@ -302,7 +303,9 @@ class Store:
         # Only constant SQL fragments are joined; every value is a bound parameter.
         if where.status:
             clauses.append(_STATUS_CLAUSES[where.status])
-        if where.verdict:
+        if where.verdict == "unverified":
+            clauses.append("(verdict IS NULL OR verdict = 'unverified')")
+        elif where.verdict:
             clauses.append("verdict = ?")
             params.append(where.verdict)
         sql = f"SELECT {_SUMMARY_COLUMNS} FROM {_SUMMARY_FROM}"
@@ -386,8 +389,13 @@ def _attempt(row: Sequence[Any]) -> Attempt:
     return Attempt(*values)
 
 
-def _summary(row: Sequence[object]) -> WebhookSummary:
-    return WebhookSummary(*row[:14])  # type: ignore[arg-type]
+def _summary(row: Sequence[Any]) -> WebhookSummary:
+    values = list(row[:14])
+    if values[10] is None:  # no verification row: nothing was checked (see insert_webhook)
+        values[10] = "unverified"
+        if values[5] is not None:
+            values[11], values[12] = "no_secret", values[5]
+    return WebhookSummary(*values)
 
 
 T = TypeVar("T")
@@ -455,28 +463,43 @@ def insert_webhook(
             capture.body,
         ),
     )
-    assert cursor.lastrowid is not None
+    webhook_id = cursor.lastrowid
+    assert webhook_id is not None
     if verdict is None:
         verdict = Verdict("unverified", row.provider, "no_secret" if row.provider else None)
-    db.execute(
-        "INSERT INTO verifications (webhook_id, scheme, verdict, reason, detail, duplicate_of)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            cursor.lastrowid,
-            verdict.scheme,
-            verdict.verdict,
-            verdict.reason,
-            verdict.detail,
-            duplicate_of,
-        ),
-    )
-    stored = dataclasses.replace(
-        row,
-        id=cursor.lastrowid,
-        verdict=verdict.verdict,
-        verdict_reason=verdict.reason,
-        scheme=verdict.scheme,
-        duplicate_of=duplicate_of,
+    # The common case, nothing checked and no duplicate, needs no row: readers derive it.
+    if not (
+        verdict.verdict == "unverified"
+        and duplicate_of is None
+        and verdict.scheme in (None, row.provider)
+    ):
+        db.execute(
+            "INSERT INTO verifications (webhook_id, scheme, verdict, reason, detail, duplicate_of)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                webhook_id,
+                verdict.scheme,
+                verdict.verdict,
+                verdict.reason,
+                verdict.detail,
+                duplicate_of,
+            ),
+        )
+    stored = WebhookSummary(
+        webhook_id,
+        row.received_at,
+        row.method,
+        row.path,
+        row.query,
+        row.provider,
+        row.event_type,
+        row.delivery_id,
+        row.size,
+        row.content_type,
+        verdict.verdict,
+        verdict.reason,
+        verdict.scheme,
+        duplicate_of,
     )
     deliveries = [insert_delivery(db, stored.id, target, capture.received_at) for target in targets]
     return stored, deliveries

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from whrelay.errors import StorageError
 from whrelay.storage.store import Store, classify
@@ -89,17 +89,25 @@ class GroupCommitWriter(Generic[Token]):
             self.on_done(self._commit(batch))
 
     def _commit(self, batch: list[tuple[Job, Token]]) -> list[Outcome[Token]]:
-        try:
-            results = self.store.run(lambda db: [job(db) for job, _ in batch])
-        except Exception as error:
-            if len(batch) == 1:
-                return [Outcome(batch[0][1], None, _as_storage_error(error))]
-            return [outcome for item in batch for outcome in self._commit([item])]
+        results = commit_batch(self.store, [job for job, _ in batch])
         self.batches += 1
-        self.written += len(batch)
+        self.written += sum(error is None for _, error in results)
         return [
-            Outcome(token, result, None) for (_, token), result in zip(batch, results, strict=True)
+            Outcome(token, result, error)
+            for (_, token), (result, error) in zip(batch, results, strict=True)
         ]
+
+
+def commit_batch(store: Store, jobs: Sequence[Job]) -> list[tuple[Any, StorageError | None]]:
+    """Run ``jobs`` in one transaction; if it fails, run each alone so that one bad job fails
+    only itself. One ``(result, error)`` per job, in order."""
+    try:
+        results = store.run(lambda db: [job(db) for job in jobs])
+    except Exception as error:
+        if len(jobs) == 1:
+            return [(None, _as_storage_error(error))]
+        return [outcome for job in jobs for outcome in commit_batch(store, [job])]
+    return [(result, None) for result in results]
 
 
 def _as_storage_error(error: Exception) -> StorageError:
@@ -110,8 +118,20 @@ def _as_storage_error(error: Exception) -> StorageError:
     return StorageError(f"unexpected error while storing: {error!r}")
 
 
+class Writer(Protocol):
+    """What the receiver and the forwarder write through: ``await run(job)`` returns the
+    job's result once it is committed, or raises ``StorageError``."""
+
+    async def start(self) -> None: ...
+
+    async def run(self, job: Job) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
 class AsyncWriter:
-    """A ``GroupCommitWriter`` for asyncio: ``await writer.run(job)`` returns once committed."""
+    """A ``GroupCommitWriter`` thread for asyncio: ``await writer.run(job)`` returns once
+    committed. Used when the ``Store`` is given in-process (tests, embedding)."""
 
     def __init__(self, store: Store) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -123,7 +143,7 @@ class AsyncWriter:
     def batches(self) -> int:
         return self._writer.batches
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._writer.start()
 
@@ -140,8 +160,9 @@ class AsyncWriter:
         assert self._loop is not None, "call start() first"
         waiter: asyncio.Future[Any] = self._loop.create_future()
         self._writer.submit(job, waiter)
-        # Shielded: a cancelled caller must not lose the result of a write that happens anyway.
-        return await asyncio.shield(waiter)
+        # A cancelled caller cancels only its wait: the write still happens, and _resolve
+        # skips the cancelled future.
+        return await waiter
 
 
 def _resolve(outcomes: Sequence[Outcome[asyncio.Future[Any]]]) -> None:

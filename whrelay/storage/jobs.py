@@ -1,0 +1,59 @@
+"""Write jobs: what a writer runs in a transaction, as plain picklable data.
+
+A job is a callable of the connection. Keeping the ones the receiver and the forwarder use
+as small frozen dataclasses (not closures) lets the same job run in a writer thread or be
+sent to the storage process.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from whrelay.models import (
+    Attempt,
+    Capture,
+    Delivery,
+    Verdict,
+    WebhookSummary,
+    fast_pickle,
+    now_micros,
+)
+from whrelay.storage.store import insert_attempt, insert_webhook, update_delivery
+
+
+@fast_pickle
+@dataclass(frozen=True, slots=True)
+class InsertWebhook:
+    """Store a webhook, its verdict and a pending delivery per target."""
+
+    capture: Capture
+    targets: Sequence[str] = ()
+    verdict: Verdict | None = None
+
+    def __call__(self, db: sqlite3.Connection) -> tuple[WebhookSummary, list[Delivery]]:
+        return insert_webhook(db, self.capture, self.targets, self.verdict)
+
+
+@fast_pickle
+@dataclass(frozen=True, slots=True)
+class RecordAttempt:
+    """Store an attempt and move its delivery to ``state``."""
+
+    attempt: Attempt
+    state: str
+    next_attempt_at: int | None = None
+
+    def __call__(self, db: sqlite3.Connection) -> Attempt:
+        stored = insert_attempt(db, self.attempt)
+        if self.attempt.delivery is not None:
+            update_delivery(
+                db,
+                self.attempt.delivery,
+                state=self.state,
+                next_attempt_at=self.next_attempt_at,
+                attempt=self.attempt,
+                now_us=now_micros(),
+            )
+        return stored

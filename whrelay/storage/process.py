@@ -1,0 +1,227 @@
+"""The storage process: ``listen``'s writer, in a process of its own.
+
+Storing costs CPU (detection, SQL, the blob copy) that, in the receiver's process, would hold
+the same GIL as the HTTP handling. Running the group-commit writer in a child process lets
+both use a core. The receiver sends pickled jobs over the child's stdin and gets their
+results back on its stdout, one frame per committed batch; a webhook is acknowledged only
+after its result arrives, that is after its transaction is committed. When the receiver goes
+away (even by ``kill -9``) the child reads end-of-file, commits what it has, and exits.
+
+Run by ``ProcessWriter``; not meant to be started by hand:
+``python -m whrelay.storage.process DB DURABILITY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import pickle
+import signal
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+from whrelay.errors import StorageError, StorageUnavailableError
+from whrelay.storage.store import Durability, Store
+from whrelay.storage.writer import MAX_BATCH, Job, commit_batch
+
+_FRAME = struct.Struct("!Q")
+RESTART_DELAY = 0.5
+"""Seconds before a storage process that died is replaced."""
+_READ = 1 << 20
+
+
+def _frames(buffer: bytearray) -> list[bytes]:
+    """Take every complete frame off the front of ``buffer``."""
+    frames = []
+    offset = 0
+    while len(buffer) - offset >= _FRAME.size:
+        (size,) = _FRAME.unpack_from(buffer, offset)
+        end = offset + _FRAME.size + size
+        if len(buffer) < end:
+            break
+        frames.append(bytes(buffer[offset + _FRAME.size : end]))
+        offset = end
+    del buffer[:offset]
+    return frames
+
+
+def _frame(payload: bytes) -> bytes:
+    return _FRAME.pack(len(payload)) + payload
+
+
+# --- the child -----------------------------------------------------------------------------
+
+
+def child_main(db_path: str, durability: Durability) -> int:
+    """Read jobs from stdin until end-of-file; commit them in batches; answer on stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which drains us
+    store = Store(db_path, durability=durability)
+    buffer = bytearray()
+    try:
+        while True:
+            chunk = os.read(0, _READ)
+            if not chunk:
+                return 0
+            buffer += chunk
+            pending = [pickle.loads(frame) for frame in _frames(buffer)]  # noqa: S301 - our parent
+            while pending:
+                batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
+                jobs: list[Job] = [job for _, job in batch]
+                answers = []
+                for (key, _), (result, error) in zip(batch, commit_batch(store, jobs), strict=True):
+                    answers.append((key, result, _describe(error)))
+                _write_all(1, _frame(pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL)))
+    finally:
+        store.close()
+
+
+def _describe(error: StorageError | None) -> tuple[bool, str] | None:
+    if error is None:
+        return None
+    return isinstance(error, StorageUnavailableError), error.message
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# --- the parent ----------------------------------------------------------------------------
+
+
+class _Pipe(asyncio.SubprocessProtocol):
+    def __init__(self, writer: ProcessWriter) -> None:
+        self.writer = writer
+        self.buffer = bytearray()
+        self.exited = asyncio.get_running_loop().create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd != 1:
+            return
+        self.buffer += data
+        for frame in _frames(self.buffer):
+            self.writer._answered(pickle.loads(frame))  # noqa: S301 - our own child
+
+    def process_exited(self) -> None:
+        self.writer._gone()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+class ProcessWriter:
+    """A ``Writer`` whose group commits happen in a child process (see the module docstring)."""
+
+    def __init__(self, db_path: Path, durability: Durability) -> None:
+        self.db_path = db_path
+        self.durability = durability
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._protocol: _Pipe | None = None
+        self._waiters: dict[int, asyncio.Future[Any]] = {}
+        self._keys = itertools.count(1)
+        self._closing = False
+        self._dead: str | None = None
+        self._outbox: list[bytes] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _Pipe(self),
+            sys.executable,
+            "-m",
+            "whrelay.storage.process",
+            str(self.db_path),
+            self.durability,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,
+        )
+        self._transport, self._protocol = transport, protocol
+
+    async def run(self, job: Job) -> Any:
+        if self._dead is not None or self._transport is None:
+            raise StorageUnavailableError(self._dead or "the storage process is not running")
+        key = next(self._keys)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        self._waiters[key] = waiter
+        if not self._outbox:
+            # Jobs submitted in the same turn of the event loop go out in one write, so the
+            # child wakes once and commits them together.
+            loop.call_soon(self._flush)
+        self._outbox.append(_frame(pickle.dumps((key, job), protocol=pickle.HIGHEST_PROTOCOL)))
+        try:
+            return await waiter
+        finally:
+            self._waiters.pop(key, None)
+
+    def _flush(self) -> None:
+        frames, self._outbox = self._outbox, []
+        if self._transport is None or self._dead is not None:
+            return
+        stdin = self._transport.get_pipe_transport(0)
+        if isinstance(stdin, asyncio.WriteTransport) and not stdin.is_closing():
+            stdin.write(b"".join(frames))
+
+    def _answered(self, answers: list[tuple[int, Any, tuple[bool, str] | None]]) -> None:
+        for key, result, error in answers:
+            waiter = self._waiters.pop(key, None)
+            if waiter is None or waiter.done():
+                continue
+            if error is None:
+                waiter.set_result(result)
+            else:
+                passing, message = error
+                kind = StorageUnavailableError if passing else StorageError
+                waiter.set_exception(kind(message))
+
+    def _gone(self) -> None:
+        if not self._closing:
+            code = self._transport.get_returncode() if self._transport else None
+            self._dead = f"the storage process exited unexpectedly (code {code}); restarting"
+            sys.stderr.write(f"whrelay: warning: {self._dead}\n")
+            loop = asyncio.get_running_loop()
+            loop.call_later(RESTART_DELAY, lambda: loop.create_task(self._restart()))
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(
+                    StorageUnavailableError(self._dead or "the storage process stopped")
+                )
+        self._waiters.clear()
+
+    async def _restart(self) -> None:
+        """Start a new child after one died; until then writes fail with 503s, not 2xx."""
+        if self._closing:
+            return
+        self._outbox.clear()
+        try:
+            await self.start()
+        except OSError as error:
+            self._dead = f"the storage process cannot be restarted: {error}"
+            return
+        self._dead = None
+
+    async def close(self) -> None:
+        """Let the child commit what it was sent, then wait for it to exit."""
+        if self._transport is None or self._protocol is None:
+            return
+        self._closing = True
+        self._flush()
+        stdin = self._transport.get_pipe_transport(0)
+        if stdin is not None:
+            stdin.close()
+        try:
+            async with asyncio.timeout(30):
+                await self._protocol.exited
+        except TimeoutError:
+            self._transport.kill()
+            await self._protocol.exited
+        self._transport.close()
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1], "normal" if sys.argv[2] == "normal" else "full"))
