@@ -2,7 +2,7 @@
 
 Storing costs CPU (detection, SQL, the blob copy) that, in the receiver's process, would hold
 the same GIL as the HTTP handling. Running the group-commit writer in a child process lets
-both use a core. The receiver sends pickled jobs over the child's stdin and gets their
+both use a core. The receiver sends jobs over the child's stdin and gets their
 results back on its stdout, one frame per committed batch; a webhook is acknowledged only
 after its result arrives, that is after its transaction is committed. When the receiver goes
 away (even by ``kill -9``) the child reads end-of-file, commits what it has, and exits.
@@ -14,7 +14,10 @@ Run by ``ProcessWriter``; not meant to be started by hand:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import marshal
+import operator
 import os
 import pickle
 import signal
@@ -24,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from whrelay.errors import StorageError, StorageUnavailableError
+from whrelay.models import Attempt, Capture, Delivery, Verdict, WebhookSummary
+from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.store import Durability, Store
 from whrelay.storage.writer import MAX_BATCH, Job, commit_batch
 
@@ -52,6 +57,67 @@ def _frame(payload: bytes) -> bytes:
     return _FRAME.pack(len(payload)) + payload
 
 
+# --- the wire format -----------------------------------------------------------------------
+# The two jobs sent for every webhook travel as plain tuples through ``marshal`` (several times
+# faster than pickling dataclasses); any other job is pickled. Both ends are this module.
+
+_WEBHOOK, _ATTEMPT, _PICKLED = 1, 2, 0
+_capture_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Capture)))
+_attempt_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Attempt)))
+_summary_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(WebhookSummary)))
+_delivery_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Delivery)))
+
+
+def encode_job(key: int, job: Job) -> bytes:
+    if isinstance(job, InsertWebhook):
+        verdict = job.verdict
+        return marshal.dumps(
+            (
+                key,
+                _WEBHOOK,
+                _capture_fields(job.capture),
+                tuple(job.targets),
+                None
+                if verdict is None
+                else (verdict.verdict, verdict.scheme, verdict.reason, verdict.detail),
+            )
+        )
+    if isinstance(job, RecordAttempt):
+        return marshal.dumps(
+            (key, _ATTEMPT, _attempt_fields(job.attempt), job.state, job.next_attempt_at)
+        )
+    return marshal.dumps((key, _PICKLED, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)))
+
+
+def decode_job(data: bytes) -> tuple[int, int, Job]:
+    fields = marshal.loads(data)  # noqa: S302 - written by our own parent
+    key, kind = fields[0], fields[1]
+    if kind == _WEBHOOK:
+        verdict = None if fields[4] is None else Verdict(*fields[4])
+        return key, kind, InsertWebhook(Capture(*fields[2]), fields[3], verdict)
+    if kind == _ATTEMPT:
+        return key, kind, RecordAttempt(Attempt(*fields[2]), fields[3], fields[4])
+    return key, kind, pickle.loads(fields[2])  # noqa: S301 - written by our own parent
+
+
+def encode_result(kind: int, result: Any) -> Any:
+    if kind == _WEBHOOK:
+        summary, deliveries = result
+        return _summary_fields(summary), [_delivery_fields(d) for d in deliveries]
+    if kind == _ATTEMPT:
+        return _attempt_fields(result)
+    return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode_result(kind: int, data: Any) -> Any:
+    if kind == _WEBHOOK:
+        summary, deliveries = data
+        return WebhookSummary(*summary), [Delivery(*d) for d in deliveries]
+    if kind == _ATTEMPT:
+        return Attempt(*data)
+    return pickle.loads(data)  # noqa: S301 - written by our own child
+
+
 # --- the child -----------------------------------------------------------------------------
 
 
@@ -66,14 +132,19 @@ def child_main(db_path: str, durability: Durability) -> int:
             if not chunk:
                 return 0
             buffer += chunk
-            pending = [pickle.loads(frame) for frame in _frames(buffer)]  # noqa: S301 - our parent
+            pending = [decode_job(frame) for frame in _frames(buffer)]
             while pending:
                 batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
-                jobs: list[Job] = [job for _, job in batch]
-                answers = []
-                for (key, _), (result, error) in zip(batch, commit_batch(store, jobs), strict=True):
-                    answers.append((key, result, _describe(error)))
-                _write_all(1, _frame(pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL)))
+                jobs: list[Job] = [job for _, _, job in batch]
+                answers: list[tuple[int, int, Any, tuple[bool, str] | None]] = []
+                for (key, kind, _), (result, error) in zip(
+                    batch, commit_batch(store, jobs), strict=True
+                ):
+                    if error is None:
+                        answers.append((key, kind, encode_result(kind, result), None))
+                    else:
+                        answers.append((key, kind, None, _describe(error)))
+                _write_all(1, _frame(marshal.dumps(answers)))
     finally:
         store.close()
 
@@ -105,7 +176,7 @@ class _Pipe(asyncio.SubprocessProtocol):
             return
         self.buffer += data
         for frame in _frames(self.buffer):
-            self.writer._answered(pickle.loads(frame))  # noqa: S301 - our own child
+            self.writer._answered(marshal.loads(frame))  # noqa: S302 - our own child
 
     def process_exited(self) -> None:
         self.writer._gone()
@@ -153,7 +224,7 @@ class ProcessWriter:
             # Jobs submitted in the same turn of the event loop go out in one write, so the
             # child wakes once and commits them together.
             loop.call_soon(self._flush)
-        self._outbox.append(_frame(pickle.dumps((key, job), protocol=pickle.HIGHEST_PROTOCOL)))
+        self._outbox.append(_frame(encode_job(key, job)))
         try:
             return await waiter
         finally:
@@ -167,17 +238,17 @@ class ProcessWriter:
         if isinstance(stdin, asyncio.WriteTransport) and not stdin.is_closing():
             stdin.write(b"".join(frames))
 
-    def _answered(self, answers: list[tuple[int, Any, tuple[bool, str] | None]]) -> None:
-        for key, result, error in answers:
+    def _answered(self, answers: list[tuple[int, int, Any, tuple[bool, str] | None]]) -> None:
+        for key, kind, result, error in answers:
             waiter = self._waiters.pop(key, None)
             if waiter is None or waiter.done():
                 continue
             if error is None:
-                waiter.set_result(result)
+                waiter.set_result(decode_result(kind, result))
             else:
                 passing, message = error
-                kind = StorageUnavailableError if passing else StorageError
-                waiter.set_exception(kind(message))
+                failure = StorageUnavailableError if passing else StorageError
+                waiter.set_exception(failure(message))
 
     def _gone(self) -> None:
         if not self._closing:
