@@ -4,30 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from whrelay.defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_FORWARD_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BODY,
+    DEFAULT_PORT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RESPONSE_CAP,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    PROBE_INTERVAL,
+)
 from whrelay.retry import RetryPolicy
-from whrelay.storage.store import Durability
 from whrelay.targets import Route, Target, route
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8642
-DEFAULT_MAX_BODY = 25 * 1024 * 1024
-"""25 MiB: GitHub's cap on a webhook payload."""
-DEFAULT_IDLE_TIMEOUT = 15.0
-"""Seconds a connection may sit idle, or trickle its request headers, before it is closed."""
-DEFAULT_READ_TIMEOUT = 30.0
-"""Seconds a request body may take to arrive in full before the sender gets 408."""
-DEFAULT_FORWARD_TIMEOUT = 30.0
-"""Seconds a target gets to answer one forwarded request; 0 = no limit."""
-DEFAULT_RESPONSE_CAP = 1024 * 1024
-"""Bytes of each target response body that are stored; the rest is not read."""
-DEFAULT_CONCURRENCY = 8
-"""Attempts in flight per target at the most (1 with ``--ordered``)."""
-PROBE_INTERVAL = 1.0
-"""Seconds between health probes of a target that is down."""
-DEFAULT_SHUTDOWN_TIMEOUT = 5.0
-"""Seconds in-flight requests get to finish after Ctrl-C before they are cut off."""
+if TYPE_CHECKING:
+    from whrelay.storage.store import Durability
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,7 @@ class Identity:
     event_type: str | None = None
     delivery_id: str | None = None
     """The sender's own id for this delivery (``X-GitHub-Delivery``, ``webhook-id``, ``evt_…``)."""
+    content_type: str | None = None
 
 
 @fast_pickle

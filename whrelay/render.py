@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import zlib
 from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl
@@ -27,37 +26,17 @@ from whrelay.models import (
     format_time,
     header_value,
 )
+from whrelay.safetext import inert as inert
+from whrelay.safetext import one_line as one_line
 
-# C0 controls except TAB and LF, DEL, and C1 controls (0x80-0x9f: CSI is 0x9b), plus the
-# Unicode bidi overrides that can make text read differently from what it is.
-# Lone surrogates \udc80-\udcff stand for header bytes that were not UTF-8: shown as \xNN.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\udc80-\udcff]")
 MAX_DECOMPRESSED = 64 * 1024 * 1024
 MAX_PRETTY = 2 * 1024 * 1024
 """Bodies above this are shown raw, not pretty-printed."""
 
 
-def _escape_control(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def inert(value: str) -> str:
-    """``value`` with every control character replaced by a visible escape."""
-    return _CONTROL.sub(_escape_control, value)
-
-
 def safe_text(value: str | None, style: str = "") -> Text:
     """Untrusted text as a Rich ``Text``: never markup, never a terminal control sequence."""
     return Text(inert(value or ""), style=style, no_wrap=False)
-
-
-def one_line(value: str) -> str:
-    """``value`` made inert and kept on one line (LF and TAB escaped too)."""
-    return inert(value).replace("\n", "\\n").replace("\t", "\\t")
 
 
 def human_size(size: int) -> str:

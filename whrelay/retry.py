@@ -7,16 +7,12 @@ jitter, until the retry window (24 h by default) is spent.
 
 from __future__ import annotations
 
-import email.utils
 import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-DEFAULT_SCHEDULE: tuple[float, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-DEFAULT_WINDOW = 24 * 3600.0
-JITTER = 0.2
-RETRY_AFTER_CAP = 3600.0
-"""A ``Retry-After`` longer than this is cut to it."""
+from whrelay.defaults import DEFAULT_SCHEDULE, DEFAULT_WINDOW, JITTER, RETRY_AFTER_CAP
+
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
 
@@ -63,6 +59,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

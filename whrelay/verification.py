@@ -7,13 +7,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from whrelay.config import VerifySettings
 from whrelay.detect import detect_provider
 from whrelay.errors import UsageError
-from whrelay.httpfile import RequestFile
 from whrelay.models import Capture, Verdict, Webhook, decode_header
 from whrelay.signatures import (
     REGISTRY,
@@ -26,7 +24,11 @@ from whrelay.signatures import (
 )
 from whrelay.signatures.base import MalformedError
 from whrelay.signatures.explain import explain
-from whrelay.targets import Route
+
+if TYPE_CHECKING:
+    from whrelay.config import VerifySettings
+    from whrelay.httpfile import RequestFile
+    from whrelay.targets import Route
 
 
 @dataclass(frozen=True, slots=True)

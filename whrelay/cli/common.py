@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from whrelay import paths
 
@@ -28,13 +27,21 @@ JsonOption = Annotated[
 ]
 
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
 def stdout() -> Console:
     """Data: tables, webhooks. Never markup-interpreted for webhook content (see render)."""
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
 def stderr() -> Console:
     """Diagnostics."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -7,13 +7,8 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
-from whrelay.models import now_micros
-from whrelay.render import webhook_detail, webhook_table
-from whrelay.storage import Store, WebhookFilter
-from whrelay.timeparse import parse_since
 
 
 class VerdictChoice(StrEnum):
@@ -73,6 +68,13 @@ def list_webhooks(
     db: DbOption = None,
 ) -> None:
     """List stored webhooks, newest first."""
+    from rich.text import Text
+
+    from whrelay.models import now_micros
+    from whrelay.render import webhook_table
+    from whrelay.storage import Store, WebhookFilter
+    from whrelay.timeparse import parse_since
+
     where = WebhookFilter(
         since=parse_since(since, now_micros()) if since else None,
         path_glob=path,
@@ -105,7 +107,14 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Show one stored webhook in full."""
-    from whrelay.render import body_view, deliveries_view, headers_table, request_line
+    from whrelay.render import (
+        body_view,
+        deliveries_view,
+        headers_table,
+        request_line,
+        webhook_detail,
+    )
+    from whrelay.storage import Store
 
     with Store(resolve_db(db), readonly=True) as store:
         webhook = store.get_webhook(webhook_id)

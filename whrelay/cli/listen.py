@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
-from whrelay import config
+from whrelay import defaults
 from whrelay.cli.common import DbOption, resolve_db, stderr, stdout, write_json
 from whrelay.errors import ExitCode, UsageError
-from whrelay.events import (
-    DeliveryAttempted,
-    ListenEvent,
-    ListenStarted,
-    ListenStopped,
-    RequestRefused,
-    TargetDown,
-    TargetPaused,
-    TargetUp,
-    WebhookReceived,
-)
-from whrelay.models import parse_header_option
-from whrelay.render import attempt_line, one_line, verdict_text, webhook_line
-from whrelay.retry import DEFAULT_SCHEDULE, DEFAULT_WINDOW, RetryPolicy
-from whrelay.storage.store import Durability
-from whrelay.targets import Route, parse_route, parse_target
-from whrelay.timeparse import parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from whrelay.events import ListenEvent, RequestRefused, TargetDown, TargetPaused, TargetUp
+    from whrelay.storage.store import Durability
+    from whrelay.targets import Route
 
 
 class Output(StrEnum):
@@ -42,7 +28,7 @@ class Output(StrEnum):
     quiet = "quiet"
 
 
-_DEFAULT_SCHEDULE_TEXT = ",".join(f"{delay:g}" for delay in DEFAULT_SCHEDULE)
+_DEFAULT_SCHEDULE_TEXT = ",".join(f"{delay:g}" for delay in defaults.DEFAULT_SCHEDULE)
 
 
 class ModeChoice(StrEnum):
@@ -73,6 +59,22 @@ EXAMPLES = """
 
 def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
     """A function that shows one ``ListenEvent`` in the chosen output style."""
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    from whrelay.events import (
+        DeliveryAttempted,
+        ListenStarted,
+        ListenStopped,
+        RequestRefused,
+        TargetDown,
+        TargetPaused,
+        TargetUp,
+        WebhookReceived,
+    )
+    from whrelay.render import attempt_line, one_line, verdict_text, webhook_line
+
     out, err = stdout(), stderr()
 
     def pretty(event: ListenEvent) -> None:
@@ -178,6 +180,11 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
 
 
 def _target_line(event: TargetDown | TargetUp | TargetPaused) -> Text:
+    from rich.text import Text
+
+    from whrelay.events import TargetDown, TargetUp
+    from whrelay.render import one_line
+
     if isinstance(event, TargetDown):
         return Text(
             f"▼ {event.target} is down ({one_line(event.reason)}); probing every second",
@@ -195,6 +202,10 @@ def _target_line(event: TargetDown | TargetUp | TargetPaused) -> Text:
 
 
 def _refused_line(event: RequestRefused) -> Text:
+    from rich.text import Text
+
+    from whrelay.render import one_line
+
     return Text(
         f"refused {event.status} {one_line(event.method)} {one_line(event.path)}: {event.reason}",
         style="yellow",
@@ -204,10 +215,10 @@ def _refused_line(event: RequestRefused) -> Text:
 def listen(
     port: Annotated[
         int, typer.Option("--port", "-p", help="TCP port; 0 picks a free one.", min=0, max=65535)
-    ] = config.DEFAULT_PORT,
+    ] = defaults.DEFAULT_PORT,
     host: Annotated[
         str, typer.Option(help="Address to bind. Anything but loopback is reachable by others.")
-    ] = config.DEFAULT_HOST,
+    ] = defaults.DEFAULT_HOST,
     output: Annotated[
         Output | None,
         typer.Option(
@@ -231,11 +242,11 @@ def listen(
     idle_timeout: Annotated[
         str,
         typer.Option(help="Close a connection idle (or sending headers) this long."),
-    ] = f"{config.DEFAULT_IDLE_TIMEOUT:g}s",
+    ] = f"{defaults.DEFAULT_IDLE_TIMEOUT:g}s",
     read_timeout: Annotated[
         str,
         typer.Option(help="Answer 408 when a body takes longer than this to arrive; 0 = no limit."),
-    ] = f"{config.DEFAULT_READ_TIMEOUT:g}s",
+    ] = f"{defaults.DEFAULT_READ_TIMEOUT:g}s",
     forward: Annotated[
         list[str] | None,
         typer.Option(
@@ -266,7 +277,7 @@ def listen(
     ] = ModeChoice.store,
     timeout: Annotated[
         str, typer.Option(help="Forwarding timeout per attempt; 0 = none (debugger breakpoints).")
-    ] = f"{config.DEFAULT_FORWARD_TIMEOUT:g}s",
+    ] = f"{defaults.DEFAULT_FORWARD_TIMEOUT:g}s",
     ordered: Annotated[
         bool,
         typer.Option(
@@ -296,7 +307,7 @@ def listen(
     ] = _DEFAULT_SCHEDULE_TEXT,
     retry_window: Annotated[
         str, typer.Option(help="Stop retrying a delivery this long after it arrived.")
-    ] = f"{DEFAULT_WINDOW / 3600:g}h",
+    ] = f"{defaults.DEFAULT_WINDOW / 3600:g}h",
     provider: Annotated[
         str | None,
         typer.Option(
@@ -341,6 +352,13 @@ def listen(
     db: DbOption = None,
 ) -> int:
     """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it."""
+    import asyncio
+
+    from whrelay import config
+    from whrelay.models import parse_header_option
+    from whrelay.retry import RetryPolicy
+    from whrelay.targets import parse_target
+    from whrelay.timeparse import parse_duration, parse_size
     from whrelay.verification import secrets_from
 
     secrets = secrets_from(secret or (), secret_env or ())
@@ -398,6 +416,7 @@ def _routes(routes: list[str] | None) -> tuple[Route, ...]:
     from dataclasses import replace
 
     from whrelay.signatures import get_scheme
+    from whrelay.targets import parse_route
 
     parsed = []
     for text in routes or ():

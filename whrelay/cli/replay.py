@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.text import Text
 
-from whrelay import config
 from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
 from whrelay.cli.history import StatusChoice
+from whrelay.defaults import DEFAULT_RESPONSE_CAP
 from whrelay.errors import ExitCode, UsageError
-from whrelay.models import Attempt, now_micros, parse_header_option
-from whrelay.render import attempt_line, one_line
-from whrelay.storage import Store, WebhookFilter
-from whrelay.targets import check_target, parse_target
-from whrelay.timeparse import parse_duration, parse_since
 
 if TYPE_CHECKING:
+    from whrelay.models import Attempt
     from whrelay.relay.client import Resigner
     from whrelay.relay.replay import ReplayPlan
 
@@ -88,8 +81,17 @@ def replay_command(
     db: DbOption = None,
 ) -> int:
     """Send stored webhooks again, now. Exit 0 when every answer was 2xx, else 1."""
+    import asyncio
+
+    from rich.text import Text
+
+    from whrelay.models import now_micros, parse_header_option
     from whrelay.relay.client import Sender
     from whrelay.relay.replay import plan_replay, replay
+    from whrelay.render import one_line
+    from whrelay.storage import Store, WebhookFilter
+    from whrelay.targets import check_target, parse_target
+    from whrelay.timeparse import parse_duration, parse_since
 
     if not ids and not (since or status or path):
         raise UsageError("name webhook ids, or select them with --since/--status/--path")
@@ -121,7 +123,7 @@ def replay_command(
                     stdout().print(Text(one_line(line)))
             return ExitCode.OK
         resigner = _resigner(plans, provider, secret, secret_env) if resign else None
-        sender = Sender(allow_remote, parse_duration(timeout), config.DEFAULT_RESPONSE_CAP)
+        sender = Sender(allow_remote, parse_duration(timeout), DEFAULT_RESPONSE_CAP)
         show = _shower(json_output, len(plans))
 
         async def run() -> list[Attempt]:
@@ -163,6 +165,10 @@ def _shower(
     json_output: bool, total: int
 ) -> Callable[[AsyncIterator[Attempt]], AsyncIterator[Attempt]]:
     """Wrap the stream of attempts with their output: a line each, and a bar for bulk."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from whrelay.render import attempt_line, one_line
+
     out = stdout()
 
     async def show(attempts: AsyncIterator[Attempt]) -> AsyncIterator[Attempt]:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
 from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
 from whrelay.errors import ExitCode, UsageError
-from whrelay.models import parse_header_option
-from whrelay.render import one_line
-from whrelay.signatures import Message, Verification
-from whrelay.verification import HmacOptions
+
+if TYPE_CHECKING:
+    from whrelay.signatures import Message, Verification
+    from whrelay.verification import HmacOptions
 
 VERIFY_EXAMPLES = """
 [bold]Examples[/bold]
@@ -148,6 +148,9 @@ def verify(
 ) -> int:
     """Check a webhook's signature offline, and explain why it fails."""
     from whrelay import verification as v
+    from whrelay.models import parse_header_option
+    from whrelay.signatures import Message
+    from whrelay.verification import HmacOptions
 
     sources = [webhook_id is not None, request is not None, body_file is not None]
     if sum(sources) != 1:
@@ -187,7 +190,7 @@ def verify(
     if json_output:
         write_json({**result.to_json(), "detected": detected})
     else:
-        stdout().print(_verdict(result, detected))
+        _show_verdict(result, detected)
     return ExitCode.OK if result.valid else ExitCode.CHECK_FAILED
 
 
@@ -198,20 +201,29 @@ def _read(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
 
 
-def _verdict(result: Verification, detected: bool) -> Text:
+def _show_verdict(result: Verification, detected: bool) -> None:
+    """The verdict and its hints; plain text (no Rich to load) unless stdout is a terminal."""
+    from whrelay.safetext import one_line
+
+    mark = "✓ valid" if result.valid else f"✗ {result.reason.value}"
+    found = " (detected from the headers)" if detected else ""
+    hints = [one_line(hint) for hint in result.hints]
+    if not sys.stdout.isatty():
+        lines = [f"{mark}  {result.scheme}{found}  {one_line(result.detail)}"]
+        lines += [f"  hint: {hint}" for hint in hints]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    from rich.text import Text
+
     line = Text()
-    if result.valid:
-        line.append("✓ valid", style="bold green")
-    else:
-        line.append(f"✗ {result.reason.value}", style="bold red")
+    line.append(mark, style="bold green" if result.valid else "bold red")
     line.append(f"  {result.scheme}", style="bold")
-    if detected:
-        line.append(" (detected from the headers)", style="dim")
+    line.append(found, style="dim")
     line.append(f"  {one_line(result.detail)}")
-    for hint in result.hints:
+    for hint in hints:
         line.append("\n  hint: ", style="yellow")
-        line.append(one_line(hint))
-    return line
+        line.append(hint)
+    stdout().print(line)
 
 
 def _sign(
@@ -223,6 +235,8 @@ def _sign(
     now: int,
     options: HmacOptions,
 ) -> Message:
+    from whrelay.models import parse_header_option
+    from whrelay.signatures import Message
     from whrelay.signatures.base import MalformedError
     from whrelay.verification import build_scheme
 
@@ -253,8 +267,11 @@ def sign(
     json_output: JsonOption = False,
 ) -> None:
     """Print the signature headers for a body."""
+    from rich.text import Text
+
     from whrelay.examples import example_event
-    from whrelay.verification import secrets_from
+    from whrelay.models import parse_header_option
+    from whrelay.verification import HmacOptions, secrets_from
 
     secrets = secrets_from(secret or (), secret_env or ())
     if not secrets:
@@ -310,10 +327,13 @@ def send(
     """Sign and send a test webhook, and print the response."""
     import asyncio
 
+    from rich.text import Text
+
     from whrelay.examples import example_event
     from whrelay.relay.client import Outgoing, Sender
+    from whrelay.render import one_line
     from whrelay.targets import check_target, parse_target
-    from whrelay.verification import secrets_from
+    from whrelay.verification import HmacOptions, secrets_from
 
     target = parse_target(url)
     check_target(target, allow_remote)

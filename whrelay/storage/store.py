@@ -28,7 +28,6 @@ from whrelay.models import (
     Verdict,
     Webhook,
     WebhookSummary,
-    header_value,
     now_micros,
     pack_headers,
     unpack_headers,
@@ -174,7 +173,6 @@ class Store:
         with self.lock:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute(f"PRAGMA synchronous = {self.durability.upper()}")
-            db.execute("PRAGMA wal_autocheckpoint = 10000")
             if current_version(db) < SCHEMA_VERSION:
                 migrate(db, now_micros())
         self._check_version(db)
@@ -404,8 +402,8 @@ T = TypeVar("T")
 def _text(value: str | None) -> str | None:
     """Header-derived text fit for a TEXT column: bytes that were not UTF-8 become U+FFFD
     (the exact bytes stay in the headers blob)."""
-    if value is None:
-        return None
+    if value is None or value.isascii():
+        return value
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
@@ -422,8 +420,15 @@ def summarize(capture: Capture) -> WebhookSummary:
         event_type=_text(who.event_type),
         delivery_id=_text(who.delivery_id),
         size=len(capture.body or b""),
-        content_type=_text(header_value(capture.headers, "content-type")),
+        content_type=_text(who.content_type),
     )
+
+
+_INSERT_WEBHOOK = (
+    "INSERT INTO webhooks (received_at, method, path, query, provider, event_type,"
+    " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def insert_webhook(
@@ -434,44 +439,45 @@ def insert_webhook(
 ) -> tuple[WebhookSummary, list[Delivery]]:
     """Insert one webhook, its verdict, and a pending delivery per target. Call inside a write
     transaction. A webhook whose provider delivery id was seen before is marked as a
-    duplicate of the first one."""
-    row = summarize(capture)
+    duplicate of the first one. (On every webhook's path: kept lean.)"""
+    who = identify(capture.headers, capture.body)
+    provider = who.provider
+    event_type = _text(who.event_type)
+    delivery_id = _text(who.delivery_id)
+    content_type = _text(who.content_type)
+    size = len(capture.body or b"")
     duplicate_of = None
-    if row.delivery_id:
-        earlier = db.execute(
+    if delivery_id:
+        duplicate_of = db.execute(
             "SELECT min(id) FROM webhooks WHERE delivery_id = ? AND provider IS ?",
-            (row.delivery_id, row.provider),
-        ).fetchone()
-        duplicate_of = earlier[0] if earlier else None
-    cursor = db.execute(
-        "INSERT INTO webhooks (received_at, method, path, query, provider, event_type,"
-        " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (delivery_id, provider),
+        ).fetchone()[0]
+    webhook_id = db.execute(
+        _INSERT_WEBHOOK,
         (
-            row.received_at,
-            row.method,
-            row.path,
-            row.query,
-            row.provider,
-            row.event_type,
-            row.delivery_id,
-            row.size,
-            row.content_type,
+            capture.received_at,
+            capture.method,
+            capture.path,
+            capture.query,
+            provider,
+            event_type,
+            delivery_id,
+            size,
+            content_type,
             capture.http_version,
             capture.remote_addr,
             pack_headers(capture.headers),
             capture.body,
         ),
-    )
-    webhook_id = cursor.lastrowid
+    ).lastrowid
     assert webhook_id is not None
     if verdict is None:
-        verdict = Verdict("unverified", row.provider, "no_secret" if row.provider else None)
+        verdict = Verdict("unverified", provider, "no_secret" if provider else None)
     # The common case, nothing checked and no duplicate, needs no row: readers derive it.
     if not (
         verdict.verdict == "unverified"
         and duplicate_of is None
-        and verdict.scheme in (None, row.provider)
+        and verdict.scheme in (None, provider)
     ):
         db.execute(
             "INSERT INTO verifications (webhook_id, scheme, verdict, reason, detail, duplicate_of)"
@@ -487,21 +493,23 @@ def insert_webhook(
         )
     stored = WebhookSummary(
         webhook_id,
-        row.received_at,
-        row.method,
-        row.path,
-        row.query,
-        row.provider,
-        row.event_type,
-        row.delivery_id,
-        row.size,
-        row.content_type,
+        capture.received_at,
+        capture.method,
+        capture.path,
+        capture.query,
+        provider,
+        event_type,
+        delivery_id,
+        size,
+        content_type,
         verdict.verdict,
         verdict.reason,
         verdict.scheme,
         duplicate_of,
     )
-    deliveries = [insert_delivery(db, stored.id, target, capture.received_at) for target in targets]
+    deliveries = [
+        insert_delivery(db, webhook_id, target, capture.received_at) for target in targets
+    ]
     return stored, deliveries
 
 
