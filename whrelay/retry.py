@@ -11,7 +11,10 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from whrelay.defaults import DEFAULT_SCHEDULE, DEFAULT_WINDOW, JITTER, RETRY_AFTER_CAP
+from whrelay.defaults import DEFAULT_SCHEDULE as DEFAULT_SCHEDULE
+from whrelay.defaults import DEFAULT_WINDOW as DEFAULT_WINDOW
+from whrelay.defaults import JITTER as JITTER
+from whrelay.defaults import RETRY_AFTER_CAP as RETRY_AFTER_CAP
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
