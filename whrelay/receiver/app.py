@@ -10,6 +10,7 @@ background; in proxy mode the sender waits for the first target's answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -24,9 +25,8 @@ from whrelay.errors import StorageError
 from whrelay.events import DeliveryAttempted, ListenEvent, RequestRefused, WebhookReceived
 from whrelay.models import (
     Capture,
-    Delivery,
     DeliveryState,
-    Trigger,
+    Verdict,
     Webhook,
     WebhookSummary,
     now_micros,
@@ -164,6 +164,8 @@ async def receive(request: web.Request) -> web.StreamResponse:
     verdict = judge(capture, settings.verify, route, received_at / 1_000_000)
     rejected = settings.verify.reject_invalid and verdict.verdict == "invalid"
     targets = [] if rejected else [t.url for t in settings.forward.targets_for(path)]
+    if settings.mode == "proxy" and targets:
+        return await _proxy(receiver, capture, targets, verdict)
     try:
         stored, deliveries = await receiver.writer.run(InsertWebhook(capture, targets, verdict))
     except StorageError as error:
@@ -177,19 +179,21 @@ async def receive(request: web.Request) -> web.StreamResponse:
             **{"X-Whrelay-Id": str(stored.id)},
         )
     if deliveries:
-        webhook = Webhook(
-            summary=stored,
-            headers=capture.headers,
-            body=capture.body,
-            http_version=capture.http_version,
-            remote_addr=capture.remote_addr,
-        )
-        if settings.mode == "proxy":
-            return await _proxy(receiver, webhook, deliveries)
         assert receiver.forwarder is not None
+        webhook = _webhook(capture, stored)
         for delivery in deliveries:
             receiver.forwarder.enqueue(delivery, webhook)
     return _acknowledge(stored)
+
+
+def _webhook(capture: Capture, summary: WebhookSummary) -> Webhook:
+    return Webhook(
+        summary=summary,
+        headers=capture.headers,
+        body=capture.body,
+        http_version=capture.http_version,
+        remote_addr=capture.remote_addr,
+    )
 
 
 def _acknowledge(stored: WebhookSummary) -> web.Response:
@@ -201,38 +205,62 @@ def _acknowledge(stored: WebhookSummary) -> web.Response:
     )
 
 
-async def _proxy(receiver: Receiver, webhook: Webhook, deliveries: list[Delivery]) -> web.Response:
-    """Send to the first target now and answer the sender with its response; queue the rest."""
+async def _proxy(
+    receiver: Receiver, capture: Capture, targets: list[str], verdict: Verdict
+) -> web.Response:
+    """Send to the first target while the webhook is being committed; answer the sender with
+    the target's response once both are done (never before the commit); queue the rest."""
     assert receiver.sender is not None
     assert receiver.forwarder is not None
-    first, rest = deliveries[0], deliveries[1:]
-    for delivery in rest:
-        receiver.forwarder.enqueue(delivery, webhook)
-    target = receiver.forwarder.lanes[first.target].target
-    request = build_request(webhook, target, receiver.settings.forward.extra_headers)
-    if receiver.forwarder.resigner is not None:
-        request = receiver.forwarder.resigner(request)
-    attempt = await receiver.sender.send(
-        request, webhook_id=webhook.id, delivery=first.id, trigger=Trigger.PROXY
+    forwarder = receiver.forwarder
+    target = forwarder.lanes[targets[0]].target
+    provisional = WebhookSummary(
+        0,
+        capture.received_at,
+        capture.method,
+        capture.path,
+        capture.query,
+        None,
+        None,
+        None,
+        len(capture.body or b""),
+        None,
     )
+    request = build_request(
+        _webhook(capture, provisional), target, receiver.settings.forward.extra_headers
+    )
+    if forwarder.resigner is not None:
+        request = forwarder.resigner(request)
+    storing = asyncio.ensure_future(receiver.writer.run(InsertWebhook(capture, targets, verdict)))
+    attempt = await receiver.sender.send(request, webhook_id=0, delivery=None, trigger="proxy")
+    try:
+        stored, deliveries = await storing
+    except StorageError as error:
+        return _plain(503, f"not stored: {error}", **{"Retry-After": "5"})
+    receiver.stored += 1
+    receiver.emit(WebhookReceived(stored))
+    webhook = _webhook(capture, stored)
+    for delivery in deliveries[1:]:
+        forwarder.enqueue(delivery, webhook)
+    attempt = dataclasses.replace(attempt, webhook_id=stored.id, delivery=deliveries[0].id)
     # The sender has the answer and does its own retrying: the delivery is settled either way.
     state = DeliveryState.DELIVERED if attempt.ok else DeliveryState.FAILED
-    await receiver.forwarder.record(attempt, state, None)
+    forwarder.record_later(attempt, state, None)
     receiver.emit(DeliveryAttempted(attempt, target.url, state))
     if attempt.status is None:
         detail = attempt.error_detail or attempt.error or "no answer"
         return _plain(
             502,
             f"whrelay: target {target.url} did not answer ({attempt.error}: {detail}); "
-            f"the webhook is stored as #{webhook.id}",
-            **{"X-Whrelay-Id": str(webhook.id)},
+            f"the webhook is stored as #{stored.id}",
+            **{"X-Whrelay-Id": str(stored.id)},
         )
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in attempt.response_headers:
         text = name.decode("latin-1")
         if text.lower() not in HOP_BY_HOP | {"content-length"}:
             headers.add(text, value.decode("utf-8", "replace"))
-    headers["X-Whrelay-Id"] = str(webhook.id)
+    headers["X-Whrelay-Id"] = str(stored.id)
     return web.Response(status=attempt.status, headers=headers, body=attempt.response_body or b"")
 
 

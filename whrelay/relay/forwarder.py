@@ -195,7 +195,12 @@ class Lane:
             )
             next_at = None
             self.items.pop(item.delivery_id, None)
-        await forwarder.record(attempt, state, next_at)
+        if forwarder.settings.ordered:
+            await forwarder.record(attempt, state, next_at)
+        else:
+            # The slot is free as soon as the answer is in: committing the record need not
+            # hold back the next attempt (records are committed in submission order).
+            forwarder.record_later(attempt, state, next_at)
         forwarder.emit(
             DeliveryAttempted(attempt, self.target.url, state, retry_in, number=item.attempts)
         )
@@ -229,6 +234,7 @@ class Forwarder:
         self.emit = emit
         self.rng = random.Random()  # jitter, not security
         self.lanes: dict[str, Lane] = {t.url: Lane(self, t) for t in settings.all_targets}
+        self.recording: set[asyncio.Task[Attempt | None]] = set()
 
     def start(self, pending: list[Delivery]) -> list[Delivery]:
         """Start every lane with the deliveries a previous run left pending.
@@ -273,8 +279,15 @@ class Forwarder:
             return None
         return stored
 
+    def record_later(self, attempt: Attempt, state: str, next_at: int | None) -> None:
+        """``record`` in the background; ``stop`` waits for every one still running."""
+        task = asyncio.create_task(self.record(attempt, state, next_at))
+        self.recording.add(task)
+        task.add_done_callback(self.recording.discard)
+
     async def stop(self) -> None:
-        """Stop the lanes; attempts in flight are cut off and stay pending in the database."""
+        """Stop the lanes; attempts in flight are cut off and stay pending in the database;
+        records of finished attempts are committed first."""
         tasks: list[asyncio.Task[None]] = []
         for lane in self.lanes.values():
             if lane.runner is not None:
@@ -283,3 +296,4 @@ class Forwarder:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.recording, return_exceptions=True)
