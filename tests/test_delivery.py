@@ -464,10 +464,20 @@ async def test_a_down_target_does_not_delay_another(tmp_path: Path) -> None:
             await events(listener, "target_down")
             assert broken.is_up is False
             assert sorted(healthy.bodies) == sorted(bodies)
-            for webhook_id in ids:
-                states = {d.target: d.state for d in deliveries(db, webhook_id)}
-                assert states[healthy.url] == "delivered"
-                assert states[broken.url] == "pending"
+            # Attempt records are committed just after the answers arrive: wait for them.
+            deadline = time.monotonic() + 20
+            while True:
+                states = [
+                    {d.target: d.state for d in deliveries(db, webhook_id)} for webhook_id in ids
+                ]
+                if all(s[healthy.url] == "delivered" for s in states) or (
+                    time.monotonic() > deadline
+                ):
+                    break
+                await asyncio.sleep(0.05)
+            for state in states:
+                assert state[healthy.url] == "delivered"
+                assert state[broken.url] == "pending"
             broken.up()
             await settled(db, ids)
     finally:

@@ -245,8 +245,7 @@ async def _proxy(
     attempt = dataclasses.replace(attempt, webhook_id=stored.id, delivery=deliveries[0].id)
     # The sender has the answer and does its own retrying: the delivery is settled either way.
     state = DeliveryState.DELIVERED if attempt.ok else DeliveryState.FAILED
-    forwarder.record_later(attempt, state, None)
-    receiver.emit(DeliveryAttempted(attempt, target.url, state))
+    forwarder.record_later(attempt, state, None, DeliveryAttempted(attempt, target.url, state))
     if attempt.status is None:
         detail = attempt.error_detail or attempt.error or "no answer"
         return _plain(

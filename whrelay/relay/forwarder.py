@@ -195,15 +195,15 @@ class Lane:
             )
             next_at = None
             self.items.pop(item.delivery_id, None)
+        event = DeliveryAttempted(attempt, self.target.url, state, retry_in, number=item.attempts)
         if forwarder.settings.ordered:
             await forwarder.record(attempt, state, next_at)
+            forwarder.emit(event)
         else:
             # The slot is free as soon as the answer is in: committing the record need not
-            # hold back the next attempt (records are committed in submission order).
-            forwarder.record_later(attempt, state, next_at)
-        forwarder.emit(
-            DeliveryAttempted(attempt, self.target.url, state, retry_in, number=item.attempts)
-        )
+            # hold back the next attempt (records are committed in submission order). The
+            # event follows the commit, so whoever sees it finds the attempt stored.
+            forwarder.record_later(attempt, state, next_at, event)
 
 
 def _response_header(attempt: Attempt, name: str) -> str | None:
@@ -234,7 +234,7 @@ class Forwarder:
         self.emit = emit
         self.rng = random.Random()  # jitter, not security
         self.lanes: dict[str, Lane] = {t.url: Lane(self, t) for t in settings.all_targets}
-        self.recording: set[asyncio.Task[Attempt | None]] = set()
+        self.recording: set[asyncio.Task[None]] = set()
 
     def start(self, pending: list[Delivery]) -> list[Delivery]:
         """Start every lane with the deliveries a previous run left pending.
@@ -279,9 +279,21 @@ class Forwarder:
             return None
         return stored
 
-    def record_later(self, attempt: Attempt, state: str, next_at: int | None) -> None:
-        """``record`` in the background; ``stop`` waits for every one still running."""
-        task = asyncio.create_task(self.record(attempt, state, next_at))
+    def record_later(
+        self,
+        attempt: Attempt,
+        state: str,
+        next_at: int | None,
+        event: DeliveryAttempted | None = None,
+    ) -> None:
+        """``record`` in the background, then emit ``event``; ``stop`` waits for them."""
+
+        async def record_then_emit() -> None:
+            await self.record(attempt, state, next_at)
+            if event is not None:
+                self.emit(event)
+
+        task = asyncio.create_task(record_then_emit())
         self.recording.add(task)
         task.add_done_callback(self.recording.discard)
 
