@@ -234,3 +234,23 @@ def bad(scheme: str, detail: str = "", timestamp: float | None = None) -> Verifi
 
 def ok(scheme: str, timestamp: float | None = None, detail: str = "") -> Verification:
     return Verification(scheme, Reason.OK, detail or "signature matches", timestamp)
+
+
+def signature_and_time(
+    scheme: str, message: Message, signature_header: str, timestamp_header: str
+) -> tuple[str, str, int] | Verification:
+    """The signature header, the timestamp header as sent, and the timestamp it holds; or the
+    verdict naming what is missing or unreadable (the opening of every timestamped scheme)."""
+    header = message.header(signature_header)
+    stamp = message.header(timestamp_header)
+    absent = [
+        name for name, value in ((signature_header, header), (timestamp_header, stamp)) if not value
+    ]
+    if absent:
+        return missing(scheme, *absent)
+    assert header is not None
+    assert stamp is not None
+    try:
+        return header, stamp, parse_timestamp(stamp)
+    except MalformedError as error:
+        return malformed(scheme, str(error))

@@ -23,10 +23,9 @@ from whrelay.signatures.base import (
     bad,
     check_time,
     malformed,
-    missing,
     no_secret,
     ok,
-    parse_timestamp,
+    signature_and_time,
 )
 
 TOLERANCE = 0.0
@@ -71,20 +70,10 @@ class Discord:
         )
 
     def verify(self, message: Message, check: Check) -> Verification:
-        header = message.header(SIGNATURE_HEADER)
-        stamp = message.header(TIMESTAMP_HEADER)
-        absent = [
-            name
-            for name, value in ((SIGNATURE_HEADER, header), (TIMESTAMP_HEADER, stamp))
-            if not value
-        ]
-        if absent:
-            return missing(self.name, *absent)
-        assert header is not None and stamp is not None
-        try:
-            timestamp = parse_timestamp(stamp)
-        except MalformedError as error:
-            return malformed(self.name, str(error))
+        found = signature_and_time(self.name, message, SIGNATURE_HEADER, TIMESTAMP_HEADER)
+        if isinstance(found, Verification):
+            return found
+        header, stamp, timestamp = found
         value = header.strip()
         if not _SIGNATURE.match(value):
             return malformed(

@@ -26,10 +26,9 @@ from whrelay.signatures.base import (
     bad,
     check_time,
     malformed,
-    missing,
     no_secret,
     ok,
-    parse_timestamp,
+    signature_and_time,
 )
 
 if TYPE_CHECKING:
@@ -132,20 +131,10 @@ class SendGrid:
         )
 
     def verify(self, message: Message, check: Check) -> Verification:
-        header = message.header(SIGNATURE_HEADER)
-        stamp = message.header(TIMESTAMP_HEADER)
-        absent = [
-            name
-            for name, value in ((SIGNATURE_HEADER, header), (TIMESTAMP_HEADER, stamp))
-            if not value
-        ]
-        if absent:
-            return missing(self.name, *absent)
-        assert header is not None and stamp is not None
-        try:
-            timestamp = parse_timestamp(stamp)
-        except MalformedError as error:
-            return malformed(self.name, str(error))
+        found = signature_and_time(self.name, message, SIGNATURE_HEADER, TIMESTAMP_HEADER)
+        if isinstance(found, Verification):
+            return found
+        header, stamp, timestamp = found
         try:
             signature = base64.b64decode(header.strip(), validate=True)
         except (binascii.Error, ValueError):

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from whrelay.signatures.base import (
     Check,
-    MalformedError,
     Message,
     Secret,
     Verification,
@@ -22,11 +21,10 @@ from whrelay.signatures.base import (
     check_time,
     mac,
     malformed,
-    missing,
     no_secret,
     ok,
-    parse_timestamp,
     same,
+    signature_and_time,
     utf8,
 )
 
@@ -55,20 +53,10 @@ class Zoom:
         )
 
     def verify(self, message: Message, check: Check) -> Verification:
-        header = message.header(SIGNATURE_HEADER)
-        stamp = message.header(TIMESTAMP_HEADER)
-        absent = [
-            name
-            for name, value in ((SIGNATURE_HEADER, header), (TIMESTAMP_HEADER, stamp))
-            if not value
-        ]
-        if absent:
-            return missing(self.name, *absent)
-        assert header is not None and stamp is not None
-        try:
-            timestamp = parse_timestamp(stamp)
-        except MalformedError as error:
-            return malformed(self.name, str(error))
+        found = signature_and_time(self.name, message, SIGNATURE_HEADER, TIMESTAMP_HEADER)
+        if isinstance(found, Verification):
+            return found
+        header, stamp, timestamp = found
         value = header.strip()
         if not value.startswith(f"{VERSION}="):
             return malformed(
