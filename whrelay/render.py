@@ -102,13 +102,15 @@ def verdict_text(summary: WebhookSummary, leading: str = "", short: bool = False
 def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
     """``list``'s table. Narrow terminals squeeze the path and event, never the id."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", justify="right", style="cyan", no_wrap=True, min_width=2)
+    table.add_column("ID", justify="right", style="cyan", no_wrap=True, min_width=3)
     table.add_column("RECEIVED (UTC)", no_wrap=True, style="dim", min_width=19)
-    table.add_column("METHOD", no_wrap=True, min_width=4)
-    table.add_column("PATH", overflow="fold", ratio=3)
-    table.add_column("PROVIDER/EVENT", overflow="fold", style="magenta", ratio=2)
+    table.add_column("METHOD", no_wrap=True, min_width=6)
+    table.add_column("PATH", no_wrap=True, overflow="ellipsis", ratio=3, min_width=6)
+    table.add_column(
+        "EVENT", no_wrap=True, overflow="ellipsis", style="magenta", ratio=2, min_width=6
+    )
     table.add_column("SIZE", justify="right", no_wrap=True, min_width=5)
-    table.add_column("SIGNATURE", overflow="fold", ratio=1, min_width=7)
+    table.add_column("SIGNATURE", no_wrap=True, overflow="ellipsis", min_width=10)
     for item in summaries:
         table.add_row(
             str(item.id),
@@ -226,8 +228,7 @@ def webhook_detail(webhook: Webhook) -> Group:
         title.append(f"  delivery {one_line(s.delivery_id)}", style="dim")
     title.append(f"  {human_size(s.size)}", style="dim")
     if s.verdict:
-        title.append("  ")
-        title.append_text(verdict_text(s, leading=" "))
+        title.append_text(verdict_text(s, leading="  "))
         if s.scheme and s.verdict != "valid":
             title.append(f" [{s.scheme}]", style="dim")
     return Group(
@@ -246,8 +247,9 @@ def attempt_line(
     """One line for an attempt: webhook, target, status or error, latency, what happens next."""
     line = Text()
     line.append(short_time(attempt.started_at), style="dim")
-    line.append(f"  #{attempt.webhook_id:<5} ", style="bold cyan")
-    line.append("→ ", style="dim")
+    if attempt.webhook_id:  # 0: a test webhook from 'whrelay send', never stored
+        line.append(f"  #{attempt.webhook_id:<5} ", style="bold cyan")
+    line.append("  → " if not attempt.webhook_id else "→ ", style="dim")
     line.append(one_line(attempt.url))
     line.append("  ")
     if attempt.status is not None:
