@@ -448,7 +448,10 @@ async def test_410_pauses_the_target(tmp_path: Path) -> None:
         # The pending ones are kept for the next run, which delivers them.
         with listening(db, "-f", str(target.port)):
             await settled(db, later)
-    assert target.bodies == [b"first", b"second", b"third"]
+    # Without --ordered a lane sends up to 8 at once: both start in arrival order, but which
+    # request the target sees first is up to the connections.
+    assert target.bodies[0] == b"first"
+    assert sorted(target.bodies[1:]) == [b"second", b"third"]
     assert [a.status for a in attempts(db, gone)] == [410]
 
 

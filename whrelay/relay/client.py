@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import dataclasses
-import errno
 import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 
-import aiohttp
-from multidict import CIMultiDict
-
-from whrelay.models import Attempt, RawHeaders, Webhook, encode_header, now_micros
+from whrelay.models import Attempt, Webhook, decode_header, encode_header, now_micros
+from whrelay.relay.http1 import BlockedAddressError, Http1Client, ProtocolError
 from whrelay.signatures import Scheme
 from whrelay.targets import Target, is_loopback
 from whrelay.verification import resign
@@ -50,33 +45,6 @@ DEFAULT_RESPONSE_CAP = 1024 * 1024
 """Bytes of a target's response body that are kept; the rest is not read."""
 
 
-_EXACT_HEADERS: contextvars.ContextVar[tuple[tuple[str, str], ...] | None] = contextvars.ContextVar(
-    "whrelay_exact_headers", default=None
-)
-
-
-class ExactHeadersRequest(aiohttp.ClientRequest):
-    """A client request that sends the headers exactly as listed: aiohttp's session folds
-    names that differ only in case (``X-Dup`` and ``x-dup``) into one, which would drop a
-    duplicate the sender sent."""
-
-    def update_headers(self, headers: Any) -> None:
-        exact = _EXACT_HEADERS.get()
-        if exact is None:
-            super().update_headers(headers)
-            return
-        super().update_headers(None)  # the Host header only
-        for name, value in exact:
-            if name.lower() == "host":
-                self.headers[name] = value
-            else:
-                self.headers.add(name, value)
-
-
-class BlockedAddressError(OSError):
-    """The connection would have gone to an address the loopback policy forbids."""
-
-
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """One HTTP request to send, fully decided."""
@@ -88,12 +56,8 @@ class Outgoing:
 
 
 def _header_text(raw: bytes) -> str:
-    # aiohttp encodes header text as UTF-8, so valid UTF-8 goes out byte-exact; other bytes
-    # (rare, and outside what HTTP allows) go out as their Latin-1 reading re-encoded.
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+    # Lossless: bytes that are not UTF-8 become lone surrogates, and go out as the same bytes.
+    return decode_header(raw)
 
 
 def forwarded_headers(
@@ -159,39 +123,20 @@ def make_resigner(scheme: Scheme, secret: str) -> Resigner:
 
 @dataclass
 class Sender:
-    """An HTTP client session for forwarding, with the loopback guard on every connection."""
+    """The forwarding client: keep-alive HTTP/1.1 connections per target, with the loopback
+    guard applied to every address before it is dialled."""
 
     allow_remote: bool = False
     timeout: float = DEFAULT_TIMEOUT
     """Seconds for a whole attempt; 0 means no limit (sitting at a debugger breakpoint)."""
     response_cap: int = DEFAULT_RESPONSE_CAP
-    _session: aiohttp.ClientSession | None = field(default=None, init=False)
+    _client: Http1Client | None = field(default=None, init=False)
 
-    def _guard(self, addr_info: tuple[int, int, int, str, tuple[object, ...]]) -> socket.socket:
-        family, type_, proto, _, sockaddr = addr_info
-        address = str(sockaddr[0])
-        if not self.allow_remote and not is_loopback(address):
-            raise BlockedAddressError(
-                errno.EACCES, f"{address} is not a loopback address (use --allow-remote)"
-            )
-        sock = socket.socket(family=family, type=type_, proto=proto)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+    def _allowed(self, address: str) -> bool:
+        return self.allow_remote or is_loopback(address)
 
     async def __aenter__(self) -> Sender:
-        connector = aiohttp.TCPConnector(
-            limit=0,
-            socket_factory=self._guard,
-            use_dns_cache=False,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            trust_env=False,
-            auto_decompress=False,
-            timeout=aiohttp.ClientTimeout(total=self.timeout or None, sock_connect=10),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            request_class=ExactHeadersRequest,
-        )
+        self._client = Http1Client(self._allowed, self.response_cap)
         return self
 
     async def __aexit__(
@@ -200,15 +145,15 @@ class Sender:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def send(
         self, outgoing: Outgoing, *, webhook_id: int, delivery: int | None, trigger: str
     ) -> Attempt:
         """Make one attempt; never raises for network trouble, which is recorded instead."""
-        assert self._session is not None, "use 'async with Sender()'"
+        assert self._client is not None, "use 'async with Sender()'"
         started_at = now_micros()
         clock = time.perf_counter()
         sent_headers = tuple((encode_header(k), encode_header(v)) for k, v in outgoing.headers)
@@ -225,56 +170,30 @@ class Sender:
                 **fields,  # type: ignore[arg-type]
             )
 
-        exact = _EXACT_HEADERS.set(outgoing.headers)
         try:
-            async with self._session.request(
-                outgoing.method,
-                outgoing.url,
-                headers=CIMultiDict(outgoing.headers),
-                data=outgoing.body,
-                allow_redirects=False,
-                skip_auto_headers=_NO_AUTO_HEADERS,
-            ) as response:
-                body, truncated = await _read_capped(response, self.response_cap)
-                headers: RawHeaders = tuple(response.raw_headers)
-                if truncated:
-                    response.close()
-                return finish(
-                    status=response.status,
-                    response_headers=headers,
-                    response_body=body,
-                    response_truncated=truncated,
+            async with asyncio.timeout(self.timeout or None):
+                response = await self._client.request(
+                    outgoing.method, outgoing.url, sent_headers, outgoing.body
                 )
-        except aiohttp.ClientConnectorError as error:
-            cause = error.os_error
-            if isinstance(cause, BlockedAddressError) or "not a loopback address" in str(error):
-                return finish(status=None, error="blocked", error_detail=str(cause.strerror))
-            if cause.errno == errno.ECONNREFUSED:
-                return finish(status=None, error="refused", error_detail="connection refused")
-            detail = cause.strerror or str(error)
-            return finish(status=None, error="connect", error_detail=detail)
+        except BlockedAddressError as error:
+            return finish(status=None, error="blocked", error_detail=str(error))
+        except ConnectionRefusedError:
+            return finish(status=None, error="refused", error_detail="connection refused")
         except TimeoutError:
             limit = f"{self.timeout:g} s" if self.timeout else "the connect timeout"
             return finish(status=None, error="timeout", error_detail=f"no answer within {limit}")
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
             return finish(status=None, error="reset", error_detail=str(error) or repr(error))
-        except aiohttp.ClientError as error:
-            return finish(status=None, error="error", error_detail=str(error) or repr(error))
-        finally:
-            _EXACT_HEADERS.reset(exact)
-
-
-async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
-    """At most ``cap`` bytes of the body, and whether more was there (left unread)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= cap:
-        chunk = await response.content.read(min(65536, cap + 1 - size))
-        if not chunk:
-            return b"".join(chunks), False
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)[:cap], True
+        except (socket.gaierror, OSError) as error:
+            return finish(status=None, error="connect", error_detail=error.strerror or str(error))
+        except ProtocolError as error:
+            return finish(status=None, error="error", error_detail=str(error))
+        return finish(
+            status=response.status,
+            response_headers=response.headers,
+            response_body=response.body,
+            response_truncated=response.truncated,
+        )
 
 
 async def probe(target: Target, allow_remote: bool, timeout: float = 1.0) -> bool:

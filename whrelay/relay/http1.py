@@ -1,0 +1,213 @@
+"""A lean HTTP/1.1 client for forwarding: keep-alive connections per target, the request
+written exactly as given, the response read with a cap.
+
+Forwarding is whrelay's busiest client path, and a general-purpose client costs several
+times the CPU of the request itself. This one does only what forwarding needs: one request
+at a time per connection, headers written byte for byte (names and values exactly as
+stored, in order), bodies framed by Content-Length, responses framed by Content-Length,
+chunked encoding or the end of the connection. Before dialling, every address is checked
+by ``allow`` (the loopback policy), so a refused address is never contacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+MAX_HEAD = 256 * 1024
+"""Bytes of response status line and headers read at the most."""
+
+
+class BlockedAddressError(OSError):
+    """The connection would have gone to an address the loopback policy forbids."""
+
+
+class ProtocolError(Exception):
+    """The target's response is not HTTP/1.x as this client reads it."""
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    truncated: bool
+
+
+@dataclass(slots=True)
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@dataclass
+class Http1Client:
+    allow: Callable[[str], bool]
+    """Whether an IP address may be connected to."""
+    response_cap: int
+    connect_timeout: float = 10.0
+    _idle: dict[tuple[str, str, int], list[_Connection]] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.close()
+        self._idle.clear()
+
+    async def request(
+        self, method: str, url: str, headers: tuple[tuple[bytes, bytes], ...], body: bytes | None
+    ) -> Response:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        head = [f"{method} {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode("latin-1")]
+        for name, value in headers:
+            head.append(name + b": " + value + b"\r\n")
+        if body is not None:
+            head.append(b"Content-Length: %d\r\n" % len(body))
+        head.append(b"\r\n")
+        payload = b"".join(head) + (body or b"")
+        key = (parts.scheme, host, port)
+        idle = self._idle.get(key)
+        while idle:
+            connection = idle.pop()
+            try:
+                return await self._exchange(key, connection, method, payload)
+            except (ConnectionError, asyncio.IncompleteReadError) as error:
+                connection.close()
+                if getattr(error, "partial", b"") or not isinstance(
+                    error, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError
+                ):
+                    raise
+                # A keep-alive connection the target had closed: try the next one.
+        connection = await self._connect(parts.scheme, host, port)
+        try:
+            return await self._exchange(key, connection, method, payload)
+        except BaseException:
+            connection.close()
+            raise
+
+    async def _connect(self, scheme: str, host: str, port: int) -> _Connection:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.connect_timeout):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            allowed = [info for info in infos if self.allow(str(info[4][0]))]
+            if not allowed:
+                address = str(infos[0][4][0]) if infos else host
+                raise BlockedAddressError(
+                    f"{address} is not a loopback address (use --allow-remote)"
+                )
+            tls = ssl.create_default_context() if scheme == "https" else None
+            last: OSError | None = None
+            for family, _, proto, _, sockaddr in allowed:
+                try:
+                    reader, writer = await asyncio.open_connection(
+                        str(sockaddr[0]),
+                        int(sockaddr[1]),
+                        family=family,
+                        proto=proto,
+                        ssl=tls,
+                        server_hostname=host if tls else None,
+                        limit=MAX_HEAD,
+                    )
+                except OSError as error:
+                    last = error
+                    continue
+                sock = writer.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return _Connection(reader, writer)
+            assert last is not None
+            raise last
+
+    async def _exchange(
+        self, key: tuple[str, str, int], connection: _Connection, method: str, payload: bytes
+    ) -> Response:
+        connection.writer.write(payload)
+        reader = connection.reader
+        while True:
+            status_line = await reader.readuntil(b"\r\n")
+            try:
+                version, status_text = status_line.split(b" ", 2)[:2]
+                status = int(status_text)
+            except ValueError:
+                raise ProtocolError(f"bad status line {status_line[:60]!r}") from None
+            headers = await _read_headers(reader)
+            if status >= 200 or status == 101:
+                break  # 1xx (100 Continue, 103 Early Hints) precede the real answer
+        lowered = {name.lower(): value for name, value in headers}
+        keep = version == b"HTTP/1.1" and b"close" not in lowered.get(b"connection", b"").lower()
+        cap = self.response_cap
+        truncated = False
+        if method == "HEAD" or status in (204, 304) or status < 200:
+            body = b""
+        elif b"chunked" in lowered.get(b"transfer-encoding", b"").lower():
+            body, truncated = await _read_chunked(reader, cap)
+        elif b"content-length" in lowered:
+            try:
+                length = int(lowered[b"content-length"])
+            except ValueError:
+                raise ProtocolError("bad Content-Length") from None
+            if length > cap:
+                body, truncated = await reader.readexactly(cap), True
+            else:
+                body = await reader.readexactly(length)
+        else:
+            body = await reader.read(cap + 1)
+            while len(body) <= cap:
+                more = await reader.read(cap + 1 - len(body))
+                if not more:
+                    break
+                body += more
+            truncated = len(body) > cap
+            body = body[:cap]
+            keep = False
+        if keep and not truncated:
+            self._idle.setdefault(key, []).append(connection)
+        else:
+            connection.close()
+        return Response(status, headers, body, truncated)
+
+
+async def _read_headers(reader: asyncio.StreamReader) -> tuple[tuple[bytes, bytes], ...]:
+    headers: list[tuple[bytes, bytes]] = []
+    size = 0
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        size += len(line)
+        if size > MAX_HEAD:
+            raise ProtocolError("response headers too large")
+        if line == b"\r\n":
+            return tuple(headers)
+        name, colon, value = line[:-2].partition(b":")
+        if not colon:
+            raise ProtocolError(f"bad header line {line[:60]!r}")
+        headers.append((name, value.strip(b" \t")))
+
+
+async def _read_chunked(reader: asyncio.StreamReader, cap: int) -> tuple[bytes, bool]:
+    body = bytearray()
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        try:
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise ProtocolError("bad chunk size") from None
+        if size == 0:
+            await _read_headers(reader)  # trailers
+            return bytes(body), False
+        chunk = await reader.readexactly(size)
+        await reader.readexactly(2)
+        body += chunk
+        if len(body) > cap:
+            return bytes(body[:cap]), True  # the rest is left unread; the connection closes
