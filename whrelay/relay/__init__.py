@@ -1,4 +1,4 @@
 """The relay: forwarding to targets (durable queue, retries, proxy mode) and replay.
 
-Uses aiohttp's client; imports no UI library.
+Sends through its own lean HTTP/1.1 client (``http1``); imports no UI library.
 """

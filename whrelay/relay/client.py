@@ -2,9 +2,10 @@
 
 The request carries the stored body bytes and the stored headers in order, with their case
 and duplicates, minus hop-by-hop headers; ``Host`` is the target's, and the original host,
-client address and scheme travel in ``X-Forwarded-*``. Redirects are never followed. Proxy
-environment variables are ignored. Unless remote targets are allowed, the connection is
-refused before any byte is sent when the address actually being connected to is not loopback.
+client address and scheme travel in ``X-Forwarded-*``. Header bytes go out exactly as stored
+(``http1`` writes them itself). Redirects are never followed. Proxy environment variables
+are not read. Unless remote targets are allowed, every address a target's name resolves to is
+checked before it is dialled, so a non-loopback address is never contacted.
 """
 
 from __future__ import annotations
