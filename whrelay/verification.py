@@ -142,13 +142,20 @@ def verify_message(
     return explain(scheme, message, check)
 
 
-def judge(capture: Capture, settings: VerifySettings, route: Route | None, now: float) -> Verdict:
-    """The verdict ``listen`` stores for a webhook as it arrives."""
+def judge(
+    capture: Capture,
+    settings: VerifySettings,
+    route: Route | None,
+    now: float,
+    detected: str | None = None,
+) -> Verdict:
+    """The verdict ``listen`` stores for a webhook as it arrives. ``detected`` is the
+    provider the headers name, when the caller has worked it out already."""
     provider = (route.provider if route else None) or settings.provider
     secrets = (route.secrets if route and route.secrets else ()) or settings.secrets
     if not secrets:
-        # Nothing to verify with: name the scheme (cheaply, from the raw headers) and stop.
-        name = provider or detect_provider(capture.headers)
+        # Nothing to verify with: name the scheme (cheaply) and stop.
+        name = provider or detected or detect_provider(capture.headers)
         if name is None or name not in REGISTRY:
             return Verdict("unverified", None, None, "no signature scheme recognized")
         return Verdict("unverified", name, "no_secret", "no secret given to listen")

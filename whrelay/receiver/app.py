@@ -21,11 +21,13 @@ from multidict import CIMultiDict
 
 from whrelay import __version__
 from whrelay.config import ListenSettings
+from whrelay.detect import identify
 from whrelay.errors import StorageError
 from whrelay.events import DeliveryAttempted, ListenEvent, RequestRefused, WebhookReceived
 from whrelay.models import (
     Capture,
     DeliveryState,
+    Identity,
     Verdict,
     Webhook,
     WebhookSummary,
@@ -161,13 +163,18 @@ async def receive(request: web.Request) -> web.StreamResponse:
         received_at=received_at,
     )
     route = match_route(path, settings.forward.routes)
-    verdict = judge(capture, settings.verify, route, received_at / 1_000_000)
+    # Identified here rather than in the storage process: that one is on every webhook's
+    # critical path (its batch is committed one row after another), this process has room.
+    identity = identify(capture.headers, capture.body)
+    verdict = judge(capture, settings.verify, route, received_at / 1_000_000, identity.provider)
     rejected = settings.verify.reject_invalid and verdict.verdict == "invalid"
     targets = [] if rejected else [t.url for t in settings.forward.targets_for(path)]
     if settings.mode == "proxy" and targets:
-        return await _proxy(receiver, capture, targets, verdict)
+        return await _proxy(receiver, capture, targets, verdict, identity)
     try:
-        stored, deliveries = await receiver.writer.run(InsertWebhook(capture, targets, verdict))
+        stored, deliveries = await receiver.writer.run(
+            InsertWebhook(capture, targets, verdict, identity)
+        )
     except StorageError as error:
         return _refuse(request, 503, f"not stored: {error}", **{"Retry-After": "5"})
     receiver.stored += 1
@@ -206,7 +213,11 @@ def _acknowledge(stored: WebhookSummary) -> web.Response:
 
 
 async def _proxy(
-    receiver: Receiver, capture: Capture, targets: list[str], verdict: Verdict
+    receiver: Receiver,
+    capture: Capture,
+    targets: list[str],
+    verdict: Verdict,
+    identity: Identity,
 ) -> web.Response:
     """Send to the first target while the webhook is being committed; answer the sender with
     the target's response once both are done (never before the commit); queue the rest."""
@@ -231,7 +242,9 @@ async def _proxy(
     )
     if forwarder.resigner is not None:
         request = forwarder.resigner(request)
-    storing = asyncio.ensure_future(receiver.writer.run(InsertWebhook(capture, targets, verdict)))
+    storing = asyncio.ensure_future(
+        receiver.writer.run(InsertWebhook(capture, targets, verdict, identity))
+    )
     attempt = await receiver.sender.send(request, webhook_id=0, delivery=None, trigger="proxy")
     try:
         stored, deliveries = await storing

@@ -15,6 +15,7 @@ from whrelay.models import (
     Attempt,
     Capture,
     Delivery,
+    Identity,
     Verdict,
     WebhookSummary,
     fast_pickle,
@@ -31,9 +32,12 @@ class InsertWebhook:
     capture: Capture
     targets: Sequence[str] = ()
     verdict: Verdict | None = None
+    identity: Identity | None = None
+    """What ``identify`` tells of the capture, when the caller has it already (``listen``
+    works it out in the receiving process, leaving the storage process only the SQL)."""
 
     def __call__(self, db: sqlite3.Connection) -> tuple[WebhookSummary, list[Delivery]]:
-        return insert_webhook(db, self.capture, self.targets, self.verdict)
+        return insert_webhook(db, self.capture, self.targets, self.verdict, self.identity)
 
 
 @fast_pickle

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from whrelay.errors import StorageError, StorageUnavailableError
-from whrelay.models import Attempt, Capture, Delivery, Verdict, WebhookSummary
+from whrelay.models import Attempt, Capture, Delivery, Identity, Verdict, WebhookSummary
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.store import Durability, Store
 from whrelay.storage.writer import MAX_BATCH, Job, commit_batch
@@ -66,6 +66,7 @@ _capture_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Captu
 _attempt_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Attempt)))
 _summary_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(WebhookSummary)))
 _delivery_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Delivery)))
+_identity_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Identity)))
 
 
 def encode_job(key: int, job: Job) -> bytes:
@@ -80,6 +81,7 @@ def encode_job(key: int, job: Job) -> bytes:
                 None
                 if verdict is None
                 else (verdict.verdict, verdict.scheme, verdict.reason, verdict.detail),
+                None if job.identity is None else _identity_fields(job.identity),
             )
         )
     if isinstance(job, RecordAttempt):
@@ -94,7 +96,8 @@ def decode_job(data: bytes) -> tuple[int, int, Job]:
     key, kind = fields[0], fields[1]
     if kind == _WEBHOOK:
         verdict = None if fields[4] is None else Verdict(*fields[4])
-        return key, kind, InsertWebhook(Capture(*fields[2]), fields[3], verdict)
+        identity = None if fields[5] is None else Identity(*fields[5])
+        return key, kind, InsertWebhook(Capture(*fields[2]), fields[3], verdict, identity)
     if kind == _ATTEMPT:
         return key, kind, RecordAttempt(Attempt(*fields[2]), fields[3], fields[4])
     return key, kind, pickle.loads(fields[2])  # noqa: S301 - written by our own parent

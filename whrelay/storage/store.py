@@ -25,6 +25,7 @@ from whrelay.models import (
     Capture,
     Delivery,
     DeliveryState,
+    Identity,
     Verdict,
     Webhook,
     WebhookSummary,
@@ -436,11 +437,12 @@ def insert_webhook(
     capture: Capture,
     targets: Sequence[str] = (),
     verdict: Verdict | None = None,
+    identity: Identity | None = None,
 ) -> tuple[WebhookSummary, list[Delivery]]:
     """Insert one webhook, its verdict, and a pending delivery per target. Call inside a write
     transaction. A webhook whose provider delivery id was seen before is marked as a
     duplicate of the first one. (On every webhook's path: kept lean.)"""
-    who = identify(capture.headers, capture.body)
+    who = identity or identify(capture.headers, capture.body)
     provider = who.provider
     event_type = _text(who.event_type)
     delivery_id = _text(who.delivery_id)
