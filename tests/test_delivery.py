@@ -564,9 +564,9 @@ def test_listen_refuses_non_loopback_targets_at_start(tmp_path: Path) -> None:
 
 
 async def test_sender_guard_blocks_non_loopback_before_connecting() -> None:
-    # Sender._guard is the connector's socket_factory: aiohappyeyeballs calls it before it
-    # creates (and so before it connects) a socket, and it raises for a non-loopback address.
-    # No socket exists for these addresses, so no packet can leave.
+    # Http1Client._connect resolves the name and checks every address with Sender._allowed
+    # before it opens a connection; a non-loopback address raises BlockedAddressError there.
+    # No socket is ever created for these addresses, so no packet can leave.
     with target_server() as target:
         async with Sender(allow_remote=False, timeout=5) as sender:
             for url in (

@@ -9,7 +9,6 @@ import json
 from dataclasses import dataclass
 
 from whrelay.errors import UsageError
-from whrelay.models import encode_header
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +100,3 @@ def _dechunk(data: bytes, name: str) -> bytes:
         start = end + 2
         out += data[start : start + size]
         position = start + size + 2
-
-
-def raw_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], ...]:
-    return tuple((encode_header(k), encode_header(v)) for k, v in headers)

@@ -408,23 +408,6 @@ def _text(value: str | None) -> str | None:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def summarize(capture: Capture) -> WebhookSummary:
-    """The summary of a capture not stored yet (id 0): what the request tells without a secret."""
-    who = identify(capture.headers, capture.body)
-    return WebhookSummary(
-        id=0,
-        received_at=capture.received_at,
-        method=capture.method,
-        path=capture.path,
-        query=capture.query,
-        provider=who.provider,
-        event_type=_text(who.event_type),
-        delivery_id=_text(who.delivery_id),
-        size=len(capture.body or b""),
-        content_type=_text(who.content_type),
-    )
-
-
 _INSERT_WEBHOOK = (
     "INSERT INTO webhooks (received_at, method, path, query, provider, event_type,"
     " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
