@@ -43,11 +43,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Literal
+from typing import Literal, TypeVar
 
 HOST = "127.0.0.1"
 HERE = Path(__file__).resolve().parent
@@ -198,45 +198,81 @@ def log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def start_server(kind: Kind, workdir: Path, run: int) -> Server:
-    """Start a server of ``kind`` on a free port and wait until it answers a health check."""
-    db = workdir / f"run{run}-{kind}.db" if kind != "bare" else None
-    log = workdir / f"run{run}-{kind}.log"
+T = TypeVar("T")
+
+
+def launch(
+    label: str,
+    command: Callable[[int], list[str]],
+    log: Path,
+    env: dict[str, str],
+    started: Callable[[subprocess.Popen[bytes], int], T],
+    stop: Callable[[T], object],
+) -> T:
+    """Start ``command(port)`` on a free port and wait until it answers a health check.
+
+    ``started`` wraps (and registers, for cleanup) the new process; ``stop`` undoes that when
+    the server does not come up. Shared by every benchmark in this folder.
+    """
     for _attempt in range(3):
         port = free_port()
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                server_command(kind, port, db or workdir / "unused.db"),
+                command(port),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
-                env={**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"},
+                env=env,
             )
-        server = Server(kind=kind, proc=proc, port=port, log=log, db=db)
-        RUNNING.append(server)
+        handle = started(proc, port)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and proc.poll() is None:
             if healthy(port):
-                return server
+                return handle
             time.sleep(0.05)
-        stop_server(server)
+        stop(handle)
         tail = log_tail(log)
         if "cannot listen" in tail or "address already in use" in tail.lower():
             continue  # another process took the port between the probe and the bind
-        raise HarnessError(f"{LABELS[kind]} did not start on port {port}:\n{tail}")
-    raise HarnessError(f"{LABELS[kind]} could not bind a free port in 3 attempts")
+        raise HarnessError(f"{label} did not start on port {port}:\n{tail}")
+    raise HarnessError(f"{label} could not bind a free port in 3 attempts")
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then SIGKILL after ``STOP_TIMEOUT``; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def start_server(kind: Kind, workdir: Path, run: int) -> Server:
+    """Start a server of ``kind`` on a free port and wait until it answers a health check."""
+    db = workdir / f"run{run}-{kind}.db" if kind != "bare" else None
+    log = workdir / f"run{run}-{kind}.log"
+
+    def started(proc: subprocess.Popen[bytes], port: int) -> Server:
+        server = Server(kind=kind, proc=proc, port=port, log=log, db=db)
+        RUNNING.append(server)
+        return server
+
+    return launch(
+        LABELS[kind],
+        lambda port: server_command(kind, port, db or workdir / "unused.db"),
+        log,
+        {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"},
+        started,
+        stop_server,
+    )
 
 
 def stop_server(server: Server) -> int:
-    """SIGTERM, then SIGKILL after ``STOP_TIMEOUT``; returns the exit code."""
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-    try:
-        code = server.proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        code = server.proc.wait()
+    """Stop ``server`` (see ``terminate``) and forget it."""
+    code = terminate(server.proc)
     if server in RUNNING:
         RUNNING.remove(server)
     return code

@@ -47,7 +47,6 @@ import contextlib
 import http.client
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -67,9 +66,6 @@ from ingest import (
     MEASURED_PATH,
     NOISE_PERCENT,
     REQUEST_TIMEOUT,
-    ROOT,
-    START_TIMEOUT,
-    STOP_TIMEOUT,
     WARMUP_PATH,
     HarnessError,
     Load,
@@ -79,14 +75,13 @@ from ingest import (
     cpu_seconds,
     filesystem_of,
     fmt,
-    free_port,
-    healthy,
-    log_tail,
+    launch,
     machine_busy_seconds,
     make_payload,
     own_cpu_seconds,
     run_load,
     sigterm_as_exit,
+    terminate,
     write_wrk_script,
     wrk_version,
 )
@@ -146,41 +141,18 @@ def start(label: str, command: Callable[[int], list[str]], log: Path, workdir: P
     Every server here answers ``/_whrelay/health``: whrelay itself, the bare target (any
     path), and mitmdump (it passes the request on to the target).
     """
-    for _attempt in range(3):
-        port = free_port()
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                command(port),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                env=child_env(workdir),
-            )
-        started = Proc(label, proc, port, log)
-        RUNNING.append(started)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and proc.poll() is None:
-            if healthy(port):
-                return started
-            time.sleep(0.05)
-        stop(started)
-        tail = log_tail(log)
-        if "cannot listen" in tail or "address already in use" in tail.lower():
-            continue  # another process took the port between the probe and the bind
-        raise HarnessError(f"{label} did not start on port {port}:\n{tail}")
-    raise HarnessError(f"{label} could not bind a free port in 3 attempts")
+
+    def started(proc: subprocess.Popen[bytes], port: int) -> Proc:
+        handle = Proc(label, proc, port, log)
+        RUNNING.append(handle)
+        return handle
+
+    return launch(label, command, log, child_env(workdir), started, stop)
 
 
 def stop(started: Proc) -> int:
-    """SIGTERM, then SIGKILL after ``STOP_TIMEOUT``; returns the exit code."""
-    if started.proc.poll() is None:
-        started.proc.send_signal(signal.SIGTERM)
-    try:
-        code = started.proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        started.proc.kill()
-        code = started.proc.wait()
+    """Stop ``started`` (see ``ingest.terminate``) and forget it."""
+    code = terminate(started.proc)
     if started in RUNNING:
         RUNNING.remove(started)
     return code
