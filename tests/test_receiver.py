@@ -42,7 +42,7 @@ from tests.conftest import (
 from whrelay import __version__
 from whrelay.config import ListenSettings
 from whrelay.events import ListenEvent, RequestRefused, WebhookReceived
-from whrelay.receiver.app import make_app
+from whrelay.receiver.app import make_receiver
 from whrelay.storage import Store
 
 MiB = 1 << 20
@@ -587,16 +587,17 @@ async def test_trickled_body_gets_408_and_is_not_stored(slow_listener: Listener)
 async def in_process_receiver(
     settings: ListenSettings, store: Store, events: list[ListenEvent]
 ) -> AsyncIterator[str]:
-    """``make_app`` served on 127.0.0.1, a free port, as ``serve`` runs it; yields its URL."""
-    app = make_app(settings, store, events.append)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, auto_decompress=False)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
-    finally:
-        await runner.cleanup()
+    """A receiver served on 127.0.0.1, a free port, as ``serve`` runs it; yields its URL."""
+    receiver = make_receiver(settings, store, events.append)
+    async with receiver.running():
+        runner = web.ServerRunner(receiver.server(access_log=None, auto_decompress=False))
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
+        finally:
+            await runner.cleanup()
 
 
 async def post_many(url: str, bodies: list[bytes]) -> list[tuple[int, int | None]]:

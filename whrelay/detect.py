@@ -7,7 +7,9 @@ Pure functions; nothing here trusts the values beyond copying them as text.
 
 from __future__ import annotations
 
-import json
+from typing import Any
+
+import msgspec
 
 from whrelay.models import Identity, RawHeaders, decode_header
 
@@ -61,15 +63,28 @@ _EVENT_HEADERS: dict[str, tuple[str, ...]] = {
 _EVENT_HEADERS_RAW = {p: tuple(h.encode() for h in hs) for p, hs in _EVENT_HEADERS.items()}
 _DELIVERY_HEADERS_RAW = {p: tuple(h.encode() for h in hs) for p, hs in _DELIVERY_HEADERS.items()}
 
-JsonObject = dict[str, object]
+
+class _Fields(msgspec.Struct):
+    """The top-level fields of a JSON body that detection reads.
+
+    Decoding into this skips every other field without building it: on a 1 KiB event that
+    is several times cheaper than ``json.loads``, and it runs for every webhook received.
+    """
+
+    id: Any = None  # Stripe's evt_ id
+    type: Any = None  # Stripe, Svix and most others
+    event_type: Any = None  # Paddle Billing
+    event: Any = None  # Zoom (a string); Slack (an object with a type)
+    object_kind: Any = None  # GitLab system hooks
+    event_id: Any = None  # Slack
+    notification_id: Any = None  # Paddle Billing
 
 
-def _str_field(obj: JsonObject, *path: str) -> str | None:
-    value: object = obj
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
+_NO_FIELDS = _Fields()
+_decode_fields = msgspec.json.Decoder(_Fields).decode
+
+
+def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
@@ -93,16 +108,17 @@ def detect_provider(headers: RawHeaders) -> str | None:
     return _provider_of(_index(headers))
 
 
-def _parse_json(content_type: bytes, body: bytes | None) -> JsonObject | None:
+def _json_fields(content_type: bytes, body: bytes | None) -> _Fields:
+    """The fields detection reads from a JSON object body; all ``None`` for anything else
+    (not JSON, not an object, not UTF-8, too large)."""
     if not body or len(body) > MAX_JSON_SNIFF:
-        return None
+        return _NO_FIELDS
     if b"json" not in content_type.lower() and body.lstrip()[:1] != b"{":
-        return None
+        return _NO_FIELDS
     try:
-        parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return parsed if isinstance(parsed, dict) else None
+        return _decode_fields(body)
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+        return _NO_FIELDS
 
 
 def identify(headers: RawHeaders, body: bytes | None) -> Identity:
@@ -113,7 +129,7 @@ def identify(headers: RawHeaders, body: bytes | None) -> Identity:
     index = _index(headers)
     provider = _provider_of(index)
     content_type = index.get(b"content-type")
-    doc = _parse_json(content_type or b"", body) or {}
+    fields = _json_fields(content_type or b"", body)
 
     event_type = None
     for name in _EVENT_HEADERS_RAW.get(provider or "", ()):
@@ -122,13 +138,15 @@ def identify(headers: RawHeaders, body: bytes | None) -> Identity:
             event_type = decode_header(value)
             break
     if event_type is None:
-        if provider == "slack":
-            event_type = _str_field(doc, "event", "type")
-        for key in ("type", "event_type", "event", "object_kind"):
-            # Stripe, Svix and most others; Paddle Billing; Zoom; GitLab system hooks.
-            if event_type:
-                break
-            event_type = _str_field(doc, key)
+        if provider == "slack" and isinstance(fields.event, dict):
+            event_type = _text(fields.event.get("type"))
+        event_type = (
+            event_type
+            or _text(fields.type)
+            or _text(fields.event_type)
+            or _text(fields.event)
+            or _text(fields.object_kind)
+        )
 
     delivery_id = None
     for name in _DELIVERY_HEADERS_RAW.get(provider or "", ()):
@@ -138,11 +156,8 @@ def identify(headers: RawHeaders, body: bytes | None) -> Identity:
             break
     if delivery_id is None:
         if provider == "stripe":
-            delivery_id = _str_field(doc, "id")
-        for key in ("event_id", "notification_id"):  # Slack, Paddle Billing
-            if delivery_id:
-                break
-            delivery_id = _str_field(doc, key)
+            delivery_id = _text(fields.id)
+        delivery_id = delivery_id or _text(fields.event_id) or _text(fields.notification_id)
         for name in (b"webhook-id", b"svix-id"):
             if delivery_id:
                 break

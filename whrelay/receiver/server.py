@@ -14,7 +14,7 @@ from whrelay import __version__
 from whrelay.config import ListenSettings
 from whrelay.errors import UsageError
 from whrelay.events import ListenEvent, ListenStarted, ListenStopped
-from whrelay.receiver.app import RECEIVER, make_app
+from whrelay.receiver.app import make_receiver
 from whrelay.storage import Store
 from whrelay.storage.process import ProcessWriter
 from whrelay.targets import check_target
@@ -95,14 +95,8 @@ async def serve(
     # Create (or migrate) the database here, so that a bad --db fails with a clear error
     # before anything listens; the storage process then does the writing.
     Store(settings.db_path, durability=settings.durability).close()
-    app = make_app(settings, None, emit, ProcessWriter(settings.db_path, settings.durability))
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        access_log=None,
-        keepalive_timeout=settings.idle_timeout,
-        auto_decompress=False,
-        shutdown_timeout=settings.shutdown_timeout,
+    receiver = make_receiver(
+        settings, None, emit, ProcessWriter(settings.db_path, settings.durability)
     )
     stop = stop or asyncio.Event()
     stopped_by: list[str] = []
@@ -115,31 +109,52 @@ async def serve(
 
         loop.add_signal_handler(signum, on_signal)
     try:
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
-        try:
-            await site.start()
-        except OSError as error:
-            raise UsageError(
-                f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
-                hint="pick another --port, or 0 for any free port",
-            ) from None
-        port = runner.addresses[0][1]
-        emit(
-            ListenStarted(
-                url=_url(settings.host, port),
-                db_path=str(settings.db_path),
-                version=__version__,
-                options=_options(settings),
-                warnings=tuple(environment_warnings(settings.host))
-                + _orphan_warning(app[RECEIVER].orphans),
+        async with receiver.running():
+            runner = web.ServerRunner(
+                receiver.server(
+                    access_log=None,
+                    keepalive_timeout=settings.idle_timeout,
+                    auto_decompress=False,
+                ),
+                handle_signals=False,
+                shutdown_timeout=settings.shutdown_timeout,
             )
-        )
-        await stop.wait()
+            await runner.setup()
+            try:
+                await _serve(runner, settings, receiver.orphans, emit, stop)
+            finally:
+                # In-flight requests are answered (or refused) before the engine stops.
+                await runner.cleanup()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-        await runner.cleanup()
-        stored = app[RECEIVER].stored
-    emit(ListenStopped(stored=stored, signal=stopped_by[0] if stopped_by else None))
+    emit(ListenStopped(stored=receiver.stored, signal=stopped_by[0] if stopped_by else None))
     return stopped_by[0] if stopped_by else None
+
+
+async def _serve(
+    runner: web.ServerRunner,
+    settings: ListenSettings,
+    orphans: int,
+    emit: Callable[[ListenEvent], None],
+    stop: asyncio.Event,
+) -> None:
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    try:
+        await site.start()
+    except OSError as error:
+        raise UsageError(
+            f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
+            hint="pick another --port, or 0 for any free port",
+        ) from None
+    port = runner.addresses[0][1]
+    emit(
+        ListenStarted(
+            url=_url(settings.host, port),
+            db_path=str(settings.db_path),
+            version=__version__,
+            options=_options(settings),
+            warnings=tuple(environment_warnings(settings.host)) + _orphan_warning(orphans),
+        )
+    )
+    await stop.wait()

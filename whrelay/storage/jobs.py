@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from whrelay.detect import identify
 from whrelay.models import (
     Attempt,
     Capture,
@@ -21,7 +22,13 @@ from whrelay.models import (
     fast_pickle,
     now_micros,
 )
-from whrelay.storage.store import insert_attempt, insert_webhook, update_delivery
+from whrelay.storage.store import (
+    insert_attempt,
+    insert_webhook,
+    insert_webhook_rows,
+    stored_webhook,
+    update_delivery,
+)
 
 
 @fast_pickle
@@ -38,6 +45,36 @@ class InsertWebhook:
 
     def __call__(self, db: sqlite3.Connection) -> tuple[WebhookSummary, list[Delivery]]:
         return insert_webhook(db, self.capture, self.targets, self.verdict, self.identity)
+
+    def identified(self) -> InsertWebhook:
+        """This job with its identity worked out, so that ``rows`` and ``result`` agree."""
+        if self.identity is not None:
+            return self
+        identity = identify(self.capture.headers, self.capture.body)
+        return InsertWebhook(self.capture, self.targets, self.verdict, identity)
+
+    def rows(self, db: sqlite3.Connection) -> WebhookIds:
+        """Run the job, returning only the ids it assigned (the storage process's answer)."""
+        assert self.identity is not None, "call identified() first"
+        return insert_webhook_rows(db, self.capture, self.targets, self.verdict, self.identity)
+
+    def result(self, ids: WebhookIds) -> tuple[WebhookSummary, list[Delivery]]:
+        """What ``self(db)`` returns, rebuilt from what ``rows(db)`` returned."""
+        assert self.identity is not None, "call identified() first"
+        webhook_id, duplicate_of, delivery_ids = ids
+        return stored_webhook(
+            self.capture,
+            self.targets,
+            self.verdict,
+            self.identity,
+            webhook_id,
+            duplicate_of,
+            delivery_ids,
+        )
+
+
+WebhookIds = tuple[int, "int | None", "list[int]"]
+"""A stored webhook's id, the id of the webhook it duplicates, and its deliveries' ids."""
 
 
 @fast_pickle

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from whrelay.errors import StorageError, StorageUnavailableError
-from whrelay.models import Attempt, Capture, Delivery, Identity, Verdict, WebhookSummary
+from whrelay.models import Attempt, Capture, Identity, Verdict
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.store import Durability, Store
 from whrelay.storage.writer import MAX_BATCH, Job, commit_batch
@@ -36,6 +36,7 @@ _FRAME = struct.Struct("!Q")
 RESTART_DELAY = 0.5
 """Seconds before a storage process that died is replaced."""
 _READ = 1 << 20
+_EAGER = int(os.environ.get("WHRELAY_EAGER", "0"))
 
 
 def _frames(buffer: bytearray) -> list[bytes]:
@@ -64,40 +65,37 @@ def _frame(payload: bytes) -> bytes:
 _WEBHOOK, _ATTEMPT, _PICKLED = 1, 2, 0
 _capture_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Capture)))
 _attempt_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Attempt)))
-_summary_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(WebhookSummary)))
-_delivery_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Delivery)))
 _identity_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Identity)))
 
 
-def encode_job(key: int, job: Job) -> bytes:
+def encode_job(key: int, job: Job) -> tuple[Any, ...]:
+    """A job as a marshallable tuple. An ``InsertWebhook`` must be ``identified()``: the
+    storage process then answers with the ids alone and the parent rebuilds the records."""
     if isinstance(job, InsertWebhook):
-        verdict = job.verdict
-        return marshal.dumps(
-            (
-                key,
-                _WEBHOOK,
-                _capture_fields(job.capture),
-                tuple(job.targets),
-                None
-                if verdict is None
-                else (verdict.verdict, verdict.scheme, verdict.reason, verdict.detail),
-                None if job.identity is None else _identity_fields(job.identity),
-            )
+        verdict, identity = job.verdict, job.identity
+        assert identity is not None, "ProcessWriter.run identifies the webhook first"
+        return (
+            key,
+            _WEBHOOK,
+            _capture_fields(job.capture),
+            tuple(job.targets),
+            None
+            if verdict is None
+            else (verdict.verdict, verdict.scheme, verdict.reason, verdict.detail),
+            _identity_fields(identity),
         )
     if isinstance(job, RecordAttempt):
-        return marshal.dumps(
-            (key, _ATTEMPT, _attempt_fields(job.attempt), job.state, job.next_attempt_at)
-        )
-    return marshal.dumps((key, _PICKLED, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)))
+        return (key, _ATTEMPT, _attempt_fields(job.attempt), job.state, job.next_attempt_at)
+    return (key, _PICKLED, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def decode_job(data: bytes) -> tuple[int, int, Job]:
-    fields = marshal.loads(data)  # noqa: S302 - written by our own parent
+def decode_job(fields: tuple[Any, ...]) -> tuple[int, int, Job]:
+    """The job ``encode_job`` encoded, as the storage process runs it."""
     key, kind = fields[0], fields[1]
     if kind == _WEBHOOK:
         verdict = None if fields[4] is None else Verdict(*fields[4])
-        identity = None if fields[5] is None else Identity(*fields[5])
-        return key, kind, InsertWebhook(Capture(*fields[2]), fields[3], verdict, identity)
+        job = InsertWebhook(Capture(*fields[2]), fields[3], verdict, Identity(*fields[5]))
+        return key, kind, job.rows
     if kind == _ATTEMPT:
         return key, kind, RecordAttempt(Attempt(*fields[2]), fields[3], fields[4])
     return key, kind, pickle.loads(fields[2])  # noqa: S301 - written by our own parent
@@ -105,17 +103,16 @@ def decode_job(data: bytes) -> tuple[int, int, Job]:
 
 def encode_result(kind: int, result: Any) -> Any:
     if kind == _WEBHOOK:
-        summary, deliveries = result
-        return _summary_fields(summary), [_delivery_fields(d) for d in deliveries]
+        return result  # the ids: (webhook, duplicated webhook, [deliveries])
     if kind == _ATTEMPT:
         return _attempt_fields(result)
     return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def decode_result(kind: int, data: Any) -> Any:
+def decode_result(job: Job, kind: int, data: Any) -> Any:
     if kind == _WEBHOOK:
-        summary, deliveries = data
-        return WebhookSummary(*summary), [Delivery(*d) for d in deliveries]
+        assert isinstance(job, InsertWebhook)
+        return job.result(data)
     if kind == _ATTEMPT:
         return Attempt(*data)
     return pickle.loads(data)  # noqa: S301 - written by our own child
@@ -135,7 +132,11 @@ def child_main(db_path: str, durability: Durability) -> int:
             if not chunk:
                 return 0
             buffer += chunk
-            pending = [decode_job(frame) for frame in _frames(buffer)]
+            pending = [
+                decode_job(fields)
+                for frame in _frames(buffer)
+                for fields in marshal.loads(frame)  # noqa: S302 - written by our own parent
+            ]
             while pending:
                 batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
                 jobs: list[Job] = [job for _, _, job in batch]
@@ -199,7 +200,10 @@ class ProcessWriter:
         self._keys = itertools.count(1)
         self._closing = False
         self._dead: str | None = None
-        self._outbox: list[bytes] = []
+        self._outbox: list[tuple[Any, ...]] = []
+        self._unanswered = 0
+        """Jobs sent to the child whose answer has not come back."""
+        self._flush_scheduled = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -219,39 +223,49 @@ class ProcessWriter:
     async def run(self, job: Job) -> Any:
         if self._dead is not None or self._transport is None:
             raise StorageUnavailableError(self._dead or "the storage process is not running")
+        if isinstance(job, InsertWebhook):
+            job = job.identified()
         key = next(self._keys)
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Any] = loop.create_future()
+        waiter: asyncio.Future[tuple[int, Any]] = loop.create_future()
         self._waiters[key] = waiter
-        if not self._outbox:
-            # Jobs submitted in the same turn of the event loop go out in one write, so the
-            # child wakes once and commits them together.
+        self._outbox.append(encode_job(key, job))
+        if not self._flush_scheduled and self._unanswered <= _EAGER:
+            # Jobs submitted in the same turn of the event loop go out in one write.
+            self._flush_scheduled = True
             loop.call_soon(self._flush)
-        self._outbox.append(_frame(encode_job(key, job)))
         try:
-            return await waiter
+            kind, result = await waiter
         finally:
             self._waiters.pop(key, None)
+        return decode_result(job, kind, result)
 
     def _flush(self) -> None:
-        frames, self._outbox = self._outbox, []
-        if self._transport is None or self._dead is not None:
+        """Send the outbox as one frame, so the child wakes once and commits it together."""
+        self._flush_scheduled = False
+        jobs, self._outbox = self._outbox, []
+        if not jobs or self._transport is None or self._dead is not None:
             return
         stdin = self._transport.get_pipe_transport(0)
         if isinstance(stdin, asyncio.WriteTransport) and not stdin.is_closing():
-            stdin.write(b"".join(frames))
+            self._unanswered += len(jobs)
+            stdin.write(_frame(marshal.dumps(jobs)))
 
     def _answered(self, answers: list[tuple[int, int, Any, tuple[bool, str] | None]]) -> None:
+        self._unanswered = max(0, self._unanswered - len(answers))
         for key, kind, result, error in answers:
             waiter = self._waiters.pop(key, None)
             if waiter is None or waiter.done():
                 continue
             if error is None:
-                waiter.set_result(decode_result(kind, result))
+                waiter.set_result((kind, result))
             else:
                 passing, message = error
                 failure = StorageUnavailableError if passing else StorageError
                 waiter.set_exception(failure(message))
+        if self._outbox and not self._flush_scheduled and self._unanswered <= _EAGER:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _gone(self) -> None:
         if not self._closing:
@@ -266,6 +280,7 @@ class ProcessWriter:
                     StorageUnavailableError(self._dead or "the storage process stopped")
                 )
         self._waiters.clear()
+        self._unanswered = 0
 
     async def _restart(self) -> None:
         """Start a new child after one died; until then writes fail with 503s, not 2xx."""

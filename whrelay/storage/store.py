@@ -426,11 +426,22 @@ def insert_webhook(
     transaction. A webhook whose provider delivery id was seen before is marked as a
     duplicate of the first one. (On every webhook's path: kept lean.)"""
     who = identity or identify(capture.headers, capture.body)
-    provider = who.provider
-    event_type = _text(who.event_type)
-    delivery_id = _text(who.delivery_id)
-    content_type = _text(who.content_type)
-    size = len(capture.body or b"")
+    webhook_id, duplicate_of, delivery_ids = insert_webhook_rows(db, capture, targets, verdict, who)
+    return stored_webhook(capture, targets, verdict, who, webhook_id, duplicate_of, delivery_ids)
+
+
+def insert_webhook_rows(
+    db: sqlite3.Connection,
+    capture: Capture,
+    targets: Sequence[str],
+    verdict: Verdict | None,
+    identity: Identity,
+) -> tuple[int, int | None, list[int]]:
+    """``insert_webhook``'s SQL: the ids it assigns (webhook, duplicated webhook, deliveries),
+    from which ``stored_webhook`` rebuilds the records. The storage process answers with
+    these few integers rather than the records."""
+    provider = identity.provider
+    delivery_id = _text(identity.delivery_id)
     duplicate_of = None
     if delivery_id:
         duplicate_of = db.execute(
@@ -445,10 +456,10 @@ def insert_webhook(
             capture.path,
             capture.query,
             provider,
-            event_type,
+            _text(identity.event_type),
             delivery_id,
-            size,
-            content_type,
+            len(capture.body or b""),
+            _text(identity.content_type),
             capture.http_version,
             capture.remote_addr,
             pack_headers(capture.headers),
@@ -456,8 +467,7 @@ def insert_webhook(
         ),
     ).lastrowid
     assert webhook_id is not None
-    if verdict is None:
-        verdict = Verdict("unverified", provider, "no_secret" if provider else None)
+    verdict = verdict or _default_verdict(provider)
     # The common case, nothing checked and no duplicate, needs no row: readers derive it.
     if not (
         verdict.verdict == "unverified"
@@ -476,24 +486,46 @@ def insert_webhook(
                 duplicate_of,
             ),
         )
+    delivery_ids = [
+        insert_delivery(db, webhook_id, target, capture.received_at).id for target in targets
+    ]
+    return webhook_id, duplicate_of, delivery_ids
+
+
+def _default_verdict(provider: str | None) -> Verdict:
+    return Verdict("unverified", provider, "no_secret" if provider else None)
+
+
+def stored_webhook(
+    capture: Capture,
+    targets: Sequence[str],
+    verdict: Verdict | None,
+    identity: Identity,
+    webhook_id: int,
+    duplicate_of: int | None,
+    delivery_ids: Sequence[int],
+) -> tuple[WebhookSummary, list[Delivery]]:
+    """The records ``insert_webhook`` stored, from what went in and the ids that came out."""
+    verdict = verdict or _default_verdict(identity.provider)
     stored = WebhookSummary(
         webhook_id,
         capture.received_at,
         capture.method,
         capture.path,
         capture.query,
-        provider,
-        event_type,
-        delivery_id,
-        size,
-        content_type,
+        identity.provider,
+        _text(identity.event_type),
+        _text(identity.delivery_id),
+        len(capture.body or b""),
+        _text(identity.content_type),
         verdict.verdict,
         verdict.reason,
         verdict.scheme,
         duplicate_of,
     )
     deliveries = [
-        insert_delivery(db, webhook_id, target, capture.received_at) for target in targets
+        _pending(delivery_id, webhook_id, target, capture.received_at)
+        for delivery_id, target in zip(delivery_ids, targets, strict=True)
     ]
     return stored, deliveries
 
@@ -506,8 +538,12 @@ def insert_delivery(db: sqlite3.Connection, webhook_id: int, target: str, now_us
         (webhook_id, target, now_us, now_us, now_us),
     )
     assert cursor.lastrowid is not None
+    return _pending(cursor.lastrowid, webhook_id, target, now_us)
+
+
+def _pending(delivery_id: int, webhook_id: int, target: str, now_us: int) -> Delivery:
     return Delivery(
-        id=cursor.lastrowid,
+        id=delivery_id,
         webhook_id=webhook_id,
         target=target,
         state=DeliveryState.PENDING,
