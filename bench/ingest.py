@@ -1,17 +1,21 @@
 """Ingest benchmark: how many webhooks a second ``whrelay listen`` stores, next to bare aiohttp.
 
-Starts three kinds of server as subprocesses on free ports of 127.0.0.1, one at a time, each
+Starts four kinds of server as subprocesses on free ports of 127.0.0.1, one at a time, each
 fresh for its run:
 
-* ``bare``: ``bench/_bare_server.py``, an aiohttp server that reads the body and answers 200;
+* ``bare``: ``bench/_bare_server.py``, an aiohttp server that reads the body and answers 200
+  (the handler routed by a ``web.Application``: the baseline of the goals);
+* ``low-level``: the same handler on aiohttp's ``web.Server``, as ``whrelay listen`` serves
+  (the stricter floor, shown for reference);
 * ``full``: ``whrelay listen --output quiet`` with the default durability (fsync per commit);
 * ``normal``: the same with ``--durability normal``.
 
-Each gets the same load for the same time: 1 KiB JSON POSTs shaped like a Stripe event, with
-Stripe's headers (``Stripe-Signature`` included), over 32 keep-alive connections, after a
-short warm-up. The load comes from ``wrk`` when it is on PATH, else from an aiohttp client
-with as many connections. Runs go bare, full, normal (``--rounds`` times), then bare once
-more, so that drift over the session hits the baseline on both sides; each kind's runs are
+Each gets the same load for the same time: 1 KiB JSON POSTs shaped like a Stripe event, each
+with its own event id (``--duplicates``: one id throughout), with Stripe's headers
+(``Stripe-Signature`` included), over 32 keep-alive connections, after a short warm-up. The
+load comes from ``wrk`` when it is on PATH, else from an aiohttp client with as many
+connections. Runs go bare, low-level, full, normal (``--rounds`` times), then bare once more,
+so that drift over the session hits the baseline on both sides; each kind's runs are
 averaged. After each whrelay run the database's rows are counted and checked against the
 2xx answers the load generator saw: every acknowledged webhook must be stored.
 
@@ -67,9 +71,10 @@ STOP_TIMEOUT = 15.0
 NOISE_PERCENT = 25.0
 """CPU (percent of one core) other processes may use during a run before the report warns."""
 
-Kind = Literal["bare", "full", "normal"]
+Kind = Literal["bare", "low-level", "full", "normal"]
 LABELS: dict[Kind, str] = {
     "bare": "bare aiohttp",
+    "low-level": "bare low-level",
     "full": "whrelay full",
     "normal": "whrelay normal",
 }
@@ -201,6 +206,8 @@ def free_port() -> int:
 def server_command(kind: Kind, port: int, db: Path) -> list[str]:
     if kind == "bare":
         return [sys.executable, str(BARE_SERVER), "--port", str(port)]
+    if kind == "low-level":
+        return [sys.executable, str(BARE_SERVER), "--port", str(port), "--low-level"]
     command = [sys.executable, "-m", "whrelay", "listen", "--host", HOST, "--port", str(port)]
     command += ["--output", "quiet", "--db", str(db)]
     if kind == "normal":
@@ -281,7 +288,7 @@ def terminate(proc: subprocess.Popen[bytes]) -> int:
 
 def start_server(kind: Kind, workdir: Path, run: int) -> Server:
     """Start a server of ``kind`` on a free port and wait until it answers a health check."""
-    db = workdir / f"run{run}-{kind}.db" if kind != "bare" else None
+    db = workdir / f"run{run}-{kind}.db" if kind in ("full", "normal") else None
     log = workdir / f"run{run}-{kind}.log"
 
     def started(proc: subprocess.Popen[bytes], port: int) -> Server:
@@ -606,10 +613,11 @@ def run_one(number: int, kind: Kind, workdir: Path, spec: LoadSpec, warmup: floa
 
 
 def plan(rounds: int) -> list[Kind]:
-    """bare, full, normal per round, then bare again: the baseline brackets the whrelay runs."""
+    """bare, low-level, full, normal per round, then bare again: the baseline brackets the
+    whrelay runs."""
     kinds: list[Kind] = []
     for _ in range(rounds):
-        kinds += ["bare", "full", "normal"]
+        kinds += ["bare", "low-level", "full", "normal"]
     return [*kinds, "bare"]
 
 
@@ -676,7 +684,8 @@ def print_run(result: RunResult) -> None:
 def print_summary(results: list[RunResult]) -> None:
     print(
         "(srv CPU: the server's CPU, all threads, in % of one core; µs/req: that CPU per "
-        "request; other: CPU the rest of the machine used meanwhile)"
+        "request; other: CPU the rest of the machine used meanwhile; / bare: the goals' "
+        "ratio; / low: against the same handler on aiohttp's low-level server)"
     )
     rates: dict[Kind, list[float]] = {}
     costs: dict[Kind, list[float]] = {}
@@ -686,16 +695,22 @@ def print_summary(results: list[RunResult]) -> None:
             costs.setdefault(result.kind, []).append(result.cpu_us_per_request)
     mean = {kind: statistics.fmean(values) for kind, values in rates.items()}
     bare = mean.get("bare", 0.0)
+    floor = mean.get("low-level", 0.0)
     print()
-    print(f"{'server':<15} {'req/s':>9}  {'runs':<22} {'µs/req':>6} {'/ bare':>6}  {'goal':<7} met")
-    for kind in ("bare", "full", "normal"):
+    print(
+        f"{'server':<15} {'req/s':>9}  {'runs':<22} {'µs/req':>6} {'/ bare':>6} "
+        f"{'/ low':>6}  {'goal':<7} met"
+    )
+    for kind in ("bare", "low-level", "full", "normal"):
         if kind not in mean:
             continue
         runs = ", ".join(f"{r:.0f}" for r in rates[kind])
         ratio = mean[kind] / bare if bare else 0.0
+        low = fmt(mean[kind] / floor if floor else None, ".2f")
         cost = statistics.fmean(costs[kind]) if kind in costs else None
         line = (
-            f"{LABELS[kind]:<15} {mean[kind]:>9.0f}  {runs:<22} {fmt(cost, '.0f'):>6} {ratio:>6.2f}"
+            f"{LABELS[kind]:<15} {mean[kind]:>9.0f}  {runs:<22} {fmt(cost, '.0f'):>6} "
+            f"{ratio:>6.2f} {low:>6}"
         )
         if kind in GOALS:
             goal = GOALS[kind]

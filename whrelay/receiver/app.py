@@ -166,6 +166,12 @@ def _refuse(
     return _plain(status, message, **headers)
 
 
+def _too_large(receiver: Receiver, request: web.BaseRequest) -> web.Response:
+    limit = receiver.settings.max_body
+    message = f"body larger than the {limit} byte limit (--max-body); not stored"
+    return _refuse(receiver, request, 413, message, Connection="close")
+
+
 def _has_body(request: web.BaseRequest) -> bool:
     """Whether the request framed a body at all (a length, even 0, or chunked)."""
     return hdrs.CONTENT_LENGTH in request.headers or hdrs.TRANSFER_ENCODING in request.headers
@@ -179,10 +185,9 @@ async def receive(receiver: Receiver, request: web.BaseRequest) -> web.StreamRes
     if path.startswith(RESERVED_PREFIX):
         return _reserved(receiver, request, path)
 
-    too_large = f"body larger than the {settings.max_body} byte limit (--max-body); not stored"
     length = request.content_length
     if length is not None and length > settings.max_body:
-        return _refuse(receiver, request, 413, too_large, Connection="close")
+        return _too_large(receiver, request)
     try:
         if request.content.is_eof():  # the whole body came with the headers: no timer needed
             body = await request.read()
@@ -190,7 +195,7 @@ async def receive(receiver: Receiver, request: web.BaseRequest) -> web.StreamRes
             async with asyncio.timeout(settings.read_timeout or None):
                 body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return _refuse(receiver, request, 413, too_large, Connection="close")
+        return _too_large(receiver, request)
     except TimeoutError:
         message = f"body not received within {settings.read_timeout:g} s; not stored"
         return _refuse(receiver, request, 408, message, Connection="close")
@@ -206,8 +211,7 @@ async def receive(receiver: Receiver, request: web.BaseRequest) -> web.StreamRes
         received_at=received_at,
     )
     route = match_route(path, settings.forward.routes)
-    # Identified here rather than in the storage process: that one is on every webhook's
-    # critical path (its batch is committed one row after another), this process has room.
+    # Identified here rather than in the storage process, whose every row delays its batch.
     identity = identify(capture.headers, capture.body)
     verdict = judge(capture, settings.verify, route, received_at / 1_000_000, identity.provider)
     rejected = settings.verify.reject_invalid and verdict.verdict == "invalid"
