@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from whrelay.detect import MAX_JSON_SNIFF, identify
+from whrelay.bodyfields import MAX_JSON_SNIFF
+from whrelay.detect import identify
 from whrelay.models import Identity, RawHeaders
 
 JSON = (b"Content-Type", b"application/json")

@@ -7,14 +7,7 @@ Pure functions; nothing here trusts the values beyond copying them as text.
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
-
 from whrelay.models import Identity, RawHeaders, decode_header
-
-MAX_JSON_SNIFF = 1024 * 1024
-"""Bodies larger than this are not parsed for an event type or id."""
 
 # (provider, header that proves it). Order matters: the first match wins, so a sender that
 # also sets another's headers (Svix sends webhook-* too) is checked before that other one.
@@ -64,26 +57,6 @@ _EVENT_HEADERS_RAW = {p: tuple(h.encode() for h in hs) for p, hs in _EVENT_HEADE
 _DELIVERY_HEADERS_RAW = {p: tuple(h.encode() for h in hs) for p, hs in _DELIVERY_HEADERS.items()}
 
 
-class _Fields(msgspec.Struct):
-    """The top-level fields of a JSON body that detection reads.
-
-    Decoding into this skips every other field without building it: on a 1 KiB event that
-    is several times cheaper than ``json.loads``, and it runs for every webhook received.
-    """
-
-    id: Any = None  # Stripe's evt_ id
-    type: Any = None  # Stripe, Svix and most others
-    event_type: Any = None  # Paddle Billing
-    event: Any = None  # Zoom (a string); Slack (an object with a type)
-    object_kind: Any = None  # GitLab system hooks
-    event_id: Any = None  # Slack
-    notification_id: Any = None  # Paddle Billing
-
-
-_NO_FIELDS = _Fields()
-_decode_fields = msgspec.json.Decoder(_Fields).decode
-
-
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -108,19 +81,6 @@ def detect_provider(headers: RawHeaders) -> str | None:
     return _provider_of(_index(headers))
 
 
-def _json_fields(content_type: bytes, body: bytes | None) -> _Fields:
-    """The fields detection reads from a JSON object body; all ``None`` for anything else
-    (not JSON, not an object, not UTF-8, too large)."""
-    if not body or len(body) > MAX_JSON_SNIFF:
-        return _NO_FIELDS
-    if b"json" not in content_type.lower() and body.lstrip()[:1] != b"{":
-        return _NO_FIELDS
-    try:
-        return _decode_fields(body)
-    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
-        return _NO_FIELDS
-
-
 def identify(headers: RawHeaders, body: bytes | None) -> Identity:
     """Provider, event type and delivery id, as far as the request tells them.
 
@@ -129,7 +89,9 @@ def identify(headers: RawHeaders, body: bytes | None) -> Identity:
     index = _index(headers)
     provider = _provider_of(index)
     content_type = index.get(b"content-type")
-    fields = _json_fields(content_type or b"", body)
+    from whrelay.bodyfields import json_fields  # lazily: `verify` reads headers only
+
+    fields = json_fields(content_type or b"", body)
 
     event_type = None
     for name in _EVENT_HEADERS_RAW.get(provider or "", ()):
