@@ -325,6 +325,66 @@ async def test_oversized_chunked_body_gets_413(small_listener: Listener) -> None
     assert [(e["status"], e["path"]) for e in refused(small_listener)] == [(413, "/big")]
 
 
+async def test_expect_100_continue_gets_the_go_ahead_before_the_body(
+    small_listener: Listener,
+) -> None:
+    """curl and other clients send ``Expect: 100-continue`` for large bodies and wait for
+    ``100 Continue`` before sending the body: they must get it at once, then a 200."""
+    body = b'{"type":"big.upload"}'
+    head = request_bytes(
+        "POST",
+        "/expect",
+        [
+            ("Host", "127.0.0.1"),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Expect", "100-continue"),
+        ],
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", url_port(small_listener.url))
+    try:
+        writer.write(head)
+        await writer.drain()
+        interim = await read_response(reader, timeout=5)  # well under curl's 1 s fallback
+        assert interim.status == 100
+        writer.write(body)
+        await writer.drain()
+        final = await read_response(reader)
+        assert final.status == 200
+    finally:
+        writer.close()
+    webhook = stored_webhook(small_listener.db, int(final.header("X-Whrelay-Id") or b"0"))
+    assert webhook.body == body
+    assert webhook.summary.event_type == "big.upload"
+
+
+async def test_expect_100_continue_with_a_body_too_large_gets_413_without_the_go_ahead(
+    small_listener: Listener,
+) -> None:
+    """The point of ``Expect``: a body that would be refused is refused before it is sent."""
+    head = request_bytes(
+        "POST",
+        "/expect-big",
+        [("Host", "127.0.0.1"), ("Content-Length", str(3 * MiB)), ("Expect", "100-continue")],
+    )
+    response = await raw_request(small_listener.url, head)  # no body follows
+    assert response.status == 413
+    assert stored_count(small_listener.db) == 0
+    assert [(e["status"], e["path"]) for e in refused(small_listener)] == [(413, "/expect-big")]
+
+
+async def test_an_unknown_expectation_gets_417(small_listener: Listener) -> None:
+    head = request_bytes(
+        "POST",
+        "/expect-odd",
+        [("Host", "127.0.0.1"), ("Content-Length", "2"), ("Expect", "something-else")],
+    )
+    response = await raw_request(small_listener.url, head + b"{}")
+    assert response.status == 417
+    assert b"something-else" in response.body
+    assert stored_count(small_listener.db) == 0
+
+
 async def test_413_with_connection_close_closes_the_connection(small_listener: Listener) -> None:
     """A response that says ``Connection: close`` must end the connection (RFC 9112 9.6).
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http import RawRequestMessage
+from aiohttp.http import HttpVersion11, RawRequestMessage
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
@@ -166,6 +166,18 @@ def _refuse(
     return _plain(status, message, **headers)
 
 
+async def _expect(receiver: Receiver, request: web.BaseRequest) -> web.Response | None:
+    """Answer ``Expect: 100-continue`` (the body is within the limit: checked before) with
+    the go-ahead; refuse any other expectation (RFC 9110 10.1.1)."""
+    expect = request.headers[hdrs.EXPECT]
+    if expect.lower() != "100-continue":
+        message = f"unsupported Expect: {expect!r}; not stored"
+        return _refuse(receiver, request, 417, message, Connection="close")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the interim response is not part of the answer's size
+    return None
+
+
 def _too_large(receiver: Receiver, request: web.BaseRequest) -> web.Response:
     limit = receiver.settings.max_body
     message = f"body larger than the {limit} byte limit (--max-body); not stored"
@@ -188,6 +200,10 @@ async def receive(receiver: Receiver, request: web.BaseRequest) -> web.StreamRes
     length = request.content_length
     if length is not None and length > settings.max_body:
         return _too_large(receiver, request)
+    if hdrs.EXPECT in request.headers and request.version >= HttpVersion11:
+        unmet = await _expect(receiver, request)
+        if unmet is not None:
+            return unmet
     try:
         if request.content.is_eof():  # the whole body came with the headers: no timer needed
             body = await request.read()
