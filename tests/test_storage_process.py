@@ -4,6 +4,7 @@ own death (replaced, 503s meanwhile, nothing acknowledged lost) and never outliv
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -14,9 +15,9 @@ import pytest
 
 from tests.conftest import Flood, assert_stored_exactly, start_listener
 from whrelay.errors import StorageError
-from whrelay.models import Capture, Verdict
+from whrelay.models import Attempt, Capture, Verdict
 from whrelay.storage import Store
-from whrelay.storage.jobs import InsertWebhook
+from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.process import ProcessWriter
 
 
@@ -56,6 +57,8 @@ async def test_jobs_are_committed_by_the_child_and_answered(tmp_path: Path) -> N
     with Store(db, readonly=True) as store:
         for (summary, deliveries), n in zip(results, range(200), strict=True):
             stored = store.get_webhook(summary.id)
+            # The child answers with ids only; what the parent rebuilt is what was stored.
+            assert stored.summary == summary
             assert stored.body == capture(n).body
             assert stored.headers == capture(n).headers
             assert stored.summary.verdict == "valid"
@@ -63,6 +66,37 @@ async def test_jobs_are_committed_by_the_child_and_answered(tmp_path: Path) -> N
         # Delivery ids 0, 1, 2 repeat: all but the first of each are flagged as duplicates.
         duplicates = [s for s, _ in results if s.duplicate_of is not None]
         assert len(duplicates) == 197
+
+
+async def test_an_attempt_is_recorded_and_comes_back_with_its_id(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    Store(db).close()
+    writer = ProcessWriter(db, "normal")
+    await writer.start()
+    try:
+        _, [delivery] = await writer.run(InsertWebhook(capture(1), ("http://127.0.0.1:9/",)))
+        sent = Attempt(
+            webhook_id=delivery.webhook_id,
+            delivery=delivery.id,
+            trigger="first",
+            url=delivery.target,
+            request_headers=((b"Host", b"127.0.0.1:9"),),
+            started_at=1_700_000_000_000_000,
+            duration_us=1234,
+            status=503,
+            response_headers=((b"Retry-After", b"1"),),
+            response_body=b"\x00busy\xff",
+        )
+        stored = await writer.run(RecordAttempt(sent, "pending", 1_700_000_001_000_000))
+    finally:
+        await writer.close()
+    assert stored.id > 0
+    assert stored == dataclasses.replace(sent, id=stored.id)
+    with Store(db, readonly=True) as store:
+        [row] = store.attempts(delivery.webhook_id)
+        [after] = store.deliveries(delivery.webhook_id)
+    assert row == stored
+    assert (after.state, after.attempts, after.last_status) == ("pending", 1, 503)
 
 
 async def test_a_failing_job_fails_alone_with_a_storage_error(tmp_path: Path) -> None:

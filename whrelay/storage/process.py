@@ -104,7 +104,7 @@ def encode_result(kind: int, result: Any) -> Any:
     if kind == _WEBHOOK:
         return result  # the ids: (webhook, duplicated webhook, [deliveries])
     if kind == _ATTEMPT:
-        return _attempt_fields(result)
+        return result.id  # the parent has the rest (the response body need not come back)
     return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -113,7 +113,8 @@ def decode_result(job: Job, kind: int, data: Any) -> Any:
         assert isinstance(job, InsertWebhook)
         return job.result(data)
     if kind == _ATTEMPT:
-        return Attempt(*data)
+        assert isinstance(job, RecordAttempt)
+        return dataclasses.replace(job.attempt, id=data)
     return pickle.loads(data)  # noqa: S301 - written by our own child
 
 
