@@ -1,7 +1,7 @@
 """Relay benchmark: ``whrelay listen`` forwarding, next to the bare target and to mitmdump.
 
 Part one, throughput. The same load as ``bench/ingest.py`` (1 KiB JSON POSTs shaped like a
-signed Stripe event, over 32 keep-alive connections, the same seconds a run after a short
+Stripe event, each with its own event id, over 32 keep-alive connections, the same seconds a run after a short
 warm-up, from ``wrk`` when it is on PATH, else from an aiohttp client) goes to:
 
 * ``direct``: the target itself, ``bench/_bare_server.py`` (reads the body, answers 200);
@@ -676,7 +676,7 @@ def print_header(spec: LoadSpec, args: argparse.Namespace, workdir: Path, mitm: 
     client = f"{wrk_version()}, {spec.threads} thread(s)" if spec.client == "wrk" else "aiohttp"
     print(
         f"whrelay relay benchmark: {len(spec.payload.body)}-byte JSON POSTs (Stripe-like, "
-        f"signed), {spec.connections} connections, {spec.seconds:g} s a run after "
+        f"a new event id each), {spec.connections} connections, {spec.seconds:g} s a run after "
         f"{args.warmup:g} s warm-up; load from {client}"
     )
     print(
