@@ -339,6 +339,20 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started (whrelay's storage process), or [] off Linux."""
+    pids: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            pids += [int(child) for child in children.read_text().split()]
+    return pids
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the processes ``pid`` started that are still running."""
+    return sum(cpu_seconds(child) or 0.0 for child in child_pids(pid))
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds the machine's processes (and its hypervisor) have used since boot.
 
@@ -576,6 +590,9 @@ class RunResult:
     probe_error: str | None = None
     rows: int | str | None = None
     """Rows stored by a whrelay run (None for the bare server), or why they were not counted."""
+    storage_cpu_percent: float | None = None
+    """The CPU of the processes the server started (whrelay's storage process), in % of a
+    core; None for a server that started none."""
 
     @property
     def rate(self) -> float:
@@ -589,11 +606,14 @@ def run_one(number: int, kind: Kind, workdir: Path, spec: LoadSpec, warmup: floa
         probe_error = probe(server, spec.payload)
         if warmup > 0:
             run_load(server.url(WARMUP_PATH), warmup, spec)
-        before = (cpu_seconds(server.proc.pid), machine_busy_seconds(), own_cpu_seconds())
+        pid = server.proc.pid
+        storage_before = children_cpu_seconds(pid)
+        before = (cpu_seconds(pid), machine_busy_seconds(), own_cpu_seconds())
         wall_before = time.monotonic()
         load = run_load(server.url(MEASURED_PATH), spec.seconds, spec)
         wall = time.monotonic() - wall_before
-        after = (cpu_seconds(server.proc.pid), machine_busy_seconds(), own_cpu_seconds())
+        after = (cpu_seconds(pid), machine_busy_seconds(), own_cpu_seconds())
+        storage_cpu = children_cpu_seconds(pid) - storage_before
     finally:
         exit_code = stop_server(server)
     cpu_percent = cpu_per_request = other_percent = None
@@ -602,11 +622,13 @@ def run_one(number: int, kind: Kind, workdir: Path, spec: LoadSpec, warmup: floa
         cpu_percent = 100 * server_cpu / wall
         cpu_per_request = 1e6 * server_cpu / load.requests if load.requests else None
         if before[1] is not None and after[1] is not None:
-            others = (after[1] - before[1]) - server_cpu - (after[2] - before[2])
+            others = (after[1] - before[1]) - server_cpu - storage_cpu - (after[2] - before[2])
             other_percent = max(0.0, 100 * others / wall)
     result = RunResult(
         number, kind, load, cpu_percent, cpu_per_request, other_percent, exit_code, probe_error
     )
+    if kind in ("full", "normal"):
+        result.storage_cpu_percent = max(0.0, 100 * storage_cpu / wall)
     if server.db is not None:
         result.rows = count_rows(server.db, MEASURED_PATH)
     return result
@@ -663,18 +685,20 @@ def print_header(spec: LoadSpec, args: argparse.Namespace, workdir: Path) -> Non
     print()
     print(
         f"{'run':>3}  {'server':<15} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'2xx':>8} "
-        f"{'non-2xx':>7} {'sock err':>8} {'srv CPU':>7} {'µs/req':>6} {'other':>5} {'exit':>4}"
+        f"{'non-2xx':>7} {'sock err':>8} {'srv CPU':>7} {'µs/req':>6} {'store':>5} "
+        f"{'other':>5} {'exit':>4}"
     )
 
 
 def print_run(result: RunResult) -> None:
     load = result.load
+    storage = "-" if result.storage_cpu_percent is None else f"{result.storage_cpu_percent:.0f}%"
     print(
         f"{result.number:>3}  {LABELS[result.kind]:<15} {result.rate:>9.0f} "
         f"{fmt(load.p50_ms, '.2f'):>7} {fmt(load.p99_ms, '.2f'):>7} {load.ok:>8} "
         f"{load.requests - load.ok:>7} {load.socket_errors:>8} "
         f"{fmt(result.cpu_percent, '.0f') + '%':>7} {fmt(result.cpu_us_per_request, '.0f'):>6} "
-        f"{fmt(result.other_cpu_percent, '.0f') + '%':>5} {result.exit_code:>4}",
+        f"{storage:>5} {fmt(result.other_cpu_percent, '.0f') + '%':>5} {result.exit_code:>4}",
         flush=True,
     )
     if result.probe_error is not None:
@@ -683,9 +707,10 @@ def print_run(result: RunResult) -> None:
 
 def print_summary(results: list[RunResult]) -> None:
     print(
-        "(srv CPU: the server's CPU, all threads, in % of one core; µs/req: that CPU per "
-        "request; other: CPU the rest of the machine used meanwhile; / bare: the goals' "
-        "ratio; / low: against the same handler on aiohttp's low-level server)"
+        "(srv CPU: the receiving process's CPU, all threads, in % of one core; µs/req: that "
+        "CPU per request; store: whrelay's storage process; other: CPU the rest of the "
+        "machine used meanwhile; / bare: the goals' ratio; / low: against the same handler "
+        "on aiohttp's low-level server)"
     )
     rates: dict[Kind, list[float]] = {}
     costs: dict[Kind, list[float]] = {}

@@ -1,8 +1,9 @@
 """Relay benchmark: ``whrelay listen`` forwarding, next to the bare target and to mitmdump.
 
 Part one, throughput. The same load as ``bench/ingest.py`` (1 KiB JSON POSTs shaped like a
-Stripe event, each with its own event id, over 32 keep-alive connections, the same seconds a run after a short
-warm-up, from ``wrk`` when it is on PATH, else from an aiohttp client) goes to:
+Stripe event, each with its own event id, over 32 keep-alive connections, the same seconds a
+run after a short warm-up, from ``wrk`` when it is on PATH, else from an aiohttp client) goes
+to:
 
 * ``direct``: the target itself, ``bench/_bare_server.py`` (reads the body, answers 200);
 * ``whrelay``: ``whrelay listen -f <target port> --output quiet`` in store mode, forwarding to
