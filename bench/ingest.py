@@ -109,19 +109,22 @@ class Payload:
         assert found, "the template body holds EVENT_ID"
         return before, after
 
-    def body_for(self, number: int) -> bytes:
-        """The body of request ``number`` (counted from 1)."""
+    def body_for(self, phase: int, number: int) -> bytes:
+        """The body of request ``number`` (counted from 1) of load ``phase``."""
         if not self.unique:
             return self.body
         before, after = self.halves
-        return before + event_id(0, number) + after
+        return before + event_id(phase, 0, number) + after
 
 
-def event_id(thread: int, number: int) -> bytes:
-    """A Stripe-shaped id as long as EVENT_ID, unique per (load thread, request number).
+WARMUP_PHASE, MEASURED_PHASE = 1, 2
+"""Loads sent to one server number their ids apart (a warm-up's ids are not sent again)."""
 
-    ``post.lua`` makes the same ids (keep the two in step)."""
-    return b"evt_%02d%022d" % (thread, number)
+
+def event_id(phase: int, thread: int, number: int) -> bytes:
+    """A Stripe-shaped id as long as EVENT_ID, unique per (load phase, load thread, request
+    number). ``post.lua`` makes the same ids (keep the two in step)."""
+    return b"evt_%02d%02d%020d" % (phase, thread, number)
 
 
 def make_payload(size: int, unique: bool = True) -> Payload:
@@ -440,6 +443,11 @@ function setup(thread)
   threads = threads + 1
 end
 
+local phase = 0
+function init(args)
+  phase = tonumber(args[1]) or 0
+end
+
 local sent = 0
 function request()
   if not unique then
@@ -447,7 +455,7 @@ function request()
   end
   sent = sent + 1
   -- The same ids as event_id() in bench/ingest.py.
-  local id = string.format("evt_%02d%022d", thread_number, sent)
+  local id = string.format("evt_%02d%02d%020d", phase, thread_number, sent)
   return wrk.format(nil, nil, nil, before .. id .. after)
 end
 
@@ -490,7 +498,7 @@ def write_wrk_script(workdir: Path, payload: Payload) -> Path:
     return script
 
 
-def run_wrk(url: str, seconds: float, spec: LoadSpec) -> Load:
+def run_wrk(url: str, seconds: float, spec: LoadSpec, phase: int) -> Load:
     assert spec.script is not None
     command = [
         "wrk",
@@ -501,6 +509,8 @@ def run_wrk(url: str, seconds: float, spec: LoadSpec) -> Load:
         "-s",
         str(spec.script),
         url,
+        "--",
+        str(phase),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_RESULT ")), None)
@@ -518,7 +528,7 @@ def run_wrk(url: str, seconds: float, spec: LoadSpec) -> Load:
     )
 
 
-async def _aiohttp_load(url: str, seconds: float, spec: LoadSpec) -> Load:
+async def _aiohttp_load(url: str, seconds: float, spec: LoadSpec, phase: int) -> Load:
     import aiohttp
 
     latencies: list[float] = []
@@ -534,7 +544,7 @@ async def _aiohttp_load(url: str, seconds: float, spec: LoadSpec) -> Load:
             nonlocal sent
             while time.perf_counter() < deadline:
                 sent += 1
-                body = spec.payload.body_for(sent)
+                body = spec.payload.body_for(phase, sent)
                 began = time.perf_counter()
                 try:
                     async with session.post(url, data=body, headers=spec.payload.headers) as answer:
@@ -566,10 +576,12 @@ async def _aiohttp_load(url: str, seconds: float, spec: LoadSpec) -> Load:
     )
 
 
-def run_load(url: str, seconds: float, spec: LoadSpec) -> Load:
+def run_load(url: str, seconds: float, spec: LoadSpec, phase: int) -> Load:
+    """``spec``'s load on ``url`` for ``seconds``; ``phase`` keeps its event ids apart from
+    those of other loads on the same server."""
     if spec.client == "wrk":
-        return run_wrk(url, seconds, spec)
-    return asyncio.run(_aiohttp_load(url, seconds, spec))
+        return run_wrk(url, seconds, spec, phase)
+    return asyncio.run(_aiohttp_load(url, seconds, spec, phase))
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -605,12 +617,12 @@ def run_one(number: int, kind: Kind, workdir: Path, spec: LoadSpec, warmup: floa
     try:
         probe_error = probe(server, spec.payload)
         if warmup > 0:
-            run_load(server.url(WARMUP_PATH), warmup, spec)
+            run_load(server.url(WARMUP_PATH), warmup, spec, WARMUP_PHASE)
         pid = server.proc.pid
         storage_before = children_cpu_seconds(pid)
         before = (cpu_seconds(pid), machine_busy_seconds(), own_cpu_seconds())
         wall_before = time.monotonic()
-        load = run_load(server.url(MEASURED_PATH), spec.seconds, spec)
+        load = run_load(server.url(MEASURED_PATH), spec.seconds, spec, MEASURED_PHASE)
         wall = time.monotonic() - wall_before
         after = (cpu_seconds(pid), machine_busy_seconds(), own_cpu_seconds())
         storage_cpu = children_cpu_seconds(pid) - storage_before

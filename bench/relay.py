@@ -65,9 +65,11 @@ from ingest import (
     BARE_SERVER,
     HOST,
     MEASURED_PATH,
+    MEASURED_PHASE,
     NOISE_PERCENT,
     REQUEST_TIMEOUT,
     WARMUP_PATH,
+    WARMUP_PHASE,
     HarnessError,
     Load,
     LoadSpec,
@@ -499,14 +501,18 @@ def run_one(number: int, kind: Kind, settings: Settings) -> RunResult:
             measured = start("mitmdump", command, workdir / f"run{number}.log", workdir)
         probe_error = send_one(measured.port, spec.payload)
         if settings.warmup > 0:
-            run_load(f"http://{HOST}:{measured.port}{WARMUP_PATH}", settings.warmup, spec)
+            run_load(
+                f"http://{HOST}:{measured.port}{WARMUP_PATH}", settings.warmup, spec, WARMUP_PHASE
+            )
         if kind == "whrelay":  # the warm-up's deliveries must not compete with the run's
             wait_drained(db, settings.drain_timeout)
         before = (tree_cpu_seconds(measured.proc.pid), tree_cpu_seconds(target.proc.pid))
         machine_before, own_before = machine_busy_seconds(), own_cpu_seconds()
         kernel_before = kernel_thread_seconds()
         wall_before = time.monotonic()
-        load = run_load(f"http://{HOST}:{measured.port}{MEASURED_PATH}", spec.seconds, spec)
+        load = run_load(
+            f"http://{HOST}:{measured.port}{MEASURED_PATH}", spec.seconds, spec, MEASURED_PHASE
+        )
         load_end_us = time.time_ns() // 1000
         wall = time.monotonic() - wall_before
         machine_after, own = machine_busy_seconds(), own_cpu_seconds() - own_before

@@ -627,6 +627,8 @@ async def test_request_target_and_host_never_choose_the_destination(tmp_path: Pa
     for got in target.requests:
         assert got.header_all("Host") == [f"127.0.0.1:{target.port}"]
     by_body = {r.body: r for r in target.requests}
+    # The absolute-form target counts for its path alone.
+    assert by_body[b"absolute"].path_qs == "/x"
     assert by_body[b"spoofed"].header_all("X-Forwarded-Host") == ["10.0.0.1"]
     assert by_body[b"spoofed"].path_qs == "/y"
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from whrelay.bodyfields import MAX_JSON_SNIFF
 from whrelay.detect import identify
-from whrelay.models import Identity, RawHeaders
+from whrelay.models import Capture, Identity, RawHeaders
+from whrelay.storage import Store
 
 JSON = (b"Content-Type", b"application/json")
 
@@ -231,6 +233,40 @@ STRIPE = ((b"Stripe-Signature", b"t=1,v1=abc"), JSON)
 def test_identify_tolerates_bodies_that_are_not_json_objects(body: bytes | None) -> None:
     """The provider still comes from the headers; nothing is made up from a bad body."""
     assert who(identify(STRIPE, body)) == Identity("stripe", None, None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'\xef\xbb\xbf{"type": "charge.succeeded", "id": "evt_1"}', id="utf8-bom"),
+        pytest.param('{"type": "charge.succeeded", "id": "evt_1"}'.encode("utf-16"), id="utf-16"),
+        pytest.param(
+            b'{"type": "charge.succeeded", "id": "evt_1", "amount": NaN}', id="nan-elsewhere"
+        ),
+        pytest.param(
+            b'{"type": "charge.succeeded", "id": "evt_1", "note": "\\ud83d"}',
+            id="lone-surrogate-escape-elsewhere",
+        ),
+    ],
+)
+def test_identify_reads_json_that_the_standard_library_accepts(body: bytes) -> None:
+    """The fast decoder is stricter than ``json.loads`` in a few ways senders' libraries are
+    not (a byte-order mark, UTF-16, NaN, JavaScript's lone surrogates): same result."""
+    assert who(identify(STRIPE, body)) == Identity("stripe", "charge.succeeded", "evt_1")
+
+
+def test_a_lone_surrogate_event_type_is_stored_as_replacement_text(tmp_path: Path) -> None:
+    """``"type": "\\ud800"`` (valid JSON) reaches a TEXT column as U+FFFD, not an error."""
+    body = b'{"type": "a\\ud800b", "id": "evt_\\udfff"}'
+    identity = identify(STRIPE, body)
+    assert identity.event_type == "a\ud800b"
+    capture = Capture("POST", "/s", "", STRIPE, body, "1.1", None, 1_700_000_000_000_000)
+    with Store(tmp_path / "hooks.db") as store:
+        [stored] = store.insert_webhooks([capture])
+        again = store.get_webhook(stored.id)
+    assert stored.event_type == again.summary.event_type == "a\ufffd\ufffd\ufffdb"
+    assert again.summary.delivery_id == "evt_\ufffd\ufffd\ufffd"
+    assert again.body == body
 
 
 def test_identify_does_not_parse_a_huge_body() -> None:

@@ -345,7 +345,7 @@ async def test_expect_100_continue_gets_the_go_ahead_before_the_body(
     try:
         writer.write(head)
         await writer.drain()
-        interim = await read_response(reader, timeout=5)  # well under curl's 1 s fallback
+        interim = await read_response(reader, timeout=0.9)  # under curl's 1 s fallback
         assert interim.status == 100
         writer.write(body)
         await writer.drain()
@@ -382,6 +382,76 @@ async def test_an_unknown_expectation_gets_417(small_listener: Listener) -> None
     response = await raw_request(small_listener.url, head + b"{}")
     assert response.status == 417
     assert b"something-else" in response.body
+    assert stored_count(small_listener.db) == 0
+
+
+async def test_an_empty_expect_header_is_no_expectation(small_listener: Listener) -> None:
+    head = request_bytes(
+        "POST", "/expect-empty", [("Host", "127.0.0.1"), ("Content-Length", "2"), ("Expect", "")]
+    )
+    response = await raw_request(small_listener.url, head + b"{}")
+    assert response.status == 200
+    assert stored_webhook(small_listener.db, 1).body == b"{}"
+
+
+async def test_expect_is_ignored_in_http_1_0(small_listener: Listener) -> None:
+    """HTTP/1.0 has no 100 (Continue): the body follows at once and is stored."""
+    head = request_bytes(
+        "POST",
+        "/expect-10",
+        [("Host", "127.0.0.1"), ("Content-Length", "2"), ("Expect", "100-continue")],
+        version="1.0",
+    )
+    response = await raw_request(small_listener.url, head + b"{}")
+    assert response.status == 200
+    assert stored_webhook(small_listener.db, 1).summary.path == "/expect-10"
+
+
+@pytest.mark.parametrize(("method", "target"), [("OPTIONS", "*"), ("CONNECT", "example.com:443")])
+async def test_a_request_target_that_is_not_a_path_is_refused(
+    small_listener: Listener, method: str, target: str
+) -> None:
+    """Nothing is sent to ``*`` or to an authority: 400, not stored (and no 2xx that would
+    tell a proxy client its tunnel is open)."""
+    head = request_bytes(method, target, [("Host", "example.com:443"), ("Content-Length", "0")])
+    response = await raw_request(small_listener.url, head)
+    assert response.status == 400
+    assert stored_count(small_listener.db) == 0
+    assert [e["status"] for e in refused(small_listener)] == [400]
+
+
+async def test_an_absolute_form_target_is_stored_by_its_path(small_listener: Listener) -> None:
+    """``POST http://host/p?q HTTP/1.1`` (RFC 9112 3.2.2): path and query as sent, host aside."""
+    head = request_bytes(
+        "POST",
+        "http://elsewhere.example/hooks/a%20b?x=1&y",
+        [("Host", "elsewhere.example"), ("Content-Length", "2")],
+    )
+    response = await raw_request(small_listener.url, head + b"{}")
+    assert response.status == 200
+    summary = stored_webhook(small_listener.db, 1).summary
+    assert (summary.path, summary.query) == ("/hooks/a%20b", "x=1&y")
+
+
+async def test_a_reserved_path_with_a_body_it_does_not_read_closes_the_connection(
+    small_listener: Listener,
+) -> None:
+    """The answer comes at once, without a go-ahead for a body nobody reads, and says the
+    connection ends: the client need not send the body (RFC 9110 10.1.1)."""
+    head = request_bytes(
+        "POST",
+        "/_whrelay/health",
+        [("Host", "127.0.0.1"), ("Content-Length", "5"), ("Expect", "100-continue")],
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", url_port(small_listener.url))
+    try:
+        writer.write(head)
+        await writer.drain()
+        response = await read_response(reader, timeout=0.9)
+        assert response.status == 404
+        assert response.header("Connection") == b"close"
+    finally:
+        writer.close()
     assert stored_count(small_listener.db) == 0
 
 

@@ -99,6 +99,38 @@ async def test_an_attempt_is_recorded_and_comes_back_with_its_id(tmp_path: Path)
     assert (after.state, after.attempts, after.last_status) == ("pending", 1, 503)
 
 
+class Label(str):
+    """A str subclass: marshal refuses it (it encodes exact built-in types only)."""
+
+
+async def test_a_job_that_cannot_be_sent_fails_alone(tmp_path: Path) -> None:
+    """Sent in the same frame as good jobs, an unencodable one fails with a StorageError and
+    the others are committed (nobody is left waiting)."""
+    db = tmp_path / "p.db"
+    Store(db).close()
+    writer = ProcessWriter(db, "normal")
+    await writer.start()
+    odd = Capture("POST", Label("/odd"), "", (), b"", "1.1", None, 1)
+    try:
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                writer.run(InsertWebhook(capture(1))),
+                writer.run(InsertWebhook(odd)),
+                writer.run(InsertWebhook(capture(2))),
+                return_exceptions=True,
+            ),
+            timeout=30,
+        )
+    finally:
+        await writer.close()
+    assert isinstance(outcomes[1], StorageError)
+    assert "cannot send" in outcomes[1].message
+    assert not isinstance(outcomes[0], BaseException)
+    assert not isinstance(outcomes[2], BaseException)
+    with Store(db, readonly=True) as store:
+        assert store.count_webhooks() == 2
+
+
 async def test_a_failing_job_fails_alone_with_a_storage_error(tmp_path: Path) -> None:
     db = tmp_path / "p.db"
     Store(db).close()

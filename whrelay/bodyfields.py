@@ -8,6 +8,8 @@ alone (``verify``) do not import msgspec.
 
 from __future__ import annotations
 
+import codecs
+import json
 from typing import Any
 
 import msgspec
@@ -38,12 +40,27 @@ _decode_fields = msgspec.json.Decoder(BodyFields).decode
 
 def json_fields(content_type: bytes, body: bytes | None) -> BodyFields:
     """The fields detection reads from a JSON object body; all ``None`` for anything else
-    (not JSON, not an object, not UTF-8, too large)."""
+    (not JSON, not an object, too large)."""
     if not body or len(body) > MAX_JSON_SNIFF:
         return NO_FIELDS
+    if body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8) :]
     if b"json" not in content_type.lower() and body.lstrip()[:1] != b"{":
         return NO_FIELDS
     try:
         return _decode_fields(body)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+        # What msgspec is stricter about than the standard library (NaN, a lone surrogate
+        # escape in any field, UTF-16 and UTF-32) is still JSON to a sender's library.
+        return _fields_of(body)
+
+
+def _fields_of(body: bytes) -> BodyFields:
+    """The slow path: the whole document through ``json.loads``."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
         return NO_FIELDS
+    if not isinstance(document, dict):
+        return NO_FIELDS
+    return BodyFields(**{name: document.get(name) for name in BodyFields.__struct_fields__})

@@ -7,7 +7,14 @@ Pure functions; nothing here trusts the values beyond copying them as text.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from whrelay.models import Identity, RawHeaders, decode_header
+
+if TYPE_CHECKING:
+    from whrelay.bodyfields import BodyFields
 
 # (provider, header that proves it). Order matters: the first match wins, so a sender that
 # also sets another's headers (Svix sends webhook-* too) is checked before that other one.
@@ -81,6 +88,15 @@ def detect_provider(headers: RawHeaders) -> str | None:
     return _provider_of(_index(headers))
 
 
+@functools.cache
+def _json_fields() -> Callable[[bytes, bytes | None], BodyFields]:
+    """``bodyfields.json_fields``, imported on first use: `verify` reads headers only, and
+    starts faster without msgspec."""
+    from whrelay.bodyfields import json_fields
+
+    return json_fields
+
+
 def identify(headers: RawHeaders, body: bytes | None) -> Identity:
     """Provider, event type and delivery id, as far as the request tells them.
 
@@ -89,9 +105,7 @@ def identify(headers: RawHeaders, body: bytes | None) -> Identity:
     index = _index(headers)
     provider = _provider_of(index)
     content_type = index.get(b"content-type")
-    from whrelay.bodyfields import json_fields  # lazily: `verify` reads headers only
-
-    fields = json_fields(content_type or b"", body)
+    fields = _json_fields()(content_type or b"", body)
 
     event_type = None
     for name in _EVENT_HEADERS_RAW.get(provider or "", ()):

@@ -166,10 +166,21 @@ def _refuse(
     return _plain(status, message, **headers)
 
 
-async def _expect(receiver: Receiver, request: web.BaseRequest) -> web.Response | None:
+def _origin_form(target: str) -> str | None:
+    """The path and query of an absolute-form request target (``POST http://host/p?q``,
+    which servers must accept, RFC 9112 3.2.2), as sent; the host in it is ignored, as
+    ``Host`` is. ``None`` for any other form that is not a path."""
+    scheme, sep, rest = target.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return None
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    origin = rest[cut:]
+    return origin if origin.startswith("/") else "/" + origin
+
+
+async def _expect(receiver: Receiver, request: web.BaseRequest, expect: str) -> web.Response | None:
     """Answer ``Expect: 100-continue`` (the body is within the limit: checked before) with
     the go-ahead; refuse any other expectation (RFC 9110 10.1.1)."""
-    expect = request.headers[hdrs.EXPECT]
     if expect.lower() != "100-continue":
         message = f"unsupported Expect: {expect!r}; not stored"
         return _refuse(receiver, request, 417, message, Connection="close")
@@ -193,15 +204,25 @@ async def receive(receiver: Receiver, request: web.BaseRequest) -> web.StreamRes
     """Store one webhook, then acknowledge it (store mode) or proxy it (proxy mode)."""
     received_at = now_micros()
     settings = receiver.settings
-    path, _, query = request.raw_path.partition("?")
+    target = request.raw_path
+    if not target.startswith("/"):
+        origin = _origin_form(target)
+        if origin is None:
+            # `OPTIONS *` and `CONNECT host:port` name no resource: nothing a webhook is sent
+            # to (and a 2xx to CONNECT would tell a proxy client its tunnel is open).
+            message = "the request target is not a path; not stored"
+            return _refuse(receiver, request, 400, message, Connection="close")
+        target = origin
+    path, _, query = target.partition("?")
     if path.startswith(RESERVED_PREFIX):
         return _reserved(receiver, request, path)
 
     length = request.content_length
     if length is not None and length > settings.max_body:
         return _too_large(receiver, request)
-    if hdrs.EXPECT in request.headers and request.version >= HttpVersion11:
-        unmet = await _expect(receiver, request)
+    expect = request.headers.get(hdrs.EXPECT)
+    if expect and request.version >= HttpVersion11:
+        unmet = await _expect(receiver, request, expect)
         if unmet is not None:
             return unmet
     try:
@@ -349,8 +370,14 @@ def _reserved(receiver: Receiver, request: web.BaseRequest, path: str) -> web.St
             "mode": receiver.settings.mode,
             "targets": [t.url for t in receiver.settings.forward.all_targets],
         }
-        return web.Response(text=json.dumps(payload) + "\n", content_type="application/json")
-    return _plain(404, f"{path} is reserved for whrelay itself; nothing is stored here")
+        response = web.Response(text=json.dumps(payload) + "\n", content_type="application/json")
+    else:
+        response = _plain(404, f"{path} is reserved for whrelay itself; nothing is stored here")
+    if _has_body(request):
+        # The body is not read here: end the connection rather than wait for it (a client
+        # that sent `Expect: 100-continue` would be waiting for a go-ahead that never comes).
+        response.force_close()
+    return response
 
 
 def make_receiver(

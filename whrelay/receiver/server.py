@@ -108,6 +108,13 @@ async def serve(
             stop.set()
 
         loop.add_signal_handler(signum, on_signal)
+
+    def default_signals() -> None:
+        """From here a second Ctrl-C or SIGTERM interrupts the shutdown, as it does any
+        program (what is committed stays committed)."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
     try:
         async with receiver.running():
             runner = web.ServerRunner(
@@ -123,11 +130,11 @@ async def serve(
             try:
                 await _serve(runner, settings, receiver.orphans, emit, stop)
             finally:
+                default_signals()
                 # In-flight requests are answered (or refused) before the engine stops.
                 await runner.cleanup()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        default_signals()
     emit(ListenStopped(stored=receiver.stored, signal=stopped_by[0] if stopped_by else None))
     return stopped_by[0] if stopped_by else None
 

@@ -247,7 +247,26 @@ class ProcessWriter:
             return
         stdin = self._transport.get_pipe_transport(0)
         if isinstance(stdin, asyncio.WriteTransport) and not stdin.is_closing():
-            stdin.write(_frame(marshal.dumps(jobs)))
+            stdin.write(_frame(self._dumps(jobs)))
+
+    def _dumps(self, jobs: list[tuple[Any, ...]]) -> bytes:
+        """The frame's payload. A job marshal cannot encode (a value of an unexpected type)
+        fails alone, with a ``StorageError``; the others go."""
+        try:
+            return marshal.dumps(jobs)
+        except ValueError:
+            pass
+        sendable = []
+        for job in jobs:
+            try:
+                marshal.dumps(job)
+            except ValueError as error:
+                waiter = self._waiters.pop(job[0], None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(StorageError(f"cannot send this job: {error}"))
+            else:
+                sendable.append(job)
+        return marshal.dumps(sendable)
 
     def _answered(self, answers: list[tuple[int, int, Any, tuple[bool, str] | None]]) -> None:
         for key, kind, result, error in answers:

@@ -405,7 +405,11 @@ def _text(value: str | None) -> str | None:
     (the exact bytes stay in the headers blob)."""
     if value is None or value.isascii():
         return value
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape (a "\\ud800" type)
+        raw = value.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
 
 
 _INSERT_WEBHOOK = (
