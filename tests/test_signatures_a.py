@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,14 +27,16 @@ import stripe._webhook
 import svix.webhooks
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.sigkit import assert_reason, checker, flip_byte, reserialized
 from whrelay.signatures import get_scheme
-from whrelay.signatures.base import Check, Message, Reason, Secret, Verification
+from whrelay.signatures.base import Message, Reason, Secret
 from whrelay.signatures.github import GITHUB
 from whrelay.signatures.standard_webhooks import STANDARD_WEBHOOKS, SVIX, StandardWebhooks
 from whrelay.signatures.stripe import STRIPE
 
 NOW = 1_735_689_600
 """2025-01-01T00:00:00Z: the moment every check (and every frozen oracle) is judged at."""
+chk = checker(NOW)
 
 JSON_BODY = b'{"type": "invoice.paid", "data": {"amount": 1.0, "name": "Caf\xc3\xa9"}}'
 BINARY_BODY = b"\xff\xfe\x00\x80binary\xc3\x28\n\r\n"
@@ -48,36 +49,11 @@ BODIES = [
 ]
 
 
-def chk(
-    *secrets: Secret,
-    now: float = NOW,
-    tolerance: float | None = None,
-    ignore_timestamp: bool = False,
-) -> Check:
-    return Check(secrets, now, tolerance, ignore_timestamp)
-
-
-def reserialized(body: bytes) -> bytes:
-    """The same JSON as a framework would write it back: compact, ASCII escapes."""
-    out = json.dumps(json.loads(body), separators=(",", ":")).encode()
-    assert out != body
-    return out
-
-
-def flip_byte(body: bytes, index: int = 0) -> bytes:
-    assert body
-    return body[:index] + bytes([body[index] ^ 0x01]) + body[index + 1 :]
-
-
 def registered(name: str) -> object:
     """``get_scheme(name)`` as a plain object (the frozen dataclasses are compared by identity;
     mypy does not see them as ``Scheme``s because the Protocol declares settable attributes)."""
     found: object = get_scheme(name)
     return found
-
-
-def assert_reason(verdict: Verification, reason: Reason) -> None:
-    assert verdict.reason is reason, verdict
 
 
 # --- frozen oracle clocks ------------------------------------------------------------------

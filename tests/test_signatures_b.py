@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,9 +27,10 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from square.utils.webhooks_helper import verify_signature as square_verify
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from tests.sigkit import assert_reason, checker, flip_byte, reserialized
 from whrelay.errors import UsageError
 from whrelay.signatures import get_scheme
-from whrelay.signatures.base import Check, Message, Reason, Secret, Verification
+from whrelay.signatures.base import Message, Reason
 from whrelay.signatures.gitlab import GITLAB, GitLab
 from whrelay.signatures.paddle import PADDLE, Paddle
 from whrelay.signatures.shopify import SHOPIFY, Shopify
@@ -40,6 +40,7 @@ from whrelay.signatures.twilio import TWILIO, Twilio, url_variants
 
 NOW = 1_735_689_600
 """2025-01-01T00:00:00Z: the moment every check (and every frozen oracle) is judged at."""
+chk = checker(NOW)
 
 JSON_BODY = b'{"type": "invoice.paid", "data": {"amount": 1.0, "name": "Caf\xc3\xa9"}}'
 BINARY_BODY = b"\xff\xfe\x00\x80binary\xc3\x28\n\r\n"
@@ -47,30 +48,6 @@ BINARY_BODY = b"\xff\xfe\x00\x80binary\xc3\x28\n\r\n"
 FORM_BODY = b"Body=Hello+w%C3%B6rld&From=%2B14158675309&To=%2B18005551212&Empty="
 
 AnyScheme = Shopify | Slack | Twilio | Paddle | Square | GitLab
-
-
-def chk(
-    *secrets: Secret,
-    now: float = NOW,
-    tolerance: float | None = None,
-    ignore_timestamp: bool = False,
-) -> Check:
-    return Check(secrets, now, tolerance, ignore_timestamp)
-
-
-def reserialized(body: bytes) -> bytes:
-    out = json.dumps(json.loads(body), separators=(",", ":")).encode()
-    assert out != body
-    return out
-
-
-def flip_byte(body: bytes, index: int = 0) -> bytes:
-    assert body
-    return body[:index] + bytes([body[index] ^ 0x01]) + body[index + 1 :]
-
-
-def assert_reason(verdict: Verification, reason: Reason) -> None:
-    assert verdict.reason is reason, verdict
 
 
 def hmac_b64(key: bytes, content: bytes, digest: str = "sha256") -> str:

@@ -30,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sendgrid.helpers.eventwebhook import EventWebhook  # type: ignore[import-untyped]
 
+from tests.sigkit import assert_reason, checker, reserialized
 from whrelay.errors import UsageError
 from whrelay.signatures import REGISTRY, detect_scheme, get_scheme
 from whrelay.signatures.base import Check, Message, Reason, Secret, Verification
@@ -42,6 +43,7 @@ from whrelay.signatures.zoom import ZOOM
 
 NOW = 1_700_000_000
 """2023-11-14T22:13:20Z: the moment every check is judged at."""
+chk = checker(NOW)
 
 
 class Signer(Protocol):
@@ -58,19 +60,6 @@ class Signer(Protocol):
     def verify(self, message: Message, check: Check) -> Verification: ...
 
 
-def chk(
-    *secrets: Secret,
-    now: float = NOW,
-    tolerance: float | None = None,
-    ignore_timestamp: bool = False,
-) -> Check:
-    return Check(secrets, now, tolerance, ignore_timestamp)
-
-
-def assert_reason(verdict: Verification, reason: Reason) -> None:
-    assert verdict.reason is reason, verdict
-
-
 def body_at(ts: int, **extra: object) -> bytes:
     """A JSON body (non-ASCII, spaced) carrying Linear's ``webhookTimestamp`` for ``ts``."""
     doc: dict[str, object] = {"id": "evt_1", "text": "Café ☕", "amount": 1.0, **extra}
@@ -81,13 +70,6 @@ def body_at(ts: int, **extra: object) -> bytes:
 def binary_body(ts: int) -> bytes:
     """Not UTF-8, yet still a body Linear can read its timestamp from (as Node would)."""
     return b'{"webhookTimestamp": %d, "blob": "\xff\xfe\x80\xc3\x28"}' % (ts * 1000)
-
-
-def reserialized(body: bytes) -> bytes:
-    """The same JSON as a framework would write it back: compact, ASCII escapes."""
-    out = json.dumps(json.loads(body), separators=(",", ":")).encode()
-    assert out != body
-    return out
 
 
 def swapcase_names(message: Message) -> Message:
