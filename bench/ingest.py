@@ -781,17 +781,12 @@ def print_summary(results: list[RunResult]) -> None:
 # --- main ----------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Throughput of whrelay listen (full and normal durability) next to a bare "
-        "aiohttp server, under the same webhook-like load."
-    )
+def add_load_arguments(parser: argparse.ArgumentParser, rounds_help: str) -> None:
+    """The options of the load every throughput benchmark sends (also ``relay.py``'s)."""
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds a run")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server")
-    parser.add_argument(
-        "--rounds", type=int, default=1, help="times to run bare, full, normal (bare ends it)"
-    )
+    parser.add_argument("--rounds", type=int, default=1, help=rounds_help)
     parser.add_argument("--body-bytes", type=int, default=1024, help="request body size")
     parser.add_argument(
         "--client",
@@ -801,17 +796,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (2-core machine: 1)")
     parser.add_argument(
+        "--tmpdir", type=Path, default=None, help="where the databases go (fsync cost varies)"
+    )
+
+
+def check_load_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.seconds <= 0 or args.connections < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--seconds, --connections and --rounds must be positive, --warmup >= 0")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Throughput of whrelay listen (full and normal durability) next to a bare "
+        "aiohttp server, under the same webhook-like load."
+    )
+    add_load_arguments(parser, "times to run bare, low-level, full, normal (bare ends it)")
+    parser.add_argument(
         "--duplicates",
         action="store_true",
         help="send one event id over and over (whrelay flags each repeat as a duplicate); "
         "by default every request carries its own, as real senders' do",
     )
-    parser.add_argument(
-        "--tmpdir", type=Path, default=None, help="where the databases go (fsync cost varies)"
-    )
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.connections < 1 or args.rounds < 1 or args.warmup < 0:
-        parser.error("--seconds, --connections and --rounds must be positive, --warmup >= 0")
+    check_load_arguments(parser, args)
     return args
 
 

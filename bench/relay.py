@@ -74,6 +74,8 @@ from ingest import (
     Load,
     LoadSpec,
     Payload,
+    add_load_arguments,
+    check_load_arguments,
     choose_client,
     cpu_seconds,
     filesystem_of,
@@ -856,20 +858,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Throughput of whrelay listen forwarding (store mode) next to the bare "
         "target and to mitmdump; then proxy mode's added latency."
     )
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds a run")
-    parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server")
-    parser.add_argument(
-        "--rounds", type=int, default=1, help="times to run whrelay and mitmdump (direct: +1)"
-    )
-    parser.add_argument("--body-bytes", type=int, default=1024, help="request body size")
-    parser.add_argument(
-        "--client",
-        choices=["auto", "wrk", "aiohttp"],
-        default="auto",
-        help="load generator; auto = wrk when on PATH, else aiohttp",
-    )
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (2-core machine: 1)")
+    add_load_arguments(parser, "times to run whrelay and mitmdump (direct: +1)")
     parser.add_argument(
         "--durability", choices=["full", "normal"], default="full", help="whrelay's --durability"
     )
@@ -894,12 +883,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=default_cache_dir() / "mitm-venv",
         help="mitmproxy's own venv, made on the first run (default: %(default)s)",
     )
-    parser.add_argument(
-        "--tmpdir", type=Path, default=None, help="where the databases go (fsync cost varies)"
-    )
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.connections < 1 or args.rounds < 1 or args.warmup < 0:
-        parser.error("--seconds, --connections and --rounds must be positive, --warmup >= 0")
+    check_load_arguments(parser, args)
     if args.requests < 1 or args.latency_warmup < 0 or args.latency_budget <= 0:
         parser.error("--requests and --latency-budget must be positive")
     return args
