@@ -30,6 +30,9 @@ from whrelay.storage.store import (
     update_delivery,
 )
 
+WebhookIds = tuple[int, int | None, list[int]]
+"""A stored webhook's id, the id of the webhook it duplicates, and its deliveries' ids."""
+
 
 @fast_pickle
 @dataclass(frozen=True, slots=True)
@@ -71,10 +74,6 @@ class InsertWebhook:
             duplicate_of,
             delivery_ids,
         )
-
-
-WebhookIds = tuple[int, "int | None", "list[int]"]
-"""A stored webhook's id, the id of the webhook it duplicates, and its deliveries' ids."""
 
 
 @fast_pickle
