@@ -22,7 +22,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from tests.conftest import (
     ROOT,
@@ -720,14 +719,12 @@ async def in_process_receiver(
     """A receiver served on 127.0.0.1, a free port, as ``serve`` runs it; yields its URL."""
     receiver = make_receiver(settings, store, events.append)
     async with receiver.running():
-        runner = web.ServerRunner(receiver.server(access_log=None, auto_decompress=False))
-        await runner.setup()
+        http = receiver.http_server()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
+            await http.start("127.0.0.1", 0)
+            yield f"http://127.0.0.1:{http.port}/"
         finally:
-            await runner.cleanup()
+            await http.stop(settings.shutdown_timeout)
 
 
 async def post_many(url: str, bodies: list[bytes]) -> list[tuple[int, int | None]]:

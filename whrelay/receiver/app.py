@@ -1,4 +1,4 @@
-"""The receiver: an aiohttp server that stores every request before acknowledging it.
+"""The receiver: stores every request before acknowledging it.
 
 Any method on any path is a webhook, except under the reserved prefix ``/_whrelay/``.
 A request is answered only after its row, and a pending delivery per target, are committed;
@@ -6,9 +6,7 @@ when the database cannot be written the sender gets 503 (so it retries) and the 
 keeps running. In store mode the answer is an immediate 200 and the forwarder delivers in the
 background; in proxy mode the sender waits for the first target's answer.
 
-Every path is a webhook, so there is nothing to route: the receiver is aiohttp's low-level
-``web.Server`` with one handler, without the application layer (router, middlewares, signals)
-that would cost every request time for nothing.
+This module sees requests and answers as values; ``whrelay.receiver.http`` does HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -18,16 +16,8 @@ import contextlib
 import dataclasses
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
-
-from aiohttp import hdrs, web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http import HttpVersion11, RawRequestMessage
-from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestHandler
-from multidict import CIMultiDict
 
 from whrelay import __version__
 from whrelay.config import ListenSettings
@@ -41,8 +31,8 @@ from whrelay.models import (
     Verdict,
     Webhook,
     WebhookSummary,
-    now_micros,
 )
+from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain
 from whrelay.relay.client import HOP_BY_HOP, Resigner, Sender, build_request, make_resigner
 from whrelay.relay.forwarder import Forwarder
 from whrelay.signatures import get_scheme
@@ -68,27 +58,22 @@ class Receiver:
     orphans: int = 0
     """Pending deliveries from earlier runs whose target is not configured now."""
 
-    def server(self, **handler_options: Any) -> web.Server:
-        """The HTTP server, for a ``web.ServerRunner``; options go to each connection's
-        ``RequestHandler`` (timeouts, access log, decompression)."""
-        max_body = self.settings.max_body
-        loop = asyncio.get_running_loop()
+    def http_server(self) -> HttpServer:
+        """The HTTP server that serves this receiver, with the settings' limits."""
+        settings = self.settings
+        limits = Limits(settings.max_body, settings.read_timeout, settings.idle_timeout)
+        return HttpServer(self, limits)
 
-        def make_request(
-            message: RawRequestMessage,
-            payload: StreamReader,
-            protocol: RequestHandler,
-            writer: AbstractStreamWriter,
-            task: asyncio.Task[None],
-        ) -> web.BaseRequest:
-            return web.BaseRequest(
-                message, payload, protocol, writer, task, loop, client_max_size=max_body
-            )
+    # --- the http.Handler protocol ---------------------------------------------------------
 
-        return web.Server(self.handle, request_factory=make_request, **handler_options)
+    def early(self, request: Request) -> Response | None:
+        return _early(self, request)
 
-    def handle(self, request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
-        return receive(self, request)
+    async def handle(self, request: Request) -> Response:
+        return await receive(self, request)
+
+    def refused(self, status: int, message: str, method: str, target: str) -> None:
+        self.emit(RequestRefused(status, message, method, target.partition("?")[0]))
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Receiver]:
@@ -150,20 +135,9 @@ def _resigner(settings: ListenSettings) -> Resigner | None:
     return make_resigner(get_scheme(verify.provider), verify.secrets[0])
 
 
-def _plain(status: int, message: str, **headers: str) -> web.Response:
-    response = web.Response(status=status, text=message + "\n", headers=headers)
-    if headers.get("Connection") == "close":
-        # Not just the header: the connection really closes, so a request pipelined behind a
-        # refused body is never handled (the client will send it again).
-        response.force_close()
-    return response
-
-
-def _refuse(
-    receiver: Receiver, request: web.BaseRequest, status: int, message: str, **headers: str
-) -> web.Response:
-    receiver.emit(RequestRefused(status, message, request.method, request.path))
-    return _plain(status, message, **headers)
+def _refuse(receiver: Receiver, request: Request, status: int, message: str) -> Response:
+    receiver.refused(status, message, request.method, request.target)
+    return plain(status, message, close=True)
 
 
 def _origin_form(target: str) -> str | None:
@@ -178,72 +152,35 @@ def _origin_form(target: str) -> str | None:
     return origin if origin.startswith("/") else "/" + origin
 
 
-async def _expect(receiver: Receiver, request: web.BaseRequest, expect: str) -> web.Response | None:
-    """Answer ``Expect: 100-continue`` (the body is within the limit: checked before) with
-    the go-ahead; refuse any other expectation (RFC 9110 10.1.1)."""
-    if expect.lower() != "100-continue":
-        message = f"unsupported Expect: {expect!r}; not stored"
-        return _refuse(receiver, request, 417, message, Connection="close")
-    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    request.writer.output_size = 0  # the interim response is not part of the answer's size
-    return None
-
-
-def _too_large(receiver: Receiver, request: web.BaseRequest) -> web.Response:
-    limit = receiver.settings.max_body
-    message = f"body larger than the {limit} byte limit (--max-body); not stored"
-    return _refuse(receiver, request, 413, message, Connection="close")
-
-
-def _has_body(request: web.BaseRequest) -> bool:
-    """Whether the request framed a body at all (a length, even 0, or chunked)."""
-    return hdrs.CONTENT_LENGTH in request.headers or hdrs.TRANSFER_ENCODING in request.headers
-
-
-async def receive(receiver: Receiver, request: web.BaseRequest) -> web.StreamResponse:
-    """Store one webhook, then acknowledge it (store mode) or proxy it (proxy mode)."""
-    received_at = now_micros()
-    settings = receiver.settings
-    target = request.raw_path
+def _early(receiver: Receiver, request: Request) -> Response | None:
+    """Requests answered from their head alone: targets that are not a path, and the
+    reserved paths. The target is rewritten to its path and query when it is absolute."""
+    target = request.target
     if not target.startswith("/"):
         origin = _origin_form(target)
         if origin is None:
             # `OPTIONS *` and `CONNECT host:port` name no resource: nothing a webhook is sent
             # to (and a 2xx to CONNECT would tell a proxy client its tunnel is open).
             message = "the request target is not a path; not stored"
-            return _refuse(receiver, request, 400, message, Connection="close")
-        target = origin
-    path, _, query = target.partition("?")
-    if path.startswith(RESERVED_PREFIX):
-        return _reserved(receiver, request, path)
+            return _refuse(receiver, request, 400, message)
+        request.target = origin
+    if request.target.startswith(RESERVED_PREFIX):
+        return _reserved(receiver, request, request.target.partition("?")[0])
+    return None
 
-    length = request.content_length
-    if length is not None and length > settings.max_body:
-        return _too_large(receiver, request)
-    expect = request.headers.get(hdrs.EXPECT)
-    if expect and request.version >= HttpVersion11:
-        unmet = await _expect(receiver, request, expect)
-        if unmet is not None:
-            return unmet
-    try:
-        if request.content.is_eof():  # the whole body came with the headers: no timer needed
-            body = await request.read()
-        else:
-            async with asyncio.timeout(settings.read_timeout or None):
-                body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return _too_large(receiver, request)
-    except TimeoutError:
-        message = f"body not received within {settings.read_timeout:g} s; not stored"
-        return _refuse(receiver, request, 408, message, Connection="close")
 
+async def receive(receiver: Receiver, request: Request) -> Response:
+    """Store one webhook, then acknowledge it (store mode) or proxy it (proxy mode)."""
+    settings = receiver.settings
+    path, _, query = request.target.partition("?")
+    received_at = request.received_at
     capture = Capture(
         method=request.method,
         path=path,
         query=query,
-        headers=tuple(request.raw_headers),
-        body=body if body or _has_body(request) else None,
-        http_version=f"{request.version.major}.{request.version.minor}",
+        headers=request.headers,
+        body=request.body,
+        http_version="{}.{}".format(*request.version),
         remote_addr=request.remote,
         received_at=received_at,
     )
@@ -260,14 +197,16 @@ async def receive(receiver: Receiver, request: web.BaseRequest) -> web.StreamRes
             InsertWebhook(capture, targets, verdict, identity)
         )
     except StorageError as error:
-        return _refuse(receiver, request, 503, f"not stored: {error}", **{"Retry-After": "5"})
+        message = f"not stored: {error}"
+        receiver.refused(503, message, request.method, request.target)
+        return plain(503, message, headers=(("Retry-After", "5"),))
     receiver.stored += 1
     receiver.emit(WebhookReceived(stored))
     if rejected:
-        return _plain(
+        return plain(
             401,
             f"invalid signature ({verdict.reason}): stored as #{stored.id}, not forwarded",
-            **{"X-Whrelay-Id": str(stored.id)},
+            headers=(("X-Whrelay-Id", str(stored.id)),),
         )
     if deliveries:
         assert receiver.forwarder is not None
@@ -287,12 +226,12 @@ def _webhook(capture: Capture, summary: WebhookSummary) -> Webhook:
     )
 
 
-def _acknowledge(stored: WebhookSummary) -> web.Response:
-    return web.Response(
-        status=200,
-        body=b'{"stored":true,"id":%d}\n' % stored.id,
-        content_type="application/json",
-        headers={"X-Whrelay-Id": str(stored.id)},
+def _acknowledge(stored: WebhookSummary) -> Response:
+    return Response(
+        200,
+        b'{"stored":true,"id":%d}\n' % stored.id,
+        "application/json",
+        (("X-Whrelay-Id", str(stored.id)),),
     )
 
 
@@ -302,7 +241,7 @@ async def _proxy(
     targets: list[str],
     verdict: Verdict,
     identity: Identity,
-) -> web.Response:
+) -> Response:
     """Send to the first target while the webhook is being committed; answer the sender with
     the target's response once both are done (never before the commit); queue the rest."""
     assert receiver.sender is not None
@@ -333,7 +272,7 @@ async def _proxy(
     try:
         stored, deliveries = await storing
     except StorageError as error:
-        return _plain(503, f"not stored: {error}", **{"Retry-After": "5"})
+        return plain(503, f"not stored: {error}", headers=(("Retry-After", "5"),))
     receiver.stored += 1
     receiver.emit(WebhookReceived(stored))
     webhook = _webhook(capture, stored)
@@ -345,22 +284,24 @@ async def _proxy(
     forwarder.record_later(attempt, state, None, DeliveryAttempted(attempt, target.url, state))
     if attempt.status is None:
         detail = attempt.error_detail or attempt.error or "no answer"
-        return _plain(
+        return plain(
             502,
             f"whrelay: target {target.url} did not answer ({attempt.error}: {detail}); "
             f"the webhook is stored as #{stored.id}",
-            **{"X-Whrelay-Id": str(stored.id)},
+            headers=(("X-Whrelay-Id", str(stored.id)),),
         )
-    headers: CIMultiDict[str] = CIMultiDict()
+    headers = []
     for name, value in attempt.response_headers:
         text = name.decode("latin-1")
         if text.lower() not in HOP_BY_HOP | {"content-length"}:
-            headers.add(text, value.decode("utf-8", "replace"))
-    headers["X-Whrelay-Id"] = str(stored.id)
-    return web.Response(status=attempt.status, headers=headers, body=attempt.response_body or b"")
+            headers.append((text, value.decode("utf-8", "replace")))
+    headers.append(("X-Whrelay-Id", str(stored.id)))
+    return Response(attempt.status, attempt.response_body or b"", None, headers)
 
 
-def _reserved(receiver: Receiver, request: web.BaseRequest, path: str) -> web.StreamResponse:
+def _reserved(receiver: Receiver, request: Request, path: str) -> Response:
+    """``/_whrelay/health``; any other reserved path is 404. The body, if any, is not read:
+    the connection closes after the answer unless it has all come in already."""
     if path == RESERVED_PREFIX + "health" and request.method in ("GET", "HEAD"):
         payload = {
             "status": "ok",
@@ -370,14 +311,9 @@ def _reserved(receiver: Receiver, request: web.BaseRequest, path: str) -> web.St
             "mode": receiver.settings.mode,
             "targets": [t.url for t in receiver.settings.forward.all_targets],
         }
-        response = web.Response(text=json.dumps(payload) + "\n", content_type="application/json")
-    else:
-        response = _plain(404, f"{path} is reserved for whrelay itself; nothing is stored here")
-    if _has_body(request):
-        # The body is not read here: end the connection rather than wait for it (a client
-        # that sent `Expect: 100-continue` would be waiting for a go-ahead that never comes).
-        response.force_close()
-    return response
+        body = (json.dumps(payload) + "\n").encode()
+        return Response(200, body, "application/json; charset=utf-8")
+    return plain(404, f"{path} is reserved for whrelay itself; nothing is stored here")
 
 
 def make_receiver(

@@ -8,13 +8,12 @@ import sqlite3
 import sys
 from collections.abc import Callable
 
-from aiohttp import web
-
 from whrelay import __version__
 from whrelay.config import ListenSettings
 from whrelay.errors import UsageError
 from whrelay.events import ListenEvent, ListenStarted, ListenStopped
 from whrelay.receiver.app import make_receiver
+from whrelay.receiver.http import HttpServer
 from whrelay.storage import Store
 from whrelay.storage.process import ProcessWriter
 from whrelay.targets import check_target
@@ -117,22 +116,13 @@ async def serve(
 
     try:
         async with receiver.running():
-            runner = web.ServerRunner(
-                receiver.server(
-                    access_log=None,
-                    keepalive_timeout=settings.idle_timeout,
-                    auto_decompress=False,
-                ),
-                handle_signals=False,
-                shutdown_timeout=settings.shutdown_timeout,
-            )
-            await runner.setup()
+            http = receiver.http_server()
             try:
-                await _serve(runner, settings, receiver.orphans, emit, stop)
+                await _serve(http, settings, receiver.orphans, emit, stop)
             finally:
                 default_signals()
                 # In-flight requests are answered (or refused) before the engine stops.
-                await runner.cleanup()
+                await http.stop(settings.shutdown_timeout)
     finally:
         default_signals()
     emit(ListenStopped(stored=receiver.stored, signal=stopped_by[0] if stopped_by else None))
@@ -140,21 +130,20 @@ async def serve(
 
 
 async def _serve(
-    runner: web.ServerRunner,
+    http: HttpServer,
     settings: ListenSettings,
     orphans: int,
     emit: Callable[[ListenEvent], None],
     stop: asyncio.Event,
 ) -> None:
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
     try:
-        await site.start()
+        await http.start(settings.host, settings.port, backlog=1024)
     except OSError as error:
         raise UsageError(
             f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
             hint="pick another --port, or 0 for any free port",
         ) from None
-    port = runner.addresses[0][1]
+    port = http.port
     emit(
         ListenStarted(
             url=_url(settings.host, port),

@@ -1,0 +1,497 @@
+"""HTTP/1.1 for the receiver: aiohttp's C request parser under a small asyncio protocol.
+
+The receiver used to be served by ``aiohttp.web``. Every path is a webhook and every answer is
+a few bytes, so that framework's request and response objects did nothing but cost time:
+measured in ``bench/ingest.py``, serving a bare handler through them took about three times
+as long per request as this module does. What is kept from aiohttp is the part that matters
+for safety, its parser (llhttp, in strict mode), with the hardening it adds: duplicate
+``Content-Length``, ``Content-Length`` with ``Transfer-Encoding``, a missing ``Host``, NUL
+bytes, over-long lines and too many headers are all refused there, and bodies are de-chunked
+and flow-controlled by its ``StreamReader``.
+
+What is ours: answers leave a connection in the order its requests came (pipelining),
+keep-alive, the idle and body timeouts, the body size limit, ``Expect: 100-continue``, and
+writing the answer. The webhook logic is the ``Handler``'s (``whrelay.receiver.app``), which
+sees only ``Request`` and ``Response`` values, never a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Protocol
+
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.http import HttpProcessingError, HttpRequestParser, RawRequestMessage
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+
+from whrelay import __version__
+from whrelay.models import now_micros
+
+MAX_LINE = 8190
+"""Longest request line and longest header line, in bytes (aiohttp's and nginx's default)."""
+MAX_HEADERS = 128
+READ_CHUNK = 1 << 16
+"""Body bytes buffered before reading from the socket pauses (flow control)."""
+MAX_PIPELINED = 16
+"""Requests parsed ahead of the one being answered, at most; then reading pauses."""
+LINGER = 2.0
+"""Seconds a connection closed on a body it did not read goes on reading (and dropping)
+what the client still sends, so that the client reads the answer rather than a reset."""
+SERVER = f"whrelay/{__version__}".encode()
+_NO_BODY = frozenset({204, 304})
+
+
+@dataclass(slots=True)
+class Request:
+    """One request as received: the target, headers and body bytes exactly as sent."""
+
+    method: str
+    target: str
+    """The request target as sent: ``/path?query``, or an absolute URL, ``*``, ``host:port``."""
+    version: tuple[int, int]
+    headers: tuple[tuple[bytes, bytes], ...]
+    remote: str | None
+    received_at: int
+    """When its headers were complete: UTC, microseconds since the epoch."""
+    has_body: bool
+    """Whether it framed a body at all (``Content-Length``, even 0, or chunked)."""
+    body: bytes | None = None
+    """Set once the whole body is read; ``None`` when no body was framed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = "text/plain; charset=utf-8"
+    headers: Sequence[tuple[str, str]] = ()
+    close: bool = False
+    """Close the connection after this answer."""
+
+
+def plain(
+    status: int, message: str, *, close: bool = False, headers: Sequence[tuple[str, str]] = ()
+) -> Response:
+    """A one-line text answer."""
+    return Response(status, message.encode() + b"\n", headers=headers, close=close)
+
+
+class Handler(Protocol):
+    """What the server asks of the application."""
+
+    def early(self, request: Request) -> Response | None:
+        """An answer given from the head alone, before the body is read (a refusal), or
+        ``None`` to read the body and ``handle`` the request."""
+
+    async def handle(self, request: Request) -> Response:
+        """The answer to a request whose body has been read."""
+
+    def refused(self, status: int, message: str, method: str, target: str) -> None:
+        """Told of every request this module refuses itself (too large, too slow, malformed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body: int
+    """Bytes; a larger body gets 413 and the connection is closed."""
+    read_timeout: float
+    """Seconds from a request's head to the end of its body; 0 for none."""
+    idle_timeout: float
+    """Seconds a connection may sit without a request being answered, headers being
+    trickled in included."""
+
+
+class HttpServer:
+    """Serves a ``Handler`` on a TCP socket: ``await start(...)``, then ``await stop()``."""
+
+    def __init__(self, handler: Handler, limits: Limits) -> None:
+        self.handler = handler
+        self.limits = limits
+        self.connections: set[Connection] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int, backlog: int = 1024) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Connection(self, loop), host, port, backlog=backlog
+        )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self, timeout: float) -> None:
+        """Stop accepting; answer what is being answered (within ``timeout`` seconds), then
+        close every connection. Requests not yet started are not answered: their senders
+        send them again."""
+        if self._server is None:
+            return
+        self._server.close()
+        for connection in list(self.connections):
+            connection.shut()
+        try:
+            async with asyncio.timeout(timeout):
+                while self.connections:
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            for connection in list(self.connections):
+                connection.abort()
+        await self._server.wait_closed()
+        self._server = None
+
+
+class _Malformed(Exception):
+    """The parser refused what followed a request's head (in its body)."""
+
+
+class Connection(BaseProtocol):
+    """One client connection: parses requests, answers them one after another, in order."""
+
+    def __init__(self, server: HttpServer, loop: asyncio.AbstractEventLoop) -> None:
+        parser = HttpRequestParser(
+            self,
+            loop,
+            READ_CHUNK,
+            max_line_size=MAX_LINE,
+            max_field_size=MAX_LINE,
+            max_headers=MAX_HEADERS,
+            auto_decompress=False,  # bodies are stored as received
+        )
+        super().__init__(loop, parser)
+        self.parser = parser
+        self.server = server
+        self.handler = server.handler
+        self.limits = server.limits
+        self.remote: str | None = None
+        self.queue: collections.deque[tuple[RawRequestMessage, StreamReader, int]] = (
+            collections.deque()
+        )
+        self.task: asyncio.Task[None] | None = None
+        self.reading: StreamReader | None = None
+        self.closing = False
+        """Answer what is being answered, then close; read nothing more."""
+        self.broken: str | None = None
+        """Why the parser refused the stream; a 400 goes out in turn, then the connection
+        closes."""
+        self.idle_since: float | None = None
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.lingering = False
+
+    # --- asyncio's side ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        self.server.connections.add(self)
+        self._went_idle()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        self.server.connections.discard(self)
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        gone = ConnectionResetError("the client closed the connection")
+        for payload in self._payloads():
+            payload.set_exception(gone)
+        self.queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing or self.broken is not None:
+            return  # after an answer that closes the connection, nothing more is read
+        try:
+            messages, upgraded, _ = self.parser.feed_data(data)
+        except HttpProcessingError as error:
+            self._malformed(error)
+            return
+        if messages:
+            received_at = now_micros()
+            for message, payload in messages:
+                self.queue.append((message, payload, received_at))
+            if upgraded:
+                # A protocol switch is never granted: answer that request, then close.
+                self.closing = True
+            if self.task is None:
+                self.idle_since = None
+                self.task = self._loop.create_task(self._work())
+            elif len(self.queue) >= MAX_PIPELINED:
+                self._pause_reading_for_buffer()
+
+    def eof_received(self) -> bool:
+        """The client ended its side. Requests it sent in full are still answered (a client
+        may half-close after its request); a body it left unfinished is not stored."""
+        self.closing = True
+        cut = ConnectionResetError("the client ended the connection before the body did")
+        for payload in self._payloads():
+            payload.set_exception(cut)
+        return self.task is not None and not self.lingering
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        # A StreamReader calls this each time it is read from; only a real pause needs the
+        # parser run again (on what it held back).
+        was_paused = self._reading_paused
+        self._reading_paused = False
+        if was_paused and resume_parser:
+            self.data_received(b"")
+        if was_paused and not self._reading_paused and not self._buffer_paused:
+            self._resume_transport_reading()
+
+    def shut(self) -> None:
+        """Finish the answer under way, if any, then close."""
+        self.closing = True
+        self._pause_transport_reading()
+        if (self.task is None or self.lingering) and self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # --- answering ---------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        """Answer the queued requests in order; then wait idle for the next."""
+        try:
+            while self.queue and self.transport is not None:
+                message, payload, received_at = self.queue.popleft()
+                if self._buffer_paused and len(self.queue) < MAX_PIPELINED // 2:
+                    self._resume_reading_for_buffer()
+                request, response = await self._answer(message, payload, received_at)
+                if response is None:  # the client went away before its body was complete
+                    self.abort()
+                    return
+                if self.transport is None:
+                    return
+                unread = payload is not EMPTY_PAYLOAD and not payload.is_eof()
+                close = (
+                    response.close
+                    or unread
+                    or message.should_close
+                    or self.closing
+                    # HTTP/1.0 has no chunked coding: whatever follows may be framed otherwise
+                    # by anything in between, so it is not read (RFC 9112 6.1).
+                    or (message.chunked and request.version == (1, 0))
+                )
+                self.transport.write(_serialize(request, response, close))
+                if close:
+                    self._close(linger=unread)
+                    return
+                if self._paused:  # the client is not reading its answers
+                    await self._drain_helper()
+            if self.broken is not None and self.transport is not None:
+                why = f"malformed request: {self.broken}; not stored"
+                self.handler.refused(400, why, "", "")
+                self.transport.write(_serialize(None, plain(400, why), True))
+                self._close(linger=True)
+        except ConnectionError:
+            self.abort()
+        finally:
+            self.task = None
+            if self.transport is not None and not self.closing:
+                self._went_idle()
+
+    async def _answer(
+        self, message: RawRequestMessage, payload: StreamReader, received_at: int
+    ) -> tuple[Request, Response | None]:
+        headers = message.headers
+        request = Request(
+            method=message.method,
+            target=message.path,
+            version=(message.version.major, message.version.minor),
+            headers=message.raw_headers,
+            remote=self.remote,
+            received_at=received_at,
+            has_body="Content-Length" in headers or "Transfer-Encoding" in headers,
+        )
+        if request.version not in ((1, 1), (1, 0)):
+            why = "HTTP/{}.{} is not supported (HTTP/1.1 is); not stored".format(*request.version)
+            return request, self._refuse(request, 505, why)
+        early = self.handler.early(request)
+        if early is not None:
+            return request, early
+        limit = self.limits.max_body
+        length = headers.get("Content-Length")
+        if length is not None and int(length) > limit:
+            return request, self._too_large(request)
+        expect = headers.get("Expect")
+        if expect and request.version >= (1, 1):
+            if expect.lower() != "100-continue":
+                why = f"unsupported Expect: {expect!r}; not stored"
+                return request, self._refuse(request, 417, why)
+            if not payload.is_eof() and self.transport is not None:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            body = await self._read_body(payload, limit)
+        except _Malformed as error:
+            self.broken = None  # answered here, not again after the queue
+            return request, self._refuse(request, 400, f"malformed request: {error}; not stored")
+        except TimeoutError:
+            timeout = self.limits.read_timeout
+            return request, self._refuse(
+                request, 408, f"body not received within {timeout:g} s; not stored"
+            )
+        except ConnectionError:
+            return request, None
+        if body is None:
+            return request, self._too_large(request)
+        request.body = body if body or request.has_body else None
+        try:
+            return request, await self.handler.handle(request)
+        except Exception as error:  # a bug: answered 500, the connection stays usable
+            sys.stderr.write(f"whrelay: internal error while receiving a request: {error!r}\n")
+            return request, plain(500, "whrelay: internal error; not acknowledged")
+
+    async def _read_body(self, payload: StreamReader, limit: int) -> bytes | None:
+        """The whole body, or ``None`` once it grows over ``limit`` (what came is dropped)."""
+        if payload is EMPTY_PAYLOAD:
+            return b""
+        if payload.is_eof():
+            body = payload.read_nowait(-1)
+            return body if len(body) <= limit else None
+        self.reading = payload
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.limits.read_timeout or None):
+                while True:
+                    chunk = await payload.readany()
+                    if not chunk:
+                        return b"".join(chunks)
+                    size += len(chunk)
+                    if size > limit:
+                        return None
+                    chunks.append(chunk)
+        finally:
+            self.reading = None
+
+    def _refuse(self, request: Request, status: int, message: str) -> Response:
+        self.handler.refused(status, message, request.method, request.target)
+        return plain(status, message, close=True)
+
+    def _too_large(self, request: Request) -> Response:
+        limit = self.limits.max_body
+        message = f"body larger than the {limit} byte limit (--max-body); not stored"
+        return self._refuse(request, 413, message)
+
+    def _malformed(self, error: HttpProcessingError) -> None:
+        reason = error.message.splitlines()[0] if error.message else type(error).__name__
+        self.broken = reason
+        self._pause_transport_reading()
+        for payload in self._payloads():
+            payload.set_exception(_Malformed(reason))
+        if self.task is None and self.transport is not None:
+            self.idle_since = None
+            self.task = self._loop.create_task(self._work())
+
+    def _payloads(self) -> list[StreamReader]:
+        """The bodies still coming in: the one being read and those of queued requests."""
+        payloads = [payload for _, payload, _ in self.queue]
+        if self.reading is not None:
+            payloads.append(self.reading)
+        return [p for p in payloads if p is not EMPTY_PAYLOAD and not p.is_eof()]
+
+    def _close(self, linger: bool = False) -> None:
+        """Close once the answer is sent. With ``linger``, the client may still be sending a
+        body: closing a socket with unread data resets it, and the client would see the reset
+        instead of the answer. So send the answer and end our side, drop what still comes, and
+        close when the client does, or after ``LINGER`` seconds."""
+        self.closing = True
+        transport = self.transport
+        if transport is None:
+            return
+        if not linger or not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self.lingering = True
+        self._reading_paused = self._buffer_paused = False
+        self._resume_transport_reading()
+        self._loop.call_later(LINGER, transport.close)
+
+    # --- idleness ----------------------------------------------------------------------------
+
+    def _went_idle(self) -> None:
+        self.idle_since = self._loop.time()
+        if self.idle_timer is None and self.limits.idle_timeout:
+            self.idle_timer = self._loop.call_at(
+                self.idle_since + self.limits.idle_timeout, self._idle_check
+            )
+
+    def _idle_check(self) -> None:
+        """Close a connection idle for ``idle_timeout``; one timer, moved on rather than
+        re-armed for every request."""
+        self.idle_timer = None
+        if self.transport is None or self.closing:
+            return
+        if self.task is None and self.idle_since is not None:
+            deadline = self.idle_since + self.limits.idle_timeout
+            if self._loop.time() >= deadline:
+                self._close()
+                return
+        else:
+            deadline = self._loop.time() + self.limits.idle_timeout
+        self.idle_timer = self._loop.call_at(deadline, self._idle_check)
+
+
+# --- writing an answer ------------------------------------------------------------------------
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
+
+
+_date = [0, b""]
+
+
+def _http_date() -> bytes:
+    now = int(time.time())
+    if now != _date[0]:
+        _date[0], _date[1] = now, formatdate(now, usegmt=True).encode()
+    return _date[1]  # type: ignore[return-value]
+
+
+def _field(text: str) -> bytes | None:
+    """A header name or value as bytes, or ``None`` if it could split the answer."""
+    data = text.encode("utf-8", "replace")
+    return None if b"\r" in data or b"\n" in data or b"\0" in data else data
+
+
+def _serialize(request: Request | None, response: Response, close: bool) -> bytes:
+    """The answer's bytes: status line, headers, body (none to ``HEAD``, 204 or 304)."""
+    status = response.status
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))]
+    given = {name.lower() for name, _ in response.headers}
+    if "date" not in given:
+        lines.append(b"Date: " + _http_date() + b"\r\n")
+    if "server" not in given:
+        lines.append(b"Server: " + SERVER + b"\r\n")
+    if response.content_type and status not in _NO_BODY:
+        lines.append(b"Content-Type: " + response.content_type.encode() + b"\r\n")
+    for name, value in response.headers:
+        name_bytes, value_bytes = _field(name), _field(value)
+        if name_bytes and value_bytes is not None and b":" not in name_bytes:
+            lines.append(name_bytes + b": " + value_bytes + b"\r\n")
+    body = response.body
+    if status in _NO_BODY:
+        body = b""
+    else:
+        lines.append(b"Content-Length: %d\r\n" % len(body))
+    if close:
+        lines.append(b"Connection: close\r\n")
+    elif request is not None and request.version == (1, 0):
+        lines.append(b"Connection: keep-alive\r\n")
+    lines.append(b"\r\n")
+    if request is None or request.method != "HEAD":
+        lines.append(body)
+    return b"".join(lines)
