@@ -5,8 +5,8 @@ fresh for its run:
 
 * ``bare``: ``bench/_bare_server.py``, an aiohttp server that reads the body and answers 200
   (the handler routed by a ``web.Application``: the baseline of the goals);
-* ``low-level``: the same handler on aiohttp's ``web.Server``, as ``whrelay listen`` serves
-  (the stricter floor, shown for reference);
+* ``http``: the same answer from whrelay's own HTTP layer, storing nothing (the floor,
+  shown for reference: what is left between it and ``full`` is the cost of storing);
 * ``full``: ``whrelay listen --output quiet`` with the default durability (fsync per commit);
 * ``normal``: the same with ``--durability normal``.
 
@@ -14,7 +14,7 @@ Each gets the same load for the same time: 1 KiB JSON POSTs shaped like a Stripe
 with its own event id (``--duplicates``: one id throughout), with Stripe's headers
 (``Stripe-Signature`` included), over 32 keep-alive connections, after a short warm-up. The
 load comes from ``wrk`` when it is on PATH, else from an aiohttp client with as many
-connections. Runs go bare, low-level, full, normal (``--rounds`` times), then bare once more,
+connections. Runs go bare, http, full, normal (``--rounds`` times), then bare once more,
 so that drift over the session hits the baseline on both sides; each kind's runs are
 averaged. After each whrelay run the database's rows are counted and checked against the
 2xx answers the load generator saw: every acknowledged webhook must be stored.
@@ -71,10 +71,10 @@ STOP_TIMEOUT = 15.0
 NOISE_PERCENT = 25.0
 """CPU (percent of one core) other processes may use during a run before the report warns."""
 
-Kind = Literal["bare", "low-level", "full", "normal"]
+Kind = Literal["bare", "http", "full", "normal"]
 LABELS: dict[Kind, str] = {
     "bare": "bare aiohttp",
-    "low-level": "bare low-level",
+    "http": "bare whrelay-http",
     "full": "whrelay full",
     "normal": "whrelay normal",
 }
@@ -209,8 +209,8 @@ def free_port() -> int:
 def server_command(kind: Kind, port: int, db: Path) -> list[str]:
     if kind == "bare":
         return [sys.executable, str(BARE_SERVER), "--port", str(port)]
-    if kind == "low-level":
-        return [sys.executable, str(BARE_SERVER), "--port", str(port), "--low-level"]
+    if kind == "http":
+        return [sys.executable, str(BARE_SERVER), "--port", str(port), "--whrelay-http"]
     command = [sys.executable, "-m", "whrelay", "listen", "--host", HOST, "--port", str(port)]
     command += ["--output", "quiet", "--db", str(db)]
     if kind == "normal":
@@ -647,11 +647,11 @@ def run_one(number: int, kind: Kind, workdir: Path, spec: LoadSpec, warmup: floa
 
 
 def plan(rounds: int) -> list[Kind]:
-    """bare, low-level, full, normal per round, then bare again: the baseline brackets the
+    """bare, http, full, normal per round, then bare again: the baseline brackets the
     whrelay runs."""
     kinds: list[Kind] = []
     for _ in range(rounds):
-        kinds += ["bare", "low-level", "full", "normal"]
+        kinds += ["bare", "http", "full", "normal"]
     return [*kinds, "bare"]
 
 
@@ -696,7 +696,7 @@ def print_header(spec: LoadSpec, args: argparse.Namespace, workdir: Path) -> Non
     )
     print()
     print(
-        f"{'run':>3}  {'server':<15} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'2xx':>8} "
+        f"{'run':>3}  {'server':<17} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'2xx':>8} "
         f"{'non-2xx':>7} {'sock err':>8} {'srv CPU':>7} {'µs/req':>6} {'store':>5} "
         f"{'other':>5} {'exit':>4}"
     )
@@ -706,7 +706,7 @@ def print_run(result: RunResult) -> None:
     load = result.load
     storage = "-" if result.storage_cpu_percent is None else f"{result.storage_cpu_percent:.0f}%"
     print(
-        f"{result.number:>3}  {LABELS[result.kind]:<15} {result.rate:>9.0f} "
+        f"{result.number:>3}  {LABELS[result.kind]:<17} {result.rate:>9.0f} "
         f"{fmt(load.p50_ms, '.2f'):>7} {fmt(load.p99_ms, '.2f'):>7} {load.ok:>8} "
         f"{load.requests - load.ok:>7} {load.socket_errors:>8} "
         f"{fmt(result.cpu_percent, '.0f') + '%':>7} {fmt(result.cpu_us_per_request, '.0f'):>6} "
@@ -721,8 +721,8 @@ def print_summary(results: list[RunResult]) -> None:
     print(
         "(srv CPU: the receiving process's CPU, all threads, in % of one core; µs/req: that "
         "CPU per request; store: whrelay's storage process; other: CPU the rest of the "
-        "machine used meanwhile; / bare: the goals' ratio; / low: against the same handler "
-        "on aiohttp's low-level server)"
+        "machine used meanwhile; / bare: the goals' ratio; / http: against whrelay's own HTTP "
+        "layer storing nothing)"
     )
     rates: dict[Kind, list[float]] = {}
     costs: dict[Kind, list[float]] = {}
@@ -732,13 +732,13 @@ def print_summary(results: list[RunResult]) -> None:
             costs.setdefault(result.kind, []).append(result.cpu_us_per_request)
     mean = {kind: statistics.fmean(values) for kind, values in rates.items()}
     bare = mean.get("bare", 0.0)
-    floor = mean.get("low-level", 0.0)
+    floor = mean.get("http", 0.0)
     print()
     print(
-        f"{'server':<15} {'req/s':>9}  {'runs':<22} {'µs/req':>6} {'/ bare':>6} "
-        f"{'/ low':>6}  {'goal':<7} met"
+        f"{'server':<17} {'req/s':>9}  {'runs':<22} {'µs/req':>6} {'/ bare':>6} "
+        f"{'/ http':>6}  {'goal':<7} met"
     )
-    for kind in ("bare", "low-level", "full", "normal"):
+    for kind in ("bare", "http", "full", "normal"):
         if kind not in mean:
             continue
         runs = ", ".join(f"{r:.0f}" for r in rates[kind])
@@ -746,7 +746,7 @@ def print_summary(results: list[RunResult]) -> None:
         low = fmt(mean[kind] / floor if floor else None, ".2f")
         cost = statistics.fmean(costs[kind]) if kind in costs else None
         line = (
-            f"{LABELS[kind]:<15} {mean[kind]:>9.0f}  {runs:<22} {fmt(cost, '.0f'):>6} "
+            f"{LABELS[kind]:<17} {mean[kind]:>9.0f}  {runs:<22} {fmt(cost, '.0f'):>6} "
             f"{ratio:>6.2f} {low:>6}"
         )
         if kind in GOALS:
@@ -810,7 +810,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Throughput of whrelay listen (full and normal durability) next to a bare "
         "aiohttp server, under the same webhook-like load."
     )
-    add_load_arguments(parser, "times to run bare, low-level, full, normal (bare ends it)")
+    add_load_arguments(parser, "times to run bare, http, full, normal (bare ends it)")
     parser.add_argument(
         "--duplicates",
         action="store_true",

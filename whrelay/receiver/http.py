@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -329,7 +330,13 @@ class Connection(BaseProtocol):
             if not payload.is_eof() and self.transport is not None:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
-            body = await self._read_body(payload, limit)
+            if payload is EMPTY_PAYLOAD:
+                body: bytes | None = b""
+            elif payload.is_eof():  # the usual case: the body came with the head
+                body = payload.read_nowait(-1)
+                body = body if len(body) <= limit else None
+            else:
+                body = await self._read_body(payload, limit)
         except _Malformed as error:
             self.broken = None  # answered here, not again after the queue
             return request, self._refuse(request, 400, f"malformed request: {error}; not stored")
@@ -351,11 +358,6 @@ class Connection(BaseProtocol):
 
     async def _read_body(self, payload: StreamReader, limit: int) -> bytes | None:
         """The whole body, or ``None`` once it grows over ``limit`` (what came is dropped)."""
-        if payload is EMPTY_PAYLOAD:
-            return b""
-        if payload.is_eof():
-            body = payload.read_nowait(-1)
-            return body if len(body) <= limit else None
         self.reading = payload
         chunks: list[bytes] = []
         size = 0
@@ -444,11 +446,13 @@ class Connection(BaseProtocol):
 # --- writing an answer ------------------------------------------------------------------------
 
 
-def _reason(status: int) -> bytes:
+@functools.cache
+def _status_line(status: int) -> bytes:
     try:
-        return HTTPStatus(status).phrase.encode()
+        reason = HTTPStatus(status).phrase
     except ValueError:
-        return b"Unknown"
+        reason = "Unknown"
+    return b"HTTP/1.1 %d %s\r\n" % (status, reason.encode())
 
 
 _date = [0, b""]
@@ -461,27 +465,38 @@ def _http_date() -> bytes:
     return _date[1]  # type: ignore[return-value]
 
 
-def _field(text: str) -> bytes | None:
-    """A header name or value as bytes, or ``None`` if it could split the answer."""
-    data = text.encode("utf-8", "replace")
-    return None if b"\r" in data or b"\n" in data or b"\0" in data else data
+def _header_lines(headers: Sequence[tuple[str, str]]) -> tuple[list[bytes], bool, bool]:
+    """The header lines, and whether they give ``Date`` and ``Server``. A line that could
+    split the answer (CR, LF or NUL, a colon in the name: a target's headers are passed on
+    in proxy mode) is left out."""
+    lines = []
+    date = server = False
+    for name, value in headers:
+        if not name or ":" in name or any(c in name or c in value for c in "\r\n\0"):
+            continue
+        lowered = name.lower()
+        date = date or lowered == "date"
+        server = server or lowered == "server"
+        lines.append(
+            b"%s: %s\r\n" % (name.encode("utf-8", "replace"), value.encode("utf-8", "replace"))
+        )
+    return lines, date, server
 
 
 def _serialize(request: Request | None, response: Response, close: bool) -> bytes:
     """The answer's bytes: status line, headers, body (none to ``HEAD``, 204 or 304)."""
     status = response.status
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))]
-    given = {name.lower() for name, _ in response.headers}
-    if "date" not in given:
+    lines = [_status_line(status)]
+    extra, date, server = (
+        _header_lines(response.headers) if response.headers else ([], False, False)
+    )
+    if not date:
         lines.append(b"Date: " + _http_date() + b"\r\n")
-    if "server" not in given:
+    if not server:
         lines.append(b"Server: " + SERVER + b"\r\n")
     if response.content_type and status not in _NO_BODY:
         lines.append(b"Content-Type: " + response.content_type.encode() + b"\r\n")
-    for name, value in response.headers:
-        name_bytes, value_bytes = _field(name), _field(value)
-        if name_bytes and value_bytes is not None and b":" not in name_bytes:
-            lines.append(name_bytes + b": " + value_bytes + b"\r\n")
+    lines += extra
     body = response.body
     if status in _NO_BODY:
         body = b""
