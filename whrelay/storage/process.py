@@ -33,6 +33,11 @@ from whrelay.storage.store import Durability, Store
 from whrelay.storage.writer import MAX_BATCH, Job, commit_batch
 
 _FRAME = struct.Struct("!Q")
+FLUSH_AT = 3
+"""Jobs sent to the storage process as soon as this many wait, without waiting for the end of
+the event loop's turn: it starts committing them while this process handles the rest of a
+burst of requests. Measured with bench/ingest.py's load: 10–20% more webhooks a second than
+sending once a turn, about the same for 1, 2, 3 and 6."""
 RESTART_DELAY = 0.5
 """Seconds before a storage process that died is replaced."""
 _READ = 1 << 20
@@ -229,6 +234,8 @@ class ProcessWriter:
         if not self._outbox:
             loop.call_soon(self._flush)
         self._outbox.append(encode_job(key, job))
+        if len(self._outbox) >= FLUSH_AT:
+            self._flush()
         try:
             kind, result = await waiter
         finally:
@@ -236,8 +243,9 @@ class ProcessWriter:
         return decode_result(job, kind, result)
 
     def _flush(self) -> None:
-        """Send the jobs of this turn of the event loop as one frame: the child wakes once
-        and commits them together (with any that reach it while it commits the last batch).
+        """Send the jobs gathered since the last flush (at most ``FLUSH_AT``, or those of the
+        rest of this turn of the event loop) as one frame: the child wakes once and commits
+        them together, with any that reach it while it commits the last batch.
 
         Tried and measured worse: holding jobs back while a batch is in flight. Batches grow,
         but the child then waits for this process between batches.
