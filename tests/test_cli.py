@@ -606,6 +606,12 @@ async def test_listen_pretty_output_is_inert(tmp_path: Path) -> None:
         # The webhook line is printed before the response is sent; it is in the pipe already.
         line = proc.stdout.readline()
         assert b"#1" in line, line
+
+        # Refusals are printed on stderr, as inert as webhooks.
+        unmet = b"POST /r HTTP/1.1\r\nHost: h\r\nExpect: [bold]\x9b2J\r\nContent-Length: 1\r\n\r\n"
+        assert (await raw_request(url, unmet)).status == 417
+        malformed = b"GET /[red]m HTTP/1.1\r\nHost: h\r\nX: a\x00b\r\n\r\n"
+        assert (await raw_request(url, malformed)).status == 400
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -619,6 +625,9 @@ async def test_listen_pretty_output_is_inert(tmp_path: Path) -> None:
     assert b"\x1b" not in errors
     assert b"\x9b" not in errors
     assert b"Traceback" not in errors
+    refusals = errors.decode("utf-8", "surrogateescape")
+    assert "refused 417 POST /r: unsupported Expect: '[bold]\\udc9b2J'; not stored" in refusals
+    assert "refused 400: malformed request: Invalid header value char; not stored" in refusals
 
 
 # --- which database ---------------------------------------------------------------------------

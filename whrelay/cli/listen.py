@@ -206,10 +206,9 @@ def _refused_line(event: RequestRefused) -> Text:
 
     from whrelay.render import one_line
 
-    return Text(
-        f"refused {event.status} {one_line(event.method)} {one_line(event.path)}: {event.reason}",
-        style="yellow",
-    )
+    request = " ".join(one_line(part) for part in (event.method, event.path) if part)
+    request = f" {request}" if request else ""  # a malformed request may have neither
+    return Text(f"refused {event.status}{request}: {one_line(event.reason)}", style="yellow")
 
 
 def listen(

@@ -384,7 +384,10 @@ class Connection(BaseProtocol):
         return self._refuse(request, 413, message)
 
     def _malformed(self, error: HttpProcessingError) -> None:
-        reason = error.message.splitlines()[0] if error.message else type(error).__name__
+        # The first line is the parser's verdict ("Invalid header value char:"); the next
+        # ones quote the request back, which is of no use in a log line.
+        lines = (error.message or "").splitlines()
+        reason = lines[0].rstrip(": ") if lines else type(error).__name__
         self.broken = reason
         self._pause_transport_reading()
         for payload in self._payloads():
