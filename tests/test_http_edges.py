@@ -8,9 +8,6 @@ stored.
 Two listeners serve the whole module (one default, one with ``--max-body 1k``), started once
 to keep the file fast. Tests using the same listener run one after another, so "nothing was
 stored" is checked as "the count grew only by the marker request sent afterwards".
-
-A test marked ``xfail(strict=True)`` states the safe behaviour where the receiver does something
-else (its reason says what); once it passes, drop the mark.
 """
 
 from __future__ import annotations
@@ -313,12 +310,6 @@ async def test_http10_with_keep_alive_keeps_the_connection_open(edge: Listener) 
     assert paths == ["/ten-keep/1", "/ten-keep/2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp's parser (llhttp) refuses the whole read ('Data after Connection: close'), "
-    "the valid first request with it; it is not stored and not acknowledged, so nothing is "
-    "lost, but RFC 9112 9.6 would have it answered, then the rest ignored",
-)
 @pytest.mark.parametrize(
     "first",
     [

@@ -283,6 +283,15 @@ async def _proxy(
     # The sender has the answer and does its own retrying: the delivery is settled either way.
     state = DeliveryState.DELIVERED if attempt.ok else DeliveryState.FAILED
     forwarder.record_later(attempt, state, None, DeliveryAttempted(attempt, target.url, state))
+    if attempt.status is not None and attempt.status < 200:
+        # 101 Switching Protocols (the only interim status the client hands back): the
+        # sender's connection is not switched, so it gets no answer it could use.
+        return plain(
+            502,
+            f"whrelay: target {target.url} answered {attempt.status}, which cannot be passed "
+            f"on; the webhook is stored as #{stored.id}",
+            headers=(("X-Whrelay-Id", str(stored.id)),),
+        )
     if attempt.status is None:
         detail = attempt.error_detail or attempt.error or "no answer"
         return plain(

@@ -103,7 +103,8 @@ class Limits:
     max_body: int
     """Bytes; a larger body gets 413 and the connection is closed."""
     read_timeout: float
-    """Seconds from a request's head to the end of its body; 0 for none."""
+    """Seconds to read a request's body, from when its turn comes (at once but for pipelined
+    requests); 0 for none."""
     idle_timeout: float
     """Seconds a connection may sit without a request being answered, headers being
     trickled in included."""
@@ -153,6 +154,10 @@ class _Malformed(Exception):
     """The parser refused what followed a request's head (in its body)."""
 
 
+class _ShuttingDown(Exception):
+    """The server stops while a request's body is still coming in."""
+
+
 class Connection(BaseProtocol):
     """One client connection: parses requests, answers them one after another, in order."""
 
@@ -165,6 +170,7 @@ class Connection(BaseProtocol):
             max_field_size=MAX_LINE,
             max_headers=MAX_HEADERS,
             auto_decompress=False,  # bodies are stored as received
+            max_msg_queue_size=1,  # one message per feed_data: an error cannot swallow it
         )
         super().__init__(loop, parser)
         self.parser = parser
@@ -185,6 +191,8 @@ class Connection(BaseProtocol):
         self.idle_since: float | None = None
         self.idle_timer: asyncio.TimerHandle | None = None
         self.lingering = False
+        self.client_done = False
+        self.parsing: StreamReader | None = None
 
     # --- asyncio's side ----------------------------------------------------------------------
 
@@ -208,28 +216,52 @@ class Connection(BaseProtocol):
     def data_received(self, data: bytes) -> None:
         if self.closing or self.broken is not None:
             return  # after an answer that closes the connection, nothing more is read
-        try:
-            messages, upgraded, _ = self.parser.feed_data(data)
-        except HttpProcessingError as error:
-            self._malformed(error)
-            return
-        if messages:
+        got = False
+        while True:
+            # The parser stops after each request it completes (max_msg_queue_size=1), so a
+            # refusal of what follows cannot swallow a request parsed from the same read.
+            current = self.parsing
+            open_body = current is not None and not current.is_eof()
+            self.parser.message_consumed()
+            try:
+                messages, upgraded, _ = self.parser.feed_data(data)
+            except HttpProcessingError as error:
+                self._malformed(error)
+                return
+            data = b""
+            if not messages:
+                if (
+                    open_body
+                    and current is not None
+                    and current.is_eof()
+                    and not self._reading_paused
+                ):
+                    continue  # it stopped at the end of that body: go on with the rest
+                break
+            got = True
             received_at = now_micros()
             for message, payload in messages:
                 self.queue.append((message, payload, received_at))
+                self.parsing = payload
+                if message.upgrade:
+                    upgraded = True
             if upgraded:
                 # A protocol switch is never granted: answer that request, then close.
                 self.closing = True
-            if self.task is None:
-                self.idle_since = None
-                self.task = self._loop.create_task(self._work())
-            elif len(self.queue) >= MAX_PIPELINED:
+                break
+            if len(self.queue) >= MAX_PIPELINED:
                 self._pause_reading_for_buffer()
+                break
+            if self._reading_paused:
+                break
+        if got and self.task is None:
+            self.idle_since = None
+            self.task = self._loop.create_task(self._work())
 
     def eof_received(self) -> bool:
         """The client ended its side. Requests it sent in full are still answered (a client
         may half-close after its request); a body it left unfinished is not stored."""
-        self.closing = True
+        self.client_done = True
         cut = ConnectionResetError("the client ended the connection before the body did")
         for payload in self._payloads():
             payload.set_exception(cut)
@@ -242,13 +274,17 @@ class Connection(BaseProtocol):
         self._reading_paused = False
         if was_paused and resume_parser:
             self.data_received(b"")
-        if was_paused and not self._reading_paused and not self._buffer_paused:
+        stopped = (self.closing or self.broken is not None) and not self.lingering
+        if was_paused and not self._reading_paused and not self._buffer_paused and not stopped:
             self._resume_transport_reading()
 
     def shut(self) -> None:
-        """Finish the answer under way, if any, then close."""
+        """Finish the answer under way, if any, then close. A body still coming in is not
+        waited for: its sender gets 503 (and sends it again)."""
         self.closing = True
         self._pause_transport_reading()
+        for payload in self._payloads():
+            payload.set_exception(_ShuttingDown())
         if (self.task is None or self.lingering) and self.transport is not None:
             self.transport.close()
 
@@ -264,7 +300,10 @@ class Connection(BaseProtocol):
             while self.queue and self.transport is not None:
                 message, payload, received_at = self.queue.popleft()
                 if self._buffer_paused and len(self.queue) < MAX_PIPELINED // 2:
-                    self._resume_reading_for_buffer()
+                    self._buffer_paused = False
+                    self.data_received(b"")  # what the parser holds back
+                    if not self._buffer_paused:
+                        self._resume_reading_for_buffer()
                 request, response = await self._answer(message, payload, received_at)
                 if response is None:  # the client went away before its body was complete
                     self.abort()
@@ -277,6 +316,7 @@ class Connection(BaseProtocol):
                     or unread
                     or message.should_close
                     or self.closing
+                    or (self.client_done and not self.queue)
                     # HTTP/1.0 has no chunked coding: whatever follows may be framed otherwise
                     # by anything in between, so it is not read (RFC 9112 6.1).
                     or (message.chunked and request.version == (1, 0))
@@ -286,17 +326,20 @@ class Connection(BaseProtocol):
                     self._close(linger=unread)
                     return
                 if self._paused:  # the client is not reading its answers
-                    await self._drain_helper()
+                    async with asyncio.timeout(self.limits.idle_timeout or None):
+                        await self._drain_helper()
             if self.broken is not None and self.transport is not None:
                 why = f"malformed request: {self.broken}; not stored"
                 self.handler.refused(400, why, "", "")
                 self.transport.write(_serialize(None, plain(400, why), True))
                 self._close(linger=True)
-        except ConnectionError:
+            elif (self.closing or self.client_done) and not self.lingering:
+                self._close()
+        except (ConnectionError, TimeoutError):
             self.abort()
         finally:
             self.task = None
-            if self.transport is not None and not self.closing:
+            if self.transport is not None and not self.closing and not self.client_done:
                 self._went_idle()
 
     async def _answer(
@@ -312,6 +355,9 @@ class Connection(BaseProtocol):
             received_at=received_at,
             has_body="Content-Length" in headers or "Transfer-Encoding" in headers,
         )
+        if request.method == "CONNECT":
+            # A tunnel request: what follows its head is not HTTP, and is never read.
+            return request, self._refuse(request, 400, "CONNECT is not supported; not stored")
         if request.version not in ((1, 1), (1, 0)):
             why = "HTTP/{}.{} is not supported (HTTP/1.1 is); not stored".format(*request.version)
             return request, self._refuse(request, 505, why)
@@ -340,6 +386,10 @@ class Connection(BaseProtocol):
         except _Malformed as error:
             self.broken = None  # answered here, not again after the queue
             return request, self._refuse(request, 400, f"malformed request: {error}; not stored")
+        except _ShuttingDown:
+            why = "whrelay is shutting down; not stored"
+            self.handler.refused(503, why, request.method, request.target)
+            return request, plain(503, why, close=True, headers=(("Retry-After", "5"),))
         except TimeoutError:
             timeout = self.limits.read_timeout
             return request, self._refuse(
@@ -414,6 +464,9 @@ class Connection(BaseProtocol):
             return
         if not linger or not transport.can_write_eof():
             transport.close()
+            if transport.get_write_buffer_size():
+                # A client that stops reading does not hold the connection open forever.
+                self._loop.call_later(self.limits.idle_timeout or LINGER, transport.abort)
             return
         transport.write_eof()
         self.lingering = True

@@ -1,0 +1,165 @@
+"""Connection-layer bugs found in review of whrelay/receiver/http.py, pinned against the
+HttpServer directly (a stub handler, loopback sockets): each test states the safe behaviour
+the fix brought."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+
+from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain
+
+
+class Stub:
+    """Stores every request it handles; ``/_big`` answers 8 MiB from the head alone."""
+
+    def __init__(self) -> None:
+        self.stored: list[Request] = []
+
+    def early(self, request: Request) -> Response | None:
+        if request.target == "/_big":
+            return Response(200, b"x" * (8 << 20))
+        if request.target.startswith("/_"):
+            return plain(404, "reserved")
+        return None
+
+    async def handle(self, request: Request) -> Response:
+        self.stored.append(request)
+        await asyncio.sleep(0.01)  # like a commit: the answer is not immediate
+        return plain(200, "stored")
+
+    def refused(self, status: int, message: str, method: str, target: str) -> None:
+        pass
+
+
+@contextlib.asynccontextmanager
+async def serving(idle: float = 15.0) -> AsyncIterator[tuple[HttpServer, Stub]]:
+    stub = Stub()
+    server = HttpServer(stub, Limits(1 << 20, 30.0, idle))
+    await server.start("127.0.0.1", 0)
+    try:
+        yield server, stub
+    finally:
+        await server.stop(1.0)
+
+
+def post(path: str, body: bytes) -> bytes:
+    return b"POST %s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s" % (
+        path.encode(),
+        len(body),
+        body,
+    )
+
+
+async def read_until_eof(reader: asyncio.StreamReader, timeout: float) -> tuple[bytes, bool]:
+    data = b""
+    try:
+        async with asyncio.timeout(timeout):
+            while chunk := await reader.read(1 << 20):
+                data += chunk
+    except TimeoutError:
+        return data, False
+    return data, True
+
+
+async def test_a_valid_request_before_a_malformed_one_in_the_same_read_is_answered() -> None:
+    bad = b"POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx"
+    async with serving() as (server, stub):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post("/a", b"1") + bad)
+        data, _ = await read_until_eof(reader, 3)
+        writer.close()
+    assert data.startswith(b"HTTP/1.1 200 ")
+    assert [r.target for r in stub.stored] == ["/a"]
+
+
+async def test_complete_pipelined_requests_then_half_close_are_all_answered() -> None:
+    async with serving() as (server, stub):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post("/a", b"1") + post("/b", b"2") + post("/c", b"3"))
+        writer.write_eof()
+        data, eof = await read_until_eof(reader, 3)
+        writer.close()
+    assert eof
+    assert data.count(b"HTTP/1.1 200 ") == 3
+    assert len(stub.stored) == 3
+
+
+async def test_a_request_pipelined_behind_an_h2c_upgrade_is_not_silently_dropped() -> None:
+    upgrade = (
+        b"POST /u HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+        b"Content-Length: 2\r\n\r\nab"
+    )
+    async with serving() as (server, _stub):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(upgrade + post("/next", b"zz"))
+        data, eof = await read_until_eof(reader, 2)
+        writer.close()
+    # Either both are answered, or the connection closes after the first: never a silent drop.
+    answered = data.count(b"HTTP/1.1 ")
+    assert answered == 2 or (answered == 1 and eof), (answered, eof)
+
+
+async def test_half_close_while_an_answer_drains_closes_the_connection() -> None:
+    async with serving() as (server, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /_big HTTP/1.1\r\nHost: a\r\n\r\n")
+        await asyncio.sleep(0.3)  # the answer is written; most of it waits on us to read it
+        writer.write_eof()
+        await asyncio.sleep(0.1)
+        data, eof = await read_until_eof(reader, 3)
+        writer.close()
+        assert len(data) > 8 << 20
+        assert eof
+        assert not server.connections
+
+
+async def test_a_pipelined_flood_that_never_reads_stays_bounded_and_is_cut_off() -> None:
+    request = b"GET /_x HTTP/1.1\r\nHost: a\r\n\r\n"
+    async with serving(idle=1.0) as (server, _):
+        _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        writer.write(request * 40000)
+        await asyncio.sleep(1.0)
+        queued = max((len(c.queue) for c in server.connections), default=0)
+        await asyncio.sleep(2.0)  # twice the idle timeout
+        left = len(server.connections)
+        writer.transport.abort()
+    assert queued <= 64, queued
+    assert left == 0
+
+
+async def test_connect_with_a_path_target_is_refused_and_not_handled() -> None:
+    """llhttp takes what follows a CONNECT head as tunnel data: never stored, never a 2xx."""
+    head = b"CONNECT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+    async with serving() as (server, stub):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head)
+        data, eof = await read_until_eof(reader, 3)
+        writer.close()
+    assert data.startswith(b"HTTP/1.1 400 ")
+    assert eof
+    assert stub.stored == []
+
+
+async def test_stopping_while_a_body_comes_in_answers_503_at_once() -> None:
+    """Ctrl-C during an upload: the sender is told to come back (503, Retry-After) instead of
+    waiting for a reset at the end of the shutdown timeout; nothing half-received is stored."""
+    stub = Stub()
+    server = HttpServer(stub, Limits(1 << 20, 30.0, 15.0))
+    await server.start("127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234")
+    await asyncio.sleep(0.2)
+    started = asyncio.get_running_loop().time()
+    await server.stop(30.0)
+    took = asyncio.get_running_loop().time() - started
+    data, _ = await read_until_eof(reader, 3)
+    writer.close()
+    assert data.startswith(b"HTTP/1.1 503 "), data
+    assert b"Retry-After: 5" in data
+    assert stub.stored == []
+    assert took < 10.0, took  # it did not sit out the 30 s shutdown timeout
