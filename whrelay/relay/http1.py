@@ -136,13 +136,17 @@ class Http1Client:
         connection.writer.write(payload)
         reader = connection.reader
         while True:
-            status_line = await reader.readuntil(b"\r\n")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")  # the reader's limit: MAX_HEAD
+            except asyncio.LimitOverrunError:
+                raise ProtocolError("response headers too large") from None
+            status_line, _, fields = head[:-4].partition(b"\r\n")
             try:
                 version, status_text = status_line.split(b" ", 2)[:2]
                 status = int(status_text)
             except ValueError:
                 raise ProtocolError(f"bad status line {status_line[:60]!r}") from None
-            headers = await _read_headers(reader)
+            headers = _parse_headers(fields)
             if status >= 200 or status == 101:
                 break  # 1xx (100 Continue, 103 Early Hints) precede the real answer
         lowered = {name.lower(): value for name, value in headers}
@@ -179,20 +183,24 @@ class Http1Client:
         return Response(status, headers, body, truncated)
 
 
-async def _read_headers(reader: asyncio.StreamReader) -> tuple[tuple[bytes, bytes], ...]:
+def _parse_headers(fields: bytes) -> tuple[tuple[bytes, bytes], ...]:
+    """The header lines of a response head (without its status line and blank line)."""
     headers: list[tuple[bytes, bytes]] = []
-    size = 0
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        size += len(line)
-        if size > MAX_HEAD:
-            raise ProtocolError("response headers too large")
-        if line == b"\r\n":
-            return tuple(headers)
-        name, colon, value = line[:-2].partition(b":")
+    for line in fields.split(b"\r\n") if fields else ():
+        name, colon, value = line.partition(b":")
         if not colon:
             raise ProtocolError(f"bad header line {line[:60]!r}")
         headers.append((name, value.strip(b" \t")))
+    return tuple(headers)
+
+
+async def _skip_trailers(reader: asyncio.StreamReader) -> None:
+    """Read past a chunked body's trailer fields, up to the blank line that ends them."""
+    size = 0
+    while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+        size += len(line)
+        if size > MAX_HEAD:
+            raise ProtocolError("response trailers too large")
 
 
 async def _read_chunked(reader: asyncio.StreamReader, cap: int) -> tuple[bytes, bool]:
@@ -204,7 +212,7 @@ async def _read_chunked(reader: asyncio.StreamReader, cap: int) -> tuple[bytes, 
         except ValueError:
             raise ProtocolError("bad chunk size") from None
         if size == 0:
-            await _read_headers(reader)  # trailers
+            await _skip_trailers(reader)
             return bytes(body), False
         chunk = await reader.readexactly(size)
         await reader.readexactly(2)
