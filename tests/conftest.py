@@ -176,6 +176,19 @@ async def read_response(reader: asyncio.StreamReader, timeout: float = 10) -> Ra
         return response
 
 
+def request_bytes(
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes = b"",
+    version: str = "1.1",
+) -> bytes:
+    """An HTTP/1.x request exactly as it goes on the wire (no header added or changed)."""
+    head = f"{method} {target} HTTP/{version}\r\n".encode()
+    head += b"".join(f"{name}: {value}\r\n".encode() for name, value in headers)
+    return head + b"\r\n" + body
+
+
 async def raw_request(url: str, data: bytes, timeout: float = 10) -> RawResponse:
     """Send ``data`` as is to the listener at ``url`` on a new connection; read one response."""
     reader, writer = await asyncio.open_connection("127.0.0.1", url_port(url))

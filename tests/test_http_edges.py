@@ -27,6 +27,7 @@ from tests.conftest import (
     RawResponse,
     raw_request,
     read_response,
+    request_bytes,
     start_listener,
     stored_count,
     stored_webhook,
@@ -69,19 +70,6 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Listener]:
 
 
 # --- raw HTTP helpers -----------------------------------------------------------------------------
-
-
-def request_bytes(
-    method: str,
-    target: str,
-    headers: list[tuple[str, str]],
-    body: bytes = b"",
-    version: str = "1.1",
-) -> bytes:
-    """An HTTP/1.x request exactly as it goes on the wire (no header added or changed)."""
-    head = f"{method} {target} HTTP/{version}\r\n".encode()
-    head += b"".join(f"{name}: {value}\r\n".encode() for name, value in headers)
-    return head + b"\r\n" + body
 
 
 def post(path: str, body: bytes = b"", *extra: tuple[str, str], version: str = "1.1") -> bytes:

@@ -32,6 +32,7 @@ from tests.conftest import (
     flood_request,
     raw_request,
     read_response,
+    request_bytes,
     start_listener,
     stored_count,
     stored_webhook,
@@ -45,19 +46,6 @@ from whrelay.receiver.app import make_receiver
 from whrelay.storage import Store
 
 MiB = 1 << 20
-
-
-def request_bytes(
-    method: str,
-    target: str,
-    headers: list[tuple[str, str]],
-    body: bytes = b"",
-    version: str = "1.1",
-) -> bytes:
-    """An HTTP/1.x request exactly as it goes on the wire (no header added or changed)."""
-    head = f"{method} {target} HTTP/{version}\r\n".encode()
-    head += b"".join(f"{name}: {value}\r\n".encode() for name, value in headers)
-    return head + b"\r\n" + body
 
 
 def refused(listener: Listener, count: int = 1) -> list[dict[str, object]]:
