@@ -191,8 +191,11 @@ class Connection(BaseProtocol):
         self.idle_since: float | None = None
         self.idle_timer: asyncio.TimerHandle | None = None
         self.lingering = False
+        """Closed on our side, dropping what the client still sends (see ``_close``)."""
         self.client_done = False
+        """The client ended its side: answer what it sent, then close."""
         self.parsing: StreamReader | None = None
+        """The body of the request parsed last, which may still be coming in."""
 
     # --- asyncio's side ----------------------------------------------------------------------
 
