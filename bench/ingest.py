@@ -753,6 +753,7 @@ def print_summary(results: list[RunResult]) -> None:
             goal = GOALS[kind]
             line += f"  >= {goal:.1f}  {'yes' if ratio >= goal else 'NO'}"
         print(line)
+    print_paired(results)
     busy = [r for r in results if (r.other_cpu_percent or 0.0) > NOISE_PERCENT]
     if busy:
         runs = ", ".join(f"{r.number} ({r.other_cpu_percent:.0f}%)" for r in busy)
@@ -775,6 +776,33 @@ def print_summary(results: list[RunResult]) -> None:
         print(
             f"  run {result.number} {LABELS[result.kind]}: {result.rows} rows, "
             f"{ok} 2xx answers: {verdict}{note}"
+        )
+
+
+def paired_ratios(results: list[RunResult], kind: Kind) -> list[float]:
+    """Each ``kind`` run against the bare runs that bracket it (the nearest before and after):
+    the machine's drift over a whole session cancels out better than in a ratio of means."""
+    bare = [r for r in results if r.kind == "bare"]
+    ratios = []
+    for result in (r for r in results if r.kind == kind):
+        before = [b for b in bare if b.number < result.number][-1:]
+        after = [b for b in bare if b.number > result.number][:1]
+        around = [b.rate for b in before + after if b.rate]
+        if around:
+            ratios.append(result.rate / statistics.fmean(around))
+    return ratios
+
+
+def print_paired(results: list[RunResult]) -> None:
+    for kind in ("full", "normal"):
+        ratios = paired_ratios(results, kind)
+        if len(ratios) < 2:
+            continue
+        listed = ", ".join(f"{r:.2f}" for r in ratios)
+        median = statistics.median(ratios)
+        print(
+            f"{LABELS[kind]}: each run / the bare runs around it: {listed}; "
+            f"median {median:.2f} (goal {GOALS[kind]:.1f})"
         )
 
 
