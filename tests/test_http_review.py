@@ -9,6 +9,8 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 
+import pytest
+
 from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain
 
 
@@ -163,3 +165,35 @@ async def test_stopping_while_a_body_comes_in_answers_503_at_once() -> None:
     assert b"Retry-After: 5" in data
     assert stub.stored == []
     assert took < 10.0, took  # it did not sit out the 30 s shutdown timeout
+
+
+class Faulty(Stub):
+    """A handler with a bug on one path."""
+
+    def early(self, request: Request) -> Response | None:
+        if request.target == "/bug":
+            raise RuntimeError("a bug")
+        return super().early(request)
+
+
+async def test_a_bug_before_the_body_drops_that_connection_and_the_server_goes_on(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    stub = Faulty()
+    server = HttpServer(stub, Limits(1 << 20, 30.0, 15.0))
+    await server.start("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post("/bug", b"x"))
+        data, eof = await read_until_eof(reader, 3)
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post("/fine", b"y"))
+        answer = await reader.readuntil(b"\r\n")
+        writer.close()
+    finally:
+        await server.stop(1.0)
+    assert (data, eof) == (b"", True)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert [r.target for r in stub.stored] == ["/fine"]
+    assert "internal error on a connection: RuntimeError('a bug')" in capfd.readouterr().err

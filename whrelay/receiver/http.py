@@ -340,6 +340,9 @@ class Connection(BaseProtocol):
                 self._close()
         except (ConnectionError, TimeoutError):
             self.abort()
+        except Exception as error:  # a bug here: drop this connection, keep serving the rest
+            sys.stderr.write(f"whrelay: internal error on a connection: {error!r}\n")
+            self.abort()
         finally:
             self.task = None
             if self.transport is not None and not self.closing and not self.client_done:
