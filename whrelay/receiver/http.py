@@ -196,6 +196,8 @@ class Connection(BaseProtocol):
         """The client ended its side: answer what it sent, then close."""
         self.parsing: StreamReader | None = None
         """The body of the request parsed last, which may still be coming in."""
+        self.final: StreamReader | None = None
+        """The body of a request asking to switch protocols: nothing after it is read."""
 
     # --- asyncio's side ----------------------------------------------------------------------
 
@@ -219,8 +221,10 @@ class Connection(BaseProtocol):
     def data_received(self, data: bytes) -> None:
         if self.closing or self.broken is not None:
             return  # after an answer that closes the connection, nothing more is read
+        if self.final is not None and self.final.is_eof():
+            return  # the rest of a connection asking for another protocol is not read
         got = False
-        while True:
+        while self.final is None or not self.final.is_eof():
             # The parser stops after each request it completes (max_msg_queue_size=1), so a
             # refusal of what follows cannot swallow a request parsed from the same read.
             current = self.parsing
@@ -246,11 +250,11 @@ class Connection(BaseProtocol):
             for message, payload in messages:
                 self.queue.append((message, payload, received_at))
                 self.parsing = payload
-                if message.upgrade:
-                    upgraded = True
-            if upgraded:
-                # A protocol switch is never granted: answer that request, then close.
-                self.closing = True
+                if message.upgrade or upgraded:
+                    # A protocol switch is never granted: that request is read to the end of
+                    # its body and answered, then the connection closes.
+                    self.final = payload
+            if self.final is not None:
                 break
             if len(self.queue) >= MAX_PIPELINED:
                 self._pause_reading_for_buffer()
@@ -275,7 +279,10 @@ class Connection(BaseProtocol):
         # parser run again (on what it held back).
         was_paused = self._reading_paused
         self._reading_paused = False
-        if was_paused and resume_parser:
+        # The parser can also have stopped on its own (aiohttp's StreamReader pauses it when
+        # many small chunks pile up): while a body is coming in, always let it go on.
+        body_open = self.parsing is not None and not self.parsing.is_eof()
+        if resume_parser and (was_paused or body_open):
             self.data_received(b"")
         stopped = (self.closing or self.broken is not None) and not self.lingering
         if was_paused and not self._reading_paused and not self._buffer_paused and not stopped:
@@ -318,6 +325,8 @@ class Connection(BaseProtocol):
                     response.close
                     or unread
                     or message.should_close
+                    or message.upgrade
+                    or payload is self.final
                     or self.closing
                     or (self.client_done and not self.queue)
                     # HTTP/1.0 has no chunked coding: whatever follows may be framed otherwise
@@ -479,6 +488,8 @@ class Connection(BaseProtocol):
         self._reading_paused = self._buffer_paused = False
         self._resume_transport_reading()
         self._loop.call_later(LINGER, transport.close)
+        # A client that stops reading does not hold the connection open forever either.
+        self._loop.call_later(LINGER + (self.limits.idle_timeout or LINGER), transport.abort)
 
     # --- idleness ----------------------------------------------------------------------------
 
