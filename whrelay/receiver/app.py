@@ -33,7 +33,7 @@ from whrelay.models import (
     Webhook,
     WebhookSummary,
 )
-from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain
+from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain, refuse
 from whrelay.relay.client import HOP_BY_HOP, Resigner, Sender, build_request, make_resigner
 from whrelay.relay.forwarder import Forwarder
 from whrelay.signatures import get_scheme
@@ -136,11 +136,6 @@ def _resigner(settings: ListenSettings) -> Resigner | None:
     return make_resigner(get_scheme(verify.provider), verify.secrets[0])
 
 
-def _refuse(receiver: Receiver, request: Request, status: int, message: str) -> Response:
-    receiver.refused(status, message, request.method, request.target)
-    return plain(status, message, close=True)
-
-
 def _origin_form(target: str) -> str | None:
     """The path and query of an absolute-form request target (``POST http://host/p?q``,
     which servers must accept, RFC 9112 3.2.2), as sent; the host in it is ignored, as
@@ -163,7 +158,7 @@ def _early(receiver: Receiver, request: Request) -> Response | None:
             # `OPTIONS *` and `CONNECT host:port` name no resource: nothing a webhook is sent
             # to (and a 2xx to CONNECT would tell a proxy client its tunnel is open).
             message = "the request target is not a path; not stored"
-            return _refuse(receiver, request, 400, message)
+            return refuse(receiver, request, 400, message)
         request.target = origin
     if request.target.startswith(RESERVED_PREFIX):
         return _reserved(receiver, request, request.target.partition("?")[0])

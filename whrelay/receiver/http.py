@@ -84,6 +84,18 @@ def plain(
     return Response(status, message.encode() + b"\n", headers=headers, close=close)
 
 
+def refuse(
+    handler: Handler,
+    request: Request,
+    status: int,
+    message: str,
+    headers: Sequence[tuple[str, str]] = (),
+) -> Response:
+    """A refusal, told to ``handler.refused``; the connection closes after it."""
+    handler.refused(status, message, request.method, request.target)
+    return plain(status, message, close=True, headers=headers)
+
+
 class Handler(Protocol):
     """What the server asks of the application."""
 
@@ -182,7 +194,6 @@ class Connection(BaseProtocol):
             collections.deque()
         )
         self.task: asyncio.Task[None] | None = None
-        self.reading: StreamReader | None = None
         self.closing = False
         """Answer what is being answered, then close; read nothing more."""
         self.broken: str | None = None
@@ -214,8 +225,7 @@ class Connection(BaseProtocol):
         if self.idle_timer is not None:
             self.idle_timer.cancel()
         gone = ConnectionResetError("the client closed the connection")
-        for payload in self._payloads():
-            payload.set_exception(gone)
+        self._fail_open_body(gone)
         self.queue.clear()
 
     def data_received(self, data: bytes) -> None:
@@ -270,8 +280,7 @@ class Connection(BaseProtocol):
         may half-close after its request); a body it left unfinished is not stored."""
         self.client_done = True
         cut = ConnectionResetError("the client ended the connection before the body did")
-        for payload in self._payloads():
-            payload.set_exception(cut)
+        self._fail_open_body(cut)
         return self.task is not None and not self.lingering
 
     def resume_reading(self, resume_parser: bool = True) -> None:
@@ -293,8 +302,7 @@ class Connection(BaseProtocol):
         waited for: its sender gets 503 (and sends it again)."""
         self.closing = True
         self._pause_transport_reading()
-        for payload in self._payloads():
-            payload.set_exception(_ShuttingDown())
+        self._fail_open_body(_ShuttingDown())
         if (self.task is None or self.lingering) and self.transport is not None:
             self.transport.close()
 
@@ -403,8 +411,7 @@ class Connection(BaseProtocol):
             return request, self._refuse(request, 400, f"malformed request: {error}; not stored")
         except _ShuttingDown:
             why = "whrelay is shutting down; not stored"
-            self.handler.refused(503, why, request.method, request.target)
-            return request, plain(503, why, close=True, headers=(("Retry-After", "5"),))
+            return request, refuse(self.handler, request, 503, why, (("Retry-After", "5"),))
         except TimeoutError:
             timeout = self.limits.read_timeout
             return request, self._refuse(
@@ -423,25 +430,20 @@ class Connection(BaseProtocol):
 
     async def _read_body(self, payload: StreamReader, limit: int) -> bytes | None:
         """The whole body, or ``None`` once it grows over ``limit`` (what came is dropped)."""
-        self.reading = payload
         chunks: list[bytes] = []
         size = 0
-        try:
-            async with asyncio.timeout(self.limits.read_timeout or None):
-                while True:
-                    chunk = await payload.readany()
-                    if not chunk:
-                        return b"".join(chunks)
-                    size += len(chunk)
-                    if size > limit:
-                        return None
-                    chunks.append(chunk)
-        finally:
-            self.reading = None
+        async with asyncio.timeout(self.limits.read_timeout or None):
+            while True:
+                chunk = await payload.readany()
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
 
     def _refuse(self, request: Request, status: int, message: str) -> Response:
-        self.handler.refused(status, message, request.method, request.target)
-        return plain(status, message, close=True)
+        return refuse(self.handler, request, status, message)
 
     def _too_large(self, request: Request) -> Response:
         limit = self.limits.max_body
@@ -455,18 +457,16 @@ class Connection(BaseProtocol):
         reason = lines[0].rstrip(": ") if lines else type(error).__name__
         self.broken = reason
         self._pause_transport_reading()
-        for payload in self._payloads():
-            payload.set_exception(_Malformed(reason))
+        self._fail_open_body(_Malformed(reason))
         if self.task is None and self.transport is not None:
             self.idle_since = None
             self.task = self._loop.create_task(self._work())
 
-    def _payloads(self) -> list[StreamReader]:
-        """The bodies still coming in: the one being read and those of queued requests."""
-        payloads = [payload for _, payload, _ in self.queue]
-        if self.reading is not None:
-            payloads.append(self.reading)
-        return [p for p in payloads if p is not EMPTY_PAYLOAD and not p.is_eof()]
+    def _fail_open_body(self, error: BaseException) -> None:
+        """Fail the body still coming in, if any: the parser reads one request at a time, so
+        only the last one parsed can be unfinished."""
+        if self.parsing is not None and not self.parsing.is_eof():
+            self.parsing.set_exception(error)
 
     def _close(self, linger: bool = False) -> None:
         """Close once the answer is sent. With ``linger``, the client may still be sending a
