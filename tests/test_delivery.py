@@ -31,6 +31,7 @@ from tests.conftest import (
     raw_request,
     run_whrelay,
     start_listener,
+    url_port,
     whrelay_cmd,
 )
 from tests.targetserver import Recorded, Reply, TargetServer, target_server
@@ -684,6 +685,30 @@ async def test_proxy_mode_passes_the_targets_answer_through(tmp_path: Path) -> N
     assert (down.trigger, down.status) == ("proxy", None)
     # "reset" when a keep-alive connection the target just closed was picked from the pool.
     assert down.error in ("refused", "reset")
+
+
+async def test_proxy_mode_answers_head_with_the_targets_length(tmp_path: Path) -> None:
+    """An answer to HEAD has no body; its Content-Length is the target's (the size of the body
+    it would have sent), not the 0 bytes passed on."""
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.reply(200, (("X-Kind", "head"),), b"x" * 1234)
+        with listening(db, "-f", str(target.port), "--mode", "proxy") as listener:
+            reader, writer = await asyncio.open_connection("127.0.0.1", url_port(listener.url))
+            writer.write(
+                request_bytes("HEAD", "/probe", [("Host", "localhost"), ("Connection", "close")])
+            )
+            answer = await asyncio.wait_for(reader.read(), 20)  # all of it, to the close
+            writer.close()
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 200 OK"
+    assert [line for line in lines if line.lower().startswith(b"content-length:")] == [
+        b"Content-Length: 1234"
+    ]
+    assert b"X-Kind: head" in lines
+    assert rest == b""  # no body after the head
+    assert [r.method for r in target.requests] == ["HEAD"]
 
 
 # --- replay, list and show ---------------------------------------------------------------------

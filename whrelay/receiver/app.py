@@ -296,9 +296,12 @@ async def _proxy(
             headers=(("X-Whrelay-Id", str(stored.id)),),
         )
     headers = []
+    # The length of a body is ours to tell, except in an answer to HEAD, which has none:
+    # there the target's Content-Length (the size of the body it did not send) is kept.
+    dropped = HOP_BY_HOP if capture.method == "HEAD" else HOP_BY_HOP | {"content-length"}
     for name, value in attempt.response_headers:
         text = name.decode("latin-1")
-        if text.lower() not in HOP_BY_HOP | {"content-length"}:
+        if text.lower() not in dropped:
             headers.append((text, value.decode("utf-8", "replace")))
     headers.append(("X-Whrelay-Id", str(stored.id)))
     return Response(attempt.status, attempt.response_body or b"", None, headers)

@@ -538,30 +538,38 @@ def _http_date() -> bytes:
     return _date[1]  # type: ignore[return-value]
 
 
-def _header_lines(headers: Sequence[tuple[str, str]]) -> tuple[list[bytes], bool, bool]:
-    """The header lines, and whether they give ``Date`` and ``Server``. A line that could
-    split the answer (CR, LF or NUL, a colon in the name: a target's headers are passed on
-    in proxy mode) is left out."""
+def _header_lines(
+    headers: Sequence[tuple[str, str]], head: bool = False
+) -> tuple[list[bytes], bool, bool, bool]:
+    """The header lines, and whether they give ``Date``, ``Server`` and ``Content-Length``.
+    A line that could split the answer (CR, LF or NUL, a colon in the name: a target's
+    headers are passed on in proxy mode) is left out, and so is a ``Content-Length`` unless
+    the answer is to ``HEAD`` (where it tells the size of the body not sent)."""
     lines = []
-    date = server = False
+    date = server = length = False
     for name, value in headers:
         if not name or ":" in name or any(c in name or c in value for c in "\r\n\0"):
             continue
         lowered = name.lower()
+        if lowered == "content-length":
+            if not head or length or not value.strip().isdigit():
+                continue
+            length = True
         date = date or lowered == "date"
         server = server or lowered == "server"
         lines.append(
             b"%s: %s\r\n" % (name.encode("utf-8", "replace"), value.encode("utf-8", "replace"))
         )
-    return lines, date, server
+    return lines, date, server, length
 
 
 def _serialize(request: Request | None, response: Response, close: bool) -> bytes:
     """The answer's bytes: status line, headers, body (none to ``HEAD``, 204 or 304)."""
     status = response.status
     lines = [_status_line(status)]
-    extra, date, server = (
-        _header_lines(response.headers) if response.headers else ([], False, False)
+    head = request is not None and request.method == "HEAD"
+    extra, date, server, length = (
+        _header_lines(response.headers, head) if response.headers else ([], False, False, False)
     )
     if not date:
         lines.append(b"Date: " + _http_date() + b"\r\n")
@@ -573,13 +581,13 @@ def _serialize(request: Request | None, response: Response, close: bool) -> byte
     body = response.body
     if status in _NO_BODY:
         body = b""
-    else:
+    elif not length:
         lines.append(b"Content-Length: %d\r\n" % len(body))
     if close:
         lines.append(b"Connection: close\r\n")
     elif request is not None and request.version == (1, 0):
         lines.append(b"Connection: keep-alive\r\n")
     lines.append(b"\r\n")
-    if request is None or request.method != "HEAD":
+    if not head:
         lines.append(body)
     return b"".join(lines)
