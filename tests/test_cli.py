@@ -260,6 +260,46 @@ def test_list_table(history: Path) -> None:
     assert "2026-11-18 11:06:40" in lines[-1]
 
 
+LONG_PATH = "/webhooks/stripe/account/acct_1234567890/events/" + "very/long/" * 6 + "end"
+
+
+def test_list_piped_keeps_every_row_whole(tmp_path: Path) -> None:
+    db = tmp_path / "long.db"
+    seed(db, capture(LONG_PATH, headers=STRIPE_JSON, body=b'{"type": "payment_intent.ok"}'))
+    lines = out(ok("list", "--db", str(db))).splitlines()
+    assert lines[0].split() == [
+        "ID", "RECEIVED", "(UTC)", "METHOD", "PATH", "EVENT", "SIZE", "SIGNATURE"
+    ]  # fmt: skip
+    assert lines[1].split()[0] == "1"
+    assert LONG_PATH in lines[1]
+    assert "stripe/payment_intent.ok" in lines[1]
+
+
+@pytest.mark.parametrize("width", [80, 100, 140])
+def test_list_on_a_terminal_cuts_the_path_never_the_id(width: int) -> None:
+    from rich.console import Console
+
+    from whrelay.render import webhook_table
+
+    rows = [
+        WebhookSummary(118, T0, "POST", LONG_PATH, "", "stripe", "payment_intent.succeeded",
+                       None, 1, None, "unverified", "no_secret", "stripe"),
+        WebhookSummary(7, T0, "DELETE", "/form", "", None, None, None, 1234, None),
+    ]  # fmt: skip
+    console = Console(width=width, color_system=None, highlight=False, soft_wrap=True)
+    with console.capture() as captured:
+        console.print(webhook_table(rows, width))
+    lines = captured.get().splitlines()
+    assert lines[0].split() == [
+        "ID", "RECEIVED", "(UTC)", "METHOD", "PATH", "EVENT", "SIZE", "SIGNATURE"
+    ]  # fmt: skip
+    assert [line.split()[0] for line in lines[1:]] == ["118", "7"]
+    assert [line.split()[3] for line in lines[1:]] == ["POST", "DELETE"]
+    assert all(len(line.rstrip()) <= width for line in lines)
+    assert "…" in lines[1]  # the long path, cut short
+    assert "1.2 KiB" in lines[2]
+
+
 # --- show ----------------------------------------------------------------------------------
 
 FORM = b"AccountSid=AC123&Body=hello+world&Empty=&Emoji=%E2%9C%93"
@@ -669,3 +709,22 @@ def test_data_dir_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (data / "whrelay.db").is_file()
     assert (data / "whrelay.db").stat().st_mode & 0o777 == 0o600
     assert data.stat().st_mode & 0o777 == 0o700
+
+
+def test_listen_on_a_taken_port_or_a_foreign_address_is_unavailable(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run_whrelay("listen", "--port", str(port), "--db", str(tmp_path / "a.db"))
+    assert busy.returncode == ExitCode.UNAVAILABLE, busy.stderr
+    lines = busy.stderr.decode().splitlines()
+    assert lines[0].startswith(f"whrelay: error: cannot listen on 127.0.0.1:{port}")
+    assert "another --port" in lines[1]
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails, nothing is sent.
+    foreign = run_whrelay("listen", "--host", "192.0.2.1", "--db", str(tmp_path / "b.db"))
+    assert foreign.returncode == ExitCode.UNAVAILABLE, foreign.stderr
+    assert "--host must be an address of this machine" in foreign.stderr.decode()
+    assert "Traceback" not in busy.stderr.decode() + foreign.stderr.decode()

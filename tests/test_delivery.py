@@ -358,6 +358,37 @@ async def test_target_down_then_up_ordered_delivers_all_in_order(tmp_path: Path)
         assert [(a.status, a.error) for a in attempts(db, webhook_id)] == [(200, None)]
 
 
+async def test_target_back_up_gets_its_queue_started_in_arrival_order(tmp_path: Path) -> None:
+    """Without --ordered, a lane sends several at a time, but starts them in arrival order:
+    the first webhook, whose failed attempt made the target down and which is read back from
+    the database for its retry, is not overtaken by those still in memory."""
+    db = tmp_path / "hooks.db"
+    target = down_target()
+    try:
+        with listening(db, "-f", str(target.port)) as listener:
+            ids = await post_all(listener.url, [b"webhook %d" % i for i in range(6)])
+            await events(listener, "target_down")
+            target.up()
+            await settled(db, ids)
+    finally:
+        target.close()
+    delivered = [[a for a in attempts(db, i) if a.status == 200] for i in ids]
+    assert all(len(found) == 1 for found in delivered), delivered
+    starts = [found[0].started_at for found in delivered]
+    assert starts == sorted(starts), [found[0].trigger for found in delivered]
+    assert delivered[0][0].trigger == "retry"
+    # `show` tells the story of the first one: refused, retried, then delivered by retry n.
+    shown = run_whrelay("show", str(ids[0]), "--db", str(db))
+    assert shown.returncode == 0, shown.stderr
+    lines = [line for line in shown.stdout.decode().splitlines() if "→" in line]
+    count = len(attempts(db, ids[0]))
+    assert len(lines) == count >= 2
+    assert all("refused" in line and line.endswith("retried") for line in lines[:-1]), lines
+    assert " 200 " in lines[-1]
+    assert lines[-1].rstrip().endswith(f"(retry {count - 1})"), lines[-1]
+    assert "not retried" not in shown.stdout.decode()
+
+
 async def test_500_then_200_is_retried(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target:

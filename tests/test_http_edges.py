@@ -33,6 +33,7 @@ from tests.conftest import (
     stored_webhook,
     url_port,
 )
+from whrelay.receiver.http import Request, Response, _serialize
 
 HOST = ("Host", "127.0.0.1")
 SMALL_MAX_BODY = 1024
@@ -712,3 +713,36 @@ async def test_chunked_body_sent_one_byte_per_write_is_stored_exactly(edge: List
     webhook = stored_webhook(edge.db, acked_id(response))
     assert webhook.body == data
     assert webhook.summary.path == "/trickle"
+
+
+# --- Content-Length given by a handler (proxy mode passes a target's on for HEAD) ------------
+
+
+def _head(answer: bytes) -> list[bytes]:
+    return answer.partition(b"\r\n\r\n")[0].split(b"\r\n")
+
+
+def _lengths(answer: bytes) -> list[bytes]:
+    return [line for line in _head(answer) if line.lower().startswith(b"content-length:")]
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "given", "sent"),
+    [
+        ("HEAD", 200, "1234", [b"Content-Length: 1234"]),  # the body it would have had
+        ("HEAD", 200, " 77 ", [b"Content-Length: 77"]),
+        ("HEAD", 200, "\u00b2", [b"Content-Length: 2"]),  # not ASCII digits: ours instead
+        ("HEAD", 204, "12", []),  # never on a 204 (RFC 9110 8.6)
+        ("GET", 200, "999", [b"Content-Length: 2"]),  # a body's length is always ours
+    ],
+)
+def test_a_given_content_length_is_kept_only_where_it_is_right(
+    method: str, status: int, given: str, sent: list[bytes]
+) -> None:
+    request = Request(method, "/x", (1, 1), (), "127.0.0.1", 0, False)
+    response = Response(status, b"ok", None, (("Content-Length", given), ("X-Kept", "1")))
+    answer = _serialize(request, response, False)
+    assert _lengths(answer) == sent
+    assert b"X-Kept: 1" in _head(answer)
+    body = answer.partition(b"\r\n\r\n")[2]
+    assert body == (b"ok" if method == "GET" and status != 204 else b"")

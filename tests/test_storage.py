@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import select
-import shutil
 import sqlite3
 import string
 import subprocess
@@ -26,7 +25,6 @@ from whrelay.storage import GroupCommitWriter, Outcome, Store, WebhookFilter
 from whrelay.storage.lock import WriteLock
 from whrelay.storage.migrations import MIGRATIONS, SCHEMA_VERSION, current_version, migrate
 from whrelay.storage.store import insert_webhook
-from whrelay.storage.writer import BACKSTOP_PAGES, Checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_795_000_000_000_000
@@ -778,64 +776,12 @@ def test_list_query_plans_use_an_index_or_rowid_order(
         ), plan
 
 
-def _in_database_file(db: Path, workdir: Path) -> int:
-    """Webhooks in the database file itself, without its WAL: what checkpoints have copied."""
-    workdir.mkdir()
-    copy = workdir / "copy.db"
-    shutil.copyfile(db, copy)
-    reader = sqlite3.connect(copy)
-    try:
-        return int(reader.execute("SELECT count(*) FROM webhooks").fetchone()[0])
-    finally:
-        reader.close()
-
-
-def test_checkpoints_come_after_the_counted_commits(tmp_path: Path) -> None:
-    db = tmp_path / "ckpt.db"
-    store = Store(db, durability="normal")
-    store.checkpoint()  # the schema, into the database file
-    checkpoints = Checkpoints(store, commits=3, size=1 << 40)
-    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == BACKSTOP_PAGES
-    for i in range(2):
-        store.insert_webhooks([capture(f"/before/{i}")])
-        checkpoints.committed()
-    assert _in_database_file(db, tmp_path / "two") == 0  # committed, still only in the WAL
-    store.insert_webhooks([capture("/third")])
-    checkpoints.committed()
-    assert checkpoints.made == 1
-    assert _in_database_file(db, tmp_path / "three") == 3
-    store.insert_webhooks([capture("/after")])
-    checkpoints.committed()
-    assert _in_database_file(db, tmp_path / "four") == 3
-    store.close()
-
-
-def test_checkpoints_after_enough_bytes(tmp_path: Path) -> None:
-    db = tmp_path / "bytes.db"
-    store = Store(db)
-    store.checkpoint()
-    checkpoints = Checkpoints(store, commits=1_000_000, size=100)
-    store.insert_webhooks([capture("/a")])
-    checkpoints.committed(99)
-    assert (checkpoints.made, _in_database_file(db, tmp_path / "a")) == (0, 0)
-    store.insert_webhooks([capture("/b")])
-    checkpoints.committed(1)
-    assert (checkpoints.made, _in_database_file(db, tmp_path / "b")) == (1, 2)
-    store.close()
-
-
-def test_the_group_commit_writer_checkpoints_after_its_commits(tmp_path: Path) -> None:
-    db = tmp_path / "writer.db"
-    store = Store(db)
-    store.checkpoint()
-    done = threading.Semaphore(0)
-    writer: GroupCommitWriter[int] = GroupCommitWriter(store, lambda batch: done.release())
-    writer.checkpoints.every_commits = 2
-    writer.start()
-    for i in range(2):
-        writer.submit(functools.partial(_insert, capture(f"/w/{i}")), i)
-        assert done.acquire(timeout=30)  # one commit each
-    writer.close(timeout=60)
-    assert writer.checkpoints.made == 1
-    assert _in_database_file(db, tmp_path / "copy") == 2
-    store.close()
+def test_a_write_lock_that_cannot_be_opened_fails_cleanly_and_recovers(tmp_path: Path) -> None:
+    folder = tmp_path / "not-yet"
+    lock = WriteLock(folder / "db-whrelay.lock", timeout=0.5)
+    with pytest.raises(StorageUnavailableError, match="cannot open the write lock"):
+        lock.acquire()
+    folder.mkdir()
+    lock.acquire()  # the failed attempt left nothing held in this process
+    lock.release()
+    lock.close()

@@ -40,6 +40,12 @@ class UsageError(WhrelayError):
     """The command line or an input file is wrong."""
 
 
+class UnavailableError(WhrelayError):
+    """Something whrelay needs is not available: the port to listen on."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
 class NotFoundError(WhrelayError):
     """A webhook id (or another named thing) does not exist."""
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.highlighter import JSONHighlighter
 from rich.table import Table
@@ -99,20 +100,11 @@ def verdict_text(summary: WebhookSummary, leading: str = "", short: bool = False
     return text
 
 
-def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
-    """``list``'s table. Narrow terminals squeeze the path and event, never the id."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", justify="right", style="cyan", no_wrap=True, min_width=3)
-    table.add_column("RECEIVED (UTC)", no_wrap=True, style="dim", min_width=19)
-    table.add_column("METHOD", no_wrap=True, min_width=6)
-    table.add_column("PATH", no_wrap=True, overflow="ellipsis", ratio=3, min_width=6)
-    table.add_column(
-        "EVENT", no_wrap=True, overflow="ellipsis", style="magenta", ratio=2, min_width=6
-    )
-    table.add_column("SIZE", justify="right", no_wrap=True, min_width=5)
-    table.add_column("SIGNATURE", no_wrap=True, overflow="ellipsis", min_width=10)
-    for item in summaries:
-        table.add_row(
+def webhook_table(summaries: Sequence[WebhookSummary], width: int | None = None) -> Table:
+    """``list``'s table. Within ``width`` columns the path and the event are cut short (with
+    an ellipsis), never the id or the short columns; ``None``: nothing is cut (a pipe)."""
+    rows = [
+        (
             str(item.id),
             format_time(item.received_at)[:19].replace("T", " "),
             Text(one_line(item.method)),
@@ -121,7 +113,38 @@ def webhook_table(summaries: Iterable[WebhookSummary]) -> Table:
             human_size(item.size),
             verdict_text(item, leading=" ", short=True) or Text("-"),
         )
+        for item in summaries
+    ]
+    path_width = event_width = None
+    if width is not None:
+        fixed = sum(
+            max([len(header), *(_cell_width(row[column]) for row in rows)])
+            for column, header in ((0, "ID"), (1, "RECEIVED (UTC)"), (2, "METHOD"), (5, "SIZE"))
+        )
+        signature = max([len("SIGNATURE"), *(_cell_width(row[6]) for row in rows)])
+        spare = width - fixed - signature - 2 * 6  # two spaces between the seven columns
+        paths = max([len("PATH"), *(_cell_width(row[3]) for row in rows)])
+        events = max([len("EVENT"), *(_cell_width(row[4]) for row in rows)])
+        if paths + events > spare:
+            event_width = max(8, min(events, spare * 2 // 5))
+            path_width = max(8, spare - event_width)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ID", justify="right", style="cyan", no_wrap=True)
+    table.add_column("RECEIVED (UTC)", no_wrap=True, style="dim")
+    table.add_column("METHOD", no_wrap=True)
+    table.add_column("PATH", no_wrap=True, overflow="ellipsis", max_width=path_width)
+    table.add_column(
+        "EVENT", no_wrap=True, overflow="ellipsis", style="magenta", max_width=event_width
+    )
+    table.add_column("SIZE", justify="right", no_wrap=True)
+    table.add_column("SIGNATURE", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def _cell_width(cell: str | Text) -> int:
+    return cell_len(cell.plain if isinstance(cell, Text) else cell)
 
 
 def headers_table(pairs: Sequence[tuple[str, str]]) -> Table:
@@ -266,7 +289,35 @@ def attempt_line(
         line.append(f"  retry in {retry_in:.1f} s", style="yellow")
     elif state == "failed":
         line.append("  failed, not retried", style="red")
+    elif state in ("retried", "retry pending"):
+        line.append(f"  {state}", style="yellow")
     return line
+
+
+def _attempt_states(
+    deliveries: Sequence[Delivery], attempts: Sequence[Attempt]
+) -> list[tuple[Attempt, str, int]]:
+    """Each attempt (oldest first) with what came of it and its number within its delivery:
+    a failed attempt of a delivery was ``retried`` when another followed, is ``retry pending``
+    when it is the last of a pending delivery, and ``failed`` otherwise (a replay's or a
+    proxied one's: those are never retried)."""
+    pending = {d.id for d in deliveries if d.state == "pending"}
+    total: dict[int, int] = {}
+    for attempt in attempts:
+        if attempt.delivery is not None and attempt.trigger in ("first", "retry"):
+            total[attempt.delivery] = total.get(attempt.delivery, 0) + 1
+    seen: dict[int, int] = {}
+    states = []
+    for attempt in attempts:
+        number, state = 1, "delivered" if attempt.ok else "failed"
+        if attempt.delivery is not None and attempt.trigger in ("first", "retry"):
+            number = seen[attempt.delivery] = seen.get(attempt.delivery, 0) + 1
+            if not attempt.ok and number < total[attempt.delivery]:
+                state = "retried"
+            elif not attempt.ok and attempt.delivery in pending:
+                state = "retry pending"
+        states.append((attempt, state, number))
+    return states
 
 
 def deliveries_view(deliveries: Sequence[Delivery], attempts: Sequence[Attempt]) -> Group:
@@ -284,8 +335,8 @@ def deliveries_view(deliveries: Sequence[Delivery], attempts: Sequence[Attempt])
     if attempts:
         parts.append(Text())
         parts.append(Text("Attempts", style="bold underline"))
-    for attempt in attempts:
-        parts.append(attempt_line(attempt, "delivered" if attempt.ok else "failed"))
+    for attempt, state, number in _attempt_states(deliveries, attempts):
+        parts.append(attempt_line(attempt, state, number=number))
         if attempt.error_detail:
             parts.append(Text("    " + one_line(attempt.error_detail), style="dim"))
         if attempt.response_body:

@@ -91,7 +91,12 @@ def list_webhooks(
         for row in rows:
             write_json(row.to_json())
     elif rows:
-        stdout().print(webhook_table(rows))
+        console = stdout()
+        if console.is_terminal:
+            console.print(webhook_table(rows, console.width))
+        else:  # a pipe or a file: every row whole, for grep and friends
+            console.width = max(console.width, 4096)
+            console.print(webhook_table(rows))
     else:
         stderr().print(Text("No webhooks match.", style="dim"))
 

@@ -539,12 +539,13 @@ def _http_date() -> bytes:
 
 
 def _header_lines(
-    headers: Sequence[tuple[str, str]], head: bool = False
+    headers: Sequence[tuple[str, str]], keep_length: bool = False
 ) -> tuple[list[bytes], bool, bool, bool]:
     """The header lines, and whether they give ``Date``, ``Server`` and ``Content-Length``.
     A line that could split the answer (CR, LF or NUL, a colon in the name: a target's
     headers are passed on in proxy mode) is left out, and so is a ``Content-Length`` unless
-    the answer is to ``HEAD`` (where it tells the size of the body not sent)."""
+    ``keep_length`` (an answer to ``HEAD``: it tells the size of the body not sent) and it
+    is the first, made of ASCII digits."""
     lines = []
     date = server = length = False
     for name, value in headers:
@@ -552,9 +553,11 @@ def _header_lines(
             continue
         lowered = name.lower()
         if lowered == "content-length":
-            if not head or length or not value.strip().isdigit():
+            digits = value.strip()
+            if not keep_length or length or not (digits.isascii() and digits.isdigit()):
                 continue
             length = True
+            value = digits
         date = date or lowered == "date"
         server = server or lowered == "server"
         lines.append(
@@ -568,8 +571,12 @@ def _serialize(request: Request | None, response: Response, close: bool) -> byte
     status = response.status
     lines = [_status_line(status)]
     head = request is not None and request.method == "HEAD"
+    # A Content-Length passed on must describe a body: none on a 204 or 304 (RFC 9110 8.6).
+    keep_length = head and status not in _NO_BODY
     extra, date, server, length = (
-        _header_lines(response.headers, head) if response.headers else ([], False, False, False)
+        _header_lines(response.headers, keep_length)
+        if response.headers
+        else ([], False, False, False)
     )
     if not date:
         lines.append(b"Date: " + _http_date() + b"\r\n")

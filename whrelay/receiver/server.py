@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
 import sqlite3
 import sys
@@ -10,7 +11,7 @@ from collections.abc import Callable
 
 from whrelay import __version__
 from whrelay.config import ListenSettings
-from whrelay.errors import UsageError
+from whrelay.errors import UnavailableError
 from whrelay.events import ListenEvent, ListenStarted, ListenStopped
 from whrelay.receiver.app import make_receiver
 from whrelay.receiver.http import HttpServer
@@ -129,6 +130,12 @@ async def serve(
     return stopped_by[0] if stopped_by else None
 
 
+_BIND_HINTS = {
+    errno.EADDRNOTAVAIL: "--host must be an address of this machine (127.0.0.1, ::1, 0.0.0.0)",
+    errno.EACCES: "ports below 1024 need privileges: pick a higher --port",
+}
+
+
 async def _serve(
     http: HttpServer,
     settings: ListenSettings,
@@ -139,9 +146,9 @@ async def _serve(
     try:
         await http.start(settings.host, settings.port, backlog=1024)
     except OSError as error:
-        raise UsageError(
+        raise UnavailableError(
             f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
-            hint="pick another --port, or 0 for any free port",
+            hint=_BIND_HINTS.get(error.errno or 0, "pick another --port, or 0 for any free port"),
         ) from None
     port = http.port
     emit(

@@ -138,6 +138,21 @@ class Lane:
             if item is None:
                 self.slots.release()
                 return
+            if item.webhook is None:
+                # Read here, not in the attempt: a retry read from the database would
+                # otherwise be overtaken by the webhooks behind it that are still in memory,
+                # and a target that comes back would not get its queue in arrival order.
+                try:
+                    item.webhook = await self.forwarder.load(item.webhook_id)
+                except NotFoundError:
+                    self.items.pop(item.delivery_id, None)
+                    self.slots.release()
+                    continue
+                except StorageError:  # the database cannot be read now: try again soon
+                    item.due = asyncio.get_running_loop().time() + 1.0
+                    self._push(item)
+                    self.slots.release()
+                    continue
             task = asyncio.create_task(self._attempt(item))
             self.tasks.add(task)
             task.add_done_callback(self._finished)
@@ -149,11 +164,8 @@ class Lane:
 
     async def _attempt(self, item: _Item) -> None:
         forwarder = self.forwarder
-        try:
-            webhook = item.webhook or await forwarder.load(item.webhook_id)
-        except NotFoundError:
-            self.items.pop(item.delivery_id, None)
-            return
+        webhook = item.webhook
+        assert webhook is not None, "run() reads it first"
         item.webhook = None  # retries read it again from the database
         trigger = Trigger.FIRST if item.attempts == 0 else Trigger.RETRY
         request = build_request(webhook, self.target, forwarder.settings.extra_headers)

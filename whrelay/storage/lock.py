@@ -43,24 +43,39 @@ class WriteLock:
             return
         if not self._local.acquire(timeout=self.timeout):
             raise StorageUnavailableError("timed out waiting for the database write lock")
-        fd = self._open()
+        try:
+            self._lock_file()
+        except BaseException:
+            self._local.release()
+            raise
+        self._depth = 1
+        self._owner = threading.get_ident()
+
+    def _lock_file(self) -> None:
+        try:
+            fd = self._open()
+        except OSError as error:
+            raise StorageUnavailableError(
+                f"cannot open the write lock {self.path}: {error.strerror or error}"
+            ) from None
         deadline = time.monotonic() + self.timeout
         delay = 0.0005
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    self._local.release()
                     raise StorageUnavailableError(
                         f"another process has held the write lock {self.path} "
                         f"for more than {self.timeout:g} s"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.02)
-        self._depth = 1
-        self._owner = threading.get_ident()
+            except OSError as error:
+                raise StorageUnavailableError(
+                    f"cannot take the write lock {self.path}: {error.strerror or error}"
+                ) from None
 
     def release(self) -> None:
         if self.path is None:

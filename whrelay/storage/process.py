@@ -30,7 +30,7 @@ from whrelay.errors import StorageError, StorageUnavailableError
 from whrelay.models import Attempt, Capture, Identity, Verdict
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.store import Durability, Store
-from whrelay.storage.writer import MAX_BATCH, Checkpoints, Job, commit_batch
+from whrelay.storage.writer import MAX_BATCH, Job, commit_batch
 
 _FRAME = struct.Struct("!Q")
 FLUSH_AT = 3
@@ -130,7 +130,6 @@ def child_main(db_path: str, durability: Durability) -> int:
     """Read jobs from stdin until end-of-file; commit them in batches; answer on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which drains us
     store = Store(db_path, durability=durability)
-    checkpoints = Checkpoints(store)
     buffer = bytearray()
     try:
         while True:
@@ -138,7 +137,6 @@ def child_main(db_path: str, durability: Durability) -> int:
             if not chunk:
                 return 0
             buffer += chunk
-            size = len(chunk)
             pending = [
                 decode_job(fields)
                 for frame in _frames(buffer)
@@ -156,8 +154,6 @@ def child_main(db_path: str, durability: Durability) -> int:
                     else:
                         answers.append((key, kind, None, _describe(error)))
                 _write_all(1, _frame(marshal.dumps(answers)))
-                checkpoints.committed(size)
-                size = 0
     finally:
         store.close()
 

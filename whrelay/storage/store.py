@@ -251,22 +251,6 @@ class Store:
         except sqlite3.Error as error:
             raise classify(error) from None
 
-    def checkpoint(self) -> None:
-        """Copy the committed pages of the WAL into the database file (a passive checkpoint:
-        it never waits for readers), under the write lock like every checkpoint."""
-        if self.readonly or self.memory:
-            return
-        try:
-            with self.lock:
-                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as error:
-            raise classify(error) from None
-
-    def set_autocheckpoint(self, pages: int) -> None:
-        """Let a commit checkpoint by itself only once the WAL holds ``pages`` pages."""
-        if not self.readonly and not self.memory:
-            self.db.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
-
     def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``job`` in one write transaction under the lock."""
         try:

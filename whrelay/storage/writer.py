@@ -27,56 +27,6 @@ Job = Callable[[sqlite3.Connection], Any]
 MAX_BATCH = 512
 """Jobs committed in one transaction at the most."""
 
-CHECKPOINT_COMMITS = 200
-"""Commits between the checkpoints a writer makes after answering (see ``Checkpoints``)."""
-CHECKPOINT_BYTES = 4 << 20
-"""Bytes of jobs (as the storage process receives them) between those checkpoints."""
-BACKSTOP_PAGES = 8000
-"""WAL pages at which a commit checkpoints by itself all the same (SQLite's default is 1000):
-only reached by large bodies that come in faster than ``CHECKPOINT_BYTES`` counts them."""
-
-
-class Checkpoints:
-    """Checkpoint after the answers, not inside a commit.
-
-    SQLite's automatic checkpoint runs inside the commit that fills the WAL past 1,000 pages,
-    so the senders of that batch wait for it: the copy into the database file and its fsync.
-    A writer that owns the only writing connection of ``listen`` instead checkpoints itself,
-    once the batch's answers are out, every ``CHECKPOINT_COMMITS`` commits or
-    ``CHECKPOINT_BYTES`` of jobs; the automatic one stays as a backstop at ``BACKSTOP_PAGES``.
-    Measured with bench/checkpoints.py (batches of three 1 KiB webhooks): the 99th
-    percentile of the time to answer a batch falls 2.7-fold with either durability, the
-    99.9th 9-fold with ``normal``; CPU per webhook about the same.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        commits: int = CHECKPOINT_COMMITS,
-        size: int = CHECKPOINT_BYTES,
-    ) -> None:
-        self.store = store
-        self.every_commits = commits
-        self.every_bytes = size
-        self.commits = 0
-        self.bytes = 0
-        self.made = 0
-        store.set_autocheckpoint(BACKSTOP_PAGES)
-
-    def committed(self, size: int = 0) -> None:
-        """Count one commit of ``size`` bytes of jobs; checkpoint when it is time. Call it
-        after the commit's answers are out. A failed checkpoint is left to the next one."""
-        self.commits += 1
-        self.bytes += size
-        if self.commits < self.every_commits and self.bytes < self.every_bytes:
-            return
-        self.commits = self.bytes = 0
-        try:
-            self.store.checkpoint()
-        except StorageError:
-            return
-        self.made += 1
-
 
 @dataclass(frozen=True, slots=True)
 class Outcome(Generic[Token]):
@@ -102,7 +52,6 @@ class GroupCommitWriter(Generic[Token]):
         max_batch: int = MAX_BATCH,
     ) -> None:
         self.store = store
-        self.checkpoints = Checkpoints(store)
         self.on_done = on_done
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[Job, Token] | None] = queue.SimpleQueue()
@@ -138,7 +87,6 @@ class GroupCommitWriter(Generic[Token]):
                     break
                 batch.append(item)
             self.on_done(self._commit(batch))
-            self.checkpoints.committed()
 
     def _commit(self, batch: list[tuple[Job, Token]]) -> list[Outcome[Token]]:
         results = commit_batch(self.store, [job for job, _ in batch])
