@@ -728,3 +728,30 @@ def test_listen_on_a_taken_port_or_a_foreign_address_is_unavailable(tmp_path: Pa
     assert foreign.returncode == ExitCode.UNAVAILABLE, foreign.stderr
     assert "--host must be an address of this machine" in foreign.stderr.decode()
     assert "Traceback" not in busy.stderr.decode() + foreign.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    "args", [("list",), ("list", "--json"), ("show", "1"), ("show", "1", "--json")]
+)
+def test_a_reader_that_goes_away_is_not_a_failure(history: Path, args: tuple[str, ...]) -> None:
+    """`whrelay list | head` exits 0: 1 would mean "a check failed"."""
+    process = subprocess.Popen(
+        whrelay_cmd(*args, "--db", str(history)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # gone before the first line
+    assert process.wait(timeout=60) == ExitCode.OK
+    assert process.stderr.read() == b""
+
+
+@pytest.mark.parametrize("schedule", ["0", "1,0.05", "0,0"])
+def test_listen_refuses_a_repeating_retry_delay_under_a_tenth_of_a_second(
+    tmp_path: Path, schedule: str
+) -> None:
+    result = run_whrelay("listen", "--retry-schedule", schedule, "--db", str(tmp_path / "r.db"))
+    assert result.returncode == ExitCode.USAGE
+    assert b"must be at least 0.1 s" in result.stderr
+    assert not (tmp_path / "r.db").exists()  # refused before anything started

@@ -184,7 +184,8 @@ FORWARDED_NAMES = ("Host", "Content-Length", "X-Forwarded-Host", "X-Forwarded-Fo
 
 async def test_forwarded_request_is_byte_exact(tmp_path: Path) -> None:
     """Method, path, query, body bytes, header order/case/duplicates; hop-by-hop headers
-    removed; Host is the target's; X-Forwarded-* set; -H adds and replaces; a target with a
+    removed; Host is the target's; X-Forwarded-For extended, the -Host and -Proto a tunnel
+    set kept; -H adds and replaces; a target with a
     path is used as given (with the query appended); nothing is added by whrelay."""
     with (
         target_server() as plain,
@@ -216,7 +217,7 @@ async def test_forwarded_request_is_byte_exact(tmp_path: Path) -> None:
             ("Proxy-Authorization", "Basic Zm9vOmJhcg=="),
             ("Proxy-Connection", "keep-alive"),
             ("X-Forwarded-For", "203.0.113.9"),
-            ("X-Forwarded-Host", "spoofed.example"),
+            ("X-Forwarded-Host", "tunnel.example"),
             ("X-Forwarded-Proto", "https"),
             ("X-Replace-Me", "original"),
             ("X-Signature", "sha256=abc"),
@@ -252,9 +253,11 @@ async def test_forwarded_request_is_byte_exact(tmp_path: Path) -> None:
     assert got.body == BINARY
     assert got.header("Content-Length") == str(len(BINARY))
     assert got.header_all("Host") == [f"127.0.0.1:{plain.port}"]
-    assert got.header_all("X-Forwarded-Host") == ["hooks.example.com"]
-    assert got.header_all("X-Forwarded-For") == ["127.0.0.1"]
-    assert got.header_all("X-Forwarded-Proto") == ["http"]
+    # What a tunnel in front of whrelay said of the original request stays (the public URL a
+    # provider signed); the chain of addresses gets the sender's.
+    assert got.header_all("X-Forwarded-Host") == ["tunnel.example"]
+    assert got.header_all("X-Forwarded-For") == ["203.0.113.9, 127.0.0.1"]
+    assert got.header_all("X-Forwarded-Proto") == ["https"]
     assert without(got.headers, *FORWARDED_NAMES, "X-Forwarded-Proto") == [
         ("X-Dup", "one"),
         ("Content-Type", "application/octet-stream"),
@@ -661,7 +664,8 @@ async def test_request_target_and_host_never_choose_the_destination(tmp_path: Pa
     by_body = {r.body: r for r in target.requests}
     # The absolute-form target counts for its path alone.
     assert by_body[b"absolute"].path_qs == "/x"
-    assert by_body[b"spoofed"].header_all("X-Forwarded-Host") == ["10.0.0.1"]
+    # Passed on (as a tunnel's would be), and never used to choose where it goes.
+    assert by_body[b"spoofed"].header_all("X-Forwarded-Host") == ["evil"]
     assert by_body[b"spoofed"].path_qs == "/y"
 
 

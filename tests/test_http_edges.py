@@ -445,6 +445,9 @@ async def assert_refused_400(listener: Listener, raw: bytes) -> None:
     assert response.status == 400, (response.status, response.body)
     assert response.version in (b"HTTP/1.0", b"HTTP/1.1")
     assert response.header("X-Whrelay-Id") is None
+    # One short line that does not quote the request back ("... when reading: b'tttt…'").
+    assert len(response.body) <= 300 and b"b'" not in response.body, response.body[:160]
+    assert b".;" not in response.body, response.body
     await assert_nothing_stored(listener, before)
 
 

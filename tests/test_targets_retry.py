@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from whrelay.errors import UsageError
 from whrelay.retry import (
+    MIN_REPEATED_DELAY,
     RETRY_AFTER_CAP,
     RetryPolicy,
     Verdict,
@@ -377,7 +378,8 @@ def test_next_delay_honours_retry_after_up_to_the_cap(
     policy: RetryPolicy, retries_done: int, elapsed: float, retry_after: float, seed: int
 ) -> None:
     delay = next_delay(policy, retries_done, elapsed, retry_after, random.Random(seed))
-    wanted = min(max(retry_after, 0.0), policy.retry_after_cap)
+    # A Retry-After of 0 (or less) still waits a little: no tight loop against the target.
+    wanted = min(max(retry_after, MIN_REPEATED_DELAY), policy.retry_after_cap)
     if elapsed + wanted > policy.window:
         assert delay is None
     else:

@@ -824,6 +824,20 @@ def test_send_stripe(target: TargetServer) -> None:
     assert "200" in proc.stdout.decode()
 
 
+def test_send_header_replaces_the_example_events(target: TargetServer) -> None:
+    """The README's `send ... -H 'X-GitHub-Event: push'`: one X-GitHub-Event, the given one."""
+    proc = send(
+        target, "/gh", "--provider", "github", "--secret", GH_SECRET,
+        "-H", "X-GitHub-Event: push", "-H", "content-type: application/json; charset=utf-8",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    request = only_request(target)
+    assert request.header_all("X-GitHub-Event") == ["push"]
+    assert request.header_all("Content-Type") == ["application/json; charset=utf-8"]
+    assert request.header("X-Hub-Signature-256") is not None
+    assert scheme_verdict("github", request, GH_SECRET) == "ok"
+
+
 def test_send_github_with_data_file_and_headers(tmp_path: Path, target: TargetServer) -> None:
     body = b'{"action":"opened","number":7}\n'
     proc = send(

@@ -17,6 +17,9 @@ from whrelay.defaults import JITTER as JITTER
 from whrelay.defaults import RETRY_AFTER_CAP as RETRY_AFTER_CAP
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+MIN_REPEATED_DELAY = 0.1
+"""Seconds: the least the schedule's last delay (which repeats) and a ``Retry-After`` may be,
+so that a target that keeps failing is not sent the same webhook in a tight loop."""
 
 
 class Verdict(StrEnum):
@@ -84,7 +87,7 @@ def next_delay(
     the time since the first attempt. ``Retry-After`` wins over the schedule, up to the cap.
     """
     if retry_after is not None:
-        delay = min(max(retry_after, 0.0), policy.retry_after_cap)
+        delay = min(max(retry_after, MIN_REPEATED_DELAY), policy.retry_after_cap)
     else:
         base = policy.base_delay(retries_done)
         delay = base * (1 + rng.uniform(-policy.jitter, policy.jitter))

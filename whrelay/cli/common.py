@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from whrelay import paths
+from whrelay.errors import ExitCode
 
 DbOption = Annotated[
     Path | None,
@@ -35,7 +37,17 @@ def stdout() -> Console:
     """Data: tables, webhooks. Never markup-interpreted for webhook content (see render)."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    console.on_broken_pipe = _reader_gone  # type: ignore[method-assign]
+    return console
+
+
+def _reader_gone() -> None:
+    """Rich's answer to a reader that went away (``whrelay show 1 | head``) is exit 1, which
+    here means "a check failed": stop writing and leave with 0 instead."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(ExitCode.OK)
 
 
 def stderr() -> Console:

@@ -401,8 +401,17 @@ def listen(
     )
     if settings.mode == "proxy" and not forward_settings.all_targets:
         raise UsageError("--mode proxy needs a target", hint="add -f PORT")
-    if not forward_settings.policy.schedule:
+    from whrelay.retry import MIN_REPEATED_DELAY
+
+    schedule = forward_settings.policy.schedule
+    if not schedule:
         raise UsageError("--retry-schedule needs at least one delay")
+    if schedule[-1] < MIN_REPEATED_DELAY:
+        raise UsageError(
+            f"--retry-schedule: the last delay repeats until --retry-window ends, so it must "
+            f"be at least {MIN_REPEATED_DELAY:g} s (got {schedule[-1]:g})",
+            hint="e.g. --retry-schedule 0,1,5",
+        )
     chosen = output or (Output.pretty if sys.stdout.isatty() else Output.compact)
     from whrelay.receiver.server import serve
 

@@ -71,6 +71,13 @@ def _fail(message: str, hint: str | None, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _reader_gone() -> NoReturn:
+    """The reader of stdout went away (``whrelay list | head``): not an error worth a word."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    sys.exit(ExitCode.OK)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; every error leaves as one line on stderr and an ``ExitCode``."""
     command = typer.main.get_command(app)
@@ -89,10 +96,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.stderr.write("\nwhrelay: interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
     except BrokenPipeError:
-        # The reader went away (e.g. `whrelay list | head`): not an error worth a word.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(ExitCode.OK)
+        _reader_gone()
+    except SystemExit as leaving:
+        # Typer's own catch of a broken pipe exits 1, which here means "a check failed".
+        if leaving.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            _reader_gone()
+        raise
     except Exception as error:  # the funnel: a bug still gets one line
         if os.environ.get("WHRELAY_DEBUG"):
             raise

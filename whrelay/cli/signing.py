@@ -330,6 +330,7 @@ def send(
     from rich.text import Text
 
     from whrelay.examples import example_event
+    from whrelay.models import parse_header_option
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.render import one_line
     from whrelay.targets import check_target, parse_target
@@ -344,7 +345,9 @@ def send(
     extra = list(header or ())
     if body is None:
         body, example_headers = example_event(provider)
-        extra = [f"{k}: {v}" for k, v in example_headers] + extra
+        # An -H header replaces the example's of the same name (as -H does everywhere).
+        given = {parse_header_option(h)[0].lower() for h in extra}
+        extra = [f"{k}: {v}" for k, v in example_headers if k.lower() not in given] + extra
     full_url = target.url_for("/", "") if not target.path else target.url
     signed = _sign(
         provider, secrets[0], body, extra, signed_url or full_url, int(time.time()), HmacOptions()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -47,6 +48,8 @@ LINGER = 2.0
 what the client still sends, so that the client reads the answer rather than a reset."""
 SERVER = f"whrelay/{__version__}".encode()
 _NO_BODY = frozenset({204, 304})
+_QUOTED = re.compile(r":\s*(?:bytearray\()?b['\"]")
+"""Where a parser error starts quoting the request back."""
 
 
 @dataclass(slots=True)
@@ -454,7 +457,9 @@ class Connection(BaseProtocol):
         # The first line is the parser's verdict ("Invalid header value char:"); the next
         # ones quote the request back, which is of no use in a log line.
         lines = (error.message or "").splitlines()
-        reason = lines[0].rstrip(": ") if lines else type(error).__name__
+        reason = lines[0] if lines else type(error).__name__
+        # "Got more than 8190 bytes when reading: b'AAAA…'": the verdict without the quote.
+        reason = _QUOTED.split(reason, maxsplit=1)[0][:200].rstrip(":. ")
         self.broken = reason
         self._pause_transport_reading()
         self._fail_open_body(_Malformed(reason))

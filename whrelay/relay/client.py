@@ -65,7 +65,13 @@ def forwarded_headers(
     webhook: Webhook, extra: Sequence[tuple[str, str]] = ()
 ) -> tuple[tuple[str, str], ...]:
     """The headers forwarded for ``webhook``: stored order and case, hop-by-hop removed,
-    ``X-Forwarded-*`` set, then ``extra`` (``-H``) added or replacing same-named ones."""
+    ``X-Forwarded-*`` added, then ``extra`` (``-H``) added or replacing same-named ones.
+
+    ``X-Forwarded-For`` gets the sender's address appended to any chain it came with. An
+    ``X-Forwarded-Host`` or ``-Proto`` that came with the webhook (from a tunnel such as ngrok
+    in front of whrelay) is kept: it names the public URL the provider signed, which the app
+    needs to check a Twilio or Square signature. Only when absent are whrelay's own given.
+    """
     connection_tokens = {
         token.strip().lower()
         for value in (webhook.header("connection") or "").split(",")
@@ -73,21 +79,23 @@ def forwarded_headers(
         if token.strip()
     }
     dropped = HOP_BY_HOP | _RECOMPUTED | connection_tokens
-    dropped |= {"x-forwarded-host", "x-forwarded-for", "x-forwarded-proto"}
     replaced = {name.lower() for name, _ in extra}
     pairs = [
         (_header_text(name), _header_text(value))
         for name, value in webhook.headers
         if name.decode("latin-1").lower() not in dropped | replaced
     ]
-    forwarded = [
+    present = {name.lower() for name, _ in pairs}
+    if webhook.remote_addr and "x-forwarded-for" not in replaced:
+        chain = [value for name, value in pairs if name.lower() == "x-forwarded-for"]
+        pairs = [pair for pair in pairs if pair[0].lower() != "x-forwarded-for"]
+        pairs.append(("X-Forwarded-For", ", ".join([*chain, webhook.remote_addr])))
+    for name, value in (
         ("X-Forwarded-Host", webhook.header("host") or ""),
-        ("X-Forwarded-For", webhook.remote_addr or ""),
         ("X-Forwarded-Proto", "http"),
-    ]
-    pairs.extend(
-        (name, value) for name, value in forwarded if value and name.lower() not in replaced
-    )
+    ):
+        if value and name.lower() not in present | replaced:
+            pairs.append((name, value))
     pairs.extend(extra)
     return tuple(pairs)
 
