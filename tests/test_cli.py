@@ -133,11 +133,39 @@ def test_console_script_runs() -> None:
 # --- list ----------------------------------------------------------------------------------
 
 
-def test_list_on_an_empty_database_says_nothing_matches(isolated_env: Path) -> None:
+def test_list_before_any_database_says_so_and_creates_nothing(isolated_env: Path) -> None:
     result = ok("list")
     assert result.stdout == b""
+    assert f"No webhooks yet: there is no database at {isolated_env / 'whrelay.db'}" in err(result)
+    assert "whrelay listen' creates it" in err(result)
+    assert not isolated_env.exists()  # a reader never creates a database (or its folder)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("show", "1"), "no webhook with id 1: there is no database at"),
+        (("verify", "1", "--secret", "s"), "no webhook with id 1: there is no database at"),
+        (("replay", "1"), "nothing to replay: there is no database at"),
+    ],
+)
+def test_commands_on_a_database_that_does_not_exist_create_nothing(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    typo = tmp_path / "typo" / "whrelay.db"
+    result = run_whrelay(*args, "--db", str(typo))
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    lines = err(result).splitlines()
+    assert lines[0] == f"whrelay: error: {message} {typo}"
+    assert lines[1].startswith("  hint: ")
+    assert not typo.parent.exists()
+
+
+def test_list_on_an_empty_database_says_nothing_matches(tmp_path: Path) -> None:
+    Store(tmp_path / "empty.db").close()
+    result = ok("list", "--db", str(tmp_path / "empty.db"))
+    assert result.stdout == b""
     assert "No webhooks match" in err(result)
-    assert (isolated_env / "whrelay.db").is_file()  # created by the reader, empty
 
 
 def test_list_json_on_an_empty_database_prints_nothing() -> None:
@@ -492,11 +520,14 @@ def test_db_under_a_regular_file(tmp_path: Path) -> None:
     """The database's folder cannot exist: its parent is a file."""
     parent = tmp_path / "a-file"
     parent.write_text("not a folder")
-    for command in (("list",), ("show", "1")):
+    for command in (("listen", "--port", "0"), ("show", "1"), ("replay", "1")):
         assert_clean_error(
             run_whrelay(*command, "--db", str(parent / "hooks.db")),
             (ExitCode.USAGE, ExitCode.UNAVAILABLE),
         )
+    listed = run_whrelay("list", "--db", str(parent / "hooks.db"))
+    assert listed.returncode == ExitCode.OK
+    assert b"there is no database at" in listed.stderr
 
 
 def test_db_that_is_not_a_database(tmp_path: Path) -> None:
@@ -705,7 +736,19 @@ def test_database_precedence(
 def test_data_dir_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "new-data-dir"
     monkeypatch.setenv("WHRELAY_DATA_DIR", str(data))
-    ok("list")
+    listener = subprocess.Popen(
+        whrelay_cmd("listen", "--port", "0", "--output", "json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert listener.stdout is not None
+        ready = json.loads(listener.stdout.readline())
+        assert ready["event"] == "ready"
+    finally:
+        listener.send_signal(signal.SIGINT)
+        listener.communicate(timeout=30)
     assert (data / "whrelay.db").is_file()
     assert (data / "whrelay.db").stat().st_mode & 0o777 == 0o600
     assert data.stat().st_mode & 0o777 == 0o700

@@ -18,7 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from whrelay.errors import ExitCode, NotFoundError, StorageError, StorageUnavailableError
+from whrelay.errors import (
+    ExitCode,
+    NoDatabaseError,
+    NotFoundError,
+    StorageError,
+    StorageUnavailableError,
+)
 from whrelay.models import Capture, RawHeaders, WebhookSummary, pack_headers, unpack_headers
 from whrelay.paths import lock_path
 from whrelay.storage import GroupCommitWriter, Outcome, Store, WebhookFilter
@@ -421,13 +427,20 @@ def test_default_limit_is_50_and_limit_0_lists_all(tmp_path: Path) -> None:
 # --- readers and writers ---------------------------------------------------------------------
 
 
-def test_reader_on_a_missing_database_creates_it_empty(tmp_path: Path) -> None:
+def test_reader_on_a_missing_database_creates_nothing(tmp_path: Path) -> None:
     db = tmp_path / "not" / "yet" / "there.db"
+    with pytest.raises(NoDatabaseError, match="there is no database at"):
+        Store(db, readonly=True)
+    assert not (tmp_path / "not").exists()
+
+
+def test_reader_of_a_new_database_sees_it_empty(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    Store(db).close()
     with Store(db, readonly=True) as reader:
         assert reader.list_webhooks() == []
         assert reader.count_webhooks() == 0
         assert current_version(reader.db) == SCHEMA_VERSION
-    assert db.is_file()
     assert mode(db) == 0o600
 
 
@@ -475,7 +488,8 @@ def _readline(proc: subprocess.Popen[str]) -> str:
 
 def test_reader_sees_rows_committed_by_a_writer_in_another_process(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
-    with Store(db, readonly=True) as reader:  # opened before the writer even starts
+    Store(db).close()
+    with Store(db, readonly=True) as reader:  # opened before the writer process starts
         before = reader.data_version()
         proc = subprocess.Popen(
             [sys.executable, "-c", WRITER_SCRIPT, str(db)],

@@ -56,5 +56,9 @@ class StorageError(WhrelayError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class NoDatabaseError(StorageError):
+    """A command that only reads was pointed at a database that does not exist (yet)."""
+
+
 class StorageUnavailableError(StorageError):
     """A write failed for a reason that may pass: disk full, read-only file, lock timeout."""

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
+from whrelay.errors import NoDatabaseError, NotFoundError
 
 
 class VerdictChoice(StrEnum):
@@ -85,8 +86,14 @@ def list_webhooks(
         verdict=verdict.value if verdict else None,
         limit=limit,
     )
-    with Store(resolve_db(db), readonly=True) as store:
-        rows = store.list_webhooks(where)
+    try:
+        with Store(resolve_db(db), readonly=True) as store:
+            rows = store.list_webhooks(where)
+    except NoDatabaseError as error:
+        if not json_output:
+            stderr().print(Text(f"No webhooks yet: {error.message}.", style="dim"))
+            stderr().print(Text(f"  hint: {error.hint}", style="dim"))
+        return
     if json_output:
         for row in rows:
             write_json(row.to_json())
@@ -121,10 +128,13 @@ def show(
     )
     from whrelay.storage import Store
 
-    with Store(resolve_db(db), readonly=True) as store:
-        webhook = store.get_webhook(webhook_id)
-        deliveries = store.deliveries(webhook_id)
-        attempts = store.attempts(webhook_id)
+    try:
+        with Store(resolve_db(db), readonly=True) as store:
+            webhook = store.get_webhook(webhook_id)
+            deliveries = store.deliveries(webhook_id)
+            attempts = store.attempts(webhook_id)
+    except NoDatabaseError as error:
+        raise NotFoundError(f"no webhook with id {webhook_id}: {error}", error.hint) from None
     if raw:
         sys.stdout.buffer.write(webhook.body or b"")
         sys.stdout.buffer.flush()

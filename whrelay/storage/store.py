@@ -19,7 +19,12 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from whrelay.detect import identify
-from whrelay.errors import NotFoundError, StorageError, StorageUnavailableError
+from whrelay.errors import (
+    NoDatabaseError,
+    NotFoundError,
+    StorageError,
+    StorageUnavailableError,
+)
 from whrelay.models import (
     Attempt,
     Capture,
@@ -159,7 +164,13 @@ class Store:
             migrate(db, now_micros())
             return db
         if self.readonly:
-            if not self.path.exists() or self._needs_migration():
+            if not self.path.exists():
+                raise NoDatabaseError(
+                    f"there is no database at {self.path}",
+                    hint="'whrelay listen' creates it; --db, WHRELAY_DB or WHRELAY_DATA_DIR "
+                    "name another ('whrelay paths' shows which is in use)",
+                )
+            if self._needs_migration():
                 Store(self.path, durability=self.durability).close()
             uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
             db = sqlite3.connect(
