@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import whrelay
 from tests.conftest import ROOT, raw_request, run_whrelay, whrelay_cmd
@@ -798,3 +800,41 @@ def test_listen_refuses_a_repeating_retry_delay_under_a_tenth_of_a_second(
     assert result.returncode == ExitCode.USAGE
     assert b"must be at least 0.1 s" in result.stderr
     assert not (tmp_path / "r.db").exists()  # refused before anything started
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=json_values, spaced=st.booleans(), ascii_only=st.booleans())
+def test_reindent_json_keeps_every_token_and_lays_out_like_json_dumps(
+    value: object, spaced: bool, ascii_only: bool
+) -> None:
+    from whrelay.render import reindent_json
+
+    separators = (", ", ": ") if spaced else (",", ":")
+    sent = json.dumps(value, separators=separators, ensure_ascii=ascii_only)
+    shown = reindent_json(sent)
+    assert shown == json.dumps(value, indent=2, ensure_ascii=ascii_only)
+    assert json.loads(shown) == json.loads(sent)
+
+
+def test_show_keeps_json_as_sent_and_cuts_long_text(tmp_path: Path) -> None:
+    db = tmp_path / "tokens.db"
+    sent = b'{"amount": 1.10, "f": 1e400, "a": 1, "a": 2, "u": "\\u00e9"}'
+    lines = b"line\n" * 100_000  # 500 kB of short lines: over what is shown
+    seed(
+        db,
+        capture("/json", headers=((b"Content-Type", b"application/json"),), body=sent),
+        capture("/text", headers=((b"Content-Type", b"text/plain"),), body=lines),
+    )
+    shown = out(ok("show", "1", "--body", "--db", str(db)))
+    for token in ('"amount": 1.10', '"f": 1e400', '"a": 1,', '"a": 2,', '"u": "\\u00e9"'):
+        assert token in shown, token
+    text = out(ok("show", "2", "--body", "--db", str(db)))
+    assert text.startswith(lines[: 256 * 1024].decode() + "\n…")
+    assert f"… {len(lines) - 256 * 1024} more bytes (use --raw)" in text
+    assert ok("show", "2", "--raw", "--db", str(db)).stdout == lines

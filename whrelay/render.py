@@ -33,6 +33,10 @@ from whrelay.safetext import one_line as one_line
 MAX_DECOMPRESSED = 64 * 1024 * 1024
 MAX_PRETTY = 2 * 1024 * 1024
 """Bodies above this are shown raw, not pretty-printed."""
+MAX_TEXT = 256 * 1024
+"""Characters of a text body (or of its pretty JSON) shown at the most (``--raw`` has them
+all): a terminal of a quarter of a million characters is read no further, and Rich takes
+seconds over millions."""
 
 
 def safe_text(value: str | None, style: str = "") -> Text:
@@ -216,17 +220,83 @@ def _body_content(body: bytes, content_type: str) -> RenderableType:
         stripped = text.lstrip()
         if "json" in content_type or stripped[:1] in ("{", "["):
             try:
-                parsed = json.loads(text)
+                json.loads(text)
             except ValueError:
                 pass
             else:
-                pretty = inert(json.dumps(parsed, indent=2, ensure_ascii=False))
-                return JSONHighlighter()(Text(pretty))
+                pretty = reindent_json(text)
+                shown = JSONHighlighter()(Text(inert(pretty[:MAX_TEXT])))
+                if len(pretty) > MAX_TEXT:
+                    more = len(pretty) - MAX_TEXT
+                    shown.append(f"\n… {more} more characters (use --raw)", style="dim italic")
+                return shown
         if "x-www-form-urlencoded" in content_type:
             return headers_table(parse_qsl(text, keep_blank_values=True))
     if "\x00" in text:
         return hex_dump(body)
+    if len(text) > MAX_TEXT:
+        shown = safe_text(text[:MAX_TEXT])
+        more = len(text[MAX_TEXT:].encode())
+        shown.append(f"\n… {more} more bytes (use --raw)", style="dim italic")
+        return shown
     return safe_text(text)
+
+
+_JSON_SPACE = " \t\r\n"
+_JSON_STOP = _JSON_SPACE + ",:{}[]\""
+
+
+def reindent_json(text: str, indent: str = "  ") -> str:
+    """Valid JSON ``text`` laid out one value a line, every token kept as written: numbers
+    (``1.10``, ``1e400``), string escapes and repeated keys stay what the sender sent, which
+    parsing and dumping it again would change."""
+    out: list[str] = []
+    depth = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            end = i + 1
+            while True:
+                end = text.index('"', end)
+                slashes = 0
+                while text[end - 1 - slashes] == "\\":
+                    slashes += 1
+                if slashes % 2 == 0:
+                    break
+                end += 1
+            out.append(text[i : end + 1])
+            i = end + 1
+        elif c in _JSON_SPACE:
+            i += 1
+        elif c in "{[":
+            after = i + 1
+            while after < n and text[after] in _JSON_SPACE:
+                after += 1
+            if after < n and text[after] in "}]":  # an empty one stays on its line
+                out.append(c + text[after])
+                i = after + 1
+            else:
+                depth += 1
+                out.append(c + "\n" + indent * depth)
+                i += 1
+        elif c in "}]":
+            depth -= 1
+            out.append("\n" + indent * depth + c)
+            i += 1
+        elif c == ",":
+            out.append(",\n" + indent * depth)
+            i += 1
+        elif c == ":":
+            out.append(": ")
+            i += 1
+        else:  # a number, true, false or null
+            end = i
+            while end < n and text[end] not in _JSON_STOP:
+                end += 1
+            out.append(text[i:end])
+            i = end
+    return "".join(out)
 
 
 def request_line(webhook: Webhook) -> Text:
