@@ -838,3 +838,29 @@ def test_show_keeps_json_as_sent_and_cuts_long_text(tmp_path: Path) -> None:
     assert text.startswith(lines[: 256 * 1024].decode() + "\n…")
     assert f"… {len(lines) - 256 * 1024} more bytes (use --raw)" in text
     assert ok("show", "2", "--raw", "--db", str(db)).stdout == lines
+
+
+def test_list_says_when_it_stopped_at_the_limit(history: Path) -> None:
+    cut = ok("list", "--limit", "2", "--db", str(history))
+    assert [line.split()[0] for line in out(cut).splitlines()[1:]] == ["5", "4"]
+    assert "(the newest 2; --limit 0 lists them all)" in err(cut)
+    whole = ok("list", "--limit", "0", "--db", str(history))
+    assert "--limit 0" not in err(whole)
+    assert ok("list", "--limit", "5", "--json", "--db", str(history)).stderr == b""
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--now", "nan"), ("--now", "inf"), ("--tolerance", "-5")]
+)
+def test_verify_refuses_a_clock_or_tolerance_that_means_nothing(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    body = tmp_path / "body.json"
+    body.write_bytes(b"{}")
+    signature = "X-Hub-Signature-256: sha256=00"
+    result = run_whrelay(
+        "verify", "--provider", "github", "--secret", "s", "--body-file", str(body),
+        "-H", signature, option, value,
+    )  # fmt: skip
+    assert result.returncode == ExitCode.USAGE
+    assert f"whrelay: error: {option} must be" in err(result)

@@ -392,6 +392,23 @@ async def test_target_back_up_gets_its_queue_started_in_arrival_order(tmp_path: 
     assert "not retried" not in shown.stdout.decode()
 
 
+async def test_a_later_listen_names_the_targets_still_waiting(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    target = down_target()
+    try:
+        with listening(db, "-f", str(target.port)) as listener:
+            await post_all(listener.url, [b"one", b"two"])
+            await events(listener, "target_down")
+        with listening(db) as later:  # no -f: those two stay pending
+            pass  # its warnings are read once it has stopped
+    finally:
+        target.close()
+    [line] = [line for line in later.stderr_lines if "earlier runs" in line]
+    assert line.startswith("warning: 2 deliveries from earlier runs wait for targets not given")
+    assert f"({target.url})" in line
+    assert "-f" in line
+
+
 async def test_500_then_200_is_retried(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target:

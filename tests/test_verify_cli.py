@@ -949,3 +949,26 @@ def test_send_without_a_secret_is_exit_2(target: TargetServer) -> None:
     proc = send(target, "/x", "--provider", "github", "-d", "{}")
     assert_usage_error(proc, "secret")
     assert target.requests == []
+
+
+def test_the_linear_example_event_carries_its_signed_timestamp() -> None:
+    from whrelay.examples import example_event
+
+    body, headers = example_event("linear")
+    scheme = get_scheme("linear")
+    signed = scheme.sign(Message(body, headers), "lin-s3cret", int(time.time()))
+    verdict = scheme.verify(signed, Check(("lin-s3cret",), time.time()))
+    assert verdict.valid, verdict
+    assert abs(json.loads(body)["webhookTimestamp"] / 1000 - time.time()) < 60
+
+
+def test_sign_warns_when_what_it_signed_would_not_verify() -> None:
+    result = run_whrelay("sign", "--provider", "linear", "--secret", "s", "--data", '{"a":1}')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().startswith("Linear-Signature: ")
+    assert "warning: whrelay's own check of what was signed says malformed_header" in (
+        result.stderr.decode()
+    )
+    assert "webhookTimestamp" in result.stderr.decode()
+    fine = run_whrelay("sign", "--provider", "linear", "--secret", "s")  # the example event
+    assert fine.returncode == 0 and fine.stderr == b"", fine.stderr

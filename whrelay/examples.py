@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import uuid
 
 _EVENTS: dict[str, tuple[object, tuple[tuple[str, str], ...]]] = {
@@ -73,6 +74,22 @@ _EVENTS: dict[str, tuple[object, tuple[tuple[str, str], ...]]] = {
         "&Body=Hello+from+whrelay",
         (("Content-Type", "application/x-www-form-urlencoded"),),
     ),
+    "linear": (
+        {
+            "action": "create",
+            "type": "Issue",
+            "createdAt": "2026-11-26T10:00:00.000Z",
+            "data": {"id": "whrelay-{uuid}", "title": "Webhook test from whrelay"},
+            "url": "https://linear.app/example/issue/WHR-1",
+            "webhookTimestamp": "{now_ms}",
+            "webhookId": "{uuid}",
+        },
+        (
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Linear-Delivery", "{uuid}"),
+            ("Linear-Event", "Issue"),
+        ),
+    ),
     "gitlab": (
         {
             "object_kind": "push",
@@ -89,13 +106,18 @@ _DEFAULT: tuple[object, tuple[tuple[str, str], ...]] = (
 
 
 def _fill(text: str, ids: dict[str, str]) -> str:
+    text = text.replace('"{now_ms}"', ids["now_ms"])  # a JSON number, not a string
     return text.replace("{uid}", ids["uid"]).replace("{uuid}", ids["uuid"])
 
 
 def example_event(provider: str) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """A realistic body for ``provider``'s webhooks (JSON or a form) and the non-signature
     headers that go with it. Ids are fresh each time, so two sends are not duplicates."""
-    ids = {"uid": secrets.token_hex(8), "uuid": str(uuid.uuid4())}
+    ids = {
+        "uid": secrets.token_hex(8),
+        "uuid": str(uuid.uuid4()),
+        "now_ms": str(int(time.time() * 1000)),
+    }
     body, headers = _EVENTS.get(provider, _DEFAULT)
     text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
     return _fill(text, ids).encode(), tuple((k, _fill(v, ids)) for k, v in headers)

@@ -243,7 +243,7 @@ def _body_content(body: bytes, content_type: str) -> RenderableType:
 
 
 _JSON_SPACE = " \t\r\n"
-_JSON_STOP = _JSON_SPACE + ",:{}[]\""
+_JSON_STOP = _JSON_SPACE + ',:{}[]"'
 
 
 def reindent_json(text: str, indent: str = "  ") -> str:

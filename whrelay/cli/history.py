@@ -104,6 +104,8 @@ def list_webhooks(
         else:  # a pipe or a file: every row whole, for grep and friends
             console.width = max(console.width, 4096)
             console.print(webhook_table(rows))
+        if limit and len(rows) == limit:
+            stderr().print(Text(f"(the newest {limit}; --limit 0 lists them all)", style="dim"))
     else:
         stderr().print(Text("No webhooks match.", style="dim"))
 

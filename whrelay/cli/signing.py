@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -163,6 +164,10 @@ def verify(
         hmac_timestamp_header,
         hmac_template,
     )
+    if now is not None and not math.isfinite(now):
+        raise UsageError(f"--now must be a Unix time in seconds, not {now}")
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+        raise UsageError(f"--tolerance must be zero or more seconds, not {tolerance}")
     judged_at = now
     if webhook_id is not None:
         from whrelay.storage import Store
@@ -238,17 +243,32 @@ def _sign(
     now: int,
     options: HmacOptions,
 ) -> Message:
+    from rich.text import Text
+
     from whrelay.models import parse_header_option
+    from whrelay.render import one_line
     from whrelay.signatures import Message
-    from whrelay.signatures.base import MalformedError
+    from whrelay.signatures.base import Check, MalformedError
     from whrelay.verification import build_scheme
 
     scheme = build_scheme(provider, options)
     pairs = tuple(parse_header_option(h) for h in headers)
     try:
-        return scheme.sign(Message(body, pairs, url), secret, now)
+        signed = scheme.sign(Message(body, pairs, url), secret, now)
     except MalformedError as error:
         raise UsageError(f"cannot sign with this {scheme.name} secret: {error}") from None
+    # What the receiver will check: a body the scheme cannot carry a valid signature for
+    # (a Linear body without webhookTimestamp) is signed all the same, and said so.
+    verdict = scheme.verify(signed, Check((secret,), float(now)))
+    if not verdict.valid:
+        stderr().print(
+            Text(
+                f"warning: whrelay's own check of what was signed says "
+                f"{verdict.reason.value}: {one_line(verdict.detail)}",
+                style="yellow",
+            )
+        )
+    return signed
 
 
 def sign(

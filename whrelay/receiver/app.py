@@ -56,7 +56,7 @@ class Receiver:
     sender: Sender | None = None
     forwarder: Forwarder | None = None
     stored: int = 0
-    orphans: int = 0
+    orphans: tuple[str, ...] = ()
     """Pending deliveries from earlier runs whose target is not configured now."""
 
     def http_server(self) -> HttpServer:
@@ -114,12 +114,12 @@ async def _relay(receiver: Receiver) -> AsyncIterator[None]:
     async with Sender(settings.allow_remote, settings.forward_timeout, settings.response_cap) as s:
         receiver.sender = s
         pending = await asyncio.to_thread(reader.pending_deliveries)
-        receiver.orphans = len(pending)
+        receiver.orphans = tuple(d.target for d in pending)
         if settings.forward.all_targets:
             receiver.forwarder = Forwarder(
                 settings.forward, s, receiver.writer, load, receiver.emit, _resigner(settings)
             )
-            receiver.orphans = len(receiver.forwarder.start(pending))
+            receiver.orphans = tuple(d.target for d in receiver.forwarder.start(pending))
         try:
             yield
         finally:

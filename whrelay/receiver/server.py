@@ -70,12 +70,17 @@ def _options(settings: ListenSettings) -> dict[str, str]:
     return options
 
 
-def _orphan_warning(count: int) -> tuple[str, ...]:
-    if not count:
+def _orphan_warning(targets: tuple[str, ...]) -> tuple[str, ...]:
+    """A word on deliveries left pending by earlier runs for targets not given now."""
+    if not targets:
         return ()
+    count = len(targets)
+    named = sorted(set(targets))
+    shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+    deliveries = "1 delivery" if count == 1 else f"{count} deliveries"
     return (
-        f"{count} deliveries from earlier runs are pending for targets not given now; "
-        "they wait until a listen names their target ('whrelay list --status pending')",
+        f"{deliveries} from earlier runs wait for targets not given now ({shown}); "
+        "name them with -f to deliver ('whrelay list --status pending' lists them)",
     )
 
 
@@ -139,7 +144,7 @@ _BIND_HINTS = {
 async def _serve(
     http: HttpServer,
     settings: ListenSettings,
-    orphans: int,
+    orphans: tuple[str, ...],
     emit: Callable[[ListenEvent], None],
     stop: asyncio.Event,
 ) -> None:
