@@ -922,6 +922,29 @@ async def test_list_status_show_and_dry_run(tmp_path: Path) -> None:
     assert [(a["trigger"], a["status"]) for a in record["attempts"]] == [("first", 400)]
 
 
+async def test_bulk_replay_of_failed_sends_only_the_failed_deliveries(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as fine, target_server() as picky:
+        picky.reply(400, body=b"no")
+        with listening(db, "-f", str(fine.port), "-f", str(picky.port)) as listener:
+            both = await post(listener.url, b"to both", "/two")
+            await until(
+                lambda: len([d for d in deliveries(db, both) if d.state != "pending"]) == 2 or None,
+                "both deliveries settled",
+            )
+        assert sorted(d.state for d in deliveries(db, both)) == ["delivered", "failed"]
+        dry = run_whrelay(
+            "replay", "--since", "1h", "--status", "failed", "--dry-run", "--json", "--db", str(db)
+        )
+        mixed = run_whrelay("replay", str(both), "--status", "failed", "--db", str(db))
+    assert dry.returncode == 0, dry.stderr
+    assert [json.loads(line) for line in dry.stdout.splitlines()] == [
+        {"id": both, "target": picky.url, "dry_run": True}
+    ]
+    assert mixed.returncode == 2
+    assert b"not both" in mixed.stderr
+
+
 # --- response capture --------------------------------------------------------------------------
 
 

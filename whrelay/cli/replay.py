@@ -95,6 +95,11 @@ def replay_command(
 
     if not ids and not (since or status or path):
         raise UsageError("name webhook ids, or select them with --since/--status/--path")
+    if ids and (since or status or path):
+        raise UsageError(
+            "name webhook ids or select them with --since/--status/--path, not both",
+            hint="the ids alone replay exactly those webhooks",
+        )
     target = parse_target(to) if to else None
     extra = tuple(parse_header_option(h) for h in header or ())
     body = body_file.read_bytes() if body_file else None
@@ -116,7 +121,7 @@ def replay_command(
             if not ids:
                 stderr().print(Text("No webhooks match.", style="dim"))
                 return ExitCode.OK
-        plans = plan_replay(store, ids, target)
+        plans = plan_replay(store, ids, target, status.value if status else None)
         for unique in {plan.target.url: plan.target for plan in plans}.values():
             check_target(unique, allow_remote)
         if dry_run:

@@ -31,9 +31,13 @@ class ReplayPlan:
     delivery: int | None
 
 
-def plan_replay(store: Store, webhook_ids: Sequence[int], to: Target | None) -> list[ReplayPlan]:
+def plan_replay(
+    store: Store, webhook_ids: Sequence[int], to: Target | None, state: str | None = None
+) -> list[ReplayPlan]:
     """What replaying ``webhook_ids`` will send, in order. ``NotFoundError`` for a missing id;
-    ``UsageError`` for a webhook that was never forwarded when no ``to`` is given."""
+    ``UsageError`` for a webhook that was never forwarded when no ``to`` is given. With
+    ``state`` (and no ``to``), only the deliveries in that state are sent again: ``--status
+    failed`` replays what failed, not what was delivered or is still pending."""
     plans = []
     for webhook_id in webhook_ids:
         webhook = store.get_webhook(webhook_id)
@@ -48,6 +52,8 @@ def plan_replay(store: Store, webhook_ids: Sequence[int], to: Target | None) -> 
             )
         seen: set[str] = set()
         for delivery in deliveries:
+            if state is not None and delivery.state != state:
+                continue
             if delivery.target not in seen:
                 seen.add(delivery.target)
                 plans.append(ReplayPlan(webhook, parse_target(delivery.target), delivery.id))
