@@ -864,3 +864,47 @@ def test_verify_refuses_a_clock_or_tolerance_that_means_nothing(
     )  # fmt: skip
     assert result.returncode == ExitCode.USAGE
     assert f"whrelay: error: {option} must be" in err(result)
+
+
+def _show_raw_on_a_terminal(db: Path, webhook_id: int) -> tuple[int, bytes, bytes]:
+    """``show --raw`` with its stdout on a pseudo-terminal: exit code, what reached the
+    terminal, stderr."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            whrelay_cmd("show", str(webhook_id), "--raw", "--db", str(db)),
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal has nothing more
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    return proc.returncode, seen, proc.stderr
+
+
+def test_show_raw_keeps_terminal_controls_off_a_terminal(tmp_path: Path) -> None:
+    db = tmp_path / "raw.db"
+    hostile = b"\x1b]0;owned\x07\x1b[2J\x1b[31mred\r" + bytes(range(8))
+    seed(db, capture("/esc", body=hostile), capture("/crlf", body=b'{"a": 1}\r\n\tok\n'))
+    code, seen, error = _show_raw_on_a_terminal(db, 1)
+    assert code == ExitCode.USAGE
+    assert seen == b""
+    assert b"terminal control bytes" in error
+    code, seen, error = _show_raw_on_a_terminal(db, 2)
+    assert code == ExitCode.OK, error
+    assert b'{"a": 1}' in seen and b"ok" in seen  # the tty may turn LF into CRLF
+    assert ok("show", "1", "--raw", "--db", str(db)).stdout == hostile  # a pipe gets it all

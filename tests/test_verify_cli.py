@@ -971,4 +971,32 @@ def test_sign_warns_when_what_it_signed_would_not_verify() -> None:
     )
     assert "webhookTimestamp" in result.stderr.decode()
     fine = run_whrelay("sign", "--provider", "linear", "--secret", "s")  # the example event
-    assert fine.returncode == 0 and fine.stderr == b"", fine.stderr
+    assert fine.returncode == 0, fine.stderr
+    assert b"warning" not in fine.stderr
+
+
+def test_sign_reads_stdin_and_says_when_it_signed_an_example() -> None:
+    piped = run_whrelay("sign", "--provider", "github", "--secret", GH_SECRET, "--data", "@-",
+                        input=JSON_BODY)  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert f"X-Hub-Signature-256: {gh_sig(JSON_BODY)}" in piped.stdout.decode()
+    assert piped.stderr == b""
+    example = run_whrelay("sign", "--provider", "github", "--secret", GH_SECRET, "--json")
+    assert example.returncode == 0, example.stderr
+    assert "note: no --data: signed an example github event" in example.stderr.decode()
+    record = json.loads(example.stdout)
+    body = base64.b64decode(record["body_b64"])  # the example, to send along
+    headers = dict(record["headers"])
+    assert headers["X-Hub-Signature-256"] == gh_sig(body)
+    assert json.loads(body)["repository"]["full_name"] == "octo/whrelay-test"
+
+
+def test_sign_json_gives_the_signed_body_of_a_scheme_that_signs_inside_it() -> None:
+    result = run_whrelay("sign", "--provider", "mailgun", "--secret", "mg-key", "--data",
+                         '{"event-data": {"event": "delivered"}}', "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["body_changed"] is True
+    signed = json.loads(base64.b64decode(record["body_b64"]))
+    assert signed["event-data"] == {"event": "delivered"}
+    assert set(signed["signature"]) == {"timestamp", "token", "signature"}

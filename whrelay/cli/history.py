@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import StrEnum
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 
 from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
-from whrelay.errors import NoDatabaseError, NotFoundError
+from whrelay.errors import NoDatabaseError, NotFoundError, UsageError
 
 
 class VerdictChoice(StrEnum):
@@ -110,6 +111,11 @@ def list_webhooks(
         stderr().print(Text("No webhooks match.", style="dim"))
 
 
+_TERMINAL_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+"""Bytes a terminal acts on (escape sequences, backspace, a lone carriage return); TAB, LF
+and CRLF are text."""
+
+
 def show(
     webhook_id: Annotated[int, typer.Argument(metavar="ID", help="The webhook's id.")],
     raw: Annotated[
@@ -138,6 +144,12 @@ def show(
     except NoDatabaseError as error:
         raise NotFoundError(f"no webhook with id {webhook_id}: {error}", error.hint) from None
     if raw:
+        if sys.stdout.isatty() and _TERMINAL_CONTROL.search(webhook.body or b""):
+            raise UsageError(
+                "the body holds terminal control bytes (escape sequences or binary data), "
+                "which --raw would hand to this terminal",
+                hint="pipe it ('| xxd', '> body.bin') or read it with --body",
+            )
         sys.stdout.buffer.write(webhook.body or b"")
         sys.stdout.buffer.flush()
     elif json_output:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import sys
 import time
@@ -95,9 +96,11 @@ HmacTemplate = Annotated[
 
 
 def _data(value: str | None) -> bytes | None:
-    """``--data``: literal text, or ``@file`` for a file's exact bytes."""
+    """``--data``: literal text, ``@file`` for a file's exact bytes, ``@-`` for stdin's."""
     if value is None:
         return None
+    if value == "@-":
+        return sys.stdin.buffer.read()
     if value.startswith("@"):
         path = Path(value[1:])
         try:
@@ -274,7 +277,13 @@ def _sign(
 def sign(
     provider: Annotated[str, typer.Option("--provider", help="The scheme to sign with.")],
     data: Annotated[
-        str | None, typer.Option("--data", "-d", help="The body: text, or @file for its bytes.")
+        str | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="The body: text, @file for a file's bytes, @- for stdin's. "
+            "Default: an example event for the provider.",
+        ),
     ] = None,
     secret: Secrets = None,
     secret_env: SecretEnvs = None,
@@ -302,6 +311,13 @@ def sign(
     body = _data(data)
     if body is None:
         body = example_event(provider)[0]
+        stderr().print(
+            Text(
+                f"note: no --data: signed an example {provider} event "
+                "(--json shows it; --data @file or @- signs yours)",
+                style="dim",
+            )
+        )
     options = HmacOptions(
         hmac_header,
         hmac_algorithm,
@@ -314,15 +330,21 @@ def sign(
     signed = _sign(provider, secrets[0], body, header or [], url, now or int(time.time()), options)
     added = [(k, v) for k, v in signed.headers if k.lower() not in given]
     if json_output:
-        write_json({"headers": [list(p) for p in added], "body_changed": signed.body != body})
+        record: dict[str, object] = {
+            "headers": [list(p) for p in added],
+            "body_changed": signed.body != body,
+        }
+        if signed.body != body or data is None:  # the body to send: one the user lacks
+            record["body_b64"] = base64.b64encode(signed.body).decode()
+        write_json(record)
         return
     for name, value in added:
         print(f"{name}: {value}")
     if signed.body != body:
         stderr().print(
             Text(
-                "note: this scheme carries the signature in the body; "
-                "'whrelay send' sends the signed body",
+                "note: this scheme carries the signature in the body; --json gives the "
+                "signed body (body_b64), and 'whrelay send' sends it",
                 style="dim",
             )
         )
