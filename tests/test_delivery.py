@@ -263,9 +263,9 @@ async def test_forwarded_request_is_byte_exact(tmp_path: Path) -> None:
         ("Content-Type", "application/octet-stream"),
         ("X-Dup", "two"),
         ("X-MiXeD-Case", "Kept As Is"),
+        ("x-replace-me", "new"),  # -H takes the replaced header's place
         ("X-Signature", "sha256=abc"),
         ("X-Added", "yes"),
-        ("x-replace-me", "new"),
     ]
 
     # A target with a path: that path, with the target's query and then the webhook's.

@@ -98,6 +98,9 @@ def test_parse_target(
         "http://127.0.0.1:99999",
         "99999",
         "http://127.0.0.1:abc",
+        ":",
+        ":/hooks",
+        ":abc",
     ],
 )
 def test_parse_target_rejects(text: str) -> None:

@@ -55,6 +55,10 @@ def parse_target(text: str) -> Target:
     if raw.isdigit() or re.match(r"^\d+/", raw):
         raw = f"http://127.0.0.1:{raw}"
     elif raw.startswith(":"):
+        if not re.match(r"^:\d+(/|$)", raw):
+            raise UsageError(
+                f"target {text!r} has no port after the colon", hint="e.g. :3000 or :3000/hooks"
+            )
         raw = f"http://127.0.0.1{raw}"
     elif raw.startswith("/"):
         raw = f"http://127.0.0.1:{DEFAULT_TARGET_PORT}{raw}"

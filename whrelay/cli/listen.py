@@ -85,7 +85,7 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
             grid.add_row("Receiving on", Text(event.url, style="bold green"))
             grid.add_row("Database", Text(event.db_path))
             for name, value in event.options.items():
-                grid.add_row(name.capitalize(), Text(value))
+                grid.add_row(name[:1].upper() + name[1:], Text(value))
             out.print(Panel(grid, title=f"whrelay {event.version}", expand=False))
             for warning in event.warnings:
                 err.print(Text(f"warning: {warning}", style="yellow"))

@@ -65,8 +65,9 @@ def _options(settings: ListenSettings) -> dict[str, str]:
     else:
         options["verify"] = f"{scheme}; no secret, so webhooks are stored as unverified"
     options["durability"] = settings.durability
-    options["max body"] = f"{settings.max_body} bytes"
-    options["sqlite"] = sqlite3.sqlite_version
+    mib = settings.max_body / (1 << 20)
+    options["max body"] = f"{mib:g} MiB" if mib >= 1 else f"{settings.max_body} bytes"
+    options["SQLite"] = sqlite3.sqlite_version
     return options
 
 

@@ -65,7 +65,8 @@ def forwarded_headers(
     webhook: Webhook, extra: Sequence[tuple[str, str]] = ()
 ) -> tuple[tuple[str, str], ...]:
     """The headers forwarded for ``webhook``: stored order and case, hop-by-hop removed,
-    ``X-Forwarded-*`` added, then ``extra`` (``-H``) added or replacing same-named ones.
+    ``X-Forwarded-*`` added; ``extra`` (``-H``) takes the place of the headers of its name,
+    or comes last.
 
     ``X-Forwarded-For`` gets the sender's address appended to any chain it came with. An
     ``X-Forwarded-Host`` or ``-Proto`` that came with the webhook (from a tunnel such as ngrok
@@ -80,11 +81,18 @@ def forwarded_headers(
     }
     dropped = HOP_BY_HOP | _RECOMPUTED | connection_tokens
     replaced = {name.lower() for name, _ in extra}
-    pairs = [
-        (_header_text(name), _header_text(value))
-        for name, value in webhook.headers
-        if name.decode("latin-1").lower() not in dropped | replaced
-    ]
+    given: dict[str, list[tuple[str, str]]] = {}
+    for name, value in extra:
+        given.setdefault(name.lower(), []).append((name, value))
+    pairs: list[tuple[str, str]] = []
+    for raw_name, raw_value in webhook.headers:
+        lowered = raw_name.decode("latin-1").lower()
+        if lowered in dropped:
+            continue
+        if lowered in replaced:  # -H takes the place of the first header of its name
+            pairs.extend(given.pop(lowered, ()))
+            continue
+        pairs.append((_header_text(raw_name), _header_text(raw_value)))
     present = {name.lower() for name, _ in pairs}
     if webhook.remote_addr and "x-forwarded-for" not in replaced:
         chain = [value for name, value in pairs if name.lower() == "x-forwarded-for"]
@@ -96,7 +104,7 @@ def forwarded_headers(
     ):
         if value and name.lower() not in present | replaced:
             pairs.append((name, value))
-    pairs.extend(extra)
+    pairs.extend(pair for pairs_of_name in given.values() for pair in pairs_of_name)
     return tuple(pairs)
 
 
