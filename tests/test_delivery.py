@@ -937,6 +937,14 @@ async def test_bulk_replay_of_failed_sends_only_the_failed_deliveries(tmp_path: 
             "replay", "--since", "1h", "--status", "failed", "--dry-run", "--json", "--db", str(db)
         )
         mixed = run_whrelay("replay", str(both), "--status", "failed", "--db", str(db))
+        again = run_whrelay("replay", "--since", "1h", "--status", "failed", "--db", str(db))
+        shown = run_whrelay("show", str(both), "--db", str(db))
+    assert again.returncode == 1, again.stderr  # the picky target still answers 400
+    assert [r.path_qs for r in picky.requests] == ["/two", "/two"]
+    assert [r.path_qs for r in fine.requests] == ["/two"]  # not sent again
+    lines = shown.stdout.decode().splitlines()
+    [picky_line] = [line for line in lines if line.startswith("failed") and picky.url in line]
+    assert "1 attempt(s) + 1 replay(s)" in picky_line
     assert dry.returncode == 0, dry.stderr
     assert [json.loads(line) for line in dry.stdout.splitlines()] == [
         {"id": both, "target": picky.url, "dry_run": True}

@@ -26,6 +26,7 @@ from whrelay.models import (
     WebhookSummary,
     format_time,
     header_value,
+    now_micros,
 )
 from whrelay.safetext import inert as inert
 from whrelay.safetext import one_line as one_line
@@ -394,13 +395,24 @@ def deliveries_view(deliveries: Sequence[Delivery], attempts: Sequence[Attempt])
     """Each delivery with its state, then every attempt with the answer it got."""
     parts: list[RenderableType] = [Text("Deliveries", style="bold underline")]
     styles = {"delivered": "green", "pending": "yellow", "failed": "red"}
+    replays: dict[int, int] = {}
+    for attempt in attempts:
+        if attempt.delivery is not None and attempt.trigger == "replay":
+            replays[attempt.delivery] = replays.get(attempt.delivery, 0) + 1
+    now = now_micros()
     for delivery in deliveries:
         line = Text()
         line.append(f"{delivery.state:<10}", style=styles.get(delivery.state, ""))
         line.append(one_line(delivery.target))
         line.append(f"  {delivery.attempts} attempt(s)", style="dim")
+        if replays.get(delivery.id):
+            line.append(f" + {replays[delivery.id]} replay(s)", style="dim")
         if delivery.state == "pending" and delivery.next_attempt_at:
-            line.append(f"  next at {format_time(delivery.next_attempt_at)}", style="dim")
+            when = format_time(delivery.next_attempt_at)
+            if delivery.next_attempt_at <= now:
+                line.append(f"  due since {when} (sent by a listen with -f for it)", style="dim")
+            else:
+                line.append(f"  next at {when}", style="dim")
         parts.append(line)
     if attempts:
         parts.append(Text())
