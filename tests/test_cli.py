@@ -776,10 +776,18 @@ def test_listen_on_a_taken_port_or_a_foreign_address_is_unavailable(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    "args", [("list",), ("list", "--json"), ("show", "1"), ("show", "1", "--json")]
+    "args",
+    [
+        ("list",),
+        ("list", "--json"),
+        ("show", "1"),
+        ("show", "1", "--json"),
+        ("verify", "1", "--secret", "whsec_wrong"),  # an invalid signature: never 0
+    ],
 )
-def test_a_reader_that_goes_away_is_not_a_failure(history: Path, args: tuple[str, ...]) -> None:
-    """`whrelay list | head` exits 0: 1 would mean "a check failed"."""
+def test_a_reader_that_goes_away_is_its_own_exit_code(history: Path, args: tuple[str, ...]) -> None:
+    """`whrelay list | head` exits 141, as for SIGPIPE: not 1 ("a check failed"), and not 0,
+    which would pass off a check cut short (`verify ... | head`) as a success."""
     process = subprocess.Popen(
         whrelay_cmd(*args, "--db", str(history)),
         stdout=subprocess.PIPE,
@@ -788,7 +796,8 @@ def test_a_reader_that_goes_away_is_not_a_failure(history: Path, args: tuple[str
     )
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()  # gone before the first line
-    assert process.wait(timeout=60) == ExitCode.OK
+    assert process.wait(timeout=60) == ExitCode.READER_GONE
+    assert int(ExitCode.READER_GONE) == 141
     assert process.stderr.read() == b""
 
 
@@ -908,3 +917,39 @@ def test_show_raw_keeps_terminal_controls_off_a_terminal(tmp_path: Path) -> None
     assert code == ExitCode.OK, error
     assert b'{"a": 1}' in seen and b"ok" in seen  # the tty may turn LF into CRLF
     assert ok("show", "1", "--raw", "--db", str(db)).stdout == hostile  # a pipe gets it all
+
+
+def test_show_raw_keeps_c1_controls_off_a_terminal(tmp_path: Path) -> None:
+    db = tmp_path / "c1.db"
+    seed(db, capture("/csi", body="x\u009b31mred".encode()), capture("/ok", body="é ě".encode()))
+    code, seen, _ = _show_raw_on_a_terminal(db, 1)
+    assert (code, seen) == (ExitCode.USAGE, b"")
+    code, seen, _ = _show_raw_on_a_terminal(db, 2)  # 0x9b inside "ě" is not a control
+    assert code == ExitCode.OK and "é ě".encode() in seen
+
+
+@pytest.mark.parametrize("depth", [500, 5000])
+def test_show_deeply_nested_json_quickly_and_whole(tmp_path: Path, depth: int) -> None:
+    """500 levels: laid out and cut (the layout grows with the square of the depth); 5000:
+    past what Python parses, shown as text. Neither is an internal error."""
+    db = tmp_path / "deep.db"
+    body = b"[" * depth + b"]" * depth
+    seed(db, capture("/deep", headers=((b"Content-Type", b"application/json"),), body=body))
+    shown = ok("show", "1", "--body", "--db", str(db))
+    text = out(shown)
+    assert len(text) < 300 * 1024
+    if depth == 500:
+        assert text.startswith("[\n  [\n    [")
+        assert "… (cut here; --raw gives the whole body)" in text
+    else:
+        assert text.strip() == body.decode()
+
+
+def test_list_piped_keeps_the_id_beside_a_path_of_8_kb(tmp_path: Path) -> None:
+    db = tmp_path / "huge.db"
+    path = "/" + "p" * 8000
+    seed(db, capture(path, headers=STRIPE_JSON, body=b'{"type": "x.y"}'), capture("/short"))
+    lines = out(ok("list", "--db", str(db))).splitlines()
+    assert lines[0].split()[:1] == ["ID"]
+    assert [line.split()[0] for line in lines[1:]] == ["2", "1"]
+    assert path in lines[2]

@@ -20,6 +20,9 @@ class ExitCode(IntEnum):
     """A bug in whrelay (the message says so; ``WHRELAY_DEBUG=1`` shows the traceback)."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C (SIGINT)."""
+    READER_GONE = 141
+    """The reader of the output went away (``whrelay list | head``), as for a process that
+    SIGPIPE ended: neither a success nor a failed check, whatever the command was doing."""
 
 
 class WhrelayError(Exception):

@@ -11,6 +11,7 @@ import gzip
 import json
 import zlib
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qsl
 
 from rich.cells import cell_len
@@ -120,31 +121,37 @@ def webhook_table(summaries: Sequence[WebhookSummary], width: int | None = None)
         )
         for item in summaries
     ]
+    headers = ("ID", "RECEIVED (UTC)", "METHOD", "PATH", "EVENT", "SIZE", "SIGNATURE")
+    widths = [
+        max([len(header), *(_cell_width(row[column]) for row in rows)])
+        for column, header in enumerate(headers)
+    ]
+    shown = list(range(len(headers)))
     path_width = event_width = None
     if width is not None:
-        fixed = sum(
-            max([len(header), *(_cell_width(row[column]) for row in rows)])
-            for column, header in ((0, "ID"), (1, "RECEIVED (UTC)"), (2, "METHOD"), (5, "SIZE"))
-        )
-        signature = max([len("SIGNATURE"), *(_cell_width(row[6]) for row in rows)])
-        spare = width - fixed - signature - 2 * 6  # two spaces between the seven columns
-        paths = max([len("PATH"), *(_cell_width(row[3]) for row in rows)])
-        events = max([len("EVENT"), *(_cell_width(row[4]) for row in rows)])
-        if paths + events > spare:
-            event_width = max(8, min(events, spare * 2 // 5))
+        # A narrow terminal loses the time first, then the signature, so that the id, the
+        # method and the size stay whole and the path and event get 8 columns or more.
+        for dropped in (1, 6):
+            fixed = sum(widths[c] for c in shown if c not in (3, 4)) + 2 * (len(shown) - 1)
+            if width - fixed >= 16:
+                break
+            shown.remove(dropped)
+        spare = width - sum(widths[c] for c in shown if c not in (3, 4)) - 2 * (len(shown) - 1)
+        if widths[3] + widths[4] > spare:
+            event_width = max(8, min(widths[4], spare * 2 // 5))
             path_width = max(8, spare - event_width)
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", justify="right", style="cyan", no_wrap=True)
-    table.add_column("RECEIVED (UTC)", no_wrap=True, style="dim")
-    table.add_column("METHOD", no_wrap=True)
-    table.add_column("PATH", no_wrap=True, overflow="ellipsis", max_width=path_width)
-    table.add_column(
-        "EVENT", no_wrap=True, overflow="ellipsis", style="magenta", max_width=event_width
-    )
-    table.add_column("SIZE", justify="right", no_wrap=True)
-    table.add_column("SIGNATURE", no_wrap=True)
+    options: dict[int, dict[str, Any]] = {
+        0: {"justify": "right", "style": "cyan"},
+        1: {"style": "dim"},
+        3: {"overflow": "ellipsis", "max_width": path_width},
+        4: {"overflow": "ellipsis", "style": "magenta", "max_width": event_width},
+        5: {"justify": "right"},
+    }
+    for column in shown:
+        table.add_column(headers[column], no_wrap=True, **options.get(column, {}))
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(row[column] for column in shown))
     return table
 
 
@@ -222,14 +229,13 @@ def _body_content(body: bytes, content_type: str) -> RenderableType:
         if "json" in content_type or stripped[:1] in ("{", "["):
             try:
                 json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
                 pass
             else:
-                pretty = reindent_json(text)
+                pretty = reindent_json(text, limit=MAX_TEXT)
                 shown = JSONHighlighter()(Text(inert(pretty[:MAX_TEXT])))
                 if len(pretty) > MAX_TEXT:
-                    more = len(pretty) - MAX_TEXT
-                    shown.append(f"\n… {more} more characters (use --raw)", style="dim italic")
+                    shown.append("\n… (cut here; --raw gives the whole body)", style="dim italic")
                 return shown
         if "x-www-form-urlencoded" in content_type:
             return headers_table(parse_qsl(text, keep_blank_values=True))
@@ -247,14 +253,22 @@ _JSON_SPACE = " \t\r\n"
 _JSON_STOP = _JSON_SPACE + ',:{}[]"'
 
 
-def reindent_json(text: str, indent: str = "  ") -> str:
+def reindent_json(text: str, indent: str = "  ", limit: int | None = None) -> str:
     """Valid JSON ``text`` laid out one value a line, every token kept as written: numbers
     (``1.10``, ``1e400``), string escapes and repeated keys stay what the sender sent, which
-    parsing and dumping it again would change."""
+    parsing and dumping it again would change. With ``limit``, it stops soon after that many
+    characters (deep nesting makes the layout far longer than the text)."""
     out: list[str] = []
     depth = 0
     i, n = 0, len(text)
+    budget = limit if limit is not None else -1
+    size = counted = 0
     while i < n:
+        if budget >= 0 and len(out) - counted >= 64:
+            size += sum(map(len, out[counted:]))
+            counted = len(out)
+            if size > budget:
+                break
         c = text[i]
         if c == '"':
             end = i + 1

@@ -44,10 +44,10 @@ def stdout() -> Console:
 
 def _reader_gone() -> None:
     """Rich's answer to a reader that went away (``whrelay show 1 | head``) is exit 1, which
-    here means "a check failed": stop writing and leave with 0 instead."""
+    here means "a check failed": stop writing and leave with ``READER_GONE`` instead."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-    raise SystemExit(ExitCode.OK)
+    raise SystemExit(ExitCode.READER_GONE)
 
 
 def stderr() -> Console:

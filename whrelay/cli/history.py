@@ -103,7 +103,7 @@ def list_webhooks(
         if console.is_terminal:
             console.print(webhook_table(rows, console.width))
         else:  # a pipe or a file: every row whole, for grep and friends
-            console.width = max(console.width, 4096)
+            console.width = max(console.width, 1 << 16)  # past any request line (8190)
             console.print(webhook_table(rows))
         if limit and len(rows) == limit:
             stderr().print(Text(f"(the newest {limit}; --limit 0 lists them all)", style="dim"))
@@ -111,9 +111,9 @@ def list_webhooks(
         stderr().print(Text("No webhooks match.", style="dim"))
 
 
-_TERMINAL_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
-"""Bytes a terminal acts on (escape sequences, backspace, a lone carriage return); TAB, LF
-and CRLF are text."""
+_TERMINAL_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|\xc2[\x80-\x9f]")
+"""Bytes a terminal acts on (escape sequences, backspace, a lone carriage return, the C1
+controls such as CSI written in UTF-8); TAB, LF and CRLF are text."""
 
 
 def show(

@@ -72,10 +72,11 @@ def _fail(message: str, hint: str | None, code: int) -> NoReturn:
 
 
 def _reader_gone() -> NoReturn:
-    """The reader of stdout went away (``whrelay list | head``): not an error worth a word."""
+    """The reader of stdout went away (``whrelay list | head``): not an error worth a word,
+    but not a success either (a check may have been cut short): ``READER_GONE``."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
-    sys.exit(ExitCode.OK)
+    sys.exit(ExitCode.READER_GONE)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

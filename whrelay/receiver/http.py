@@ -48,7 +48,7 @@ LINGER = 2.0
 what the client still sends, so that the client reads the answer rather than a reset."""
 SERVER = f"whrelay/{__version__}".encode()
 _NO_BODY = frozenset({204, 304})
-_QUOTED = re.compile(r":\s*(?:bytearray\()?b['\"]")
+_QUOTED = re.compile(r":\s*(?:bytearray\()?b?['\"]")
 """Where a parser error starts quoting the request back."""
 
 

@@ -95,7 +95,7 @@ def forwarded_headers(
         pairs.append((_header_text(raw_name), _header_text(raw_value)))
     present = {name.lower() for name, _ in pairs}
     if webhook.remote_addr and "x-forwarded-for" not in replaced:
-        chain = [value for name, value in pairs if name.lower() == "x-forwarded-for"]
+        chain = [v for name, v in pairs if name.lower() == "x-forwarded-for" and v.strip()]
         pairs = [pair for pair in pairs if pair[0].lower() != "x-forwarded-for"]
         pairs.append(("X-Forwarded-For", ", ".join([*chain, webhook.remote_addr])))
     for name, value in (

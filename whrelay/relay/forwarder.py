@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import heapq
 import random
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ class Lane:
         self.slots = asyncio.Semaphore(1 if settings.ordered else settings.concurrency)
         self.tasks: set[asyncio.Task[None]] = set()
         self.runner: asyncio.Task[None] | None = None
+        self.warned = False
 
     # --- queue -----------------------------------------------------------------------------
 
@@ -148,7 +150,15 @@ class Lane:
                     self.items.pop(item.delivery_id, None)
                     self.slots.release()
                     continue
-                except StorageError:  # the database cannot be read now: try again soon
+                except Exception as error:
+                    # The database cannot be read now (or a bug): try again soon, and say so
+                    # once; the lane goes on with the rest.
+                    if not isinstance(error, StorageError) and not self.warned:
+                        self.warned = True
+                        sys.stderr.write(
+                            f"whrelay: warning: cannot read webhook #{item.webhook_id} to "
+                            f"forward it: {error!r}; trying again\n"
+                        )
                     item.due = asyncio.get_running_loop().time() + 1.0
                     self._push(item)
                     self.slots.release()
