@@ -953,3 +953,23 @@ def test_list_piped_keeps_the_id_beside_a_path_of_8_kb(tmp_path: Path) -> None:
     assert lines[0].split()[:1] == ["ID"]
     assert [line.split()[0] for line in lines[1:]] == ["2", "1"]
     assert path in lines[2]
+
+
+@pytest.mark.parametrize(
+    "flags", [("--raw", "--json"), ("--headers", "--body"), ("--body", "--json", "--raw")]
+)
+def test_show_takes_one_view(history: Path, flags: tuple[str, ...]) -> None:
+    result = run_whrelay("show", "1", *flags, "--db", str(history))
+    assert result.returncode == ExitCode.USAGE
+    assert "each choose what to show: give one" in err(result)
+
+
+def test_sign_with_several_secrets_or_at_time_zero() -> None:
+    several = run_whrelay("sign", "--provider", "github", "--secret", "a", "--secret", "b",
+                          "--data", "{}")  # fmt: skip
+    assert several.returncode == ExitCode.USAGE
+    assert "sign with one secret (2 were given)" in err(several)
+    at_zero = run_whrelay("sign", "--provider", "stripe", "--secret", "whsec_x", "--data", "{}",
+                          "--now", "0")  # fmt: skip
+    assert at_zero.returncode == 0, at_zero.stderr
+    assert at_zero.stdout.decode().startswith("Stripe-Signature: t=0,")

@@ -127,6 +127,10 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Show one stored webhook in full."""
+    chosen = [flag for flag, on in (("--raw", raw), ("--headers", headers), ("--body", body),
+                                    ("--json", json_output)) if on]  # fmt: skip
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} each choose what to show: give one")
     from whrelay.render import (
         body_view,
         deliveries_view,

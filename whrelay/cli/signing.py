@@ -95,6 +95,21 @@ HmacTemplate = Annotated[
 ]
 
 
+def _one_signing_secret(secret: list[str] | None, secret_env: list[str] | None) -> list[str]:
+    """The one secret ``sign`` and ``send`` sign with (rotation is for checking)."""
+    from whrelay.verification import secrets_from
+
+    secrets = secrets_from(secret or (), secret_env or ())
+    if not secrets:
+        raise UsageError("give the signing secret with --secret or --secret-env")
+    if len(secrets) > 1:
+        raise UsageError(
+            f"sign with one secret ({len(secrets)} were given)",
+            hint="several secrets are for checking (whrelay verify, listen); pick the current one",
+        )
+    return list(secrets)
+
+
 def _data(value: str | None) -> bytes | None:
     """``--data``: literal text, ``@file`` for a file's exact bytes, ``@-`` for stdin's."""
     if value is None:
@@ -303,11 +318,9 @@ def sign(
 
     from whrelay.examples import example_event
     from whrelay.models import parse_header_option
-    from whrelay.verification import HmacOptions, secrets_from
+    from whrelay.verification import HmacOptions
 
-    secrets = secrets_from(secret or (), secret_env or ())
-    if not secrets:
-        raise UsageError("give the signing secret with --secret or --secret-env")
+    secrets = _one_signing_secret(secret, secret_env)
     body = _data(data)
     if body is None:
         body = example_event(provider)[0]
@@ -327,7 +340,8 @@ def sign(
         hmac_template,
     )
     given = {name.lower() for name, _ in (parse_header_option(h) for h in header or ())}
-    signed = _sign(provider, secrets[0], body, header or [], url, now or int(time.time()), options)
+    at = int(time.time()) if now is None else now
+    signed = _sign(provider, secrets[0], body, header or [], url, at, options)
     added = [(k, v) for k, v in signed.headers if k.lower() not in given]
     if json_output:
         record: dict[str, object] = {
@@ -379,13 +393,11 @@ def send(
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.render import one_line
     from whrelay.targets import check_target, parse_target
-    from whrelay.verification import HmacOptions, secrets_from
+    from whrelay.verification import HmacOptions
 
     target = parse_target(url)
     check_target(target, allow_remote)
-    secrets = secrets_from(secret or (), secret_env or ())
-    if not secrets:
-        raise UsageError("give the signing secret with --secret or --secret-env")
+    secrets = _one_signing_secret(secret, secret_env)
     body = _data(data)
     extra = list(header or ())
     if body is None:
