@@ -973,3 +973,14 @@ def test_sign_with_several_secrets_or_at_time_zero() -> None:
                           "--now", "0")  # fmt: skip
     assert at_zero.returncode == 0, at_zero.stderr
     assert at_zero.stdout.decode().startswith("Stripe-Signature: t=0,")
+
+
+def test_list_checks_the_provider_and_hints_at_a_path_without_slash(history: Path) -> None:
+    unknown = run_whrelay("list", "--provider", "nonsense", "--db", str(history))
+    assert unknown.returncode == ExitCode.USAGE
+    assert "unknown provider 'nonsense'" in err(unknown)
+    assert "stripe" in err(unknown)
+    upper = ok("list", "--provider", "Stripe", "--json", "--db", str(history))
+    assert [json.loads(line)["id"] for line in upper.stdout.splitlines()] == [5, 1]
+    slashless = ok("list", "--path", "hooks/*", "--db", str(history))
+    assert "hint: paths start with '/': --path '/hooks/*'" in err(slashless)

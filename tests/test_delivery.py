@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import gzip
 import json
+import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -407,6 +409,45 @@ async def test_a_later_listen_names_the_targets_still_waiting(tmp_path: Path) ->
     assert line.startswith("warning: 2 deliveries from earlier runs wait for targets not given")
     assert f"({target.url})" in line
     assert "-f" in line
+
+
+def test_quiet_output_still_says_a_target_is_down(tmp_path: Path) -> None:
+    target = down_target()
+    try:
+        proc = subprocess.Popen(
+            whrelay_cmd("listen", "--port", "0", "--output", "quiet", "--db",
+                        str(tmp_path / "q.db"), "-f", str(target.port), *FAST),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+        )  # fmt: skip
+        try:
+            time.sleep(1.5)  # no ready line in quiet mode: find the port from the database
+            port = _listening_port(proc.pid)
+            with contextlib.closing(socket.create_connection(("127.0.0.1", port))) as sock:
+                sock.sendall(b"POST /q HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+                assert sock.recv(100).startswith(b"HTTP/1.1 200")
+            time.sleep(1.0)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        target.close()
+    assert stdout == b""
+    assert f"▼ {target.url} is down".encode() in stderr
+
+
+def _listening_port(pid: int) -> int:
+    """The TCP port process ``pid`` listens on (from /proc: quiet mode prints no URL)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+            return int(fields[1].split(":")[1], 16)
+    raise AssertionError("no listening socket")
 
 
 async def test_500_then_200_is_retried(tmp_path: Path) -> None:

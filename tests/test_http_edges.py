@@ -749,3 +749,12 @@ def test_a_given_content_length_is_kept_only_where_it_is_right(
     assert b"X-Kept: 1" in _head(answer)
     body = answer.partition(b"\r\n\r\n")[2]
     assert body == (b"ok" if method == "GET" and status != 204 else b"")
+
+
+def test_an_answer_to_head_of_unknown_length_says_none() -> None:
+    head = Request("HEAD", "/x", (1, 1), (), "127.0.0.1", 0, False)
+    unknown = Response(200, b"", None, (("X-Kept", "1"),), unknown_length=True)
+    assert _lengths(_serialize(head, unknown, False)) == []
+    # Only for HEAD: any other answer's length is always told.
+    get = Request("GET", "/x", (1, 1), (), "127.0.0.1", 0, False)
+    assert _lengths(_serialize(get, unknown, False)) == [b"Content-Length: 0"]

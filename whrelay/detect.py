@@ -40,6 +40,8 @@ _PROVIDER_HEADERS: tuple[tuple[str, str], ...] = (
 )
 
 _PROVIDER_HEADERS_RAW = tuple((p, h.encode()) for p, h in _PROVIDER_HEADERS)
+PROVIDERS = tuple(sorted({provider for provider, _ in _PROVIDER_HEADERS}))
+"""Every provider ``identify`` can tell (what ``list --provider`` selects by)."""
 
 # Headers that carry the sender's delivery id, per provider.
 _DELIVERY_HEADERS: dict[str, tuple[str, ...]] = {

@@ -77,6 +77,14 @@ def list_webhooks(
     from whrelay.storage import Store, WebhookFilter
     from whrelay.timeparse import parse_since
 
+    if provider is not None:
+        from whrelay.detect import PROVIDERS
+
+        if provider.lower() not in PROVIDERS:
+            raise UsageError(
+                f"unknown provider {provider!r}", hint="one of: " + ", ".join(PROVIDERS)
+            )
+        provider = provider.lower()
     where = WebhookFilter(
         since=parse_since(since, now_micros()) if since else None,
         path_glob=path,
@@ -109,6 +117,8 @@ def list_webhooks(
             stderr().print(Text(f"(the newest {limit}; --limit 0 lists them all)", style="dim"))
     else:
         stderr().print(Text("No webhooks match.", style="dim"))
+        if path and not path.startswith(("/", "*", "?", "[")):
+            stderr().print(Text(f"  hint: paths start with '/': --path '/{path}'", style="dim"))
 
 
 _TERMINAL_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|\xc2[\x80-\x9f]")

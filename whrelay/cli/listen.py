@@ -126,6 +126,8 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
         if isinstance(event, ListenStarted):
             for warning in event.warnings:
                 err.print(Text(f"warning: {warning}", style="yellow"))
+        elif isinstance(event, TargetDown | TargetPaused):  # warnings too: nothing arrives
+            err.print(_target_line(event))
 
     def as_json(event: ListenEvent) -> None:
         if isinstance(event, ListenStarted):

@@ -304,7 +304,15 @@ async def _proxy(
         if text.lower() not in dropped:
             headers.append((text, value.decode("utf-8", "replace")))
     headers.append(("X-Whrelay-Id", str(stored.id)))
-    return Response(attempt.status, attempt.response_body or b"", None, headers)
+    # An answer to HEAD says how long the body would be only if the target said so.
+    told = any(
+        name.lower() == "content-length" and value.strip().isascii() and value.strip().isdigit()
+        for name, value in headers
+    )
+    unknown = capture.method == "HEAD" and not told
+    return Response(
+        attempt.status, attempt.response_body or b"", None, headers, unknown_length=unknown
+    )
 
 
 def _reserved(receiver: Receiver, request: Request, path: str) -> Response:

@@ -78,6 +78,9 @@ class Response:
     headers: Sequence[tuple[str, str]] = ()
     close: bool = False
     """Close the connection after this answer."""
+    unknown_length: bool = False
+    """An answer to ``HEAD`` whose body's length is not known (a proxied target did not say):
+    no ``Content-Length`` rather than a wrong one."""
 
 
 def plain(
@@ -593,7 +596,7 @@ def _serialize(request: Request | None, response: Response, close: bool) -> byte
     body = response.body
     if status in _NO_BODY:
         body = b""
-    elif not length:
+    elif not length and not (head and response.unknown_length):
         lines.append(b"Content-Length: %d\r\n" % len(body))
     if close:
         lines.append(b"Connection: close\r\n")
