@@ -1000,3 +1000,23 @@ def test_sign_json_gives_the_signed_body_of_a_scheme_that_signs_inside_it() -> N
     signed = json.loads(base64.b64decode(record["body_b64"]))
     assert signed["event-data"] == {"event": "delivered"}
     assert set(signed["signature"]) == {"timestamp", "token", "signature"}
+
+
+def test_verify_reads_a_request_or_a_body_from_stdin(tmp_path: Path) -> None:
+    body = JSON_BODY
+    head = f"POST /gh HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: {gh_sig(body)}\r\n"
+    raw = head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    piped = run_whrelay("verify", "--request", "-", "--provider", "github", "--secret",
+                        GH_SECRET, input=raw)  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert "✓" in piped.stdout.decode()
+    only_body = run_whrelay("verify", "--body-file", "-", "-H",
+                            f"X-Hub-Signature-256: {gh_sig(body)}", "--provider", "github",
+                            "--secret", GH_SECRET, input=body)  # fmt: skip
+    assert only_body.returncode == 0, only_body.stderr
+
+
+def test_send_with_data_gives_the_providers_content_type(target: TargetServer) -> None:
+    proc = send(target, "/gh", "--provider", "github", "--secret", GH_SECRET, "-d", '{"a":1}')
+    assert proc.returncode == 0, proc.stderr
+    assert only_request(target).header_all("Content-Type") == ["application/json"]

@@ -133,11 +133,18 @@ def verify(
     request: Annotated[
         Path | None,
         typer.Option(
-            help="A raw HTTP/1.1 request, or whrelay's JSON record (show --json).", dir_okay=False
+            help="A raw HTTP/1.1 request, or whrelay's JSON record (show --json); - for stdin.",
+            dir_okay=False,
+            allow_dash=True,
         ),
     ] = None,
     body_file: Annotated[
-        Path | None, typer.Option(help="The body's exact bytes (with -H headers).", dir_okay=False)
+        Path | None,
+        typer.Option(
+            help="The body's exact bytes (with -H headers); - for stdin.",
+            dir_okay=False,
+            allow_dash=True,
+        ),
     ] = None,
     header: Headers = None,
     provider: Provider = None,
@@ -221,6 +228,9 @@ def verify(
 
 
 def _read(path: Path) -> bytes:
+    """A file's exact bytes; ``-``: stdin's."""
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
     try:
         return path.read_bytes()
     except OSError as error:
@@ -400,11 +410,15 @@ def send(
     secrets = _one_signing_secret(secret, secret_env)
     body = _data(data)
     extra = list(header or ())
+    given = {parse_header_option(h)[0].lower() for h in extra}
     if body is None:
         body, example_headers = example_event(provider)
         # An -H header replaces the example's of the same name (as -H does everywhere).
-        given = {parse_header_option(h)[0].lower() for h in extra}
         extra = [f"{k}: {v}" for k, v in example_headers if k.lower() not in given] + extra
+    elif "content-type" not in given:
+        # The provider's own Content-Type (its example event's), as the real sender gives one.
+        example_type = [v for k, v in example_event(provider)[1] if k.lower() == "content-type"]
+        extra = [f"Content-Type: {t}" for t in example_type[:1]] + extra
     full_url = target.url_for("/", "") if not target.path else target.url
     signed = _sign(
         provider, secrets[0], body, extra, signed_url or full_url, int(time.time()), HmacOptions()
