@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -38,15 +38,16 @@ def stdout() -> Console:
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
-    console.on_broken_pipe = _reader_gone  # type: ignore[method-assign]
+    # Rich's own answer to a broken pipe is exit 1, which here means "a check failed".
+    console.on_broken_pipe = reader_gone  # type: ignore[method-assign]
     return console
 
 
-def _reader_gone() -> None:
-    """Rich's answer to a reader that went away (``whrelay show 1 | head``) is exit 1, which
-    here means "a check failed": stop writing and leave with ``READER_GONE`` instead."""
+def reader_gone() -> NoReturn:
+    """The reader of stdout went away (``whrelay list | head``): stop writing, say nothing,
+    and leave with ``READER_GONE``: not a success either, as a check may have been cut short."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
     raise SystemExit(ExitCode.READER_GONE)
 
 

@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_errors  # type: ignore[no-redef,unused-ignore]
 
 from whrelay import __version__
+from whrelay.cli.common import reader_gone
 from whrelay.errors import ExitCode, WhrelayError
 
 app = typer.Typer(
@@ -71,14 +72,6 @@ def _fail(message: str, hint: str | None, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _reader_gone() -> NoReturn:
-    """The reader of stdout went away (``whrelay list | head``): not an error worth a word,
-    but not a success either (a check may have been cut short): ``READER_GONE``."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
-    sys.exit(ExitCode.READER_GONE)
-
-
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; every error leaves as one line on stderr and an ``ExitCode``."""
     command = typer.main.get_command(app)
@@ -97,11 +90,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.stderr.write("\nwhrelay: interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
     except BrokenPipeError:
-        _reader_gone()
+        reader_gone()
     except SystemExit as leaving:
         # Typer's own catch of a broken pipe exits 1, which here means "a check failed".
         if leaving.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
-            _reader_gone()
+            reader_gone()
         raise
     except Exception as error:  # the funnel: a bug still gets one line
         if os.environ.get("WHRELAY_DEBUG"):

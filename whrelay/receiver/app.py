@@ -305,13 +305,9 @@ async def _proxy(
             headers.append((text, value.decode("utf-8", "replace")))
     headers.append(("X-Whrelay-Id", str(stored.id)))
     # An answer to HEAD says how long the body would be only if the target said so.
-    told = any(
-        name.lower() == "content-length" and value.strip().isascii() and value.strip().isdigit()
-        for name, value in headers
-    )
-    unknown = capture.method == "HEAD" and not told
+    head = capture.method == "HEAD"
     return Response(
-        attempt.status, attempt.response_body or b"", None, headers, unknown_length=unknown
+        attempt.status, attempt.response_body or b"", None, headers, unknown_length=head
     )
 
 

@@ -79,8 +79,8 @@ class Response:
     close: bool = False
     """Close the connection after this answer."""
     unknown_length: bool = False
-    """An answer to ``HEAD`` whose body's length is not known (a proxied target did not say):
-    no ``Content-Length`` rather than a wrong one."""
+    """For ``HEAD``: only a ``Content-Length`` among ``headers`` (a proxied target's) tells the
+    body's length; without a valid one, none is sent rather than a wrong one."""
 
 
 def plain(

@@ -80,10 +80,10 @@ def forwarded_headers(
         if token.strip()
     }
     dropped = HOP_BY_HOP | _RECOMPUTED | connection_tokens
-    replaced = {name.lower() for name, _ in extra}
     given: dict[str, list[tuple[str, str]]] = {}
     for name, value in extra:
         given.setdefault(name.lower(), []).append((name, value))
+    replaced = set(given)
     pairs: list[tuple[str, str]] = []
     for raw_name, raw_value in webhook.headers:
         lowered = raw_name.decode("latin-1").lower()
