@@ -188,6 +188,54 @@ CASES: list[tuple[str, RawHeaders, bytes | None, Identity]] = [
         js({"hello": "world", "id": "not-a-delivery-id"}),
         Identity(None, None, None),
     ),
+    (
+        "mailgun-json",
+        ((b"Host", b"localhost"), JSON, (b"User-Agent", b"mailgun/treq-16.12.0")),
+        js(
+            {
+                "signature": {"timestamp": "1700000000", "token": "t" * 50, "signature": "a" * 64},
+                "event-data": {"event": "delivered", "id": "CPgfbmQMTCKtHW6uIWtuVe"},
+            }
+        ),
+        Identity("mailgun", "delivered", "CPgfbmQMTCKtHW6uIWtuVe"),
+    ),
+    (
+        "mailgun-json-without-event-data",
+        (JSON,),
+        js({"signature": {"timestamp": "1", "token": "t", "signature": "b" * 64}}),
+        Identity("mailgun", None, None),
+    ),
+    (
+        "mailgun-legacy-form",
+        ((b"Content-Type", b"application/x-www-form-urlencoded"),),
+        b"event=opened&recipient=a%40example.com&timestamp=1700000000&token=abc"
+        b"&signature=" + b"c" * 64,
+        Identity("mailgun", "opened", None),
+    ),
+    (
+        "signature-string-is-not-mailgun",
+        (JSON,),
+        js({"type": "ping", "signature": "abc"}),
+        Identity(None, "ping", None),
+    ),
+    (
+        "signature-object-missing-token-is-not-mailgun",
+        (JSON,),
+        js({"signature": {"timestamp": "1", "signature": "a" * 64}}),
+        Identity(None, None, None),
+    ),
+    (
+        "form-with-a-short-signature-is-not-mailgun",
+        ((b"Content-Type", b"application/x-www-form-urlencoded"),),
+        b"timestamp=1&token=abc&signature=abc",
+        Identity(None, None, None),
+    ),
+    (
+        "headers-win-over-a-mailgun-like-body",
+        (JSON, (b"X-GitHub-Event", b"push")),
+        js({"signature": {"timestamp": "1", "token": "t", "signature": "a" * 64}}),
+        Identity("github", "push", None),
+    ),
     ("no-headers-no-body", (), None, Identity(None, None, None)),
     ("no-headers-empty-body", (), b"", Identity(None, None, None)),
 ]

@@ -323,6 +323,43 @@ async def test_scheme_is_detected_per_request_without_provider(
     assert seen["plain"][0] is None and seen["plain"][1] == "unverified"
 
 
+async def test_mailgun_is_told_by_its_body_and_verified(
+    listeners: Callable[..., Listener], tmp_path: Path
+) -> None:
+    """Mailgun signs in the body and names itself in no header: the body tells it, on arrival
+    (provider, event, id, verdict) and for ``verify ID`` without --provider."""
+    db = tmp_path / "hooks.db"
+    key = "key-mailgun-test"
+    listener = listeners("--secret", key, db=db)
+
+    def mailgun_body(token: str, signing_key: str) -> bytes:
+        stamp = str(int(time.time()))
+        signature = hmac_hex(signing_key.encode(), (stamp + token).encode())
+        return json.dumps(
+            {
+                "signature": {"timestamp": stamp, "token": token, "signature": signature},
+                "event-data": {"event": "delivered", "id": f"id-{token[:4]}"},
+            }
+        ).encode()
+
+    json_type = {"Content-Type": "application/json"}
+    good = await post(listener.url, "/mg", mailgun_body("a" * 50, key), json_type)
+    bad = await post(listener.url, "/mg", mailgun_body("b" * 50, "another-key"), json_type)
+    events = webhook_events(listener, 2)
+    assert (events[good.webhook_id]["provider"], events[good.webhook_id]["verdict"]) == (
+        "mailgun",
+        "valid",
+    )
+    assert events[good.webhook_id]["event_type"] == "delivered"
+    assert events[bad.webhook_id]["verdict_reason"] == "bad_signature"
+    rows = cli_json("list", "--provider", "mailgun", "--db", str(db))
+    assert sorted(row["id"] for row in rows) == sorted([good.webhook_id, bad.webhook_id])
+    assert {row["delivery_id"] for row in rows} == {"id-aaaa", "id-bbbb"}
+    checked = run_whrelay("verify", str(good.webhook_id), "--secret", key, "--db", str(db))
+    assert checked.returncode == 0, checked.stderr
+    assert b"mailgun" in checked.stdout
+
+
 async def test_without_a_secret_the_verdict_is_unverified(
     listeners: Callable[..., Listener], tmp_path: Path
 ) -> None:

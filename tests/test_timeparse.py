@@ -34,13 +34,20 @@ def micros(moment: datetime) -> int:
         ("2H", 7200.0),
         (" 15s ", 15.0),
         ("5 m", 300.0),
+        ("1h30m", 5400.0),
+        ("1m30s", 90.0),
+        ("2d 12h", 2.5 * 86400),
+        ("1s500ms", 1.5),
     ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", " ", "abc", "-5s", "10x", "1e3", "s", "1.s", "5 minutes"])
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "abc", "-5s", "10x", "1e3", "s", "1.s", "5 minutes", "1h30", "30 1h", "1h h", "h1"],
+)
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_duration(text)
@@ -51,7 +58,15 @@ def test_parse_duration_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "ago_seconds"),
-    [("0", 0), ("90", 90), ("10m", 600), ("2h", 7200), ("3d", 3 * 86400), ("1w", 604800)],
+    [
+        ("0", 0),
+        ("90", 90),
+        ("10m", 600),
+        ("2h", 7200),
+        ("3d", 3 * 86400),
+        ("1w", 604800),
+        ("1h30m", 5400),
+    ],
 )
 def test_parse_since_duration_is_that_long_ago(text: str, ago_seconds: int) -> None:
     assert parse_since(text, NOW_US) == NOW_US - ago_seconds * 1_000_000

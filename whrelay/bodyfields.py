@@ -32,6 +32,8 @@ class BodyFields(msgspec.Struct):
     object_kind: Any = None  # GitLab system hooks
     event_id: Any = None  # Slack
     notification_id: Any = None  # Paddle Billing
+    signature: Any = None  # Mailgun: {"timestamp", "token", "signature"}
+    event_data: Any = msgspec.field(default=None, name="event-data")  # Mailgun
 
 
 NO_FIELDS = BodyFields()
@@ -63,4 +65,11 @@ def _fields_of(body: bytes) -> BodyFields:
         return NO_FIELDS
     if not isinstance(document, dict):
         return NO_FIELDS
-    return BodyFields(**{name: document.get(name) for name in BodyFields.__struct_fields__})
+    return BodyFields(
+        **{
+            name: document.get(key)
+            for name, key in zip(
+                BodyFields.__struct_fields__, BodyFields.__struct_encode_fields__, strict=True
+            )
+        }
+    )

@@ -8,8 +8,10 @@ Pure functions; nothing here trusts the values beyond copying them as text.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_plus
 
 from whrelay.models import Identity, RawHeaders, decode_header
 
@@ -40,7 +42,9 @@ _PROVIDER_HEADERS: tuple[tuple[str, str], ...] = (
 )
 
 _PROVIDER_HEADERS_RAW = tuple((p, h.encode()) for p, h in _PROVIDER_HEADERS)
-PROVIDERS = tuple(sorted({provider for provider, _ in _PROVIDER_HEADERS}))
+_BODY_PROVIDERS = ("mailgun",)
+"""Providers that name themselves in the body only (Mailgun signs in the body)."""
+PROVIDERS = tuple(sorted({provider for provider, _ in _PROVIDER_HEADERS} | set(_BODY_PROVIDERS)))
 """Every provider ``identify`` can tell (what ``list --provider`` selects by)."""
 
 # Headers that carry the sender's delivery id, per provider.
@@ -61,6 +65,9 @@ _EVENT_HEADERS: dict[str, tuple[str, ...]] = {
     "shopify": ("x-shopify-topic",),
     "linear": ("linear-event",),
 }
+
+_FORM_SNIFF = 64 * 1024
+"""Url-encoded bodies larger than this are not searched for Mailgun's fields."""
 
 _EVENT_HEADERS_RAW = {p: tuple(h.encode() for h in hs) for p, hs in _EVENT_HEADERS.items()}
 _DELIVERY_HEADERS_RAW = {p: tuple(h.encode() for h in hs) for p, hs in _DELIVERY_HEADERS.items()}
@@ -99,6 +106,48 @@ def _json_fields() -> Callable[[bytes, bytes | None], BodyFields]:
     return json_fields
 
 
+_MAILGUN_FORM = tuple(
+    re.compile(rb"(?:^|&)" + field + rb"=" + value + rb"(?:&|$)")
+    for field, value in (
+        (rb"timestamp", rb"\d+"),
+        (rb"token", rb"[^&]+"),
+        (rb"signature", rb"[0-9a-fA-F]{64}"),
+    )
+)
+_MAILGUN_FORM_EVENT = re.compile(rb"(?:^|&)event=([^&]*)")
+_MAILGUN_KEYS = frozenset(("timestamp", "token", "signature"))
+
+
+def _mailgun(fields: BodyFields, content_type: bytes | None, body: bytes | None) -> Identity | None:
+    """Mailgun's webhooks carry no header of their own: they are told by their body, a JSON
+    ``signature`` object beside ``event-data``, or (legacy) url-encoded ``timestamp``,
+    ``token`` and ``signature`` fields."""
+    signature, data = fields.signature, fields.event_data
+    if isinstance(signature, dict) and signature.keys() >= _MAILGUN_KEYS:
+        data = data if isinstance(data, dict) else {}
+        return Identity(
+            "mailgun",
+            _text(data.get("event")),
+            _text(data.get("id")),
+            None if content_type is None else decode_header(content_type),
+        )
+    if (
+        content_type is not None
+        and body
+        and len(body) <= _FORM_SNIFF
+        and content_type.lower().startswith(b"application/x-www-form-urlencoded")
+        and all(pattern.search(body) for pattern in _MAILGUN_FORM)
+    ):
+        event = _MAILGUN_FORM_EVENT.search(body)
+        return Identity(
+            "mailgun",
+            unquote_plus(event.group(1).decode("latin-1")) or None if event else None,
+            None,
+            decode_header(content_type),
+        )
+    return None
+
+
 def identify(headers: RawHeaders, body: bytes | None) -> Identity:
     """Provider, event type and delivery id, as far as the request tells them.
 
@@ -108,6 +157,10 @@ def identify(headers: RawHeaders, body: bytes | None) -> Identity:
     provider = _provider_of(index)
     content_type = index.get(b"content-type")
     fields = _json_fields()(content_type or b"", body)
+    if provider is None:
+        mailgun = _mailgun(fields, content_type, body)
+        if mailgun is not None:
+            return mailgun
 
     event_type = None
     for name in _EVENT_HEADERS_RAW.get(provider or "", ()):

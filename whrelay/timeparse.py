@@ -7,19 +7,27 @@ from datetime import UTC, datetime
 
 from whrelay.errors import UsageError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+_DURATION = re.compile(
+    r"^\s*(?:\d+(?:\.\d+)?\s*|(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)\s*)+)$", re.IGNORECASE
+)
+"""A plain number (seconds), or numbers with units one after another: ``1h30m``, ``2d 12h``."""
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?", re.IGNORECASE)
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def parse_duration(text: str) -> float:
-    """Seconds from ``30``, ``30s``, ``10m``, ``2h``, ``3d``, ``1w`` or ``250ms``."""
-    match = _DURATION.match(text)
-    if not match:
-        raise UsageError(f"not a duration: {text!r}", hint="use a number with s, m, h, d or w")
-    unit = (match.group(2) or "s").lower()
-    return float(match.group(1)) * _DURATION_UNITS[unit]
+    """Seconds from ``30``, ``30s``, ``10m``, ``2h``, ``3d``, ``1w``, ``250ms`` or a sum of
+    them written together: ``1h30m``, ``1m30s``."""
+    if not _DURATION.match(text):
+        raise UsageError(
+            f"not a duration: {text!r}", hint="use a number with s, m, h, d or w, e.g. 90s or 1h30m"
+        )
+    return sum(
+        float(number) * _DURATION_UNITS[(unit or "s").lower()]
+        for number, unit in _DURATION_PART.findall(text)
+    )
 
 
 def parse_since(text: str, now_us: int) -> int:

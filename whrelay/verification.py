@@ -76,13 +76,24 @@ def choose_scheme(
     """The scheme to verify with, and whether it was detected from the headers."""
     if provider:
         return build_scheme(provider, hmac_options), False
-    detected = detect_scheme(message.headers)
+    detected = detect_scheme(message.headers) or _body_scheme(message)
     if detected is None:
         raise UsageError(
             "cannot tell the provider from the headers",
             hint="name it with --provider (e.g. stripe, github, standard-webhooks)",
         )
     return build_scheme(detected, hmac_options), True
+
+
+def _body_scheme(message: Message) -> str | None:
+    """A scheme told by the body alone (Mailgun's), when no header names one."""
+    from whrelay.detect import identify
+
+    raw = tuple(
+        (name.encode("latin-1", "replace"), value.encode()) for name, value in message.headers
+    )
+    provider = identify(raw, message.body).provider
+    return provider if provider in REGISTRY else None
 
 
 def secrets_from(values: Sequence[str], env_vars: Sequence[str]) -> tuple[str, ...]:
@@ -164,8 +175,8 @@ def judge(
     host = next((v for k, v in headers if k.lower() == "host"), None)
     url = settings.public_url.rstrip("/") + target if settings.public_url else None
     message = Message(capture.body or b"", headers, url_from(host, target, url), capture.method)
-    name = provider or detect_scheme(headers)
-    if name is None:
+    name = provider or detected or detect_scheme(headers)
+    if name is None or name not in REGISTRY:
         return Verdict("unverified", None, None, "no signature scheme recognized")
     scheme = get_scheme(name)
     result = scheme.verify(message, Check(secrets, now))

@@ -45,7 +45,8 @@ SHOW_EXAMPLES = """
 
 def list_webhooks(
     since: Annotated[
-        str | None, typer.Option(help="Only newer than this: 10m, 2h, 3d, or an ISO time (UTC).")
+        str | None,
+        typer.Option(help="Only newer than this: 10m, 2h, 1h30m, 3d, or an ISO time (UTC)."),
     ] = None,
     path: Annotated[str | None, typer.Option("--path", help="Path glob, e.g. '/stripe/*'.")] = None,
     method: Annotated[str | None, typer.Option(help="HTTP method, e.g. POST.")] = None,

@@ -44,7 +44,10 @@ def replay_command(
         Path | None,
         typer.Option(help="Send this file's bytes as the body.", exists=True, dir_okay=False),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Select webhooks newer than this.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Select webhooks newer than this: 10m, 1h30m, or an ISO time (UTC)."),
+    ] = None,
     status: Annotated[
         StatusChoice | None, typer.Option(help="Select webhooks by delivery status.")
     ] = None,
