@@ -276,7 +276,8 @@ class Attempt:
     response_body: bytes | None = None
     response_truncated: bool = False
     error: str | None = None
-    """``refused``, ``timeout``, ``reset``, ``blocked`` (by the loopback policy) or ``error``."""
+    """``refused``, ``connect``, ``timeout``, ``reset``, ``blocked`` (by the loopback policy),
+    ``tls`` (the handshake failed) or ``error`` (not HTTP, or the request could not be made)."""
     error_detail: str | None = None
     id: int = 0
 

@@ -34,5 +34,7 @@ def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def lock_path(database: Path) -> Path:
-    """The file whose lock serializes every process's writes to ``database``."""
-    return database.with_name(database.name + "-whrelay.lock")
+    """The file whose lock serializes every process's writes to ``database``: beside the
+    database file itself, so that a path through a symlink names the same lock."""
+    real = database.resolve()
+    return real.with_name(real.name + "-whrelay.lock")

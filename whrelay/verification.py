@@ -179,7 +179,10 @@ def judge(
     if name is None or name not in REGISTRY:
         return Verdict("unverified", None, None, "no signature scheme recognized")
     scheme = get_scheme(name)
-    result = scheme.verify(message, Check(secrets, now))
+    try:
+        result = scheme.verify(message, Check(secrets, now))
+    except Exception as error:  # a check must never keep a webhook from being stored
+        return Verdict("unverified", scheme.name, None, f"the check failed: {error!r}")
     return Verdict(
         "valid" if result.valid else "invalid", scheme.name, result.reason.value, result.detail
     )

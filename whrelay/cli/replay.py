@@ -112,6 +112,7 @@ def replay_command(
             f"nothing to replay: there is no database at {database}",
             hint="'whrelay paths' shows the database in use; --db names another",
         )
+    named = bool(ids)
     with Store(database) as store:
         if not ids:
             where = WebhookFilter(
@@ -124,7 +125,24 @@ def replay_command(
             if not ids:
                 stderr().print(Text("No webhooks match.", style="dim"))
                 return ExitCode.OK
-        plans = plan_replay(store, ids, target, status.value if status else None)
+        selected = not named
+        plans = plan_replay(
+            store, ids, target, status.value if status else None, skip_unforwarded=selected
+        )
+        planned = {plan.webhook.id for plan in plans}
+        never = [webhook_id for webhook_id in ids if webhook_id not in planned]
+        if selected and never:
+            shown = ", ".join(f"#{i}" for i in never[:5]) + (" …" if len(never) > 5 else "")
+            stderr().print(
+                Text(
+                    f"Skipped {len(never)} webhook(s) never forwarded, with no target to "
+                    f"replay to ({shown}); --to names one.",
+                    style="yellow",
+                )
+            )
+        if not plans:
+            stderr().print(Text("Nothing to replay.", style="dim"))
+            return ExitCode.OK
         for unique in {plan.target.url: plan.target for plan in plans}.values():
             check_target(unique, allow_remote)
         if dry_run:

@@ -34,7 +34,7 @@ from whrelay.models import (
     WebhookSummary,
 )
 from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain, refuse
-from whrelay.relay.client import HOP_BY_HOP, Resigner, Sender, build_request, make_resigner
+from whrelay.relay.client import HOP_BY_HOP, Resigner, Sender, make_resigner, prepare, unsent
 from whrelay.relay.forwarder import Forwarder
 from whrelay.signatures import get_scheme
 from whrelay.storage import AsyncWriter, Store
@@ -256,15 +256,19 @@ async def _proxy(
         len(capture.body or b""),
         None,
     )
-    request = build_request(
-        _webhook(capture, provisional), target, receiver.settings.forward.extra_headers
-    )
-    if forwarder.resigner is not None:
-        request = forwarder.resigner(request)
     storing = asyncio.ensure_future(
         receiver.writer.run(InsertWebhook(capture, targets, verdict, identity))
     )
-    attempt = await receiver.sender.send(request, webhook_id=0, delivery=None, trigger="proxy")
+    request, unsendable = prepare(
+        _webhook(capture, provisional),
+        target,
+        receiver.settings.forward.extra_headers,
+        forwarder.resigner,
+    )
+    if unsendable is None:
+        attempt = await receiver.sender.send(request, webhook_id=0, delivery=None, trigger="proxy")
+    else:
+        attempt = unsent(request, webhook_id=0, delivery=None, trigger="proxy", why=unsendable)
     try:
         stored, deliveries = await storing
     except StorageError as error:
@@ -285,6 +289,13 @@ async def _proxy(
             502,
             f"whrelay: target {target.url} answered {attempt.status}, which cannot be passed "
             f"on; the webhook is stored as #{stored.id}",
+            headers=(("X-Whrelay-Id", str(stored.id)),),
+        )
+    if unsendable is not None:
+        return plain(
+            502,
+            f"whrelay: {unsendable}; not sent to {target.url}; the webhook is stored as "
+            f"#{stored.id}",
             headers=(("X-Whrelay-Id", str(stored.id)),),
         )
     if attempt.status is None:

@@ -14,12 +14,20 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from whrelay.models import Attempt, Webhook, decode_header, encode_header, now_micros
+from whrelay.models import (
+    Attempt,
+    Webhook,
+    decode_header,
+    encode_header,
+    header_values,
+    now_micros,
+)
 from whrelay.relay.http1 import BlockedAddressError, Http1Client, ProtocolError
 from whrelay.signatures import Scheme
 from whrelay.targets import Target, is_loopback
@@ -75,8 +83,8 @@ def forwarded_headers(
     """
     connection_tokens = {
         token.strip().lower()
-        for value in (webhook.header("connection") or "").split(",")
-        for token in [value]
+        for value in header_values(webhook.headers, "connection")  # every Connection line
+        for token in value.split(",")
         if token.strip()
     }
     dropped = HOP_BY_HOP | _RECOMPUTED | connection_tokens
@@ -192,6 +200,14 @@ class Sender:
                 response = await self._client.request(
                     outgoing.method, outgoing.url, sent_headers, outgoing.body
                 )
+        except ssl.SSLError as error:
+            # Not the target being down: it answered, and the TLS handshake failed (a
+            # self-signed certificate on https://localhost). Retried on the schedule.
+            if isinstance(error, ssl.SSLCertVerificationError):
+                detail = f"certificate verify failed: {error.verify_message}"
+            else:
+                detail = error.reason or str(error)
+            return finish(status=None, error="tls", error_detail=detail)
         except BlockedAddressError as error:
             return finish(status=None, error="blocked", error_detail=str(error))
         except ConnectionRefusedError:
@@ -205,12 +221,54 @@ class Sender:
             return finish(status=None, error="connect", error_detail=error.strerror or str(error))
         except ProtocolError as error:
             return finish(status=None, error="error", error_detail=str(error))
+        except Exception as error:  # a bug or an answer nothing above foresaw: still recorded
+            return finish(status=None, error="error", error_detail=f"unexpected: {error!r}")
         return finish(
             status=response.status,
             response_headers=response.headers,
             response_body=response.body,
             response_truncated=response.truncated,
         )
+
+
+def unsent(
+    outgoing: Outgoing, *, webhook_id: int, delivery: int | None, trigger: str, why: str
+) -> Attempt:
+    """The record of an attempt that could not be made at all (``--resign`` failed on what
+    the sender sent): nothing went out, so it is an error, and no retry would fare better."""
+    return Attempt(
+        webhook_id=webhook_id,
+        delivery=delivery,
+        trigger=trigger,
+        url=outgoing.url,
+        request_headers=tuple((encode_header(k), encode_header(v)) for k, v in outgoing.headers),
+        started_at=now_micros(),
+        duration_us=0,
+        status=None,
+        error="error",
+        error_detail=why,
+    )
+
+
+def prepare(
+    webhook: Webhook,
+    target: Target,
+    extra_headers: Sequence[tuple[str, str]],
+    resigner: Resigner | None,
+    body: bytes | None = None,
+) -> tuple[Outgoing, str | None]:
+    """The request forwarding ``webhook`` to ``target`` (``body`` replacing the stored one),
+    re-signed when ``resigner`` is given, and why it cannot be sent (``None`` when it can):
+    re-signing can fail on what the sender sent (a body the scheme cannot sign inside, an
+    algorithm it cannot sign with)."""
+    outgoing = build_request(webhook, target, extra_headers, body)
+    if resigner is None:
+        return outgoing, None
+    try:
+        return resigner(outgoing), None
+    except Exception as error:
+        message = getattr(error, "message", None) or str(error) or repr(error)
+        return outgoing, f"cannot re-sign this webhook (--resign): {message}"
 
 
 async def probe(target: Target, allow_remote: bool, timeout: float = 1.0) -> bool:

@@ -23,7 +23,7 @@ from whrelay.config import ForwardSettings
 from whrelay.errors import NotFoundError, StorageError
 from whrelay.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
 from whrelay.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
-from whrelay.relay.client import Resigner, Sender, build_request, probe
+from whrelay.relay.client import Resigner, Sender, prepare, probe, unsent
 from whrelay.retry import Verdict, classify, next_delay, parse_retry_after
 from whrelay.storage.jobs import RecordAttempt
 from whrelay.storage.writer import Writer
@@ -173,19 +173,46 @@ class Lane:
         self.wake.set()
 
     async def _attempt(self, item: _Item) -> None:
+        """One attempt; an error no attempt foresaw (a bug) warns, and the delivery is tried
+        again a second later rather than left waiting until the next run."""
+        try:
+            await self._attempt_once(item)
+        except Exception as error:
+            if not self.warned:
+                self.warned = True
+                sys.stderr.write(
+                    f"whrelay: warning: forwarding webhook #{item.webhook_id} to "
+                    f"{self.target.url} failed unexpectedly: {error!r}; trying again\n"
+                )
+            if item.delivery_id in self.items and item.key[1] < 0:  # not queued again yet
+                item.webhook = None
+                item.due = asyncio.get_running_loop().time() + 1.0
+                self._push(item)
+
+    async def _attempt_once(self, item: _Item) -> None:
         forwarder = self.forwarder
         webhook = item.webhook
         assert webhook is not None, "run() reads it first"
         item.webhook = None  # retries read it again from the database
         trigger = Trigger.FIRST if item.attempts == 0 else Trigger.RETRY
-        request = build_request(webhook, self.target, forwarder.settings.extra_headers)
-        if forwarder.resigner is not None:
-            request = forwarder.resigner(request)
-        attempt = await forwarder.sender.send(
-            request, webhook_id=item.webhook_id, delivery=item.delivery_id, trigger=trigger
+        request, unsendable = prepare(
+            webhook, self.target, forwarder.settings.extra_headers, forwarder.resigner
         )
+        webhook_id, delivery = item.webhook_id, item.delivery_id
+        if unsendable is None:
+            attempt = await forwarder.sender.send(
+                request, webhook_id=webhook_id, delivery=delivery, trigger=trigger
+            )
+        else:
+            attempt = unsent(
+                request, webhook_id=webhook_id, delivery=delivery, trigger=trigger, why=unsendable
+            )
         item.attempts += 1
-        verdict = Verdict.FAILED if attempt.error == "blocked" else classify(attempt.status)
+        verdict = (
+            Verdict.FAILED
+            if attempt.error == "blocked" or unsendable is not None
+            else classify(attempt.status)
+        )
         now_us = now_micros()
         retry_in: float | None = None
         if verdict is Verdict.RETRY:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import ssl
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 MAX_HEAD = 256 * 1024
 """Bytes of response status line and headers read at the most."""
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class BlockedAddressError(OSError):
@@ -47,6 +49,19 @@ class _Connection:
     def close(self) -> None:
         self.writer.close()
 
+    def reusable(self) -> bool:
+        """Whether the connection can carry another request: open, and with no bytes waiting
+        (what a target sent beyond its answer would be read as the next answer)."""
+        reader = self.reader
+        return not (reader.at_eof() or self.writer.is_closing() or _buffered(reader))
+
+
+def _buffered(reader: asyncio.StreamReader) -> int:
+    """Bytes received and not yet read. ``StreamReader`` keeps them in ``_buffer`` (CPython
+    3.11 to 3.14); were that ever to change, a connection is reused on the other checks."""
+    buffer = getattr(reader, "_buffer", b"")
+    return len(buffer) if isinstance(buffer, bytes | bytearray) else 0
+
 
 @dataclass
 class Http1Client:
@@ -68,7 +83,11 @@ class Http1Client:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # The request target exactly as the URL carries it after its origin, a fragment
+        # included (a sender's '/a#b' is forwarded as it was received).
+        origin = f"{parts.scheme}://{parts.netloc}"
+        target = url[len(origin) :] if url.startswith(origin) else ""
+        target = target or "/"
         head = [f"{method} {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode("latin-1")]
         for name, value in headers:
             head.append(name + b": " + value + b"\r\n")
@@ -80,6 +99,9 @@ class Http1Client:
         idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
+            if not connection.reusable():
+                connection.close()
+                continue
             try:
                 return await self._exchange(key, connection, method, payload)
             except (ConnectionError, asyncio.IncompleteReadError) as error:
@@ -89,6 +111,9 @@ class Http1Client:
                 ):
                     raise
                 # A keep-alive connection the target had closed: try the next one.
+            except BaseException:
+                connection.close()  # cut off (timeout, cancellation) or unreadable
+                raise
         connection = await self._connect(parts.scheme, host, port)
         try:
             return await self._exchange(key, connection, method, payload)
@@ -150,7 +175,11 @@ class Http1Client:
             if status >= 200 or status == 101:
                 break  # 1xx (100 Continue, 103 Early Hints) precede the real answer
         lowered = {name.lower(): value for name, value in headers}
-        keep = version == b"HTTP/1.1" and b"close" not in lowered.get(b"connection", b"").lower()
+        keep = (
+            version == b"HTTP/1.1"
+            and status != 101
+            and b"close" not in lowered.get(b"connection", b"").lower()
+        )
         cap = self.response_cap
         truncated = False
         if method == "HEAD" or status in (204, 304) or status < 200:
@@ -158,10 +187,10 @@ class Http1Client:
         elif b"chunked" in lowered.get(b"transfer-encoding", b"").lower():
             body, truncated = await _read_chunked(reader, cap)
         elif b"content-length" in lowered:
-            try:
-                length = int(lowered[b"content-length"])
-            except ValueError:
-                raise ProtocolError("bad Content-Length") from None
+            declared = lowered[b"content-length"].strip()
+            if not declared.isdigit():  # bytes: ASCII digits only, so no sign
+                raise ProtocolError(f"bad Content-Length {declared[:40]!r}")
+            length = int(declared)
             if length > cap:
                 body, truncated = await reader.readexactly(cap), True
             else:
@@ -176,7 +205,7 @@ class Http1Client:
             truncated = len(body) > cap
             body = body[:cap]
             keep = False
-        if keep and not truncated:
+        if keep and not truncated and connection.reusable():
             self._idle.setdefault(key, []).append(connection)
         else:
             connection.close()
@@ -207,15 +236,17 @@ async def _read_chunked(reader: asyncio.StreamReader, cap: int) -> tuple[bytes, 
     body = bytearray()
     while True:
         size_line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise ProtocolError("bad chunk size") from None
+        size_text = size_line.split(b";", 1)[0].strip(b" \t\r\n")
+        if not _HEX.fullmatch(size_text):
+            raise ProtocolError(f"bad chunk size {size_text[:40]!r}")
+        size = int(size_text, 16)
         if size == 0:
             await _skip_trailers(reader)
             return bytes(body), False
-        chunk = await reader.readexactly(size)
+        room = cap - len(body)
+        if size > room:
+            # Only what fits is read: the rest is left unread and the connection closes.
+            body += await reader.readexactly(room)
+            return bytes(body), True
+        body += await reader.readexactly(size)
         await reader.readexactly(2)
-        body += chunk
-        if len(body) > cap:
-            return bytes(body[:cap]), True  # the rest is left unread; the connection closes

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from whrelay.errors import UsageError
 from whrelay.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
-from whrelay.relay.client import Resigner, Sender, build_request
+from whrelay.relay.client import Resigner, Sender, prepare, unsent
 from whrelay.storage import Store
 from whrelay.storage.store import insert_attempt, update_delivery
 from whrelay.targets import Target, parse_target
@@ -32,12 +32,18 @@ class ReplayPlan:
 
 
 def plan_replay(
-    store: Store, webhook_ids: Sequence[int], to: Target | None, state: str | None = None
+    store: Store,
+    webhook_ids: Sequence[int],
+    to: Target | None,
+    state: str | None = None,
+    *,
+    skip_unforwarded: bool = False,
 ) -> list[ReplayPlan]:
     """What replaying ``webhook_ids`` will send, in order. ``NotFoundError`` for a missing id;
-    ``UsageError`` for a webhook that was never forwarded when no ``to`` is given. With
-    ``state`` (and no ``to``), only the deliveries in that state are sent again: ``--status
-    failed`` replays what failed, not what was delivered or is still pending."""
+    ``UsageError`` for a webhook that was never forwarded when no ``to`` is given, unless
+    ``skip_unforwarded`` (webhooks selected by a filter rather than named): it is left out.
+    With ``state`` (and no ``to``), only the deliveries in that state are sent again:
+    ``--status failed`` replays what failed, not what was delivered or is still pending."""
     plans = []
     for webhook_id in webhook_ids:
         webhook = store.get_webhook(webhook_id)
@@ -45,6 +51,8 @@ def plan_replay(
             plans.append(ReplayPlan(webhook, to, None))
             continue
         deliveries = store.deliveries(webhook_id)
+        if not deliveries and skip_unforwarded:
+            continue
         if not deliveries:
             raise UsageError(
                 f"webhook #{webhook_id} was never forwarded, so it has no target to replay to",
@@ -71,12 +79,16 @@ async def replay(
     """Send each plan in order, record its attempt, and yield it (with its id once stored).
     With ``resigner``, each request is signed afresh just before it is sent."""
     for plan in plans:
-        request = build_request(plan.webhook, plan.target, extra_headers, body)
-        if resigner is not None:
-            request = resigner(request)
-        attempt = await sender.send(
-            request, webhook_id=plan.webhook.id, delivery=plan.delivery, trigger=Trigger.REPLAY
-        )
+        request, unsendable = prepare(plan.webhook, plan.target, extra_headers, resigner, body)
+        ids = plan.webhook.id, plan.delivery
+        if unsendable is None:
+            attempt = await sender.send(
+                request, webhook_id=ids[0], delivery=ids[1], trigger=Trigger.REPLAY
+            )
+        else:
+            attempt = unsent(
+                request, webhook_id=ids[0], delivery=ids[1], trigger=Trigger.REPLAY, why=unsendable
+            )
         yield await asyncio.to_thread(store.run, _recorder(attempt))
 
 

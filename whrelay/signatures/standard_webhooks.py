@@ -87,7 +87,7 @@ class StandardWebhooks:
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         msg_id, _, _, prefix = self._headers(message)
         msg_id = msg_id or f"msg_{secrets.token_urlsafe(18)}"
-        content = f"{msg_id}.{now}.".encode() + message.body
+        content = f"{msg_id}.{now}.".encode("utf-8", "surrogateescape") + message.body
         if isinstance(secret, str) and secret.startswith(PRIVATE_PREFIX):
             from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -132,7 +132,8 @@ class StandardWebhooks:
             entries.append((version, value))
         if not check.secrets:
             return no_secret(self.name)
-        content = f"{msg_id}.{timestamp}.".encode() + message.body
+        # An id that is not UTF-8 came as bytes the sender signed: they are signed back.
+        content = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogateescape") + message.body
         matched = False
         for secret in check.secrets:
             try:

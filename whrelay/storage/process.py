@@ -225,6 +225,8 @@ class ProcessWriter:
     async def run(self, job: Job) -> Any:
         if self._dead is not None or self._transport is None:
             raise StorageUnavailableError(self._dead or "the storage process is not running")
+        if self._closing:  # its input is closed: a job sent now would never be answered
+            raise StorageUnavailableError("whrelay is stopping; nothing more is stored")
         if isinstance(job, InsertWebhook):
             job = job.identified()
         key = next(self._keys)
