@@ -27,7 +27,7 @@ import pytest
 import standardwebhooks
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from tests.conftest import ROOT, Listener, run_whrelay, start_listener, whrelay_cmd
+from tests.conftest import ROOT, Listener, raw_request, run_whrelay, start_listener, whrelay_cmd
 from tests.targetserver import Recorded, TargetServer, target_server
 from whrelay.models import Capture
 from whrelay.storage import Store
@@ -358,6 +358,34 @@ async def test_mailgun_is_told_by_its_body_and_verified(
     checked = run_whrelay("verify", str(good.webhook_id), "--secret", key, "--db", str(db))
     assert checked.returncode == 0, checked.stderr
     assert b"mailgun" in checked.stdout
+
+
+async def test_a_standard_webhooks_id_that_is_not_utf8_is_stored_and_verified(
+    listeners: Callable[..., Listener], tmp_path: Path
+) -> None:
+    """The id's raw bytes are what the sender signed: checking them must not fail (it used to
+    raise, and the request got a 500 and was not stored)."""
+    db = tmp_path / "hooks.db"
+    listener = listeners("--secret", SW_SECRET, db=db)
+    body = b'{"type":"ping"}'
+    stamp = str(int(time.time())).encode()
+    msg_id = b"msg_\xff\xfe"
+    good = base64.b64encode(
+        hmac.new(SW_KEY, msg_id + b"." + stamp + b"." + body, "sha256").digest()
+    )
+    answers = []
+    for signature in (b"v1," + good, b"v1,AAAA"):
+        head = b"POST /sw HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        head += b"webhook-id: " + msg_id + b"\r\nwebhook-timestamp: " + stamp + b"\r\n"
+        head += b"webhook-signature: " + signature + b"\r\n"
+        head += b"Content-Length: %d\r\n\r\n" % len(body)
+        answers.append(await raw_request(listener.url, head + body))
+    assert [a.status for a in answers] == [200, 200]
+    events = listener.wait_for_events("webhook", 2)
+    assert [(e["verdict"], e["verdict_reason"]) for e in events] == [
+        ("valid", "ok"),
+        ("invalid", "bad_signature"),
+    ]
 
 
 async def test_without_a_secret_the_verdict_is_unverified(
