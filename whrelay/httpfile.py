@@ -18,6 +18,8 @@ class RequestFile:
     """The request target: path and query, or an absolute URL."""
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    received_at: int | None = None
+    """When whrelay received it (UTC microseconds), for a JSON record that says so."""
 
 
 def read_request(data: bytes, name: str = "the request file") -> RequestFile:
@@ -36,9 +38,12 @@ def _from_json(data: bytes, name: str) -> RequestFile:
         path = str(record.get("path", "/"))
         query = str(record.get("query") or "")
         method = str(record.get("method", "POST"))
+        received = record.get("received_at")
+        received_at = received if isinstance(received, int) and received > 0 else None
     except (ValueError, TypeError, AttributeError, binascii.Error) as error:
         raise UsageError(f"{name} is not a whrelay JSON record: {error}") from None
-    return RequestFile(method, f"{path}?{query}" if query else path, headers, body)
+    target = f"{path}?{query}" if query else path
+    return RequestFile(method, target, headers, body, received_at)
 
 
 def _from_http(data: bytes, name: str) -> RequestFile:
@@ -91,10 +96,9 @@ def _dechunk(data: bytes, name: str) -> bytes:
         if end < 0:
             raise UsageError(f"{name}: truncated chunked body")
         size_text = data[position:end].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise UsageError(f"{name}: bad chunk size {size_text[:20]!r}") from None
+        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+            raise UsageError(f"{name}: bad chunk size {size_text[:20]!r}")
+        size = int(size_text, 16)
         if size == 0:
             return bytes(out)
         start = end + 2

@@ -38,3 +38,10 @@ def lock_path(database: Path) -> Path:
     database file itself, so that a path through a symlink names the same lock."""
     real = database.resolve()
     return real.with_name(real.name + "-whrelay.lock")
+
+
+def listen_lock_path(database: Path) -> Path:
+    """The file a running ``whrelay listen`` holds locked: one listener per database, since
+    each resumes the pending deliveries it finds (two would deliver them all twice)."""
+    real = database.resolve()
+    return real.with_name(real.name + "-whrelay.listen")

@@ -365,6 +365,9 @@ def attempt_line(
         line.append(str(attempt.status), style=style)
     else:
         line.append(one_line(attempt.error or "error"), style="bold red")
+        if attempt.error_detail:
+            detail = one_line(attempt.error_detail)
+            line.append(f" ({detail[:77] + '…' if len(detail) > 80 else detail})", style="red")
     line.append(f"  {attempt.duration_us / 1000:.1f} ms", style="dim")
     if attempt.trigger == "retry":
         line.append(f"  (retry {number - 1})", style="dim")
@@ -373,10 +376,24 @@ def attempt_line(
     if retry_in is not None:
         line.append(f"  retry in {retry_in:.1f} s", style="yellow")
     elif state == "failed":
-        line.append("  failed, not retried", style="red")
+        line.append(f"  {_why_failed(attempt)}", style="red")
     elif state in ("retried", "retry pending"):
         line.append(f"  {state}", style="yellow")
     return line
+
+
+def _why_failed(attempt: Attempt) -> str:
+    """How a failed attempt ended: a delivery's is either not retried by nature (a 4xx, a
+    refused address, a request that could not be made) or retried until the window closed;
+    a replay, a proxied or a test send is never retried."""
+    from whrelay.retry import Verdict, classify
+
+    if attempt.trigger not in ("first", "retry"):
+        return "failed"
+    never_sent = attempt.error == "error" and attempt.duration_us == 0  # client.unsent
+    if attempt.error == "blocked" or never_sent or classify(attempt.status) is not Verdict.RETRY:
+        return "failed, not retried"
+    return "failed: retry window over"
 
 
 def _attempt_states(

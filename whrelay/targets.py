@@ -64,17 +64,25 @@ def parse_target(text: str) -> Target:
         raw = f"http://127.0.0.1:{DEFAULT_TARGET_PORT}{raw}"
     elif "://" not in raw:
         raw = f"http://{raw}"
-    parts = urlsplit(raw)
+    if not raw.isascii() or any(ch.isspace() or not ch.isprintable() for ch in raw):
+        raise UsageError(
+            f"target {text!r} has a space, a control character or a non-ASCII character",
+            hint="percent-encode it (a space is %20, é is %C3%A9)",
+        )
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as error:
+        raise UsageError(f"target {text!r} is not a valid URL: {error}") from None
+    if parts.fragment:
+        raise UsageError(f"target {text!r} has a fragment ('#'), which is never sent")
     if parts.scheme not in ("http", "https"):
         raise UsageError(f"target {text!r}: only http and https targets are supported")
     if not parts.hostname:
         raise UsageError(f"target {text!r} has no host")
     if parts.username or parts.password:
         raise UsageError(f"target {text!r}: credentials in a target URL are not supported")
-    try:
-        port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise UsageError(f"target {text!r} has an invalid port") from None
+    port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
     if not 0 < port < 65536:
         raise UsageError(f"target {text!r} has an invalid port")
     host = parts.hostname

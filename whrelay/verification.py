@@ -98,11 +98,15 @@ def _body_scheme(message: Message) -> str | None:
 
 def secrets_from(values: Sequence[str], env_vars: Sequence[str]) -> tuple[str, ...]:
     """Secrets from ``--secret`` values and ``--secret-env`` variable names."""
-    found = [v for v in values if v]
+    if any(not value for value in values):
+        raise UsageError("--secret is empty", hint="give the secret, or --secret-env VAR")
+    found = list(values)
     for name in env_vars:
         value = os.environ.get(name)
-        if not value:
+        if value is None:
             raise UsageError(f"environment variable {name} is not set (--secret-env)")
+        if not value:
+            raise UsageError(f"environment variable {name} is empty (--secret-env)")
         found.append(value)
     return tuple(found)
 

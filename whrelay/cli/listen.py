@@ -359,7 +359,7 @@ def listen(
     from whrelay.models import parse_header_option
     from whrelay.retry import RetryPolicy
     from whrelay.targets import parse_target
-    from whrelay.timeparse import parse_duration, parse_size
+    from whrelay.timeparse import parse_duration
     from whrelay.verification import secrets_from
 
     secrets = secrets_from(secret or (), secret_env or ())
@@ -392,14 +392,16 @@ def listen(
         host=host,
         port=port,
         durability=_durability(durability),
-        max_body=parse_size(max_body),
+        max_body=_max_body(max_body),
         idle_timeout=parse_duration(idle_timeout),
         read_timeout=parse_duration(read_timeout),
         forward=forward_settings,
         mode="proxy" if mode is ModeChoice.proxy else "store",
         forward_timeout=parse_duration(timeout),
         allow_remote=allow_remote,
-        verify=config.VerifySettings(provider, secrets, public_url, reject_invalid, resign),
+        verify=config.VerifySettings(
+            provider, secrets, _public_url(public_url), reject_invalid, resign
+        ),
     )
     if settings.mode == "proxy" and not forward_settings.all_targets:
         raise UsageError("--mode proxy needs a target", hint="add -f PORT")
@@ -417,8 +419,43 @@ def listen(
     chosen = output or (Output.pretty if sys.stdout.isatty() else Output.compact)
     from whrelay.receiver.server import serve
 
-    signal_name = asyncio.run(serve(settings, make_renderer(chosen)))
+    stop = asyncio.Event()
+    emit, reader_left = guarded(make_renderer(chosen), stop.set)
+    signal_name = asyncio.run(serve(settings, emit, stop))
+    if reader_left():
+        return ExitCode.READER_GONE
     return ExitCode.INTERRUPTED if signal_name == "SIGINT" else ExitCode.OK
+
+
+def guarded(
+    render: Callable[[ListenEvent], None], stop: Callable[[], None]
+) -> tuple[Callable[[ListenEvent], None], Callable[[], bool]]:
+    """``render`` made safe to call while requests are answered: when the reader of stdout
+    goes away (``whrelay listen | head``), output stops and ``listen`` is asked to ``stop``
+    as on Ctrl-C (what arrived is stored and answered; nothing is refused for it), then exits
+    with ``READER_GONE``. Also, whether that happened."""
+    import os
+
+    gone: list[bool] = []
+
+    def emit(event: ListenEvent) -> None:
+        if gone:
+            return
+        try:
+            render(event)
+        except SystemExit as leaving:  # the Rich hook's way of saying the same
+            if leaving.code != ExitCode.READER_GONE:
+                raise
+        except (BrokenPipeError, ConnectionResetError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+            os.close(devnull)
+        else:
+            return
+        gone.append(True)
+        stop()
+
+    return emit, lambda: bool(gone)
 
 
 def _routes(routes: list[str] | None) -> tuple[Route, ...]:
@@ -435,6 +472,33 @@ def _routes(routes: list[str] | None) -> tuple[Route, ...]:
             route = replace(route, provider=get_scheme(route.provider).name)
         parsed.append(route)
     return tuple(parsed)
+
+
+def _max_body(text: str) -> int:
+    from whrelay.timeparse import parse_size
+
+    size = parse_size(text)
+    if size < 1:
+        raise UsageError("--max-body must be at least 1 byte", hint="the default is 25MiB")
+    return size
+
+
+def _public_url(text: str | None) -> str | None:
+    """``--public-url``, checked: the scheme and host the provider called."""
+    if text is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(
+            f"--public-url {text!r} is not an http(s) URL",
+            hint="the URL the provider calls, e.g. https://abc.ngrok.app",
+        )
+    return text
 
 
 def _durability(choice: DurabilityChoice) -> Durability:

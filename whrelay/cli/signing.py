@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,15 @@ Secrets = Annotated[
         "--secret",
         help="Signing secret or key; repeat to try several (rotation). Prefer --secret-env: "
         "command lines are visible to other users.",
+        show_default=False,
+    ),
+]
+SigningSecret = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret",
+        help="The signing secret or key (one). Prefer --secret-env: command lines are visible "
+        "to other users.",
         show_default=False,
     ),
 ]
@@ -154,7 +164,8 @@ def verify(
     now: Annotated[
         float | None,
         typer.Option(
-            help="Judge at this Unix time. Default: a stored webhook's arrival, else now."
+            help="Judge at this Unix time. Default: the arrival of a stored webhook or of a "
+            "JSON record, else now."
         ),
     ] = None,
     tolerance: Annotated[
@@ -208,7 +219,10 @@ def verify(
     elif request is not None:
         from whrelay.httpfile import read_request
 
-        message = v.message_from_file(read_request(_read(request), str(request)), url)
+        captured = read_request(_read(request), str(request))
+        message = v.message_from_file(captured, url)
+        if judged_at is None and captured.received_at is not None:
+            judged_at = captured.received_at / 1_000_000  # a whrelay record: at its arrival
     else:
         assert body_file is not None
         pairs = tuple(parse_header_option(h) for h in header or ())
@@ -218,7 +232,12 @@ def verify(
     scheme, detected = v.choose_scheme(provider, message, options)
     secrets = v.secrets_from(secret or (), secret_env or ())
     result = v.verify_message(
-        scheme, message, secrets, judged_at or time.time(), tolerance, ignore_timestamp
+        scheme,
+        message,
+        secrets,
+        time.time() if judged_at is None else judged_at,
+        tolerance,
+        ignore_timestamp,
     )
     if json_output:
         write_json({**result.to_json(), "detected": detected})
@@ -310,7 +329,7 @@ def sign(
             "Default: an example event for the provider.",
         ),
     ] = None,
-    secret: Secrets = None,
+    secret: SigningSecret = None,
     secret_env: SecretEnvs = None,
     header: Headers = None,
     url: Url = None,
@@ -332,15 +351,9 @@ def sign(
 
     secrets = _one_signing_secret(secret, secret_env)
     body = _data(data)
+    example = body is None
     if body is None:
         body = example_event(provider)[0]
-        stderr().print(
-            Text(
-                f"note: no --data: signed an example {provider} event "
-                "(--json shows it; --data @file or @- signs yours)",
-                style="dim",
-            )
-        )
     options = HmacOptions(
         hmac_header,
         hmac_algorithm,
@@ -352,6 +365,14 @@ def sign(
     given = {name.lower() for name, _ in (parse_header_option(h) for h in header or ())}
     at = int(time.time()) if now is None else now
     signed = _sign(provider, secrets[0], body, header or [], url, at, options)
+    if example:  # said once the provider is known to be one
+        stderr().print(
+            Text(
+                f"note: no --data: signed an example {provider} event "
+                "(--json shows it; --data @file or @- signs yours)",
+                style="dim",
+            )
+        )
     added = [(k, v) for k, v in signed.headers if k.lower() not in given]
     if json_output:
         record: dict[str, object] = {
@@ -379,9 +400,13 @@ def send(
     provider: Annotated[str, typer.Option("--provider", help="The scheme to sign with.")],
     data: Annotated[
         str | None,
-        typer.Option("--data", "-d", help="The body: text, or @file. Default: an example event."),
+        typer.Option(
+            "--data",
+            "-d",
+            help="The body: text, @file, or @- for stdin. Default: an example event.",
+        ),
     ] = None,
-    secret: Secrets = None,
+    secret: SigningSecret = None,
     secret_env: SecretEnvs = None,
     header: Headers = None,
     method: Annotated[str, typer.Option("--method", "-X", help="HTTP method.")] = "POST",
@@ -405,6 +430,8 @@ def send(
     from whrelay.targets import check_target, parse_target
     from whrelay.verification import HmacOptions
 
+    if not _TOKEN.fullmatch(method):
+        raise UsageError(f"-X {method!r} is not an HTTP method", hint="e.g. -X POST or -X PUT")
     target = parse_target(url)
     check_target(target, allow_remote)
     secrets = _one_signing_secret(secret, secret_env)
@@ -435,7 +462,8 @@ def send(
     attempt = asyncio.run(go())
     assert isinstance(attempt, Attempt)
     if json_output:
-        write_json(attempt.to_json())
+        # A test send is stored nowhere: it has no ids.
+        write_json({**attempt.to_json(), "id": None, "webhook_id": None})
     else:
         line = attempt_line(attempt, "delivered" if attempt.ok else "failed")
         stdout().print(line)
@@ -443,6 +471,10 @@ def send(
             snippet = attempt.response_body[:500].decode("utf-8", "replace").rstrip()
             stdout().print(Text(one_line(snippet)))
     return ExitCode.OK if attempt.ok else ExitCode.CHECK_FAILED
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP method: a token (RFC 9110)."""
 
 
 def register(app: typer.Typer) -> None:

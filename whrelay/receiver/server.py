@@ -16,6 +16,7 @@ from whrelay.events import ListenEvent, ListenStarted, ListenStopped
 from whrelay.receiver.app import make_receiver
 from whrelay.receiver.http import HttpServer
 from whrelay.storage import Store
+from whrelay.storage.lock import sole_listener
 from whrelay.storage.process import ProcessWriter
 from whrelay.targets import check_target
 
@@ -101,6 +102,15 @@ async def serve(
     # Create (or migrate) the database here, so that a bad --db fails with a clear error
     # before anything listens; the storage process then does the writing.
     Store(settings.db_path, durability=settings.durability).close()
+    with sole_listener(settings.db_path):
+        return await _listen(settings, emit, stop)
+
+
+async def _listen(
+    settings: ListenSettings,
+    emit: Callable[[ListenEvent], None],
+    stop: asyncio.Event | None,
+) -> str | None:
     receiver = make_receiver(
         settings, None, emit, ProcessWriter(settings.db_path, settings.durability)
     )

@@ -8,14 +8,16 @@ read-only and so never write or checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from whrelay.errors import StorageUnavailableError
+from whrelay.errors import StorageUnavailableError, UnavailableError
 
 
 class WriteLock:
@@ -103,3 +105,36 @@ class WriteLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def sole_listener(database: Path) -> Iterator[None]:
+    """Hold the listener lock of ``database`` (``paths.listen_lock_path``) for the block, or
+    raise ``UnavailableError`` when another ``whrelay listen`` holds it. The lock goes with
+    the process, ``kill -9`` included: a stale file never blocks anyone."""
+    from whrelay.paths import listen_lock_path
+
+    path = listen_lock_path(database)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise UnavailableError(
+            f"cannot open {path}: {error.strerror or error}",
+            hint="the folder of the database must be writable",
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise UnavailableError(
+                f"another whrelay listen{who} is using the database {database}",
+                hint="two would each deliver every pending webhook; stop that one, or give "
+                "this one another --db",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
