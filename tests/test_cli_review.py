@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import hmac
 import json
@@ -17,8 +18,8 @@ import pytest
 
 from tests.conftest import ROOT, raw_request, run_whrelay, start_listener, whrelay_cmd
 from whrelay.errors import ExitCode
-from whrelay.models import Attempt
-from whrelay.render import attempt_line
+from whrelay.models import Attempt, Webhook, WebhookSummary
+from whrelay.render import attempt_line, decoded_body
 
 GITHUB_SECRET = "review-secret"
 
@@ -267,3 +268,78 @@ def test_a_failed_attempt_says_why_it_ended(fields: dict[str, object], ending: s
     assert line.endswith(ending), line
     if fields.get("error_detail"):
         assert f"({fields['error_detail']})" in line  # the reason, not only its kind
+
+
+def _webhook(body: bytes, encoding: str) -> Webhook:
+    summary = WebhookSummary(1, 1, "POST", "/x", "", None, None, None, len(body), None)
+    headers = ((b"Content-Encoding", encoding.encode()),)
+    return Webhook(
+        summary=summary, headers=headers, body=body, http_version="1.1", remote_addr=None
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "shown", "note"),
+    [
+        (b"x", b"x", "could not decompress (gzip): the stream is cut short"),
+        (gzip.compress(b'{"a":1}', mtime=0)[:-5], b'{"a":1}', "the stream is cut short"),
+        (
+            gzip.compress(b'{"a":1}', mtime=0) + b"junk",
+            b'{"a":1}',
+            "4 B after the end of the stream",
+        ),
+        (
+            gzip.compress(b'{"a":1}', mtime=0),
+            b'{"a":1}',
+            "decompressed from gzip (27 B as received)",
+        ),
+    ],
+)
+def test_show_says_when_gzip_does_not_decompress_cleanly(
+    body: bytes, shown: bytes, note: str
+) -> None:
+    """A cut or corrupt stream is never passed off as a clean decompression."""
+    out, said = decoded_body(_webhook(body, "gzip"))
+    assert out == shown
+    assert said is not None and note in said, said
+
+
+async def test_recorded_attempt_headers_include_host_and_content_length(tmp_path: Path) -> None:
+    """The headers sent, as sent: the client's Host first and Content-Length last."""
+    from tests.targetserver import target_server
+
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        listener = start_listener(db, "-f", str(target.port))
+        try:
+            answer = await raw_request(listener.url, github_request(b"{}"))
+            listener.wait_for_events("attempt", 1)
+        finally:
+            listener.stop()
+    shown = json.loads(run_whrelay("show", str(json.loads(answer.body)["id"]), "--json",
+                                   "--db", str(db)).stdout)  # fmt: skip
+    sent = shown["attempts"][0]["request_headers"]
+    assert sent[0] == ["Host", f"127.0.0.1:{target.port}"]
+    assert sent[-1] == ["Content-Length", "2"]
+    wire = target.requests[0].headers
+    assert [name.decode().lower() for name, _ in wire] == [name.lower() for name, _ in sent]
+
+
+def test_list_notes_the_limit_only_when_it_cut_something_off(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    from whrelay.models import Capture
+    from whrelay.storage import Store
+
+    with Store(db) as store:
+        store.insert_webhooks(
+            [
+                Capture("POST", f"/p{i}", "q=%1b", (), b"body", "1.1", None, 1_700_000_000 + i)
+                for i in range(3)
+            ]
+        )
+    exactly = run_whrelay("list", "--limit", "3", "--db", str(db))
+    assert b"--limit 0" not in exactly.stderr
+    fewer = run_whrelay("list", "--limit", "2", "--db", str(db))
+    assert b"(the newest 2; --limit 0 lists them all)" in fewer.stderr
+    found = run_whrelay("list", "--search", "q=%1b", "--json", "--db", str(db))
+    assert len(found.stdout.splitlines()) == 3  # the query is searched too

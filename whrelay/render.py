@@ -176,17 +176,41 @@ def decoded_body(webhook: Webhook) -> tuple[bytes | None, str | None]:
         return body, None
     try:
         if encoding in ("gzip", "x-gzip"):
-            out = zlib.decompressobj(wbits=31).decompress(body, MAX_DECOMPRESSED)
+            stream = zlib.decompressobj(wbits=31)
+            out = stream.decompress(body, MAX_DECOMPRESSED)
         elif encoding == "deflate":
             try:
-                out = zlib.decompressobj().decompress(body, MAX_DECOMPRESSED)
+                stream = zlib.decompressobj()
+                out = stream.decompress(body, MAX_DECOMPRESSED)
             except zlib.error:
-                out = zlib.decompressobj(wbits=-15).decompress(body, MAX_DECOMPRESSED)
+                stream = zlib.decompressobj(wbits=-15)
+                out = stream.decompress(body, MAX_DECOMPRESSED)
         else:
             return body, f"Content-Encoding {encoding!r} shown as received"
     except (zlib.error, gzip.BadGzipFile) as error:
         return body, f"could not decompress ({encoding}): {error}; shown as received"
-    return out, f"decompressed from {encoding} ({human_size(len(body))} as received)"
+    received = human_size(len(body))
+    if stream.unconsumed_tail:
+        return out, (
+            f"decompressed from {encoding} ({received} as received): only the first "
+            f"{human_size(MAX_DECOMPRESSED)} are shown"
+        )
+    if not stream.eof:
+        if not out:
+            return (
+                body,
+                f"could not decompress ({encoding}): the stream is cut short; shown as received",
+            )
+        return out, (
+            f"decompressed from {encoding} ({received} as received), but the stream is cut "
+            "short: shown as far as it goes"
+        )
+    if stream.unused_data:
+        return out, (
+            f"decompressed from {encoding} ({received} as received); "
+            f"{human_size(len(stream.unused_data))} after the end of the stream not shown"
+        )
+    return out, f"decompressed from {encoding} ({received} as received)"
 
 
 def hex_dump(data: bytes, limit: int = 64 * 1024) -> Text:

@@ -28,18 +28,25 @@ class StatusChoice(StrEnum):
 LIST_EXAMPLES = """
 [bold]Examples[/bold]
 
-  whrelay list                          the 50 newest webhooks
-  whrelay list --since 2h --provider stripe
-  whrelay list --path '/hooks/*' --search evt_123 --limit 0
-  whrelay list --json | jq .id          NDJSON, one webhook per line
+  The 50 newest webhooks:
+    whrelay list
+  Stripe's of the last two hours:
+    whrelay list --since 2h --provider stripe
+  Every webhook under /hooks/ whose path, query or body holds evt_123:
+    whrelay list --path '/hooks/*' --search evt_123 --limit 0
+  NDJSON, one webhook per line:
+    whrelay list --json | jq .id
 """
 
 SHOW_EXAMPLES = """
 [bold]Examples[/bold]
 
-  whrelay show 42                       request line, headers, pretty body
-  whrelay show 42 --raw > body.bin      the exact body bytes
-  whrelay show 42 --json                the full record, body in base64
+  Request line, headers, the body laid out, deliveries and attempts:
+    whrelay show 42
+  The exact body bytes:
+    whrelay show 42 --raw > body.bin
+  The full record, the body in base64:
+    whrelay show 42 --json
 """
 
 
@@ -54,7 +61,11 @@ def list_webhooks(
         str | None, typer.Option(help="Detected provider: stripe, github, shopify, ...")
     ] = None,
     search: Annotated[
-        str | None, typer.Option(help="Substring of the path or the body (case-sensitive).")
+        str | None,
+        typer.Option(
+            help="Substring of the path, the query or the body as stored (case-sensitive; "
+            "a compressed body is searched compressed)."
+        ),
     ] = None,
     status: Annotated[
         StatusChoice | None,
@@ -94,11 +105,13 @@ def list_webhooks(
         search=search,
         status=status.value if status else None,
         verdict=verdict.value if verdict else None,
-        limit=limit,
+        limit=limit + 1 if limit else 0,  # one more: whether --limit cut anything off
     )
     try:
         with Store(resolve_db(db), readonly=True) as store:
             rows = store.list_webhooks(where)
+        more = bool(limit) and len(rows) > limit
+        rows = rows[:limit] if more else rows
     except NoDatabaseError as error:
         if not json_output:
             stderr().print(Text(f"No webhooks yet: {error.message}.", style="dim"))
@@ -114,7 +127,7 @@ def list_webhooks(
         else:  # a pipe or a file: every row whole, for grep and friends
             console.width = max(console.width, 1 << 16)  # past any request line (8190)
             console.print(webhook_table(rows))
-        if limit and len(rows) == limit:
+        if more:
             stderr().print(Text(f"(the newest {limit}; --limit 0 lists them all)", style="dim"))
     else:
         stderr().print(Text("No webhooks match.", style="dim"))

@@ -7,6 +7,15 @@ import typer
 from whrelay import paths
 from whrelay.cli.common import DbOption, JsonOption, write_json
 
+EXAMPLES = """
+[bold]Examples[/bold]
+
+  The data folder, the database and its locks in use:
+    whrelay paths
+  Where a variable puts them:
+    WHRELAY_DATA_DIR=/tmp/w whrelay paths
+"""
+
 
 def show_paths(json_output: JsonOption = False, db: DbOption = None) -> None:
     """Print where whrelay keeps its data (after --db and the environment are applied)."""
@@ -15,6 +24,7 @@ def show_paths(json_output: JsonOption = False, db: DbOption = None) -> None:
         "data_dir": str(paths.data_dir()),
         "db": str(database),
         "lock": str(paths.lock_path(database)),
+        "listen_lock": str(paths.listen_lock_path(database)),
     }
     if json_output:
         write_json(found)
@@ -25,4 +35,4 @@ def show_paths(json_output: JsonOption = False, db: DbOption = None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("paths")(show_paths)
+    app.command("paths", epilog=EXAMPLES)(show_paths)

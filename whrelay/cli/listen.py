@@ -44,16 +44,26 @@ class DurabilityChoice(StrEnum):
 EXAMPLES = """
 [bold]Examples[/bold]
 
-  whrelay listen                         receive on http://127.0.0.1:8642/, store only
-  whrelay listen -f 3000                 forward to http://127.0.0.1:3000 (same path)
-  whrelay listen -f 3000 -f :4000/hooks  fan out to two local apps
-  whrelay listen --route '/stripe/*=3000' --route '/github/*=4000'
-  whrelay listen -f 3000 --mode proxy    the sender waits for your app's answer
-  whrelay listen -f 3000 --timeout 0     no forwarding timeout (sit at a breakpoint)
-  whrelay listen -f 3000 --provider stripe --secret-env STRIPE_WEBHOOK_SECRET --reject-invalid
-  whrelay listen --route '/stripe/*=3000,provider=stripe,secret-env=STRIPE_SECRET'
-  whrelay listen --port 0 --output json  any free port; NDJSON events on stdout
-  whrelay listen --durability normal     faster; survives crashes, not power loss
+  Receive on http://127.0.0.1:8642/ and store only:
+    whrelay listen
+  Forward to http://127.0.0.1:3000 (same path), or fan out to two apps:
+    whrelay listen -f 3000
+    whrelay listen -f 3000 -f :4000/hooks
+  Send each path to its own app:
+    whrelay listen --route '/stripe/*=3000' --route '/github/*=4000'
+  Make the sender wait for your app's answer:
+    whrelay listen -f 3000 --mode proxy
+  No forwarding timeout (sit at a breakpoint):
+    whrelay listen -f 3000 --timeout 0
+  Check Stripe signatures; answer 401 to a bad one and do not forward it:
+    whrelay listen -f 3000 --provider stripe \\
+      --secret-env STRIPE_WEBHOOK_SECRET --reject-invalid
+  Per route:
+    whrelay listen --route '/stripe/*=3000,provider=stripe,secret-env=S'
+  Any free port, NDJSON events on stdout:
+    whrelay listen --port 0 --output json
+  Faster; survives crashes, not power loss:
+    whrelay listen --durability normal
 """
 
 

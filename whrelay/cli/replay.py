@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 EXAMPLES = """
 [bold]Examples[/bold]
 
-  whrelay replay 42                     to the targets it was forwarded to
-  whrelay replay 42 --to 3001           somewhere else
-  whrelay replay 42 -H 'X-Debug: 1' --body-file edited.json
-  whrelay replay --since 1h --status failed --dry-run
+  To the targets it was forwarded to, or somewhere else:
+    whrelay replay 42
+    whrelay replay 42 --to 3001
+  With a header added and another body:
+    whrelay replay 42 -H 'X-Debug: 1' --body-file edited.json
+  What failed in the last hour (--dry-run lists it first):
+    whrelay replay --since 1h --status failed --dry-run
 """
 
 

@@ -22,25 +22,33 @@ if TYPE_CHECKING:
 VERIFY_EXAMPLES = """
 [bold]Examples[/bold]
 
-  whrelay verify 42 --secret whsec_...            a stored webhook (provider detected)
-  whrelay verify --request capture.http --provider stripe --secret-env STRIPE_SECRET
-  whrelay verify --body-file body.json -H 'X-Hub-Signature-256: sha256=…' \\
-                 --provider github --secret s3cret
-  whrelay verify 42 --provider twilio --secret TOKEN --url https://example.com/sms
+  A stored webhook (the provider detected):
+    whrelay verify 42 --secret-env STRIPE_SECRET
+  A captured request, or a body with its headers:
+    whrelay verify --request capture.http --provider stripe --secret whsec_...
+    whrelay verify --body-file body.json --provider github --secret s3cret \\
+      -H 'X-Hub-Signature-256: sha256=...'
+  A provider that signs the URL it called:
+    whrelay verify 42 --provider twilio --secret TOKEN \\
+      --url https://example.com/sms
 """
 
 SIGN_EXAMPLES = """
 [bold]Examples[/bold]
 
-  whrelay sign --provider stripe --secret whsec_test --data '{"id":"evt_1"}'
-  whrelay sign --provider github --secret s3cret --data @payload.json
+  The signature headers for a body:
+    whrelay sign --provider stripe --secret whsec_test --data '{"id":"evt_1"}'
+    whrelay sign --provider github --secret s3cret --data @payload.json
 """
 
 SEND_EXAMPLES = """
 [bold]Examples[/bold]
 
-  whrelay send http://127.0.0.1:8642/stripe --provider stripe --secret whsec_test
-  whrelay send 3000 --provider github --secret s3cret --data @push.json -H 'X-GitHub-Event: push'
+  An example Stripe event, signed, to a running whrelay listen:
+    whrelay send 8642/stripe --provider stripe --secret whsec_test
+  Your own body and header, to your app on port 3000:
+    whrelay send 3000 --provider github --secret s3cret --data @push.json \\
+      -H 'X-GitHub-Event: push'
 """
 
 Provider = Annotated[

@@ -79,9 +79,13 @@ def _orphan_warning(targets: tuple[str, ...]) -> tuple[str, ...]:
     count = len(targets)
     named = sorted(set(targets))
     shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
-    deliveries = "1 delivery" if count == 1 else f"{count} deliveries"
+    waiting = (
+        "1 delivery from an earlier run waits for a target"
+        if count == 1
+        else f"{count} deliveries from earlier runs wait for targets"
+    )
     return (
-        f"{deliveries} from earlier runs wait for targets not given now ({shown}); "
+        f"{waiting} not given now ({shown}); "
         "name them with -f to deliver ('whrelay list --status pending' lists them)",
     )
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from whrelay.models import (
     Attempt,
@@ -182,6 +183,10 @@ class Sender:
         started_at = now_micros()
         clock = time.perf_counter()
         sent_headers = tuple((encode_header(k), encode_header(v)) for k, v in outgoing.headers)
+        # Recorded as they go on the wire: the client writes Host first, Content-Length last.
+        recorded = ((b"Host", urlsplit(outgoing.url).netloc.encode("latin-1")), *sent_headers)
+        if outgoing.body is not None:
+            recorded += ((b"Content-Length", b"%d" % len(outgoing.body)),)
 
         def finish(**fields: object) -> Attempt:
             return Attempt(
@@ -189,7 +194,7 @@ class Sender:
                 delivery=delivery,
                 trigger=trigger,
                 url=outgoing.url,
-                request_headers=sent_headers,
+                request_headers=recorded,
                 started_at=started_at,
                 duration_us=int((time.perf_counter() - clock) * 1_000_000),
                 **fields,  # type: ignore[arg-type]

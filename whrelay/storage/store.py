@@ -308,8 +308,8 @@ class Store:
             clauses.append("provider = ?")
             params.append(where.provider)
         if where.search:
-            clauses.append("(instr(path, ?) > 0 OR instr(body, ?) > 0)")
-            params.extend([where.search, where.search.encode()])
+            clauses.append("(instr(path, ?) > 0 OR instr(query, ?) > 0 OR instr(body, ?) > 0)")
+            params.extend([where.search, where.search, where.search.encode()])
         # Only constant SQL fragments are joined; every value is a bound parameter.
         if where.status:
             clauses.append(_STATUS_CLAUSES[where.status])
