@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -343,3 +344,20 @@ def test_list_notes_the_limit_only_when_it_cut_something_off(tmp_path: Path) -> 
     assert b"(the newest 2; --limit 0 lists them all)" in fewer.stderr
     found = run_whrelay("list", "--search", "q=%1b", "--json", "--db", str(db))
     assert len(found.stdout.splitlines()) == 3  # the query is searched too
+
+
+async def test_compact_lines_have_the_time_and_the_kind(tmp_path: Path) -> None:
+    """Like the pretty lines, compact ones say when and what (provider/event)."""
+    from tests.test_listen_signatures import start_text_listener
+
+    listener = start_text_listener(tmp_path, tmp_path / "hooks.db", output="compact")
+    try:
+        answer = await raw_request(listener.url, github_request(b"{}"))
+        assert answer.status == 200
+        deadline = time.monotonic() + 20
+        while b"#1 " not in listener.output and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        listener.stop()
+    line = next(x for x in listener.output.decode().splitlines() if "#1 " in x)
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} #1 POST /gh github/push 2B.*", line), line

@@ -83,7 +83,7 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
         TargetUp,
         WebhookReceived,
     )
-    from whrelay.render import attempt_line, one_line, verdict_text, webhook_line
+    from whrelay.render import attempt_line, kind, one_line, short_time, verdict_text, webhook_line
 
     out, err = stdout(), stderr()
 
@@ -120,7 +120,10 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
                 err.print(Text(f"warning: {warning}", style="yellow"))
         elif isinstance(event, WebhookReceived):
             s = event.webhook
-            line = Text(f"#{s.id} {one_line(s.method)} {one_line(s.target)} {s.size}B")
+            line = Text(
+                f"{short_time(s.received_at)} #{s.id} {one_line(s.method)} {one_line(s.target)} "
+                f"{one_line(kind(s))} {s.size}B"
+            )
             out.print(line.append_text(verdict_text(s, leading=" ")), soft_wrap=True)
         elif isinstance(event, RequestRefused):
             err.print(_refused_line(event))

@@ -453,7 +453,13 @@ class Connection(BaseProtocol):
 
     def _too_large(self, request: Request) -> Response:
         limit = self.limits.max_body
-        message = f"body larger than the {limit} byte limit (--max-body); not stored"
+        if limit % (1 << 20) == 0:
+            shown = f"{limit >> 20} MiB"
+        elif limit % 1024 == 0:
+            shown = f"{limit >> 10} KiB"
+        else:
+            shown = f"{limit} byte"
+        message = f"body larger than the {shown} limit (--max-body); not stored"
         return self._refuse(request, 413, message)
 
     def _malformed(self, error: HttpProcessingError) -> None:
