@@ -1,0 +1,852 @@
+"""Review of forwarding and replay (whrelay.relay, whrelay.retry, the write lock): each defect
+found, pinned by the safe behaviour.
+
+Targets here are scripted raw servers on 127.0.0.1 (``RawTarget``) that write exact bytes and
+record exactly what arrived (request heads byte for byte, which connection carried each
+request, which connections the client closed), or the recording ``TargetServer``. Listeners
+are real ``whrelay listen`` subprocesses over real SQLite files. Waits poll with deadlines;
+the only fixed sleeps are grace periods before asserting that something did *not* happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import gc
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import re
+import ssl
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+from tests.conftest import (
+    Listener,
+    raw_request,
+    request_bytes,
+    run_whrelay,
+    start_listener,
+    stored_count,
+    stored_webhook,
+)
+from tests.targetserver import target_server
+from tests.test_http1_client import canned
+from whrelay.models import Attempt, Capture, now_micros
+from whrelay.relay.client import Outgoing, Sender, forwarded_headers
+from whrelay.relay.http1 import Http1Client, ProtocolError
+from whrelay.retry import parse_retry_after
+from whrelay.storage import Store
+
+MiB = 1 << 20
+FAST = ("--durability", "normal", "--retry-schedule", "0.2")
+"""Options most listeners here get: quick commits and a quick retry."""
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+HUGE_YEAR = "Wed, 21 Oct 99999999999999999999 07:28:00 GMT"
+
+
+# --- a scripted raw target -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One request as it arrived at a ``RawTarget``."""
+
+    number: int
+    """Arrival order over every connection, from 1."""
+    connection: int
+    """Which connection carried it (numbered from 1 in accept order)."""
+    head: bytes
+    """The request line and header lines, up to and including the blank line."""
+    body: bytes
+
+    @property
+    def request_line(self) -> bytes:
+        return self.head.split(b"\r\n", 1)[0]
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header ``name`` (case-insensitive), bytes as they arrived."""
+        for line in self.head[:-4].split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == name.lower():
+                return value.strip(b" \t")
+        return None
+
+
+Answer = Callable[[int], bytes]
+"""What a ``RawTarget`` writes in answer to request number n (counted over all connections)."""
+
+
+@dataclass
+class RawTarget:
+    """An HTTP/1.1 target on 127.0.0.1, in the test's event loop, that writes exact bytes.
+
+    Requests are framed by Content-Length only (the forwarder always sends one). A
+    connection stays open after each answer until the client closes it.
+    """
+
+    answer: Answer = field(default=lambda n: OK)
+    ssl_context: ssl.SSLContext | None = None
+    requests: list[Seen] = field(default_factory=list)
+    connections: int = 0
+    closed_by_client: set[int] = field(default_factory=set)
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [seen.body for seen in self.requests]
+
+    async def __aenter__(self) -> RawTarget:
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", 0, ssl=self.ssl_context
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self.connections += 1
+        connection = self.connections
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError as error:
+                    if not error.partial:
+                        self.closed_by_client.add(connection)
+                    return
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = await reader.readexactly(length)
+                seen = Seen(len(self.requests) + 1, connection, head, body)
+                self.requests.append(seen)
+                writer.write(self.answer(seen.number))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            self.closed_by_client.add(connection)
+        finally:
+            writer.close()
+            self._handlers.discard(task)
+
+    async def wait_for(self, count: int, timeout: float = 10) -> list[Seen]:
+        """Wait until ``count`` requests have arrived; return them all."""
+        await until(lambda: len(self.requests) >= count, f"{count} requests", timeout)
+        return list(self.requests)
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[int]:
+    """A TCP server on 127.0.0.1 running ``handler`` per connection; yields its port."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def answers(*scripted: bytes, then: bytes = OK) -> Answer:
+    """Answer request n with ``scripted[n - 1]``, and every later one with ``then``."""
+    return lambda n: scripted[n - 1] if n <= len(scripted) else then
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+async def until(check: Callable[[], object], what: str, timeout: float = 10) -> None:
+    """Poll ``check`` (without blocking the loop, where the targets run) until it is truthy."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def listening(db: Path, *args: str) -> AsyncIterator[Listener]:
+    """A ``whrelay listen`` subprocess, stopped afterwards (off the loop, so targets in it
+    keep answering while it shuts down)."""
+    listener = await asyncio.to_thread(start_listener, db, *args)
+    try:
+        yield listener
+    finally:
+        await asyncio.to_thread(listener.stop)
+
+
+def stored_attempts(db: Path, webhook_id: int) -> list[Attempt]:
+    with Store(db, readonly=True) as store:
+        return store.attempts(webhook_id)
+
+
+async def attempts_made(
+    db: Path, webhook_id: int, count: int, timeout: float = 10
+) -> list[Attempt]:
+    """Wait until ``count`` attempts of ``webhook_id`` are recorded in ``db``; return them."""
+    await until(
+        lambda: len(stored_attempts(db, webhook_id)) >= count,
+        f"{count} attempt(s) of webhook #{webhook_id} to be recorded",
+        timeout,
+    )
+    return stored_attempts(db, webhook_id)
+
+
+async def send(url: str, data: bytes) -> int:
+    """Send a raw request to a listener; the id of the stored webhook (asserts a 200)."""
+    response = await raw_request(url, data)
+    assert response.status == 200, response
+    webhook_id = response.header("X-Whrelay-Id")
+    assert webhook_id is not None
+    return int(webhook_id)
+
+
+def post_bytes(path: bytes, body: bytes, *headers: bytes) -> bytes:
+    """A raw POST with header lines given as bytes (any bytes, not only UTF-8)."""
+    head = b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    head += b"Content-Length: %d\r\n" % len(body)
+    head += b"".join(line + b"\r\n" for line in headers)
+    return head + b"Connection: close\r\n\r\n" + body
+
+
+def http_client() -> Http1Client:
+    return Http1Client(allow=lambda address: address == "127.0.0.1", response_cap=MiB)
+
+
+async def send_once(sender: Sender, url: str, webhook_id: int = 1) -> Attempt:
+    return await sender.send(
+        Outgoing("POST", url, (), b"x"), webhook_id=webhook_id, delivery=None, trigger="test"
+    )
+
+
+def capture(path: str = "/hook") -> Capture:
+    return Capture("POST", path, "", ((b"Host", b"x"),), b"{}", "1.1", "127.0.0.1", now_micros())
+
+
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1 (one no client
+    trusts by default: the usual local https development set-up)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+# --- 1. Retry-After that is not a number a float can be made of ----------------------------------
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u00b9\u2070", HUGE_YEAR])
+def test_parse_retry_after_ignores_what_is_not_a_delay(value: str) -> None:
+    """Superscript digits (``str.isdigit`` is true for them) and an HTTP date whose year is
+    beyond any datetime are no delay at all: ``None``, not an exception."""
+    assert parse_retry_after(value, time.time()) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("value", [b"\xb2", HUGE_YEAR.encode()], ids=["superscript-two", "year"])
+async def test_unusable_retry_after_still_records_the_attempt_and_retries(
+    tmp_path: Path, value: bytes
+) -> None:
+    """A 503 whose Retry-After cannot be read (the raw byte 0xB2, a date in year 10**20) is
+    recorded, and the delivery is retried on the schedule: it does not stay at 0 attempts."""
+    busy = b"HTTP/1.1 503 Busy\r\nRetry-After: " + value + b"\r\nContent-Length: 0\r\n\r\n"
+    db = tmp_path / "hooks.db"
+    async with (
+        RawTarget(answers(busy)) as target,
+        listening(db, *FAST, "-f", str(target.port)) as listener,
+    ):
+        webhook_id = await send(listener.url, post_bytes(b"/hook", b"{}"))
+        first, second = await attempts_made(db, webhook_id, 2)
+    assert (first.status, second.status) == (503, 200)
+    assert target.bodies == [b"{}", b"{}"]
+
+
+# --- 2. Negative or non-hex framing in a target's answer -----------------------------------------
+
+NEGATIVE_LENGTH = b"HTTP/1.1 500 X\r\nContent-Length: -1\r\n\r\n"
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+NEGATIVE_CHUNK = b"HTTP/1.1 500 X\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        NEGATIVE_LENGTH,
+        NEGATIVE_CHUNK,
+        CHUNKED + b"0x10\r\n0123456789abcdef\r\n0\r\n\r\n",
+        CHUNKED + b"+5\r\nhello\r\n0\r\n\r\n",
+    ],
+    ids=["content-length -1", "chunk -1", "chunk 0x10", "chunk +5"],
+)
+async def test_signed_or_prefixed_framing_is_a_protocol_error(answer: bytes) -> None:
+    """A Content-Length or chunk size is digits only (hex digits for a chunk): a sign or a
+    ``0x`` prefix (which Python's ``int(text, 16)`` would take) is a ``ProtocolError``."""
+    async with canned(answer) as (url, _):
+        http = http_client()
+        try:
+            with pytest.raises(ProtocolError):
+                await asyncio.wait_for(http.request("POST", url, (), b"x"), 10)
+        finally:
+            await http.close()
+
+
+@pytest.mark.parametrize("answer", [NEGATIVE_LENGTH, NEGATIVE_CHUNK], ids=["length", "chunk"])
+async def test_sender_records_negative_framing_as_an_error(answer: bytes) -> None:
+    """``Sender.send`` never raises for a target's answer: a negative length is an attempt
+    with no status and the error kind ``error``."""
+    async with RawTarget(answers(answer)) as target, Sender(timeout=10) as sender:
+        attempt = await send_once(sender, target.url + "/hook")
+    assert (attempt.status, attempt.error) == (None, "error")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", [NEGATIVE_LENGTH, NEGATIVE_CHUNK], ids=["length", "chunk"])
+async def test_ordered_delivery_waits_for_a_badly_framed_first_answer(
+    tmp_path: Path, answer: bytes
+) -> None:
+    """With --ordered, a first webhook answered with negative framing has its attempt recorded
+    as an error, its connection is closed (not reused), and it is retried and delivered
+    before the second webhook is sent at all."""
+    db = tmp_path / "hooks.db"
+    async with (
+        RawTarget(answers(answer)) as target,
+        listening(db, *FAST, "--ordered", "-f", str(target.port)) as listener,
+    ):
+        first = await send(listener.url, post_bytes(b"/hook", b"first"))
+        second = await send(listener.url, post_bytes(b"/hook", b"second"))
+        seen = await target.wait_for(3)
+        await attempts_made(db, second, 1)
+        tried = stored_attempts(db, first)
+        await until(lambda: 1 in target.closed_by_client, "the first connection to be closed")
+    assert [s.body for s in seen] == [b"first", b"first", b"second"]
+    assert [(a.status, a.error) for a in tried] == [(None, "error"), (200, None)]
+    assert seen[1].connection != seen[0].connection  # not reused after the bad answer
+
+
+# --- 3. --resign on what the sender sent ---------------------------------------------------------
+
+SW_ID = b"msg_\xff\xfe"
+"""A standard-webhooks id that is not UTF-8."""
+
+
+def sw_request(body: bytes) -> bytes:
+    stamp = b"%d" % int(time.time())
+    return post_bytes(
+        b"/sw",
+        body,
+        b"webhook-id: " + SW_ID,
+        b"webhook-timestamp: " + stamp,
+        b"webhook-signature: v1,bm90IGEgcmVhbCBzaWduYXR1cmU=",
+        b"Content-Type: application/json",
+    )
+
+
+def resign_args(mode: str) -> tuple[str, ...]:
+    return ("--mode", mode, "--provider", "standard-webhooks", "--secret", SW_SECRET, "--resign")
+
+
+@pytest.mark.slow
+async def test_resign_keeps_a_webhook_id_that_is_not_utf8(tmp_path: Path) -> None:
+    """Store mode, --resign, standard-webhooks: a ``webhook-id`` that is not UTF-8 reaches
+    the target as the very same bytes, signed afresh over ``id.timestamp.body``."""
+    body = b'{"type":"ping"}'
+    db = tmp_path / "hooks.db"
+    async with (
+        RawTarget() as target,
+        listening(db, *FAST, "-f", str(target.port), *resign_args("store")) as listener,
+    ):
+        await send(listener.url, sw_request(body))
+        [seen] = await target.wait_for(1)
+    assert_resigned(seen, body)
+
+
+@pytest.mark.slow
+async def test_replay_resign_keeps_a_webhook_id_that_is_not_utf8(tmp_path: Path) -> None:
+    """``replay ID --resign`` of a stored standard-webhooks webhook whose id is not UTF-8:
+    the target gets the id's exact bytes, signed afresh (no crash in the signer)."""
+    body = b'{"type":"ping"}'
+    headers = (
+        (b"Host", b"x"),
+        (b"webhook-id", SW_ID),
+        (b"webhook-timestamp", b"1700000000"),
+        (b"webhook-signature", b"v1,bm90IGEgcmVhbCBzaWduYXR1cmU="),
+        (b"Content-Type", b"application/json"),
+    )
+    db = tmp_path / "hooks.db"
+    with Store(db) as store:
+        [summary] = store.insert_webhooks(
+            [Capture("POST", "/sw", "", headers, body, "1.1", "127.0.0.1", now_micros())]
+        )
+    async with RawTarget() as target:
+        proc = await asyncio.to_thread(
+            run_whrelay,
+            "replay",
+            str(summary.id),
+            "--to",
+            target.url,
+            "--resign",
+            "--provider",
+            "standard-webhooks",
+            "--secret",
+            SW_SECRET,
+            "--db",
+            str(db),
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        [seen] = await target.wait_for(1)
+    assert_resigned(seen, body)
+
+
+def assert_resigned(seen: Seen, body: bytes) -> None:
+    """``seen`` carries ``body`` and the id ``SW_ID`` byte for byte, with a fresh timestamp
+    and a standard-webhooks signature over ``id.timestamp.body`` made with ``SW_SECRET``."""
+    assert seen.body == body
+    assert seen.header(b"webhook-id") == SW_ID
+    stamp = seen.header(b"webhook-timestamp")
+    signature = seen.header(b"webhook-signature")
+    assert stamp is not None and signature is not None
+    assert abs(int(stamp) - time.time()) < 60
+    key = base64.b64decode(SW_SECRET.removeprefix("whsec_"))
+    expected = hmac.new(key, SW_ID + b"." + stamp + b"." + body, hashlib.sha256).digest()
+    assert b"v1," + base64.b64encode(expected) in signature.split(b" ")
+
+
+@pytest.mark.slow
+async def test_resign_in_proxy_mode_stores_and_answers_a_non_utf8_webhook_id(
+    tmp_path: Path,
+) -> None:
+    """Proxy mode, --resign, a ``webhook-id`` that is not UTF-8: the webhook is stored and
+    the sender is not told 500 (which it would retry, storing it again)."""
+    db = tmp_path / "hooks.db"
+    async with (
+        RawTarget() as target,
+        listening(db, *FAST, "-f", str(target.port), *resign_args("proxy")) as listener,
+    ):
+        response = await raw_request(listener.url, sw_request(b"{}"))
+    assert response.status != 500, response
+    assert stored_count(db) == 1
+
+
+def twilio_md5_request() -> bytes:
+    return post_bytes(
+        b"/tw",
+        b"From=%2B15550001111&Body=hi",
+        b"Content-Type: application/x-www-form-urlencoded",
+        b"X-Twilio-Signature: bm90IGEgcmVhbCBzaWduYXR1cmU=",
+        b"X-Twilio-Webhooks-Signature-Settings: algorithm=MD5",
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["store", "proxy"])
+async def test_resign_that_cannot_sign_records_a_failed_attempt(tmp_path: Path, mode: str) -> None:
+    """Twilio with ``algorithm=MD5`` (which the scheme cannot sign with) under --resign: the
+    webhook is stored, the sender is not told 500, and the attempt that could not be made
+    is recorded with a detail that says re-signing failed."""
+    db = tmp_path / "hooks.db"
+    args = ("--mode", mode, "--provider", "twilio", "--secret", "secret123", "--resign")
+    async with (
+        RawTarget() as target,
+        listening(db, *FAST, "-f", str(target.port), *args) as listener,
+    ):
+        response = await raw_request(listener.url, twilio_md5_request())
+        assert response.status != 500, response
+        await until(lambda: stored_count(db) == 1, "the webhook to be stored")
+        with Store(db, readonly=True) as store:
+            [webhook_id] = [w.id for w in store.list_webhooks()]
+        await attempts_made(db, webhook_id, 1)
+    shown = run_whrelay("show", str(webhook_id), "--json", "--db", str(db))
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    attempts = record["attempts"]
+    assert attempts, record
+    assert attempts[0]["status"] is None
+    assert re.search(r"re-?sign", attempts[0]["error_detail"] or "", re.IGNORECASE), attempts[0]
+
+
+# --- 4. One huge chunk and the response cap ------------------------------------------------------
+
+
+async def test_a_huge_chunk_is_cut_at_the_cap_without_being_read_whole() -> None:
+    """A chunked answer made of one 50 MiB chunk, read with a 1 MiB cap: the client returns
+    the first 1 MiB, truncated, before the target has managed to write the chunk (it cannot:
+    nobody reads it), rather than reading all 50 MiB into memory."""
+    size = 50 * MiB
+    written_all = asyncio.Event()
+    handler_done = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % size)
+            block = b"x" * (256 * 1024)
+            for _ in range(size // len(block)):
+                writer.write(block)
+                await writer.drain()
+            written_all.set()  # before the chunk's CRLF, which any reader must wait for
+            writer.write(b"\r\n0\r\n\r\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            handler_done.set()
+
+    async with serving(serve) as port:
+        http = http_client()
+        try:
+            response = await asyncio.wait_for(
+                http.request("GET", f"http://127.0.0.1:{port}/big", (), None), 60
+            )
+            returned_before_all_written = not written_all.is_set()
+        finally:
+            await http.close()
+            await asyncio.wait_for(handler_done.wait(), 30)
+    assert returned_before_all_written
+    assert (response.status, len(response.body), response.truncated) == (200, MiB, True)
+    assert response.body == b"x" * MiB
+
+
+# --- 5. A certificate that does not verify --------------------------------------------------------
+
+
+async def _plain_http_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A plain-TCP server on a port addressed as https: reads the ClientHello, answers HTTP."""
+    with contextlib.suppress(ConnectionError):
+        await reader.read(4096)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+    writer.close()
+
+
+@pytest.mark.parametrize("server", ["self-signed", "plain-tcp"])
+async def test_sender_reports_a_tls_failure_as_tls(tmp_path: Path, server: str) -> None:
+    """A TLS handshake that fails (a certificate that does not verify; a port that speaks
+    plain HTTP) is the error kind ``tls``: the target answered, it is not down."""
+    async with contextlib.AsyncExitStack() as stack:
+        if server == "self-signed":
+            target = await stack.enter_async_context(RawTarget(ssl_context=self_signed(tmp_path)))
+            port = target.port
+        else:
+            port = await stack.enter_async_context(serving(_plain_http_answer))
+        sender = await stack.enter_async_context(Sender(timeout=10))
+        attempt = await send_once(sender, f"https://127.0.0.1:{port}/hook")
+    assert (attempt.status, attempt.error) == (None, "tls"), attempt
+
+
+@pytest.mark.slow
+async def test_listen_retries_a_tls_failure_on_the_schedule_without_target_down(
+    tmp_path: Path,
+) -> None:
+    """An https target whose certificate does not verify is not "down" (its port accepts
+    connections, so a probe would bring it straight back up): one attempt, recorded as
+    ``tls``, and the next one only after the 60 s of the schedule; no ``target_down``."""
+    db = tmp_path / "hooks.db"
+    async with (
+        RawTarget(ssl_context=self_signed(tmp_path)) as target,
+        listening(
+            db,
+            "--durability",
+            "normal",
+            "--retry-schedule",
+            "60",
+            "-f",
+            f"https://127.0.0.1:{target.port}",
+        ) as listener,
+    ):
+        await send(listener.url, post_bytes(b"/hook", b"{}"))
+        await until(lambda: kinds(listener).count("attempt") >= 1, "the first attempt")
+        await asyncio.sleep(2.5)  # more than two probe intervals (1 s)
+        seen = list(listener.events)
+    attempts = [e for e in seen if e.get("event") == "attempt"]
+    assert len(attempts) == 1, attempts
+    assert attempts[0]["error"] == "tls", attempts[0]
+    assert [e for e in seen if e.get("event") == "target_down"] == []
+
+
+def kinds(listener: Listener) -> list[object]:
+    return [e.get("event") for e in list(listener.events)]
+
+
+# --- 6. Connections that must not be reused ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stray",
+    [
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["a second 204", "a 200"],
+)
+async def test_bytes_after_an_answer_are_not_read_as_the_next_answer(stray: bytes) -> None:
+    """A target that writes more than its framed answer (here a whole second response after
+    a 204) leaves bytes on the connection: the next request goes on a fresh connection and
+    gets the target's real answer to it (500), not the stray bytes."""
+    first = b"HTTP/1.1 204 No Content\r\n\r\n" + stray
+    second = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+    async with RawTarget(answers(first, second)) as target, Sender(timeout=10) as sender:
+        one = await send_once(sender, target.url + "/a", 1)
+        two = await send_once(sender, target.url + "/a", 2)
+    assert (one.status, two.status) == (204, 500)
+    assert [s.connection for s in target.requests] == [1, 2]
+
+
+async def test_a_204_with_a_body_does_not_leave_the_connection_reused() -> None:
+    """``204`` with ``Content-Length: 5`` and ``hello``: a 204 has no body, so those five bytes
+    are stray: the connection is not reused, and request 2 gets its own answer."""
+    first = b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello"
+    second = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+    async with RawTarget(answers(first, second)) as target, Sender(timeout=10) as sender:
+        one = await send_once(sender, target.url + "/a", 1)
+        two = await send_once(sender, target.url + "/a", 2)
+    assert (one.status, two.status) == (204, 500)
+    assert [s.connection for s in target.requests] == [1, 2]
+
+
+async def test_a_connection_is_never_reused_after_101() -> None:
+    """After ``101 Switching Protocols`` the connection speaks another protocol: the next
+    request goes on a new connection."""
+    switched = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    )
+    async with RawTarget(answers(switched)) as target:
+        http = http_client()
+        try:
+            one = await asyncio.wait_for(http.request("POST", target.url + "/a", (), b"x"), 10)
+            two = await asyncio.wait_for(http.request("POST", target.url + "/a", (), b"x"), 10)
+        finally:
+            await http.close()
+    assert (one.status, two.status) == (101, 200)
+    assert [s.connection for s in target.requests] == [1, 2]
+
+
+# --- 7. Bulk replay over webhooks some of which were never forwarded ------------------------------
+
+
+@pytest.mark.slow
+def test_bulk_replay_skips_webhooks_never_forwarded(tmp_path: Path) -> None:
+    """``replay --since 1h`` (no --to) over a stored-only webhook and a forwarded one: the
+    forwarded one goes to its original target, the other is skipped with a note naming it,
+    and the exit code is 0 as the one replayed got a 2xx."""
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        with Store(db) as store:
+            [never] = store.insert_webhooks([capture("/never")], [[]])
+            [forwarded] = store.insert_webhooks([capture("/forwarded")], [[target.url]])
+        proc = run_whrelay("replay", "--since", "1h", "--db", str(db))
+        stderr = proc.stderr.decode()
+        assert proc.returncode == 0, stderr
+        [request] = target.wait_for(1)
+        time.sleep(0.3)
+        assert len(target.requests) == 1
+    assert request.path_qs == "/forwarded"
+    assert f"#{never.id}" in stderr, stderr
+    assert [a.trigger for a in stored_attempts(db, forwarded.id)] == ["replay"]
+    assert stored_attempts(db, never.id) == []
+
+
+# --- 8. The write lock through a symlink ----------------------------------------------------------
+
+
+def test_write_lock_is_shared_through_a_symlink(tmp_path: Path) -> None:
+    """The same database opened by its path and through a symlink takes one write lock: while
+    one ``Store`` holds it, the other's lock file cannot be locked."""
+    real = tmp_path / "real.db"
+    link = tmp_path / "link.db"
+    Store(real).close()
+    os.symlink(real, link)
+    with Store(real) as by_path, Store(link) as by_link:
+        assert by_path.lock.path is not None and by_link.lock.path is not None
+        by_path.lock.acquire()
+        try:
+            fd = os.open(by_link.lock.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                with pytest.raises(BlockingIOError):
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            finally:
+                os.close(fd)
+        finally:
+            by_path.lock.release()
+
+
+# --- 9. Every Connection header line names hop-by-hop headers ------------------------------------
+
+TWO_CONNECTION_LINES = (
+    (b"Host", b"x"),
+    (b"Connection", b"keep-alive"),
+    (b"Connection", b"X-Hop"),
+    (b"X-Hop", b"secret"),
+    (b"X-Kept", b"1"),
+)
+
+
+def test_forwarded_headers_drop_names_from_every_connection_line(tmp_path: Path) -> None:
+    """A header named in the second of two ``Connection`` lines is hop-by-hop too: it is not
+    forwarded (checked on a webhook read back from a real database)."""
+    db = tmp_path / "hooks.db"
+    with Store(db) as store:
+        [summary] = store.insert_webhooks(
+            [Capture("POST", "/h", "", TWO_CONNECTION_LINES, b"{}", "1.1", "127.0.0.1", 1)]
+        )
+    names = [name.lower() for name, _ in forwarded_headers(stored_webhook(db, summary.id))]
+    assert "x-hop" not in names
+    assert "connection" not in names
+    assert "x-kept" in names
+
+
+@pytest.mark.slow
+async def test_listen_does_not_forward_a_header_named_in_a_second_connection_line(
+    tmp_path: Path,
+) -> None:
+    """End to end: ``Connection: keep-alive`` and ``Connection: X-Hop`` as two lines, and
+    ``X-Hop: secret``: the target gets X-Kept but no X-Hop."""
+    db = tmp_path / "hooks.db"
+    async with (
+        RawTarget() as target,
+        listening(db, *FAST, "-f", str(target.port)) as listener,
+    ):
+        data = request_bytes(
+            "POST",
+            "/h",
+            [
+                ("Host", "x"),
+                ("Connection", "keep-alive"),
+                ("Connection", "X-Hop"),
+                ("X-Hop", "secret"),
+                ("X-Kept", "1"),
+                ("Content-Length", "2"),
+            ],
+            b"{}",
+        )
+        await send(listener.url, data)
+        [seen] = await target.wait_for(1)
+    assert seen.header(b"X-Kept") == b"1"
+    assert seen.header(b"X-Hop") is None, seen.head
+
+
+# --- 10. A fragment in the request target --------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target_path", [b"/a?x=1#frag", b"/a#frag"])
+async def test_a_fragment_is_forwarded_as_it_came(tmp_path: Path, target_path: bytes) -> None:
+    """A request target with a fragment (``/a?x=1#frag``) is forwarded byte for byte: the
+    target's request line is the sender's."""
+    db = tmp_path / "hooks.db"
+    async with (
+        RawTarget() as target,
+        listening(db, *FAST, "-f", str(target.port)) as listener,
+    ):
+        await send(listener.url, post_bytes(target_path, b"{}"))
+        [seen] = await target.wait_for(1)
+    assert seen.request_line == b"POST " + target_path + b" HTTP/1.1"
+
+
+# --- 11. A reused connection whose attempt times out --------------------------------------------
+
+
+async def test_a_reused_connection_that_times_out_is_closed() -> None:
+    """An attempt on a kept-alive connection that the target never answers times out, and
+    the client closes that connection itself (the target sees EOF; nothing is left for the
+    garbage collector to find unclosed)."""
+    eof = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(1)
+            writer.write(OK)  # the first request is answered...
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(1)  # ...the second never is
+            if await reader.read() == b"":
+                eof.set()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async with serving(serve) as port:
+        url = f"http://127.0.0.1:{port}/"
+        gc.collect()  # what earlier tests left is not this test's to judge
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            async with Sender(timeout=0.3) as sender:
+                first = await send_once(sender, url)
+                second = await send_once(sender, url)
+                await asyncio.wait_for(eof.wait(), 5)
+                gc.collect()
+    assert (first.status, second.error) == (200, "timeout")
+    unclosed = [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, ResourceWarning)
+        and re.search(r"StreamWriter|transport|socket", str(w.message))
+    ]
+    assert unclosed == [], unclosed
