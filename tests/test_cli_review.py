@@ -361,3 +361,43 @@ async def test_compact_lines_have_the_time_and_the_kind(tmp_path: Path) -> None:
         listener.stop()
     line = next(x for x in listener.output.decode().splitlines() if "#1 " in x)
     assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} #1 POST /gh github/push 2B.*", line), line
+
+
+def test_an_unreadable_database_is_exit_3_however_it_is_named() -> None:
+    """``--db`` and ``WHRELAY_DB`` say the same: the database cannot be opened, and why."""
+    import shutil
+    import tempfile
+
+    from whrelay.storage import Store
+
+    folder = Path(tempfile.mkdtemp(prefix="whrelay-perm-"))  # pytest's own folders are 0700
+    try:
+        db = folder / "x.db"
+        Store(db).close()
+        prefix: list[str] = []
+        if os.geteuid() == 0:  # root reads whatever the mode: become nobody
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("running as root without setpriv")
+            prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+            folder.chmod(0o755)
+            for part in (folder, *folder.parents, ROOT, *ROOT.parents):
+                if part.stat().st_mode & 0o005 != 0o005:
+                    pytest.skip(f"{part} is not open to other users")
+        else:
+            db.chmod(0)
+        env = {k: v for k, v in os.environ.items() if k != "WHRELAY_DB"}
+        for args, extra_env in ((["--db", str(db)], {}), ([], {"WHRELAY_DB": str(db)})):
+            done = subprocess.run(
+                [*prefix, *whrelay_cmd("list", *args)],
+                capture_output=True,
+                timeout=60,
+                cwd=folder,
+                env={**env, **extra_env},
+                check=False,
+            )
+            assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
+            assert b"cannot open the database" in done.stderr
+            assert b"permission denied" in done.stderr
+    finally:
+        shutil.rmtree(folder)

@@ -21,6 +21,7 @@ DbOption = Annotated[
         "or the user data directory ('whrelay paths' would show it).",
         show_default=False,
         dir_okay=False,
+        readable=False,  # the database says what is wrong with it, with its exit code (3)
     ),
 ]
 JsonOption = Annotated[

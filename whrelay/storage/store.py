@@ -151,7 +151,12 @@ class Store:
             self.db = self._connect()
         except sqlite3.Error as error:
             self.lock.close()
-            raise StorageError(f"cannot open the database {self.path}: {error}") from None
+            why = str(error)
+            if self.path is not None and self.path.exists():
+                wanted = os.R_OK if self.readonly else os.R_OK | os.W_OK
+                if not os.access(self.path, wanted):
+                    why = "permission denied"
+            raise StorageError(f"cannot open the database {self.path}: {why}") from None
         except OSError as error:
             self.lock.close()
             raise StorageError(
