@@ -401,3 +401,18 @@ def test_an_unreadable_database_is_exit_3_however_it_is_named() -> None:
             assert b"permission denied" in done.stderr
     finally:
         shutil.rmtree(folder)
+
+
+def test_replay_resign_names_the_webhook_with_no_scheme(tmp_path: Path) -> None:
+    from whrelay.models import Capture
+    from whrelay.storage import Store
+
+    db = tmp_path / "hooks.db"
+    with Store(db) as store:
+        [plain] = store.insert_webhooks([Capture("POST", "/p", "", (), b"x", "1.1", None, 1)])
+    done = run_whrelay(
+        "replay", str(plain.id), "--to", "9", "--resign", "--secret", "s", "--db", str(db)
+    )
+    assert done.returncode == ExitCode.USAGE
+    assert f"no signature scheme was recognized for webhook #{plain.id}".encode() in done.stderr
+    assert b"--provider" in done.stderr

@@ -184,10 +184,18 @@ def _resigner(
     if not secrets:
         raise UsageError("--resign needs the signing secret (--secret or --secret-env)")
     names = {provider} if provider else {p.webhook.summary.scheme for p in plans}
-    if None in names or len(names) != 1:
+    if None in names:
+        unknown = sorted({p.webhook.id for p in plans if p.webhook.summary.scheme is None})
+        shown = ", ".join(f"#{i}" for i in unknown[:5]) + (" …" if len(unknown) > 5 else "")
         raise UsageError(
-            "--resign needs one scheme for every webhook replayed",
-            hint="name it with --provider",
+            f"--resign: no signature scheme was recognized for webhook {shown}",
+            hint="name the provider to sign for with --provider (e.g. --provider stripe)",
+        )
+    if len(names) != 1:
+        raise UsageError(
+            "--resign signs with one secret, and these webhooks are from "
+            + ", ".join(sorted(str(n) for n in names)),
+            hint="replay one provider's webhooks at a time, or name one with --provider",
         )
     (name,) = names
     assert name is not None
