@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -416,3 +417,53 @@ def test_replay_resign_names_the_webhook_with_no_scheme(tmp_path: Path) -> None:
     assert done.returncode == ExitCode.USAGE
     assert f"no signature scheme was recognized for webhook #{plain.id}".encode() in done.stderr
     assert b"--provider" in done.stderr
+
+
+@pytest.mark.slow
+async def test_a_delivery_replayed_elsewhere_is_not_sent_again_by_listen(tmp_path: Path) -> None:
+    """``whrelay replay`` delivers a webhook that ``listen`` is retrying: listen drops it
+    rather than send it again, and does not overwrite ``delivered``."""
+    from tests.targetserver import target_server
+    from whrelay.storage import Store
+
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.reply(status=500)
+        listener = start_listener(db, "-f", str(target.port), "--retry-schedule", "3")
+        try:
+            answer = await raw_request(listener.url, github_request(b"{}"))
+            webhook_id = int(json.loads(answer.body)["id"])
+            target.wait_for(1)
+            target.reply(status=200)
+            replayed = run_whrelay("replay", str(webhook_id), "--db", str(db))
+            assert replayed.returncode == 0, replayed.stderr
+            time.sleep(4.5)  # past listen's retry, due 3 s after its first attempt
+            assert len(target.requests) == 2  # the first attempt and the replay only
+        finally:
+            listener.stop()
+    with Store(db, readonly=True) as store:
+        [delivery] = store.deliveries(webhook_id)
+    assert delivery.state == "delivered"
+
+
+def test_delivered_is_final(tmp_path: Path) -> None:
+    """An attempt that ends after another process delivered the webhook keeps it delivered."""
+    from whrelay.models import Capture
+    from whrelay.storage import Store
+    from whrelay.storage.store import update_delivery
+
+    with Store(tmp_path / "hooks.db") as store:
+        [webhook] = store.insert_webhooks(
+            [Capture("POST", "/p", "", (), b"x", "1.1", None, 1)], [["http://127.0.0.1:9"]]
+        )
+        [delivery] = store.deliveries(webhook.id)
+        for state in ("delivered", "failed", "pending"):
+
+            def move(db: sqlite3.Connection, state: str = state) -> None:
+                update_delivery(
+                    db, delivery.id, state=state, next_attempt_at=5, attempt=None, now_us=2
+                )
+
+            store.run(move)
+        [after] = store.deliveries(webhook.id)
+    assert (after.state, after.next_attempt_at) == ("delivered", None)

@@ -1030,7 +1030,7 @@ async def test_a_lane_outlives_a_webhook_it_cannot_read(tmp_path: Path) -> None:
     reader = Store(db, readonly=True)
     reads: list[int] = []
 
-    async def load(webhook_id: int) -> Webhook:
+    async def load(webhook_id: int, delivery_id: int) -> Webhook:
         reads.append(webhook_id)
         if webhook_id == stored[0].id:
             raise ValueError("a row this reader cannot decode")

@@ -23,7 +23,7 @@ from typing import Any
 from whrelay import __version__
 from whrelay.config import ListenSettings
 from whrelay.detect import identify
-from whrelay.errors import StorageError
+from whrelay.errors import NotFoundError, StorageError
 from whrelay.events import DeliveryAttempted, ListenEvent, RequestRefused, WebhookReceived
 from whrelay.models import (
     Capture,
@@ -104,12 +104,17 @@ async def _relay(receiver: Receiver) -> AsyncIterator[None]:
     reader = Store(settings.db_path, readonly=True)
     read_lock = threading.Lock()
 
-    def read(webhook_id: int) -> Webhook:
+    def read(webhook_id: int, delivery_id: int) -> Webhook:
+        """A webhook to retry, unless another process (``whrelay replay``) delivered it."""
         with read_lock:
-            return reader.get_webhook(webhook_id)
+            webhook = reader.get_webhook(webhook_id)
+            states = {d.id: d.state for d in reader.deliveries(webhook_id)}
+        if states.get(delivery_id) != DeliveryState.PENDING:
+            raise NotFoundError(f"delivery {delivery_id} is no longer pending")
+        return webhook
 
-    async def load(webhook_id: int) -> Webhook:
-        return await asyncio.to_thread(read, webhook_id)
+    async def load(webhook_id: int, delivery_id: int) -> Webhook:
+        return await asyncio.to_thread(read, webhook_id, delivery_id)
 
     async with Sender(settings.allow_remote, settings.forward_timeout, settings.response_cap) as s:
         receiver.sender = s

@@ -145,7 +145,7 @@ class Lane:
                 # otherwise be overtaken by the webhooks behind it that are still in memory,
                 # and a target that comes back would not get its queue in arrival order.
                 try:
-                    item.webhook = await self.forwarder.load(item.webhook_id)
+                    item.webhook = await self.forwarder.load(item.webhook_id, item.delivery_id)
                 except NotFoundError:
                     self.items.pop(item.delivery_id, None)
                     self.slots.release()
@@ -271,7 +271,7 @@ class Forwarder:
         settings: ForwardSettings,
         sender: Sender,
         writer: Writer,
-        load: Callable[[int], Awaitable[Webhook]],
+        load: Callable[[int, int], Awaitable[Webhook]],
         emit: Callable[[ListenEvent], None],
         resigner: Resigner | None = None,
     ) -> None:

@@ -609,9 +609,14 @@ def update_delivery(
     attempt: Attempt | None,
     now_us: int,
 ) -> None:
-    """Move a delivery on after an attempt (or a pause). Call inside a write transaction."""
+    """Move a delivery on after an attempt (or a pause). Call inside a write transaction.
+
+    ``delivered`` is final: a delivery another process delivered (``whrelay replay``) while
+    an attempt of ``listen``'s was under way keeps that state, whatever the attempt got."""
     db.execute(
-        "UPDATE deliveries SET state = ?, next_attempt_at = ?, updated_at = ?,"
+        "UPDATE deliveries SET"
+        " state = CASE WHEN state = 'delivered' THEN state ELSE ? END,"
+        " next_attempt_at = CASE WHEN state = 'delivered' THEN NULL ELSE ? END, updated_at = ?,"
         " attempts = attempts + ?, last_status = coalesce(?, last_status),"
         " last_error = CASE WHEN ? THEN ? ELSE last_error END WHERE id = ?",
         (
