@@ -467,3 +467,37 @@ def test_delivered_is_final(tmp_path: Path) -> None:
             store.run(move)
         [after] = store.deliveries(webhook.id)
     assert (after.state, after.next_attempt_at) == ("delivered", None)
+
+
+async def test_replay_with_another_body_warns_that_the_signature_no_longer_matches(
+    tmp_path: Path,
+) -> None:
+    from tests.targetserver import target_server
+
+    db = tmp_path / "hooks.db"
+    edited = tmp_path / "edited.json"
+    edited.write_bytes(b'{"edited":true}')
+    listener = start_listener(db)
+    try:
+        signed = await raw_request(listener.url, github_request(b"{}"))
+        mailgun = json.dumps(
+            {"signature": {"timestamp": "1", "token": "t", "signature": "a" * 64}}
+        ).encode()
+        unsigned = await raw_request(
+            listener.url,
+            b"POST /mg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(mailgun) + mailgun,
+        )
+    finally:
+        listener.stop()
+    with target_server() as target:
+        for answer, warned in ((signed, True), (unsigned, False)):
+            webhook_id = str(json.loads(answer.body)["id"])
+            done = run_whrelay(
+                "replay", webhook_id, "--to", str(target.port), "--body-file", str(edited),
+                "--db", str(db),
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert (b"github signature sent with it no longer matches" in done.stderr) is warned
+            assert (b"no longer matches" in done.stderr) is warned  # Mailgun's: not the body
+        assert target.bodies == [b'{"edited":true}', b'{"edited":true}']

@@ -158,6 +158,15 @@ def replay_command(
                     stdout().print(Text(one_line(line)))
             return ExitCode.OK
         resigner = _resigner(plans, provider, secret, secret_env) if resign else None
+        signed = sorted({p.webhook.summary.scheme or "" for p in plans} - _BODY_NOT_SIGNED - {""})
+        if body is not None and resigner is None and signed:
+            stderr().print(
+                Text(
+                    f"note: with another body, the {', '.join(signed)} signature sent with it "
+                    "no longer matches; --resign --secret S signs it afresh",
+                    style="yellow",
+                )
+            )
         sender = Sender(allow_remote, parse_duration(timeout), DEFAULT_RESPONSE_CAP)
         show = _shower(json_output, len(plans))
 
@@ -168,6 +177,10 @@ def replay_command(
 
         attempts = asyncio.run(run())
     return ExitCode.OK if all(a.ok for a in attempts) else ExitCode.CHECK_FAILED
+
+
+_BODY_NOT_SIGNED = frozenset({"mailgun", "gitlab"})
+"""Schemes whose signature does not cover the body (Mailgun's token, GitLab's secret token)."""
 
 
 def _resigner(
