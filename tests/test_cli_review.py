@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import hashlib
@@ -11,6 +12,7 @@ import hmac
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -66,23 +68,28 @@ async def test_listen_stops_with_141_when_its_output_reader_goes_away(tmp_path: 
     assert [json.loads(line)["path"] for line in listed.stdout.splitlines()] == ["/gh"]
 
 
-def test_a_second_listen_on_the_same_database_is_refused(tmp_path: Path) -> None:
-    """Each listen resumes the pending deliveries it finds: two would deliver them twice."""
+def test_a_second_listen_forwarding_to_the_same_target_is_refused(tmp_path: Path) -> None:
+    """Each listen resumes the pending deliveries of its targets: two forwarding to one
+    target from one database would deliver them twice. Others are not in the way."""
     db = tmp_path / "hooks.db"
-    first = start_listener(db)
+    first = start_listener(db, "-f", "3001")
     try:
         link = tmp_path / "link.db"
         link.symlink_to(db)
         for path in (db, link):
-            second = run_whrelay("listen", "--port", "0", "--db", str(path), timeout=30)
+            second = run_whrelay(
+                "listen", "--port", "0", "-f", "3002", "-f", "3001", "--db", str(path),
+                timeout=30,
+            )  # fmt: skip
             assert second.returncode == ExitCode.UNAVAILABLE, second.stderr
             message = second.stderr.decode()
-            assert f"another whrelay listen (pid {first.proc.pid})" in message
+            assert "another whrelay listen forwards to http://127.0.0.1:3001" in message
             assert "Traceback" not in message
+        for others in ((), ("-f", "3002")):  # storing only, or forwarding elsewhere
+            start_listener(db, *others).stop()
     finally:
         first.stop()
-    again = start_listener(db)  # the lock goes with the process
-    again.stop()
+    start_listener(db, "-f", "3001").stop()  # the lock goes with the process
 
 
 @pytest.fixture
@@ -501,3 +508,174 @@ async def test_replay_with_another_body_warns_that_the_signature_no_longer_match
             assert (b"github signature sent with it no longer matches" in done.stderr) is warned
             assert (b"no longer matches" in done.stderr) is warned  # Mailgun's: not the body
         assert target.bodies == [b'{"edited":true}', b'{"edited":true}']
+
+
+# --- the third round: a diff review and a delivery-under-adversity run ---------------------
+
+
+async def test_a_request_lost_on_a_kept_alive_connection_is_not_sent_again_silently() -> None:
+    """The target reads the second request on a kept-alive connection, then drops it: that
+    is an attempt that failed (the app may have run), not something to resend unrecorded."""
+    from whrelay.relay.http1 import Http1Client
+
+    received: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for number in (1, 2):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            received.append(await reader.readexactly(length))
+            if number == 1:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        writer.close()  # the app crashed on the second
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/h"
+    http = Http1Client(allow=lambda address: True, response_cap=1 << 20)
+    try:
+        assert (await http.request("POST", url, (), b"first")).status == 200
+        with pytest.raises(asyncio.IncompleteReadError):
+            await http.request("POST", url, (), b"second")
+    finally:
+        await http.close()
+        server.close()
+        await server.wait_closed()
+    assert received == [b"first", b"second"]  # the second went out once
+
+
+async def test_an_answer_with_bare_lf_lines_is_read() -> None:
+    """RFC 9112 lets a recipient take LF for CRLF; a small server that writes LF and closes
+    answered 200, and is not to be retried as 'reset' for a day."""
+    from whrelay.relay.http1 import Http1Client
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\nContent-Length: 2\nX-A: b\n\nokEXTRA")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/h"
+    http = Http1Client(allow=lambda address: True, response_cap=1 << 20)
+    try:
+        answer = await http.request("GET", url, (), None)
+    finally:
+        await http.close()
+        server.close()
+        await server.wait_closed()
+    assert (answer.status, answer.body) == (200, b"ok")
+    assert answer.headers == ((b"Content-Length", b"2"), (b"X-A", b"b"))
+
+
+def test_verify_reads_the_arrival_time_show_json_writes(tmp_path: Path) -> None:
+    """``show --json`` writes ``received_at`` as ISO 8601; a record is judged at it."""
+    from whrelay.httpfile import read_request
+
+    record = {"received_at": "2026-11-27T01:59:14.894855Z", "method": "POST", "path": "/"}
+    parsed = read_request(json.dumps(record).encode())
+    assert parsed.received_at == 1795744754894855
+
+
+def test_verify_without_a_provider_takes_a_header_that_is_not_utf8(tmp_path: Path) -> None:
+    request = b"POST /x HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9\r\nContent-Length: 2\r\n\r\n{}"
+    done = run_whrelay("verify", "--request", "-", "--secret", "s", input=request)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert b"cannot tell the provider" in done.stderr
+
+
+def test_several_gzip_members_are_one_body() -> None:
+    body = gzip.compress(b"ab", mtime=0) + gzip.compress(b"cd", mtime=0)
+    out, note = decoded_body(_webhook(body, "gzip"))
+    assert out == b"abcd"
+    assert note == "decompressed from gzip (44 B as received)"
+
+
+async def test_proxy_mode_does_not_pass_on_part_of_an_answer_as_all_of_it(
+    tmp_path: Path,
+) -> None:
+    from tests.targetserver import target_server
+
+    with target_server() as target:
+        target.reply(status=200, body=b"x" * (2 << 20))
+        listener = start_listener(tmp_path / "hooks.db", "-f", str(target.port), "--mode", "proxy")
+        try:
+            answer = await raw_request(listener.url, github_request(b"{}"))
+        finally:
+            listener.stop()
+    assert answer.status == 502
+    assert b"with a body over the 1 MiB proxy mode passes on" in answer.body
+    assert answer.header("X-Whrelay-Id") is not None  # stored all the same
+
+
+async def test_a_paused_target_is_said_once_and_then_per_new_webhook(tmp_path: Path) -> None:
+    from tests.targetserver import target_server
+
+    with target_server() as target:
+        target.reply(status=410)
+        listener = start_listener(tmp_path / "hooks.db", "-f", str(target.port))
+        try:
+            await asyncio.gather(
+                *(raw_request(listener.url, github_request(b"{}")) for _ in range(4))
+            )
+            listener.wait_for_events("target_paused", 1)
+            time.sleep(0.5)
+            first = [e for e in listener.events if e["event"] == "target_paused"]
+            await raw_request(listener.url, github_request(b"{}"))
+            later = listener.wait_for_events("target_paused", len(first) + 1)
+        finally:
+            listener.stop()
+    attempts = [e for e in listener.events if e["event"] == "attempt"]
+    assert len(first) == 1, first  # however many attempts were in flight
+    assert later[-1]["pending"] == 4 - len(attempts) + 1
+
+
+async def test_a_replay_is_not_counted_among_the_deliverys_attempts(tmp_path: Path) -> None:
+    from tests.targetserver import target_server
+
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.reply(status=500)
+        listener = start_listener(db, "-f", str(target.port), "--retry-schedule", "30")
+        try:
+            answer = await raw_request(listener.url, github_request(b"{}"))
+            listener.wait_for_events("attempt", 1)
+            target.reply(status=200)
+            webhook_id = str(json.loads(answer.body)["id"])
+            assert run_whrelay("replay", webhook_id, "--db", str(db)).returncode == 0
+        finally:
+            listener.stop()
+    shown = run_whrelay("show", webhook_id, "--db", str(db)).stdout.decode()
+    assert "1 attempt(s) + 1 replay(s)" in shown, shown
+    assert "then replayed" in shown and "retry window over" not in shown, shown
+
+
+@pytest.mark.slow
+async def test_listen_goes_on_when_the_reader_of_its_diagnostics_goes_away(
+    tmp_path: Path,
+) -> None:
+    """``listen -o compact 2>&1 | head -1``: diagnostics are dropped, not the listener."""
+    proc = subprocess.Popen(
+        whrelay_cmd("listen", "--port", "0", "-o", "compact", "--db", str(tmp_path / "h.db")),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None
+        banner = proc.stderr.readline().decode()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", banner)
+        assert url is not None, banner
+        proc.stderr.close()
+        refused = await raw_request(
+            url.group(), b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        )  # fmt: skip
+        assert refused.status == 400
+        stored = await raw_request(url.group(), github_request(b"{}"))
+        assert stored.status == 200
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(20)
+    assert code == ExitCode.INTERRUPTED

@@ -381,13 +381,17 @@ def test_next_delay_honours_retry_after_up_to_the_cap(
     policy: RetryPolicy, retries_done: int, elapsed: float, retry_after: float, seed: int
 ) -> None:
     delay = next_delay(policy, retries_done, elapsed, retry_after, random.Random(seed))
-    # A Retry-After of 0 (or less) still waits a little: no tight loop against the target.
-    wanted = min(max(retry_after, MIN_REPEATED_DELAY), policy.retry_after_cap)
+    scheduled = policy.base_delay(retries_done) * (
+        1 + random.Random(seed).uniform(-policy.jitter, policy.jitter)
+    )
+    # A longer Retry-After wins up to the cap; a shorter one (even 0) never takes the
+    # schedule's backoff away: no tight loop against the target.
+    wanted = max(min(max(retry_after, MIN_REPEATED_DELAY), policy.retry_after_cap), scheduled)
     if elapsed + wanted > policy.window:
         assert delay is None
     else:
-        assert delay == wanted  # no jitter on an explicit Retry-After
-        assert 0 <= delay <= policy.retry_after_cap
+        assert delay == wanted
+        assert delay >= scheduled
 
 
 def test_next_delay_default_policy() -> None:

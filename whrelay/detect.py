@@ -136,6 +136,9 @@ def _mailgun(fields: BodyFields, content_type: bytes | None, body: bytes | None)
         and body
         and len(body) <= _FORM_SNIFF
         and content_type.lower().startswith(b"application/x-www-form-urlencoded")
+        and b"signature=" in body  # cheap literal checks first: this runs on every request
+        and b"token=" in body
+        and b"timestamp=" in body
         and all(pattern.search(body) for pattern in _MAILGUN_FORM)
     ):
         event = _MAILGUN_FORM_EVENT.search(body)

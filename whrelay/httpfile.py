@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from whrelay.errors import UsageError
 
@@ -38,12 +39,26 @@ def _from_json(data: bytes, name: str) -> RequestFile:
         path = str(record.get("path", "/"))
         query = str(record.get("query") or "")
         method = str(record.get("method", "POST"))
-        received = record.get("received_at")
-        received_at = received if isinstance(received, int) and received > 0 else None
+        received_at = _micros(record.get("received_at"))
     except (ValueError, TypeError, AttributeError, binascii.Error) as error:
         raise UsageError(f"{name} is not a whrelay JSON record: {error}") from None
     target = f"{path}?{query}" if query else path
     return RequestFile(method, target, headers, body, received_at)
+
+
+def _micros(value: object) -> int | None:
+    """``received_at`` as ``show --json`` writes it (ISO 8601 UTC), or as microseconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
 def _from_http(data: bytes, name: str) -> RequestFile:

@@ -41,7 +41,8 @@ def lock_path(database: Path) -> Path:
 
 
 def listen_lock_path(database: Path) -> Path:
-    """The file a running ``whrelay listen`` holds locked: one listener per database, since
-    each resumes the pending deliveries it finds (two would deliver them all twice)."""
+    """The file in which a running ``whrelay listen`` locks each target it forwards to: one
+    listener per database and target, since each resumes the pending deliveries of its
+    targets (two would deliver them twice)."""
     real = database.resolve()
     return real.with_name(real.name + "-whrelay.listen")

@@ -205,6 +205,15 @@ def decoded_body(webhook: Webhook) -> tuple[bytes | None, str | None]:
             f"decompressed from {encoding} ({received} as received), but the stream is cut "
             "short: shown as far as it goes"
         )
+    while stream.unused_data[:2] == b"\x1f\x8b" and encoding in ("gzip", "x-gzip"):
+        # Several gzip members one after the other are one gzip body (RFC 1952).
+        rest, stream = stream.unused_data, zlib.decompressobj(wbits=31)
+        try:
+            out += stream.decompress(rest, max(1, MAX_DECOMPRESSED - len(out)))
+        except zlib.error:
+            break
+        if stream.unconsumed_tail or not stream.eof:
+            break
     if stream.unused_data:
         return out, (
             f"decompressed from {encoding} ({received} as received); "
@@ -401,7 +410,7 @@ def attempt_line(
         line.append(f"  retry in {retry_in:.1f} s", style="yellow")
     elif state == "failed":
         line.append(f"  {_why_failed(attempt)}", style="red")
-    elif state in ("retried", "retry pending"):
+    elif state in ("retried", "retry pending", "then replayed"):
         line.append(f"  {state}", style="yellow")
     return line
 
@@ -425,9 +434,11 @@ def _attempt_states(
 ) -> list[tuple[Attempt, str, int]]:
     """Each attempt (oldest first) with what came of it and its number within its delivery:
     a failed attempt of a delivery was ``retried`` when another followed, is ``retry pending``
-    when it is the last of a pending delivery, and ``failed`` otherwise (a replay's or a
-    proxied one's: those are never retried)."""
+    when it is the last of a pending delivery, ``then replayed`` when it is the last of one a
+    replay delivered, and ``failed`` otherwise (a replay's or a proxied one's: those are never
+    retried)."""
     pending = {d.id for d in deliveries if d.state == "pending"}
+    delivered = {d.id for d in deliveries if d.state == "delivered"}
     total: dict[int, int] = {}
     for attempt in attempts:
         if attempt.delivery is not None and attempt.trigger in ("first", "retry"):
@@ -442,6 +453,8 @@ def _attempt_states(
                 state = "retried"
             elif not attempt.ok and attempt.delivery in pending:
                 state = "retry pending"
+            elif not attempt.ok and attempt.delivery in delivered:
+                state = "then replayed"  # a replay delivered it: listen stopped retrying
         states.append((attempt, state, number))
     return states
 

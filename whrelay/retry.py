@@ -84,13 +84,14 @@ def next_delay(
     """Seconds until the next retry, or ``None`` when the window is spent.
 
     ``retries_done`` counts retries already made (0 after the first attempt); ``elapsed`` is
-    the time since the first attempt. ``Retry-After`` wins over the schedule, up to the cap.
+    the time since the first attempt. A ``Retry-After`` longer than the schedule's delay wins,
+    up to the cap; a shorter one (``Retry-After: 0`` from an app stuck in maintenance mode)
+    does not take the backoff away, or a tight loop would store an attempt every 0.1 s.
     """
+    base = policy.base_delay(retries_done)
+    delay = base * (1 + rng.uniform(-policy.jitter, policy.jitter))
     if retry_after is not None:
-        delay = min(max(retry_after, MIN_REPEATED_DELAY), policy.retry_after_cap)
-    else:
-        base = policy.base_delay(retries_done)
-        delay = base * (1 + rng.uniform(-policy.jitter, policy.jitter))
+        delay = max(min(max(retry_after, MIN_REPEATED_DELAY), policy.retry_after_cap), delay)
     if elapsed + delay > policy.window:
         return None
     return delay

@@ -121,7 +121,8 @@ def parse_route(text: str) -> Route:
         elif key == "secret-env":
             secret = os.environ.get(value)
             if not secret:
-                raise UsageError(f"route {pattern}: environment variable {value} is not set")
+                state = "is not set" if secret is None else "is empty"
+                raise UsageError(f"route {pattern}: environment variable {value} {state}")
             secrets.append(secret)
         else:
             raise UsageError(

@@ -42,7 +42,7 @@ def parse_since(text: str, now_us: int) -> int:
     except ValueError:
         raise UsageError(
             f"not a duration or time: {text!r}",
-            hint="use e.g. 10m, 2h, 3d or 2026-11-26T09:30:00",
+            hint="use e.g. 10m, 2h, 1h30m, 3d or 2026-11-26T09:30:00",
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from whrelay.detect import detect_provider
 from whrelay.errors import UsageError
-from whrelay.models import Capture, Verdict, Webhook, decode_header
+from whrelay.models import Capture, Verdict, Webhook, decode_header, encode_header
 from whrelay.signatures import (
     REGISTRY,
     Check,
@@ -89,9 +89,7 @@ def _body_scheme(message: Message) -> str | None:
     """A scheme told by the body alone (Mailgun's), when no header names one."""
     from whrelay.detect import identify
 
-    raw = tuple(
-        (name.encode("latin-1", "replace"), value.encode()) for name, value in message.headers
-    )
+    raw = tuple((encode_header(name), encode_header(value)) for name, value in message.headers)
     provider = identify(raw, message.body).provider
     return provider if provider in REGISTRY else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -53,10 +54,20 @@ def reader_gone() -> NoReturn:
 
 
 def stderr() -> Console:
-    """Diagnostics."""
+    """Diagnostics. When their reader has gone away they are dropped: Rich's default would
+    point stdout at /dev/null and exit 1, stopping a ``listen`` mid-request."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.on_broken_pipe = _mute(console)  # type: ignore[method-assign]
+    return console
+
+
+def _mute(console: Console) -> Callable[[], None]:
+    def mute() -> None:
+        console.quiet = True
+
+    return mute
 
 
 def resolve_db(db: Path | None) -> Path:

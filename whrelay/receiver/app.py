@@ -303,6 +303,16 @@ async def _proxy(
             f"#{stored.id}",
             headers=(("X-Whrelay-Id", str(stored.id)),),
         )
+    if attempt.response_truncated:
+        # Passing on the first MiB as if it were the whole answer would mislead the sender.
+        cap = receiver.settings.response_cap
+        return plain(
+            502,
+            f"whrelay: target {target.url} answered {attempt.status} with a body over the "
+            f"{cap >> 20 if cap >= 1 << 20 else cap} {'MiB' if cap >= 1 << 20 else 'bytes'} "
+            f"proxy mode passes on; the webhook is stored as #{stored.id}",
+            headers=(("X-Whrelay-Id", str(stored.id)),),
+        )
     if attempt.status is None:
         detail = attempt.error_detail or attempt.error or "no answer"
         return plain(

@@ -16,7 +16,7 @@ from whrelay.events import ListenEvent, ListenStarted, ListenStopped
 from whrelay.receiver.app import make_receiver
 from whrelay.receiver.http import HttpServer
 from whrelay.storage import Store
-from whrelay.storage.lock import sole_listener
+from whrelay.storage.lock import sole_forwarder
 from whrelay.storage.process import ProcessWriter
 from whrelay.targets import check_target
 
@@ -106,7 +106,7 @@ async def serve(
     # Create (or migrate) the database here, so that a bad --db fails with a clear error
     # before anything listens; the storage process then does the writing.
     Store(settings.db_path, durability=settings.durability).close()
-    with sole_listener(settings.db_path):
+    with sole_forwarder(settings.db_path, [t.url for t in settings.forward.all_targets]):
         return await _listen(settings, emit, stop)
 
 

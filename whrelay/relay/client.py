@@ -220,7 +220,14 @@ class Sender:
         except TimeoutError:
             limit = f"{self.timeout:g} s" if self.timeout else "the connect timeout"
             return finish(status=None, error="timeout", error_detail=f"no answer within {limit}")
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+        except asyncio.IncompleteReadError as error:
+            detail = (
+                f"the connection closed after {len(error.partial)} bytes of the answer"
+                if error.partial
+                else "the connection closed before any answer"
+            )
+            return finish(status=None, error="reset", error_detail=detail)
+        except (ConnectionError, asyncio.LimitOverrunError) as error:
             return finish(status=None, error="reset", error_detail=str(error) or repr(error))
         except (socket.gaierror, OSError) as error:
             return finish(status=None, error="connect", error_detail=error.strerror or str(error))

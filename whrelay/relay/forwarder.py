@@ -80,6 +80,8 @@ class Lane:
     def add(self, item: _Item) -> None:
         self.items[item.delivery_id] = item
         self._push(item)
+        if self.paused:  # a new webhook held for the next run: say so, with the count
+            self.forwarder.emit(TargetPaused(self.target.url, pending=len(self.items)))
 
     async def _sleep(self, timeout: float | None) -> None:
         self.wake.clear()
@@ -229,9 +231,10 @@ class Lane:
             if retry_in is None:
                 verdict = Verdict.FAILED
         if verdict is Verdict.PAUSE_TARGET:
-            self.paused = True
             verdict = Verdict.FAILED
-            forwarder.emit(TargetPaused(self.target.url, pending=len(self.items) - 1))
+            if not self.paused:  # said once, not once per attempt that was in flight
+                self.paused = True
+                forwarder.emit(TargetPaused(self.target.url, pending=len(self.items) - 1))
         if verdict is Verdict.RETRY:
             assert retry_in is not None
             state = DeliveryState.PENDING

@@ -99,20 +99,16 @@ class Http1Client:
         idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
-            if not connection.reusable():
+            if not connection.reusable():  # closed by the target while idle: the next one
                 connection.close()
                 continue
+            # A request sent on a kept-alive connection that then fails is not sent again
+            # here: the target may have received it (an app that crashed mid-request), and
+            # a second send must be an attempt of its own, recorded, not a silent duplicate.
             try:
                 return await self._exchange(key, connection, method, payload)
-            except (ConnectionError, asyncio.IncompleteReadError) as error:
-                connection.close()
-                if getattr(error, "partial", b"") or not isinstance(
-                    error, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError
-                ):
-                    raise
-                # A keep-alive connection the target had closed: try the next one.
             except BaseException:
-                connection.close()  # cut off (timeout, cancellation) or unreadable
+                connection.close()
                 raise
         connection = await self._connect(parts.scheme, host, port)
         try:
@@ -155,6 +151,26 @@ class Http1Client:
             assert last is not None
             raise last
 
+    def _bare_lf(self, connection: _Connection, method: str, received: bytes) -> Response:
+        """An answer whose lines end in a bare LF (RFC 9112 lets a recipient accept them),
+        from a target that then closed the connection: all of it is in ``received``."""
+        connection.close()
+        head, _, rest = received.partition(b"\n\n")
+        lines = head.replace(b"\r\n", b"\n").split(b"\n")
+        try:
+            status = int(lines[0].split(b" ", 2)[1])
+        except (IndexError, ValueError):
+            raise ProtocolError(f"bad status line {lines[0][:60]!r}") from None
+        headers = _parse_headers(b"\r\n".join(line.rstrip(b"\r") for line in lines[1:]))
+        lowered = {name.lower(): value for name, value in headers}
+        declared = lowered.get(b"content-length", b"").strip()
+        if declared.isdigit():
+            rest = rest[: int(declared)]
+        if method == "HEAD" or status in (204, 304) or status < 200:
+            rest = b""
+        cap = self.response_cap
+        return Response(status, headers, rest[:cap], len(rest) > cap)
+
     async def _exchange(
         self, key: tuple[str, str, int], connection: _Connection, method: str, payload: bytes
     ) -> Response:
@@ -165,6 +181,10 @@ class Http1Client:
                 head = await reader.readuntil(b"\r\n\r\n")  # the reader's limit: MAX_HEAD
             except asyncio.LimitOverrunError:
                 raise ProtocolError("response headers too large") from None
+            except asyncio.IncompleteReadError as error:
+                if b"\n\n" not in error.partial:
+                    raise
+                return self._bare_lf(connection, method, error.partial)
             status_line, _, fields = head[:-4].partition(b"\r\n")
             try:
                 version, status_text = status_line.split(b" ", 2)[:2]

@@ -103,6 +103,7 @@ def _recorder(attempt: Attempt) -> Callable[[sqlite3.Connection], Attempt]:
                 next_attempt_at=None,
                 attempt=attempt,
                 now_us=now_micros(),
+                counted=False,  # a replay is not one of the delivery's attempts
             )
         return stored
 

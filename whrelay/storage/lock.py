@@ -9,11 +9,13 @@ read-only and so never write or checkpoint.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -108,12 +110,18 @@ class WriteLock:
 
 
 @contextlib.contextmanager
-def sole_listener(database: Path) -> Iterator[None]:
-    """Hold the listener lock of ``database`` (``paths.listen_lock_path``) for the block, or
-    raise ``UnavailableError`` when another ``whrelay listen`` holds it. The lock goes with
-    the process, ``kill -9`` included: a stale file never blocks anyone."""
+def sole_forwarder(database: Path, targets: Sequence[str]) -> Iterator[None]:
+    """Hold, for the block, a lock per target in ``paths.listen_lock_path(database)`` (a
+    byte-range lock at an offset from the target's URL), or raise ``UnavailableError`` when
+    another ``whrelay listen`` on this database forwards to one of ``targets``: each resumes
+    the pending deliveries of its targets, and two would deliver them twice. A listen that
+    forwards nowhere, or elsewhere, is not in the way. The locks go with the process,
+    ``kill -9`` included: a stale file never blocks anyone."""
     from whrelay.paths import listen_lock_path
 
+    if not targets:
+        yield
+        return
     path = listen_lock_path(database)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -123,18 +131,20 @@ def sole_listener(database: Path) -> Iterator[None]:
             hint="the folder of the database must be writable",
         ) from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            who = f" (pid {holder})" if holder.isdigit() else ""
-            raise UnavailableError(
-                f"another whrelay listen{who} is using the database {database}",
-                hint="two would each deliver every pending webhook; stop that one, or give "
-                "this one another --db",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        for url in sorted(set(targets)):
+            offset = int.from_bytes(hashlib.sha256(url.encode()).digest()[:6], "big")
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+            except OSError as error:
+                if error.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise UnavailableError(
+                        f"cannot lock {path}: {error.strerror or error}"
+                    ) from None
+                raise UnavailableError(
+                    f"another whrelay listen forwards to {url} from the database {database}",
+                    hint="two would each deliver its pending webhooks; stop that one, or give "
+                    "this one another --db",
+                ) from None
         yield
     finally:
-        os.close(fd)
+        os.close(fd)  # releases every lock this process holds on the file

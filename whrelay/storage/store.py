@@ -608,11 +608,14 @@ def update_delivery(
     next_attempt_at: int | None,
     attempt: Attempt | None,
     now_us: int,
+    counted: bool = True,
 ) -> None:
     """Move a delivery on after an attempt (or a pause). Call inside a write transaction.
 
     ``delivered`` is final: a delivery another process delivered (``whrelay replay``) while
-    an attempt of ``listen``'s was under way keeps that state, whatever the attempt got."""
+    an attempt of ``listen``'s was under way keeps that state, whatever the attempt got.
+    ``counted=False`` (a replay's attempt) leaves the delivery's attempt count, which drives
+    its backoff, alone."""
     db.execute(
         "UPDATE deliveries SET"
         " state = CASE WHEN state = 'delivered' THEN state ELSE ? END,"
@@ -623,7 +626,7 @@ def update_delivery(
             state,
             next_attempt_at,
             now_us,
-            1 if attempt is not None else 0,
+            1 if attempt is not None and counted else 0,
             None if attempt is None else attempt.status,
             attempt is not None,
             None if attempt is None else attempt.error,
