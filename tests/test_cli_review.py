@@ -679,3 +679,24 @@ async def test_listen_goes_on_when_the_reader_of_its_diagnostics_goes_away(
         proc.send_signal(signal.SIGINT)
         code = proc.wait(20)
     assert code == ExitCode.INTERRUPTED
+
+
+@pytest.mark.slow
+async def test_ctrl_c_during_an_attempt_records_it_as_interrupted(tmp_path: Path) -> None:
+    """The target has the webhook and no answer came: ``show`` says so, rather than claim
+    nothing was sent; the delivery stays pending for the next listen."""
+    from tests.targetserver import target_server
+
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.reply(stall=10)
+        listener = start_listener(db, "-f", str(target.port))
+        answer = await raw_request(listener.url, github_request(b"{}"))
+        target.wait_for(1)
+        assert listener.stop() == ExitCode.INTERRUPTED
+    webhook_id = str(json.loads(answer.body)["id"])
+    shown = json.loads(run_whrelay("show", webhook_id, "--json", "--db", str(db)).stdout)
+    [attempt] = shown["attempts"]
+    assert attempt["status"] is None
+    assert attempt["error_detail"].startswith("interrupted: whrelay stopped before the answer")
+    assert [d["state"] for d in shown["deliveries"]] == ["pending"]

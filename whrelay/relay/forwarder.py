@@ -202,9 +202,21 @@ class Lane:
         )
         webhook_id, delivery = item.webhook_id, item.delivery_id
         if unsendable is None:
-            attempt = await forwarder.sender.send(
-                request, webhook_id=webhook_id, delivery=delivery, trigger=trigger
-            )
+            try:
+                attempt = await forwarder.sender.send(
+                    request, webhook_id=webhook_id, delivery=delivery, trigger=trigger
+                )
+            except asyncio.CancelledError:  # listen is stopping: say what was under way
+                cut = unsent(
+                    request,
+                    webhook_id=webhook_id,
+                    delivery=delivery,
+                    trigger=trigger,
+                    why="interrupted: whrelay stopped before the answer came; the target may "
+                    "have received it, and the next listen sends it again",
+                )
+                await forwarder.record(cut, DeliveryState.PENDING, now_micros())
+                raise
         else:
             attempt = unsent(
                 request, webhook_id=webhook_id, delivery=delivery, trigger=trigger, why=unsendable
