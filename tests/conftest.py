@@ -202,6 +202,15 @@ async def raw_request(url: str, data: bytes, timeout: float = 10) -> RawResponse
             await writer.wait_closed()
 
 
+async def send_raw(url: str, data: bytes) -> int:
+    """Send a raw request to a listener; the stored webhook's id (asserts a 200)."""
+    response = await raw_request(url, data)
+    assert response.status == 200, response
+    webhook_id = response.header("X-Whrelay-Id")
+    assert webhook_id is not None
+    return int(webhook_id)
+
+
 def stored_webhook(db: Path, webhook_id: int) -> Webhook:
     """Webhook ``webhook_id`` as a fresh read-only ``Store`` reads it from ``db``."""
     with Store(db, readonly=True) as store:

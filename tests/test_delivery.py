@@ -30,8 +30,8 @@ import pytest
 from tests.conftest import (
     ROOT,
     Listener,
-    raw_request,
     run_whrelay,
+    send_raw,
     start_listener,
     url_port,
     whrelay_cmd,
@@ -69,15 +69,6 @@ def request_bytes(
     head = f"{method} {target} HTTP/1.1\r\n".encode()
     head += b"".join(f"{name}: {value}\r\n".encode() for name, value in headers)
     return head + b"\r\n" + body
-
-
-async def send_raw(url: str, data: bytes) -> int:
-    """Send a raw request to the listener; the stored webhook's id (asserts a 200)."""
-    response = await raw_request(url, data)
-    assert response.status == 200, response
-    webhook_id = response.header("X-Whrelay-Id")
-    assert webhook_id is not None
-    return int(webhook_id)
 
 
 async def post_all(url: str, bodies: Sequence[bytes], path: str = "/hook") -> list[int]:

@@ -37,6 +37,7 @@ from tests.conftest import (
     raw_request,
     request_bytes,
     run_whrelay,
+    send_raw,
     start_listener,
     stored_count,
     stored_webhook,
@@ -228,15 +229,6 @@ async def attempts_made(
     return stored_attempts(db, webhook_id)
 
 
-async def send(url: str, data: bytes) -> int:
-    """Send a raw request to a listener; the id of the stored webhook (asserts a 200)."""
-    response = await raw_request(url, data)
-    assert response.status == 200, response
-    webhook_id = response.header("X-Whrelay-Id")
-    assert webhook_id is not None
-    return int(webhook_id)
-
-
 def post_bytes(path: bytes, body: bytes, *headers: bytes) -> bytes:
     """A raw POST with header lines given as bytes (any bytes, not only UTF-8)."""
     head = b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -321,7 +313,7 @@ async def test_unusable_retry_after_still_records_the_attempt_and_retries(
         RawTarget(answers(busy)) as target,
         listening(db, *FAST, "-f", str(target.port)) as listener,
     ):
-        webhook_id = await send(listener.url, post_bytes(b"/hook", b"{}"))
+        webhook_id = await send_raw(listener.url, post_bytes(b"/hook", b"{}"))
         first, second = await attempts_made(db, webhook_id, 2)
     assert (first.status, second.status) == (503, 200)
     assert target.bodies == [b"{}", b"{}"]
@@ -378,8 +370,8 @@ async def test_ordered_delivery_waits_for_a_badly_framed_first_answer(
         RawTarget(answers(answer)) as target,
         listening(db, *FAST, "--ordered", "-f", str(target.port)) as listener,
     ):
-        first = await send(listener.url, post_bytes(b"/hook", b"first"))
-        second = await send(listener.url, post_bytes(b"/hook", b"second"))
+        first = await send_raw(listener.url, post_bytes(b"/hook", b"first"))
+        second = await send_raw(listener.url, post_bytes(b"/hook", b"second"))
         seen = await target.wait_for(3)
         await attempts_made(db, second, 1)
         tried = stored_attempts(db, first)
@@ -421,7 +413,7 @@ async def test_resign_keeps_a_webhook_id_that_is_not_utf8(tmp_path: Path) -> Non
         RawTarget() as target,
         listening(db, *FAST, "-f", str(target.port), *resign_args("store")) as listener,
     ):
-        await send(listener.url, sw_request(body))
+        await send_raw(listener.url, sw_request(body))
         [seen] = await target.wait_for(1)
     assert_resigned(seen, body)
 
@@ -620,7 +612,7 @@ async def test_listen_retries_a_tls_failure_on_the_schedule_without_target_down(
             f"https://127.0.0.1:{target.port}",
         ) as listener,
     ):
-        await send(listener.url, post_bytes(b"/hook", b"{}"))
+        await send_raw(listener.url, post_bytes(b"/hook", b"{}"))
         await until(lambda: kinds(listener).count("attempt") >= 1, "the first attempt")
         await asyncio.sleep(2.5)  # more than two probe intervals (1 s)
         seen = list(listener.events)
@@ -773,7 +765,7 @@ async def test_listen_does_not_forward_a_header_named_in_a_second_connection_lin
             ],
             b"{}",
         )
-        await send(listener.url, data)
+        await send_raw(listener.url, data)
         [seen] = await target.wait_for(1)
     assert seen.header(b"X-Kept") == b"1"
     assert seen.header(b"X-Hop") is None, seen.head
@@ -792,7 +784,7 @@ async def test_a_fragment_is_forwarded_as_it_came(tmp_path: Path, target_path: b
         RawTarget() as target,
         listening(db, *FAST, "-f", str(target.port)) as listener,
     ):
-        await send(listener.url, post_bytes(target_path, b"{}"))
+        await send_raw(listener.url, post_bytes(target_path, b"{}"))
         [seen] = await target.wait_for(1)
     assert seen.request_line == b"POST " + target_path + b" HTTP/1.1"
 
