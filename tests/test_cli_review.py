@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gzip
 import hashlib
 import hmac
@@ -15,6 +16,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -549,14 +551,14 @@ async def test_a_request_lost_on_a_kept_alive_connection_is_not_sent_again_silen
     assert received == [b"first", b"second"]  # the second went out once
 
 
-async def test_an_answer_with_bare_lf_lines_is_read() -> None:
-    """RFC 9112 lets a recipient take LF for CRLF; a small server that writes LF and closes
-    answered 200, and is not to be retried as 'reset' for a day."""
+async def bare_lf_exchange(answer: bytes) -> object:
+    """What ``Http1Client`` makes of ``answer`` from a target that then closes: the
+    response, or the exception it raised."""
     from whrelay.relay.http1 import Http1Client
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\nContent-Length: 2\nX-A: b\n\nokEXTRA")
+        writer.write(answer)
         await writer.drain()
         writer.close()
 
@@ -564,13 +566,32 @@ async def test_an_answer_with_bare_lf_lines_is_read() -> None:
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/h"
     http = Http1Client(allow=lambda address: True, response_cap=1 << 20)
     try:
-        answer = await http.request("GET", url, (), None)
+        return await http.request("GET", url, (), None)
+    except Exception as error:
+        return error
     finally:
         await http.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_an_answer_with_bare_lf_lines_is_read() -> None:
+    """RFC 9112 lets a recipient take LF for CRLF; a small server that writes LF and closes
+    answered, and is not to be retried as 'reset' for a day."""
+    from whrelay.relay.http1 import ProtocolError, Response
+
+    answer = await bare_lf_exchange(b"HTTP/1.1 200 OK\nContent-Length: 2\nX-A: b\n\nokEXTRA")
+    assert isinstance(answer, Response)
     assert (answer.status, answer.body) == (200, b"ok")
     assert answer.headers == ((b"Content-Length", b"2"), (b"X-A", b"b"))
+    after_continue = await bare_lf_exchange(
+        b"HTTP/1.1 100 Continue\n\nHTTP/1.1 500 Oops\nContent-Length: 0\n\n"
+    )
+    assert isinstance(after_continue, Response) and after_continue.status == 500
+    short = await bare_lf_exchange(b"HTTP/1.1 200 OK\nContent-Length: 100\n\nok")
+    assert isinstance(short, asyncio.IncompleteReadError)  # recorded as reset, retried
+    chunked = await bare_lf_exchange(b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n2\nok\n0\n\n")
+    assert isinstance(chunked, ProtocolError)
 
 
 def test_verify_reads_the_arrival_time_show_json_writes(tmp_path: Path) -> None:
@@ -596,7 +617,7 @@ def test_several_gzip_members_are_one_body() -> None:
     assert note == "decompressed from gzip (44 B as received)"
 
 
-async def test_proxy_mode_does_not_pass_on_part_of_an_answer_as_all_of_it(
+async def test_proxy_mode_says_when_it_passes_on_part_of_an_answer(
     tmp_path: Path,
 ) -> None:
     from tests.targetserver import target_server
@@ -608,9 +629,9 @@ async def test_proxy_mode_does_not_pass_on_part_of_an_answer_as_all_of_it(
             answer = await raw_request(listener.url, github_request(b"{}"))
         finally:
             listener.stop()
-    assert answer.status == 502
-    assert b"with a body over the 1 MiB proxy mode passes on" in answer.body
-    assert answer.header("X-Whrelay-Id") is not None  # stored all the same
+    assert answer.status == 200  # what the target answered: it ran the webhook
+    assert answer.body == b"x" * (1 << 20)
+    assert answer.header("X-Whrelay-Truncated") == b"the first 1048576 bytes of a longer body"
 
 
 async def test_a_paused_target_is_said_once_and_then_per_new_webhook(tmp_path: Path) -> None:
@@ -667,21 +688,61 @@ async def test_listen_goes_on_when_the_reader_of_its_diagnostics_goes_away(
 
 
 @pytest.mark.slow
-async def test_ctrl_c_during_an_attempt_records_it_as_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "state"), [("store", "pending"), ("proxy", "failed")])
+async def test_ctrl_c_during_an_attempt_records_it_as_interrupted(
+    tmp_path: Path, mode: str, state: str
+) -> None:
     """The target has the webhook and no answer came: ``show`` says so, rather than claim
-    nothing was sent; the delivery stays pending for the next listen."""
+    nothing was sent. Store mode keeps the delivery pending for the next listen; in proxy
+    mode the sender (who got no answer) sends it again itself, so it is settled."""
     from tests.targetserver import target_server
 
     db = tmp_path / "hooks.db"
     with target_server() as target:
         target.reply(stall=10)
-        listener = start_listener(db, "-f", str(target.port))
-        answer = await raw_request(listener.url, github_request(b"{}"))
-        target.wait_for(1)
-        assert listener.stop() == ExitCode.INTERRUPTED
-    webhook_id = str(json.loads(answer.body)["id"])
+        listener = start_listener(db, "-f", str(target.port), "--mode", mode)
+        sending = asyncio.ensure_future(raw_request(listener.url, github_request(b"{}")))
+        await asyncio.to_thread(target.wait_for, 1)
+        assert await asyncio.to_thread(listener.stop) == ExitCode.INTERRUPTED
+        with contextlib.suppress(asyncio.IncompleteReadError):  # proxy: no answer came
+            await sending
+    [row] = [
+        json.loads(line)
+        for line in run_whrelay("list", "--json", "--db", str(db)).stdout.splitlines()
+    ]
+    webhook_id = str(row["id"])
     shown = json.loads(run_whrelay("show", webhook_id, "--json", "--db", str(db)).stdout)
     [attempt] = shown["attempts"]
-    assert attempt["status"] is None
-    assert attempt["error_detail"].startswith("interrupted: whrelay stopped before the answer")
-    assert [d["state"] for d in shown["deliveries"]] == ["pending"]
+    assert (attempt["status"], attempt["error"]) == (None, "interrupted")
+    assert attempt["error_detail"].startswith("whrelay stopped before the answer came")
+    assert attempt["duration_ms"] > 0  # it was under way, not never sent
+    assert [d["state"] for d in shown["deliveries"]] == [state]
+
+
+def test_forwarding_locks_within_one_process(tmp_path: Path) -> None:
+    """POSIX record locks belong to the process: a second holder in the same process is
+    refused too, and one leaving does not drop the other's locks."""
+    from whrelay.errors import UnavailableError
+    from whrelay.storage.lock import sole_forwarder
+
+    db = tmp_path / "hooks.db"
+    probe = (
+        "import sys; from pathlib import Path; from whrelay.storage.lock import sole_forwarder\n"
+        "try:\n    sole_forwarder(Path(sys.argv[1]), [sys.argv[2]]).__enter__()\n"
+        "except Exception:\n    sys.exit(3)\n"
+    )
+
+    def other_process_can_take(url: str) -> bool:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(db), url], cwd=ROOT, check=False, timeout=60
+        )
+        return done.returncode == 0
+
+    with sole_forwarder(db, ["http://127.0.0.1:1"]):
+        with pytest.raises(UnavailableError), sole_forwarder(db, ["http://127.0.0.1:1"]):
+            pass
+        with sole_forwarder(db, ["http://127.0.0.1:2"]):
+            assert not other_process_can_take("http://127.0.0.1:2")
+        assert not other_process_can_take("http://127.0.0.1:1")  # still held
+        assert other_process_can_take("http://127.0.0.1:2")
+    assert other_process_can_take("http://127.0.0.1:1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import IntEnum
 
 
@@ -65,3 +66,13 @@ class NoDatabaseError(StorageError):
 
 class StorageUnavailableError(StorageError):
     """A write failed for a reason that may pass: disk full, read-only file, lock timeout."""
+
+
+def say(line: str) -> None:
+    """One diagnostic line on stderr from the engine. Never raises: a reader of stderr that
+    went away must not stop a restart or a delivery (the line is lost, nothing else)."""
+    try:
+        sys.stderr.write(f"whrelay: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass

@@ -190,6 +190,20 @@ def decoded_body(webhook: Webhook) -> tuple[bytes | None, str | None]:
     except (zlib.error, gzip.BadGzipFile) as error:
         return body, f"could not decompress ({encoding}): {error}; shown as received"
     received = human_size(len(body))
+    while (
+        encoding in ("gzip", "x-gzip")
+        and stream.eof
+        and stream.unused_data[:2] == b"\x1f\x8b"
+        and len(out) < MAX_DECOMPRESSED
+    ):
+        # Several gzip members one after the other are one gzip body (RFC 1952).
+        following = zlib.decompressobj(wbits=31)
+        try:
+            more = following.decompress(stream.unused_data, MAX_DECOMPRESSED - len(out))
+        except zlib.error:
+            break  # a member that is not gzip: counted below among the bytes not shown
+        out += more
+        stream = following
     if stream.unconsumed_tail:
         return out, (
             f"decompressed from {encoding} ({received} as received): only the first "
@@ -197,23 +211,13 @@ def decoded_body(webhook: Webhook) -> tuple[bytes | None, str | None]:
         )
     if not stream.eof:
         if not out:
-            return (
-                body,
-                f"could not decompress ({encoding}): the stream is cut short; shown as received",
+            return body, (
+                f"could not decompress ({encoding}): the stream is cut short; shown as received"
             )
         return out, (
             f"decompressed from {encoding} ({received} as received), but the stream is cut "
             "short: shown as far as it goes"
         )
-    while stream.unused_data[:2] == b"\x1f\x8b" and encoding in ("gzip", "x-gzip"):
-        # Several gzip members one after the other are one gzip body (RFC 1952).
-        rest, stream = stream.unused_data, zlib.decompressobj(wbits=31)
-        try:
-            out += stream.decompress(rest, max(1, MAX_DECOMPRESSED - len(out)))
-        except zlib.error:
-            break
-        if stream.unconsumed_tail or not stream.eof:
-            break
     if stream.unused_data:
         return out, (
             f"decompressed from {encoding} ({received} as received); "

@@ -32,9 +32,18 @@ from whrelay.models import (
     Verdict,
     Webhook,
     WebhookSummary,
+    now_micros,
 )
 from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain, refuse
-from whrelay.relay.client import HOP_BY_HOP, Resigner, Sender, make_resigner, prepare, unsent
+from whrelay.relay.client import (
+    HOP_BY_HOP,
+    INTERRUPTED,
+    Resigner,
+    Sender,
+    make_resigner,
+    prepare,
+    unsent,
+)
 from whrelay.relay.forwarder import Forwarder
 from whrelay.signatures import get_scheme
 from whrelay.storage import AsyncWriter, Store
@@ -271,7 +280,30 @@ async def _proxy(
         forwarder.resigner,
     )
     if unsendable is None:
-        attempt = await receiver.sender.send(request, webhook_id=0, delivery=None, trigger="proxy")
+        started_at = now_micros()
+        try:
+            attempt = await receiver.sender.send(
+                request, webhook_id=0, delivery=None, trigger="proxy"
+            )
+        except asyncio.CancelledError:  # listen is stopping before the target answered
+            cut = unsent(
+                request,
+                webhook_id=0,
+                delivery=None,
+                trigger="proxy",
+                why=INTERRUPTED + "; the sender got no answer, and sends it again",
+                error="interrupted",
+                started_at=started_at,
+            )
+            with contextlib.suppress(StorageError):
+                stored, deliveries = await storing
+                receiver.stored += 1
+                cut = dataclasses.replace(cut, webhook_id=stored.id, delivery=deliveries[0].id)
+                failed = DeliveryState.FAILED  # settled: the sender retries by itself
+                forwarder.record_later(
+                    cut, failed, None, DeliveryAttempted(cut, target.url, failed)
+                )
+            raise
     else:
         attempt = unsent(request, webhook_id=0, delivery=None, trigger="proxy", why=unsendable)
     try:
@@ -303,16 +335,6 @@ async def _proxy(
             f"#{stored.id}",
             headers=(("X-Whrelay-Id", str(stored.id)),),
         )
-    if attempt.response_truncated:
-        # Passing on the first MiB as if it were the whole answer would mislead the sender.
-        cap = receiver.settings.response_cap
-        return plain(
-            502,
-            f"whrelay: target {target.url} answered {attempt.status} with a body over the "
-            f"{cap >> 20 if cap >= 1 << 20 else cap} {'MiB' if cap >= 1 << 20 else 'bytes'} "
-            f"proxy mode passes on; the webhook is stored as #{stored.id}",
-            headers=(("X-Whrelay-Id", str(stored.id)),),
-        )
     if attempt.status is None:
         detail = attempt.error_detail or attempt.error or "no answer"
         return plain(
@@ -330,6 +352,11 @@ async def _proxy(
         if text.lower() not in dropped:
             headers.append((text, value.decode("utf-8", "replace")))
     headers.append(("X-Whrelay-Id", str(stored.id)))
+    if attempt.response_truncated:
+        # Only what is kept is passed on (not a 502: the target ran the webhook, and the
+        # sender would send it again); the header says the body is cut.
+        kept = len(attempt.response_body or b"")
+        headers.append(("X-Whrelay-Truncated", f"the first {kept} bytes of a longer body"))
     # An answer to HEAD says how long the body would be only if the target said so.
     head = capture.method == "HEAD"
     return Response(

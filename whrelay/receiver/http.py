@@ -21,7 +21,6 @@ import asyncio
 import collections
 import functools
 import re
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from aiohttp.http import HttpProcessingError, HttpRequestParser, RawRequestMessa
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from whrelay import __version__
+from whrelay.errors import say
 from whrelay.models import now_micros
 
 MAX_LINE = 8190
@@ -162,8 +162,16 @@ class HttpServer:
                 while self.connections:
                     await asyncio.sleep(0.01)
         except TimeoutError:
-            for connection in list(self.connections):
+            cut = list(self.connections)
+            for connection in cut:
                 connection.abort()
+            # Their handlers are cancelled and waited for while the engine still runs, so
+            # what they record on the way out (an interrupted proxy attempt) is committed.
+            tasks = [c.task for c in cut if c.task is not None and not c.task.done()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout)
         await self._server.wait_closed()
         self._server = None
 
@@ -364,7 +372,7 @@ class Connection(BaseProtocol):
         except (ConnectionError, TimeoutError):
             self.abort()
         except Exception as error:  # a bug here: drop this connection, keep serving the rest
-            sys.stderr.write(f"whrelay: internal error on a connection: {error!r}\n")
+            say(f"internal error on a connection: {error!r}")
             self.abort()
         finally:
             self.task = None
@@ -431,7 +439,7 @@ class Connection(BaseProtocol):
         try:
             return request, await self.handler.handle(request)
         except Exception as error:  # a bug: answered 500, the connection stays usable
-            sys.stderr.write(f"whrelay: internal error while receiving a request: {error!r}\n")
+            say(f"internal error while receiving a request: {error!r}")
             return request, plain(500, "whrelay: internal error; not acknowledged")
 
     async def _read_body(self, payload: StreamReader, limit: int) -> bytes | None:

@@ -244,22 +244,34 @@ class Sender:
 
 
 def unsent(
-    outgoing: Outgoing, *, webhook_id: int, delivery: int | None, trigger: str, why: str
+    outgoing: Outgoing,
+    *,
+    webhook_id: int,
+    delivery: int | None,
+    trigger: str,
+    why: str,
+    error: str = "error",
+    started_at: int | None = None,
 ) -> Attempt:
-    """The record of an attempt that could not be made at all (``--resign`` failed on what
-    the sender sent): nothing went out, so it is an error, and no retry would fare better."""
+    """The record of an attempt that got no answer for a reason of whrelay's own: it could not
+    be made at all (``--resign`` failed on what the sender sent: ``error``), or whrelay
+    stopped while it waited (``interrupted``, with ``started_at``)."""
+    now = now_micros()
     return Attempt(
         webhook_id=webhook_id,
         delivery=delivery,
         trigger=trigger,
         url=outgoing.url,
         request_headers=tuple((encode_header(k), encode_header(v)) for k, v in outgoing.headers),
-        started_at=now_micros(),
-        duration_us=0,
+        started_at=now if started_at is None else started_at,
+        duration_us=0 if started_at is None else max(1, now - started_at),
         status=None,
-        error="error",
+        error=error,
         error_detail=why,
     )
+
+
+INTERRUPTED = "whrelay stopped before the answer came; the target may have received the webhook"
 
 
 def prepare(

@@ -15,15 +15,14 @@ import asyncio
 import contextlib
 import heapq
 import random
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from whrelay.config import ForwardSettings
-from whrelay.errors import NotFoundError, StorageError
+from whrelay.errors import NotFoundError, StorageError, say
 from whrelay.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
 from whrelay.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
-from whrelay.relay.client import Resigner, Sender, prepare, probe, unsent
+from whrelay.relay.client import INTERRUPTED, Resigner, Sender, prepare, probe, unsent
 from whrelay.retry import Verdict, classify, next_delay, parse_retry_after
 from whrelay.storage.jobs import RecordAttempt
 from whrelay.storage.writer import Writer
@@ -157,9 +156,9 @@ class Lane:
                     # once; the lane goes on with the rest.
                     if not isinstance(error, StorageError) and not self.warned:
                         self.warned = True
-                        sys.stderr.write(
-                            f"whrelay: warning: cannot read webhook #{item.webhook_id} to "
-                            f"forward it: {error!r}; trying again\n"
+                        say(
+                            f"warning: cannot read webhook #{item.webhook_id} to "
+                            f"forward it: {error!r}; trying again"
                         )
                     item.due = asyncio.get_running_loop().time() + 1.0
                     self._push(item)
@@ -182,9 +181,9 @@ class Lane:
         except Exception as error:
             if not self.warned:
                 self.warned = True
-                sys.stderr.write(
-                    f"whrelay: warning: forwarding webhook #{item.webhook_id} to "
-                    f"{self.target.url} failed unexpectedly: {error!r}; trying again\n"
+                say(
+                    f"warning: forwarding webhook #{item.webhook_id} to "
+                    f"{self.target.url} failed unexpectedly: {error!r}; trying again"
                 )
             if item.delivery_id in self.items and item.key[1] < 0:  # not queued again yet
                 item.webhook = None
@@ -202,6 +201,7 @@ class Lane:
         )
         webhook_id, delivery = item.webhook_id, item.delivery_id
         if unsendable is None:
+            started_at = now_micros()
             try:
                 attempt = await forwarder.sender.send(
                     request, webhook_id=webhook_id, delivery=delivery, trigger=trigger
@@ -212,8 +212,9 @@ class Lane:
                     webhook_id=webhook_id,
                     delivery=delivery,
                     trigger=trigger,
-                    why="interrupted: whrelay stopped before the answer came; the target may "
-                    "have received it, and the next listen sends it again",
+                    why=INTERRUPTED + "; the next listen sends it again",
+                    error="interrupted",
+                    started_at=started_at,
                 )
                 await forwarder.record(cut, DeliveryState.PENDING, now_micros())
                 raise

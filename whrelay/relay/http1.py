@@ -155,19 +155,31 @@ class Http1Client:
         """An answer whose lines end in a bare LF (RFC 9112 lets a recipient accept them),
         from a target that then closed the connection: all of it is in ``received``."""
         connection.close()
-        head, _, rest = received.partition(b"\n\n")
-        lines = head.replace(b"\r\n", b"\n").split(b"\n")
-        try:
-            status = int(lines[0].split(b" ", 2)[1])
-        except (IndexError, ValueError):
-            raise ProtocolError(f"bad status line {lines[0][:60]!r}") from None
+        rest = received
+        while True:
+            head, separator, rest = rest.partition(b"\n\n")
+            if not separator:
+                raise asyncio.IncompleteReadError(received, None)
+            lines = head.replace(b"\r\n", b"\n").split(b"\n")
+            try:
+                status = int(lines[0].split(b" ", 2)[1])
+            except (IndexError, ValueError):
+                raise ProtocolError(f"bad status line {lines[0][:60]!r}") from None
+            if status >= 200 or status == 101:
+                break  # 1xx heads precede the real answer
         headers = _parse_headers(b"\r\n".join(line.rstrip(b"\r") for line in lines[1:]))
         lowered = {name.lower(): value for name, value in headers}
-        declared = lowered.get(b"content-length", b"").strip()
-        if declared.isdigit():
-            rest = rest[: int(declared)]
         if method == "HEAD" or status in (204, 304) or status < 200:
-            rest = b""
+            return Response(status, headers, b"", False)
+        if b"chunked" in lowered.get(b"transfer-encoding", b"").lower():
+            raise ProtocolError("a chunked answer with bare-LF line endings")
+        declared = lowered.get(b"content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise ProtocolError(f"bad Content-Length {declared[:40]!r}")
+            if len(rest) < int(declared):
+                raise asyncio.IncompleteReadError(received, None)  # cut short
+            rest = rest[: int(declared)]
         cap = self.response_cap
         return Response(status, headers, rest[:cap], len(rest) > cap)
 

@@ -109,42 +109,70 @@ class WriteLock:
         self.release()
 
 
+_FORWARDING: dict[Path, tuple[int, set[str]]] = {}
+"""This process's forwarding locks: per lock file, its one descriptor and the targets held.
+POSIX record locks belong to the process, and closing any descriptor of the file drops
+them all: so one descriptor per file, closed when its last holder leaves."""
+
+
 @contextlib.contextmanager
 def sole_forwarder(database: Path, targets: Sequence[str]) -> Iterator[None]:
     """Hold, for the block, a lock per target in ``paths.listen_lock_path(database)`` (a
     byte-range lock at an offset from the target's URL), or raise ``UnavailableError`` when
-    another ``whrelay listen`` on this database forwards to one of ``targets``: each resumes
-    the pending deliveries of its targets, and two would deliver them twice. A listen that
-    forwards nowhere, or elsewhere, is not in the way. The locks go with the process,
-    ``kill -9`` included: a stale file never blocks anyone."""
+    another ``whrelay listen`` on this database (in this process or another) forwards to one
+    of ``targets``: each resumes the pending deliveries of its targets, and two would
+    deliver them twice. A listen that forwards nowhere, or elsewhere, is not in the way. The
+    locks go with the process, ``kill -9`` included: a stale file never blocks anyone."""
     from whrelay.paths import listen_lock_path
 
-    if not targets:
+    wanted = sorted(set(targets))
+    if not wanted:
         yield
         return
     path = listen_lock_path(database)
+    if path not in _FORWARDING:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise UnavailableError(
+                f"cannot open {path}: {error.strerror or error}",
+                hint="the folder of the database must be writable",
+            ) from None
+        _FORWARDING[path] = (fd, set())
+    fd, held = _FORWARDING[path]
+    taken: list[str] = []
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as error:
-        raise UnavailableError(
-            f"cannot open {path}: {error.strerror or error}",
-            hint="the folder of the database must be writable",
-        ) from None
-    try:
-        for url in sorted(set(targets)):
-            offset = int.from_bytes(hashlib.sha256(url.encode()).digest()[:6], "big")
+        for url in wanted:
+            if url in held:
+                raise _busy(url, database)
             try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _offset(url))
             except OSError as error:
                 if error.errno not in (errno.EACCES, errno.EAGAIN):
                     raise UnavailableError(
                         f"cannot lock {path}: {error.strerror or error}"
                     ) from None
-                raise UnavailableError(
-                    f"another whrelay listen forwards to {url} from the database {database}",
-                    hint="two would each deliver its pending webhooks; stop that one, or give "
-                    "this one another --db",
-                ) from None
+                raise _busy(url, database) from None
+            held.add(url)
+            taken.append(url)
         yield
     finally:
-        os.close(fd)  # releases every lock this process holds on the file
+        for url in taken:
+            held.discard(url)
+            with contextlib.suppress(OSError):
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, _offset(url))
+        if not held:
+            del _FORWARDING[path]
+            os.close(fd)
+
+
+def _offset(url: str) -> int:
+    return int.from_bytes(hashlib.sha256(url.encode()).digest()[:6], "big")
+
+
+def _busy(url: str, database: Path) -> UnavailableError:
+    return UnavailableError(
+        f"another whrelay listen forwards to {url} from the database {database}",
+        hint="two would each deliver its pending webhooks; stop that one, or give this one "
+        "another --db",
+    )

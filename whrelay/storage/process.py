@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from whrelay.errors import StorageError, StorageUnavailableError
+from whrelay.errors import StorageError, StorageUnavailableError, say
 from whrelay.models import Attempt, Capture, Identity, Verdict
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.store import Durability, Store
@@ -294,9 +294,9 @@ class ProcessWriter:
         if not self._closing:
             code = self._transport.get_returncode() if self._transport else None
             self._dead = f"the storage process exited unexpectedly (code {code}); restarting"
-            sys.stderr.write(f"whrelay: warning: {self._dead}\n")
             loop = asyncio.get_running_loop()
             loop.call_later(RESTART_DELAY, lambda: loop.create_task(self._restart()))
+            say(f"warning: {self._dead}")
         for waiter in self._waiters.values():
             if not waiter.done():
                 waiter.set_exception(
