@@ -746,3 +746,22 @@ def test_forwarding_locks_within_one_process(tmp_path: Path) -> None:
         assert not other_process_can_take("http://127.0.0.1:1")  # still held
         assert other_process_can_take("http://127.0.0.1:2")
     assert other_process_can_take("http://127.0.0.1:1")
+
+
+async def test_a_refused_attempt_announces_no_retry_time(tmp_path: Path) -> None:
+    """A target found down is probed every second and the retry comes when it is back: the
+    backoff's time (kept for a restart) would be a wrong promise."""
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    listener = start_listener(tmp_path / "hooks.db", "-f", str(port))
+    try:
+        await raw_request(listener.url, github_request(b"{}"))
+        [event] = listener.wait_for_events("attempt", 1)
+    finally:
+        listener.stop()
+    assert (event["error"], event["state"], event["retry_in"]) == ("refused", "pending", None)
+    line = attempt_line(attempt(status=None, error="refused", trigger="first"), "pending").plain
+    assert line.endswith("retry when the target is back"), line

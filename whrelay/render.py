@@ -414,6 +414,8 @@ def attempt_line(
         line.append(f"  retry in {retry_in:.1f} s", style="yellow")
     elif state == "failed":
         line.append(f"  {_why_failed(attempt)}", style="red")
+    elif state == "pending":  # from listen, with no time: its target is down
+        line.append("  retry when the target is back", style="yellow")
     elif state in ("retried", "retry pending", "then replayed"):
         line.append(f"  {state}", style="yellow")
     return line

@@ -260,7 +260,10 @@ class Lane:
             )
             next_at = None
             self.items.pop(item.delivery_id, None)
-        event = DeliveryAttempted(attempt, self.target.url, state, retry_in, number=item.attempts)
+        # A target found down is probed every second: the retry comes when it is back, not
+        # at the backoff's time (kept in the database for a restart), so none is announced.
+        shown_in = None if self.down and attempt.error in CONNECTION_ERRORS else retry_in
+        event = DeliveryAttempted(attempt, self.target.url, state, shown_in, number=item.attempts)
         if forwarder.settings.ordered:
             await forwarder.record(attempt, state, next_at)
             forwarder.emit(event)
