@@ -765,3 +765,29 @@ async def test_a_refused_attempt_announces_no_retry_time(tmp_path: Path) -> None
     assert (event["error"], event["state"], event["retry_in"]) == ("refused", "pending", None)
     line = attempt_line(attempt(status=None, error="refused", trigger="first"), "pending").plain
     assert line.endswith("retry when the target is back"), line
+
+
+def test_listen_does_not_make_up_the_folder_of_a_named_database(tmp_path: Path) -> None:
+    """A typo in --db (or WHRELAY_DB) is not quietly made into a new folder and database;
+    whrelay's own data folder is created as before."""
+    typo = tmp_path / "no-such-folder" / "hooks.db"
+    done = run_whrelay("listen", "--port", "0", "--db", str(typo), timeout=30)
+    assert done.returncode == ExitCode.USAGE
+    assert b"does not exist" in done.stderr and b"mkdir -p" in done.stderr
+    assert not typo.parent.exists()
+    env = {**os.environ, "WHRELAY_DATA_DIR": str(tmp_path / "fresh" / "data")}
+    env.pop("WHRELAY_DB", None)
+    proc = subprocess.Popen(
+        whrelay_cmd("listen", "--port", "0", "-o", "json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+    assert ready["db"] == str(tmp_path / "fresh" / "data" / "whrelay.db")

@@ -14,6 +14,8 @@ from whrelay.cli.common import DbOption, resolve_db, stderr, stdout, write_json
 from whrelay.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.text import Text
 
     from whrelay.events import ListenEvent, RequestRefused, TargetDown, TargetPaused, TargetUp
@@ -401,7 +403,7 @@ def listen(
         ),
     )
     settings = config.ListenSettings(
-        db_path=resolve_db(db),
+        db_path=_creatable(db),
         host=host,
         port=port,
         durability=_durability(durability),
@@ -485,6 +487,22 @@ def _routes(routes: list[str] | None) -> tuple[Route, ...]:
             route = replace(route, provider=get_scheme(route.provider).name)
         parsed.append(route)
     return tuple(parsed)
+
+
+def _creatable(db: Path | None) -> Path:
+    """The database ``listen`` writes. Its own data folder is created when missing; the
+    folder of a file named by ``--db`` or ``WHRELAY_DB`` must exist (a typo in the path is
+    not quietly made into a new folder and database)."""
+    import os
+
+    path = resolve_db(db)
+    named = db is not None or bool(os.environ.get("WHRELAY_DB"))
+    if named and not path.parent.is_dir():
+        raise UsageError(
+            f"the folder of the database {path} does not exist",
+            hint=f"create it first (mkdir -p {path.parent}), or check the path",
+        )
+    return path
 
 
 def _max_body(text: str) -> int:
