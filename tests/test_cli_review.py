@@ -791,3 +791,27 @@ def test_listen_does_not_make_up_the_folder_of_a_named_database(tmp_path: Path) 
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
     assert ready["db"] == str(tmp_path / "fresh" / "data" / "whrelay.db")
+
+
+@pytest.mark.parametrize(
+    "command", ["listen", "list", "show", "replay", "verify", "sign", "send", "paths", None]
+)
+def test_flags_do_not_look_as_if_they_took_a_value(command: str | None) -> None:
+    """``--json <bool>`` read as if it wanted ``--json true``; only Typer's own --help (and
+    its completion flags) keep the hint."""
+    args = ([command] if command else []) + ["--help"]
+    helped = subprocess.run(
+        whrelay_cmd(*args),
+        capture_output=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert helped.returncode == 0
+    flagged = [
+        line
+        for line in helped.stdout.decode().splitlines()
+        if "<bool>" in line and not re.search(r"--help|completion", line)
+    ]
+    assert flagged == []

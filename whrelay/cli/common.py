@@ -27,7 +27,9 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[
     bool,
-    typer.Option("--json", help="Write NDJSON to stdout, one object per line, and nothing else."),
+    typer.Option(
+        "--json", metavar="", help="Write NDJSON to stdout, one object per line, and nothing else."
+    ),
 ]
 
 

@@ -143,10 +143,14 @@ controls such as CSI written in UTF-8); TAB, LF and CRLF are text."""
 def show(
     webhook_id: Annotated[int, typer.Argument(metavar="ID", help="The webhook's id.")],
     raw: Annotated[
-        bool, typer.Option("--raw", help="Write the exact body bytes to stdout.")
+        bool, typer.Option("--raw", metavar="", help="Write the exact body bytes to stdout.")
     ] = False,
-    headers: Annotated[bool, typer.Option("--headers", help="Show only the headers.")] = False,
-    body: Annotated[bool, typer.Option("--body", help="Show only the (decoded) body.")] = False,
+    headers: Annotated[
+        bool, typer.Option("--headers", metavar="", help="Show only the headers.")
+    ] = False,
+    body: Annotated[
+        bool, typer.Option("--body", metavar="", help="Show only the (decoded) body.")
+    ] = False,
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:

@@ -298,6 +298,7 @@ def listen(
         bool,
         typer.Option(
             "--ordered",
+            metavar="",
             help="Deliver to each target strictly in arrival order: a failing webhook holds up "
             "the ones behind it (head-of-line blocking).",
         ),
@@ -313,7 +314,9 @@ def listen(
     ] = None,
     allow_remote: Annotated[
         bool,
-        typer.Option("--allow-remote", help="Allow targets that are not on this machine."),
+        typer.Option(
+            "--allow-remote", metavar="", help="Allow targets that are not on this machine."
+        ),
     ] = False,
     retry_schedule: Annotated[
         str,
@@ -354,6 +357,7 @@ def listen(
         bool,
         typer.Option(
             "--reject-invalid",
+            metavar="",
             help="Answer 401 to a bad signature and do not forward it (still stored).",
         ),
     ] = False,
@@ -361,6 +365,7 @@ def listen(
         bool,
         typer.Option(
             "--resign",
+            metavar="",
             help="Re-sign each forwarded attempt with a fresh timestamp "
             "(needs --provider and a secret), so late retries pass the app's check.",
         ),

@@ -42,6 +42,7 @@ def _root(
         False,
         "--version",
         "-V",
+        metavar="",
         help="Print the version and exit.",
         callback=_version,
         is_eager=True,

@@ -56,16 +56,20 @@ def replay_command(
     ] = None,
     path: Annotated[str | None, typer.Option("--path", help="Select by path glob.")] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would be sent, send nothing.")
+        bool, typer.Option("--dry-run", metavar="", help="Show what would be sent, send nothing.")
     ] = False,
     timeout: Annotated[str, typer.Option(help="Per-request timeout; 0 = none.")] = "30s",
     allow_remote: Annotated[
-        bool, typer.Option("--allow-remote", help="Allow targets that are not on this machine.")
+        bool,
+        typer.Option(
+            "--allow-remote", metavar="", help="Allow targets that are not on this machine."
+        ),
     ] = False,
     resign: Annotated[
         bool,
         typer.Option(
             "--resign",
+            metavar="",
             help="Sign afresh with the current time (needs a secret), so a "
             "capture older than the sender's tolerance still passes the app's check.",
         ),

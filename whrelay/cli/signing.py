@@ -180,7 +180,7 @@ def verify(
         float | None, typer.Option(help="Timestamp tolerance in seconds (default: the scheme's).")
     ] = None,
     ignore_timestamp: Annotated[
-        bool, typer.Option("--ignore-timestamp", help="Check the signature alone.")
+        bool, typer.Option("--ignore-timestamp", metavar="", help="Check the signature alone.")
     ] = False,
     hmac_header: HmacHeader = None,
     hmac_algorithm: HmacAlgorithm = None,
@@ -422,7 +422,8 @@ def send(
         str | None, typer.Option("--signed-url", help="Sign this URL instead (Twilio, Square).")
     ] = None,
     allow_remote: Annotated[
-        bool, typer.Option("--allow-remote", help="Allow a URL that is not on this machine.")
+        bool,
+        typer.Option("--allow-remote", metavar="", help="Allow a URL that is not on this machine."),
     ] = False,
     json_output: JsonOption = False,
 ) -> int:
