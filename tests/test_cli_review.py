@@ -717,6 +717,8 @@ async def test_ctrl_c_during_an_attempt_records_it_as_interrupted(
     assert attempt["error_detail"].startswith("whrelay stopped before the answer came")
     assert attempt["duration_ms"] > 0  # it was under way, not never sent
     assert [d["state"] for d in shown["deliveries"]] == [state]
+    seen = [e["event"] for e in listener.events]
+    assert seen.index("webhook") < seen.index("attempt")  # shown before its attempt
 
 
 def test_forwarding_locks_within_one_process(tmp_path: Path) -> None:
@@ -815,3 +817,31 @@ def test_flags_do_not_look_as_if_they_took_a_value(command: str | None) -> None:
         if "<bool>" in line and not re.search(r"--help|completion", line)
     ]
     assert flagged == []
+
+
+def test_say_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engine diagnostics with stderr closed at start (``2>&-``: ``sys.stderr`` is None) or
+    gone: the line is lost, nothing else (a restart of the storage process must go on)."""
+    from whrelay.errors import say
+
+    monkeypatch.setattr(sys, "stderr", None)
+    say("warning: nobody reads this")
+
+    class Gone:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stderr", Gone())
+    say("warning: nobody reads this either")
+
+
+def test_gzip_members_are_shown_up_to_a_bound() -> None:
+    """Each member costs a copy of the rest of the body: past 1000 members the rest is
+    counted, not decompressed (400,000 empty members took minutes)."""
+    member = gzip.compress(b"x", mtime=0)
+    out, note = decoded_body(_webhook(member * 1500, "gzip"))
+    assert out == b"x" * 1000
+    assert note is not None and "after the end of the stream not shown" in note

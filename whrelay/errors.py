@@ -71,8 +71,11 @@ class StorageUnavailableError(StorageError):
 def say(line: str) -> None:
     """One diagnostic line on stderr from the engine. Never raises: a reader of stderr that
     went away must not stop a restart or a delivery (the line is lost, nothing else)."""
+    stream = sys.stderr
+    if stream is None:  # started with stderr closed (2>&-)
+        return
     try:
-        sys.stderr.write(f"whrelay: {line}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
+        stream.write(f"whrelay: {line}\n")
+        stream.flush()
+    except Exception:  # noqa: S110 - losing a diagnostic must cost nothing else
         pass

@@ -33,6 +33,8 @@ from whrelay.safetext import inert as inert
 from whrelay.safetext import one_line as one_line
 
 MAX_DECOMPRESSED = 64 * 1024 * 1024
+MAX_GZIP_MEMBERS = 1000
+"""gzip members shown, at the most; the rest count as bytes not shown."""
 MAX_PRETTY = 2 * 1024 * 1024
 """Bodies above this are shown raw, not pretty-printed."""
 MAX_TEXT = 256 * 1024
@@ -190,12 +192,15 @@ def decoded_body(webhook: Webhook) -> tuple[bytes | None, str | None]:
     except (zlib.error, gzip.BadGzipFile) as error:
         return body, f"could not decompress ({encoding}): {error}; shown as received"
     received = human_size(len(body))
+    members = 1
     while (
         encoding in ("gzip", "x-gzip")
         and stream.eof
         and stream.unused_data[:2] == b"\x1f\x8b"
         and len(out) < MAX_DECOMPRESSED
+        and members < MAX_GZIP_MEMBERS  # each turn copies the rest: bounded, not quadratic
     ):
+        members += 1
         # Several gzip members one after the other are one gzip body (RFC 1952).
         following = zlib.decompressobj(wbits=31)
         try:
@@ -414,6 +419,8 @@ def attempt_line(
         line.append(f"  retry in {retry_in:.1f} s", style="yellow")
     elif state == "failed":
         line.append(f"  {_why_failed(attempt)}", style="red")
+    elif state == "pending" and attempt.error == "interrupted":
+        line.append("  sent again by the next listen", style="yellow")
     elif state == "pending":  # from listen, with no time: its target is down
         line.append("  retry when the target is back", style="yellow")
     elif state in ("retried", "retry pending", "then replayed"):

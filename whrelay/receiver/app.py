@@ -298,11 +298,12 @@ async def _proxy(
             with contextlib.suppress(StorageError):
                 stored, deliveries = await storing
                 receiver.stored += 1
+                receiver.emit(WebhookReceived(stored))
                 cut = dataclasses.replace(cut, webhook_id=stored.id, delivery=deliveries[0].id)
                 failed = DeliveryState.FAILED  # settled: the sender retries by itself
-                forwarder.record_later(
-                    cut, failed, None, DeliveryAttempted(cut, target.url, failed)
-                )
+                # Recorded here, not later: the server waits for this handler to end.
+                if await forwarder.record(cut, failed, None) is not None:
+                    receiver.emit(DeliveryAttempted(cut, target.url, failed))
             raise
     else:
         attempt = unsent(request, webhook_id=0, delivery=None, trigger="proxy", why=unsendable)

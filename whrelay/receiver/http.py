@@ -46,6 +46,8 @@ MAX_PIPELINED = 16
 LINGER = 2.0
 """Seconds a connection closed on a body it did not read goes on reading (and dropping)
 what the client still sends, so that the client reads the answer rather than a reset."""
+CUT_OFF_WAIT = 1.0
+"""Seconds the handlers cut off at shutdown get to record what they were doing."""
 SERVER = f"whrelay/{__version__}".encode()
 _NO_BODY = frozenset({204, 304})
 _QUOTED = re.compile(r":\s*(?:bytearray\()?b?['\"]")
@@ -171,7 +173,7 @@ class HttpServer:
             for task in tasks:
                 task.cancel()
             if tasks:
-                await asyncio.wait(tasks, timeout=timeout)
+                await asyncio.wait(tasks, timeout=CUT_OFF_WAIT)
         await self._server.wait_closed()
         self._server = None
 

@@ -216,7 +216,10 @@ class Lane:
                     error="interrupted",
                     started_at=started_at,
                 )
-                await forwarder.record(cut, DeliveryState.PENDING, now_micros())
+                pending = DeliveryState.PENDING
+                if await forwarder.record(cut, pending, now_micros()) is not None:
+                    number = item.attempts + 1
+                    forwarder.emit(DeliveryAttempted(cut, self.target.url, pending, None, number))
                 raise
         else:
             attempt = unsent(

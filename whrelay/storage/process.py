@@ -296,13 +296,14 @@ class ProcessWriter:
             self._dead = f"the storage process exited unexpectedly (code {code}); restarting"
             loop = asyncio.get_running_loop()
             loop.call_later(RESTART_DELAY, lambda: loop.create_task(self._restart()))
-            say(f"warning: {self._dead}")
         for waiter in self._waiters.values():
             if not waiter.done():
                 waiter.set_exception(
                     StorageUnavailableError(self._dead or "the storage process stopped")
                 )
         self._waiters.clear()
+        if not self._closing:
+            say(f"warning: {self._dead}")  # last: nothing above may wait on stderr
 
     async def _restart(self) -> None:
         """Start a new child after one died; until then writes fail with 503s, not 2xx."""
@@ -325,12 +326,13 @@ class ProcessWriter:
         stdin = self._transport.get_pipe_transport(0)
         if stdin is not None:
             stdin.close()
-        try:
-            async with asyncio.timeout(30):
-                await self._protocol.exited
-        except TimeoutError:
+        exited = self._protocol.exited
+        # asyncio.wait, not a timeout around the await: that would cancel ``exited`` itself,
+        # and waiting for it again after the kill would raise CancelledError.
+        await asyncio.wait({exited}, timeout=30)
+        if not exited.done():
             self._transport.kill()
-            await self._protocol.exited
+            await exited
         self._transport.close()
 
 
