@@ -844,4 +844,41 @@ def test_gzip_members_are_shown_up_to_a_bound() -> None:
     member = gzip.compress(b"x", mtime=0)
     out, note = decoded_body(_webhook(member * 1500, "gzip"))
     assert out == b"x" * 1000
-    assert note is not None and "after the end of the stream not shown" in note
+    assert note is not None and "the first 1000 members;" in note
+
+
+def test_stderr_closed_at_start_changes_nothing_but_the_messages(tmp_path: Path) -> None:
+    """``2>&-``: Python's ``sys.stderr`` is None. A start warning in json mode used to stop
+    listen with exit 1; an error's exit code used to become 1."""
+    from whrelay.models import Capture
+    from whrelay.storage import Store
+
+    def closed_stderr(*args: str) -> list[str]:
+        return ["sh", "-c", 'exec "$@" 2>&-', "sh", *whrelay_cmd(*args)]
+
+    db = tmp_path / "hooks.db"
+    with Store(db) as store:  # a delivery for a target not named below: a start warning
+        store.insert_webhooks(
+            [Capture("POST", "/p", "", (), b"x", "1.1", None, 1)], [["http://127.0.0.1:9"]]
+        )
+    proc = subprocess.Popen(
+        closed_stderr("listen", "--port", "0", "-o", "json", "--db", str(db)),
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["event"] == "ready"
+        time.sleep(1)
+        assert proc.poll() is None  # still receiving
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(20)
+    assert code == ExitCode.INTERRUPTED
+    typo = subprocess.run(
+        closed_stderr("listen", "--db", str(tmp_path / "nope" / "x.db")),
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert typo.returncode == ExitCode.USAGE

@@ -68,14 +68,14 @@ class StorageUnavailableError(StorageError):
     """A write failed for a reason that may pass: disk full, read-only file, lock timeout."""
 
 
-def say(line: str) -> None:
+def say(line: str, prefix: str = "whrelay: ") -> None:
     """One diagnostic line on stderr from the engine. Never raises: a reader of stderr that
     went away must not stop a restart or a delivery (the line is lost, nothing else)."""
     stream = sys.stderr
     if stream is None:  # started with stderr closed (2>&-)
         return
     try:
-        stream.write(f"whrelay: {line}\n")
+        stream.write(f"{prefix}{line}\n")
         stream.flush()
     except Exception:  # noqa: S110 - losing a diagnostic must cost nothing else
         pass

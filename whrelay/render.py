@@ -223,6 +223,11 @@ def decoded_body(webhook: Webhook) -> tuple[bytes | None, str | None]:
             f"decompressed from {encoding} ({received} as received), but the stream is cut "
             "short: shown as far as it goes"
         )
+    if members == MAX_GZIP_MEMBERS and stream.unused_data[:2] == b"\x1f\x8b":
+        return out, (
+            f"decompressed from gzip ({received} as received): the first {MAX_GZIP_MEMBERS} "
+            f"members; {human_size(len(stream.unused_data))} of members after them not shown"
+        )
     if stream.unused_data:
         return out, (
             f"decompressed from {encoding} ({received} as received); "

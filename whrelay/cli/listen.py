@@ -11,7 +11,7 @@ import typer
 
 from whrelay import defaults
 from whrelay.cli.common import DbOption, resolve_db, stderr, stdout, write_json
-from whrelay.errors import ExitCode, UsageError
+from whrelay.errors import ExitCode, UsageError, say
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -150,7 +150,7 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
                 {"event": "ready", "url": event.url, "db": event.db_path, "version": event.version}
             )
             for warning in event.warnings:
-                sys.stderr.write(f"warning: {warning}\n")
+                say(f"warning: {warning}", prefix="")
         elif isinstance(event, WebhookReceived):
             write_json({"event": "webhook", **event.webhook.to_json()})
         elif isinstance(event, RequestRefused):
@@ -499,13 +499,14 @@ def _creatable(db: Path | None) -> Path:
     folder of a file named by ``--db`` or ``WHRELAY_DB`` must exist (a typo in the path is
     not quietly made into a new folder and database)."""
     import os
+    import shlex
 
     path = resolve_db(db)
     named = db is not None or bool(os.environ.get("WHRELAY_DB"))
     if named and not path.parent.is_dir():
         raise UsageError(
             f"the folder of the database {path} does not exist",
-            hint=f"create it first (mkdir -p {path.parent}), or check the path",
+            hint=f"create it first (mkdir -p {shlex.quote(str(path.parent))}), or check the path",
         )
     return path
 

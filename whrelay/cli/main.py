@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover
 
 from whrelay import __version__
 from whrelay.cli.common import reader_gone
-from whrelay.errors import ExitCode, WhrelayError
+from whrelay.errors import ExitCode, WhrelayError, say
 
 app = typer.Typer(
     name="whrelay",
@@ -65,11 +65,11 @@ _register()
 
 
 def _fail(message: str, hint: str | None, code: int) -> NoReturn:
-    # Plain writes: an error message may quote user input and must not become markup.
-    sys.stderr.write(f"whrelay: error: {message}\n")
+    # Plain writes: an error message may quote user input and must not become markup. They
+    # cannot fail: with stderr closed or gone, the exit code still tells what happened.
+    say(f"error: {message}")
     if hint:
-        sys.stderr.write(f"  hint: {hint}\n")
-    sys.stderr.flush()
+        say(f"hint: {hint}", prefix="  ")
     sys.exit(code)
 
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click_errors.ClickException as error:
         _fail(error.format_message(), None, ExitCode.USAGE)
     except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("\nwhrelay: interrupted\n")
+        say("interrupted", prefix="\nwhrelay: ")
         sys.exit(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         reader_gone()
