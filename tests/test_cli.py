@@ -984,3 +984,26 @@ def test_list_checks_the_provider_and_hints_at_a_path_without_slash(history: Pat
     assert [json.loads(line)["id"] for line in upper.stdout.splitlines()] == [5, 1]
     slashless = ok("list", "--path", "hooks/*", "--db", str(history))
     assert "hint: paths start with '/': --path '/hooks/*'" in err(slashless)
+
+
+@pytest.mark.parametrize(("width", "time_shown"), [(72, "11-18 11:06:40"), (60, None)])
+def test_list_shortens_the_time_before_dropping_it(width: int, time_shown: str | None) -> None:
+    """Where the full time does not fit, the year goes first; only then the time."""
+    from rich.console import Console
+
+    from whrelay.render import webhook_table
+
+    rows = [
+        WebhookSummary(118, T0, "POST", "/hooks/x", "", "github", "pull_request.opened",
+                       None, 1, None, "invalid", "bad_signature", "github"),
+    ]  # fmt: skip
+    console = Console(width=width, color_system=None, highlight=False, soft_wrap=True)
+    with console.capture() as captured:
+        console.print(webhook_table(rows, width))
+    header, row = captured.get().splitlines()
+    assert all(len(line.rstrip()) <= width for line in (header, row))
+    if time_shown is None:
+        assert "RECEIVED" not in header and "11:06:40" not in row
+    else:
+        assert header.split()[:2] == ["ID", "RECEIVED"] and "(UTC)" not in header
+        assert time_shown in row and "2026-" not in row

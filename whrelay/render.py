@@ -131,13 +131,19 @@ def webhook_table(summaries: Sequence[WebhookSummary], width: int | None = None)
     shown = list(range(len(headers)))
     path_width = event_width = None
     if width is not None:
-        # A narrow terminal loses the time first, then the signature, so that the id, the
-        # method and the size stay whole and the path and event get 8 columns or more.
-        for dropped in (1, 6):
+        # A narrow terminal shortens the time (no year), then loses it, then the signature,
+        # so that the id, the method and the size stay whole and the path and event get 8
+        # columns or more.
+        for step in ("short time", "no time", "no signature"):
             fixed = sum(widths[c] for c in shown if c not in (3, 4)) + 2 * (len(shown) - 1)
             if width - fixed >= 16:
                 break
-            shown.remove(dropped)
+            if step == "short time":
+                rows = [(r[0], r[1][5:], *r[2:]) for r in rows]
+                headers = (headers[0], "RECEIVED", *headers[2:])
+                widths[1] = max([len(headers[1]), *(len(r[1]) for r in rows)])
+            else:
+                shown.remove(1 if step == "no time" else 6)
         spare = width - sum(widths[c] for c in shown if c not in (3, 4)) - 2 * (len(shown) - 1)
         if widths[3] + widths[4] > spare:
             event_width = max(8, min(widths[4], spare * 2 // 5))
