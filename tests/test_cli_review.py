@@ -270,7 +270,7 @@ def attempt(**fields: object) -> Attempt:
         ({"status": None, "error": "refused", "error_detail": "connection refused"}, "over"),
         ({"status": 404, "trigger": "first"}, "failed, not retried"),
         ({"status": None, "error": "blocked", "error_detail": "10.0.0.1"}, "not retried"),
-        ({"status": None, "error": "error", "duration_us": 0}, "failed, not retried"),
+        ({"status": None, "error": "unsent", "duration_us": 0}, "failed, not retried"),
         ({"status": 500, "trigger": "replay"}, "failed"),
     ],
 )

@@ -277,7 +277,8 @@ class Attempt:
     response_truncated: bool = False
     error: str | None = None
     """``refused``, ``connect``, ``timeout``, ``reset``, ``blocked`` (by the loopback policy),
-    ``tls`` (the handshake failed) or ``error`` (not HTTP, or the request could not be made)."""
+    ``tls`` (the handshake failed), ``error`` (the answer is not HTTP), ``unsent`` (the
+    request could not be made) or ``interrupted`` (whrelay stopped before the answer)."""
     error_detail: str | None = None
     id: int = 0
 

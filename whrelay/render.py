@@ -443,12 +443,11 @@ def _why_failed(attempt: Attempt) -> str:
     """How a failed attempt ended: a delivery's is either not retried by nature (a 4xx, a
     refused address, a request that could not be made) or retried until the window closed;
     a replay, a proxied or a test send is never retried."""
-    from whrelay.retry import Verdict, classify
+    from whrelay.retry import Verdict, verdict_of
 
     if attempt.trigger not in ("first", "retry"):
         return "failed"
-    never_sent = attempt.error == "error" and attempt.duration_us == 0  # client.unsent
-    if attempt.error == "blocked" or never_sent or classify(attempt.status) is not Verdict.RETRY:
+    if verdict_of(attempt.status, attempt.error) is not Verdict.RETRY:
         return "failed, not retried"
     return "failed: retry window over"
 

@@ -58,6 +58,19 @@ def classify(status: int | None) -> Verdict:
     return Verdict.FAILED  # 1xx, 3xx (never followed), other 4xx
 
 
+NOT_RETRIED_ERRORS = frozenset({"blocked", "unsent"})
+"""Attempt errors no retry can mend: an address the loopback policy refuses, and a request
+that could not be made (re-signing failed on what the sender sent)."""
+
+
+def verdict_of(status: int | None, error: str | None) -> Verdict:
+    """What an attempt's outcome means: ``classify`` of its status, save the errors no retry
+    can mend. The forwarder acts on it; ``show`` says it."""
+    if error in NOT_RETRIED_ERRORS:
+        return Verdict.FAILED
+    return classify(status)
+
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
     if not value:

@@ -250,11 +250,11 @@ def unsent(
     delivery: int | None,
     trigger: str,
     why: str,
-    error: str = "error",
+    error: str = "unsent",
     started_at: int | None = None,
 ) -> Attempt:
     """The record of an attempt that got no answer for a reason of whrelay's own: it could not
-    be made at all (``--resign`` failed on what the sender sent: ``error``), or whrelay
+    be made at all (``unsent``: ``--resign`` failed on what the sender sent), or whrelay
     stopped while it waited (``interrupted``, with ``started_at``)."""
     now = now_micros()
     return Attempt(

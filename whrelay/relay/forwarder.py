@@ -23,7 +23,7 @@ from whrelay.errors import NotFoundError, StorageError, say
 from whrelay.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
 from whrelay.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
 from whrelay.relay.client import INTERRUPTED, Resigner, Sender, prepare, probe, unsent
-from whrelay.retry import Verdict, classify, next_delay, parse_retry_after
+from whrelay.retry import Verdict, next_delay, parse_retry_after, verdict_of
 from whrelay.storage.jobs import RecordAttempt
 from whrelay.storage.writer import Writer
 from whrelay.targets import Target
@@ -226,11 +226,7 @@ class Lane:
                 request, webhook_id=webhook_id, delivery=delivery, trigger=trigger, why=unsendable
             )
         item.attempts += 1
-        verdict = (
-            Verdict.FAILED
-            if attempt.error == "blocked" or unsendable is not None
-            else classify(attempt.status)
-        )
+        verdict = verdict_of(attempt.status, attempt.error)
         now_us = now_micros()
         retry_in: float | None = None
         if verdict is Verdict.RETRY:
