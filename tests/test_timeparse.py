@@ -158,3 +158,14 @@ def test_parse_size_rejects(text: str) -> None:
     assert caught.value.exit_code == ExitCode.USAGE
     assert repr(text) in caught.value.message
     assert caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(25 << 20, "25 MiB"), (64 << 10, "64 KiB"), (1000, "1000 bytes"), (1536 << 10, "1536 KiB")],
+)
+def test_size_text_is_exact_and_parse_size_reads_it_back(size: int, text: str) -> None:
+    from whrelay.timeparse import size_text
+
+    assert size_text(size) == text
+    assert parse_size(text.replace(" bytes", "")) == size

@@ -34,15 +34,19 @@ def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def lock_path(database: Path) -> Path:
-    """The file whose lock serializes every process's writes to ``database``: beside the
-    database file itself, so that a path through a symlink names the same lock."""
-    real = database.resolve()
-    return real.with_name(real.name + "-whrelay.lock")
+    """The file whose lock serializes every process's writes to ``database``."""
+    return _beside(database, "-whrelay.lock")
 
 
 def listen_lock_path(database: Path) -> Path:
     """The file in which a running ``whrelay listen`` locks each target it forwards to: one
     listener per database and target, since each resumes the pending deliveries of its
     targets (two would deliver them twice)."""
+    return _beside(database, "-whrelay.listen")
+
+
+def _beside(database: Path, suffix: str) -> Path:
+    """A file beside the database file itself, so that a path through a symlink names the
+    same one."""
     real = database.resolve()
-    return real.with_name(real.name + "-whrelay.listen")
+    return real.with_name(real.name + suffix)

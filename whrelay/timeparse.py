@@ -56,3 +56,12 @@ def parse_size(text: str) -> int:
         raise UsageError(f"not a size: {text!r}", hint="use e.g. 512k, 25MiB or 1g")
     unit = (match.group(2) or "b")[0].lower()
     return int(float(match.group(1)) * _SIZE_UNITS.get(unit, 1))
+
+
+def size_text(size: int) -> str:
+    """A size as ``--max-body`` takes it, in the largest binary unit that divides it exactly:
+    ``25 MiB``, ``64 KiB``, ``1000 bytes``."""
+    for shift, unit in ((20, "MiB"), (10, "KiB")):
+        if size and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} bytes"

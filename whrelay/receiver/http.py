@@ -35,6 +35,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from whrelay import __version__
 from whrelay.errors import say
 from whrelay.models import now_micros
+from whrelay.timeparse import size_text
 
 MAX_LINE = 8190
 """Longest request line and longest header line, in bytes (aiohttp's and nginx's default)."""
@@ -462,14 +463,8 @@ class Connection(BaseProtocol):
         return refuse(self.handler, request, status, message)
 
     def _too_large(self, request: Request) -> Response:
-        limit = self.limits.max_body
-        if limit % (1 << 20) == 0:
-            shown = f"{limit >> 20} MiB"
-        elif limit % 1024 == 0:
-            shown = f"{limit >> 10} KiB"
-        else:
-            shown = f"{limit} byte"
-        message = f"body larger than the {shown} limit (--max-body); not stored"
+        limit = size_text(self.limits.max_body)
+        message = f"body larger than the {limit} limit (--max-body); not stored"
         return self._refuse(request, 413, message)
 
     def _malformed(self, error: HttpProcessingError) -> None:

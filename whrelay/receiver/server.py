@@ -19,6 +19,7 @@ from whrelay.storage import Store
 from whrelay.storage.lock import sole_forwarder
 from whrelay.storage.process import ProcessWriter
 from whrelay.targets import check_target
+from whrelay.timeparse import size_text
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
@@ -66,8 +67,7 @@ def _options(settings: ListenSettings) -> dict[str, str]:
     else:
         options["verify"] = f"{scheme}; no secret, so webhooks are stored as unverified"
     options["durability"] = settings.durability
-    mib = settings.max_body / (1 << 20)
-    options["max body"] = f"{mib:g} MiB" if mib >= 1 else f"{settings.max_body} bytes"
+    options["max body"] = size_text(settings.max_body)
     options["SQLite"] = sqlite3.sqlite_version
     return options
 
