@@ -413,19 +413,41 @@ def test_an_unreadable_database_is_exit_3_however_it_is_named() -> None:
         shutil.rmtree(folder)
 
 
-def test_replay_resign_names_the_webhook_with_no_scheme(tmp_path: Path) -> None:
+def test_replay_resign_sends_a_webhook_with_no_scheme_as_received_and_says_why(
+    tmp_path: Path,
+) -> None:
+    from tests.targetserver import target_server
     from whrelay.models import Capture
     from whrelay.storage import Store
 
     db = tmp_path / "hooks.db"
     with Store(db) as store:
-        [plain] = store.insert_webhooks([Capture("POST", "/p", "", (), b"x", "1.1", None, 1)])
-    done = run_whrelay(
-        "replay", str(plain.id), "--to", "9", "--resign", "--secret", "s", "--db", str(db)
-    )
-    assert done.returncode == ExitCode.USAGE
-    assert f"no signature scheme was recognized for webhook #{plain.id}".encode() in done.stderr
-    assert b"--provider" in done.stderr
+        [plain] = store.insert_webhooks(
+            [Capture("POST", "/p", "", ((b"X-Mine", b"1"),), b"x", "1.1", None, 1)]
+        )
+    with target_server() as target:
+        dry = run_whrelay(
+            "replay", str(plain.id), "--to", target.url, "--resign", "--secret", "s",
+            "--dry-run", "--db", str(db),
+        )  # fmt: skip
+        done = run_whrelay(
+            "replay", str(plain.id), "--to", target.url, "--resign", "--secret", "s",
+            "--db", str(db),
+        )  # fmt: skip
+        [seen] = target.wait_for(1)
+    assert dry.returncode == 0, dry.stderr
+    assert b"not re-signed: no signature scheme was recognized" in dry.stdout
+    assert done.returncode == 0, done.stderr
+    assert b"not re-signed: no signature scheme was recognized" in done.stdout
+    assert seen.body == b"x"
+    assert [name for name, _ in seen.headers if name.lower().startswith(b"x-")] == [
+        b"X-Mine",
+        b"X-Forwarded-Proto",
+    ]
+    with Store(db, readonly=True) as store:
+        [attempt] = store.attempts(plain.id)
+    assert attempt.resigned is False
+    assert attempt.resign_note == "not re-signed: no signature scheme was recognized"
 
 
 @pytest.mark.slow

@@ -939,7 +939,13 @@ async def test_list_status_show_and_dry_run(tmp_path: Path) -> None:
     assert f"{target.url}/bad".encode() in dry.stdout
     assert f"#{delivered}".encode() not in dry.stdout
     assert [json.loads(line) for line in dry_json.stdout.splitlines()] == [
-        {"id": failed, "target": target.url, "dry_run": True}
+        {
+            "id": failed,
+            "target": target.url,
+            "dry_run": True,
+            "verdict": "unverified",
+            "scheme": None,
+        }
     ]
     assert len(attempts(db, failed)) == 1  # nothing recorded either
 
@@ -981,7 +987,7 @@ async def test_bulk_replay_of_failed_sends_only_the_failed_deliveries(tmp_path: 
     assert "1 attempt(s) + 1 replay(s)" in picky_line
     assert dry.returncode == 0, dry.stderr
     assert [json.loads(line) for line in dry.stdout.splitlines()] == [
-        {"id": both, "target": picky.url, "dry_run": True}
+        {"id": both, "target": picky.url, "dry_run": True, "verdict": "unverified", "scheme": None}
     ]
     assert mixed.returncode == 2
     assert b"not both" in mixed.stderr

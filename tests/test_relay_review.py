@@ -387,14 +387,21 @@ SW_ID = b"msg_\xff\xfe"
 """A standard-webhooks id that is not UTF-8."""
 
 
+def sw_signature(stamp: bytes, body: bytes) -> bytes:
+    """A real standard-webhooks signature by ``SW_SECRET`` over the id's exact bytes."""
+    key = base64.b64decode(SW_SECRET.removeprefix("whsec_"))
+    digest = hmac.new(key, SW_ID + b"." + stamp + b"." + body, hashlib.sha256).digest()
+    return b"v1," + base64.b64encode(digest)
+
+
 def sw_request(body: bytes) -> bytes:
-    stamp = b"%d" % int(time.time())
+    stamp = b"%d" % (int(time.time()) - 120)  # signed a while ago, so re-signing shows
     return post_bytes(
         b"/sw",
         body,
         b"webhook-id: " + SW_ID,
         b"webhook-timestamp: " + stamp,
-        b"webhook-signature: v1,bm90IGEgcmVhbCBzaWduYXR1cmU=",
+        b"webhook-signature: " + sw_signature(stamp, body),
         b"Content-Type: application/json",
     )
 
@@ -427,13 +434,14 @@ async def test_replay_resign_keeps_a_webhook_id_that_is_not_utf8(tmp_path: Path)
         (b"Host", b"x"),
         (b"webhook-id", SW_ID),
         (b"webhook-timestamp", b"1700000000"),
-        (b"webhook-signature", b"v1,bm90IGEgcmVhbCBzaWduYXR1cmU="),
+        (b"webhook-signature", sw_signature(b"1700000000", body)),
         (b"Content-Type", b"application/json"),
     )
     db = tmp_path / "hooks.db"
+    arrived = 1_700_000_001_000_000  # a second after it was signed
     with Store(db) as store:
         [summary] = store.insert_webhooks(
-            [Capture("POST", "/sw", "", headers, body, "1.1", "127.0.0.1", now_micros())]
+            [Capture("POST", "/sw", "", headers, body, "1.1", "127.0.0.1", arrived)]
         )
     async with RawTarget() as target:
         proc = await asyncio.to_thread(
@@ -443,7 +451,7 @@ async def test_replay_resign_keeps_a_webhook_id_that_is_not_utf8(tmp_path: Path)
             "--to",
             target.url,
             "--resign",
-            "--provider",
+            "--sign-as",
             "standard-webhooks",
             "--secret",
             SW_SECRET,
@@ -497,10 +505,13 @@ def twilio_md5_request() -> bytes:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["store", "proxy"])
-async def test_resign_that_cannot_sign_records_a_failed_attempt(tmp_path: Path, mode: str) -> None:
-    """Twilio with ``algorithm=MD5`` (which the scheme cannot sign with) under --resign: the
-    webhook is stored, the sender is not told 500, and the attempt that could not be made
-    is recorded with a detail that says re-signing failed."""
+async def test_resign_sends_what_it_cannot_check_as_received_and_records_why(
+    tmp_path: Path, mode: str
+) -> None:
+    """Twilio with ``algorithm=MD5`` (which the scheme can neither check nor sign) under
+    --resign: the webhook is stored, the sender is not told 500, the target gets the request
+    as received (the sender's signature untouched), and the attempt says why it was not
+    re-signed."""
     db = tmp_path / "hooks.db"
     args = ("--mode", mode, "--provider", "twilio", "--secret", "secret123", "--resign")
     async with (
@@ -513,13 +524,15 @@ async def test_resign_that_cannot_sign_records_a_failed_attempt(tmp_path: Path, 
         with Store(db, readonly=True) as store:
             [webhook_id] = [w.id for w in store.list_webhooks()]
         await attempts_made(db, webhook_id, 1)
+        [seen] = await target.wait_for(1)
+    assert seen.header(b"X-Twilio-Signature") == b"bm90IGEgcmVhbCBzaWduYXR1cmU="
     shown = run_whrelay("show", str(webhook_id), "--json", "--db", str(db))
     assert shown.returncode == 0, shown.stderr
-    record = json.loads(shown.stdout)
-    attempts = record["attempts"]
-    assert attempts, record
-    assert attempts[0]["status"] is None
-    assert re.search(r"re-?sign", attempts[0]["error_detail"] or "", re.IGNORECASE), attempts[0]
+    [attempt] = json.loads(shown.stdout)["attempts"]
+    assert attempt["status"] == 200
+    assert attempt["resigned"] is False
+    assert attempt["resign_note"].startswith("not re-signed: its twilio signature is not valid")
+    assert "MD5" in attempt["resign_note"]
 
 
 # --- 4. One huge chunk and the response cap ------------------------------------------------------

@@ -281,6 +281,12 @@ class Attempt:
     request could not be made) or ``interrupted`` (whrelay stopped before the answer)."""
     error_detail: str | None = None
     id: int = 0
+    resigned: bool | None = None
+    """Whether whrelay signed the request afresh (``--resign``): ``None`` when re-signing was
+    not asked for, ``False`` when it was but the webhook went out as received (see
+    ``resign_note``)."""
+    resign_note: str | None = None
+    """Why a webhook was not re-signed, or the warning it was re-signed with."""
 
     @property
     def ok(self) -> bool:
@@ -309,6 +315,8 @@ class Attempt:
             ],
             "response_body_b64": None if body is None else base64.b64encode(body).decode(),
             "response_truncated": self.response_truncated,
+            "resigned": self.resigned,
+            "resign_note": self.resign_note,
         }
 
 

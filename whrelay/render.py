@@ -31,6 +31,7 @@ from whrelay.models import (
 )
 from whrelay.safetext import inert as inert
 from whrelay.safetext import one_line as one_line
+from whrelay.signatures import redact_headers
 
 MAX_DECOMPRESSED = 64 * 1024 * 1024
 MAX_GZIP_MEMBERS = 1000
@@ -396,7 +397,7 @@ def webhook_detail(webhook: Webhook) -> Group:
         title,
         Text(),
         request_line(webhook),
-        headers_table(webhook.decoded_headers()),
+        headers_table(redact_headers(webhook.decoded_headers())),
         Text(),
         body_view(webhook),
     )
@@ -426,6 +427,7 @@ def attempt_line(
         line.append(f"  (retry {number - 1})", style="dim")
     elif attempt.trigger != "first":
         line.append(f"  ({attempt.trigger})", style="dim")
+    line.append_text(signing_text(attempt))
     if retry_in is not None:
         line.append(f"  retry in {retry_in:.1f} s", style="yellow")
     elif state == "failed":
@@ -437,6 +439,20 @@ def attempt_line(
     elif state in ("retried", "retry pending", "then replayed"):
         line.append(f"  {state}", style="yellow")
     return line
+
+
+def signing_text(attempt: Attempt, limit: int = 100) -> Text:
+    """What ``--resign`` did to an attempt: re-signed, not (and why), or forced past a failed
+    check; empty when re-signing was not asked for."""
+    note = one_line(attempt.resign_note or "")
+    note = note[: limit - 1] + "…" if len(note) > limit else note
+    if attempt.resigned is None:
+        return Text()
+    if attempt.resigned and not note:
+        return Text("  re-signed", style="dim")
+    if attempt.resigned:
+        return Text(f"  {note}", style="bold red")
+    return Text(f"  {note}", style="yellow")
 
 
 def _why_failed(attempt: Attempt) -> str:

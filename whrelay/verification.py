@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -155,6 +155,21 @@ def verify_message(
     return explain(scheme, message, check)
 
 
+def keys_for(route: Route | None, settings: VerifySettings) -> tuple[str | None, tuple[str, ...]]:
+    """The scheme (``None``: detect it) and the secrets that check a webhook on ``route``: the
+    route's own where it names them, else ``listen``'s."""
+    provider = (route.provider if route else None) or settings.provider
+    secrets = (route.secrets if route and route.secrets else ()) or settings.secrets
+    return provider, secrets
+
+
+def arrival_url(host: str | None, target: str, public_url: str | None) -> str | None:
+    """The URL a sender called, as ``listen`` judges it: ``--public-url`` plus the path and
+    query when given, else ``http://`` + the Host header + the target."""
+    explicit = public_url.rstrip("/") + target if public_url else None
+    return url_from(host, target, explicit)
+
+
 def judge(
     capture: Capture,
     settings: VerifySettings,
@@ -164,8 +179,7 @@ def judge(
 ) -> Verdict:
     """The verdict ``listen`` stores for a webhook as it arrives. ``detected`` is the
     provider the headers name, when the caller has worked it out already."""
-    provider = (route.provider if route else None) or settings.provider
-    secrets = (route.secrets if route and route.secrets else ()) or settings.secrets
+    provider, secrets = keys_for(route, settings)
     if not secrets:
         # Nothing to verify with: name the scheme (cheaply) and stop.
         name = provider or detected or detect_provider(capture.headers)
@@ -175,8 +189,8 @@ def judge(
     headers = tuple((decode_header(k), decode_header(v)) for k, v in capture.headers)
     target = f"{capture.path}?{capture.query}" if capture.query else capture.path
     host = next((v for k, v in headers if k.lower() == "host"), None)
-    url = settings.public_url.rstrip("/") + target if settings.public_url else None
-    message = Message(capture.body or b"", headers, url_from(host, target, url), capture.method)
+    url = arrival_url(host, target, settings.public_url)
+    message = Message(capture.body or b"", headers, url, capture.method)
     name = provider or detected or detect_scheme(headers)
     if name is None or name not in REGISTRY:
         return Verdict("unverified", None, None, "no signature scheme recognized")
@@ -188,6 +202,77 @@ def judge(
     return Verdict(
         "valid" if result.valid else "invalid", scheme.name, result.reason.value, result.detail
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeys:
+    """What re-signing a webhook may use: its scheme (``None``: the one its own headers or
+    body name) and the secrets that verify it and sign it afresh. Held in memory only."""
+
+    provider: str | None
+    secrets: tuple[str, ...] = field(repr=False)
+    public_url: str | None = None
+    """The URL senders call (``--public-url``), for schemes that sign it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResignDecision:
+    """Whether a webhook may be signed afresh, with what, and why not.
+
+    The rule: whrelay re-signs only a webhook whose signature, judged as at its arrival, is
+    valid with one of the configured secrets, and it signs with that secret. Anything else
+    goes out exactly as received, unless the user named ``--resign-unverified`` for one
+    replay. A relay that signed whatever reached it would be a signing oracle for anyone who
+    can reach its port."""
+
+    verdict: str
+    """``valid``, ``invalid`` or ``unverified`` (no scheme recognized, or no usable secret)."""
+    scheme: Scheme | None = None
+    secret: str | None = field(default=None, repr=False)
+    """The secret to sign with; ``None`` when the webhook is not to be re-signed."""
+    why: str = ""
+    """Why it is not re-signed (or, when forced, what it was re-signed despite)."""
+
+    @property
+    def resign(self) -> bool:
+        return self.secret is not None
+
+
+def decide_resign(
+    webhook: Webhook, keys: SigningKeys, *, unverified: bool = False
+) -> ResignDecision:
+    """Whether ``webhook`` may be re-signed with ``keys`` (see ``ResignDecision``).
+
+    The signature is judged at the webhook's arrival time, so a capture replayed long after
+    its sender's tolerance is still valid, and one that was already stale or forged when it
+    arrived never is. ``unverified`` (``replay --resign-unverified``) signs a webhook that is
+    not valid too, with the first secret, and says so in ``why``."""
+    message = message_from_webhook(webhook)
+    message = message.with_url(
+        arrival_url(webhook.header("host"), webhook.summary.target, keys.public_url)
+    )
+    name = keys.provider or detect_scheme(message.headers) or _body_scheme(message)
+    if name is None or name not in REGISTRY:
+        return ResignDecision("unverified", why="no signature scheme was recognized")
+    scheme = get_scheme(name)
+    if not keys.secrets:
+        return ResignDecision("unverified", scheme, why=f"no {scheme.name} secret to check it with")
+    at = webhook.summary.received_at / 1_000_000
+    for secret in keys.secrets:  # each on its own: the one that verifies is the one that signs
+        try:
+            if scheme.verify(message, Check((secret,), at)).valid:
+                return ResignDecision("valid", scheme, secret)
+        except Exception:  # noqa: S112 - a check that fails to run verifies nothing
+            continue
+    try:
+        result = scheme.verify(message, Check(keys.secrets, at))
+        found = f"{result.reason.value}: {result.detail}" if result.detail else result.reason.value
+    except Exception as error:
+        found = f"the check failed: {error!r}"
+    why = f"its {scheme.name} signature is not valid ({found})"
+    if unverified:
+        return ResignDecision("invalid", scheme, keys.secrets[0], why)
+    return ResignDecision("invalid", scheme, why=why)
 
 
 def resign(

@@ -166,6 +166,7 @@ def show(
         request_line,
         webhook_detail,
     )
+    from whrelay.signatures import redact_headers
     from whrelay.storage import Store
 
     try:
@@ -186,13 +187,14 @@ def show(
         sys.stdout.buffer.flush()
     elif json_output:
         record = webhook.to_json()
+        record["headers"] = [list(pair) for pair in redact_headers(webhook.decoded_headers())]
         record["deliveries"] = [d.to_json() for d in deliveries]
         record["attempts"] = [a.to_json() for a in attempts]
         write_json(record)
     elif headers:
         console = stdout()
         console.print(request_line(webhook))
-        console.print(headers_table(webhook.decoded_headers()))
+        console.print(headers_table(redact_headers(webhook.decoded_headers())))
     elif body:
         stdout().print(body_view(webhook))
     else:

@@ -180,6 +180,8 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
                     "state": event.state,
                     "attempt": event.number,
                     "retry_in": event.retry_in,
+                    "resigned": a.resigned,
+                    "resign_note": a.resign_note,
                 }
             )
         elif isinstance(event, TargetDown):
@@ -366,8 +368,9 @@ def listen(
         typer.Option(
             "--resign",
             metavar="",
-            help="Re-sign each forwarded attempt with a fresh timestamp "
-            "(needs --provider and a secret), so late retries pass the app's check.",
+            help="Re-sign each forwarded attempt with a fresh timestamp, so late retries pass "
+            "the app's check. Only webhooks whose signature verified are re-signed (needs a "
+            "secret); others go out as received.",
         ),
     ] = False,
     db: DbOption = None,
@@ -388,13 +391,8 @@ def listen(
         from whrelay.signatures import get_scheme
 
         provider = get_scheme(provider).name
-    if resign and not (provider and secrets):
-        raise UsageError("--resign needs --provider and --secret (or --secret-env)")
-    if resign and provider:
-        from whrelay.signatures import get_scheme
-        from whrelay.verification import check_signing_secret
-
-        check_signing_secret(get_scheme(provider), secrets[0])
+    if resign:
+        _check_resign(provider, secrets, parsed_routes)
     if reject_invalid and not (secrets or any(r.secrets for r in parsed_routes)):
         raise UsageError("--reject-invalid needs a secret to verify with (--secret)")
     forward_settings = config.ForwardSettings(
@@ -492,6 +490,26 @@ def _routes(routes: list[str] | None) -> tuple[Route, ...]:
             route = replace(route, provider=get_scheme(route.provider).name)
         parsed.append(route)
     return tuple(parsed)
+
+
+def _check_resign(
+    provider: str | None, secrets: tuple[str, ...], routes: tuple[Route, ...]
+) -> None:
+    """``--resign`` re-signs what it verified, so it needs a secret to verify with; a secret
+    that is known to be for a scheme must be able to sign for it."""
+    from whrelay.signatures import get_scheme
+    from whrelay.verification import check_signing_secret
+
+    if not (secrets or any(r.secrets for r in routes)):
+        raise UsageError(
+            "--resign needs a secret: it re-signs only webhooks whose signature it verified",
+            hint="add --secret-env VAR (or secret-env=VAR on a --route)",
+        )
+    pairs = [(provider, secrets)] + [(r.provider or provider, r.secrets or secrets) for r in routes]
+    for name, keys in pairs:
+        if name:
+            for key in keys:
+                check_signing_secret(get_scheme(name), key)
 
 
 def _creatable(db: Path | None) -> Path:

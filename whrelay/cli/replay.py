@@ -9,14 +9,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
-from whrelay.cli.history import StatusChoice
+from whrelay.cli.history import StatusChoice, VerdictChoice
 from whrelay.defaults import DEFAULT_RESPONSE_CAP
 from whrelay.errors import ExitCode, NotFoundError, UsageError
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from whrelay.models import Attempt
     from whrelay.relay.client import Resigner
     from whrelay.relay.replay import ReplayPlan
+    from whrelay.storage import Store
+    from whrelay.verification import ResignDecision
 
 EXAMPLES = """
 [bold]Examples[/bold]
@@ -28,6 +32,8 @@ EXAMPLES = """
     whrelay replay 42 -H 'X-Debug: 1' --body-file edited.json
   What failed in the last hour (--dry-run lists it first):
     whrelay replay --since 1h --status failed --dry-run
+  Re-signed with a fresh timestamp (only if its signature verifies):
+    whrelay replay 42 --resign --secret-env STRIPE_WEBHOOK_SECRET
 """
 
 
@@ -65,19 +71,40 @@ def replay_command(
             "--allow-remote", metavar="", help="Allow targets that are not on this machine."
         ),
     ] = False,
+    provider: Annotated[
+        str | None,
+        typer.Option(help="Select webhooks by detected provider (as 'list --provider')."),
+    ] = None,
+    verdict: Annotated[
+        VerdictChoice | None, typer.Option(help="Select by the signature verdict on arrival.")
+    ] = None,
     resign: Annotated[
         bool,
         typer.Option(
             "--resign",
             metavar="",
-            help="Sign afresh with the current time (needs a secret), so a "
-            "capture older than the sender's tolerance still passes the app's check.",
+            help="Sign afresh with the current time, so a capture older than the sender's "
+            "tolerance still passes the app's check. Only a webhook whose signature verifies "
+            "with the secret (as at its arrival) is re-signed; others go as received.",
         ),
     ] = False,
-    provider: Annotated[
+    sign_as: Annotated[
         str | None,
-        typer.Option(help="Scheme for --resign (default: the one detected on arrival)."),
+        typer.Option(
+            "--sign-as",
+            help="Scheme to check and re-sign with (default: the one the webhook's headers name).",
+            metavar="PROVIDER",
+        ),
     ] = None,
+    resign_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--resign-unverified",
+            metavar="",
+            help="DANGEROUS: re-sign even webhooks whose signature did not verify (forged or "
+            "unsigned ones included), each with a warning.",
+        ),
+    ] = False,
     secret: Annotated[
         list[str] | None, typer.Option(help="Secret for --resign.", show_default=False)
     ] = None,
@@ -95,21 +122,26 @@ def replay_command(
 
     from rich.text import Text
 
-    from whrelay.models import now_micros, parse_header_option
+    from whrelay.models import parse_header_option
     from whrelay.relay.client import Sender
     from whrelay.relay.replay import plan_replay, replay
-    from whrelay.render import one_line
-    from whrelay.storage import Store, WebhookFilter
+    from whrelay.storage import Store
     from whrelay.targets import check_target, parse_target
-    from whrelay.timeparse import parse_duration, parse_since
+    from whrelay.timeparse import parse_duration
 
-    if not ids and not (since or status or path):
-        raise UsageError("name webhook ids, or select them with --since/--status/--path")
-    if ids and (since or status or path):
+    chosen = {"--since": since, "--status": status, "--path": path, "--provider": provider,
+              "--verdict": verdict}  # fmt: skip
+    filters = [name for name, value in chosen.items() if value is not None]
+    if not ids and not filters:
+        raise UsageError("name webhook ids, or select them with --since/--status/--path/...")
+    if ids and filters:
         raise UsageError(
-            "name webhook ids or select them with --since/--status/--path, not both",
-            hint="the ids alone replay exactly those webhooks",
+            f"name webhook ids or select them with {'/'.join(filters)}, not both",
+            hint="the ids alone replay exactly those webhooks; --sign-as names the scheme "
+            "to re-sign with",
         )
+    if (sign_as or resign_unverified) and not resign:
+        raise UsageError("--sign-as and --resign-unverified go with --resign")
     target = parse_target(to) if to else None
     extra = tuple(parse_header_option(h) for h in header or ())
     body = body_file.read_bytes() if body_file else None
@@ -119,58 +151,29 @@ def replay_command(
             f"nothing to replay: there is no database at {database}",
             hint="'whrelay paths' shows the database in use; --db names another",
         )
+    resigner = _resigner(sign_as, secret, secret_env, resign_unverified) if resign else None
     named = bool(ids)
     with Store(database) as store:
         if not ids:
-            where = WebhookFilter(
-                since=parse_since(since, now_micros()) if since else None,
-                path_glob=path,
-                status=status.value if status else None,
-                limit=0,
-            )
-            ids = [w.id for w in reversed(store.list_webhooks(where))]
+            ids = _selected(store, since, path, status, provider, verdict)
             if not ids:
                 stderr().print(Text("No webhooks match.", style="dim"))
                 return ExitCode.OK
-        selected = not named
         plans = plan_replay(
-            store, ids, target, status.value if status else None, skip_unforwarded=selected
+            store, ids, target, status.value if status else None, skip_unforwarded=not named
         )
-        planned = {plan.webhook.id for plan in plans}
-        never = [webhook_id for webhook_id in ids if webhook_id not in planned]
-        if selected and never:
-            shown = ", ".join(f"#{i}" for i in never[:5]) + (" …" if len(never) > 5 else "")
-            stderr().print(
-                Text(
-                    f"Skipped {len(never)} webhook(s) never forwarded, with no target to "
-                    f"replay to ({shown}); --to names one.",
-                    style="yellow",
-                )
-            )
+        _say_skipped(ids, plans, named)
         if not plans:
             stderr().print(Text("Nothing to replay.", style="dim"))
             return ExitCode.OK
         for unique in {plan.target.url: plan.target for plan in plans}.values():
             check_target(unique, allow_remote)
+        decisions = _decisions(plans, resigner)
+        _check_secrets_fit(decisions, secret, secret_env)
         if dry_run:
-            for plan in plans:
-                line = f"#{plan.webhook.id} {plan.webhook.summary.method} → "
-                line += plan.target.url_for(plan.webhook.summary.path, plan.webhook.summary.query)
-                if json_output:
-                    write_json({"id": plan.webhook.id, "target": plan.target.url, "dry_run": True})
-                else:
-                    stdout().print(Text(one_line(line)))
+            _dry_run(plans, decisions, json_output)
             return ExitCode.OK
-        resigner = _resigner(plans, provider, secret, secret_env) if resign else None
-        signed = sorted({p.webhook.summary.scheme or "" for p in plans} - _BODY_NOT_SIGNED - {""})
-        if body is not None and resigner is None and signed:
-            stderr().print(
-                Text(
-                    f"note: with another body, the {', '.join(signed)} signature sent with it "
-                    "no longer matches; --resign --secret S signs it afresh",
-                    style="yellow",
-                )
-            )
+        _warn_signing(plans, decisions, body, resign_unverified)
         sender = Sender(allow_remote, parse_duration(timeout), DEFAULT_RESPONSE_CAP)
         show = _shower(json_output, len(plans))
 
@@ -183,42 +186,202 @@ def replay_command(
     return ExitCode.OK if all(a.ok for a in attempts) else ExitCode.CHECK_FAILED
 
 
+def _selected(
+    store: Store,
+    since: str | None,
+    path: str | None,
+    status: StatusChoice | None,
+    provider: str | None,
+    verdict: VerdictChoice | None,
+) -> list[int]:
+    """The ids the filters select, oldest first (the order they are sent in)."""
+    from whrelay.models import now_micros
+    from whrelay.storage import WebhookFilter
+    from whrelay.timeparse import parse_since
+
+    where = WebhookFilter(
+        since=parse_since(since, now_micros()) if since else None,
+        path_glob=path,
+        provider=provider.lower() if provider else None,
+        status=status.value if status else None,
+        verdict=verdict.value if verdict else None,
+        limit=0,
+    )
+    return [w.id for w in reversed(store.list_webhooks(where))]
+
+
+def _say_skipped(ids: list[int], plans: list[ReplayPlan], named: bool) -> None:
+    from rich.text import Text
+
+    planned = {plan.webhook.id for plan in plans}
+    never = [webhook_id for webhook_id in ids if webhook_id not in planned]
+    if not named and never:
+        stderr().print(
+            Text(
+                f"Skipped {len(never)} webhook(s) never forwarded, with no target to "
+                f"replay to ({_ids(never)}); --to names one.",
+                style="yellow",
+            )
+        )
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(f"#{i}" for i in ids[:5]) + (" …" if len(ids) > 5 else "")
+
+
+def _decisions(
+    plans: list[ReplayPlan], resigner: Resigner | None
+) -> dict[int, ResignDecision] | None:
+    if resigner is None:
+        return None
+    from whrelay.relay.replay import resign_decisions
+
+    return resign_decisions(plans, resigner)
+
+
+def _check_secrets_fit(
+    decisions: dict[int, ResignDecision] | None,
+    secret: list[str] | None,
+    secret_env: list[str] | None,
+) -> None:
+    """``UsageError`` when no secret given can sign for a scheme the webhooks are in: a typo
+    in the secret, not a reason to send them all as received."""
+    if decisions is None:
+        return
+    from whrelay.verification import check_signing_secret, secrets_from
+
+    secrets = secrets_from(secret or (), secret_env or ())
+    schemes = {d.scheme.name: d.scheme for d in decisions.values() if d.scheme is not None}
+    for name, scheme in schemes.items():
+        problems = []
+        for key in secrets:
+            try:
+                check_signing_secret(scheme, key)
+            except UsageError as error:
+                problems.append(error.message)
+            else:
+                break
+        else:
+            ids = sorted(i for i, d in decisions.items() if d.scheme is scheme)
+            raise UsageError(
+                f"--resign: no secret given can sign for {name} ({_ids(ids)}): {problems[0]}"
+            )
+
+
+def _dry_run(
+    plans: list[ReplayPlan], decisions: dict[int, ResignDecision] | None, json_output: bool
+) -> None:
+    """Each planned send with the webhook's verdict on arrival and, with ``--resign``,
+    whether it would be re-signed and why not."""
+    from rich.text import Text
+
+    from whrelay.render import one_line
+
+    for plan in plans:
+        summary = plan.webhook.summary
+        decision = decisions.get(summary.id) if decisions is not None else None
+        if json_output:
+            record: dict[str, object] = {
+                "id": summary.id,
+                "target": plan.target.url,
+                "dry_run": True,
+                "verdict": summary.verdict,
+                "scheme": summary.scheme,
+            }
+            if decision is not None:
+                record["resign"] = decision.resign
+                record["resign_note"] = decision.why or None
+            write_json(record)
+            continue
+        url = plan.target.url_for(summary.path, summary.query)
+        line = Text(one_line(f"#{summary.id} {summary.method} → {url}"))
+        line.append(f"  {summary.verdict or 'unverified'}", style="dim")
+        if summary.verdict_reason and summary.verdict != "valid":
+            line.append(f" ({summary.verdict_reason})", style="dim")
+        if decision is not None:
+            line.append_text(_signing_text(decision))
+        stdout().print(line)
+
+
+def _signing_text(decision: ResignDecision) -> Text:
+    from rich.text import Text
+
+    from whrelay.render import one_line
+
+    if decision.resign and not decision.why:
+        assert decision.scheme is not None
+        return Text(f"  would be re-signed ({decision.scheme.name})", style="green")
+    if decision.resign:
+        return Text(f"  WOULD BE RE-SIGNED although {one_line(decision.why)}", style="bold red")
+    return Text(f"  sent as received, not re-signed: {one_line(decision.why)}", style="yellow")
+
+
+def _warn_signing(
+    plans: list[ReplayPlan],
+    decisions: dict[int, ResignDecision] | None,
+    body: bytes | None,
+    forced: bool,
+) -> None:
+    """Before sending: a warning per webhook re-signed although its signature did not verify
+    (``--resign-unverified``), and a note when another body goes out under the sender's
+    signature, which no longer matches it."""
+    from rich.text import Text
+
+    from whrelay.render import one_line
+
+    err = stderr()
+    if decisions is not None and forced:
+        for webhook_id, decision in decisions.items():
+            if decision.resign and decision.why:
+                err.print(
+                    Text(
+                        f"warning: #{webhook_id} is re-signed although {one_line(decision.why)} "
+                        "(--resign-unverified): the app will trust what whrelay cannot",
+                        style="bold red",
+                    )
+                )
+    resigned = {i for i, d in (decisions or {}).items() if d.resign}
+    signed = sorted(
+        {p.webhook.summary.scheme or "" for p in plans if p.webhook.id not in resigned}
+        - _BODY_NOT_SIGNED
+        - {""}
+    )
+    if body is not None and signed:
+        err.print(
+            Text(
+                f"note: with another body, the {', '.join(signed)} signature sent with it "
+                "no longer matches; --resign --secret S signs it afresh",
+                style="yellow",
+            )
+        )
+
+
 _BODY_NOT_SIGNED = frozenset({"mailgun", "gitlab"})
 """Schemes whose signature does not cover the body (Mailgun's token, GitLab's secret token)."""
 
 
 def _resigner(
-    plans: list[ReplayPlan],
-    provider: str | None,
+    sign_as: str | None,
     secret: list[str] | None,
     secret_env: list[str] | None,
+    unverified: bool,
 ) -> Resigner:
-    from whrelay.relay.client import make_resigner
+    from whrelay.relay.client import Resigner
     from whrelay.signatures import get_scheme
-    from whrelay.verification import check_signing_secret, secrets_from
+    from whrelay.verification import SigningKeys, check_signing_secret, secrets_from
 
     secrets = secrets_from(secret or (), secret_env or ())
     if not secrets:
-        raise UsageError("--resign needs the signing secret (--secret or --secret-env)")
-    names = {provider} if provider else {p.webhook.summary.scheme for p in plans}
-    if None in names:
-        unknown = sorted({p.webhook.id for p in plans if p.webhook.summary.scheme is None})
-        shown = ", ".join(f"#{i}" for i in unknown[:5]) + (" …" if len(unknown) > 5 else "")
         raise UsageError(
-            f"--resign: no signature scheme was recognized for webhook {shown}",
-            hint="name the provider to sign for with --provider (e.g. --provider stripe)",
+            "--resign needs the secret (--secret or --secret-env): it re-signs only webhooks "
+            "whose signature it verifies with that secret"
         )
-    if len(names) != 1:
-        raise UsageError(
-            "--resign signs with one secret, and these webhooks are from "
-            + ", ".join(sorted(str(n) for n in names)),
-            hint="replay one provider's webhooks at a time, or name one with --provider",
-        )
-    (name,) = names
-    assert name is not None
-    scheme = get_scheme(name)
-    check_signing_secret(scheme, secrets[0])
-    return make_resigner(scheme, secrets[0])
+    scheme = get_scheme(sign_as).name if sign_as else None
+    if scheme is not None:
+        for key in secrets:
+            check_signing_secret(get_scheme(scheme), key)
+    keys = SigningKeys(scheme, secrets)
+    return Resigner(lambda webhook: keys, unverified=unverified)
 
 
 def _shower(

@@ -40,17 +40,15 @@ from whrelay.relay.client import (
     INTERRUPTED,
     Resigner,
     Sender,
-    make_resigner,
     prepare,
     unsent,
 )
 from whrelay.relay.forwarder import Forwarder
-from whrelay.signatures import get_scheme
 from whrelay.storage import AsyncWriter, Store
 from whrelay.storage.jobs import InsertWebhook
 from whrelay.storage.writer import Writer
 from whrelay.targets import match_route
-from whrelay.verification import judge
+from whrelay.verification import SigningKeys, judge, keys_for
 
 RESERVED_PREFIX = "/_whrelay/"
 
@@ -143,11 +141,18 @@ async def _relay(receiver: Receiver) -> AsyncIterator[None]:
 
 
 def _resigner(settings: ListenSettings) -> Resigner | None:
+    """``--resign``: each webhook is checked, and re-signed, with its route's provider and
+    secrets where the route names them, else listen's own."""
     verify = settings.verify
     if not verify.resign:
         return None
-    assert verify.provider and verify.secrets, "listen checks --resign's needs up front"
-    return make_resigner(get_scheme(verify.provider), verify.secrets[0])
+    routes = settings.forward.routes
+
+    def keys(webhook: Webhook) -> SigningKeys:
+        provider, secrets = keys_for(match_route(webhook.summary.path, routes), verify)
+        return SigningKeys(provider, secrets, verify.public_url)
+
+    return Resigner(keys)
 
 
 def _origin_form(target: str) -> str | None:
@@ -273,40 +278,35 @@ async def _proxy(
     storing = asyncio.ensure_future(
         receiver.writer.run(InsertWebhook(capture, targets, verdict, identity))
     )
-    request, unsendable = prepare(
+    request = prepare(
         _webhook(capture, provisional),
         target,
         receiver.settings.forward.extra_headers,
         forwarder.resigner,
     )
-    if unsendable is None:
-        started_at = now_micros()
-        try:
-            attempt = await receiver.sender.send(
-                request, webhook_id=0, delivery=None, trigger="proxy"
-            )
-        except asyncio.CancelledError:  # listen is stopping before the target answered
-            cut = unsent(
-                request,
-                webhook_id=0,
-                delivery=None,
-                trigger="proxy",
-                why=INTERRUPTED + "; the sender got no answer, and sends it again",
-                error="interrupted",
-                started_at=started_at,
-            )
-            with contextlib.suppress(StorageError):
-                stored, deliveries = await storing
-                receiver.stored += 1
-                receiver.emit(WebhookReceived(stored))
-                cut = dataclasses.replace(cut, webhook_id=stored.id, delivery=deliveries[0].id)
-                failed = DeliveryState.FAILED  # settled: the sender retries by itself
-                # Recorded here, not later: the server waits for this handler to end.
-                if await forwarder.record(cut, failed, None) is not None:
-                    receiver.emit(DeliveryAttempted(cut, target.url, failed))
-            raise
-    else:
-        attempt = unsent(request, webhook_id=0, delivery=None, trigger="proxy", why=unsendable)
+    started_at = now_micros()
+    try:
+        attempt = await receiver.sender.send(request, webhook_id=0, delivery=None, trigger="proxy")
+    except asyncio.CancelledError:  # listen is stopping before the target answered
+        cut = unsent(
+            request,
+            webhook_id=0,
+            delivery=None,
+            trigger="proxy",
+            why=INTERRUPTED + "; the sender got no answer, and sends it again",
+            error="interrupted",
+            started_at=started_at,
+        )
+        with contextlib.suppress(StorageError):
+            stored, deliveries = await storing
+            receiver.stored += 1
+            receiver.emit(WebhookReceived(stored))
+            cut = dataclasses.replace(cut, webhook_id=stored.id, delivery=deliveries[0].id)
+            failed = DeliveryState.FAILED  # settled: the sender retries by itself
+            # Recorded here, not later: the server waits for this handler to end.
+            if await forwarder.record(cut, failed, None) is not None:
+                receiver.emit(DeliveryAttempted(cut, target.url, failed))
+        raise
     try:
         stored, deliveries = await storing
     except StorageError as error:
@@ -327,13 +327,6 @@ async def _proxy(
             502,
             f"whrelay: target {target.url} answered {attempt.status}, which cannot be passed "
             f"on; the webhook is stored as #{stored.id}",
-            headers=(("X-Whrelay-Id", str(stored.id)),),
-        )
-    if unsendable is not None:
-        return plain(
-            502,
-            f"whrelay: {unsendable}; not sent to {target.url}; the webhook is stored as "
-            f"#{stored.id}",
             headers=(("X-Whrelay-Id", str(stored.id)),),
         )
     if attempt.status is None:

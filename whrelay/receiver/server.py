@@ -58,12 +58,19 @@ def _options(settings: ListenSettings) -> dict[str, str]:
         options["forward to"] = "nobody (store only; add -f PORT to forward)"
     verify = settings.verify
     scheme = verify.provider or "detected per request"
-    if verify.secrets:
-        options["verify"] = f"{scheme}, {len(verify.secrets)} secret(s)"
+    keyed = [r.pattern for r in forward.routes if r.secrets]
+    if verify.secrets or keyed:
+        options["verify"] = (
+            f"{scheme}, {len(verify.secrets)} secret(s)"
+            if verify.secrets
+            else f"{scheme}; no secret, so webhooks outside the routes are stored as unverified"
+        )
+        if keyed:
+            options["verify"] += f"; routes {', '.join(keyed)} with their own"
         if verify.reject_invalid:
-            options["verify"] += ", invalid ones answered 401 and not forwarded"
+            options["verify"] += "; invalid ones answered 401 and not forwarded"
         if verify.resign:
-            options["verify"] += ", forwards re-signed"
+            options["verify"] += "; forwards re-signed when their signature verifies"
     else:
         options["verify"] = f"{scheme}; no secret, so webhooks are stored as unverified"
     options["durability"] = settings.durability

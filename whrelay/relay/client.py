@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from whrelay.models import (
     Attempt,
+    RawHeaders,
     Webhook,
     decode_header,
     encode_header,
@@ -30,9 +31,9 @@ from whrelay.models import (
     now_micros,
 )
 from whrelay.relay.http1 import BlockedAddressError, Http1Client, ProtocolError
-from whrelay.signatures import Scheme
+from whrelay.signatures import redact_headers
 from whrelay.targets import Target, is_loopback
-from whrelay.verification import resign
+from whrelay.verification import ResignDecision, SigningKeys, decide_resign, resign
 
 HOP_BY_HOP = frozenset(
     {
@@ -63,6 +64,15 @@ class Outgoing:
     url: str
     headers: tuple[tuple[str, str], ...]
     body: bytes | None
+    resigned: bool | None = None
+    """``--resign``: whether it was signed afresh; ``None`` when re-signing was not asked."""
+    resign_note: str | None = None
+    """Why it goes out as received although re-signing was asked, or what it was forced past."""
+
+    def recorded_headers(self) -> RawHeaders:
+        """The headers as an attempt records them: those that carry a secret itself (GitLab's
+        token) are redacted, so no secret reaches the database."""
+        return tuple((encode_header(k), encode_header(v)) for k, v in redact_headers(self.headers))
 
 
 def _header_text(raw: bytes) -> str:
@@ -132,19 +142,47 @@ def build_request(
     )
 
 
-Resigner = Callable[[Outgoing], Outgoing]
+@dataclass(frozen=True, slots=True)
+class Resigner:
+    """``--resign``: signs a request afresh, with the current time, when the webhook's own
+    signature was valid (``verification.decide_resign``); otherwise the request goes out as
+    received, and says why. ``keys_for`` gives the scheme and secrets for a webhook (a route's
+    own, or listen's); ``unverified`` is ``replay --resign-unverified``."""
 
+    keys_for: Callable[[Webhook], SigningKeys]
+    unverified: bool = False
+    clock: Callable[[], float] = time.time
 
-def make_resigner(scheme: Scheme, secret: str) -> Resigner:
-    """A function that re-signs a request with a fresh timestamp (``--resign``)."""
+    def decide(self, webhook: Webhook) -> ResignDecision:
+        return decide_resign(webhook, self.keys_for(webhook), unverified=self.unverified)
 
-    def resign_request(outgoing: Outgoing) -> Outgoing:
-        headers, body = resign(
-            scheme, secret, outgoing.headers, outgoing.body or b"", outgoing.url, int(time.time())
+    def __call__(self, webhook: Webhook, outgoing: Outgoing) -> Outgoing:
+        """``outgoing`` signed afresh, or as it was (the sender's own signature untouched) with
+        the reason noted: the webhook's signature did not verify, or it cannot be signed
+        again (an algorithm the scheme cannot sign with, a key that only verifies)."""
+        decision = self.decide(webhook)
+        if decision.scheme is None or decision.secret is None:
+            return dataclasses.replace(
+                outgoing, resigned=False, resign_note=f"not re-signed: {decision.why}"
+            )
+        try:
+            headers, body = resign(
+                decision.scheme,
+                decision.secret,
+                outgoing.headers,
+                outgoing.body or b"",
+                outgoing.url,
+                int(self.clock()),
+            )
+        except Exception as error:
+            message = getattr(error, "message", None) or str(error) or repr(error)
+            return dataclasses.replace(
+                outgoing, resigned=False, resign_note=f"not re-signed: {message}"
+            )
+        note = f"re-signed although {decision.why}" if decision.why else None
+        return dataclasses.replace(
+            outgoing, headers=headers, body=body, resigned=True, resign_note=note
         )
-        return dataclasses.replace(outgoing, headers=headers, body=body)
-
-    return resign_request
 
 
 @dataclass
@@ -184,7 +222,8 @@ class Sender:
         clock = time.perf_counter()
         sent_headers = tuple((encode_header(k), encode_header(v)) for k, v in outgoing.headers)
         # Recorded as they go on the wire: the client writes Host first, Content-Length last.
-        recorded = ((b"Host", urlsplit(outgoing.url).netloc.encode("latin-1")), *sent_headers)
+        host = urlsplit(outgoing.url).netloc.encode("latin-1")
+        recorded = ((b"Host", host), *outgoing.recorded_headers())
         if outgoing.body is not None:
             recorded += ((b"Content-Length", b"%d" % len(outgoing.body)),)
 
@@ -197,6 +236,8 @@ class Sender:
                 request_headers=recorded,
                 started_at=started_at,
                 duration_us=int((time.perf_counter() - clock) * 1_000_000),
+                resigned=outgoing.resigned,
+                resign_note=outgoing.resign_note,
                 **fields,  # type: ignore[arg-type]
             )
 
@@ -254,20 +295,22 @@ def unsent(
     started_at: int | None = None,
 ) -> Attempt:
     """The record of an attempt that got no answer for a reason of whrelay's own: it could not
-    be made at all (``unsent``: ``--resign`` failed on what the sender sent), or whrelay
-    stopped while it waited (``interrupted``, with ``started_at``)."""
+    be made at all (``unsent``), or whrelay stopped while it waited (``interrupted``, with
+    ``started_at``)."""
     now = now_micros()
     return Attempt(
         webhook_id=webhook_id,
         delivery=delivery,
         trigger=trigger,
         url=outgoing.url,
-        request_headers=tuple((encode_header(k), encode_header(v)) for k, v in outgoing.headers),
+        request_headers=outgoing.recorded_headers(),
         started_at=now if started_at is None else started_at,
         duration_us=0 if started_at is None else max(1, now - started_at),
         status=None,
         error=error,
         error_detail=why,
+        resigned=outgoing.resigned,
+        resign_note=outgoing.resign_note,
     )
 
 
@@ -280,19 +323,11 @@ def prepare(
     extra_headers: Sequence[tuple[str, str]],
     resigner: Resigner | None,
     body: bytes | None = None,
-) -> tuple[Outgoing, str | None]:
+) -> Outgoing:
     """The request forwarding ``webhook`` to ``target`` (``body`` replacing the stored one),
-    re-signed when ``resigner`` is given, and why it cannot be sent (``None`` when it can):
-    re-signing can fail on what the sender sent (a body the scheme cannot sign inside, an
-    algorithm it cannot sign with)."""
+    signed afresh when ``resigner`` is given and the webhook may be."""
     outgoing = build_request(webhook, target, extra_headers, body)
-    if resigner is None:
-        return outgoing, None
-    try:
-        return resigner(outgoing), None
-    except Exception as error:
-        message = getattr(error, "message", None) or str(error) or repr(error)
-        return outgoing, f"cannot re-sign this webhook (--resign): {message}"
+    return outgoing if resigner is None else resigner(webhook, outgoing)
 
 
 async def probe(target: Target, allow_remote: bool, timeout: float = 1.0) -> bool:

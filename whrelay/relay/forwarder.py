@@ -196,35 +196,30 @@ class Lane:
         assert webhook is not None, "run() reads it first"
         item.webhook = None  # retries read it again from the database
         trigger = Trigger.FIRST if item.attempts == 0 else Trigger.RETRY
-        request, unsendable = prepare(
+        request = prepare(
             webhook, self.target, forwarder.settings.extra_headers, forwarder.resigner
         )
         webhook_id, delivery = item.webhook_id, item.delivery_id
-        if unsendable is None:
-            started_at = now_micros()
-            try:
-                attempt = await forwarder.sender.send(
-                    request, webhook_id=webhook_id, delivery=delivery, trigger=trigger
-                )
-            except asyncio.CancelledError:  # listen is stopping: say what was under way
-                cut = unsent(
-                    request,
-                    webhook_id=webhook_id,
-                    delivery=delivery,
-                    trigger=trigger,
-                    why=INTERRUPTED + "; the next listen sends it again",
-                    error="interrupted",
-                    started_at=started_at,
-                )
-                pending = DeliveryState.PENDING
-                if await forwarder.record(cut, pending, now_micros()) is not None:
-                    number = item.attempts + 1
-                    forwarder.emit(DeliveryAttempted(cut, self.target.url, pending, None, number))
-                raise
-        else:
-            attempt = unsent(
-                request, webhook_id=webhook_id, delivery=delivery, trigger=trigger, why=unsendable
+        started_at = now_micros()
+        try:
+            attempt = await forwarder.sender.send(
+                request, webhook_id=webhook_id, delivery=delivery, trigger=trigger
             )
+        except asyncio.CancelledError:  # listen is stopping: say what was under way
+            cut = unsent(
+                request,
+                webhook_id=webhook_id,
+                delivery=delivery,
+                trigger=trigger,
+                why=INTERRUPTED + "; the next listen sends it again",
+                error="interrupted",
+                started_at=started_at,
+            )
+            pending = DeliveryState.PENDING
+            if await forwarder.record(cut, pending, now_micros()) is not None:
+                number = item.attempts + 1
+                forwarder.emit(DeliveryAttempted(cut, self.target.url, pending, None, number))
+            raise
         item.attempts += 1
         verdict = verdict_of(attempt.status, attempt.error)
         now_us = now_micros()

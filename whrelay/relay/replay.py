@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from whrelay.errors import UsageError
 from whrelay.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
-from whrelay.relay.client import Resigner, Sender, prepare, unsent
+from whrelay.relay.client import Resigner, Sender, prepare
 from whrelay.storage import Store
 from whrelay.storage.store import insert_attempt, update_delivery
 from whrelay.targets import Target, parse_target
+from whrelay.verification import ResignDecision
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,12 @@ class ReplayPlan:
     webhook: Webhook
     target: Target
     delivery: int | None
+
+
+def resign_decisions(plans: Sequence[ReplayPlan], resigner: Resigner) -> dict[int, ResignDecision]:
+    """What ``--resign`` will do to each planned webhook (by id): shown by ``--dry-run``, and
+    warned of before anything is sent."""
+    return {plan.webhook.id: resigner.decide(plan.webhook) for plan in plans}
 
 
 def plan_replay(
@@ -79,16 +86,10 @@ async def replay(
     """Send each plan in order, record its attempt, and yield it (with its id once stored).
     With ``resigner``, each request is signed afresh just before it is sent."""
     for plan in plans:
-        request, unsendable = prepare(plan.webhook, plan.target, extra_headers, resigner, body)
-        ids = plan.webhook.id, plan.delivery
-        if unsendable is None:
-            attempt = await sender.send(
-                request, webhook_id=ids[0], delivery=ids[1], trigger=Trigger.REPLAY
-            )
-        else:
-            attempt = unsent(
-                request, webhook_id=ids[0], delivery=ids[1], trigger=Trigger.REPLAY, why=unsendable
-            )
+        request = prepare(plan.webhook, plan.target, extra_headers, resigner, body)
+        attempt = await sender.send(
+            request, webhook_id=plan.webhook.id, delivery=plan.delivery, trigger=Trigger.REPLAY
+        )
         yield await asyncio.to_thread(store.run, _recorder(attempt))
 
 

@@ -106,7 +106,37 @@ def _v3_verifications(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX verifications_verdict ON verifications (verdict, webhook_id)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_webhooks, _v2_deliveries, _v3_verifications)
+def _v4_attempt_signing(db: sqlite3.Connection) -> None:
+    """Whether an attempt was re-signed (``--resign``), and why not when it went out as
+    received: whrelay re-signs only a webhook whose signature it verified. Attempts recorded
+    before lose any header that held a secret itself (GitLab's token), which they had kept."""
+    from whrelay.models import pack_headers, unpack_headers
+    from whrelay.signatures import REDACTED, SECRET_HEADERS
+
+    db.execute("ALTER TABLE attempts ADD COLUMN resigned INTEGER")  # NULL: not asked; 0 or 1
+    db.execute("ALTER TABLE attempts ADD COLUMN resign_note TEXT")
+    for name in SECRET_HEADERS:
+        rows = db.execute(
+            "SELECT id, request_headers FROM attempts WHERE CAST(request_headers AS TEXT) LIKE ?",
+            (f"%{name}%",),
+        ).fetchall()
+        for attempt_id, blob in rows:
+            scrubbed = [
+                (k, REDACTED.encode() if k.lower() == name.encode() else v)
+                for k, v in unpack_headers(blob)
+            ]
+            db.execute(
+                "UPDATE attempts SET request_headers = ? WHERE id = ?",
+                (pack_headers(scrubbed), attempt_id),
+            )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_webhooks,
+    _v2_deliveries,
+    _v3_verifications,
+    _v4_attempt_signing,
+)
 """Version N is ``MIGRATIONS[N - 1]``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

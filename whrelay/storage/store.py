@@ -53,7 +53,8 @@ _DELIVERY_COLUMNS = (
 )
 _ATTEMPT_COLUMNS = (
     "webhook_id, delivery, trigger, url, request_headers, started_at, duration_us, status,"
-    " response_headers, response_body, response_truncated, error, error_detail, id"
+    " response_headers, response_body, response_truncated, error, error_detail, id, resigned,"
+    " resign_note"
 )
 _SUMMARY_COLUMNS = (
     "webhooks.id, received_at, method, path, query, provider, event_type, delivery_id, size,"
@@ -401,6 +402,7 @@ def _attempt(row: Sequence[Any]) -> Attempt:
     values[4] = unpack_headers(values[4])
     values[8] = unpack_headers(values[8])
     values[10] = bool(values[10])
+    values[14] = None if values[14] is None else bool(values[14])
     return Attempt(*values)
 
 
@@ -579,7 +581,8 @@ def insert_attempt(db: sqlite3.Connection, attempt: Attempt) -> Attempt:
     cursor = db.execute(
         "INSERT INTO attempts (webhook_id, delivery, trigger, url, request_headers, started_at,"
         " duration_us, status, response_headers, response_body, response_truncated, error,"
-        " error_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " error_detail, resigned, resign_note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             attempt.webhook_id,
             attempt.delivery,
@@ -594,6 +597,8 @@ def insert_attempt(db: sqlite3.Connection, attempt: Attempt) -> Attempt:
             int(attempt.response_truncated),
             attempt.error,
             attempt.error_detail,
+            None if attempt.resigned is None else int(attempt.resigned),
+            attempt.resign_note,
         ),
     )
     assert cursor.lastrowid is not None
