@@ -771,6 +771,44 @@ async def test_proxy_mode_passes_the_targets_answer_through(tmp_path: Path) -> N
     assert down.error in ("refused", "reset")
 
 
+async def test_proxy_mode_forwards_only_what_is_committed(tmp_path: Path) -> None:
+    """While the database cannot be written (another process holds the write lock), a proxied
+    webhook does not reach the target; once the commit is through, it does, and the sender
+    gets the target's answer."""
+    from whrelay.paths import lock_path
+    from whrelay.storage.lock import WriteLock
+
+    db = tmp_path / "hooks.db"
+    with (
+        target_server() as target,
+        listening(db, "-f", str(target.port), "--mode", "proxy") as listener,
+    ):
+        lock = WriteLock(lock_path(db))
+        lock.acquire()
+        held = True
+        try:
+            async with aiohttp.ClientSession() as session:
+                sending = asyncio.ensure_future(session.post(listener.url + "held", data=b"x"))
+                deadline = time.monotonic() + 2.0  # the window in which it must not arrive
+                while time.monotonic() < deadline and not target.requests and not sending.done():
+                    await asyncio.sleep(0.02)
+                assert target.requests == [], "forwarded before it was stored"
+                assert not sending.done()
+                lock.release()
+                held = False
+                response = await sending
+                assert response.status == 200, await response.text()
+                webhook_id = int(response.headers["X-Whrelay-Id"])
+                response.release()
+        finally:
+            if held:
+                lock.release()
+        [seen] = target.wait_for(1)
+    assert seen.body == b"x"
+    [attempt] = attempts(db, webhook_id)
+    assert (attempt.trigger, attempt.status) == ("proxy", 200)
+
+
 async def test_proxy_mode_answers_head_with_the_targets_length(tmp_path: Path) -> None:
     """An answer to HEAD has no body; its Content-Length is the target's (the size of the body
     it would have sent), not the 0 bytes passed on."""

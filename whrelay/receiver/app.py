@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -29,6 +28,7 @@ from whrelay.models import (
     Capture,
     DeliveryState,
     Identity,
+    Trigger,
     Verdict,
     Webhook,
     WebhookSummary,
@@ -257,66 +257,49 @@ async def _proxy(
     verdict: Verdict,
     identity: Identity,
 ) -> Response:
-    """Send to the first target while the webhook is being committed; answer the sender with
-    the target's response once both are done (never before the commit); queue the rest."""
+    """Commit the webhook, then send it to the first target and answer the sender with the
+    target's response; queue the rest. The target never sees a webhook that is not stored:
+    when the commit fails the sender gets 503 (and sends it again) and the target nothing,
+    so the app never runs a webhook twice for one that whrelay has no record of."""
     assert receiver.sender is not None
     assert receiver.forwarder is not None
     forwarder = receiver.forwarder
     target = forwarder.lanes[targets[0]].target
-    provisional = WebhookSummary(
-        0,
-        capture.received_at,
-        capture.method,
-        capture.path,
-        capture.query,
-        None,
-        None,
-        None,
-        len(capture.body or b""),
-        None,
-    )
-    storing = asyncio.ensure_future(
-        receiver.writer.run(InsertWebhook(capture, targets, verdict, identity))
-    )
-    request = prepare(
-        _webhook(capture, provisional),
-        target,
-        receiver.settings.forward.extra_headers,
-        forwarder.resigner,
-    )
-    started_at = now_micros()
     try:
-        attempt = await receiver.sender.send(request, webhook_id=0, delivery=None, trigger="proxy")
-    except asyncio.CancelledError:  # listen is stopping before the target answered
-        cut = unsent(
-            request,
-            webhook_id=0,
-            delivery=None,
-            trigger="proxy",
-            why=INTERRUPTED + "; the sender got no answer, and sends it again",
-            error="interrupted",
-            started_at=started_at,
+        stored, deliveries = await receiver.writer.run(
+            InsertWebhook(capture, targets, verdict, identity)
         )
-        with contextlib.suppress(StorageError):
-            stored, deliveries = await storing
-            receiver.stored += 1
-            receiver.emit(WebhookReceived(stored))
-            cut = dataclasses.replace(cut, webhook_id=stored.id, delivery=deliveries[0].id)
-            failed = DeliveryState.FAILED  # settled: the sender retries by itself
-            # Recorded here, not later: the server waits for this handler to end.
-            if await forwarder.record(cut, failed, None) is not None:
-                receiver.emit(DeliveryAttempted(cut, target.url, failed))
-        raise
-    try:
-        stored, deliveries = await storing
     except StorageError as error:
-        return plain(503, f"not stored: {error}", headers=(("Retry-After", "5"),))
+        message = f"not stored, so not forwarded: {error}"
+        receiver.refused(503, message, capture.method, capture.path)
+        return plain(503, message, headers=(("Retry-After", "5"),))
     receiver.stored += 1
     receiver.emit(WebhookReceived(stored))
     webhook = _webhook(capture, stored)
     for delivery in deliveries[1:]:
         forwarder.enqueue(delivery, webhook)
-    attempt = dataclasses.replace(attempt, webhook_id=stored.id, delivery=deliveries[0].id)
+    request = prepare(webhook, target, receiver.settings.forward.extra_headers, forwarder.resigner)
+    webhook_id, delivery_id = stored.id, deliveries[0].id
+    started_at = now_micros()
+    try:
+        attempt = await receiver.sender.send(
+            request, webhook_id=webhook_id, delivery=delivery_id, trigger=Trigger.PROXY
+        )
+    except asyncio.CancelledError:  # listen is stopping before the target answered
+        cut = unsent(
+            request,
+            webhook_id=webhook_id,
+            delivery=delivery_id,
+            trigger=Trigger.PROXY,
+            why=INTERRUPTED + "; the sender got no answer, and sends it again",
+            error="interrupted",
+            started_at=started_at,
+        )
+        failed = DeliveryState.FAILED  # settled: the sender retries by itself
+        # Recorded here, not later: the server waits for this handler to end.
+        if await forwarder.record(cut, failed, None) is not None:
+            receiver.emit(DeliveryAttempted(cut, target.url, failed))
+        raise
     # The sender has the answer and does its own retrying: the delivery is settled either way.
     state = DeliveryState.DELIVERED if attempt.ok else DeliveryState.FAILED
     forwarder.record_later(attempt, state, None, DeliveryAttempted(attempt, target.url, state))
