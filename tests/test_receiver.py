@@ -530,6 +530,84 @@ async def test_rejected_200_mib_stream_does_not_grow_memory(tmp_path: Path) -> N
         running.stop()
 
 
+# --- the in-flight body budget ------------------------------------------------------------------
+
+
+async def start_body(url: str, path: str, size: int, sent: int) -> asyncio.StreamWriter:
+    """A POST of ``size`` body bytes (Content-Length) of which only ``sent`` go out now. It
+    asks for ``100 Continue``, which comes once its room in the budget is taken."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", url_port(url))
+    head = [("Host", "h"), ("Content-Length", str(size)), ("Expect", "100-continue")]
+    writer.write(request_bytes("POST", path, head))
+    await writer.drain()
+    async with asyncio.timeout(10):
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"a" * sent)
+    await writer.drain()
+    return writer
+
+
+@pytest.mark.slow
+async def test_a_body_over_the_budget_waits_for_room_then_is_stored(tmp_path: Path) -> None:
+    """--body-budget 1MiB: while one 800 KiB body is being sent, a second one is not read; it
+    goes through as soon as the first is stored."""
+    running = start_listener(tmp_path / "hooks.db", "--max-body", "1MiB", "--body-budget", "1MiB")
+    try:
+        first = await start_body(running.url, "/first", 800 * 1024, 1024)
+        second = asyncio.ensure_future(
+            raw_request(running.url, request_bytes(
+                "POST", "/second", [("Host", "h"), ("Content-Length", str(800 * 1024))],
+                b"b" * 800 * 1024,
+            ))
+        )  # fmt: skip
+        await asyncio.sleep(0.5)  # well inside the 5 s it may wait
+        assert not second.done()
+        first.write(b"a" * (800 * 1024 - 1024))
+        await first.drain()
+        assert (await second).status == 200
+        await close_connection(first)
+        await asyncio.to_thread(lambda: running.wait_for_events("webhook", 2))
+    finally:
+        running.stop()
+    assert {e["path"] for e in running.events if e.get("event") == "webhook"} == {
+        "/first",
+        "/second",
+    }
+
+
+@pytest.mark.slow
+async def test_a_body_that_finds_no_room_gets_503_with_retry_after(tmp_path: Path) -> None:
+    running = start_listener(tmp_path / "hooks.db", "--max-body", "1MiB", "--body-budget", "1MiB")
+    try:
+        held = await start_body(running.url, "/held", 1024 * 1024, 1024)
+        response = await raw_request(
+            running.url,
+            request_bytes(
+                "POST", "/late", [("Host", "h"), ("Content-Length", str(512 * 1024))],
+                b"c" * 512 * 1024,
+            ),
+            timeout=30,
+        )  # fmt: skip
+        await close_connection(held)
+        [event] = refused(running)
+    finally:
+        running.stop()
+    assert response.status == 503
+    assert response.header("Retry-After") == b"5"
+    assert b"--body-budget" in response.body
+    assert event["path"] == "/late"
+    assert stored_count(running.db) == 0
+
+
+def test_a_body_budget_below_max_body_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        whrelay_cmd("listen", "--body-budget", "1KiB", "--db", str(tmp_path / "x.db")),
+        capture_output=True, timeout=60, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(b"whrelay: error: --body-budget must be at least --max-body")
+
+
 # --- malformed requests ---------------------------------------------------------------------------
 
 MALFORMED = {

@@ -81,6 +81,9 @@ class ListenSettings:
     """``full``: fsync every group commit (survives power loss); ``normal``: survives crashes."""
     max_body: int = DEFAULT_MAX_BODY
     """Bytes; a larger body is answered 413 and not stored."""
+    body_budget: int = 0
+    """Bytes of bodies held at once across senders (read, stored, proxied); more wait, then
+    get 503. 0: four times ``max_body``, and at least 16 MiB."""
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT

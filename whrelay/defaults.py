@@ -5,6 +5,15 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8642
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
 """25 MiB: GitHub's cap on a webhook payload."""
+MIN_BODY_BUDGET = 16 * 1024 * 1024
+
+
+def body_budget(max_body: int, given: int = 0) -> int:
+    """Bytes of request bodies held at once across senders: ``given`` (``--body-budget``), else
+    four times ``max_body`` and at least ``MIN_BODY_BUDGET``."""
+    return given or max(4 * max_body, MIN_BODY_BUDGET)
+
+
 DEFAULT_IDLE_TIMEOUT = 15.0
 """Seconds a connection may sit idle, or trickle its request headers, before it is closed."""
 DEFAULT_READ_TIMEOUT = 30.0

@@ -257,6 +257,14 @@ def listen(
     max_body: Annotated[
         str, typer.Option(help="Largest body stored; larger ones get 413. E.g. 1MiB, 25MiB.")
     ] = "25MiB",
+    body_budget: Annotated[
+        str | None,
+        typer.Option(
+            help="Bytes of bodies held at once across senders; more wait, then get 503. "
+            "Default: 4 x --max-body (at least 16MiB).",
+            show_default=False,
+        ),
+    ] = None,
     idle_timeout: Annotated[
         str,
         typer.Option(help="Close a connection idle (or sending headers) this long."),
@@ -411,6 +419,7 @@ def listen(
         port=port,
         durability=_durability(durability),
         max_body=_max_body(max_body),
+        body_budget=_body_budget(body_budget, _max_body(max_body)),
         idle_timeout=parse_duration(idle_timeout),
         read_timeout=parse_duration(read_timeout),
         forward=forward_settings,
@@ -535,6 +544,21 @@ def _max_body(text: str) -> int:
     size = parse_size(text)
     if size < 1:
         raise UsageError("--max-body must be at least 1 byte", hint="the default is 25MiB")
+    return size
+
+
+def _body_budget(text: str | None, max_body: int) -> int:
+    """``--body-budget``: 0 (the default) or at least ``--max-body``, which one body may use."""
+    if text is None:
+        return 0
+    from whrelay.timeparse import parse_size, size_text
+
+    size = parse_size(text)
+    if size < max_body:
+        raise UsageError(
+            f"--body-budget must be at least --max-body ({size_text(max_body)}): "
+            "one body of the largest size must fit"
+        )
     return size
 
 

@@ -69,7 +69,9 @@ class Receiver:
     def http_server(self) -> HttpServer:
         """The HTTP server that serves this receiver, with the settings' limits."""
         settings = self.settings
-        limits = Limits(settings.max_body, settings.read_timeout, settings.idle_timeout)
+        limits = Limits(
+            settings.max_body, settings.read_timeout, settings.idle_timeout, settings.body_budget
+        )
         return HttpServer(self, limits)
 
     # --- the http.Handler protocol ---------------------------------------------------------

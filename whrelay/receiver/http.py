@@ -33,6 +33,7 @@ from aiohttp.http import HttpProcessingError, HttpRequestParser, RawRequestMessa
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from whrelay import __version__
+from whrelay.defaults import body_budget
 from whrelay.errors import say
 from whrelay.models import now_micros
 from whrelay.timeparse import size_text
@@ -49,6 +50,9 @@ LINGER = 2.0
 what the client still sends, so that the client reads the answer rather than a reset."""
 CUT_OFF_WAIT = 1.0
 """Seconds the handlers cut off at shutdown get to record what they were doing."""
+BUDGET_WAIT = 5.0
+"""Seconds a body waits for room in the in-flight budget (unread: the sender is held back by
+TCP) before its sender gets 503 with ``Retry-After``."""
 SERVER = f"whrelay/{__version__}".encode()
 _NO_BODY = frozenset({204, 304})
 _QUOTED = re.compile(r":\s*(?:bytearray\()?b?['\"]")
@@ -119,6 +123,54 @@ class Handler(Protocol):
         """Told of every request this module refuses itself (too large, too slow, malformed)."""
 
 
+class BodyBudget:
+    """Bytes of request bodies held at once, across every connection: from when a body starts
+    to be read until its request is answered (stored and, in proxy mode, forwarded). A body
+    that would take the total over ``limit`` waits, unread, for others to finish. Memory then
+    grows with the budget, not with the number of senders."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take(self, size: int) -> None:
+        """Count ``size`` bytes that are in memory already (they came with the head)."""
+        self.used += size
+
+    async def reserve(self, size: int, wait: float) -> bool:
+        """Room for ``size`` more bytes, waiting up to ``wait`` seconds; whether it came. A
+        body alone is always let in, however large (``--max-body`` bounds it)."""
+        if self.used + size <= self.limit or self.used == 0:
+            self.used += size
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while self.used + size > self.limit and self.used > 0:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                async with asyncio.timeout(left):
+                    await waiter
+            except TimeoutError:
+                return False
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self.used += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.used -= size
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_body: int
@@ -129,6 +181,13 @@ class Limits:
     idle_timeout: float
     """Seconds a connection may sit without a request being answered, headers being
     trickled in included."""
+    body_budget: int = 0
+    """Bytes of bodies held at once across connections (``BodyBudget``); 0: four times
+    ``max_body``, and at least 16 MiB."""
+
+    @property
+    def budget(self) -> int:
+        return body_budget(self.max_body, self.body_budget)
 
 
 class HttpServer:
@@ -138,6 +197,7 @@ class HttpServer:
         self.handler = handler
         self.limits = limits
         self.connections: set[Connection] = set()
+        self.budget = BodyBudget(limits.budget)
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int, backlog: int = 1024) -> None:
@@ -187,6 +247,10 @@ class _ShuttingDown(Exception):
     """The server stops while a request's body is still coming in."""
 
 
+class _OverBudget(Exception):
+    """No room came in the in-flight budget for the rest of a body."""
+
+
 class Connection(BaseProtocol):
     """One client connection: parses requests, answers them one after another, in order."""
 
@@ -226,6 +290,8 @@ class Connection(BaseProtocol):
         """The body of the request parsed last, which may still be coming in."""
         self.final: StreamReader | None = None
         """The body of a request asking to switch protocols: nothing after it is read."""
+        self.held = 0
+        """Bytes of the body being answered counted in the server's ``BodyBudget``."""
 
     # --- asyncio's side ----------------------------------------------------------------------
 
@@ -385,6 +451,25 @@ class Connection(BaseProtocol):
     async def _answer(
         self, message: RawRequestMessage, payload: StreamReader, received_at: int
     ) -> tuple[Request, Response | None]:
+        try:
+            return await self._answer_within_budget(message, payload, received_at)
+        finally:
+            if self.held:
+                self.server.budget.release(self.held)
+                self.held = 0
+
+    async def _hold(self, size: int, wait: float) -> bool:
+        """Count ``size`` more body bytes in the budget, waiting for room up to ``wait``."""
+        if not wait:
+            self.server.budget.take(size)
+        elif not await self.server.budget.reserve(size, wait):
+            return False
+        self.held += size
+        return True
+
+    async def _answer_within_budget(
+        self, message: RawRequestMessage, payload: StreamReader, received_at: int
+    ) -> tuple[Request, Response | None]:
         headers = message.headers
         request = Request(
             method=message.method,
@@ -408,6 +493,10 @@ class Connection(BaseProtocol):
         length = headers.get("Content-Length")
         if length is not None and int(length) > limit:
             return request, self._too_large(request)
+        # Room for a large body in the budget before any of it is read (or 100 Continue sent).
+        large = length is not None and int(length) > READ_CHUNK and not payload.is_eof()
+        if large and not await self._hold(int(length or 0), BUDGET_WAIT):
+            return request, self._over_budget(request)
         expect = headers.get("Expect")
         if expect and request.version >= (1, 1):
             if expect.lower() != "100-continue":
@@ -421,8 +510,12 @@ class Connection(BaseProtocol):
             elif payload.is_eof():  # the usual case: the body came with the head
                 body = payload.read_nowait(-1)
                 body = body if len(body) <= limit else None
+                if body is not None and not self.held:
+                    await self._hold(len(body), 0)
             else:
                 body = await self._read_body(payload, limit)
+        except _OverBudget:
+            return request, self._over_budget(request)
         except _Malformed as error:
             self.broken = None  # answered here, not again after the queue
             return request, self._refuse(request, 400, f"malformed request: {error}; not stored")
@@ -446,7 +539,9 @@ class Connection(BaseProtocol):
             return request, plain(500, "whrelay: internal error; not acknowledged")
 
     async def _read_body(self, payload: StreamReader, limit: int) -> bytes | None:
-        """The whole body, or ``None`` once it grows over ``limit`` (what came is dropped)."""
+        """The whole body, or ``None`` once it grows over ``limit`` (what came is dropped).
+        Bytes beyond what is held in the budget already (a chunked body, or one whose length
+        was small) are counted as they come; ``_OverBudget`` when no room comes for them."""
         chunks: list[bytes] = []
         size = 0
         async with asyncio.timeout(self.limits.read_timeout or None):
@@ -457,10 +552,20 @@ class Connection(BaseProtocol):
                 size += len(chunk)
                 if size > limit:
                     return None
+                if size > self.held and not await self._hold(size - self.held, BUDGET_WAIT):
+                    raise _OverBudget
                 chunks.append(chunk)
 
     def _refuse(self, request: Request, status: int, message: str) -> Response:
         return refuse(self.handler, request, status, message)
+
+    def _over_budget(self, request: Request) -> Response:
+        budget = size_text(self.server.budget.limit)
+        message = (
+            f"whrelay holds {budget} of bodies in flight already (--body-budget), and no "
+            f"room came within {BUDGET_WAIT:g} s; not stored"
+        )
+        return refuse(self.handler, request, 503, message, (("Retry-After", "5"),))
 
     def _too_large(self, request: Request) -> Response:
         limit = size_text(self.limits.max_body)

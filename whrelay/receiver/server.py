@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from whrelay import __version__
 from whrelay.config import ListenSettings
+from whrelay.defaults import body_budget
 from whrelay.errors import UnavailableError
 from whrelay.events import ListenEvent, ListenStarted, ListenStopped
 from whrelay.receiver.app import make_receiver
@@ -75,6 +76,8 @@ def _options(settings: ListenSettings) -> dict[str, str]:
         options["verify"] = f"{scheme}; no secret, so webhooks are stored as unverified"
     options["durability"] = settings.durability
     options["max body"] = size_text(settings.max_body)
+    budget = body_budget(settings.max_body, settings.body_budget)
+    options["bodies in flight"] = f"at most {size_text(budget)} (--body-budget)"
     options["SQLite"] = sqlite3.sqlite_version
     return options
 

@@ -29,6 +29,10 @@ from whrelay.storage.writer import Writer
 from whrelay.targets import Target
 
 CONNECTION_ERRORS = frozenset({"refused", "connect"})
+HELD_PER_TARGET = 8 * 1024 * 1024
+"""Bytes of webhook bodies a target's queue keeps in memory, to send them without reading them
+back; the rest (and all while the target is down) are read from the database when their
+turn comes, so a target that is away for long never holds a backlog in memory."""
 
 
 @dataclass(slots=True)
@@ -42,6 +46,8 @@ class _Item:
     """Loop time at which the next attempt may start."""
     webhook: Webhook | None = None
     key: tuple[float, int] = (0.0, 0)
+    held: int = 0
+    """Body bytes of ``webhook`` counted in its lane's ``held``."""
 
 
 class Lane:
@@ -60,6 +66,8 @@ class Lane:
         self.tasks: set[asyncio.Task[None]] = set()
         self.runner: asyncio.Task[None] | None = None
         self.warned = False
+        self.held = 0
+        """Bytes of bodies the queue keeps in memory (``HELD_PER_TARGET`` at most)."""
 
     # --- queue -----------------------------------------------------------------------------
 
@@ -77,6 +85,13 @@ class Lane:
         self.wake.set()
 
     def add(self, item: _Item) -> None:
+        if item.webhook is not None:
+            size = len(item.webhook.body or b"")
+            if self.down or self.paused or self.held + size > HELD_PER_TARGET:
+                item.webhook = None  # read back from the database when its turn comes
+            else:
+                item.held = size
+                self.held += size
         self.items[item.delivery_id] = item
         self._push(item)
         if self.paused:  # a new webhook held for the next run: say so, with the count
@@ -126,8 +141,17 @@ class Lane:
             self._push(item)
         self.forwarder.emit(TargetUp(self.target.url, pending=len(waiting)))
 
+    def let_go(self, item: _Item) -> None:
+        """Drop ``item``'s webhook from memory (it is read back when needed)."""
+        self.held -= item.held
+        item.held = 0
+        item.webhook = None
+
     def mark_down(self, reason: str) -> None:
         if not self.down:
+            for waiting in self.items.values():
+                if waiting.key[1] >= 0:  # queued, not in flight
+                    self.let_go(waiting)
             self.down = True
             self.forwarder.emit(TargetDown(self.target.url, reason))
             self.wake.set()
@@ -148,6 +172,7 @@ class Lane:
                 try:
                     item.webhook = await self.forwarder.load(item.webhook_id, item.delivery_id)
                 except NotFoundError:
+                    self.let_go(item)
                     self.items.pop(item.delivery_id, None)
                     self.slots.release()
                     continue
@@ -186,7 +211,7 @@ class Lane:
                     f"{self.target.url} failed unexpectedly: {error!r}; trying again"
                 )
             if item.delivery_id in self.items and item.key[1] < 0:  # not queued again yet
-                item.webhook = None
+                self.let_go(item)
                 item.due = asyncio.get_running_loop().time() + 1.0
                 self._push(item)
 
@@ -194,7 +219,7 @@ class Lane:
         forwarder = self.forwarder
         webhook = item.webhook
         assert webhook is not None, "run() reads it first"
-        item.webhook = None  # retries read it again from the database
+        self.let_go(item)  # retries read it again from the database
         trigger = Trigger.FIRST if item.attempts == 0 else Trigger.RETRY
         request = prepare(
             webhook, self.target, forwarder.settings.extra_headers, forwarder.resigner
@@ -241,6 +266,8 @@ class Lane:
             verdict = Verdict.FAILED
             if not self.paused:  # said once, not once per attempt that was in flight
                 self.paused = True
+                for waiting in self.items.values():
+                    self.let_go(waiting)
                 forwarder.emit(TargetPaused(self.target.url, pending=len(self.items) - 1))
         if verdict is Verdict.RETRY:
             assert retry_in is not None
