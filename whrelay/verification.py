@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -94,19 +94,106 @@ def _body_scheme(message: Message) -> str | None:
     return provider if provider in REGISTRY else None
 
 
-def secrets_from(values: Sequence[str], env_vars: Sequence[str]) -> tuple[str, ...]:
-    """Secrets from ``--secret`` values and ``--secret-env`` variable names."""
+@dataclass(frozen=True, slots=True)
+class GivenSecret:
+    """A secret and where it was given, so that messages can name it without its value."""
+
+    value: str = field(repr=False)
+    label: str
+    """``--secret #2``, ``--secret-env STRIPE_SECRET``, ``route /gh/*: secret-env GH``."""
+
+
+def given_secrets(values: Sequence[str], env_vars: Sequence[str]) -> tuple[GivenSecret, ...]:
+    """Secrets from ``--secret`` values and ``--secret-env`` variable names, each labelled:
+    ``--secret`` by its position among them, ``--secret-env`` by the variable's name."""
     if any(not value for value in values):
         raise UsageError("--secret is empty", hint="give the secret, or --secret-env VAR")
-    found = list(values)
+    found = [GivenSecret(value, f"--secret #{n}") for n, value in enumerate(values, 1)]
     for name in env_vars:
         value = os.environ.get(name)
         if value is None:
             raise UsageError(f"environment variable {name} is not set (--secret-env)")
         if not value:
             raise UsageError(f"environment variable {name} is empty (--secret-env)")
-        found.append(value)
+        found.append(GivenSecret(value, f"--secret-env {name}"))
     return tuple(found)
+
+
+def secrets_from(values: Sequence[str], env_vars: Sequence[str]) -> tuple[str, ...]:
+    """Secrets from ``--secret`` values and ``--secret-env`` variable names."""
+    return tuple(secret.value for secret in given_secrets(values, env_vars))
+
+
+def route_secrets(route: Route) -> tuple[GivenSecret, ...]:
+    """A route's own secrets (``secret-env=VAR``), labelled by route and variable."""
+    names = route.secret_envs
+    return tuple(
+        GivenSecret(value, f"route {route.pattern}: secret-env {names[n] if n < len(names) else n}")
+        for n, value in enumerate(route.secrets)
+    )
+
+
+def refuse_unusable(scheme: Scheme, secrets: Sequence[GivenSecret]) -> None:
+    """``UsageError`` naming the first secret that cannot be ``scheme``'s key (by where it was
+    given, never by its value), with the form expected as the hint."""
+    for secret in secrets:
+        problem = scheme.key_problem(secret.value)
+        if problem is not None:
+            raise UsageError(f"{secret.label} cannot be a {scheme.name} key", hint=problem)
+
+
+def require_usable(
+    scheme: Scheme, secrets: Sequence[GivenSecret], why: str = "", advice: str = ""
+) -> None:
+    """``UsageError`` when secrets were given and none can be ``scheme``'s key. Each secret
+    is tried on its own, so one that can is enough. ``why`` says why ``scheme`` is the one;
+    ``advice`` ends the hint (which names the forms expected)."""
+    problems = [scheme.key_problem(secret.value) for secret in secrets]
+    if not secrets or any(problem is None for problem in problems):
+        return
+    subject = (
+        f"{secrets[0].label} cannot be"
+        if len(secrets) == 1
+        else f"none of the {len(secrets)} secrets can be"
+    )
+    hints = [*dict.fromkeys(problem for problem in problems if problem), advice]
+    raise UsageError(f"{subject} a {scheme.name} key{why}", hint="; ".join(h for h in hints if h))
+
+
+def check_verify_secrets(scheme: Scheme, secrets: Sequence[GivenSecret], detected: bool) -> None:
+    """Refuse what ``verify`` cannot check with: with ``--provider``, any secret that cannot
+    be its key; with the scheme ``detected`` from the headers, secrets none of which can be
+    (each is tried on its own, so one that fits is enough)."""
+    if detected:
+        require_usable(scheme, secrets, " (the scheme detected from the headers)")
+    else:
+        refuse_unusable(scheme, secrets)
+
+
+def check_listen_secrets(
+    provider: str | None, secrets: Sequence[GivenSecret], routes: Sequence[Route]
+) -> None:
+    """Refuse, before ``listen`` starts, a secret that cannot work for the scheme it will
+    be checked with. Secrets given for a provider (``--provider`` with ``--secret``, a route's
+    ``secret-env=`` with its provider) must each fit it; listen's own secrets used by a route
+    of another provider need one that fits. Without a provider the scheme is detected per
+    request, and a secret that does not fit it is simply skipped."""
+    if provider:
+        refuse_unusable(get_scheme(provider), secrets)
+    for route in routes:
+        name = route.provider or provider
+        if not name:
+            continue
+        scheme = get_scheme(name)
+        if route.secrets:
+            refuse_unusable(scheme, route_secrets(route))
+        elif name != provider:
+            require_usable(
+                scheme,
+                secrets,
+                f" (route {route.pattern} checks {name} with listen's secrets)",
+                "or give the route its own with secret-env=VAR",
+            )
 
 
 def url_from(host: str | None, target: str, explicit: str | None) -> str | None:

@@ -380,14 +380,16 @@ def listen(
     from whrelay.retry import RetryPolicy
     from whrelay.targets import parse_target
     from whrelay.timeparse import parse_duration
-    from whrelay.verification import secrets_from
+    from whrelay.verification import check_listen_secrets, given_secrets
 
-    secrets = secrets_from(secret or (), secret_env or ())
+    given = given_secrets(secret or (), secret_env or ())
+    secrets = tuple(s.value for s in given)
     parsed_routes = _routes(routes)
     if provider:
         from whrelay.signatures import get_scheme
 
         provider = get_scheme(provider).name
+    check_listen_secrets(provider, given, parsed_routes)
     if resign and not (provider and secrets):
         raise UsageError("--resign needs --provider and --secret (or --secret-env)")
     if resign and provider:
