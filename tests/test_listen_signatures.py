@@ -536,6 +536,108 @@ async def test_per_route_provider_and_secret(
     target.wait_for(len(sent), timeout=15)  # no --reject-invalid: every one is forwarded
 
 
+async def test_several_secret_envs_each_tried_on_its_own_with_reject_invalid(
+    listeners: Callable[..., Listener], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The issue's example: ``--secret-env A --secret-env B --reject-invalid``, A a GitHub
+    secret (not base64), B a ``whsec_``. A GitHub secret cannot be a Standard Webhooks key,
+    so it is skipped for that scheme; it must not turn a good Standard Webhooks event into a
+    401, in either order."""
+    monkeypatch.setenv("WHRELAY_TEST_A", "gh_secret")
+    monkeypatch.setenv("WHRELAY_TEST_B", SW_SECRET)
+    body = event_body("several")
+    for order in (("WHRELAY_TEST_A", "WHRELAY_TEST_B"), ("WHRELAY_TEST_B", "WHRELAY_TEST_A")):
+        listener = listeners("--secret-env", order[0], "--secret-env", order[1], "--reject-invalid")
+        sw = await post(listener.url, "/sw", body, sw_headers(body))
+        gh = await post(listener.url, "/gh", body, github_headers(body, "gh_secret"))
+        forged = await post(listener.url, "/gh", body, github_headers(body, "not-it"))
+        assert (sw.status, gh.status, forged.status) == (200, 200, 401), order
+        events = webhook_events(listener, 3)
+        assert (events[sw.webhook_id]["scheme"], events[sw.webhook_id]["verdict"]) == (
+            "standard-webhooks",
+            "valid",
+        )
+        assert events[gh.webhook_id]["verdict"] == "valid"
+        assert events[forged.webhook_id]["verdict_reason"] == "bad_signature"
+
+
+UNUSABLE = "gh_not_a_whsec_key"
+"""A secret that cannot be a Standard Webhooks/Svix key (``_`` is not base64)."""
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (
+            ["--provider", "standard-webhooks", "--secret", SW_SECRET, "--secret", UNUSABLE],
+            {},
+            "--secret #2 cannot be a standard-webhooks key",
+        ),
+        (
+            ["--provider", "svix", "--secret-env", "WHRELAY_TEST_SW"],
+            {"WHRELAY_TEST_SW": UNUSABLE},
+            "--secret-env WHRELAY_TEST_SW cannot be a svix key",
+        ),
+        (
+            ["--route", "/gh/*=3000,provider=standard-webhooks,secret-env=WHRELAY_TEST_GH"],
+            {"WHRELAY_TEST_GH": UNUSABLE},
+            "route /gh/*: secret-env WHRELAY_TEST_GH cannot be a standard-webhooks key",
+        ),
+        (
+            # a route without a provider is checked with listen's --provider
+            ["--provider", "svix", "--route", "/a/*=3000,secret-env=WHRELAY_TEST_GH"],
+            {"WHRELAY_TEST_GH": UNUSABLE},
+            "route /a/*: secret-env WHRELAY_TEST_GH cannot be a svix key",
+        ),
+        (
+            # listen's own secrets, used by a route of a provider none of them fits
+            ["--secret", UNUSABLE, "--route", "/sw/*=3000,provider=standard-webhooks"],
+            {},
+            "--secret #1 cannot be a standard-webhooks key (route /sw/*",
+        ),
+    ],
+    ids=["secret", "secret-env", "route", "route-inherits-provider", "route-inherits-secrets"],
+)
+def test_a_secret_that_cannot_work_for_the_provider_is_refused_at_start(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    named: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "x.db"
+    proc = run_whrelay("listen", "--port", "0", "--db", str(db), *args, timeout=20)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, (proc.stdout, err)
+    lines = err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("whrelay: error: ") and named in lines[0], lines
+    assert lines[1].startswith("  hint: ") and "whsec_ followed by base64" in lines[1], lines
+    assert UNUSABLE not in err and "Traceback" not in err
+    assert not db.exists(), "nothing is started before the secrets are checked"
+
+
+async def test_listens_own_secrets_need_only_one_that_fits_a_routes_provider(
+    listeners: Callable[..., Listener], target: TargetServer
+) -> None:
+    """Without a provider of their own, listen's secrets serve every scheme: one that fits
+    a route's provider is enough, and the others are skipped for it."""
+    listener = listeners(
+        "--secret",
+        UNUSABLE,
+        "--secret",
+        SW_SECRET,
+        "--route",
+        f"/sw/*={target.port},provider=standard-webhooks",
+    )
+    body = event_body("route-pool")
+    answer = await post(listener.url, "/sw/x", body, sw_headers(body))
+    event = webhook_events(listener, 1)[answer.webhook_id]
+    assert (event["scheme"], event["verdict"]) == ("standard-webhooks", "valid")
+
+
 async def test_public_url_for_twilio(listeners: Callable[..., Listener]) -> None:
     params = {"MessageSid": "SM123", "From": "+14158675309", "Body": "Hej d\u00e5"}
     body = b"MessageSid=SM123&From=%2B14158675309&Body=Hej+d%C3%A5"

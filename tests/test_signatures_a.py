@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.sigkit import assert_reason, checker, flip_byte, reserialized
 from whrelay.signatures import get_scheme
-from whrelay.signatures.base import Message, Reason, Secret
+from whrelay.signatures.base import MalformedError, Message, Reason, Secret
 from whrelay.signatures.github import GITHUB
 from whrelay.signatures.standard_webhooks import STANDARD_WEBHOOKS, SVIX, StandardWebhooks
 from whrelay.signatures.stripe import STRIPE
@@ -354,18 +354,52 @@ def test_sw_malformed_timestamp(case: SWCase, timestamp: str) -> None:
 
 
 @pytest.mark.parametrize("case", SW_CASES)
-@pytest.mark.parametrize(
-    "value",
-    [
-        "garbage",
-        "v1",
-        "v2,abcd",
-        "v2,abcd v3,efgh",
-    ],
-)
+@pytest.mark.parametrize("value", ["garbage", "v1", "v1,abcd garbage", "   "])
 def test_sw_malformed_signature(case: SWCase, value: str) -> None:
+    """Only a header that cannot be read: an entry without its comma, or no entry at all."""
     message = sw_signed(case, JSON_BODY).with_header(f"{case.prefix}-signature", value)
     assert_reason(case.scheme.verify(message, chk(SW_SECRET)), Reason.MALFORMED_HEADER)
+
+
+_SW_MAC = hmac.new(SW_KEY, b"another message", hashlib.sha256).digest()
+
+
+@pytest.mark.parametrize("case", SW_CASES)
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ("v2,abcd", "only v2 entries, which {title} says to ignore"),
+        ("v2,abcd v3,efgh", "only v2, v3 entries, which {title} says to ignore"),
+        ("v1a," + base64.b64encode(b"e" * 64).decode(), "only v1a (ed25519) signatures"),
+        ("v1," + _SW_MAC.hex(), "the signature is hex, {title} sends base64"),
+        ("v1," + base64.b64encode(_SW_MAC).decode().rstrip("="), "lacks its = padding"),
+        ("v1," + base64.b64encode(_SW_MAC[:31]).decode(), "decodes to 31 bytes; {title} sends 32"),
+        ("v1," + base64.urlsafe_b64encode(b"\xfb\xff" * 16).decode(), "URL-safe base64"),
+        ("v1,!!!!", "not base64"),
+        ("v1,", "the signature is empty"),
+    ],
+)
+def test_sw_well_formed_header_that_does_not_match_is_bad_signature(
+    case: SWCase, value: str, found: str, frozen_oracles: None
+) -> None:
+    """Entries of a version the specification says to ignore, and signatures in the wrong
+    encoding, are a signature that does not match, with a hint naming what was found."""
+    message = sw_signed(case, JSON_BODY).with_header(f"{case.prefix}-signature", value)
+    verdict = case.scheme.verify(message, chk(SW_SECRET))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    wanted = found.format(title=case.scheme.title)
+    assert any(wanted in hint for hint in verdict.hints), verdict
+    assert not oracle_accepts(case, SW_SECRET, message)
+
+
+def test_sw_v1_entries_checked_with_a_public_key_only_say_so() -> None:
+    verdict = STANDARD_WEBHOOKS.verify(sw_signed(STD_CASE, JSON_BODY), chk(WHPK))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any("only v1 (HMAC) signatures" in hint for hint in verdict.hints), verdict
+    # a plain mismatch names nothing it did not find
+    plain = STANDARD_WEBHOOKS.verify(sw_signed(STD_CASE, JSON_BODY), chk(SW_OTHER))
+    assert_reason(plain, Reason.BAD_SIGNATURE)
+    assert plain.hints == ()
 
 
 @pytest.mark.parametrize("case", SW_CASES)
@@ -383,7 +417,10 @@ def test_sw_malformed_is_reported_before_no_secret(case: SWCase) -> None:
 def test_sw_secret_that_is_not_base64_is_not_accepted(case: SWCase) -> None:
     signed = sw_signed(case, JSON_BODY)
     verdict = case.scheme.verify(signed, chk("whsec_not*base64!"))
-    assert not verdict.valid
+    assert_reason(verdict, Reason.NO_SECRET)
+    assert "cannot be a" in verdict.detail
+    assert any("whsec_ followed by base64" in hint for hint in verdict.hints), verdict
+    assert "not*base64" not in repr(verdict)
 
 
 @pytest.mark.parametrize("case", SW_CASES)
@@ -644,10 +681,28 @@ def test_v1a_unpadded_keys_work_like_unpadded_whsec() -> None:
     assert STANDARD_WEBHOOKS.verify(signed, chk(WHPK.rstrip("="), now=V1A_TS)).valid
 
 
-@pytest.mark.parametrize("key", ["whpk_abc", "whpk_", "whpk_!!!!", "whpk_" + "A" * 40])
+@pytest.mark.parametrize(
+    "key", ["whpk_abc", "whpk_", "whpk_!!!!", "whpk_" + "A" * 40, "whsk_" + "A" * 44]
+)
 def test_v1a_broken_public_key_is_a_verdict_not_an_exception(key: str) -> None:
     verdict = STANDARD_WEBHOOKS.verify(v1a_message(), chk(key, now=V1A_TS))
-    assert not verdict.valid
+    assert_reason(verdict, Reason.NO_SECRET)
+    assert any(key[:5] in hint for hint in verdict.hints), verdict
+    # and it hides no key that works
+    assert STANDARD_WEBHOOKS.verify(v1a_message(), chk(key, WHPK, now=V1A_TS)).valid
+
+
+def test_v1a_signing_key_verifies_through_its_public_half() -> None:
+    assert STANDARD_WEBHOOKS.verify(v1a_message(), chk(WHSK, now=V1A_TS)).valid
+    private, _ = fresh_keypair()
+    assert_reason(
+        STANDARD_WEBHOOKS.verify(v1a_message(), chk(private, now=V1A_TS)), Reason.BAD_SIGNATURE
+    )
+
+
+def test_v1a_public_key_cannot_sign() -> None:
+    with pytest.raises(MalformedError, match="whsk_"):
+        STANDARD_WEBHOOKS.sign(Message(V1A_BODY), WHPK, V1A_TS)
 
 
 # ===========================================================================================
@@ -762,7 +817,9 @@ def test_stripe_v0_is_ignored(frozen_oracles: None) -> None:
     assert stripe_accepts(with_v0, ST_SECRET)
     # the right MAC under v0 only: no v1 at all (downgrade protection)
     only_v0 = st_message(f"t={NOW},v0={right}")
-    assert_reason(STRIPE.verify(only_v0, chk(ST_SECRET)), Reason.MALFORMED_HEADER)
+    verdict = STRIPE.verify(only_v0, chk(ST_SECRET))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any("only v0= signatures" in hint for hint in verdict.hints), verdict
     assert not stripe_accepts(only_v0, ST_SECRET)
     # the right MAC under v0, a wrong one under v1: still bad
     wrong_v1 = st_message(f"t={NOW},v1={'0' * 64},v0={right}")
@@ -826,8 +883,7 @@ def test_stripe_missing_header() -> None:
         f"t={NOW}.5,v1={'0' * 64}",
         f"t=-{NOW},v1={'0' * 64}",
         f"t={NOW}",
-        f"t={NOW},v0={'0' * 64}",
-        f"t={NOW},v2={'0' * 64}",
+        f"t={NOW},x",
     ],
 )
 def test_stripe_malformed_header(header: str, frozen_oracles: None) -> None:
@@ -836,6 +892,33 @@ def test_stripe_malformed_header(header: str, frozen_oracles: None) -> None:
     assert not stripe_accepts(st_message(header), ST_SECRET)
     # malformed is reported before "no secret"
     assert_reason(STRIPE.verify(st_message(header), chk()), Reason.MALFORMED_HEADER)
+
+
+_ST_RIGHT = st_hex(ST_SECRET.encode(), NOW, JSON_BODY)
+
+
+@pytest.mark.parametrize(
+    ("header", "found"),
+    [
+        (f"t={NOW},v0={_ST_RIGHT}", "only v0= signatures; Stripe checks v1= only"),
+        (f"t={NOW},v2={'0' * 64},v0={'1' * 64}", "only v2=, v0= signatures"),
+        (f"t={NOW},v1={_ST_RIGHT.upper()}", "upper-case hex; Stripe sends lower-case"),
+        (
+            f"t={NOW},v1={base64.b64encode(bytes.fromhex(_ST_RIGHT)).decode()}",
+            "the signature is base64, Stripe sends hex",
+        ),
+        (f"t={NOW},v1={_ST_RIGHT[:-2]}", "62 hex digits; Stripe sends 64"),
+        (f"t={NOW},v1=", "the signature is empty"),
+    ],
+)
+def test_stripe_well_formed_header_that_does_not_match_is_bad_signature(
+    header: str, found: str, frozen_oracles: None
+) -> None:
+    verdict = STRIPE.verify(st_message(header), chk(ST_SECRET))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any(found in hint for hint in verdict.hints), verdict
+    assert not stripe_accepts(st_message(header), ST_SECRET)
+    assert_reason(STRIPE.verify(st_message(header), chk()), Reason.NO_SECRET)
 
 
 def test_stripe_no_secret() -> None:
@@ -1013,6 +1096,31 @@ def test_github_uppercase_hex_is_rejected() -> None:
         JSON_BODY, (("X-Hub-Signature-256", "sha256=" + gh_hex(GH_SECRET, JSON_BODY).upper()),)
     )
     assert_reason(GITHUB.verify(upper, chk(GH_SECRET)), Reason.BAD_SIGNATURE)
+
+
+_GH_RIGHT = bytes.fromhex(gh_hex(GH_SECRET, JSON_BODY))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "found"),
+    [
+        (
+            "X-Hub-Signature-256",
+            "sha256=" + base64.b64encode(_GH_RIGHT).decode(),
+            "the signature is base64, GitHub sends hex",
+        ),
+        ("X-Hub-Signature-256", "sha256=" + _GH_RIGHT.hex().upper(), "upper-case hex"),
+        ("X-Hub-Signature-256", "sha256=" + _GH_RIGHT.hex()[:40], "40 hex digits; GitHub sends 64"),
+        ("X-Hub-Signature-256", "sha256=xyz", "the signature is not hex"),
+        ("X-Hub-Signature", "sha1=" + _GH_RIGHT.hex(), "64 hex digits; GitHub sends 40"),
+    ],
+)
+def test_github_well_formed_header_that_does_not_match_is_bad_signature(
+    name: str, value: str, found: str
+) -> None:
+    verdict = GITHUB.verify(Message(JSON_BODY, ((name, value),)), chk(GH_SECRET))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any(found in hint for hint in verdict.hints), verdict
 
 
 @pytest.mark.parametrize("legacy", [False, True])

@@ -297,18 +297,23 @@ def test_shopify_prefers_the_classic_header_when_both_are_present() -> None:
 
 
 @pytest.mark.parametrize(
-    "value",
+    ("value", "found"),
     [
-        "not base64!!",
-        hashlib.sha256(b"x").hexdigest(),  # hex instead of base64: 48 bytes
-        base64.b64encode(b"\x00" * 20).decode(),  # a SHA-1 sized MAC
-        "QNyObTlKbMx2qDlPF/ZOZcBqg5OgPg+2oky3zldc0Gw",  # padding dropped
+        ("not base64!!", "the signature is not base64; Shopify sends base64"),
+        (hashlib.sha256(b"x").hexdigest(), "the signature is hex, Shopify sends base64"),
+        (base64.b64encode(b"\x00" * 20).decode(), "decodes to 20 bytes; Shopify sends 32"),
+        ("QNyObTlKbMx2qDlPF/ZOZcBqg5OgPg+2oky3zldc0Gw", "lacks its = padding"),
+        (base64.urlsafe_b64encode(b"\xfb\xff" * 16).decode(), "URL-safe base64"),
     ],
 )
-def test_shopify_malformed(value: str) -> None:
+def test_shopify_signature_in_the_wrong_form_is_bad_signature(value: str, found: str) -> None:
+    """The header is the signature alone: any value can be read, so a wrong form is a
+    signature that does not match, and the hint says what the form is."""
     message = Message(SHOPIFY_KA_BODY, (("X-Shopify-Hmac-Sha256", value),))
-    assert_reason(SHOPIFY.verify(message, chk(SHOPIFY_KA_SECRET)), Reason.MALFORMED_HEADER)
-    assert_reason(SHOPIFY.verify(message, chk()), Reason.MALFORMED_HEADER)
+    verdict = SHOPIFY.verify(message, chk(SHOPIFY_KA_SECRET))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any(found in hint for hint in verdict.hints), verdict
+    assert_reason(SHOPIFY.verify(message, chk()), Reason.NO_SECRET)
 
 
 def test_shopify_upper_case_signature_is_not_the_signature() -> None:
@@ -424,7 +429,6 @@ def test_slack_missing_one_header() -> None:
         ("1735689600.5", "v0=" + "0" * 64),
         ("-1735689600", "v0=" + "0" * 64),
         ("17e8", "v0=" + "0" * 64),
-        (str(NOW), "v1=" + "0" * 64),
         (str(NOW), "0" * 64),
         (str(NOW), "sha256=" + "0" * 64),
     ],
@@ -433,6 +437,37 @@ def test_slack_malformed(stamp: str, signature: str) -> None:
     message = slack_message(JSON_BODY, signature, stamp)
     assert_reason(SLACK.verify(message, chk(SLACK_SECRET)), Reason.MALFORMED_HEADER)
     assert_reason(SLACK.verify(message, chk()), Reason.MALFORMED_HEADER)
+
+
+_SLACK_RIGHT = (
+    "v0="
+    + hmac.new(SLACK_SECRET.encode(), f"v0:{NOW}:".encode() + JSON_BODY, hashlib.sha256).hexdigest()
+)
+
+
+@pytest.mark.parametrize(
+    ("signature", "found"),
+    [
+        ("v1=" + _SLACK_RIGHT[3:], "the signature is v1=, and Slack signs v0= only"),
+        (_SLACK_RIGHT.upper().replace("V0=", "v0="), "upper-case hex"),
+        (
+            "v0=" + base64.b64encode(bytes.fromhex(_SLACK_RIGHT[3:])).decode(),
+            "the signature is base64, Slack sends hex",
+        ),
+        (_SLACK_RIGHT[:-1], "63 hex digits; Slack sends 64"),
+    ],
+)
+def test_slack_well_formed_header_that_does_not_match_is_bad_signature(
+    signature: str, found: str
+) -> None:
+    message = slack_message(JSON_BODY, signature, str(NOW))
+    right = message.with_header("X-Slack-Signature", _SLACK_RIGHT)
+    assert_reason(SLACK.verify(right, chk(SLACK_SECRET)), Reason.OK)
+    verdict = SLACK.verify(message, chk(SLACK_SECRET))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any(found in hint for hint in verdict.hints), verdict
+    verifier = SignatureVerifier(SLACK_SECRET, FixedClock(NOW))
+    assert not verifier.is_valid(JSON_BODY, str(NOW), signature)
 
 
 def test_slack_upper_case_hex_is_not_the_signature() -> None:
@@ -694,17 +729,23 @@ def test_twilio_url_is_needed() -> None:
 
 
 @pytest.mark.parametrize(
-    "value",
+    ("value", "found"),
     [
-        "not base64!!",
-        base64.b64encode(b"\x00" * 32).decode(),  # SHA-256 sized without the settings header
-        hashlib.sha1(b"x").hexdigest(),
+        ("not base64!!", "not base64"),
+        # SHA-256 sized without the settings header
+        (
+            base64.b64encode(b"\x00" * 32).decode(),
+            "decodes to 32 bytes; Twilio (HMAC_SHA1) sends 20",
+        ),
+        (hashlib.sha1(b"x").hexdigest(), "the signature is hex, Twilio (HMAC_SHA1) sends base64"),
     ],
 )
-def test_twilio_malformed(value: str) -> None:
+def test_twilio_signature_in_the_wrong_form_is_bad_signature(value: str, found: str) -> None:
     message = twilio_message(FORM_BODY, value)
-    assert_reason(TWILIO.verify(message, chk(TWILIO_TOKEN)), Reason.MALFORMED_HEADER)
-    assert_reason(TWILIO.verify(message, chk()), Reason.MALFORMED_HEADER)
+    verdict = TWILIO.verify(message, chk(TWILIO_TOKEN))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any(found in hint for hint in verdict.hints), verdict
+    assert_reason(TWILIO.verify(message, chk()), Reason.NO_SECRET)
 
 
 def test_twilio_shared_key_hmac_sha256() -> None:
@@ -722,9 +763,16 @@ def test_twilio_shared_key_hmac_sha256() -> None:
     assert_reason(TWILIO.verify(signed, chk("shared-secret")), Reason.OK)
     # Without the settings header the same signature is read as SHA-1: the wrong size.
     plain = signed.without_header(settings[0])
-    assert_reason(TWILIO.verify(plain, chk("shared-secret")), Reason.MALFORMED_HEADER)
+    verdict = TWILIO.verify(plain, chk("shared-secret"))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any("decodes to 32 bytes" in hint for hint in verdict.hints), verdict
     unknown = signed.with_header(settings[0], "key=k,algorithm=HMAC_SHA512")
-    assert_reason(TWILIO.verify(unknown, chk("shared-secret")), Reason.MALFORMED_HEADER)
+    verdict = TWILIO.verify(unknown, chk("shared-secret"))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any("'HMAC_SHA512'" in hint for hint in verdict.hints), verdict
+    assert not RequestValidator("shared-secret").validate(
+        TWILIO_URL, dict(params), sig, "HMAC_SHA512"
+    )
     with pytest.raises(UsageError):
         TWILIO.sign(unknown, "shared-secret", NOW)
 
@@ -915,7 +963,6 @@ def test_paddle_timestamp_is_signed() -> None:
     [
         "h1=" + "0" * 64,
         f"ts={NOW}",
-        f"ts={NOW};h2=" + "0" * 64,
         "ts=yesterday;h1=" + "0" * 64,
         "ts=1735689600.5;h1=" + "0" * 64,
         "ts=;h1=" + "0" * 64,
@@ -927,6 +974,32 @@ def test_paddle_malformed(header: str) -> None:
     message = paddle_message(JSON_BODY, header)
     assert_reason(PADDLE.verify(message, chk(PADDLE_SECRET)), Reason.MALFORMED_HEADER)
     assert_reason(PADDLE.verify(message, chk()), Reason.MALFORMED_HEADER)
+
+
+_PADDLE_RIGHT = hmac.new(
+    PADDLE_SECRET.encode(), f"{NOW}:".encode() + JSON_BODY, hashlib.sha256
+).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("header", "found"),
+    [
+        (f"ts={NOW};h2={_PADDLE_RIGHT}", "only h2= entries; Paddle signs h1="),
+        (f"ts={NOW};h1={_PADDLE_RIGHT.upper()}", "upper-case hex"),
+        (
+            f"ts={NOW};h1={base64.b64encode(bytes.fromhex(_PADDLE_RIGHT)).decode()}",
+            "the signature is base64, Paddle sends hex",
+        ),
+    ],
+)
+def test_paddle_well_formed_header_that_does_not_match_is_bad_signature(
+    header: str, found: str
+) -> None:
+    right = paddle_message(JSON_BODY, f"ts={NOW};h1={_PADDLE_RIGHT}")
+    assert_reason(PADDLE.verify(right, chk(PADDLE_SECRET)), Reason.OK)
+    verdict = PADDLE.verify(paddle_message(JSON_BODY, header), chk(PADDLE_SECRET))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any(found in hint for hint in verdict.hints), verdict
 
 
 @pytest.mark.parametrize("body", UTF8_BODIES)
@@ -1124,13 +1197,19 @@ def test_square_matches_the_documented_algorithm_on_binary_bodies() -> None:
 
 
 @pytest.mark.parametrize(
-    "value",
-    ["not base64!!", hashlib.sha256(b"x").hexdigest(), base64.b64encode(b"\x00" * 20).decode()],
+    ("value", "found"),
+    [
+        ("not base64!!", "not base64"),
+        (hashlib.sha256(b"x").hexdigest(), "the signature is hex, Square sends base64"),
+        (base64.b64encode(b"\x00" * 20).decode(), "decodes to 20 bytes; Square sends 32"),
+    ],
 )
-def test_square_malformed(value: str) -> None:
+def test_square_signature_in_the_wrong_form_is_bad_signature(value: str, found: str) -> None:
     message = square_message(SQUARE_KA_BODY, value)
-    assert_reason(SQUARE.verify(message, chk(SQUARE_KA_KEY)), Reason.MALFORMED_HEADER)
-    assert_reason(SQUARE.verify(message, chk()), Reason.MALFORMED_HEADER)
+    verdict = SQUARE.verify(message, chk(SQUARE_KA_KEY))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any(found in hint for hint in verdict.hints), verdict
+    assert_reason(SQUARE.verify(message, chk()), Reason.NO_SECRET)
 
 
 @pytest.mark.parametrize("body", [b for b in UTF8_BODIES if b.values[0]])

@@ -434,23 +434,13 @@ def test_signed_timestamp_is_the_header_text(spec_id: str, header: str) -> None:
 @pytest.mark.parametrize(
     ("spec_id", "header", "value"),
     [
-        ("linear", "Linear-Signature", "abc"),
-        ("linear", "Linear-Signature", "zz" * 32),
-        ("linear", "Linear-Signature", "ab" * 33),
-        ("zoom", "x-zm-signature", "v1=" + "ab" * 32),
         ("zoom", "x-zm-signature", "ab" * 32),
-        ("sendgrid", "X-Twilio-Email-Event-Webhook-Signature", "not base64!"),
-        ("sendgrid", "X-Twilio-Email-Event-Webhook-Signature", "=="),
-        ("discord", "X-Signature-Ed25519", "abcd"),
-        ("discord", "X-Signature-Ed25519", "zz" * 64),
-        ("hmac", "X-Signature", "not hex"),
-        ("hmac", "X-Signature", "ab" * 31),
+        ("zoom", "x-zm-signature", "sha256=" + "ab" * 32),
         ("hmac-ts", "X-Webhook-Signature", base64.b64encode(b"x" * 32).decode()),
-        ("hmac-ts", "X-Webhook-Signature", "sha256=" + base64.b64encode(b"x" * 31).decode()),
-        ("hmac-ts", "X-Webhook-Signature", "sha256=%%%"),
     ],
 )
 def test_malformed_signature_header(spec_id: str, header: str, value: str) -> None:
+    """Only a value that cannot be read: no ``v0=`` version, no configured prefix."""
     spec = BY_ID[spec_id]
     verdict = verify(spec, signed(spec).with_header(header, value))
     assert_reason(verdict, Reason.MALFORMED_HEADER)
@@ -462,20 +452,85 @@ def test_malformed_signature_header(spec_id: str, header: str, value: str) -> No
 
 
 @pytest.mark.parametrize(
-    ("spec_id", "key"),
+    ("spec_id", "header", "value", "found"),
     [
-        ("discord", "not hex"),
-        ("discord", RFC8032_PUBLIC[:-2]),
-        ("discord", b"\x00" * 31),
-        ("sendgrid", "not a key"),
-        ("sendgrid", base64.b64encode(b"\x30\x00").decode()),
+        ("linear", "Linear-Signature", "abc", "the signature has 3 hex digits; Linear sends 64"),
+        ("linear", "Linear-Signature", "zz" * 32, "the signature is not hex"),
+        ("linear", "Linear-Signature", "ab" * 33, "66 hex digits; Linear sends 64"),
+        (
+            "linear",
+            "Linear-Signature",
+            base64.b64encode(b"\x01" * 32).decode(),
+            "the signature is base64, Linear sends hex",
+        ),
+        ("zoom", "x-zm-signature", "v1=" + "ab" * 32, "the signature is v1=, and Zoom signs v0="),
+        ("zoom", "x-zm-signature", "v0=" + "AB" * 32, "upper-case hex"),
+        ("sendgrid", "X-Twilio-Email-Event-Webhook-Signature", "not base64!", "not base64"),
+        ("sendgrid", "X-Twilio-Email-Event-Webhook-Signature", "==", "not base64"),
+        (
+            "sendgrid",
+            "X-Twilio-Email-Event-Webhook-Signature",
+            base64.b64encode(b"\x01" * 70).decode(),
+            "not of a DER ECDSA signature",
+        ),
+        ("discord", "X-Signature-Ed25519", "abcd", "4 hex digits; Discord sends 128"),
+        ("discord", "X-Signature-Ed25519", "zz" * 64, "the signature is not hex"),
+        (
+            "discord",
+            "X-Signature-Ed25519",
+            base64.b64encode(b"\x01" * 64).decode(),
+            "the signature is base64, Discord sends hex",
+        ),
+        (
+            "hmac",
+            "X-Signature",
+            "not hex",
+            "the signature is not hex; the configured scheme (sha256, hex) sends hex",
+        ),
+        ("hmac", "X-Signature", "ab" * 31, "62 hex digits"),
+        (
+            "hmac-ts",
+            "X-Webhook-Signature",
+            "sha256=" + base64.b64encode(b"x" * 31).decode(),
+            "decodes to 31 bytes",
+        ),
+        ("hmac-ts", "X-Webhook-Signature", "sha256=%%%", "not base64"),
     ],
 )
-def test_unreadable_verification_key(spec_id: str, key: Secret) -> None:
+def test_signature_in_the_wrong_form_is_bad_signature(
+    spec_id: str, header: str, value: str, found: str
+) -> None:
+    """A value that can be read but is not a signature of the scheme's form: it does not
+    match, and the hint names what was found."""
+    spec = BY_ID[spec_id]
+    verdict = verify(spec, signed(spec).with_header(header, value))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any(found in hint for hint in verdict.hints), verdict
+    assert_reason(
+        verify(spec, signed(spec).with_header(header, value), secrets=()), Reason.NO_SECRET
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec_id", "key", "found"),
+    [
+        ("discord", "not hex", "64 hex digits"),
+        ("discord", RFC8032_PUBLIC[:-2], "64 hex digits"),
+        ("discord", b"\x00" * 31, "64 hex digits"),
+        ("sendgrid", "not a key", "PEM"),
+        ("sendgrid", base64.b64encode(b"\x30\x00").decode(), "PEM PUBLIC KEY"),
+    ],
+)
+def test_unreadable_verification_key(spec_id: str, key: Secret, found: str) -> None:
+    """A key that cannot be one is skipped: alone, nothing can be checked (``no_secret``,
+    naming the form expected); beside a key that works, it hides nothing."""
     spec = BY_ID[spec_id]
     verdict = verify(spec, signed(spec), secrets=(key,))
-    assert_reason(verdict, Reason.MALFORMED_HEADER)
-    assert "key" in verdict.detail
+    assert_reason(verdict, Reason.NO_SECRET)
+    assert "cannot be a" in verdict.detail
+    assert any(found in hint for hint in verdict.hints), verdict
+    for keys in ((key, spec.verify_key), (spec.verify_key, key)):
+        assert_reason(verify(spec, signed(spec), secrets=keys), Reason.OK)
 
 
 # --- property: any body signs and verifies, any byte flip breaks it --------------------------
@@ -807,7 +862,6 @@ def test_mailgun_missing_signature(message: Message) -> None:
         (mailgun_json(dict(KAT_SIGNATURE, timestamp="17e8")), "timestamp"),
         (mailgun_json(dict(KAT_SIGNATURE, timestamp=True)), '"timestamp"'),
         (mailgun_json(dict(KAT_SIGNATURE, token="")), "token is empty"),
-        (mailgun_json(dict(KAT_SIGNATURE, signature="nothex")), "64 hex"),
         (mailgun_json(KAT_SIGNATURE, **{"parent-signature": "x"}), "parent-signature"),
         (Message(mailgun_form(timestamp=str(NOW), token="t"), FORM_CT), "no signature"),
     ],
@@ -816,6 +870,23 @@ def test_mailgun_malformed_signature(message: Message, words: str) -> None:
     verdict = MAILGUN.verify(message, chk(MAILGUN_KEY))
     assert_reason(verdict, Reason.MALFORMED_HEADER)
     assert words in verdict.detail
+
+
+@pytest.mark.parametrize(
+    ("signature", "found"),
+    [
+        ("nothex", "the signature is not hex; Mailgun sends hex"),
+        (MAILGUN_KAT_SIG.upper(), "upper-case hex"),
+        (MAILGUN_KAT_SIG[:-2], "62 hex digits; Mailgun sends 64"),
+        ("", "the signature is empty"),
+    ],
+)
+def test_mailgun_signature_in_the_wrong_form_is_bad_signature(signature: str, found: str) -> None:
+    assert_reason(MAILGUN.verify(mailgun_json(KAT_SIGNATURE), chk(MAILGUN_KEY)), Reason.OK)
+    message = mailgun_json(dict(KAT_SIGNATURE, signature=signature))
+    verdict = MAILGUN.verify(message, chk(MAILGUN_KEY))
+    assert_reason(verdict, Reason.BAD_SIGNATURE)
+    assert any(found in hint for hint in verdict.hints), verdict
 
 
 def test_mailgun_has_no_signature_header() -> None:
@@ -885,8 +956,8 @@ def test_sendgrid_rejects_a_key_on_another_curve() -> None:
     verdict = SENDGRID.verify(
         sendgrid_message(SENDGRID_KAT_BODY, SENDGRID_KAT_SIG), chk(base64.b64encode(der).decode())
     )
-    assert_reason(verdict, Reason.MALFORMED_HEADER)
-    assert "P-256" in verdict.detail
+    assert_reason(verdict, Reason.NO_SECRET)
+    assert any("P-256" in hint for hint in verdict.hints), verdict
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -397,6 +398,89 @@ def test_verify_detects_the_provider_from_the_headers(tmp_path: Path) -> None:
     code, result = verify_json(*sw, "--secret", SW_SECRET, "--now", str(NOW))
     assert code == 0 and result["detected"] is True
     assert result["scheme"] in ("standard-webhooks", "svix")
+
+
+# --- several secrets --------------------------------------------------------------------------
+
+
+def sw_library_headers(body: bytes, secret: str = SW_SECRET) -> list[tuple[str, str]]:
+    """Standard Webhooks headers signed by the official library."""
+    when = datetime.fromtimestamp(NOW, tz=UTC)
+    signature = standardwebhooks.Webhook(secret).sign("msg_several", when, body.decode())
+    return [
+        ("webhook-id", "msg_several"),
+        ("webhook-timestamp", str(NOW)),
+        ("webhook-signature", signature),
+    ]
+
+
+def test_verify_tries_each_secret_on_its_own_in_either_order(tmp_path: Path) -> None:
+    """The issue's example: ``verify ID --secret gh_secret --secret whsec_…`` said
+    malformed_header (the GitHub secret is not base64); reversed, it said valid."""
+    db = tmp_path / "hooks.db"
+    webhook_id = seed(db, JSON_BODY, sw_library_headers(JSON_BODY), NOW)
+    for order in (["gh_secret", SW_SECRET], [SW_SECRET, "gh_secret"]):
+        args = [str(webhook_id), "--db", str(db), "--secret", order[0], "--secret", order[1]]
+        code, result = verify_json(*args)
+        assert (code, result["reason"], result["scheme"]) == (0, "ok", "standard-webhooks")
+        assert result["detected"] is True
+
+
+def test_verify_refuses_a_secret_that_cannot_work_for_the_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = body_args(tmp_path, JSON_BODY, [f"{k}: {v}" for k, v in sw_library_headers(JSON_BODY)])
+    common = [*args, "--now", str(NOW), "--provider", "standard-webhooks"]
+    proc = run_whrelay("verify", *common, "--secret", SW_SECRET, "--secret", "gh_secret")
+    lines = assert_usage_error(proc, "--secret #2 cannot be a standard-webhooks key")
+    assert "whsec_ followed by base64" in lines[1]
+    assert "gh_secret" not in proc.stderr.decode()
+    monkeypatch.setenv("WHRELAY_TEST_SW", "whsec_not*base64!")
+    proc = run_whrelay("verify", *common, "--secret-env", "WHRELAY_TEST_SW")
+    assert_usage_error(proc, "--secret-env WHRELAY_TEST_SW cannot be a standard-webhooks key")
+    assert "not*base64" not in proc.stderr.decode()
+    # a GitHub secret with --provider github is a key like any other text
+    _, result = verify_json(*common[:-1], "github", "--secret", "gh_secret")
+    assert result["reason"] == "missing_header"
+
+
+def test_verify_without_provider_needs_one_secret_that_fits_the_detected_scheme(
+    tmp_path: Path,
+) -> None:
+    args = body_args(tmp_path, JSON_BODY, [f"{k}: {v}" for k, v in sw_library_headers(JSON_BODY)])
+    proc = run_whrelay("verify", *args, "--now", str(NOW), "--secret", "gh_secret")
+    lines = assert_usage_error(
+        proc, "--secret #1 cannot be a standard-webhooks key (the scheme detected"
+    )
+    assert "whsec_ followed by base64" in lines[1]
+    proc = run_whrelay(
+        "verify", *args, "--now", str(NOW), "--secret", "gh_secret", "--secret", "other_one"
+    )
+    assert_usage_error(proc, "none of the 2 secrets can be a standard-webhooks key")
+    assert "gh_secret" not in proc.stderr.decode() and "other_one" not in proc.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("signature", "hint"),
+    [
+        ("v2,abcd", "only v2 entries, which Standard Webhooks says to ignore"),
+        ("v1," + hmac_hex(SW_KEY, b"x"), "the signature is hex, Standard Webhooks sends base64"),
+    ],
+)
+def test_verify_a_header_that_can_be_read_but_does_not_match_is_bad_signature(
+    tmp_path: Path, signature: str, hint: str
+) -> None:
+    headers = [f"{k}: {v}" for k, v in sw_library_headers(JSON_BODY)[:2]]
+    result = verify_body(
+        tmp_path,
+        JSON_BODY,
+        [*headers, f"webhook-signature: {signature}"],
+        "--secret",
+        SW_SECRET,
+        "--now",
+        str(NOW),
+    )
+    failed_with_hint(result, "bad_signature", hint)
 
 
 # --- the clock ---------------------------------------------------------------------------------

@@ -101,6 +101,8 @@ class Route:
     target: Target
     provider: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    secret_envs: tuple[str, ...] = ()
+    """The variables ``secrets`` were read from, in order (to name one in a message)."""
 
 
 def parse_route(text: str) -> Route:
@@ -111,6 +113,7 @@ def parse_route(text: str) -> Route:
         raise UsageError(f"route {text!r} is not GLOB=TARGET", hint="e.g. --route '/stripe/*=3000'")
     provider = None
     secrets: list[str] = []
+    names: list[str] = []
     for option in options:
         key, eq, value = option.partition("=")
         key, value = key.strip(), value.strip()
@@ -124,11 +127,12 @@ def parse_route(text: str) -> Route:
                 state = "is not set" if secret is None else "is empty"
                 raise UsageError(f"route {pattern}: environment variable {value} {state}")
             secrets.append(secret)
+            names.append(value)
         else:
             raise UsageError(
                 f"unknown route option {key!r}", hint="route options: provider=, secret-env="
             )
-    return Route(pattern.strip(), parse_target(target), provider, tuple(secrets))
+    return Route(pattern.strip(), parse_target(target), provider, tuple(secrets), tuple(names))
 
 
 def match_route(path: str, routes: tuple[Route, ...]) -> Route | None:

@@ -94,19 +94,106 @@ def _body_scheme(message: Message) -> str | None:
     return provider if provider in REGISTRY else None
 
 
-def secrets_from(values: Sequence[str], env_vars: Sequence[str]) -> tuple[str, ...]:
-    """Secrets from ``--secret`` values and ``--secret-env`` variable names."""
+@dataclass(frozen=True, slots=True)
+class GivenSecret:
+    """A secret and where it was given, so that messages can name it without its value."""
+
+    value: str = field(repr=False)
+    label: str
+    """``--secret #2``, ``--secret-env STRIPE_SECRET``, ``route /gh/*: secret-env GH``."""
+
+
+def given_secrets(values: Sequence[str], env_vars: Sequence[str]) -> tuple[GivenSecret, ...]:
+    """Secrets from ``--secret`` values and ``--secret-env`` variable names, each labelled:
+    ``--secret`` by its position among them, ``--secret-env`` by the variable's name."""
     if any(not value for value in values):
         raise UsageError("--secret is empty", hint="give the secret, or --secret-env VAR")
-    found = list(values)
+    found = [GivenSecret(value, f"--secret #{n}") for n, value in enumerate(values, 1)]
     for name in env_vars:
         value = os.environ.get(name)
         if value is None:
             raise UsageError(f"environment variable {name} is not set (--secret-env)")
         if not value:
             raise UsageError(f"environment variable {name} is empty (--secret-env)")
-        found.append(value)
+        found.append(GivenSecret(value, f"--secret-env {name}"))
     return tuple(found)
+
+
+def secrets_from(values: Sequence[str], env_vars: Sequence[str]) -> tuple[str, ...]:
+    """Secrets from ``--secret`` values and ``--secret-env`` variable names."""
+    return tuple(secret.value for secret in given_secrets(values, env_vars))
+
+
+def route_secrets(route: Route) -> tuple[GivenSecret, ...]:
+    """A route's own secrets (``secret-env=VAR``), labelled by route and variable."""
+    names = route.secret_envs
+    return tuple(
+        GivenSecret(value, f"route {route.pattern}: secret-env {names[n] if n < len(names) else n}")
+        for n, value in enumerate(route.secrets)
+    )
+
+
+def refuse_unusable(scheme: Scheme, secrets: Sequence[GivenSecret]) -> None:
+    """``UsageError`` naming the first secret that cannot be ``scheme``'s key (by where it was
+    given, never by its value), with the form expected as the hint."""
+    for secret in secrets:
+        problem = scheme.key_problem(secret.value)
+        if problem is not None:
+            raise UsageError(f"{secret.label} cannot be a {scheme.name} key", hint=problem)
+
+
+def require_usable(
+    scheme: Scheme, secrets: Sequence[GivenSecret], why: str = "", advice: str = ""
+) -> None:
+    """``UsageError`` when secrets were given and none can be ``scheme``'s key. Each secret
+    is tried on its own, so one that can is enough. ``why`` says why ``scheme`` is the one;
+    ``advice`` ends the hint (which names the forms expected)."""
+    problems = [scheme.key_problem(secret.value) for secret in secrets]
+    if not secrets or any(problem is None for problem in problems):
+        return
+    subject = (
+        f"{secrets[0].label} cannot be"
+        if len(secrets) == 1
+        else f"none of the {len(secrets)} secrets can be"
+    )
+    hints = [*dict.fromkeys(problem for problem in problems if problem), advice]
+    raise UsageError(f"{subject} a {scheme.name} key{why}", hint="; ".join(h for h in hints if h))
+
+
+def check_verify_secrets(scheme: Scheme, secrets: Sequence[GivenSecret], detected: bool) -> None:
+    """Refuse what ``verify`` cannot check with: with ``--provider``, any secret that cannot
+    be its key; with the scheme ``detected`` from the headers, secrets none of which can be
+    (each is tried on its own, so one that fits is enough)."""
+    if detected:
+        require_usable(scheme, secrets, " (the scheme detected from the headers)")
+    else:
+        refuse_unusable(scheme, secrets)
+
+
+def check_listen_secrets(
+    provider: str | None, secrets: Sequence[GivenSecret], routes: Sequence[Route]
+) -> None:
+    """Refuse, before ``listen`` starts, a secret that cannot work for the scheme it will
+    be checked with. Secrets given for a provider (``--provider`` with ``--secret``, a route's
+    ``secret-env=`` with its provider) must each fit it; listen's own secrets used by a route
+    of another provider need one that fits. Without a provider the scheme is detected per
+    request, and a secret that does not fit it is simply skipped."""
+    if provider:
+        refuse_unusable(get_scheme(provider), secrets)
+    for route in routes:
+        name = route.provider or provider
+        if not name:
+            continue
+        scheme = get_scheme(name)
+        if route.secrets:
+            refuse_unusable(scheme, route_secrets(route))
+        elif name != provider:
+            require_usable(
+                scheme,
+                secrets,
+                f" (route {route.pattern} checks {name} with listen's secrets)",
+                "or give the route its own with secret-env=VAR",
+            )
 
 
 def url_from(host: str | None, target: str, explicit: str | None) -> str | None:
@@ -259,6 +346,8 @@ def decide_resign(
         return ResignDecision("unverified", scheme, why=f"no {scheme.name} secret to check it with")
     at = webhook.summary.received_at / 1_000_000
     for secret in keys.secrets:  # each on its own: the one that verifies is the one that signs
+        if scheme.key_problem(secret) is not None:
+            continue
         try:
             if scheme.verify(message, Check((secret,), at)).valid:
                 return ResignDecision("valid", scheme, secret)
@@ -270,8 +359,9 @@ def decide_resign(
     except Exception as error:
         found = f"the check failed: {error!r}"
     why = f"its {scheme.name} signature is not valid ({found})"
-    if unverified:
-        return ResignDecision("invalid", scheme, keys.secrets[0], why)
+    signer = next((key for key in keys.secrets if scheme.key_problem(key) is None), None)
+    if unverified and signer is not None:
+        return ResignDecision("invalid", scheme, signer, why)
     return ResignDecision("invalid", scheme, why=why)
 
 
@@ -292,6 +382,41 @@ def resign(
     return signed.headers, signed.body
 
 
-def check_signing_secret(scheme: Scheme, secret: str) -> None:
-    """Fail early (``UsageError``) when ``secret`` cannot sign for ``scheme``."""
-    resign(scheme, secret, (), b"{}", "http://127.0.0.1/", 0)
+def signing_problem(scheme: Scheme, secret: str) -> str | None:
+    """Why ``secret`` cannot sign for ``scheme`` (a key of the wrong form, a key that only
+    verifies), or ``None`` when it can."""
+    problem = scheme.key_problem(secret)
+    if problem is not None:
+        return problem
+    try:
+        resign(scheme, secret, (), b"{}", "http://127.0.0.1/", 0)
+    except UsageError as error:
+        return error.message
+    return None
+
+
+def check_resign_secrets(
+    provider: str | None, secrets: Sequence[GivenSecret], routes: Sequence[Route]
+) -> None:
+    """Refuse, before ``listen --resign`` starts, what cannot re-sign: no secret at all (it
+    re-signs only what it verified), or, where the scheme is known, a secret given for it
+    that cannot sign for it (of listen's own secrets borrowed by a route of another provider,
+    one that can is enough)."""
+    if not (secrets or any(route.secrets for route in routes)):
+        raise UsageError(
+            "--resign needs a secret: it re-signs only webhooks whose signature it verified",
+            hint="add --secret-env VAR (or secret-env=VAR on a --route)",
+        )
+    groups = [(provider, secrets, True)] + [
+        (route.provider or provider, route_secrets(route) or secrets, bool(route.secrets))
+        for route in routes
+    ]
+    for name, keys, own in groups:
+        if not name or not keys:
+            continue
+        scheme = get_scheme(name)
+        problems = [(key, signing_problem(scheme, key.value)) for key in keys]
+        failing = [(key, problem) for key, problem in problems if problem is not None]
+        if failing and (own or len(failing) == len(problems)):
+            key, problem = failing[0]
+            raise UsageError(f"--resign: {key.label} cannot sign for {scheme.name}", hint=problem)

@@ -391,16 +391,18 @@ def listen(
     from whrelay.retry import RetryPolicy
     from whrelay.targets import parse_target
     from whrelay.timeparse import parse_duration
-    from whrelay.verification import secrets_from
+    from whrelay.verification import check_listen_secrets, check_resign_secrets, given_secrets
 
-    secrets = secrets_from(secret or (), secret_env or ())
+    given = given_secrets(secret or (), secret_env or ())
+    secrets = tuple(s.value for s in given)
     parsed_routes = _routes(routes)
     if provider:
         from whrelay.signatures import get_scheme
 
         provider = get_scheme(provider).name
+    check_listen_secrets(provider, given, parsed_routes)
     if resign:
-        _check_resign(provider, secrets, parsed_routes)
+        check_resign_secrets(provider, given, parsed_routes)
     if reject_invalid and not (secrets or any(r.secrets for r in parsed_routes)):
         raise UsageError("--reject-invalid needs a secret to verify with (--secret)")
     forward_settings = config.ForwardSettings(
@@ -499,26 +501,6 @@ def _routes(routes: list[str] | None) -> tuple[Route, ...]:
             route = replace(route, provider=get_scheme(route.provider).name)
         parsed.append(route)
     return tuple(parsed)
-
-
-def _check_resign(
-    provider: str | None, secrets: tuple[str, ...], routes: tuple[Route, ...]
-) -> None:
-    """``--resign`` re-signs what it verified, so it needs a secret to verify with; a secret
-    that is known to be for a scheme must be able to sign for it."""
-    from whrelay.signatures import get_scheme
-    from whrelay.verification import check_signing_secret
-
-    if not (secrets or any(r.secrets for r in routes)):
-        raise UsageError(
-            "--resign needs a secret: it re-signs only webhooks whose signature it verified",
-            hint="add --secret-env VAR (or secret-env=VAR on a --route)",
-        )
-    pairs = [(provider, secrets)] + [(r.provider or provider, r.secrets or secrets) for r in routes]
-    for name, keys in pairs:
-        if name:
-            for key in keys:
-                check_signing_secret(get_scheme(name), key)
 
 
 def _creatable(db: Path | None) -> Path:

@@ -248,24 +248,20 @@ def _check_secrets_fit(
     in the secret, not a reason to send them all as received."""
     if decisions is None:
         return
-    from whrelay.verification import check_signing_secret, secrets_from
+    from whrelay.verification import given_secrets, signing_problem
 
-    secrets = secrets_from(secret or (), secret_env or ())
+    given = given_secrets(secret or (), secret_env or ())
     schemes = {d.scheme.name: d.scheme for d in decisions.values() if d.scheme is not None}
     for name, scheme in schemes.items():
-        problems = []
-        for key in secrets:
-            try:
-                check_signing_secret(scheme, key)
-            except UsageError as error:
-                problems.append(error.message)
-            else:
-                break
-        else:
+        problems = [signing_problem(scheme, key.value) for key in given]
+        if given and all(problem is not None for problem in problems):
             ids = sorted(i for i, d in decisions.items() if d.scheme is scheme)
-            raise UsageError(
-                f"--resign: no secret given can sign for {name} ({_ids(ids)}): {problems[0]}"
+            subject = (
+                f"{given[0].label} cannot"
+                if len(given) == 1
+                else f"none of the {len(given)} secrets can"
             )
+            raise UsageError(f"--resign: {subject} sign for {name} ({_ids(ids)})", hint=problems[0])
 
 
 def _dry_run(
@@ -368,9 +364,10 @@ def _resigner(
 ) -> Resigner:
     from whrelay.relay.client import Resigner
     from whrelay.signatures import get_scheme
-    from whrelay.verification import SigningKeys, check_signing_secret, secrets_from
+    from whrelay.verification import SigningKeys, given_secrets, refuse_unusable
 
-    secrets = secrets_from(secret or (), secret_env or ())
+    given = given_secrets(secret or (), secret_env or ())
+    secrets = tuple(key.value for key in given)
     if not secrets:
         raise UsageError(
             "--resign needs the secret (--secret or --secret-env): it re-signs only webhooks "
@@ -378,8 +375,7 @@ def _resigner(
         )
     scheme = get_scheme(sign_as).name if sign_as else None
     if scheme is not None:
-        for key in secrets:
-            check_signing_secret(get_scheme(scheme), key)
+        refuse_unusable(get_scheme(scheme), given)
     keys = SigningKeys(scheme, secrets)
     return Resigner(lambda webhook: keys, unverified=unverified)
 

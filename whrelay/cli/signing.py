@@ -238,11 +238,12 @@ def verify(
     if header and body_file is None:
         message = message.with_headers([parse_header_option(h) for h in header])
     scheme, detected = v.choose_scheme(provider, message, options)
-    secrets = v.secrets_from(secret or (), secret_env or ())
+    given = v.given_secrets(secret or (), secret_env or ())
+    v.check_verify_secrets(scheme, given, detected)
     result = v.verify_message(
         scheme,
         message,
-        secrets,
+        [s.value for s in given],
         time.time() if judged_at is None else judged_at,
         tolerance,
         ignore_timestamp,

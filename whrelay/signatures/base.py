@@ -8,20 +8,29 @@ it out (``whsec_…``, a hex or PEM key); ``bytes`` means a raw key used as it i
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 Secret = str | bytes
 Headers = tuple[tuple[str, str], ...]
 
 
 class Reason(StrEnum):
-    """Why a verification came out as it did: one vocabulary for every scheme."""
+    """Why a verification came out as it did: one vocabulary for every scheme.
+
+    ``malformed_header`` is a header that cannot be read (an entry without the comma or ``=``
+    its format needs, a timestamp that is not whole seconds). A header that can be read but
+    holds no signature that matches is ``bad_signature``, also when it holds only entries of a
+    version the scheme ignores or a signature in the wrong encoding or length (its ``hints``
+    say what was found). ``no_secret``: none given, or none of them can be the scheme's key.
+    """
 
     OK = "ok"
     BAD_SIGNATURE = "bad_signature"
@@ -143,7 +152,13 @@ class Scheme(Protocol):
         ...
 
     def verify(self, message: Message, check: Check) -> Verification:
-        """Whether ``message`` carries a valid signature by one of ``check.secrets``."""
+        """Whether ``message`` carries a valid signature by one of ``check.secrets``. Each
+        secret is tried on its own: one that cannot be a key (``key_problem``) is skipped."""
+        ...
+
+    def key_problem(self, secret: Secret) -> str | None:
+        """Why ``secret`` cannot be this scheme's verification key: a short phrase naming the
+        form expected (never the secret itself); ``None`` when it can be."""
         ...
 
 
@@ -220,6 +235,45 @@ def no_secret(scheme: str) -> Verification:
     return Verification(scheme, Reason.NO_SECRET, "no secret was given")
 
 
+class KeyJudge(Protocol):
+    """What ``usable_keys`` needs of a scheme."""
+
+    @property
+    def name(self) -> str: ...
+
+    def key_problem(self, secret: Secret) -> str | None: ...
+
+
+def text_key_problem(secret: Secret) -> str | None:
+    """``key_problem`` of the schemes keyed by the secret's text: any non-empty secret."""
+    return None if secret else "the secret is empty"
+
+
+def usable_keys(scheme: KeyJudge, check: Check) -> tuple[Secret, ...] | Verification:
+    """The secrets of ``check`` that can be ``scheme``'s key, in order; or, when there is none,
+    the ``no_secret`` verdict saying why (the forms expected as its hints). A secret that
+    cannot be a key is skipped, so it never hides a later one that matches."""
+    if not check.secrets:
+        return no_secret(scheme.name)
+    keys: list[Secret] = []
+    problems: list[str] = []
+    for secret in check.secrets:
+        problem = scheme.key_problem(secret)
+        if problem is None:
+            keys.append(secret)
+        else:
+            problems.append(problem)
+    if keys:
+        return tuple(keys)
+    count = len(check.secrets)
+    detail = (
+        f"the secret cannot be a {scheme.name} key"
+        if count == 1
+        else f"none of the {count} secrets can be a {scheme.name} key"
+    )
+    return Verification(scheme.name, Reason.NO_SECRET, detail, hints=tuple(dict.fromkeys(problems)))
+
+
 def missing(scheme: str, *names: str) -> Verification:
     return Verification(scheme, Reason.MISSING_HEADER, f"no {' / '.join(names)} header")
 
@@ -228,12 +282,50 @@ def malformed(scheme: str, detail: str, timestamp: float | None = None) -> Verif
     return Verification(scheme, Reason.MALFORMED_HEADER, detail, timestamp)
 
 
-def bad(scheme: str, detail: str = "", timestamp: float | None = None) -> Verification:
-    return Verification(scheme, Reason.BAD_SIGNATURE, detail or "no signature matches", timestamp)
+def bad(
+    scheme: str,
+    detail: str = "",
+    timestamp: float | None = None,
+    hints: Sequence[str | None] = (),
+) -> Verification:
+    """``bad_signature``; ``hints`` name what was found (``None``s are left out)."""
+    return Verification(
+        scheme,
+        Reason.BAD_SIGNATURE,
+        detail or "no signature matches",
+        timestamp,
+        tuple(hint for hint in hints if hint),
+    )
 
 
 def ok(scheme: str, timestamp: float | None = None, detail: str = "") -> Verification:
     return Verification(scheme, Reason.OK, detail or "signature matches", timestamp)
+
+
+_VERSIONED = re.compile(r"^(v[0-9]{1,3})=")
+
+
+def versioned(value: str, version: str) -> tuple[str, str] | None:
+    """``(version, signature)`` of a ``vN=<signature>`` header value (Slack's, Zoom's), or
+    ``None`` when it has no ``vN=`` at the start, so cannot be read."""
+    if value.startswith(f"{version}="):
+        return version, value[len(version) + 1 :]
+    found = _VERSIONED.match(value)
+    if found is None:
+        return None
+    return found.group(1), value[found.end() :]
+
+
+def version_hint(parts: tuple[str, str], version: str, sender: str) -> str | None:
+    """The hint for a ``vN=<hex>`` signature that did not match: another version, or hex in
+    the wrong form (``sender`` writes lower-case hex of an HMAC-SHA256); ``None`` if neither."""
+    found, value = parts
+    if found != version:
+        return (
+            f"the signature is {found}=, and {sender} signs {version}= only: a {found} "
+            "signature cannot be checked"
+        )
+    return encoding_problem(value, "hex", 32, sender, lower_case=True)
 
 
 def signature_and_time(
@@ -254,3 +346,62 @@ def signature_and_time(
         return header, stamp, parse_timestamp(stamp)
     except MalformedError as error:
         return malformed(scheme, str(error))
+
+
+_HEX_DIGITS = re.compile(r"^[0-9a-fA-F]+$")
+
+
+def _base64(text: str, alphabet: bytes | None = None) -> bytes | None:
+    try:
+        return base64.b64decode(text, altchars=alphabet, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def encoding_problem(
+    value: str,
+    encoding: Literal["hex", "base64"],
+    size: int | None,
+    sender: str,
+    *,
+    lower_case: bool = False,
+) -> str | None:
+    """What is wrong with the *form* of a signature ``sender`` writes as ``size`` bytes in
+    ``encoding`` (``lower_case``: lower-case hex, compared as text); ``None`` when its form is
+    right and it simply does not match. A hint for ``bad_signature``, never the verdict."""
+    text = value.strip()
+    if not text:
+        return f"the signature is empty; {sender} sends {encoding}"
+    is_hex = bool(_HEX_DIGITS.match(text))
+    if encoding == "hex":
+        if is_hex:
+            if (size is not None and len(text) != 2 * size) or len(text) % 2:
+                wanted = f"{2 * size}" if size is not None else "an even number of them"
+                return f"the signature has {len(text)} hex digits; {sender} sends {wanted}"
+            if lower_case and text != text.lower():
+                return (
+                    f"the signature is upper-case hex; {sender} sends lower-case hex and the "
+                    "text is compared"
+                )
+            return None
+        raw = _base64(text + "=" * (-len(text) % 4))
+        if raw is not None and (size is None or len(raw) == size):
+            return f"the signature is base64, {sender} sends hex"
+        return f"the signature is not hex; {sender} sends hex"
+    if is_hex and size is not None and len(text) == 2 * size:
+        return f"the signature is hex, {sender} sends base64"
+    raw = _base64(text)
+    if raw is None:
+        if _base64(text + "=" * (-len(text) % 4)) is not None:
+            return f"the signature's base64 lacks its = padding; {sender} sends it padded"
+        if _base64(text + "=" * (-len(text) % 4), b"-_") is not None:
+            return (
+                f"the signature is URL-safe base64 (- and _); {sender} sends standard "
+                "base64 (+ and /)"
+            )
+        return f"the signature is not base64; {sender} sends base64"
+    if not raw:
+        return f"the signature is empty; {sender} sends base64"
+    if size is not None and len(raw) != size:
+        return f"the signature decodes to {len(raw)} bytes; {sender} sends {size}"
+    return None

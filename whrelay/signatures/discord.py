@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from whrelay.errors import UsageError
 from whrelay.signatures.base import (
@@ -22,11 +23,14 @@ from whrelay.signatures.base import (
     Verification,
     bad,
     check_time,
-    malformed,
-    no_secret,
+    encoding_problem,
     ok,
     signature_and_time,
+    usable_keys,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 TOLERANCE = 0.0
 """No default window: ``check_time`` skips a tolerance of 0 unless the check gives one."""
@@ -69,35 +73,32 @@ class Discord:
             [(SIGNATURE_HEADER, signature.hex()), (TIMESTAMP_HEADER, stamp)]
         )
 
+    def key_problem(self, secret: Secret) -> str | None:
+        """The application's public key: 64 hex digits (a ``bytes`` secret: its 32 bytes)."""
+        try:
+            _public_key(secret)
+        except MalformedError:
+            return "a Discord key is the application's public key: 64 hex digits (32 bytes)"
+        return None
+
     def verify(self, message: Message, check: Check) -> Verification:
         found = signature_and_time(self.name, message, SIGNATURE_HEADER, TIMESTAMP_HEADER)
         if isinstance(found, Verification):
             return found
         header, stamp, timestamp = found
         value = header.strip()
-        if not _SIGNATURE.match(value):
-            return malformed(
-                self.name,
-                f"{SIGNATURE_HEADER} is not 128 hex digits (an ed25519 signature)",
-                timestamp,
-            )
-        if not check.secrets:
-            return no_secret(self.name)
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
         from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-        signature = bytes.fromhex(value)
+        readable = _SIGNATURE.match(value) is not None
+        signature = bytes.fromhex(value) if readable else b""
         content = stamp.strip().encode() + message.body
         matched = False
-        for secret in check.secrets:
+        for key in keys if readable else ():
             try:
-                key = Ed25519PublicKey.from_public_bytes(_raw_key(secret, (32,)))
-            except (MalformedError, ValueError) as error:
-                return malformed(
-                    self.name, f"{error} (verify with the application's public key)", timestamp
-                )
-            try:
-                key.verify(signature, content)
+                _public_key(key).verify(signature, content)
                 matched = True
             except InvalidSignature:
                 continue
@@ -107,7 +108,19 @@ class Discord:
             return Verification(self.name, late.reason, f"{late.detail} ({note})", timestamp)
         if matched:
             return ok(self.name, timestamp)
-        return bad(self.name, timestamp=timestamp)
+        return bad(
+            self.name, timestamp=timestamp, hints=[encoding_problem(value, "hex", 64, "Discord")]
+        )
+
+
+def _public_key(secret: Secret) -> Ed25519PublicKey:
+    """The ed25519 public key ``secret`` holds; ``MalformedError`` if it holds none."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        return Ed25519PublicKey.from_public_bytes(_raw_key(secret, (32,)))
+    except ValueError:
+        raise MalformedError("the Discord key is not an ed25519 public key") from None
 
 
 DISCORD = Discord()

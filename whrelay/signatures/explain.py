@@ -25,7 +25,7 @@ _MAX_VARIANT_BODY = 4 * 1024 * 1024
 def explain(scheme: Scheme, message: Message, check: Check) -> Verification:
     """``scheme.verify`` plus hints naming the likely cause of a failure."""
     result = scheme.verify(message, check)
-    hints: list[str] = []
+    hints = list(result.hints)  # what the scheme itself found
     if result.reason is Reason.BAD_SIGNATURE:
         hints.extend(_first_fix(scheme, check, _body_variants(message)))
         hints.extend(_secret_hints(scheme, message, check))
@@ -36,7 +36,7 @@ def explain(scheme: Scheme, message: Message, check: Check) -> Verification:
         hints.extend(_first_fix(scheme, check, _header_variants(scheme, message)))
     elif result.reason in (Reason.TIMESTAMP_TOO_OLD, Reason.TIMESTAMP_IN_FUTURE):
         hints.append(_skew_hint(result, check))
-    elif result.reason is Reason.NO_SECRET:
+    elif result.reason is Reason.NO_SECRET and not check.secrets:
         hints.append("give the signing secret with --secret (or --secret-env VAR)")
     elif result.reason is Reason.MALFORMED_HEADER and scheme.needs_url and not message.url:
         hints.append(f"{scheme.name} signs the URL the sender called: give it with --url")

@@ -15,12 +15,14 @@ from whrelay.signatures.base import (
     Secret,
     Verification,
     bad,
+    encoding_problem,
     mac,
     malformed,
     missing,
-    no_secret,
     ok,
     same,
+    text_key_problem,
+    usable_keys,
     utf8,
 )
 
@@ -43,6 +45,9 @@ class GitHub:
             ]
         )
 
+    def key_problem(self, secret: Secret) -> str | None:
+        return text_key_problem(secret)
+
     def verify(self, message: Message, check: Check) -> Verification:
         header, algorithm = message.header(SHA256_HEADER), "sha256"
         if not header:
@@ -51,14 +56,19 @@ class GitHub:
             return missing(self.name, SHA256_HEADER)
         if not header.startswith(f"{algorithm}="):
             return malformed(self.name, f"the signature does not start with {algorithm}=")
-        if not check.secrets:
-            return no_secret(self.name)
-        for secret in check.secrets:
-            expected = f"{algorithm}=" + mac(utf8(secret), message.body, algorithm).hex()
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
+        for key in keys:
+            expected = f"{algorithm}=" + mac(utf8(key), message.body, algorithm).hex()
             if same(header.strip(), expected):
                 note = "" if algorithm == "sha256" else "legacy SHA-1 signature matches"
                 return ok(self.name, detail=note)
-        return bad(self.name)
+        value = header.strip().removeprefix(f"{algorithm}=")
+        size = 32 if algorithm == "sha256" else 20
+        return bad(
+            self.name, hints=[encoding_problem(value, "hex", size, "GitHub", lower_case=True)]
+        )
 
 
 GITHUB = GitHub()

@@ -19,9 +19,10 @@ from whrelay.signatures.base import (
     Verification,
     bad,
     missing,
-    no_secret,
     ok,
     same,
+    text_key_problem,
+    usable_keys,
     utf8,
 )
 from whrelay.signatures.standard_webhooks import SECRET_PREFIX, STANDARD_WEBHOOKS
@@ -48,6 +49,11 @@ class GitLab:
         token = secret if isinstance(secret, str) else secret.decode("utf-8", "surrogateescape")
         return message.with_header(TOKEN_HEADER, token)
 
+    def key_problem(self, secret: Secret) -> str | None:
+        """Any text: a secret token is compared verbatim. A signing token (``whsec_``) that is
+        not base64 is still a possible secret token; the Standard Webhooks check skips it."""
+        return text_key_problem(secret)
+
     def verify(self, message: Message, check: Check) -> Verification:
         token = message.header(TOKEN_HEADER)
         signed = bool(message.header(SIGNATURE_HEADER))
@@ -55,12 +61,13 @@ class GitLab:
             if signed:
                 return self._standard(message, check)
             return missing(self.name, TOKEN_HEADER)
-        if not check.secrets:
-            return no_secret(self.name)
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
         given = token.encode("utf-8", "surrogateescape")
         matched = False
-        for secret in check.secrets:
-            if same(given, utf8(secret)):
+        for key in keys:
+            if same(given, utf8(key)):
                 matched = True
         if matched:
             return ok(

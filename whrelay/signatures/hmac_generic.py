@@ -20,6 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from string import Formatter
+from typing import Literal
 
 from whrelay.errors import UsageError
 from whrelay.signatures.base import (
@@ -30,13 +31,15 @@ from whrelay.signatures.base import (
     Verification,
     bad,
     check_time,
+    encoding_problem,
     mac,
     malformed,
     missing,
-    no_secret,
     ok,
     parse_timestamp,
     same,
+    text_key_problem,
+    usable_keys,
     utf8,
 )
 
@@ -187,16 +190,18 @@ class GenericHmac:
             return malformed(
                 self.name, f"{self.header} does not start with {self.prefix!r}", timestamp
             )
+        encoded = value[len(self.prefix) :]
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
         try:
-            given = self._decode(value[len(self.prefix) :])
-        except MalformedError as error:
-            return malformed(self.name, str(error), timestamp)
-        if not check.secrets:
-            return no_secret(self.name)
+            given: bytes | None = self._decode(encoded)
+        except MalformedError:
+            given = None
         content = self.content(message.body, stamp.strip() if stamp is not None else "")
         matched = False
-        for secret in check.secrets:
-            if same(given, mac(utf8(secret), content, self.algorithm)):
+        for key in keys:
+            if given is not None and same(given, mac(utf8(key), content, self.algorithm)):
                 matched = True
         if timestamp is not None:
             late = check_time(self.name, timestamp, check, self.tolerance)
@@ -205,7 +210,15 @@ class GenericHmac:
                 return Verification(self.name, late.reason, f"{late.detail} ({note})", timestamp)
         if matched:
             return ok(self.name, timestamp)
-        return bad(self.name, timestamp=timestamp)
+        hint = None
+        if given is None:  # decoded leniently (any hex case, base64 padding optional)
+            expected: Literal["hex", "base64"] = "hex" if self.encoding == "hex" else "base64"
+            sender = f"the configured scheme ({self.algorithm}, {self.encoding})"
+            hint = encoding_problem(encoded, expected, DIGEST_SIZES[self.algorithm], sender)
+        return bad(self.name, timestamp=timestamp, hints=[hint])
+
+    def key_problem(self, secret: Secret) -> str | None:
+        return text_key_problem(secret)
 
 
 HMAC = GenericHmac()

@@ -30,12 +30,14 @@ from whrelay.signatures.base import (
     Verification,
     bad,
     check_time,
+    encoding_problem,
     mac,
     malformed,
     missing,
-    no_secret,
     ok,
     same,
+    text_key_problem,
+    usable_keys,
     utf8,
 )
 
@@ -88,27 +90,27 @@ class Linear:
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         return message.with_header(HEADER, mac(utf8(secret), message.body).hex())
 
+    def key_problem(self, secret: Secret) -> str | None:
+        return text_key_problem(secret)
+
     def verify(self, message: Message, check: Check) -> Verification:
         header = message.header(HEADER)
         if not header:
             return missing(self.name, HEADER)
         value = header.strip()
-        if not _HEX.match(value):
-            return malformed(
-                self.name, f"{HEADER} is not 64 hex digits (a hex HMAC-SHA256 of the body)"
-            )
         timestamp: float | None = None
         try:
             timestamp = body_timestamp(message.body)
         except MalformedError as error:
             if _checks_time(check):
                 return malformed(self.name, str(error))
-        if not check.secrets:
-            return no_secret(self.name)
-        given = bytes.fromhex(value)
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
+        given = bytes.fromhex(value) if _HEX.match(value) else None
         matched = False
-        for secret in check.secrets:
-            if same(given, mac(utf8(secret), message.body)):
+        for key in keys:
+            if given is not None and same(given, mac(utf8(key), message.body)):
                 matched = True
         if timestamp is not None:
             late = check_time(self.name, timestamp, check, TOLERANCE)
@@ -117,7 +119,9 @@ class Linear:
                 return Verification(self.name, late.reason, f"{late.detail} ({note})", timestamp)
         if matched:
             return ok(self.name, timestamp)
-        return bad(self.name, timestamp=timestamp)
+        return bad(
+            self.name, timestamp=timestamp, hints=[encoding_problem(value, "hex", 32, "Linear")]
+        )
 
 
 LINEAR = Linear()

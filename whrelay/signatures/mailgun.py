@@ -27,7 +27,6 @@ JSON body is re-serialized, which changes no signature since the event data is n
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus, unquote_plus
@@ -42,12 +41,14 @@ from whrelay.signatures.base import (
     Verification,
     bad,
     check_time,
+    encoding_problem,
     mac,
     malformed,
-    no_secret,
     ok,
     parse_timestamp,
     same,
+    text_key_problem,
+    usable_keys,
     utf8,
 )
 
@@ -56,7 +57,6 @@ TOLERANCE = 0.0
 SIGNATURE_FIELD = "signature"
 PARENT_FIELD = "parent-signature"
 FORM_FIELDS = ("timestamp", "token", "signature")
-_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +137,6 @@ def _checked(where: str, timestamp: str, token: str, signature: str) -> Signed:
         raise MalformedError(f"{where}: {error}") from None
     if not token:
         raise MalformedError(f"{where}: the token is empty")
-    if not _HEX.match(signature):
-        raise MalformedError(f"{where}: the signature is not 64 hex digits (HMAC-SHA256)")
     return Signed(where, timestamp, token, signature)
 
 
@@ -237,12 +235,13 @@ class Mailgun:
                 'no Mailgun signature: Mailgun puts it in the body, as a "signature" object '
                 "(timestamp, token, signature) in JSON or as form fields",
             )
-        if not check.secrets:
-            return no_secret(self.name)
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
         matched: Signed | None = None
-        for secret in check.secrets:
+        for key in keys:
             for entry in entries:
-                expected = signature_of(secret, entry.timestamp, entry.token)
+                expected = signature_of(key, entry.timestamp, entry.token)
                 if same(entry.signature, expected) and matched is None:
                     matched = entry
         timestamp = float(parse_timestamp((matched or entries[0]).timestamp))
@@ -251,9 +250,16 @@ class Mailgun:
             note = "the signature itself matches" if matched else "the signature does not match"
             return Verification(self.name, late.reason, f"{late.detail} ({note})", timestamp)
         if matched is None:
-            return bad(self.name, timestamp=timestamp)
+            found = [
+                encoding_problem(entry.signature, "hex", 32, "Mailgun", lower_case=True)
+                for entry in entries
+            ]
+            return bad(self.name, timestamp=timestamp, hints=[found[0] if all(found) else None])
         detail = "" if matched.where != f'"{PARENT_FIELD}"' else "the parent-signature matches"
         return ok(self.name, timestamp, detail)
+
+    def key_problem(self, secret: Secret) -> str | None:
+        return text_key_problem(secret)
 
 
 MAILGUN = Mailgun()

@@ -3,7 +3,8 @@
 Signed content ``ts + ":" + body`` (``ts`` as the header spells it); HMAC-SHA256 keyed with
 the notification destination's secret key (``pdl_ntfset_…``) as UTF-8; lower-case hex. Any
 ``h1`` may match (as the Python SDK; the Node SDK keeps only the last). Unknown keys (a future
-``h2``) are ignored. Tolerance 5 s, both directions (as the Python SDK).
+``h2``) are ignored: a header with only those is a ``bad_signature``. Tolerance 5 s, both
+directions (as the Python SDK).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from whrelay.signatures.base import (
     Verification,
     bad,
     check_time,
+    encoding_problem,
     mac,
     malformed,
     missing,
-    no_secret,
     ok,
     parse_timestamp,
     same,
+    text_key_problem,
+    usable_keys,
     utf8,
 )
 
@@ -48,12 +51,16 @@ class Paddle:
             HEADER, f"ts={stamp};h1={signature(secret, stamp, message.body)}"
         )
 
+    def key_problem(self, secret: Secret) -> str | None:
+        return text_key_problem(secret)
+
     def verify(self, message: Message, check: Check) -> Verification:
         header = message.header(HEADER)
         if not header:
             return missing(self.name, HEADER)
         stamps: list[str] = []
         candidates: list[str] = []
+        others: list[str] = []
         for item in header.split(";"):
             key, sep, value = item.partition("=")
             if not sep:
@@ -63,19 +70,22 @@ class Paddle:
                 stamps.append(value.strip())
             elif key == "h1":
                 candidates.append(value.strip())
+            else:
+                others.append(key)
         if not stamps:
             return malformed(self.name, f"no ts= timestamp in {HEADER}")
         try:
             timestamp = parse_timestamp(stamps[0])
         except MalformedError as error:
             return malformed(self.name, str(error))
-        if not candidates:
-            return malformed(self.name, f"no h1= signature in {HEADER}", timestamp)
-        if not check.secrets:
-            return no_secret(self.name)
+        if not candidates and not others:
+            return malformed(self.name, f"no signature in {HEADER}", timestamp)
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
         given = [candidate.encode("utf-8", "surrogateescape") for candidate in candidates]
         matched = False
-        for secret in check.secrets:
+        for secret in keys:
             expected = signature(secret, stamps[0], message.body)
             for candidate in given:
                 if same(candidate, expected):
@@ -86,7 +96,16 @@ class Paddle:
             return Verification(self.name, late.reason, f"{late.detail} ({note})", timestamp)
         if matched:
             return ok(self.name, timestamp)
-        return bad(self.name, timestamp=timestamp)
+        if not candidates:
+            shown = ", ".join(dict.fromkeys(f"{key[:20]}=" for key in others[:4]))
+            return bad(
+                self.name,
+                "no h1= signature to check",
+                timestamp,
+                [f"the header holds only {shown} entries; Paddle signs h1= and those are ignored"],
+            )
+        found = [encoding_problem(c, "hex", 32, "Paddle", lower_case=True) for c in candidates]
+        return bad(self.name, timestamp=timestamp, hints=[found[0] if all(found) else None])
 
 
 PADDLE = Paddle()

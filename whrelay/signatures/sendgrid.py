@@ -25,10 +25,10 @@ from whrelay.signatures.base import (
     Verification,
     bad,
     check_time,
-    malformed,
-    no_secret,
+    encoding_problem,
     ok,
     signature_and_time,
+    usable_keys,
 )
 
 if TYPE_CHECKING:
@@ -130,34 +130,36 @@ class SendGrid:
             ]
         )
 
+    def key_problem(self, secret: Secret) -> str | None:
+        """The verification key must load as a P-256 public key (or a private key's half)."""
+        try:
+            public_key(secret)
+        except MalformedError as error:
+            return str(error)
+        return None
+
     def verify(self, message: Message, check: Check) -> Verification:
         found = signature_and_time(self.name, message, SIGNATURE_HEADER, TIMESTAMP_HEADER)
         if isinstance(found, Verification):
             return found
         header, stamp, timestamp = found
+        value = header.strip()
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
         try:
-            signature = base64.b64decode(header.strip(), validate=True)
+            signature = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             signature = b""
-        if not signature:
-            return malformed(
-                self.name, f"{SIGNATURE_HEADER} is not base64 (of a DER ECDSA signature)", timestamp
-            )
-        if not check.secrets:
-            return no_secret(self.name)
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
 
         content = stamp.strip().encode() + message.body
         matched = False
-        for secret in check.secrets:
+        for key in keys if signature else ():
             try:
-                key = public_key(secret)
-            except MalformedError as error:
-                return malformed(self.name, str(error), timestamp)
-            try:
-                key.verify(signature, content, ec.ECDSA(hashes.SHA256()))
+                public_key(key).verify(signature, content, ec.ECDSA(hashes.SHA256()))
                 matched = True
             except (InvalidSignature, ValueError):
                 continue
@@ -167,7 +169,10 @@ class SendGrid:
             return Verification(self.name, late.reason, f"{late.detail} ({note})", timestamp)
         if matched:
             return ok(self.name, timestamp)
-        return bad(self.name, timestamp=timestamp)
+        hint = encoding_problem(value, "base64", None, "SendGrid")
+        if hint is None and signature[:1] != b"\x30":
+            hint = "the signature is base64 but not of a DER ECDSA signature, which SendGrid sends"
+        return bad(self.name, timestamp=timestamp, hints=[hint])
 
 
 SENDGRID = SendGrid()

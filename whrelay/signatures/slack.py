@@ -18,11 +18,14 @@ from whrelay.signatures.base import (
     check_time,
     mac,
     malformed,
-    no_secret,
     ok,
     same,
     signature_and_time,
+    text_key_problem,
+    usable_keys,
     utf8,
+    version_hint,
+    versioned,
 )
 
 TOLERANCE = 300.0
@@ -51,22 +54,27 @@ class Slack:
             ]
         )
 
+    def key_problem(self, secret: Secret) -> str | None:
+        return text_key_problem(secret)
+
     def verify(self, message: Message, check: Check) -> Verification:
         found = signature_and_time(self.name, message, SIGNATURE_HEADER, TIMESTAMP_HEADER)
         if isinstance(found, Verification):
             return found
         header, stamp, timestamp = found
         value = header.strip()
-        if not value.startswith(f"{VERSION}="):
+        parts = versioned(value, VERSION)
+        if parts is None:
             return malformed(
                 self.name, f"{SIGNATURE_HEADER} does not start with {VERSION}=", timestamp
             )
-        if not check.secrets:
-            return no_secret(self.name)
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
         given = value.encode("utf-8", "surrogateescape")
         matched = False
-        for secret in check.secrets:
-            if same(given, signature(secret, stamp.strip(), message.body)):
+        for key in keys:
+            if same(given, signature(key, stamp.strip(), message.body)):
                 matched = True
         late = check_time(self.name, timestamp, check, TOLERANCE)
         if late is not None:
@@ -74,7 +82,7 @@ class Slack:
             return Verification(self.name, late.reason, f"{late.detail} ({note})", timestamp)
         if matched:
             return ok(self.name, timestamp)
-        return bad(self.name, timestamp=timestamp)
+        return bad(self.name, timestamp=timestamp, hints=[version_hint(parts, VERSION, "Slack")])
 
 
 SLACK = Slack()

@@ -9,7 +9,6 @@ keys. An empty body is verified like any other (the official library returns ``F
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 
 from whrelay.errors import UsageError
@@ -19,12 +18,14 @@ from whrelay.signatures.base import (
     Secret,
     Verification,
     bad,
+    encoding_problem,
     mac,
     malformed,
     missing,
-    no_secret,
     ok,
     same,
+    text_key_problem,
+    usable_keys,
     utf8,
 )
 
@@ -41,13 +42,6 @@ def signature(secret: Secret, url: str, body: bytes) -> str:
     return base64.b64encode(mac(utf8(secret), content)).decode()
 
 
-def _decoded_size(text: str) -> int | None:
-    try:
-        return len(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError):
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class Square:
     name: str = "square"
@@ -62,6 +56,9 @@ class Square:
             )
         return message.with_header(HEADER, signature(secret, message.url, message.body))
 
+    def key_problem(self, secret: Secret) -> str | None:
+        return text_key_problem(secret)
+
     def verify(self, message: Message, check: Check) -> Verification:
         header = message.header(HEADER)
         if not header:
@@ -69,19 +66,17 @@ class Square:
         if message.url is None:
             return malformed(self.name, URL_NEEDED)
         value = header.strip()
-        size = _decoded_size(value)
-        if size is None:
-            return malformed(self.name, f"{HEADER} is not base64")
-        if size != _MAC_SIZE:
-            return malformed(
-                self.name, f"{HEADER} decodes to {size} bytes; an HMAC-SHA256 has {_MAC_SIZE}"
-            )
-        if not check.secrets:
-            return no_secret(self.name)
-        for secret in check.secrets:
-            if same(value, signature(secret, message.url, message.body)):
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
+        for key in keys:
+            if same(value, signature(key, message.url, message.body)):
                 return ok(self.name)
-        return bad(self.name, f"no signature matches (signed URL assumed: {message.url})")
+        return bad(
+            self.name,
+            f"no signature matches (signed URL assumed: {message.url})",
+            hints=[encoding_problem(value, "base64", _MAC_SIZE, "Square")],
+        )
 
 
 SQUARE = Square()

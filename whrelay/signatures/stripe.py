@@ -2,7 +2,8 @@
 
 Signed content ``t + "." + body``; HMAC-SHA256 keyed with the whole ``whsec_…`` string as
 UTF-8 (no base64 decoding); lower-case hex. Any ``v1`` may match (a rolled secret); other
-schemes (``v0``) are ignored. Tolerance 300 s into the past only: a future ``t`` passes.
+schemes (``v0``) are ignored: a header with only those is a ``bad_signature``. Tolerance 300 s
+into the past only: a future ``t`` passes.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from whrelay.signatures.base import (
     Verification,
     bad,
     check_time,
+    encoding_problem,
     mac,
     malformed,
     missing,
-    no_secret,
     ok,
     parse_timestamp,
     same,
+    text_key_problem,
+    usable_keys,
     utf8,
 )
 
@@ -41,12 +44,17 @@ class Stripe:
         signature = mac(utf8(secret), f"{now}.".encode() + message.body).hex()
         return message.with_header(HEADER, f"t={now},v1={signature}")
 
+    def key_problem(self, secret: Secret) -> str | None:
+        """Any text: Stripe keys the MAC with the whole secret (``whsec_`` included)."""
+        return text_key_problem(secret)
+
     def verify(self, message: Message, check: Check) -> Verification:
         header = message.header(HEADER)
         if not header:
             return missing(self.name, HEADER)
         stamps = []
         candidates = []
+        others = []
         for item in header.split(","):
             key, sep, value = item.strip().partition("=")
             if not sep:
@@ -55,30 +63,48 @@ class Stripe:
                 stamps.append(value)
             elif key == "v1":
                 candidates.append(value)
+            else:
+                others.append(key)
         if not stamps:
             return malformed(self.name, "no t= timestamp in Stripe-Signature")
         try:
             timestamp = parse_timestamp(stamps[0])
         except MalformedError as error:
             return malformed(self.name, str(error))
-        if not candidates:
-            return malformed(self.name, "no v1= signature in Stripe-Signature", timestamp)
-        if not check.secrets:
-            return no_secret(self.name)
+        if not candidates and not others:
+            return malformed(self.name, "no signature in Stripe-Signature", timestamp)
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
         content = f"{timestamp}.".encode() + message.body
         matched = any(
-            same(candidate, mac(utf8(secret), content).hex())
-            for secret in check.secrets
+            same(candidate, mac(utf8(key), content).hex())
+            for key in keys
             for candidate in candidates
         )
         if not matched:
-            return bad(self.name, timestamp=timestamp)
+            return self._mismatch(candidates, others, timestamp)
         late = check_time(self.name, timestamp, check, TOLERANCE, future=False)
         if late is not None:
             return Verification(
                 self.name, late.reason, f"{late.detail} (the signature itself matches)", timestamp
             )
         return ok(self.name, timestamp)
+
+    def _mismatch(self, candidates: list[str], others: list[str], timestamp: int) -> Verification:
+        if not candidates:
+            shown = ", ".join(dict.fromkeys(f"{key[:20]}=" for key in others[:4]))
+            return bad(
+                self.name,
+                "no v1= signature to check",
+                timestamp,
+                [
+                    f"the header holds only {shown} signatures; Stripe checks v1= only and "
+                    "ignores the others (so an old scheme cannot be forced)"
+                ],
+            )
+        found = [encoding_problem(c, "hex", 32, "Stripe", lower_case=True) for c in candidates]
+        return bad(self.name, timestamp=timestamp, hints=[found[0] if all(found) else None])
 
 
 STRIPE = Stripe()

@@ -17,7 +17,6 @@ primary and the secondary token.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from dataclasses import dataclass
@@ -30,12 +29,14 @@ from whrelay.signatures.base import (
     Secret,
     Verification,
     bad,
+    encoding_problem,
     mac,
     malformed,
     missing,
-    no_secret,
     ok,
     same,
+    text_key_problem,
+    usable_keys,
     utf8,
 )
 
@@ -149,44 +150,48 @@ class Twilio:
             content = _text(url) + form_params(message.body)
         return message.with_url(url).with_header(HEADER, _signature(secret, content, digest))
 
+    def key_problem(self, secret: Secret) -> str | None:
+        return text_key_problem(secret)
+
     def verify(self, message: Message, check: Check) -> Verification:
         header = message.header(HEADER)
         if not header:
             return missing(self.name, HEADER)
         if message.url is None:
             return malformed(self.name, URL_NEEDED)
+        keys = usable_keys(self, check)
+        if isinstance(keys, Verification):
+            return keys
         name = algorithm(message)
         if name not in _ALGORITHMS:
-            return malformed(
-                self.name, f"unsupported signature algorithm {name!r} in {SETTINGS_HEADER}"
+            return bad(
+                self.name,
+                f"{SETTINGS_HEADER} names the algorithm {name[:40]!r}, which cannot be checked",
+                hints=[
+                    f"the signature is made with {name[:40]!r}; Twilio signs with "
+                    + " or ".join(_ALGORITHMS)
+                ],
             )
         digest, size = _ALGORITHMS[name]
         value = header.strip()
-        try:
-            decoded = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            return malformed(self.name, f"{HEADER} is not base64")
-        if len(decoded) != size:
-            return malformed(
-                self.name,
-                f"{HEADER} decodes to {len(decoded)} bytes; an {name} has {size}",
-            )
-        if not check.secrets:
-            return no_secret(self.name)
         url = message.url
         expected_hash = body_hash(url)
         params = b"" if expected_hash is not None else form_params(message.body)
         variants = url_variants(url)
         note: str | None = None
-        for secret in check.secrets:
+        for key in keys:
             for candidate, how in variants:
-                if same(value, _signature(secret, _text(candidate) + params, digest)):
+                if same(value, _signature(key, _text(candidate) + params, digest)):
                     note = how
                     break
             if note is not None:
                 break
         if note is None:
-            return bad(self.name, f"no signature matches (signed URL assumed: {url})")
+            return bad(
+                self.name,
+                f"no signature matches (signed URL assumed: {url})",
+                hints=[encoding_problem(value, "base64", size, f"Twilio ({name})")],
+            )
         if expected_hash is not None:
             actual = hashlib.sha256(message.body).hexdigest()
             if not same(expected_hash.lower().encode("utf-8", "surrogateescape"), actual):
