@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from whrelay.errors import (
+    DISK_FULL,
     ExitCode,
     NoDatabaseError,
     NotFoundError,
@@ -31,6 +32,7 @@ from whrelay.storage import GroupCommitWriter, Outcome, Store, WebhookFilter
 from whrelay.storage.lock import WriteLock
 from whrelay.storage.migrations import MIGRATIONS, SCHEMA_VERSION, current_version, migrate
 from whrelay.storage.store import insert_webhook
+from whrelay.storage.writer import commit_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_795_000_000_000_000
@@ -738,6 +740,32 @@ def test_group_commit_a_bad_job_fails_only_itself(tmp_path: Path) -> None:
     assert isinstance(by_token["bad"].error, StorageError)
     assert store.count_webhooks() == 2
     store.close()
+
+
+def test_an_error_that_hits_every_job_fails_the_batch_at_once(tmp_path: Path) -> None:
+    """SQLITE_FULL fails the batch, and the jobs are not then retried one by one (each would
+    only meet the same full disk, or wait out the same lock, again)."""
+    store = Store(tmp_path / "full.db")
+    runs: list[int] = []
+
+    def job(number: int, db: sqlite3.Connection) -> None:
+        runs.append(number)
+        db.execute(
+            "INSERT INTO webhooks (received_at, method, path, size, http_version, headers, body)"
+            " VALUES (0, 'POST', '/full', 0, '1.1', X'', randomblob(16384))"
+        )
+
+    try:
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        store.db.execute(f"PRAGMA max_page_count = {pages}")
+        outcomes = commit_batch(store, [functools.partial(job, n) for n in range(20)])
+    finally:
+        store.close()
+    errors = [error for _, error in outcomes]
+    assert len(errors) == 20
+    assert all(isinstance(e, StorageUnavailableError) and e.reason == DISK_FULL for e in errors)
+    # The first job met the full disk; no job was then tried again alone.
+    assert runs == [0]
 
 
 # --- query plans: list stays fast on a million webhooks --------------------------------------

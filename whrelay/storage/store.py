@@ -20,6 +20,11 @@ from urllib.parse import quote
 
 from whrelay.detect import identify
 from whrelay.errors import (
+    CANNOT_OPEN,
+    DISK_FULL,
+    IO_ERROR,
+    LOCKED,
+    READ_ONLY,
     NoDatabaseError,
     NotFoundError,
     StorageError,
@@ -61,27 +66,29 @@ _SUMMARY_COLUMNS = (
 )
 _SUMMARY_FROM = "webhooks LEFT JOIN verifications ON verifications.webhook_id = webhooks.id"
 
-# SQLite result codes that mean "cannot write now", as opposed to a bug or a corrupt file.
+# SQLite result codes that mean "cannot write now", as opposed to a bug or a corrupt file,
+# with what a sender or a health check is told of each. Such an error hits every write alike.
 _UNAVAILABLE = {
-    "SQLITE_FULL",
-    "SQLITE_IOERR",
-    "SQLITE_READONLY",
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_CANTOPEN",
-    "SQLITE_PERM",
+    "SQLITE_FULL": DISK_FULL,
+    "SQLITE_IOERR": IO_ERROR,
+    "SQLITE_READONLY": READ_ONLY,
+    "SQLITE_BUSY": LOCKED,
+    "SQLITE_LOCKED": LOCKED,
+    "SQLITE_CANTOPEN": CANNOT_OPEN,
+    "SQLITE_PERM": CANNOT_OPEN,
 }
 
 
-def unavailable(error: sqlite3.Error) -> StorageUnavailableError:
+def unavailable(error: sqlite3.Error, reason: str | None = None) -> StorageUnavailableError:
     """A ``StorageUnavailableError`` naming what SQLite said."""
-    return StorageUnavailableError(f"cannot write the database: {error}")
+    return StorageUnavailableError(f"cannot write the database: {error}", reason=reason)
 
 
 def classify(error: sqlite3.Error) -> StorageError:
     name = getattr(error, "sqlite_errorname", "") or ""
-    if any(name.startswith(code) for code in _UNAVAILABLE):
-        return unavailable(error)
+    for code, reason in _UNAVAILABLE.items():
+        if name.startswith(code):
+            return unavailable(error, reason)
     return StorageError(f"database error: {error}")
 
 

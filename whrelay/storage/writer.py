@@ -5,7 +5,10 @@ deliveries") to ``GroupCommitWriter.submit`` and wait. The writer thread takes e
 queued, runs it in one ``BEGIN IMMEDIATE … COMMIT`` (one fsync with ``synchronous=FULL``),
 then reports the whole batch through ``on_done`` in one call. While a commit is in progress
 the next batch gathers by itself, so no artificial delay is added and fsync never runs on the
-event loop. If a batch fails, each job is retried alone, so one bad job fails only itself.
+event loop. If a batch fails because of one of its jobs, each job is retried alone, so one bad
+job fails only itself; an error that hits every job alike (the lock held elsewhere, a full
+disk, a read-only file, an I/O error: ``StorageUnavailableError``) fails the whole batch at
+once, since retrying each job would only make each wait for the same failure.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from whrelay.errors import StorageError
+from whrelay.errors import StorageError, StorageUnavailableError
 from whrelay.storage.store import Store, classify
 
 Token = TypeVar("Token")
@@ -99,14 +102,23 @@ class GroupCommitWriter(Generic[Token]):
 
 
 def commit_batch(store: Store, jobs: Sequence[Job]) -> list[tuple[Any, StorageError | None]]:
-    """Run ``jobs`` in one transaction; if it fails, run each alone so that one bad job fails
-    only itself. One ``(result, error)`` per job, in order."""
+    """Run ``jobs`` in one transaction; if it fails because of a job, run each alone so that
+    one bad job fails only itself. An error that hits every job alike
+    (``StorageUnavailableError``) fails them all at once. One ``(result, error)`` per job,
+    in order."""
     try:
         results = store.run(lambda db: [job(db) for job in jobs])
     except Exception as error:
-        if len(jobs) == 1:
-            return [(None, _as_storage_error(error))]
-        return [outcome for job in jobs for outcome in commit_batch(store, [job])]
+        failure = _as_storage_error(error)
+        if len(jobs) == 1 or isinstance(failure, StorageUnavailableError):
+            return [(None, failure)] * len(jobs)
+        outcomes: list[tuple[Any, StorageError | None]] = []
+        for number, job in enumerate(jobs):
+            [(result, alone)] = commit_batch(store, [job])
+            if isinstance(alone, StorageUnavailableError):
+                return outcomes + [(None, alone)] * (len(jobs) - number)
+            outcomes.append((result, alone))
+        return outcomes
     return [(result, None) for result in results]
 
 
