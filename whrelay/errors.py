@@ -74,6 +74,12 @@ class StorageUnavailableError(StorageError):
         ``/_whrelay/health`` may tell whoever can reach the port."""
 
 
+class StorageLostError(StorageUnavailableError):
+    """The database file (or its write-ahead log) at the database's path is no longer the
+    file that is open: it was deleted or replaced. Nothing more is written into it; only a
+    new ``listen`` (which opens what is at the path now) stores again."""
+
+
 # The reasons of ``StorageUnavailableError``: a few words each, naming no file.
 CANNOT_WRITE = "the database cannot be written now"
 LOCKED = "the database is locked by another process"
