@@ -17,11 +17,11 @@ import asyncio
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from whrelay.errors import StorageError, StorageUnavailableError
+from whrelay.errors import StorageError, StorageLostError, StorageUnavailableError
 from whrelay.storage.store import Store, classify
 
 Token = TypeVar("Token")
@@ -130,9 +130,62 @@ def _as_storage_error(error: Exception) -> StorageError:
     return StorageError(f"unexpected error while storing: {error!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class StorageHealth:
+    """Whether a writer can commit now, and if not, why."""
+
+    status: Literal["ok", "degraded", "lost"]
+    reason: str | None = None
+    """A few words naming no file (``StorageUnavailableError.reason``): what
+    ``/_whrelay/health`` tells whoever can reach the port."""
+    detail: str | None = field(default=None, compare=False)
+    """The whole story, paths included, for the user's terminal."""
+
+    @classmethod
+    def of(cls, error: StorageUnavailableError) -> StorageHealth:
+        status: Literal["degraded", "lost"] = (
+            "lost" if isinstance(error, StorageLostError) else "degraded"
+        )
+        return cls(status, error.reason, error.message)
+
+
+HEALTHY = StorageHealth("ok")
+
+
+class HealthWatch:
+    """A writer's ``StorageHealth``, and who to tell when it changes. Lost is for good."""
+
+    def __init__(self) -> None:
+        self.current = HEALTHY
+        self.on_change: Callable[[StorageHealth], None] | None = None
+
+    def set(self, health: StorageHealth) -> None:
+        if self.current.status == "lost" or health == self.current:
+            return
+        self.current = health
+        if self.on_change is not None:
+            self.on_change(health)
+
+    def committed(self, errors: Iterable[StorageError | None]) -> None:
+        """What one batch's outcomes tell: a job was committed, or storage is unavailable
+        (or lost). Another error belongs to its job alone and tells nothing of the storage."""
+        failure = None
+        for error in errors:
+            if error is None:
+                self.set(HEALTHY)
+                return
+            if failure is None and isinstance(error, StorageUnavailableError):
+                failure = error
+        if failure is not None:
+            self.set(StorageHealth.of(failure))
+
+
 class Writer(Protocol):
     """What the receiver and the forwarder write through: ``await run(job)`` returns the
-    job's result once it is committed, or raises ``StorageError``."""
+    job's result once it is committed, or raises ``StorageError``. ``health`` says whether
+    it can commit now."""
+
+    health: HealthWatch
 
     async def start(self) -> None: ...
 
@@ -150,6 +203,8 @@ class AsyncWriter:
         self._writer: GroupCommitWriter[asyncio.Future[Any]] = GroupCommitWriter(
             store, self._on_done
         )
+        self.health = HealthWatch()
+        """Learnt from commits only: a lost file is noticed at the next write."""
 
     @property
     def batches(self) -> int:
@@ -165,7 +220,11 @@ class AsyncWriter:
 
     def _on_done(self, outcomes: Sequence[Outcome[asyncio.Future[Any]]]) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(_resolve, outcomes)
+        self._loop.call_soon_threadsafe(self._resolve, outcomes)
+
+    def _resolve(self, outcomes: Sequence[Outcome[asyncio.Future[Any]]]) -> None:
+        self.health.committed(outcome.error for outcome in outcomes)
+        _resolve(outcomes)
 
     async def run(self, job: Job) -> Any:
         """Run ``job`` in the next group commit; raise ``StorageError`` if it failed."""
