@@ -40,6 +40,7 @@ from tests.targetserver import Recorded, Reply, TargetServer, target_server
 from whrelay.models import Attempt, Delivery
 from whrelay.relay.client import Outgoing, Sender
 from whrelay.storage import Store
+from whrelay.storage.writer import HealthWatch
 
 T = TypeVar("T")
 MiB = 1 << 20
@@ -1072,6 +1073,8 @@ async def test_a_lane_outlives_a_webhook_it_cannot_read(tmp_path: Path) -> None:
         return reader.get_webhook(webhook_id)
 
     class Recorded:  # the writer's role here: nothing to keep
+        health = HealthWatch()
+
         async def run(self, job: object) -> None:
             return None
 

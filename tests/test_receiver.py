@@ -646,19 +646,25 @@ async def test_malformed_request_gets_400_and_is_not_stored(listener: Listener, 
 # --- the reserved prefix, and any method on any path ----------------------------------------------
 
 
-async def test_health_reports_status_and_version(listener: Listener) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(listener.url + "one", data=b"1") as response:
-            assert response.status == 200
-        async with session.get(listener.url + "_whrelay/health") as response:
-            assert response.status == 200
-            assert response.content_type == "application/json"
-            health = await response.json()
-    assert health["status"] == "ok"
-    assert health["version"] == __version__
-    assert health["db"] == str(listener.db)
-    assert health["stored"] == 1
-    assert stored_count(listener.db) == 1
+async def test_health_reports_only_status_and_version(tmp_path: Path) -> None:
+    """Whoever can reach the port may ask: no database path, no targets, no counts. The
+    ``ready`` event tells the user where the database is."""
+    target = tmp_path / "secret-place" / "hooks.db"
+    target.parent.mkdir()
+    listener = start_listener(target, "-f", "9", "--mode", "store")
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(listener.url + "one", data=b"1") as response:
+                assert response.status == 200
+            async with session.get(listener.url + "_whrelay/health") as response:
+                assert response.status == 200
+                assert response.content_type == "application/json"
+                health = await response.json()
+    finally:
+        listener.stop()
+    assert health == {"status": "ok", "version": __version__}
+    assert listener.events[0]["db"] == str(target)
+    assert stored_count(target) == 1
 
 
 async def test_other_reserved_paths_are_404_and_not_stored(listener: Listener) -> None:

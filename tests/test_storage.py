@@ -19,10 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from whrelay.errors import (
+    DISK_FULL,
     ExitCode,
     NoDatabaseError,
     NotFoundError,
     StorageError,
+    StorageLostError,
     StorageUnavailableError,
 )
 from whrelay.models import Capture, RawHeaders, WebhookSummary, pack_headers, unpack_headers
@@ -31,6 +33,7 @@ from whrelay.storage import GroupCommitWriter, Outcome, Store, WebhookFilter
 from whrelay.storage.lock import WriteLock
 from whrelay.storage.migrations import MIGRATIONS, SCHEMA_VERSION, current_version, migrate
 from whrelay.storage.store import insert_webhook
+from whrelay.storage.writer import commit_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_795_000_000_000_000
@@ -738,6 +741,103 @@ def test_group_commit_a_bad_job_fails_only_itself(tmp_path: Path) -> None:
     assert isinstance(by_token["bad"].error, StorageError)
     assert store.count_webhooks() == 2
     store.close()
+
+
+def test_an_error_that_hits_every_job_fails_the_batch_at_once(tmp_path: Path) -> None:
+    """SQLITE_FULL fails the batch, and the jobs are not then retried one by one (each would
+    only meet the same full disk, or wait out the same lock, again)."""
+    store = Store(tmp_path / "full.db")
+    runs: list[int] = []
+
+    def job(number: int, db: sqlite3.Connection) -> None:
+        runs.append(number)
+        db.execute(
+            "INSERT INTO webhooks (received_at, method, path, size, http_version, headers, body)"
+            " VALUES (0, 'POST', '/full', 0, '1.1', X'', randomblob(16384))"
+        )
+
+    try:
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        store.db.execute(f"PRAGMA max_page_count = {pages}")
+        outcomes = commit_batch(store, [functools.partial(job, n) for n in range(20)])
+    finally:
+        store.close()
+    errors = [error for _, error in outcomes]
+    assert len(errors) == 20
+    assert all(isinstance(e, StorageUnavailableError) and e.reason == DISK_FULL for e in errors)
+    # The first job met the full disk; no job was then tried again alone.
+    assert runs == [0]
+
+
+# --- the files at the path are the ones open ---------------------------------------------------
+
+
+def wal_and_shm(db: Path) -> tuple[Path, Path]:
+    return db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")
+
+
+def test_a_write_into_a_deleted_database_is_refused_and_so_is_every_later_one(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "gone.db"
+    store = Store(db)
+    try:
+        [first] = store.insert_webhooks([capture("/before")])
+        db.unlink()
+        with pytest.raises(StorageLostError) as lost:
+            store.insert_webhooks([capture("/after")])
+        assert lost.value.reason == "the database file was deleted"
+        assert str(db) in lost.value.message
+        with pytest.raises(StorageLostError):
+            store.insert_webhooks([capture("/later")])
+        with pytest.raises(StorageLostError):
+            store.check_files()
+    finally:
+        store.close()
+    assert first.id == 1
+    assert not db.exists(), "nothing created in its place"
+
+
+def test_a_deleted_wal_is_saved_into_the_database_file(tmp_path: Path) -> None:
+    """What was committed only into the log is moved into the database file (which stays),
+    so nothing committed is lost when the log is deleted."""
+    db = tmp_path / "wal.db"
+    wal, _ = wal_and_shm(db)
+    store = Store(db)
+    try:
+        store.insert_webhooks([capture(f"/{n}") for n in range(20)])
+        assert wal.stat().st_size > 0
+        wal.unlink()
+        with pytest.raises(StorageLostError) as lost:
+            store.check_files()
+        assert lost.value.reason == "the database's write-ahead log was deleted"
+        assert f"everything committed before was saved into {db}" in lost.value.message
+        # Read by another connection that never saw the deleted log: all 20 are in the file.
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as check:
+            assert check.execute("SELECT count(*) FROM webhooks").fetchone() == (20,)
+            assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        check.close()
+    finally:
+        store.close()
+
+
+def test_a_database_moved_in_place_of_the_open_one_is_not_overwritten(tmp_path: Path) -> None:
+    db, other = tmp_path / "w.db", tmp_path / "other.db"
+    with Store(other) as theirs:
+        theirs.insert_webhooks([capture("/theirs")])
+    store = Store(db)
+    try:
+        store.insert_webhooks([capture(f"/ours/{n}") for n in range(200)])
+        other.replace(db)
+        with pytest.raises(StorageLostError) as lost:
+            store.insert_webhooks([capture("/ours/after")])
+        assert lost.value.reason == "the database file was replaced"
+    finally:
+        store.close()
+    # The log at the path held this store's pages; emptied, it no longer overwrites theirs.
+    with Store(db, readonly=True) as reader:
+        assert [w.path for w in reader.list_webhooks()] == ["/theirs"]
+        assert reader.db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
 # --- query plans: list stays fast on a million webhooks --------------------------------------

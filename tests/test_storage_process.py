@@ -1,23 +1,40 @@
 """The storage process behind ``listen``: jobs in, committed results out; it survives its
-own death (replaced, 503s meanwhile, nothing acknowledged lost) and never outlives listen."""
+own death (replaced, 503s meanwhile, nothing acknowledged lost) and never outlives listen.
+Under listen's feet the database is deleted, replaced, locked, made read-only, or its
+storage process stopped: nothing is acknowledged into a file that is gone, senders get 503
+in bounded time, health tells the truth, and writing resumes once the cause is gone."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from tests.conftest import Flood, assert_stored_exactly, start_listener
+from tests.conftest import (
+    Flood,
+    Listener,
+    assert_stored_exactly,
+    start_listener,
+    stored_webhook,
+)
+from tests.targetserver import target_server
+from whrelay import __version__
 from whrelay.errors import StorageError
 from whrelay.models import Attempt, Capture, Verdict
+from whrelay.paths import lock_path
 from whrelay.storage import Store
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
+from whrelay.storage.lock import WriteLock
 from whrelay.storage.process import ProcessWriter
 
 
@@ -220,3 +237,324 @@ def test_the_storage_process_exits_with_listen(tmp_path: Path, sig: int) -> None
     child = child_pid(listener.proc.pid)
     listener.stop(sig)
     assert not alive(child)
+
+
+# --- the files under listen's feet, and stalls ------------------------------------------------
+
+CLIENT_TIMEOUT = 30.0
+"""How long these tests' senders wait for an answer: far past ``COMMIT_DEADLINE`` (a loaded
+machine is slow), far below what a stalled storage made them wait before (40 s and more; for
+ever when it was stopped)."""
+
+
+@dataclass
+class Answer:
+    status: int
+    retry_after: str | None
+    body: bytes
+    webhook_id: int | None
+
+
+async def post(url: str, path: str, body: bytes = b"x") -> Answer:
+    timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(url.rstrip("/") + path, data=body) as response,
+    ):
+        webhook_id = response.headers.get("X-Whrelay-Id")
+        return Answer(
+            response.status,
+            response.headers.get("Retry-After"),
+            await response.read(),
+            None if webhook_id is None else int(webhook_id),
+        )
+
+
+async def post_until_stored(url: str, path: str, within: float = 30) -> Answer:
+    """POST (as a sender that retries) until the answer is 200."""
+    deadline = time.monotonic() + within
+    while True:
+        answer = await post(url, path)
+        if answer.status == 200 or time.monotonic() > deadline:
+            assert answer.status == 200, answer
+            return answer
+        await asyncio.sleep(0.1)
+
+
+async def health(url: str) -> tuple[int, dict[str, object]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url + "_whrelay/health") as response,
+    ):
+        return response.status, await response.json()
+
+
+async def until_health(
+    url: str, wanted: Callable[[dict[str, object]], bool], within: float = 30
+) -> dict[str, object]:
+    """Poll ``/_whrelay/health`` until ``wanted`` holds; its answer then."""
+    deadline = time.monotonic() + within
+    while True:
+        status, answer = await health(url)
+        if wanted(answer):
+            assert status == (200 if answer["status"] == "ok" else 503)
+            return answer
+        assert time.monotonic() < deadline, f"health is still {answer}"
+        await asyncio.sleep(0.05)
+
+
+def degraded(reason: str) -> Callable[[dict[str, object]], bool]:
+    expected = {"status": "degraded", "reason": reason, "version": __version__}
+    return lambda answer: answer == expected
+
+
+def ok(answer: dict[str, object]) -> bool:
+    return answer == {"status": "ok", "version": __version__}
+
+
+def sidecar(db: Path, suffix: str) -> Path:
+    return db.with_name(db.name + suffix)
+
+
+def event_names(listener: Listener) -> list[object]:
+    return [e["event"] for e in listener.events if str(e["event"]).startswith("storage")]
+
+
+async def test_a_deleted_database_is_noticed_idle_and_answered_503_from_then_on(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db)
+    try:
+        assert [(await post(listener.url, f"/{n}")).status for n in range(3)] == [200] * 3
+        db.unlink()
+        # Nothing is sent: the storage process is asked how it is twice a second.
+        await until_health(listener.url, degraded("the database file was deleted"))
+        answers = [await post(listener.url, f"/after/{n}") for n in range(3)]
+    finally:
+        code = listener.stop()
+    assert code == 130
+    for answer in answers:
+        assert (answer.status, answer.retry_after) == (503, "5")
+        assert answer.body == b"not stored: the database file was deleted\n"  # no path
+    [lost] = [e for e in listener.events if e["event"] == "storage_lost"]
+    assert lost["reason"] == "the database file was deleted"
+    assert lost["detail"] == f"the database file {db} was deleted"
+    assert event_names(listener)[-1] == "storage_lost"
+    said = [line for line in listener.stderr_lines if "storage lost" in line]
+    assert len(said) == 1, listener.stderr_lines
+    assert "503 until whrelay listen is restarted" in said[0]
+    assert not db.exists(), "nothing was created in its place"
+
+
+async def test_a_deleted_wal_loses_nothing_acknowledged_even_after_kill_9(tmp_path: Path) -> None:
+    """Webhooks acknowledged before the log was deleted survive ``kill -9`` (they are saved
+    into the database file); the next one, sent after the delete, is not acknowledged."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db)
+    try:
+        before = await asyncio.gather(*(post(listener.url, f"/before/{n}") for n in range(20)))
+        assert [answer.status for answer in before] == [200] * 20
+        sidecar(db, "-wal").unlink()
+        after = await post(listener.url, "/after")
+        listener.wait_for_events("storage_lost", 1)
+        child = child_pid(listener.proc.pid)
+        os.kill(child, signal.SIGKILL)
+        listener.proc.kill()
+        listener.proc.wait(30)
+    finally:
+        listener.stop()
+    assert (after.status, after.retry_after) == (503, "5")
+    assert after.body == b"not stored: the database's write-ahead log was deleted\n"
+    acked = {answer.webhook_id: n for n, answer in enumerate(before)}
+    with Store(db, readonly=True) as store:
+        assert store.db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        for webhook_id, n in acked.items():
+            assert webhook_id is not None
+            assert store.get_webhook(webhook_id).summary.path == f"/before/{n}"
+    again = start_listener(db)
+    try:
+        next_one = await post(again.url, "/next")
+    finally:
+        again.stop()
+    assert next_one.status == 200
+    assert next_one.webhook_id is not None
+    assert next_one.webhook_id > max(webhook_id for webhook_id in acked if webhook_id)
+
+
+async def test_in_proxy_mode_a_lost_database_sends_nothing_on(tmp_path: Path) -> None:
+    """Once the database is known to be lost, the target does not get a webhook that cannot
+    be recorded (its sender, answered 503, sends it again). One sent in the instant before
+    that is known is sent on while it is committed, as proxy mode does, and answered 503."""
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        listener = start_listener(db, "--mode", "proxy", "-f", str(target.port))
+        try:
+            assert (await post(listener.url, "/before")).status == 200
+            db.unlink()
+            after = await post(listener.url, "/after")
+            await until_health(listener.url, degraded("the database file was deleted"))
+            later = await post(listener.url, "/later")
+        finally:
+            listener.stop()
+        sent_on = [r.path_qs for r in target.requests]
+    assert sent_on[0] == "/before"
+    assert "/later" not in sent_on
+    assert [(a.status, a.retry_after) for a in (after, later)] == [(503, "5")] * 2
+
+
+async def test_a_database_moved_over_the_open_one_is_left_intact(tmp_path: Path) -> None:
+    db, other = tmp_path / "hooks.db", tmp_path / "other.db"
+    with Store(other) as theirs:
+        theirs.insert_webhooks([capture(1)])
+    listener = start_listener(db)
+    try:
+        ours = [await post(listener.url, f"/ours/{n}", b"%d" % n * 512) for n in range(30)]
+        assert [answer.status for answer in ours] == [200] * 30
+        other.replace(db)
+        after = await post(listener.url, "/after")
+        answer = await until_health(listener.url, degraded("the database file was replaced"))
+    finally:
+        code = listener.stop()
+    assert code == 130
+    assert (after.status, answer["reason"]) == (503, "the database file was replaced")
+    with Store(db, readonly=True) as store:
+        assert store.db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert [w.path for w in store.list_webhooks()] == ["/p/1"]
+    again = start_listener(db)
+    try:
+        assert (await post(again.url, "/next")).webhook_id == 2
+    finally:
+        again.stop()
+
+
+async def test_a_storage_process_started_again_refuses_a_database_put_in_place(
+    tmp_path: Path,
+) -> None:
+    """While the storage process is replaced (after it died), the database is replaced too:
+    the new one is not the database this listen started on, and nothing goes into it.
+    (What the killed process left in the log at the path is another matter: a database
+    moved without its log, with nobody left to notice.)"""
+    db, other = tmp_path / "hooks.db", tmp_path / "other.db"
+    Store(other).close()
+    listener = start_listener(db)
+    try:
+        assert (await post(listener.url, "/before")).status == 200
+        os.kill(child_pid(listener.proc.pid), signal.SIGKILL)
+        other.replace(db)  # well within the half second before the restart
+        await until_health(listener.url, degraded("the database file was replaced"))
+        after = await post(listener.url, "/after")
+    finally:
+        listener.stop()
+    assert after.status == 503
+    with Store(db, readonly=True) as store:
+        assert "/after" not in [w.path for w in store.list_webhooks()]
+
+
+@pytest.mark.slow
+async def test_a_lock_held_elsewhere_answers_every_sender_503_in_bounded_time(
+    tmp_path: Path,
+) -> None:
+    """Every sender waits ``COMMIT_DEADLINE`` at the most (not 10 s per webhook of a batch
+    retried one by one); health says why; once the lock is free, webhooks are stored."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db)
+    holder = WriteLock(lock_path(db))
+    try:
+        assert (await post(listener.url, "/before")).status == 200
+        holder.acquire()
+        try:
+            answers = await asyncio.gather(*(post(listener.url, f"/locked/{n}") for n in range(16)))
+            await until_health(listener.url, degraded("the database is locked by another process"))
+        finally:
+            holder.release()
+        await post_until_stored(listener.url, "/after")
+        await until_health(listener.url, ok)
+    finally:
+        holder.close()
+        listener.stop()
+    assert [(a.status, a.retry_after) for a in answers] == [(503, "5")] * 16
+    assert {a.body for a in answers} == {b"not stored: not committed within 8 s\n"}
+    assert event_names(listener)[0] == "storage_degraded"
+    assert event_names(listener)[-1] == "storage_ok"
+
+
+@pytest.mark.slow
+async def test_a_stopped_storage_process_answers_503_in_bounded_time_then_resumes(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db)
+    try:
+        assert (await post(listener.url, "/before")).status == 200
+        child = child_pid(listener.proc.pid)
+        os.kill(child, signal.SIGSTOP)
+        try:
+            stalled = await post(listener.url, "/while-stopped")
+            await until_health(listener.url, degraded("the storage process is not answering"))
+        finally:
+            os.kill(child, signal.SIGCONT)
+        await until_health(listener.url, ok)
+        after = await post_until_stored(listener.url, "/after")
+    finally:
+        listener.stop()
+    assert (stalled.status, stalled.retry_after) == (503, "5")
+    assert stalled.body == b"not stored: not committed within 8 s\n"
+    assert event_names(listener)[-2:] == ["storage_degraded", "storage_ok"]
+    # Committed once the process went on, perhaps, but never reported stored to anyone.
+    paths = [e["path"] for e in listener.events if e["event"] == "webhook"]
+    assert paths == ["/before", "/after"]
+    assert after.webhook_id is not None
+
+
+class ReadOnly:
+    """Makes a file read-only for whrelay for real: ``chmod`` (or, as root, whom permissions
+    do not stop, the immutable attribute, ``chattr +i``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.root = os.geteuid() == 0
+
+    def on(self) -> None:
+        if not self.root:
+            self.path.chmod(0o400)
+            return
+        if shutil.which("chattr") is None:
+            pytest.skip("running as root, which file permissions do not stop, without chattr")
+        done = subprocess.run(["chattr", "+i", str(self.path)], capture_output=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(
+                "running as root, which file permissions do not stop, and 'chattr +i' fails "
+                f"here: {done.stderr.decode(errors='replace').strip()}"
+            )
+
+    def off(self) -> None:
+        if not self.root:
+            self.path.chmod(0o600)
+        else:
+            subprocess.run(["chattr", "-i", str(self.path)], capture_output=True, check=False)
+
+
+async def test_writes_resume_once_a_read_only_database_is_writable_again(tmp_path: Path) -> None:
+    """The storage process restarted while the file was read-only opens it read-only; it
+    reopens it once the file is writable again, and health says how things are meanwhile."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db)
+    read_only = ReadOnly(db)
+    try:
+        assert (await post(listener.url, "/before")).status == 200
+        read_only.on()
+        try:
+            os.kill(child_pid(listener.proc.pid), signal.SIGKILL)
+            await until_health(listener.url, degraded("the database is read-only"))
+            refused = await post(listener.url, "/while-read-only")
+        finally:
+            read_only.off()
+        after = await post_until_stored(listener.url, "/after")
+        await until_health(listener.url, ok)
+    finally:
+        read_only.off()
+        listener.stop()
+    assert (refused.status, refused.body) == (503, b"not stored: the database is read-only\n")
+    assert after.webhook_id is not None
+    assert stored_webhook(db, after.webhook_id).summary.path == "/after"

@@ -67,6 +67,27 @@ class NoDatabaseError(StorageError):
 class StorageUnavailableError(StorageError):
     """A write failed for a reason that may pass: disk full, read-only file, lock timeout."""
 
+    def __init__(self, message: str, hint: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.reason = reason or CANNOT_WRITE
+        """What went wrong in a few words that name no file: what a sender's 503 and
+        ``/_whrelay/health`` may tell whoever can reach the port."""
+
+
+class StorageLostError(StorageUnavailableError):
+    """The database file (or its write-ahead log) at the database's path is no longer the
+    file that is open: it was deleted or replaced. Nothing more is written into it; only a
+    new ``listen`` (which opens what is at the path now) stores again."""
+
+
+# The reasons of ``StorageUnavailableError``: a few words each, naming no file.
+CANNOT_WRITE = "the database cannot be written now"
+LOCKED = "the database is locked by another process"
+DISK_FULL = "the disk is full"
+READ_ONLY = "the database is read-only"
+IO_ERROR = "disk I/O error"
+CANNOT_OPEN = "the database cannot be opened"
+
 
 def say(line: str, prefix: str = "whrelay: ") -> None:
     """One diagnostic line on stderr from the engine. Never raises: a reader of stderr that

@@ -70,6 +70,30 @@ class TargetPaused:
     pending: int
 
 
+@dataclass(frozen=True, slots=True)
+class StorageDegraded:
+    """Storage cannot commit now (lock held elsewhere, disk full, read-only, stalled):
+    webhooks are answered 503 until it can again."""
+
+    reason: str
+    """A few words, naming no file."""
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class StorageLost:
+    """The database file (or its write-ahead log) at the path is no longer the one open:
+    webhooks are answered 503 until ``listen`` is restarted."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class StorageRecovered:
+    """Storage commits again after ``StorageDegraded``."""
+
+
 ListenEvent = (
     ListenStarted
     | WebhookReceived
@@ -79,4 +103,7 @@ ListenEvent = (
     | TargetDown
     | TargetUp
     | TargetPaused
+    | StorageDegraded
+    | StorageLost
+    | StorageRecovered
 )

@@ -18,7 +18,16 @@ if TYPE_CHECKING:
 
     from rich.text import Text
 
-    from whrelay.events import ListenEvent, RequestRefused, TargetDown, TargetPaused, TargetUp
+    from whrelay.events import (
+        ListenEvent,
+        RequestRefused,
+        StorageDegraded,
+        StorageLost,
+        StorageRecovered,
+        TargetDown,
+        TargetPaused,
+        TargetUp,
+    )
     from whrelay.storage.store import Durability
     from whrelay.targets import Route
 
@@ -80,6 +89,9 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
         ListenStarted,
         ListenStopped,
         RequestRefused,
+        StorageDegraded,
+        StorageLost,
+        StorageRecovered,
         TargetDown,
         TargetPaused,
         TargetUp,
@@ -110,6 +122,8 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
             out.print(attempt_line(event.attempt, event.state, event.retry_in, event.number))
         elif isinstance(event, TargetDown | TargetUp | TargetPaused):
             out.print(_target_line(event))
+        elif isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
+            err.print(_storage_line(event))
         elif isinstance(event, ListenStopped):
             err.print(Text(f"Stopped. {event.stored} webhook(s) stored this run.", style="dim"))
 
@@ -136,6 +150,8 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
             )
         elif isinstance(event, TargetDown | TargetUp | TargetPaused):
             err.print(_target_line(event))
+        elif isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
+            err.print(_storage_line(event))
 
     def quiet(event: ListenEvent) -> None:
         if isinstance(event, ListenStarted):
@@ -143,6 +159,8 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
                 err.print(Text(f"warning: {warning}", style="yellow"))
         elif isinstance(event, TargetDown | TargetPaused):  # warnings too: nothing arrives
             err.print(_target_line(event))
+        elif isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
+            err.print(_storage_line(event))
 
     def as_json(event: ListenEvent) -> None:
         if isinstance(event, ListenStarted):
@@ -190,6 +208,13 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
             write_json({"event": "target_up", "target": event.target, "pending": event.pending})
         elif isinstance(event, TargetPaused):
             write_json({"event": "target_paused", "target": event.target, "pending": event.pending})
+        elif isinstance(event, StorageDegraded | StorageLost):
+            name = "storage_lost" if isinstance(event, StorageLost) else "storage_degraded"
+            write_json({"event": name, "reason": event.reason, "detail": event.detail})
+            say(_storage_line(event).plain, prefix="")
+        elif isinstance(event, StorageRecovered):
+            write_json({"event": "storage_ok"})
+            say(_storage_line(event).plain, prefix="")
         elif isinstance(event, ListenStopped):
             write_json({"event": "stopped", "stored": event.stored, "signal": event.signal})
 
@@ -217,6 +242,26 @@ def _target_line(event: TargetDown | TargetUp | TargetPaused) -> Text:
         f"■ {event.target} answered 410 Gone: paused, {event.pending} pending kept for the "
         "next run",
         style="bold yellow",
+    )
+
+
+def _storage_line(event: StorageDegraded | StorageLost | StorageRecovered) -> Text:
+    from rich.text import Text
+
+    from whrelay.events import StorageLost, StorageRecovered
+    from whrelay.render import one_line
+
+    if isinstance(event, StorageRecovered):
+        return Text("▲ storage commits again; webhooks are stored and answered", style="bold green")
+    if isinstance(event, StorageLost):
+        return Text(
+            f"✖ storage lost: {one_line(event.detail)}. Nothing more is stored: webhooks are "
+            "answered 503 until whrelay listen is restarted",
+            style="bold red",
+        )
+    return Text(
+        f"▼ storage cannot commit ({one_line(event.detail)}); webhooks are answered 503 meanwhile",
+        style="bold red",
     )
 
 

@@ -22,8 +22,16 @@ from typing import Any
 from whrelay import __version__
 from whrelay.config import ListenSettings
 from whrelay.detect import identify
-from whrelay.errors import NotFoundError, StorageError
-from whrelay.events import DeliveryAttempted, ListenEvent, RequestRefused, WebhookReceived
+from whrelay.errors import NotFoundError, StorageError, StorageUnavailableError
+from whrelay.events import (
+    DeliveryAttempted,
+    ListenEvent,
+    RequestRefused,
+    StorageDegraded,
+    StorageLost,
+    StorageRecovered,
+    WebhookReceived,
+)
 from whrelay.models import (
     Capture,
     DeliveryState,
@@ -46,7 +54,7 @@ from whrelay.relay.client import (
 from whrelay.relay.forwarder import Forwarder
 from whrelay.storage import AsyncWriter, Store
 from whrelay.storage.jobs import InsertWebhook
-from whrelay.storage.writer import Writer
+from whrelay.storage.writer import StorageHealth, Writer
 from whrelay.targets import match_route
 from whrelay.verification import SigningKeys, judge, keys_for
 
@@ -98,6 +106,7 @@ class Receiver:
 
 @contextlib.asynccontextmanager
 async def _engine(receiver: Receiver) -> AsyncIterator[None]:
+    receiver.writer.health.on_change = lambda health: receiver.emit(_health_event(health))
     await receiver.writer.start()
     try:
         async with _relay(receiver):
@@ -140,6 +149,23 @@ async def _relay(receiver: Receiver) -> AsyncIterator[None]:
             if receiver.forwarder is not None:
                 await receiver.forwarder.stop()
             reader.close()
+
+
+def _health_event(health: StorageHealth) -> ListenEvent:
+    reason, detail = health.reason or "", health.detail or health.reason or ""
+    if health.status == "lost":
+        return StorageLost(reason, detail)
+    if health.status == "degraded":
+        return StorageDegraded(reason, detail)
+    return StorageRecovered()
+
+
+def _not_stored(receiver: Receiver, request: Request, error: StorageError) -> Response:
+    """503 with ``Retry-After``: the sender sends it again. The sender is told the reason in
+    a few words (no path); the user sees the whole message."""
+    receiver.refused(503, f"not stored: {error}", request.method, request.target)
+    told = error.reason if isinstance(error, StorageUnavailableError) else error.message
+    return plain(503, f"not stored: {told}", headers=(("Retry-After", "5"),))
 
 
 def _resigner(settings: ListenSettings) -> Resigner | None:
@@ -208,15 +234,17 @@ async def receive(receiver: Receiver, request: Request) -> Response:
     rejected = settings.verify.reject_invalid and verdict.verdict == "invalid"
     targets = [] if rejected else [t.url for t in settings.forward.targets_for(path)]
     if settings.mode == "proxy" and targets:
+        health = receiver.writer.health.current
+        if health.status == "lost":  # not sent on to the target: it could not be recorded
+            lost = StorageUnavailableError(health.detail or "", reason=health.reason)
+            return _not_stored(receiver, request, lost)
         return await _proxy(receiver, capture, targets, verdict, identity)
     try:
         stored, deliveries = await receiver.writer.run(
             InsertWebhook(capture, targets, verdict, identity)
         )
     except StorageError as error:
-        message = f"not stored: {error}"
-        receiver.refused(503, message, request.method, request.target)
-        return plain(503, message, headers=(("Retry-After", "5"),))
+        return _not_stored(receiver, request, error)
     receiver.stored += 1
     receiver.emit(WebhookReceived(stored))
     if rejected:
@@ -274,7 +302,8 @@ async def _proxy(
     except StorageError as error:
         message = f"not stored, so not forwarded: {error}"
         receiver.refused(503, message, capture.method, capture.path)
-        return plain(503, message, headers=(("Retry-After", "5"),))
+        told = error.reason if isinstance(error, StorageUnavailableError) else error.message
+        return plain(503, f"not stored, so not forwarded: {told}", headers=(("Retry-After", "5"),))
     receiver.stored += 1
     receiver.emit(WebhookReceived(stored))
     webhook = _webhook(capture, stored)
@@ -347,16 +376,16 @@ def _reserved(receiver: Receiver, request: Request, path: str) -> Response:
     """``/_whrelay/health``; any other reserved path is 404. The body, if any, is not read:
     the connection closes after the answer unless it has all come in already."""
     if path == RESERVED_PREFIX + "health" and request.method in ("GET", "HEAD"):
-        payload = {
-            "status": "ok",
-            "version": __version__,
-            "db": str(receiver.settings.db_path),
-            "stored": receiver.stored,
-            "mode": receiver.settings.mode,
-            "targets": [t.url for t in receiver.settings.forward.all_targets],
-        }
+        # Whoever can reach the port may ask: the status and the version, and why storage
+        # is degraded in a few words; never the database's path, the targets or counts.
+        health = receiver.writer.health.current
+        if health.status == "ok":
+            code, payload = 200, {"status": "ok", "version": __version__}
+        else:
+            reason = health.reason or ""
+            code, payload = 503, {"status": "degraded", "reason": reason, "version": __version__}
         body = (json.dumps(payload) + "\n").encode()
-        return Response(200, body, "application/json; charset=utf-8")
+        return Response(code, body, "application/json; charset=utf-8")
     return plain(404, f"{path} is reserved for whrelay itself; nothing is stored here")
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from whrelay.errors import StorageUnavailableError, UnavailableError
+from whrelay.errors import CANNOT_OPEN, LOCKED, StorageUnavailableError, UnavailableError
 
 
 class WriteLock:
@@ -46,7 +46,9 @@ class WriteLock:
             self._depth += 1
             return
         if not self._local.acquire(timeout=self.timeout):
-            raise StorageUnavailableError("timed out waiting for the database write lock")
+            raise StorageUnavailableError(
+                "timed out waiting for the database write lock", reason=LOCKED
+            )
         try:
             self._lock_file()
         except BaseException:
@@ -60,7 +62,8 @@ class WriteLock:
             fd = self._open()
         except OSError as error:
             raise StorageUnavailableError(
-                f"cannot open the write lock {self.path}: {error.strerror or error}"
+                f"cannot open the write lock {self.path}: {error.strerror or error}",
+                reason=CANNOT_OPEN,
             ) from None
         deadline = time.monotonic() + self.timeout
         delay = 0.0005
@@ -72,13 +75,15 @@ class WriteLock:
                 if time.monotonic() >= deadline:
                     raise StorageUnavailableError(
                         f"another process has held the write lock {self.path} "
-                        f"for more than {self.timeout:g} s"
+                        f"for more than {self.timeout:g} s",
+                        reason=LOCKED,
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.02)
             except OSError as error:
                 raise StorageUnavailableError(
-                    f"cannot take the write lock {self.path}: {error.strerror or error}"
+                    f"cannot take the write lock {self.path}: {error.strerror or error}",
+                    reason=CANNOT_OPEN,
                 ) from None
 
     def release(self) -> None:

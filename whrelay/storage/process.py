@@ -7,8 +7,15 @@ results back on its stdout, one frame per committed batch; a webhook is acknowle
 after its result arrives, that is after its transaction is committed. When the receiver goes
 away (even by ``kill -9``) the child reads end-of-file, commits what it has, and exits.
 
+Stalls answer in bounded time: a webhook waits ``COMMIT_DEADLINE`` at the most for its commit,
+then gets a 503, whatever the storage process is doing (waiting for a lock, stopped). The
+parent also asks the child every ``STATUS_EVERY`` how it is: the child then checks that the
+files at the database's path are still the ones it has open, and, while it cannot commit,
+tries again (reopening a database SQLite opened read-only), so ``/_whrelay/health`` tells the
+truth within a second, traffic or not.
+
 Run by ``ProcessWriter``; not meant to be started by hand:
-``python -m whrelay.storage.process DB DURABILITY``.
+``python -m whrelay.storage.process DB DURABILITY [DEVICE:INODE]``.
 """
 
 from __future__ import annotations
@@ -23,14 +30,29 @@ import pickle
 import signal
 import struct
 import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from whrelay.errors import StorageError, StorageUnavailableError, say
+from whrelay.errors import (
+    CANNOT_OPEN,
+    READ_ONLY,
+    StorageError,
+    StorageLostError,
+    StorageUnavailableError,
+    say,
+)
 from whrelay.models import Attempt, Capture, Identity, Verdict
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
-from whrelay.storage.store import Durability, Store
-from whrelay.storage.writer import MAX_BATCH, Job, commit_batch
+from whrelay.storage.store import Durability, FileId, Store, file_id
+from whrelay.storage.writer import (
+    MAX_BATCH,
+    HealthWatch,
+    Job,
+    StorageHealth,
+    commit_batch,
+)
 
 _FRAME = struct.Struct("!Q")
 FLUSH_AT = 3
@@ -40,6 +62,19 @@ burst of requests. Measured with bench/ingest.py's load: 10–20% more webhooks 
 sending once a turn, about the same for 1, 2, 3 and 6."""
 RESTART_DELAY = 0.5
 """Seconds before a storage process that died is replaced."""
+COMMIT_DEADLINE = 8.0
+"""Seconds a write waits for its commit at the most. Past it the webhook's sender gets 503
+with ``Retry-After`` (before GitHub stops waiting for an answer, at 10 s), and the webhook is
+never reported stored: if the storage process commits it later anyway, it is stored but was
+not acknowledged, and the sender's retry is stored again (flagged as a duplicate when the
+provider gives a delivery id)."""
+STATUS_EVERY = 0.5
+"""Seconds between the parent's questions to the storage process (see the module docstring)."""
+STALL_AFTER = COMMIT_DEADLINE / 2
+"""Seconds without an answer from the storage process, with a question or a write waiting,
+after which storage counts as degraded (stalled)."""
+REOPEN_EVERY = 1.0
+"""Seconds between two attempts of the storage process to reopen the database."""
 _READ = 1 << 20
 
 
@@ -66,7 +101,8 @@ def _frame(payload: bytes) -> bytes:
 # The two jobs sent for every webhook travel as plain tuples through ``marshal`` (several times
 # faster than pickling dataclasses); any other job is pickled. Both ends are this module.
 
-_WEBHOOK, _ATTEMPT, _PICKLED = 1, 2, 0
+_WEBHOOK, _ATTEMPT, _PICKLED, _STATUS = 1, 2, 0, 3
+_FAILED, _UNAVAILABLE, _LOST = 0, 1, 2
 _capture_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Capture)))
 _attempt_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Attempt)))
 _identity_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Identity)))
@@ -93,9 +129,12 @@ def encode_job(key: int, job: Job) -> tuple[Any, ...]:
     return (key, _PICKLED, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def decode_job(fields: tuple[Any, ...]) -> tuple[int, int, Job]:
-    """The job ``encode_job`` encoded, as the storage process runs it."""
+def decode_job(fields: tuple[Any, ...]) -> tuple[int, int, Job | None]:
+    """The job ``encode_job`` encoded, as the storage process runs it (``None`` for the
+    parent's question, ``(key, _STATUS)``)."""
     key, kind = fields[0], fields[1]
+    if kind == _STATUS:
+        return key, kind, None
     if kind == _WEBHOOK:
         verdict = None if fields[4] is None else Verdict(*fields[4])
         job = InsertWebhook(Capture(*fields[2]), fields[3], verdict, Identity(*fields[5]))
@@ -126,10 +165,108 @@ def decode_result(job: Job, kind: int, data: Any) -> Any:
 # --- the child -----------------------------------------------------------------------------
 
 
-def child_main(db_path: str, durability: Durability) -> int:
+class _Keeper:
+    """The storage process's ``Store``, and why it cannot commit now, if it cannot."""
+
+    def __init__(self, path: Path, durability: Durability, expected: FileId | None) -> None:
+        self.path = path
+        self.durability: Durability = durability
+        self.store: Store | None = None
+        self.failure: StorageUnavailableError | None = None
+        self.opened_at = 0.0
+        now = file_id(path)
+        if expected is not None and now != expected:
+            # Gone while the storage process was down: not the database listen started on.
+            how = "deleted" if now is None else "replaced"
+            self.failure = StorageLostError(
+                f"the database file {path} was {how}", reason=f"the database file was {how}"
+            )
+            return
+        self._open()
+
+    def _open(self) -> None:
+        self.opened_at = time.monotonic()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        try:
+            self.store = Store(self.path, durability=self.durability)
+        except StorageError as error:
+            self.failure = StorageUnavailableError(error.message, reason=CANNOT_OPEN)
+            return
+        # Whether it can be written, found out now: SQLite opens a file it may not write
+        # read-only without a word, and health would say ok until the first webhook.
+        self._try(self.store)
+
+    def _try(self, store: Store) -> None:
+        """A one-page write: ``failure`` says how it went."""
+        try:
+            store.probe()
+        except StorageUnavailableError as error:
+            self.failure = error
+        except StorageError:
+            pass  # a bug, not a reason to say that nothing can be committed
+        else:
+            self.failure = None
+
+    def _ready(self) -> Store | None:
+        """The store to write with, or ``None``. Reopened first, now and then, when it could
+        not be opened, or when SQLite opened it read-only: such a connection stays read-only
+        after the file is made writable again."""
+        if isinstance(self.failure, StorageLostError):
+            return None
+        stale = self.store is None or (
+            self.failure is not None and self.failure.reason == READ_ONLY
+        )
+        if stale and time.monotonic() - self.opened_at >= REOPEN_EVERY:
+            self._open()
+        return self.store
+
+    def commit(self, jobs: list[Job]) -> list[tuple[Any, StorageError | None]]:
+        store = self._ready()
+        if store is None:
+            assert self.failure is not None
+            return [(None, self.failure)] * len(jobs)
+        results = commit_batch(store, jobs)
+        self._learn(error for _, error in results)
+        return results
+
+    def _learn(self, errors: Iterable[StorageError | None]) -> None:
+        for error in errors:
+            if error is None:
+                self.failure = None
+                return
+            if isinstance(error, StorageUnavailableError):
+                self.failure = error
+                return
+
+    def status(self) -> tuple[str, str | None, str | None]:
+        """Whether this process can commit now: the files are checked, and while it could
+        not commit, a one-page write is tried."""
+        store = self.store if not isinstance(self.failure, StorageLostError) else None
+        if store is not None:
+            try:
+                store.check_files()
+            except StorageUnavailableError as error:
+                self.failure = error
+        if self.failure is not None:
+            reopened = self.opened_at
+            store = self._ready()
+            if store is not None and self.opened_at == reopened:  # (opening tries it)
+                self._try(store)
+        if self.failure is None:
+            return "ok", None, None
+        return StorageHealth.of(self.failure).status, self.failure.reason, self.failure.message
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+def child_main(db_path: str, durability: Durability, expected: FileId | None = None) -> int:
     """Read jobs from stdin until end-of-file; commit them in batches; answer on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which drains us
-    store = Store(db_path, durability=durability)
+    keeper = _Keeper(Path(db_path), durability, expected)
     buffer = bytearray()
     try:
         while True:
@@ -137,31 +274,56 @@ def child_main(db_path: str, durability: Durability) -> int:
             if not chunk:
                 return 0
             buffer += chunk
-            pending = [
-                decode_job(fields)
+            batch: list[tuple[int, int, Job]] = []
+            for fields in (
+                fields
                 for frame in _frames(buffer)
                 for fields in marshal.loads(frame)  # noqa: S302 - written by our own parent
-            ]
-            while pending:
-                batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
-                jobs: list[Job] = [job for _, _, job in batch]
-                answers: list[tuple[int, int, Any, tuple[bool, str] | None]] = []
-                for (key, kind, _), (result, error) in zip(
-                    batch, commit_batch(store, jobs), strict=True
-                ):
-                    if error is None:
-                        answers.append((key, kind, encode_result(kind, result), None))
-                    else:
-                        answers.append((key, kind, None, _describe(error)))
-                _write_all(1, _frame(marshal.dumps(answers)))
+            ):
+                key, kind, job = decode_job(fields)
+                if job is None:  # the parent's question, answered after the jobs before it
+                    _commit(keeper, batch)
+                    batch = []
+                    _write_all(1, _frame(marshal.dumps([(key, _STATUS, keeper.status(), None)])))
+                    continue
+                batch.append((key, kind, job))
+                if len(batch) == MAX_BATCH:
+                    _commit(keeper, batch)
+                    batch = []
+            _commit(keeper, batch)
     finally:
-        store.close()
+        keeper.close()
 
 
-def _describe(error: StorageError | None) -> tuple[bool, str] | None:
-    if error is None:
-        return None
-    return isinstance(error, StorageUnavailableError), error.message
+def _commit(keeper: _Keeper, batch: list[tuple[int, int, Job]]) -> None:
+    if not batch:
+        return
+    answers: list[tuple[int, int, Any, tuple[int, str, str] | None]] = []
+    for (key, kind, _), (result, error) in zip(
+        batch, keeper.commit([job for _, _, job in batch]), strict=True
+    ):
+        if error is None:
+            answers.append((key, kind, encode_result(kind, result), None))
+        else:
+            answers.append((key, kind, None, _describe(error)))
+    _write_all(1, _frame(marshal.dumps(answers)))
+
+
+def _describe(error: StorageError) -> tuple[int, str, str]:
+    if isinstance(error, StorageLostError):
+        return _LOST, error.message, error.reason
+    if isinstance(error, StorageUnavailableError):
+        return _UNAVAILABLE, error.message, error.reason
+    return _FAILED, error.message, ""
+
+
+def _error(described: tuple[int, str, str]) -> StorageError:
+    kind, message, reason = described
+    if kind == _LOST:
+        return StorageLostError(message, reason=reason)
+    if kind == _UNAVAILABLE:
+        return StorageUnavailableError(message, reason=reason)
+    return StorageError(message)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -199,16 +361,35 @@ class ProcessWriter:
     def __init__(self, db_path: Path, durability: Durability) -> None:
         self.db_path = db_path
         self.durability = durability
+        self.health = HealthWatch()
         self._transport: asyncio.SubprocessTransport | None = None
         self._protocol: _Pipe | None = None
-        self._waiters: dict[int, asyncio.Future[Any]] = {}
+        self._waiters: dict[int, tuple[asyncio.Future[Any], float]] = {}
+        """Per job sent: its waiter and its deadline (loop time), oldest first."""
         self._keys = itertools.count(1)
         self._closing = False
         self._dead: str | None = None
         self._outbox: list[tuple[Any, ...]] = []
+        self._expected: FileId | None = None
+        """The database file listen started on: a storage process started again refuses
+        any other that has taken its place."""
+        self._asked_at: float | None = None
+        """When the question now awaiting its answer was sent (loop time)."""
+        self._last_asked = 0.0
+        self._answered_at = 0.0
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        try:
+            self._expected = file_id(self.db_path)
+        except OSError:
+            self._expected = None
+        await self._spawn()
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def _spawn(self) -> None:
         loop = asyncio.get_running_loop()
+        expected = [] if self._expected is None else ["{}:{}".format(*self._expected)]
         transport, protocol = await loop.subprocess_exec(
             lambda: _Pipe(self),
             sys.executable,
@@ -216,13 +397,19 @@ class ProcessWriter:
             "whrelay.storage.process",
             str(self.db_path),
             self.durability,
+            *expected,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=None,
         )
         self._transport, self._protocol = transport, protocol
+        self._asked_at = None
+        self._answered_at = loop.time()
 
     async def run(self, job: Job) -> Any:
+        health = self.health.current
+        if health.status == "lost":
+            raise StorageLostError(health.detail or "", reason=health.reason)
         if self._dead is not None or self._transport is None:
             raise StorageUnavailableError(self._dead or "the storage process is not running")
         if self._closing:  # its input is closed: a job sent now would never be answered
@@ -232,7 +419,7 @@ class ProcessWriter:
         key = next(self._keys)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[tuple[int, Any]] = loop.create_future()
-        self._waiters[key] = waiter
+        self._waiters[key] = (waiter, loop.time() + COMMIT_DEADLINE)
         if not self._outbox:
             loop.call_soon(self._flush)
         self._outbox.append(encode_job(key, job))
@@ -271,38 +458,114 @@ class ProcessWriter:
             try:
                 marshal.dumps(job)
             except ValueError as error:
-                waiter = self._waiters.pop(job[0], None)
+                waiter, _ = self._waiters.pop(job[0], (None, 0.0))
                 if waiter is not None and not waiter.done():
                     waiter.set_exception(StorageError(f"cannot send this job: {error}"))
             else:
                 sendable.append(job)
         return marshal.dumps(sendable)
 
-    def _answered(self, answers: list[tuple[int, int, Any, tuple[bool, str] | None]]) -> None:
+    def _answered(self, answers: list[tuple[int, int, Any, tuple[int, str, str] | None]]) -> None:
+        self._answered_at = asyncio.get_running_loop().time()
+        errors: list[StorageError | None] = []
         for key, kind, result, error in answers:
-            waiter = self._waiters.pop(key, None)
-            if waiter is None or waiter.done():
+            if kind == _STATUS:
+                self._asked_at = None
+                status, reason, detail = result
+                self.health.set(StorageHealth(status, reason, detail))
                 continue
-            if error is None:
+            failure = None if error is None else _error(error)
+            errors.append(failure)
+            waiter, _ = self._waiters.pop(key, (None, 0.0))
+            if waiter is None or waiter.done():
+                continue  # past its deadline: its sender was told it is not stored
+            if failure is None:
                 waiter.set_result((kind, result))
             else:
-                passing, message = error
-                failure = StorageUnavailableError if passing else StorageError
-                waiter.set_exception(failure(message))
+                waiter.set_exception(failure)
+        self.health.committed(errors)
+
+    # --- keeping watch -----------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Until ``close``: fail writes past their deadline, ask the child how it is every
+        ``STATUS_EVERY``, and count storage as degraded when the child stops answering."""
+        loop = asyncio.get_running_loop()
+        warned = False
+        while True:
+            now = loop.time()
+            try:
+                self._expire(now)
+                if self._dead is None and self.health.current.status != "lost":
+                    if self._asked_at is None and now - self._last_asked >= STATUS_EVERY:
+                        self._ask(now)
+                    self._check_stalled(now)
+            except Exception as error:  # a bug: say so, and keep the deadlines
+                if not warned:
+                    warned = True
+                    say(f"warning: watching the storage process failed: {error!r}")
+            wait = STATUS_EVERY / 2
+            if self._waiters:
+                _, deadline = next(iter(self._waiters.values()))
+                wait = max(0.0, min(wait, deadline - now))
+            await asyncio.sleep(wait)
+
+    def _expire(self, now: float) -> None:
+        expired = []
+        for key, (_, deadline) in self._waiters.items():
+            if deadline > now:
+                break  # the rest were sent later
+            expired.append(key)
+        for key in expired:
+            waiter, _ = self._waiters.pop(key)
+            if not waiter.done():
+                waiter.set_exception(
+                    StorageUnavailableError(
+                        f"not committed within {COMMIT_DEADLINE:g} s (the storage process is "
+                        "stalled, or waiting for the database)",
+                        reason=f"not committed within {COMMIT_DEADLINE:g} s",
+                    )
+                )
+
+    def _ask(self, now: float) -> None:
+        self._asked_at = self._last_asked = now
+        self._outbox.append((next(self._keys), _STATUS))
+        self._flush()
+
+    def _check_stalled(self, now: float) -> None:
+        sent = [self._asked_at] if self._asked_at is not None else []
+        if self._waiters:
+            _, deadline = next(iter(self._waiters.values()))
+            sent.append(deadline - COMMIT_DEADLINE)
+        if not sent:
+            return
+        silent = now - max(self._answered_at, min(sent))
+        if silent >= STALL_AFTER and self.health.current.status == "ok":
+            self.health.set(
+                StorageHealth(
+                    "degraded",
+                    "the storage process is not answering",
+                    f"the storage process has not answered for {silent:.0f} s",
+                )
+            )
+
+    # --- the child's end ---------------------------------------------------------------------
 
     def _gone(self) -> None:
         if not self._closing:
             code = self._transport.get_returncode() if self._transport else None
             self._dead = f"the storage process exited unexpectedly (code {code}); restarting"
-            loop = asyncio.get_running_loop()
-            loop.call_later(RESTART_DELAY, lambda: loop.create_task(self._restart()))
-        for waiter in self._waiters.values():
+            self.health.set(StorageHealth("degraded", "the storage process exited", self._dead))
+            if self.health.current.status != "lost":
+                loop = asyncio.get_running_loop()
+                loop.call_later(RESTART_DELAY, lambda: loop.create_task(self._restart()))
+        for waiter, _ in self._waiters.values():
             if not waiter.done():
                 waiter.set_exception(
                     StorageUnavailableError(self._dead or "the storage process stopped")
                 )
         self._waiters.clear()
-        if not self._closing:
+        if not self._closing and self.health.current.status != "lost":
             say(f"warning: {self._dead}")  # last: nothing above may wait on stderr
 
     async def _restart(self) -> None:
@@ -311,7 +574,7 @@ class ProcessWriter:
             return
         self._outbox.clear()
         try:
-            await self.start()
+            await self._spawn()
         except OSError as error:
             self._dead = f"the storage process cannot be restarted: {error}"
             return
@@ -319,6 +582,9 @@ class ProcessWriter:
 
     async def close(self) -> None:
         """Let the child commit what it was sent, then wait for it to exit."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
         if self._transport is None or self._protocol is None:
             return
         self._closing = True
@@ -336,5 +602,18 @@ class ProcessWriter:
         self._transport.close()
 
 
+def _file_id(text: str) -> FileId:
+    device, inode = text.split(":")
+    return int(device), int(inode)
+
+
 if __name__ == "__main__":
-    sys.exit(child_main(sys.argv[1], "normal" if sys.argv[2] == "normal" else "full"))
+    code = child_main(
+        sys.argv[1],
+        "normal" if sys.argv[2] == "normal" else "full",
+        _file_id(sys.argv[3]) if len(sys.argv) > 3 else None,
+    )
+    sys.stderr.flush()
+    # Not sys.exit: the interpreter's clean-up would close a lost store's connection (see
+    # Store.close), and everything this process had to write it has written.
+    os._exit(code)

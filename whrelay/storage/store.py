@@ -4,10 +4,18 @@ One file, WAL mode. A ``Store`` opened for writing takes the cross-process ``Wri
 around every write transaction (``BEGIN IMMEDIATE``) and checkpoint; one opened read-only
 (``mode=ro``) never writes or checkpoints, so ``list``, ``show`` and the TUI can read while
 ``listen`` writes.
+
+A writing ``Store`` also makes sure that what it commits lands in the files at its path: after
+every commit it checks that the database file, its write-ahead log and its shared-memory index
+at the path are still the ones it opened (device and inode). Once one was deleted or replaced,
+the store is *lost*: it saves what it can (a checkpoint into the database file it has open,
+which also empties the log at the path, so that a file moved in its place is not overwritten
+with this one's pages) and refuses every write after that (``StorageLostError``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sqlite3
@@ -20,9 +28,15 @@ from urllib.parse import quote
 
 from whrelay.detect import identify
 from whrelay.errors import (
+    CANNOT_OPEN,
+    DISK_FULL,
+    IO_ERROR,
+    LOCKED,
+    READ_ONLY,
     NoDatabaseError,
     NotFoundError,
     StorageError,
+    StorageLostError,
     StorageUnavailableError,
 )
 from whrelay.models import (
@@ -62,28 +76,56 @@ _SUMMARY_COLUMNS = (
 )
 _SUMMARY_FROM = "webhooks LEFT JOIN verifications ON verifications.webhook_id = webhooks.id"
 
-# SQLite result codes that mean "cannot write now", as opposed to a bug or a corrupt file.
+# SQLite result codes that mean "cannot write now", as opposed to a bug or a corrupt file,
+# with what a sender or a health check is told of each. Such an error hits every write alike.
 _UNAVAILABLE = {
-    "SQLITE_FULL",
-    "SQLITE_IOERR",
-    "SQLITE_READONLY",
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_CANTOPEN",
-    "SQLITE_PERM",
+    "SQLITE_FULL": DISK_FULL,
+    "SQLITE_IOERR": IO_ERROR,
+    "SQLITE_READONLY": READ_ONLY,
+    "SQLITE_BUSY": LOCKED,
+    "SQLITE_LOCKED": LOCKED,
+    "SQLITE_CANTOPEN": CANNOT_OPEN,
+    "SQLITE_PERM": CANNOT_OPEN,
 }
 
 
-def unavailable(error: sqlite3.Error) -> StorageUnavailableError:
+def unavailable(error: sqlite3.Error, reason: str | None = None) -> StorageUnavailableError:
     """A ``StorageUnavailableError`` naming what SQLite said."""
-    return StorageUnavailableError(f"cannot write the database: {error}")
+    return StorageUnavailableError(f"cannot write the database: {error}", reason=reason)
 
 
 def classify(error: sqlite3.Error) -> StorageError:
     name = getattr(error, "sqlite_errorname", "") or ""
-    if any(name.startswith(code) for code in _UNAVAILABLE):
-        return unavailable(error)
+    for code, reason in _UNAVAILABLE.items():
+        if name.startswith(code):
+            return unavailable(error, reason)
     return StorageError(f"database error: {error}")
+
+
+FileId = tuple[int, int]
+"""A file's device and inode: which file a path names."""
+
+
+def file_id(path: str | os.PathLike[str]) -> FileId | None:
+    """The device and inode of the file at ``path`` (through symlinks), or ``None`` when
+    there is none."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+_DATABASE_FILE = "the database file"
+_PUBLIC = {
+    _DATABASE_FILE: _DATABASE_FILE,
+    "the write-ahead log": "the database's write-ahead log",
+    "the shared-memory index": "the database's shared-memory index",
+}
+"""How each file a store watches is named where no path may be shown."""
+
+_ABANDONED: list[sqlite3.Connection] = []
+"""The connections of lost stores, never closed: see ``Store.close``."""
 
 
 def _has(state: str) -> str:
@@ -148,6 +190,9 @@ class Store:
         self.readonly = readonly and not self.memory
         self.durability: Durability = durability
         self.lock = WriteLock(None if self.path is None else lock_path(self.path), BUSY_TIMEOUT)
+        self.lost: StorageLostError | None = None
+        """Why nothing more is written, once a file at the path is no longer the one open."""
+        self._files: tuple[tuple[str, str, FileId], ...] = ()
         try:
             self.db = self._connect()
         except sqlite3.Error as error:
@@ -194,7 +239,27 @@ class Store:
             if current_version(db) < SCHEMA_VERSION:
                 migrate(db, now_micros())
         self._check_version(db)
+        self._files = self._open_files()
         return db
+
+    def _open_files(self) -> tuple[tuple[str, str, FileId], ...]:
+        """The files this connection has open, each with its path and its identity now.
+
+        SQLite names the log and the index after the database's real path (symlinks
+        resolved); both exist from the first read in WAL mode until the last connection
+        closes."""
+        assert self.path is not None
+        real = str(self.path.resolve())
+        named = (
+            (_DATABASE_FILE, str(self.path)),
+            ("the write-ahead log", real + "-wal"),
+            ("the shared-memory index", real + "-shm"),
+        )
+        return tuple(
+            (what, path, identity)
+            for what, path in named
+            if (identity := file_id(path)) is not None
+        )
 
     def _needs_migration(self) -> bool:
         assert self.path is not None
@@ -217,7 +282,15 @@ class Store:
             )
 
     def close(self) -> None:
-        """Close the connection. A writer closes under the lock: closing may checkpoint."""
+        """Close the connection. A writer closes under the lock: closing may checkpoint.
+
+        A lost store's connection is never closed: SQLite, closing the last connection to a
+        database, deletes its ``-wal`` and ``-shm`` *by name*, and those at the path may now
+        belong to another database (or to other connections that opened it since)."""
+        if self.lost is not None:
+            _ABANDONED.append(self.db)
+            self.lock.close()
+            return
         if self.readonly:
             self.db.close()
         else:
@@ -238,10 +311,15 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction under the cross-process lock; commits on success."""
+        """A write transaction under the cross-process lock; commits on success.
+
+        Raises ``StorageLostError`` after the commit when the files at the path are no
+        longer the ones open: what was committed went into a file that is gone."""
         if self.readonly:
             raise StorageError("this store was opened read-only")
         with self.lock:
+            if self.lost is not None:
+                raise self.lost
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
@@ -250,6 +328,51 @@ class Store:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 raise
+            self._check_files()
+
+    def check_files(self) -> None:
+        """Raise ``StorageLostError`` if a file at the path is no longer the one open (see
+        the module docstring); cheap (a ``stat`` per file), so run it as often as needed."""
+        if self.lost is not None:
+            raise self.lost
+        self._check_files()
+
+    def _check_files(self) -> None:
+        for what, path, identity in self._files:
+            try:
+                now = file_id(path)
+            except OSError as error:
+                raise StorageUnavailableError(
+                    f"cannot check {what} {path}: {error.strerror or error}", reason=IO_ERROR
+                ) from None
+            if now != identity:
+                self._lose(what, path, "deleted" if now is None else "replaced by another file")
+
+    def _lose(self, what: str, path: str, how: str) -> None:
+        """Mark the store lost, save what can be saved, and raise ``StorageLostError``."""
+        assert self.path is not None
+        message = f"{what} {path} was {how}"
+        # Everything committed is moved into the database file this connection has open,
+        # and the log is emptied: at the path, too, if it is still there, so that whatever
+        # database is at the path now is not overwritten with this one's pages.
+        saved = False
+        try:
+            with self.lock:
+                busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            saved = busy == 0
+        except (sqlite3.Error, StorageError):
+            pass
+        if saved and what != _DATABASE_FILE:
+            with contextlib.suppress(OSError):
+                if file_id(self.path) == self._files[0][2]:
+                    message += f"; everything committed before was saved into {self.path}"
+        self.lost = StorageLostError(message, reason=f"{_PUBLIC[what]} was {how.split()[0]}")
+        raise self.lost
+
+    def probe(self) -> None:
+        """Commit a transaction that writes one page (the schema version, rewritten as it
+        is): raises ``StorageUnavailableError`` unless the database can be written now."""
+        self.run(_rewrite_version)
 
     def insert_webhooks(
         self, captures: Sequence[Capture], targets: Sequence[Sequence[str]] | None = None
@@ -391,6 +514,10 @@ class Store:
         except sqlite3.Error as error:
             raise classify(error) from None
         return row
+
+
+def _rewrite_version(db: sqlite3.Connection) -> None:
+    db.execute(f"PRAGMA user_version = {current_version(db)}")
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:

@@ -5,7 +5,10 @@ deliveries") to ``GroupCommitWriter.submit`` and wait. The writer thread takes e
 queued, runs it in one ``BEGIN IMMEDIATE … COMMIT`` (one fsync with ``synchronous=FULL``),
 then reports the whole batch through ``on_done`` in one call. While a commit is in progress
 the next batch gathers by itself, so no artificial delay is added and fsync never runs on the
-event loop. If a batch fails, each job is retried alone, so one bad job fails only itself.
+event loop. If a batch fails because of one of its jobs, each job is retried alone, so one bad
+job fails only itself; an error that hits every job alike (the lock held elsewhere, a full
+disk, a read-only file, an I/O error: ``StorageUnavailableError``) fails the whole batch at
+once, since retrying each job would only make each wait for the same failure.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ import asyncio
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from whrelay.errors import StorageError
+from whrelay.errors import StorageError, StorageLostError, StorageUnavailableError
 from whrelay.storage.store import Store, classify
 
 Token = TypeVar("Token")
@@ -99,14 +102,23 @@ class GroupCommitWriter(Generic[Token]):
 
 
 def commit_batch(store: Store, jobs: Sequence[Job]) -> list[tuple[Any, StorageError | None]]:
-    """Run ``jobs`` in one transaction; if it fails, run each alone so that one bad job fails
-    only itself. One ``(result, error)`` per job, in order."""
+    """Run ``jobs`` in one transaction; if it fails because of a job, run each alone so that
+    one bad job fails only itself. An error that hits every job alike
+    (``StorageUnavailableError``) fails them all at once. One ``(result, error)`` per job,
+    in order."""
     try:
         results = store.run(lambda db: [job(db) for job in jobs])
     except Exception as error:
-        if len(jobs) == 1:
-            return [(None, _as_storage_error(error))]
-        return [outcome for job in jobs for outcome in commit_batch(store, [job])]
+        failure = _as_storage_error(error)
+        if len(jobs) == 1 or isinstance(failure, StorageUnavailableError):
+            return [(None, failure)] * len(jobs)
+        outcomes: list[tuple[Any, StorageError | None]] = []
+        for number, job in enumerate(jobs):
+            [(result, alone)] = commit_batch(store, [job])
+            if isinstance(alone, StorageUnavailableError):
+                return outcomes + [(None, alone)] * (len(jobs) - number)
+            outcomes.append((result, alone))
+        return outcomes
     return [(result, None) for result in results]
 
 
@@ -118,9 +130,62 @@ def _as_storage_error(error: Exception) -> StorageError:
     return StorageError(f"unexpected error while storing: {error!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class StorageHealth:
+    """Whether a writer can commit now, and if not, why."""
+
+    status: Literal["ok", "degraded", "lost"]
+    reason: str | None = None
+    """A few words naming no file (``StorageUnavailableError.reason``): what
+    ``/_whrelay/health`` tells whoever can reach the port."""
+    detail: str | None = field(default=None, compare=False)
+    """The whole story, paths included, for the user's terminal."""
+
+    @classmethod
+    def of(cls, error: StorageUnavailableError) -> StorageHealth:
+        status: Literal["degraded", "lost"] = (
+            "lost" if isinstance(error, StorageLostError) else "degraded"
+        )
+        return cls(status, error.reason, error.message)
+
+
+HEALTHY = StorageHealth("ok")
+
+
+class HealthWatch:
+    """A writer's ``StorageHealth``, and who to tell when it changes. Lost is for good."""
+
+    def __init__(self) -> None:
+        self.current = HEALTHY
+        self.on_change: Callable[[StorageHealth], None] | None = None
+
+    def set(self, health: StorageHealth) -> None:
+        if self.current.status == "lost" or health == self.current:
+            return
+        self.current = health
+        if self.on_change is not None:
+            self.on_change(health)
+
+    def committed(self, errors: Iterable[StorageError | None]) -> None:
+        """What one batch's outcomes tell: a job was committed, or storage is unavailable
+        (or lost). Another error belongs to its job alone and tells nothing of the storage."""
+        failure = None
+        for error in errors:
+            if error is None:
+                self.set(HEALTHY)
+                return
+            if failure is None and isinstance(error, StorageUnavailableError):
+                failure = error
+        if failure is not None:
+            self.set(StorageHealth.of(failure))
+
+
 class Writer(Protocol):
     """What the receiver and the forwarder write through: ``await run(job)`` returns the
-    job's result once it is committed, or raises ``StorageError``."""
+    job's result once it is committed, or raises ``StorageError``. ``health`` says whether
+    it can commit now."""
+
+    health: HealthWatch
 
     async def start(self) -> None: ...
 
@@ -138,6 +203,8 @@ class AsyncWriter:
         self._writer: GroupCommitWriter[asyncio.Future[Any]] = GroupCommitWriter(
             store, self._on_done
         )
+        self.health = HealthWatch()
+        """Learnt from commits only: a lost file is noticed at the next write."""
 
     @property
     def batches(self) -> int:
@@ -153,7 +220,11 @@ class AsyncWriter:
 
     def _on_done(self, outcomes: Sequence[Outcome[asyncio.Future[Any]]]) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(_resolve, outcomes)
+        self._loop.call_soon_threadsafe(self._resolve, outcomes)
+
+    def _resolve(self, outcomes: Sequence[Outcome[asyncio.Future[Any]]]) -> None:
+        self.health.committed(outcome.error for outcome in outcomes)
+        _resolve(outcomes)
 
     async def run(self, job: Job) -> Any:
         """Run ``job`` in the next group commit; raise ``StorageError`` if it failed."""
