@@ -22,7 +22,6 @@ from rich.text import Text
 
 from whrelay.models import (
     Attempt,
-    Delivery,
     Webhook,
     WebhookSummary,
     format_time,
@@ -32,6 +31,7 @@ from whrelay.models import (
 from whrelay.safetext import inert as inert
 from whrelay.safetext import one_line as one_line
 from whrelay.signatures import redact_headers
+from whrelay.storage.read import Outcome, WebhookView, given_up
 
 MAX_DECOMPRESSED = 64 * 1024 * 1024
 MAX_GZIP_MEMBERS = 1000
@@ -430,8 +430,10 @@ def attempt_line(
     line.append_text(signing_text(attempt))
     if retry_in is not None:
         line.append(f"  retry in {retry_in:.1f} s", style="yellow")
-    elif state == "failed":
-        line.append(f"  {_why_failed(attempt)}", style="red")
+    elif state == "failed":  # a delivery's state, live: say how it ended
+        line.append(f"  {given_up(attempt).value}", style="red")
+    elif state in (Outcome.NOT_RETRIED, Outcome.WINDOW_OVER):
+        line.append(f"  {state}", style="red")
     elif state == "pending" and attempt.error == "interrupted":
         line.append("  sent again by the next listen", style="yellow")
     elif state == "pending":  # from listen, with no time: its target is down
@@ -455,65 +457,18 @@ def signing_text(attempt: Attempt, limit: int = 100) -> Text:
     return Text(f"  {note}", style="yellow")
 
 
-def _why_failed(attempt: Attempt) -> str:
-    """How a failed attempt ended: a delivery's is either not retried by nature (a 4xx, a
-    refused address, a request that could not be made) or retried until the window closed;
-    a replay, a proxied or a test send is never retried."""
-    from whrelay.retry import Verdict, verdict_of
-
-    if attempt.trigger not in ("first", "retry"):
-        return "failed"
-    if verdict_of(attempt.status, attempt.error) is not Verdict.RETRY:
-        return "failed, not retried"
-    return "failed: retry window over"
-
-
-def _attempt_states(
-    deliveries: Sequence[Delivery], attempts: Sequence[Attempt]
-) -> list[tuple[Attempt, str, int]]:
-    """Each attempt (oldest first) with what came of it and its number within its delivery:
-    a failed attempt of a delivery was ``retried`` when another followed, is ``retry pending``
-    when it is the last of a pending delivery, ``then replayed`` when it is the last of one a
-    replay delivered, and ``failed`` otherwise (a replay's or a proxied one's: those are never
-    retried)."""
-    pending = {d.id for d in deliveries if d.state == "pending"}
-    delivered = {d.id for d in deliveries if d.state == "delivered"}
-    total: dict[int, int] = {}
-    for attempt in attempts:
-        if attempt.delivery is not None and attempt.trigger in ("first", "retry"):
-            total[attempt.delivery] = total.get(attempt.delivery, 0) + 1
-    seen: dict[int, int] = {}
-    states = []
-    for attempt in attempts:
-        number, state = 1, "delivered" if attempt.ok else "failed"
-        if attempt.delivery is not None and attempt.trigger in ("first", "retry"):
-            number = seen[attempt.delivery] = seen.get(attempt.delivery, 0) + 1
-            if not attempt.ok and number < total[attempt.delivery]:
-                state = "retried"
-            elif not attempt.ok and attempt.delivery in pending:
-                state = "retry pending"
-            elif not attempt.ok and attempt.delivery in delivered:
-                state = "then replayed"  # a replay delivered it: listen stopped retrying
-        states.append((attempt, state, number))
-    return states
-
-
-def deliveries_view(deliveries: Sequence[Delivery], attempts: Sequence[Attempt]) -> Group:
+def deliveries_view(view: WebhookView) -> Group:
     """Each delivery with its state, then every attempt with the answer it got."""
     parts: list[RenderableType] = [Text("Deliveries", style="bold underline")]
     styles = {"delivered": "green", "pending": "yellow", "failed": "red"}
-    replays: dict[int, int] = {}
-    for attempt in attempts:
-        if attempt.delivery is not None and attempt.trigger == "replay":
-            replays[attempt.delivery] = replays.get(attempt.delivery, 0) + 1
     now = now_micros()
-    for delivery in deliveries:
+    for delivery in view.deliveries:
         line = Text()
         line.append(f"{delivery.state:<10}", style=styles.get(delivery.state, ""))
         line.append(one_line(delivery.target))
         line.append(f"  {delivery.attempts} attempt(s)", style="dim")
-        if replays.get(delivery.id):
-            line.append(f" + {replays[delivery.id]} replay(s)", style="dim")
+        if replays := view.replays(delivery.id):
+            line.append(f" + {replays} replay(s)", style="dim")
         if delivery.state == "pending" and delivery.next_attempt_at:
             when = format_time(delivery.next_attempt_at)
             if delivery.next_attempt_at <= now:
@@ -521,11 +476,12 @@ def deliveries_view(deliveries: Sequence[Delivery], attempts: Sequence[Attempt])
             else:
                 line.append(f"  next at {when}", style="dim")
         parts.append(line)
-    if attempts:
+    if view.attempts:
         parts.append(Text())
         parts.append(Text("Attempts", style="bold underline"))
-    for attempt, state, number in _attempt_states(deliveries, attempts):
-        parts.append(attempt_line(attempt, state, number=number))
+    for shown in view.attempts:
+        attempt = shown.attempt
+        parts.append(attempt_line(attempt, shown.outcome.value, number=shown.number))
         if attempt.error_detail:
             parts.append(Text("    " + one_line(attempt.error_detail), style="dim"))
         if attempt.response_body:

@@ -168,14 +168,14 @@ def show(
     )
     from whrelay.signatures import redact_headers
     from whrelay.storage import Store
+    from whrelay.storage.read import webhook_view
 
     try:
         with Store(resolve_db(db), readonly=True) as store:
-            webhook = store.get_webhook(webhook_id)
-            deliveries = store.deliveries(webhook_id)
-            attempts = store.attempts(webhook_id)
+            view = webhook_view(store, webhook_id)
     except NoDatabaseError as error:
         raise NotFoundError(f"no webhook with id {webhook_id}: {error}", error.hint) from None
+    webhook = view.webhook
     if raw:
         if sys.stdout.isatty() and _TERMINAL_CONTROL.search(webhook.body or b""):
             raise UsageError(
@@ -188,8 +188,8 @@ def show(
     elif json_output:
         record = webhook.to_json()
         record["headers"] = [list(pair) for pair in redact_headers(webhook.decoded_headers())]
-        record["deliveries"] = [d.to_json() for d in deliveries]
-        record["attempts"] = [a.to_json() for a in attempts]
+        record["deliveries"] = [d.to_json() for d in view.deliveries]
+        record["attempts"] = [a.to_json() for a in view.attempts]
         write_json(record)
     elif headers:
         console = stdout()
@@ -200,9 +200,9 @@ def show(
     else:
         console = stdout()
         console.print(webhook_detail(webhook))
-        if deliveries or attempts:
+        if view.deliveries or view.attempts:
             console.print()
-            console.print(deliveries_view(deliveries, attempts))
+            console.print(deliveries_view(view))
 
 
 def register(app: typer.Typer) -> None:

@@ -131,11 +131,28 @@ def _v4_attempt_signing(db: sqlite3.Connection) -> None:
             )
 
 
+def _v5_history_order(db: sqlite3.Connection) -> None:
+    """Indexes for reading the history a page at a time in its one order (newest first by
+    ``received_at``). ``webhooks_history`` holds every column a summary shows, so a page, a
+    count or a filter on them reads the index alone, never the table, whose rows hold the
+    bodies. By provider without sorting all of its webhooks; the deliveries that changed
+    since a moment (a follower's refresh)."""
+    db.execute("DROP INDEX IF EXISTS webhooks_received_at")
+    db.execute(
+        "CREATE INDEX webhooks_history ON webhooks (received_at, id, method, path, query, provider,"
+        " event_type, delivery_id, size, content_type)"
+    )
+    db.execute("DROP INDEX IF EXISTS webhooks_provider")
+    db.execute("CREATE INDEX webhooks_provider_received ON webhooks (provider, received_at, id)")
+    db.execute("CREATE INDEX deliveries_updated ON deliveries (updated_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_webhooks,
     _v2_deliveries,
     _v3_verifications,
     _v4_attempt_signing,
+    _v5_history_order,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -142,6 +142,41 @@ _STATUS_CLAUSES = {
 }
 
 
+def filter_clauses(where: WebhookFilter, *, paged: bool = True) -> tuple[list[str], list[object]]:
+    """The SQL conditions (over ``webhooks`` joined with ``verifications``) and their
+    parameters that select what ``where`` selects; ``paged`` when rows are read in the
+    history's order (not counted). Only constant SQL fragments are joined; every value is a
+    bound parameter."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if where.since is not None:
+        clauses.append("received_at >= ?")
+        params.append(where.since)
+    if where.path_glob:
+        clauses.append("path GLOB ?")
+        params.append(where.path_glob)
+    if where.method:
+        clauses.append("method = ?")
+        params.append(where.method.upper())
+    if where.provider:
+        clauses.append("provider = ?")
+        params.append(where.provider)
+    if where.search:
+        clauses.append("(instr(path, ?) > 0 OR instr(query, ?) > 0 OR instr(body, ?) > 0)")
+        params.extend([where.search, where.search, where.search.encode()])
+    if where.status:
+        clauses.append(_STATUS_CLAUSES[where.status])
+    # Paged, the unary + keeps SQLite from reading every webhook of a verdict through its
+    # index and sorting them all: it walks the history's order and stops when a page is full.
+    verdict = "+verdict" if paged else "verdict"
+    if where.verdict == "unverified":
+        clauses.append(f"({verdict} IS NULL OR {verdict} = 'unverified')")
+    elif where.verdict:
+        clauses.append(f"{verdict} = ?")
+        params.append(where.verdict)
+    return clauses, params
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookFilter:
     """What ``list`` selects. Every field narrows; the defaults select everything."""
@@ -421,47 +456,11 @@ class Store:
         )
 
     def list_webhooks(self, where: WebhookFilter = WebhookFilter()) -> list[WebhookSummary]:
-        """Webhooks matching ``where``, newest first. Uses indexes; never loads bodies."""
-        clauses: list[str] = []
-        params: list[object] = []
-        if where.since is not None:
-            clauses.append("received_at >= ?")
-            params.append(where.since)
-        if where.path_glob:
-            clauses.append("path GLOB ?")
-            params.append(where.path_glob)
-        if where.method:
-            clauses.append("method = ?")
-            params.append(where.method.upper())
-        if where.provider:
-            clauses.append("provider = ?")
-            params.append(where.provider)
-        if where.search:
-            clauses.append("(instr(path, ?) > 0 OR instr(query, ?) > 0 OR instr(body, ?) > 0)")
-            params.extend([where.search, where.search, where.search.encode()])
-        # Only constant SQL fragments are joined; every value is a bound parameter.
-        if where.status:
-            clauses.append(_STATUS_CLAUSES[where.status])
-        if where.verdict == "unverified":
-            clauses.append("(verdict IS NULL OR verdict = 'unverified')")
-        elif where.verdict:
-            clauses.append("verdict = ?")
-            params.append(where.verdict)
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM {_SUMMARY_FROM}"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        if where.since is not None and not where.provider:
-            # Lets SQLite walk the received_at index instead of scanning every row.
-            sql += " ORDER BY received_at DESC, webhooks.id DESC"
-        else:
-            sql += " ORDER BY webhooks.id DESC"
-        if where.limit > 0:
-            sql += " LIMIT ?"
-            params.append(where.limit)
-        try:
-            return [_summary(row) for row in self.db.execute(sql, params)]
-        except sqlite3.Error as error:
-            raise classify(error) from None
+        """Webhooks matching ``where``, newest first (``where.limit`` of them; 0: all). Uses
+        indexes; never loads bodies. ``whrelay.storage.read`` pages on from there."""
+        from whrelay.storage.read import page
+
+        return page(self, where, limit=where.limit)
 
     def deliveries(self, webhook_id: int) -> list[Delivery]:
         """The deliveries of one webhook, oldest first."""

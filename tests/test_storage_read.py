@@ -1,0 +1,230 @@
+"""The read API (``whrelay.storage.read``): one order, keyset pages both ways, counts, arrivals,
+changed deliveries, and a webhook with what came of each attempt; every query on an index."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_whrelay
+from whrelay.models import Attempt, Capture, Delivery, WebhookSummary
+from whrelay.storage import Store, WebhookFilter
+from whrelay.storage.read import (
+    Outcome,
+    Position,
+    arrivals,
+    changed_deliveries,
+    count,
+    newest_id,
+    outcomes,
+    page,
+    webhook_view,
+)
+from whrelay.storage.store import insert_attempt, update_delivery
+
+STRIPE = ((b"Stripe-Signature", b"t=1,v1=ab"), (b"Content-Type", b"application/json"))
+GITHUB = ((b"X-GitHub-Event", b"push"), (b"X-GitHub-Delivery", b"d"))
+
+
+def capture(
+    received_at: int, path: str = "/p", headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> Capture:
+    return Capture("POST", path, "", headers, b'{"n":1}', "1.1", "127.0.0.1", received_at)
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Store:
+    """300 webhooks, many sharing a microsecond, committed out of arrival order, from two
+    providers, with deliveries in every state."""
+    rng = random.Random(7)
+    captures = [
+        capture(1_000_000 + rng.randrange(60), f"/p/{i % 5}", STRIPE if i % 3 else GITHUB)
+        for i in range(300)
+    ]
+    store = Store(tmp_path / "seeded.db")
+    store.insert_webhooks(captures, [["http://127.0.0.1:9"]] * len(captures))
+    return store
+
+
+def expected_order(store: Store, where: WebhookFilter) -> list[int]:
+    rows = store.db.execute("SELECT id, received_at, provider, path FROM webhooks").fetchall()
+    keep = [r for r in rows if where.provider in (None, r[2]) and where.path_glob in (None, r[3])]
+    return [r[0] for r in sorted(keep, key=lambda r: (r[1], r[0]), reverse=True)]
+
+
+def ids(rows: list[WebhookSummary]) -> list[int]:
+    return [r.id for r in rows]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        WebhookFilter(limit=0),
+        WebhookFilter(provider="stripe", limit=0),
+        WebhookFilter(path_glob="/p/3", limit=0),
+    ],
+    ids=["all", "provider", "path"],
+)
+def test_pages_walk_the_history_both_ways_in_one_order(seeded: Store, where: WebhookFilter) -> None:
+    want = expected_order(seeded, where)
+    assert ids(page(seeded, where)) == want
+    down: list[WebhookSummary] = []
+    start = None
+    while chunk := page(seeded, where, start=start, limit=7):
+        down += chunk
+        start = Position.of(chunk[-1])
+    assert ids(down) == want
+    up: list[WebhookSummary] = []
+    start = None
+    while chunk := page(seeded, where, start=start, direction="newer", limit=7):
+        up = chunk + up
+        start = Position.of(chunk[0])
+    assert ids(up) == want
+    assert count(seeded, where) == len(want)
+
+
+def test_list_orders_the_same_with_and_without_since(tmp_path: Path) -> None:
+    """A slow body commits after a faster one that arrived later: ``list`` and ``list --since``
+    both show the later arrival first."""
+    db = tmp_path / "hooks.db"
+    with Store(db) as store:
+        store.insert_webhooks([capture(2_000_000_000_000_000, "/fast")])
+        store.insert_webhooks([capture(1_999_999_999_000_000, "/slow")])  # arrived first
+    plain = run_whrelay("list", "--json", "--db", str(db))
+    since = run_whrelay("list", "--json", "--since", "2033-05-18T00:00", "--db", str(db))
+    orders = [[json.loads(line)["path"] for line in r.stdout.splitlines()] for r in (plain, since)]
+    assert orders == [["/fast", "/slow"], ["/fast", "/slow"]]
+
+
+def test_count_follows_every_filter(seeded: Store) -> None:
+    for where in (
+        WebhookFilter(limit=0),
+        WebhookFilter(provider="github", limit=0),
+        WebhookFilter(since=1_000_030, limit=0),
+        WebhookFilter(status="pending", limit=0),
+        WebhookFilter(verdict="unverified", limit=0),
+        WebhookFilter(search="/p/2", limit=0),
+    ):
+        assert count(seeded, where) == len(page(seeded, where)), where
+
+
+def test_arrivals_are_what_was_committed_after_an_id(seeded: Store) -> None:
+    newest = newest_id(seeded)
+    assert ids(arrivals(seeded, newest - 5)) == list(range(newest - 4, newest + 1))
+    assert arrivals(seeded, newest) == []
+    [later] = seeded.insert_webhooks([capture(5)])
+    assert ids(arrivals(seeded, newest)) == [later.id]
+
+
+def test_changed_deliveries_are_those_updated_since(seeded: Store) -> None:
+    [first, second] = seeded.deliveries(1) + seeded.deliveries(2)
+
+    def fail(db: sqlite3.Connection) -> None:
+        update_delivery(
+            db, second.id, state="failed", next_attempt_at=None, attempt=None, now_us=9_000_000_000
+        )
+
+    seeded.run(fail)
+    assert [d.id for d in changed_deliveries(seeded, 9_000_000_000)] == [second.id]
+    assert first.id not in [d.id for d in changed_deliveries(seeded, 9_000_000_000)]
+
+
+# --- what came of each attempt -------------------------------------------------------------------
+
+
+def attempt(
+    delivery: int | None, trigger: str, status: int | None, error: str | None = None
+) -> Attempt:
+    return Attempt(1, delivery, trigger, "http://t/", (), 1, 1, status, error=error)
+
+
+def delivery(id: int, state: str) -> Delivery:
+    return Delivery(id, 1, "http://t", state, 0, None, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("state", "attempts", "expected"),
+    [
+        ("delivered", [(1, "first", 500), (1, "retry", 200)], ["retried", "delivered"]),
+        ("pending", [(1, "first", 500), (1, "retry", None)], ["retried", "retry pending"]),
+        ("failed", [(1, "first", 400)], ["failed, not retried"]),
+        (
+            "failed",
+            [(1, "first", 500), (1, "retry", 503)],
+            ["retried", "failed: retry window over"],
+        ),
+        ("delivered", [(1, "first", 500), (1, "replay", 200)], ["then replayed", "delivered"]),
+        ("failed", [(1, "first", 400), (1, "replay", 400)], ["failed, not retried", "failed"]),
+        ("failed", [(None, "replay", 500), (1, "proxy", 502)], ["failed", "failed"]),
+    ],
+)
+def test_each_attempt_is_told_what_came_of_it(
+    state: str, attempts: list[tuple[int | None, str, int | None]], expected: list[str]
+) -> None:
+    views = outcomes([delivery(1, state)], [attempt(*a) for a in attempts])
+    assert [v.outcome.value for v in views] == expected
+
+
+def test_show_json_carries_each_attempts_outcome_and_number(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with Store(db) as store:
+        [webhook] = store.insert_webhooks([capture(10)], [["http://t"]])
+        [queued] = store.deliveries(webhook.id)
+        tries = [attempt(queued.id, "first", 500), attempt(queued.id, "retry", 502)]
+        store.run(lambda db: [insert_attempt(db, a) for a in tries])
+        view = webhook_view(store, webhook.id)
+    assert [(a.number, a.outcome) for a in view.attempts] == [
+        (1, Outcome.RETRIED),
+        (2, Outcome.RETRY_PENDING),
+    ]
+    shown = run_whrelay("show", str(webhook.id), "--json", "--db", str(db))
+    record = json.loads(shown.stdout)
+    assert [(a["number"], a["outcome"]) for a in record["attempts"]] == [
+        (1, "retried"),
+        (2, "retry pending"),
+    ]
+
+
+# --- every query on an index ---------------------------------------------------------------------
+
+
+def test_every_read_walks_an_index(seeded: Store) -> None:
+    """Each query the read API makes, on a seeded database: no table scan, no sort of the
+    matching rows (a page stops reading once full)."""
+    made: list[str] = []
+    seeded.db.set_trace_callback(made.append)
+    start = Position(1_000_030, 150)
+    for where in (
+        WebhookFilter(),
+        WebhookFilter(since=1_000_010),
+        WebhookFilter(provider="stripe"),
+        WebhookFilter(path_glob="/p/1"),
+        WebhookFilter(method="POST"),
+        WebhookFilter(status="failed"),
+        WebhookFilter(verdict="valid"),
+        WebhookFilter(verdict="unverified"),
+        WebhookFilter(search="needle"),
+    ):
+        page(seeded, where)
+        page(seeded, where, start=start)
+        page(seeded, where, start=start, direction="newer")
+        count(seeded, where)
+    arrivals(seeded, 10)
+    newest_id(seeded)
+    changed_deliveries(seeded, 5)
+    webhook_view(seeded, 7)
+    seeded.db.set_trace_callback(None)
+    assert len(made) > 40
+    # Counting the webhooks whose body holds a text reads every body: nothing else can.
+    made = [sql for sql in made if not (sql.startswith("SELECT count(*)") and "instr(body" in sql)]
+    for sql in made:
+        plan = [row[3] for row in seeded.db.execute("EXPLAIN QUERY PLAN " + sql)]
+        one_webhooks = "WHERE webhook_id = " in sql  # a handful of rows: sorting them is free
+        for step in plan:
+            assert "TEMP B-TREE" not in step or one_webhooks, (sql, plan)
+            if step.startswith("SCAN"):
+                assert "USING" in step, (sql, plan)

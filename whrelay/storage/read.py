@@ -1,0 +1,224 @@
+"""The history, read a page at a time: the one read API of ``list``, ``show`` and the TUI.
+
+One order everywhere, with or without filters: newest first by arrival time
+(``received_at``), then by id (the order of commit) among webhooks of the same microsecond.
+A page is found from a ``Position`` (keyset), never with ``OFFSET``: the table holds the
+bodies, and walking it to skip rows would read them. Every query here walks an index (a test
+checks each plan on a seeded database), so a page costs the same on the millionth row as on
+the first.
+
+What an attempt came to (``retried``, ``retry pending``, ``then replayed``, ``failed: retry
+window over``...) is worked out here, once, for every front end: ``webhook_view``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from whrelay.models import Attempt, Delivery, Trigger, Webhook, WebhookSummary
+from whrelay.retry import Verdict, verdict_of
+from whrelay.storage.store import (
+    _DELIVERY_COLUMNS,
+    _SUMMARY_COLUMNS,
+    _SUMMARY_FROM,
+    Store,
+    WebhookFilter,
+    _delivery,
+    _summary,
+    classify,
+    filter_clauses,
+)
+
+ORDER = "received_at DESC, webhooks.id DESC"
+"""The history's one order: newest first."""
+NO_FILTER = WebhookFilter()
+"""Every webhook (a page of ``WebhookFilter``'s default 50 at a time)."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where a webhook sits in the history's order (a keyset cursor)."""
+
+    received_at: int
+    id: int
+
+    @classmethod
+    def of(cls, summary: WebhookSummary) -> Position:
+        return cls(summary.received_at, summary.id)
+
+
+Direction = Literal["older", "newer"]
+
+
+def page(
+    store: Store,
+    where: WebhookFilter = NO_FILTER,
+    *,
+    start: Position | None = None,
+    direction: Direction = "older",
+    limit: int | None = None,
+) -> list[WebhookSummary]:
+    """Up to ``limit`` (default ``where.limit``; 0: all) webhooks matching ``where``, newest
+    first, on one side of ``start``: the ``older`` ones after it (the next page down), or the
+    ``newer`` ones before it (the page above). Without ``start``: the newest (``older``) or
+    the oldest (``newer``)."""
+    limit = where.limit if limit is None else limit
+    clauses, params = filter_clauses(where)
+    if start is not None:
+        comparison = "<" if direction == "older" else ">"
+        clauses.append(f"(received_at, webhooks.id) {comparison} (?, ?)")
+        params += [start.received_at, start.id]
+    sql = f"SELECT {_SUMMARY_COLUMNS} FROM {_SUMMARY_FROM}"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    sql += " ORDER BY " + (ORDER if direction == "older" else "received_at, webhooks.id")
+    if limit > 0:
+        sql += " LIMIT ?"
+        params.append(limit)
+    rows = [_summary(row) for row in _all(store, sql, params)]
+    return rows if direction == "older" else rows[::-1]
+
+
+def count(store: Store, where: WebhookFilter = NO_FILTER) -> int:
+    """How many webhooks match ``where``."""
+    clauses, params = filter_clauses(where, paged=False)
+    joined = where.verdict is not None
+    sql = f"SELECT count(*) FROM {_SUMMARY_FROM if joined else 'webhooks'}"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    return int(_all(store, sql, params)[0][0])
+
+
+def arrivals(store: Store, after_id: int, limit: int = 500) -> list[WebhookSummary]:
+    """Webhooks committed after webhook ``after_id`` (ids grow in commit order), oldest first:
+    what a follower that has shown everything up to ``after_id`` shows next."""
+    sql = f"SELECT {_SUMMARY_COLUMNS} FROM {_SUMMARY_FROM} WHERE webhooks.id > ?"
+    sql += " ORDER BY webhooks.id LIMIT ?"
+    return [_summary(row) for row in _all(store, sql, [after_id, limit])]
+
+
+def newest_id(store: Store) -> int:
+    """The id of the webhook committed last (0 when there is none)."""
+    return int(_all(store, "SELECT coalesce(max(id), 0) FROM webhooks", [])[0][0])
+
+
+def changed_deliveries(store: Store, since: int, limit: int = 1000) -> list[Delivery]:
+    """Deliveries whose state changed at or after ``since`` (UTC microseconds), oldest change
+    first: what a follower refreshes (a delivery delivered, failed, retried)."""
+    sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE updated_at >= ?"
+    sql += " ORDER BY updated_at, id LIMIT ?"
+    return [_delivery(row) for row in _all(store, sql, [since, limit])]
+
+
+def _all(store: Store, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+    try:
+        return list(store.db.execute(sql, params))
+    except sqlite3.Error as error:
+        raise classify(error) from None
+
+
+# --- one webhook, with what came of each attempt --------------------------------------------
+
+
+class Outcome(StrEnum):
+    """What came of one attempt, as far as its delivery is concerned."""
+
+    DELIVERED = "delivered"
+    RETRIED = "retried"
+    """It failed, and another attempt of the delivery followed."""
+    RETRY_PENDING = "retry pending"
+    """It failed, and is the last attempt of a delivery still pending."""
+    THEN_REPLAYED = "then replayed"
+    """It failed, and a replay delivered the webhook (listen stopped retrying)."""
+    NOT_RETRIED = "failed, not retried"
+    """It failed in a way that is never retried (a 4xx, a refused address)."""
+    WINDOW_OVER = "failed: retry window over"
+    """It failed, retries were due, and the retry window ran out."""
+    FAILED = "failed"
+    """A replay, proxied or test attempt that failed: those are never retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    attempt: Attempt
+    number: int
+    """Which attempt of its delivery it was (1 for the first; replays count apart, from 1)."""
+    outcome: Outcome
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.attempt.to_json(), "number": self.number, "outcome": self.outcome.value}
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookView:
+    """A webhook with its deliveries and every attempt (oldest first) and what each came to."""
+
+    webhook: Webhook
+    deliveries: list[Delivery]
+    attempts: list[AttemptView]
+
+    def replays(self, delivery: int) -> int:
+        """How many replays were made of ``delivery``."""
+        return sum(
+            1 for a in self.attempts if a.attempt.delivery == delivery and _is_replay(a.attempt)
+        )
+
+
+def webhook_view(store: Store, webhook_id: int) -> WebhookView:
+    """Webhook ``webhook_id`` (``NotFoundError`` when there is none) as every front end shows
+    it."""
+    webhook = store.get_webhook(webhook_id)
+    deliveries = store.deliveries(webhook_id)
+    return WebhookView(webhook, deliveries, outcomes(deliveries, store.attempts(webhook_id)))
+
+
+def _is_replay(attempt: Attempt) -> bool:
+    return attempt.trigger == Trigger.REPLAY
+
+
+def outcomes(deliveries: Sequence[Delivery], attempts: Sequence[Attempt]) -> list[AttemptView]:
+    """Each attempt (oldest first) with its number and its outcome. A delivery's own attempts
+    (``first``, ``retry``) are numbered together; replays, proxied and test sends are never
+    retried, so theirs is ``delivered`` or ``failed``."""
+    pending = {d.id for d in deliveries if d.state == "pending"}
+    delivered = {d.id for d in deliveries if d.state == "delivered"}
+    own = (Trigger.FIRST, Trigger.RETRY)
+    total: dict[int, int] = {}
+    for attempt in attempts:
+        if attempt.delivery is not None and attempt.trigger in own:
+            total[attempt.delivery] = total.get(attempt.delivery, 0) + 1
+    seen: dict[tuple[int | None, bool], int] = {}
+    views = []
+    for attempt in attempts:
+        mine = attempt.delivery is not None and attempt.trigger in own
+        key = (attempt.delivery, mine)
+        number = seen[key] = seen.get(key, 0) + 1
+        if attempt.ok:
+            outcome = Outcome.DELIVERED
+        elif not mine:
+            outcome = given_up(attempt)
+        elif attempt.delivery is not None and number < total[attempt.delivery]:
+            outcome = Outcome.RETRIED
+        elif attempt.delivery in pending:
+            outcome = Outcome.RETRY_PENDING
+        elif attempt.delivery in delivered:
+            outcome = Outcome.THEN_REPLAYED
+        else:
+            outcome = given_up(attempt)
+        views.append(AttemptView(attempt, number, outcome))
+    return views
+
+
+def given_up(attempt: Attempt) -> Outcome:
+    """How a failed attempt that nothing followed ended: a delivery's was either not retried
+    by nature (a 4xx, a refused address) or retried until the window closed; a replay, a
+    proxied or a test send is never retried."""
+    if attempt.trigger not in (Trigger.FIRST, Trigger.RETRY):
+        return Outcome.FAILED
+    if verdict_of(attempt.status, attempt.error) is not Verdict.RETRY:
+        return Outcome.NOT_RETRIED
+    return Outcome.WINDOW_OVER
