@@ -41,6 +41,7 @@ from tests.conftest import (
     start_listener,
     stored_count,
     stored_webhook,
+    until,
 )
 from tests.targetserver import target_server
 from tests.test_http1_client import canned
@@ -190,15 +191,6 @@ def answers(*scripted: bytes, then: bytes = OK) -> Answer:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-async def until(check: Callable[[], object], what: str, timeout: float = 10) -> None:
-    """Poll ``check`` (without blocking the loop, where the targets run) until it is truthy."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
