@@ -675,9 +675,8 @@ def test_bulk_replay_skips_webhooks_never_forwarded(tmp_path: Path) -> None:
         proc = run_whrelay("replay", "--since", "1h", "--db", str(db))
         stderr = proc.stderr.decode()
         assert proc.returncode == 0, stderr
-        [request] = target.wait_for(1)
-        time.sleep(0.3)
-        assert len(target.requests) == 1
+        # replay has exited, so what it sent was answered, and recorded before that.
+        [request] = target.requests
     assert request.path_qs == "/forwarded"
     assert f"#{never.id}" in stderr, stderr
     assert [a.trigger for a in stored_attempts(db, forwarded.id)] == ["replay"]
