@@ -12,9 +12,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -24,6 +25,9 @@ from whrelay.models import RawHeaders, Webhook
 from whrelay.storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+POLL_INTERVAL = 0.02
+"""Seconds between two looks while waiting for another process, thread or connection."""
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +40,36 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     return data
+
+
+# --- waiting: poll with a deadline, never a fixed sleep ---------------------------------------
+
+
+def wait_until(check: Callable[[], T | None], what: str, timeout: float = 20) -> T:
+    """Poll ``check`` until it returns something truthy, and return that. After ``timeout``
+    seconds, fail naming ``what``. For a wait on another process or thread: the machine may
+    be loaded, so a fixed sleep is either too long or, one day, too short."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(POLL_INTERVAL)
+
+
+async def until(check: Callable[[], T | None], what: str, timeout: float = 20) -> T:
+    """``wait_until`` for a coroutine: the event loop (and what runs on it, servers and
+    clients of the test) goes on between two looks."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(POLL_INTERVAL)
 
 
 def whrelay_cmd(*args: str) -> list[str]:

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, raw_request, run_whrelay, start_listener, whrelay_cmd
+from tests.conftest import (
+    ROOT,
+    raw_request,
+    run_whrelay,
+    start_listener,
+    wait_until,
+    whrelay_cmd,
+)
 from whrelay.errors import ExitCode
 from whrelay.models import Attempt, Webhook, WebhookSummary
 from whrelay.render import attempt_line, decoded_body
@@ -667,7 +674,13 @@ async def test_a_paused_target_is_said_once_and_then_per_new_webhook(tmp_path: P
                 *(raw_request(listener.url, github_request(b"{}")) for _ in range(4))
             )
             listener.wait_for_events("target_paused", 1)
-            time.sleep(0.5)
+
+            def settled() -> bool:
+                """Every attempt that was in flight when the target went has ended."""
+                answered = len(target.requests)
+                return answered == sum(e["event"] == "attempt" for e in list(listener.events))
+
+            wait_until(settled, "the attempts in flight to end")
             first = [e for e in listener.events if e["event"] == "target_paused"]
             await raw_request(listener.url, github_request(b"{}"))
             later = listener.wait_for_events("target_paused", len(first) + 1)
@@ -890,9 +903,12 @@ def test_stderr_closed_at_start_changes_nothing_but_the_messages(tmp_path: Path)
     )
     try:
         assert proc.stdout is not None
-        assert json.loads(proc.stdout.readline())["event"] == "ready"
-        time.sleep(1)
-        assert proc.poll() is None  # still receiving
+        ready = json.loads(proc.stdout.readline())
+        assert ready["event"] == "ready"
+        # Still receiving after its start warning: a webhook sent now is stored.
+        answer = asyncio.run(raw_request(ready["url"], github_request(b"{}")))
+        assert answer.status == 200, answer
+        assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(20)

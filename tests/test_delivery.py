@@ -19,10 +19,9 @@ import os
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import aiohttp
 import pytest
@@ -33,7 +32,9 @@ from tests.conftest import (
     run_whrelay,
     send_raw,
     start_listener,
+    until,
     url_port,
+    wait_until,
     whrelay_cmd,
 )
 from tests.targetserver import Recorded, Reply, TargetServer, target_server
@@ -42,7 +43,6 @@ from whrelay.relay.client import Outgoing, Sender
 from whrelay.storage import Store
 from whrelay.storage.writer import HealthWatch
 
-T = TypeVar("T")
 MiB = 1 << 20
 FAST = ("--durability", "normal", "--retry-schedule", "0.2,0.5")
 """Options every listener here gets: quick commits and quick retries."""
@@ -95,18 +95,6 @@ def deliveries(db: Path, webhook_id: int) -> list[Delivery]:
 def attempts(db: Path, webhook_id: int) -> list[Attempt]:
     with Store(db, readonly=True) as store:
         return store.attempts(webhook_id)
-
-
-async def until(check: Callable[[], T | None], what: str, timeout: float = 20) -> T:
-    """Poll ``check`` until it returns something other than ``None``/``False``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def settled(
@@ -405,6 +393,7 @@ async def test_a_later_listen_names_the_targets_still_waiting(tmp_path: Path) ->
 
 def test_quiet_output_still_says_a_target_is_down(tmp_path: Path) -> None:
     target = down_target()
+    stderr = StderrLines()
     try:
         proc = subprocess.Popen(
             whrelay_cmd("listen", "--port", "0", "--output", "quiet", "--db",
@@ -412,25 +401,56 @@ def test_quiet_output_still_says_a_target_is_down(tmp_path: Path) -> None:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
         )  # fmt: skip
         try:
-            time.sleep(1.5)  # no ready line in quiet mode: find the port from the database
-            port = _listening_port(proc.pid)
+            stderr.follow(proc)
+            # No ready line in quiet mode: the port is found in /proc once it listens.
+            port = wait_until(lambda: _listening_port(proc), "listen to open its port", 30)
             with contextlib.closing(socket.create_connection(("127.0.0.1", port))) as sock:
                 sock.sendall(b"POST /q HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
                 assert sock.recv(100).startswith(b"HTTP/1.1 200")
-            time.sleep(1.0)
+            down = f"▼ {target.url} is down"
+            wait_until(lambda: stderr.has(down), f"{down!r} on stderr")
         finally:
             proc.send_signal(signal.SIGINT)
-            stdout, stderr = proc.communicate(timeout=30)
+            stdout, _ = proc.communicate(timeout=30)
+            stderr.join()
     finally:
         target.close()
     assert stdout == b""
-    assert f"▼ {target.url} is down".encode() in stderr
+    assert stderr.has(f"▼ {target.url} is down")
 
 
-def _listening_port(pid: int) -> int:
-    """The TCP port process ``pid`` listens on (from /proc: quiet mode prints no URL)."""
+class StderrLines:
+    """A subprocess's stderr, read line by line by a thread while it runs."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    def follow(self, proc: subprocess.Popen[bytes]) -> None:
+        stream = proc.stderr
+        assert stream is not None
+
+        def read() -> None:
+            for line in stream:
+                self.lines.append(line.decode(errors="replace"))
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+    def join(self) -> None:
+        if self._reader is not None:
+            self._reader.join(10)
+
+
+def _listening_port(proc: subprocess.Popen[bytes]) -> int | None:
+    """The TCP port ``proc`` listens on (from /proc: quiet mode prints no URL), or ``None``
+    while it has none yet. Fails if ``proc`` has exited."""
+    assert proc.poll() is None, f"listen exited with {proc.returncode}"
     inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    for fd in Path(f"/proc/{proc.pid}/fd").iterdir():
         with contextlib.suppress(OSError):
             link = os.readlink(fd)
             if link.startswith("socket:["):
@@ -439,7 +459,7 @@ def _listening_port(pid: int) -> int:
         fields = line.split()
         if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
             return int(fields[1].split(":")[1], 16)
-    raise AssertionError("no listening socket")
+    return None
 
 
 async def test_500_then_200_is_retried(tmp_path: Path) -> None:
@@ -552,19 +572,17 @@ async def test_a_down_target_does_not_delay_another(tmp_path: Path) -> None:
             await events(listener, "target_down")
             assert broken.is_up is False
             assert sorted(healthy.bodies) == sorted(bodies)
-            # Attempt records are committed just after the answers arrive: wait for them.
-            deadline = time.monotonic() + 20
-            while True:
+
+            def healthy_delivered() -> list[dict[str, str]] | None:
+                """Each webhook's delivery states, once the healthy target's are delivered."""
                 states = [
                     {d.target: d.state for d in deliveries(db, webhook_id)} for webhook_id in ids
                 ]
-                if all(s[healthy.url] == "delivered" for s in states) or (
-                    time.monotonic() > deadline
-                ):
-                    break
-                await asyncio.sleep(0.05)
+                return states if all(s[healthy.url] == "delivered" for s in states) else None
+
+            # Attempt records are committed just after the answers arrive: wait for them.
+            states = await until(healthy_delivered, "the healthy target's deliveries")
             for state in states:
-                assert state[healthy.url] == "delivered"
                 assert state[broken.url] == "pending"
             broken.up()
             await settled(db, ids)
@@ -966,7 +984,8 @@ async def test_list_status_show_and_dry_run(tmp_path: Path) -> None:
             ("show", str(failed), *base),
             ("show", str(failed), "--json", *base),
         )
-        await asyncio.sleep(0.2)
+        # They have exited, and a request is recorded before it is answered: had a dry run
+        # sent one, it would be in target.requests by now.
         assert len(target.requests) == before  # the dry runs sent nothing
     for result in results:
         assert result.returncode == 0, (result.args, result.stderr)

@@ -682,8 +682,8 @@ async def test_a_stalled_half_request_does_not_hold_up_others(edge: Listener) ->
         await send(stalled, post("/stalled", b"0123456789")[:-4])
         other = await raw_request(edge.url, post("/not-held-up", b"o"), timeout=5)
         assert stored_webhook(edge.db, acked_id(other)).summary.path == "/not-held-up"
-    await asyncio.sleep(0.1)  # the server sees the abrupt close
-    assert stored_count(edge.db) == before + 1
+    # The marker request sent next comes after the close: by the time the listener answers
+    # it, it has seen the close, and anything stored for the stalled request is counted.
     await assert_nothing_stored(edge, before + 1)
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.conftest import until
 from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain
 
 
@@ -52,6 +53,22 @@ def post(path: str, body: bytes) -> bytes:
         path.encode(),
         len(body),
         body,
+    )
+
+
+def draining(server: HttpServer) -> bool:
+    """Whether an answer waits in a connection's write buffer (its client is not reading)."""
+    return any(
+        c.transport is not None and c.transport.get_write_buffer_size() > 0
+        for c in server.connections
+    )
+
+
+def body_coming(server: HttpServer, received: int) -> bool:
+    """Whether a connection has read ``received`` bytes of a body that is still coming in."""
+    return any(
+        c.parsing is not None and not c.parsing.is_eof() and c.parsing.total_bytes >= received
+        for c in server.connections
     )
 
 
@@ -108,9 +125,11 @@ async def test_half_close_while_an_answer_drains_closes_the_connection() -> None
     async with serving() as (server, _):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(b"GET /_big HTTP/1.1\r\nHost: a\r\n\r\n")
-        await asyncio.sleep(0.3)  # the answer is written; most of it waits on us to read it
+        await until(lambda: draining(server), "the answer to wait on us to read it")
         writer.write_eof()
-        await asyncio.sleep(0.1)
+        await until(
+            lambda: all(c.client_done for c in server.connections), "the server to see the EOF"
+        )
         data, eof = await read_until_eof(reader, 3)
         writer.close()
         assert len(data) > 8 << 20
@@ -124,14 +143,19 @@ async def test_a_pipelined_flood_that_never_reads_stays_bounded_and_is_cut_off()
         _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        await until(lambda: server.connections, "the connection to be accepted")
         writer.write(request * 40000)
-        await asyncio.sleep(1.0)
-        queued = max((len(c.queue) for c in server.connections), default=0)
-        await asyncio.sleep(2.0)  # twice the idle timeout
-        left = len(server.connections)
+        queued = 0
+
+        def cut_off() -> bool:
+            """Whether the server has closed the connection; meanwhile, its longest queue."""
+            nonlocal queued
+            queued = max([queued, *(len(c.queue) for c in server.connections)])
+            return not server.connections
+
+        await until(cut_off, "the connection to be cut off")
         writer.transport.abort()
     assert queued <= 64, queued
-    assert left == 0
 
 
 async def test_connect_with_a_path_target_is_refused_and_not_handled() -> None:
@@ -155,7 +179,7 @@ async def test_stopping_while_a_body_comes_in_answers_503_at_once() -> None:
     await server.start("127.0.0.1", 0)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234")
-    await asyncio.sleep(0.2)
+    await until(lambda: body_coming(server, 5), "the first half of the body to arrive")
     started = asyncio.get_running_loop().time()
     await server.stop(30.0)
     took = asyncio.get_running_loop().time() - started

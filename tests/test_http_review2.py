@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.test_http_review import serving
+from tests.conftest import until
+from tests.test_http_review import body_coming, serving
 
 
 async def _answer(reader: asyncio.StreamReader, timeout: float) -> bytes:
@@ -20,7 +21,7 @@ async def test_chunked_body_of_many_small_chunks_does_not_stall() -> None:
         head = b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
         writer.write(head + b"1\r\nX\r\n" * 4097)  # more chunks than StreamReader's 4096
         await writer.drain()
-        await asyncio.sleep(0.3)
+        await until(lambda: body_coming(server, 4097), "the 4097 chunks to be read")
         writer.write(b"1\r\nY\r\n0\r\n\r\n")
         await writer.drain()
         answer = await _answer(reader, 3.0)
@@ -38,7 +39,7 @@ async def test_upgrade_request_body_in_two_writes_is_read() -> None:
             b"Content-Length: %d\r\n\r\n" % len(body) + body[:10]
         )
         await writer.drain()
-        await asyncio.sleep(0.2)
+        await until(lambda: body_coming(server, 10), "the first 10 bytes to be read")
         writer.write(body[10:])
         await writer.drain()
         answer = await _answer(reader, 3.0)

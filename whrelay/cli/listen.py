@@ -491,6 +491,9 @@ def listen(
             hint="e.g. --retry-schedule 0,1,5",
         )
     chosen = output or (Output.pretty if sys.stdout.isatty() else Output.compact)
+    from whrelay.receiver.aiohttp_internals import check_aiohttp
+
+    check_aiohttp()  # before the receiver is imported, the database opened, the port bound
     from whrelay.receiver.server import serve
 
     stop = asyncio.Event()

@@ -28,6 +28,10 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Protocol
 
+# These reach into aiohttp's internals (BaseProtocol's private flow control, the parser's
+# constructor and results), which change between releases: what is used here is listed in
+# aiohttp_internals.NEEDED, checked by ``listen`` before this module is imported, and
+# pyproject.toml bounds aiohttp to the releases tested. Using more of them: add it there.
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http import HttpProcessingError, HttpRequestParser, RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader

@@ -34,6 +34,11 @@ def environment_warnings(host: str) -> list[str]:
         )
     from aiohttp import http_parser
 
+    from whrelay.receiver.aiohttp_internals import installed_version, range_warning
+
+    untested = range_warning(installed_version())
+    if untested:
+        warnings.append(untested)
     if http_parser.HttpRequestParser is http_parser.HttpRequestParserPy:
         warnings.append(
             "aiohttp's C HTTP parser is not in use (AIOHTTP_NO_EXTENSIONS?); the pure-Python "
