@@ -171,6 +171,93 @@ def test_migrates_from_every_earlier_version(tmp_path: Path, start: int, readonl
             assert kept.headers == ((b"X-Old", b"yes"),)
 
 
+def _attempt_row(db: sqlite3.Connection, webhook_id: int, delivery: int | None) -> None:
+    db.execute(
+        "INSERT INTO attempts (webhook_id, delivery, trigger, url, request_headers, started_at,"
+        " duration_us) VALUES (?, ?, 'first', 'http://127.0.0.1:3000/', X'', ?, 1)",
+        (webhook_id, delivery, T0),
+    )
+
+
+def _rows(db: sqlite3.Connection, table: str, column: str = "webhook_id") -> list[int | None]:
+    return [r[0] for r in db.execute(f"SELECT {column} FROM {table} ORDER BY rowid")]
+
+
+def test_the_foreign_keys_migration_deletes_what_deleted_webhooks_left_behind(
+    tmp_path: Path,
+) -> None:
+    """Before foreign keys were enforced, deleting a webhook kept its deliveries, attempts and
+    verdict: upgrading deletes those rows, and only those."""
+    db = tmp_path / "orphans.db"
+    raw = sqlite3.connect(db, isolation_level=None)  # foreign keys off, as every version had
+    try:
+        migrate(raw, T0, target=3)
+        raw.execute("BEGIN")
+        for _ in range(2):
+            insert_webhook(raw, capture(), ["http://127.0.0.1:3000/"])
+        raw.execute(
+            "INSERT INTO verifications (webhook_id, verdict) VALUES (1, 'valid'), (2, 'valid')"
+        )
+        _attempt_row(raw, 1, 1)
+        _attempt_row(raw, 2, 2)
+        _attempt_row(raw, 2, None)  # a replay to --to: no delivery
+        raw.execute("INSERT INTO deliveries (webhook_id, target, state, created_at, updated_at)"
+                    " VALUES (2, 'http://127.0.0.1:4000/', 'failed', 1, 1)")  # fmt: skip
+        _attempt_row(raw, 2, 3)
+        raw.execute("DELETE FROM webhooks WHERE id = 1")
+        raw.execute("DELETE FROM deliveries WHERE id = 3")
+        raw.execute("COMMIT")
+        assert _rows(raw, "deliveries") == [1, 2]  # what a deleted webhook left behind
+    finally:
+        raw.close()
+    with Store(db) as store:
+        assert _rows(store.db, "verifications", "webhook_id") == [2]
+        assert _rows(store.db, "deliveries") == [2]
+        assert _rows(store.db, "attempts", "delivery") == [2, None]
+        assert [d.id for d in store.deliveries(2)] == [2]
+        assert len(store.attempts(2)) == 2
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
+def test_every_connection_enforces_foreign_keys(tmp_path: Path, readonly: bool) -> None:
+    db = tmp_path / "fk.db"
+    Store(db).close()
+    with Store(db, readonly=readonly) as store:
+        assert pragma(store.db, "foreign_keys") == 1
+    with Store(":memory:") as memory:
+        assert pragma(memory.db, "foreign_keys") == 1
+
+
+def test_deleting_a_webhook_deletes_its_deliveries_attempts_and_verdict(tmp_path: Path) -> None:
+    from whrelay.models import Attempt, Verdict
+    from whrelay.storage.store import insert_attempt
+
+    with Store(tmp_path / "cascade.db") as store:
+
+        def seed(db: sqlite3.Connection) -> list[int]:
+            ids = []
+            for n in range(2):
+                stored, [delivery] = insert_webhook(
+                    db, capture(f"/{n}"), ["http://127.0.0.1:3000/"], Verdict("valid", "stripe")
+                )
+                insert_attempt(db, Attempt(stored.id, delivery.id, "first", delivery.target,
+                                           (), T0, 1, 200))  # fmt: skip
+                ids.append(stored.id)
+            return ids
+
+        kept, deleted = store.run(seed)
+        store.run(lambda db: db.execute("DELETE FROM webhooks WHERE id = ?", (deleted,)))
+        for table in ("deliveries", "attempts", "verifications"):
+            assert _rows(store.db, table) == [kept], table
+        assert store.get_webhook(kept).summary.verdict == "valid"
+        assert len(store.attempts(kept)) == 1
+
+
+def test_an_attempt_for_a_webhook_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    with Store(tmp_path / "refused.db") as store, pytest.raises(StorageError, match="FOREIGN KEY"):
+        store.run(lambda db: _attempt_row(db, 42, None))
+
+
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
     with Store(tmp_path / "i.db") as store, store.lock:
         assert migrate(store.db, T0) == []

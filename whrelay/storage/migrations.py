@@ -106,7 +106,30 @@ def _v3_verifications(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX verifications_verdict ON verifications (verdict, webhook_id)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_webhooks, _v2_deliveries, _v3_verifications)
+def _v4_foreign_keys(db: sqlite3.Connection) -> None:
+    """Foreign keys are enforced from this version on (``PRAGMA foreign_keys`` on every
+    connection), so deleting a webhook deletes its deliveries, attempts and verdict.
+
+    Before, ``ON DELETE CASCADE`` was declared but not enforced: rows whose webhook (or whose
+    delivery, for an attempt) had been deleted stayed behind. They belong to nothing that
+    can be listed, shown or replayed, so they are deleted here. The index lets deleting a
+    delivery find its attempts without a scan of them all.
+    """
+    db.execute("DELETE FROM verifications WHERE webhook_id NOT IN (SELECT id FROM webhooks)")
+    db.execute("DELETE FROM deliveries WHERE webhook_id NOT IN (SELECT id FROM webhooks)")
+    db.execute(
+        "DELETE FROM attempts WHERE webhook_id NOT IN (SELECT id FROM webhooks)"
+        " OR (delivery IS NOT NULL AND delivery NOT IN (SELECT id FROM deliveries))"
+    )
+    db.execute("CREATE INDEX attempts_delivery ON attempts (delivery) WHERE delivery IS NOT NULL")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_webhooks,
+    _v2_deliveries,
+    _v3_verifications,
+    _v4_foreign_keys,
+)
 """Version N is ``MIGRATIONS[N - 1]``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -166,6 +166,7 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         if self.path is None:
             db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            _enforce_foreign_keys(db)
             migrate(db, now_micros())
             return db
         if self.readonly:
@@ -181,12 +182,14 @@ class Store:
             db = sqlite3.connect(
                 uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False
             )
+            _enforce_foreign_keys(db)
             self._check_version(db)
             return db
         _create_private_file(self.path)
         db = sqlite3.connect(
             self.path, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False
         )
+        _enforce_foreign_keys(db)
         with self.lock:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute(f"PRAGMA synchronous = {self.durability.upper()}")
@@ -390,6 +393,12 @@ class Store:
         except sqlite3.Error as error:
             raise classify(error) from None
         return row
+
+
+def _enforce_foreign_keys(db: sqlite3.Connection) -> None:
+    """Turn on what the schema declares (``ON DELETE CASCADE``): SQLite enforces foreign keys
+    only on connections that ask, one at a time, outside any transaction."""
+    db.execute("PRAGMA foreign_keys = ON")
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
