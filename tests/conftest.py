@@ -38,6 +38,15 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data
 
 
+def folder_state(folder: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file in ``folder``: its bytes, modification time and mode (what a command that
+    only reads must leave as it found it)."""
+    return {
+        entry.name: (entry.read_bytes(), entry.stat().st_mtime_ns, entry.stat().st_mode)
+        for entry in sorted(folder.iterdir())
+    }
+
+
 def whrelay_cmd(*args: str) -> list[str]:
     """The command line that runs whrelay from this checkout in a subprocess."""
     return [sys.executable, "-m", "whrelay", *args]

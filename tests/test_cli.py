@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import whrelay
-from tests.conftest import ROOT, raw_request, run_whrelay, whrelay_cmd
+from tests.conftest import (
+    ROOT,
+    folder_state,
+    raw_request,
+    request_bytes,
+    run_whrelay,
+    start_listener,
+    whrelay_cmd,
+)
 from whrelay.errors import ExitCode
 from whrelay.models import Capture, RawHeaders, WebhookSummary
 from whrelay.storage import Store
@@ -135,32 +145,118 @@ def test_console_script_runs() -> None:
 # --- list ----------------------------------------------------------------------------------
 
 
+READERS = [
+    ("list",),
+    ("list", "--json"),
+    ("show", "1"),
+    ("show", "1", "--json"),
+    ("show", "1", "--raw"),
+    ("verify", "1", "--secret", "s"),
+]
+"""The commands that only read the database, with arguments that read a stored webhook."""
+
+
 def test_list_before_any_database_says_so_and_creates_nothing(isolated_env: Path) -> None:
-    result = ok("list")
-    assert result.stdout == b""
-    assert f"No webhooks yet: there is no database at {isolated_env / 'whrelay.db'}" in err(result)
+    result = run_whrelay("list")
+    line = assert_clean_error(result, (ExitCode.UNAVAILABLE,))
+    assert line == f"whrelay: error: there is no database at {isolated_env / 'whrelay.db'}"
     assert "whrelay listen' creates it" in err(result)
     assert not isolated_env.exists()  # a reader never creates a database (or its folder)
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("show", "1"), "no webhook with id 1: there is no database at"),
-        (("verify", "1", "--secret", "s"), "no webhook with id 1: there is no database at"),
-        (("replay", "1"), "nothing to replay: there is no database at"),
-    ],
-)
-def test_commands_on_a_database_that_does_not_exist_create_nothing(
-    tmp_path: Path, args: tuple[str, ...], message: str
+def _older(db: Path) -> None:
+    from whrelay.storage.migrations import migrate
+
+    raw = sqlite3.connect(db, isolation_level=None)
+    try:
+        migrate(raw, T0, target=2)
+    finally:
+        raw.close()
+
+
+def _newer(db: Path) -> None:
+    Store(db).close()
+    raw = sqlite3.connect(db)
+    try:
+        raw.execute("PRAGMA user_version = 999")
+    finally:
+        raw.close()
+
+
+def _foreign(db: Path) -> None:
+    raw = sqlite3.connect(db)
+    try:
+        raw.execute("CREATE TABLE notes (text TEXT)")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+DATABASES_NOT_READ = {
+    "missing": (None, "there is no database at {db}"),
+    "empty": (Path.touch, "the database {db} is empty: no whrelay listen has used it yet"),
+    "foreign": (_foreign, "{db} is a SQLite database, but not whrelay's"),
+    "older": (_older, "the database {db} has schema version 2, older than this whrelay's"),
+    "newer": (_newer, "the database {db} has schema version 999; this whrelay knows up to"),
+}
+
+
+@pytest.mark.parametrize("kind", DATABASES_NOT_READ)
+def test_every_reader_refuses_a_database_it_cannot_read_alike_and_changes_nothing(
+    tmp_path: Path, kind: str
 ) -> None:
-    typo = tmp_path / "typo" / "whrelay.db"
-    result = run_whrelay(*args, "--db", str(typo))
-    assert result.returncode == ExitCode.USAGE, result.stderr
-    lines = err(result).splitlines()
-    assert lines[0] == f"whrelay: error: {message} {typo}"
-    assert lines[1].startswith("  hint: ")
-    assert not typo.parent.exists()
+    """Missing, empty, another program's, older or newer: one line, exit 3, in every command
+    that only reads, and the folder left as it was (no tables, -wal, -shm or lock file)."""
+    make, message = DATABASES_NOT_READ[kind]
+    db = tmp_path / "hooks.db"
+    if make is not None:
+        make(db)
+    before = folder_state(tmp_path)
+    for args in READERS:
+        line = assert_clean_error(run_whrelay(*args, "--db", str(db)), (ExitCode.UNAVAILABLE,))
+        assert line.startswith("whrelay: error: " + message.format(db=db)), (args, line)
+        assert folder_state(tmp_path) == before, args
+    replayed = run_whrelay("replay", "1", "--to", "9", "--db", str(db))
+    if kind == "older":  # replay writes (its attempts), so it upgrades as listen does
+        assert replayed.returncode == ExitCode.USAGE, err(replayed)
+        assert "no webhook with id 1" in err(replayed)
+    else:
+        line = assert_clean_error(replayed, (ExitCode.UNAVAILABLE,))
+        assert line.startswith("whrelay: error: " + message.format(db=db))
+        assert folder_state(tmp_path) == before
+
+
+def test_every_reader_leaves_a_database_as_it_found_it(tmp_path: Path) -> None:
+    """No listen has it open: no -wal or -shm file appears, nothing is written."""
+    db = tmp_path / "hooks.db"
+    [stored] = seed(db, capture(body=b'{"ok": true}', headers=((b"Stripe-Signature", b"x"),)))
+    before = folder_state(tmp_path)
+    for args in READERS:
+        result = run_whrelay(*args, "--db", str(db))
+        assert result.returncode in (ExitCode.OK, ExitCode.CHECK_FAILED), (args, err(result))
+        assert b"Traceback" not in result.stderr
+        assert folder_state(tmp_path) == before, args
+    assert json.loads(out(ok("show", str(stored.id), "--json", "--db", str(db))))["id"] == 1
+
+
+def test_readers_read_while_listen_writes(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    listener = start_listener(db)
+    try:
+        for n in range(3):
+            wire = request_bytes(
+                "POST", f"/live/{n}", [("Host", "x"), ("Content-Length", "2")], b"{}"
+            )
+            sent = asyncio.run(raw_request(listener.url, wire))
+            assert sent.status == 200
+            rows = [
+                json.loads(line) for line in out(ok("list", "--json", "--db", str(db))).splitlines()
+            ]
+            assert rows[0]["path"] == f"/live/{n}"
+            shown = json.loads(out(ok("show", str(rows[0]["id"]), "--json", "--db", str(db))))
+            assert shown["path"] == f"/live/{n}"
+    finally:
+        assert listener.stop() == 130
 
 
 def test_list_on_an_empty_database_says_nothing_matches(tmp_path: Path) -> None:
@@ -170,7 +266,8 @@ def test_list_on_an_empty_database_says_nothing_matches(tmp_path: Path) -> None:
     assert "No webhooks match" in err(result)
 
 
-def test_list_json_on_an_empty_database_prints_nothing() -> None:
+def test_list_json_on_an_empty_database_prints_nothing(isolated_env: Path) -> None:
+    Store(isolated_env / "whrelay.db").close()
     result = ok("list", "--json")
     assert result.stdout == b""
 
@@ -528,7 +625,7 @@ def test_db_under_a_regular_file(tmp_path: Path) -> None:
             (ExitCode.USAGE, ExitCode.UNAVAILABLE),
         )
     listed = run_whrelay("list", "--db", str(parent / "hooks.db"))
-    assert listed.returncode == ExitCode.OK
+    assert listed.returncode == ExitCode.UNAVAILABLE
     assert b"there is no database at" in listed.stderr
 
 

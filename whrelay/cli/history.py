@@ -1,4 +1,5 @@
-"""``whrelay list`` and ``whrelay show``: read the stored history (read-only, any process)."""
+"""``whrelay list`` and ``whrelay show``: read the stored history (read-only, any process;
+they never create, upgrade or change a database)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
-from whrelay.errors import NoDatabaseError, NotFoundError, UsageError
+from whrelay.errors import UsageError
 
 
 class VerdictChoice(StrEnum):
@@ -107,16 +108,10 @@ def list_webhooks(
         verdict=verdict.value if verdict else None,
         limit=limit + 1 if limit else 0,  # one more: whether --limit cut anything off
     )
-    try:
-        with Store(resolve_db(db), readonly=True) as store:
-            rows = store.list_webhooks(where)
-        more = bool(limit) and len(rows) > limit
-        rows = rows[:limit] if more else rows
-    except NoDatabaseError as error:
-        if not json_output:
-            stderr().print(Text(f"No webhooks yet: {error.message}.", style="dim"))
-            stderr().print(Text(f"  hint: {error.hint}", style="dim"))
-        return
+    with Store(resolve_db(db), readonly=True) as store:
+        rows = store.list_webhooks(where)
+    more = bool(limit) and len(rows) > limit
+    rows = rows[:limit] if more else rows
     if json_output:
         for row in rows:
             write_json(row.to_json())
@@ -168,13 +163,10 @@ def show(
     )
     from whrelay.storage import Store
 
-    try:
-        with Store(resolve_db(db), readonly=True) as store:
-            webhook = store.get_webhook(webhook_id)
-            deliveries = store.deliveries(webhook_id)
-            attempts = store.attempts(webhook_id)
-    except NoDatabaseError as error:
-        raise NotFoundError(f"no webhook with id {webhook_id}: {error}", error.hint) from None
+    with Store(resolve_db(db), readonly=True) as store:
+        webhook = store.get_webhook(webhook_id)
+        deliveries = store.deliveries(webhook_id)
+        attempts = store.attempts(webhook_id)
     if raw:
         if sys.stdout.isatty() and _TERMINAL_CONTROL.search(webhook.body or b""):
             raise UsageError(

@@ -11,7 +11,7 @@ import typer
 from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
 from whrelay.cli.history import StatusChoice
 from whrelay.defaults import DEFAULT_RESPONSE_CAP
-from whrelay.errors import ExitCode, NotFoundError, UsageError
+from whrelay.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from whrelay.models import Attempt
@@ -113,14 +113,10 @@ def replay_command(
     target = parse_target(to) if to else None
     extra = tuple(parse_header_option(h) for h in header or ())
     body = body_file.read_bytes() if body_file else None
-    database = resolve_db(db)
-    if not database.exists():  # a wrong --db: say so rather than create an empty one
-        raise NotFoundError(
-            f"nothing to replay: there is no database at {database}",
-            hint="'whrelay paths' shows the database in use; --db names another",
-        )
     named = bool(ids)
-    with Store(database) as store:
+    # It records its attempts, so it writes (and upgrades an older database, as listen
+    # does); a missing or empty database is refused as the readers refuse it.
+    with Store(resolve_db(db), create=False) as store:
         if not ids:
             where = WebhookFilter(
                 since=parse_since(since, now_micros()) if since else None,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
-from whrelay.errors import ExitCode, NoDatabaseError, NotFoundError, UsageError
+from whrelay.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from whrelay.signatures import Message, Verification
@@ -216,11 +216,8 @@ def verify(
     if webhook_id is not None:
         from whrelay.storage import Store
 
-        try:
-            with Store(resolve_db(db), readonly=True) as store:
-                webhook = store.get_webhook(webhook_id)
-        except NoDatabaseError as error:
-            raise NotFoundError(f"no webhook with id {webhook_id}: {error}", error.hint) from None
+        with Store(resolve_db(db), readonly=True) as store:
+            webhook = store.get_webhook(webhook_id)
         message = v.message_from_webhook(webhook, url)
         if judged_at is None:
             judged_at = webhook.summary.received_at / 1_000_000

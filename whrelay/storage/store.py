@@ -2,8 +2,8 @@
 
 One file, WAL mode. A ``Store`` opened for writing takes the cross-process ``WriteLock``
 around every write transaction (``BEGIN IMMEDIATE``) and checkpoint; one opened read-only
-(``mode=ro``) never writes or checkpoints, so ``list``, ``show`` and the TUI can read while
-``listen`` writes.
+never writes, checkpoints, migrates or creates a file, so ``list``, ``show`` and the TUI can
+read while ``listen`` writes, and leave a database they read as they found it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from whrelay.models import (
     unpack_headers,
 )
 from whrelay.paths import lock_path
-from whrelay.storage.lock import WriteLock
+from whrelay.storage.lock import ReadLock, WriteLock
 from whrelay.storage.migrations import SCHEMA_VERSION, current_version, migrate
 
 Durability = Literal["full", "normal"]
@@ -129,10 +129,43 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+_NO_DATABASE_HINT = (
+    "'whrelay listen' creates it; --db, WHRELAY_DB or WHRELAY_DATA_DIR name another "
+    "('whrelay paths' shows which is in use)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _FileState:
+    """What tells whether a database file was changed: checked before each read of a reader
+    that reads it as immutable."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+    in_use: bool
+    """Whether its ``-wal`` and ``-shm`` files exist: a writer has it open (or crashed)."""
+
+
+def _file_state(real: Path) -> _FileState:
+    st = os.stat(real)
+    in_use = os.path.exists(f"{real}-wal") and os.path.exists(f"{real}-shm")
+    return _FileState(st.st_ino, st.st_size, st.st_mtime_ns, in_use)
+
+
 class Store:
     """A whrelay database. ``Store(path)`` writes; ``Store(path, readonly=True)`` only reads.
 
     ``path`` may be ``":memory:"`` (tests). Not thread-safe: one thread uses one ``Store``.
+
+    A reader never changes the database or creates a file beside it. SQLite's read-only mode
+    creates the ``-wal`` and ``-shm`` files of a WAL database when they are missing (it needs
+    the shared memory to read), so a database without them (no writer has it open) is read
+    as ``immutable``, under a shared lock of the writers' lock file (no writer writes or
+    checkpoints meanwhile), and opened again through SQLite's read-only mode as soon as a
+    writer has created them. A reader refuses a database that is missing, empty, not
+    whrelay's, or of another schema version; only a writer creates or upgrades one.
+    ``create=False`` makes a writer refuse a missing or empty database as a reader does.
     """
 
     def __init__(
@@ -141,12 +174,20 @@ class Store:
         *,
         readonly: bool = False,
         durability: Durability = "full",
+        create: bool = True,
     ) -> None:
         self.memory = str(path) == ":memory:"
         self.path = Path(path) if not self.memory else None
         self.readonly = readonly and not self.memory
         self.durability: Durability = durability
-        self.lock = WriteLock(None if self.path is None else lock_path(self.path), BUSY_TIMEOUT)
+        self.create = create
+        lock_file = None if self.path is None else lock_path(self.path)
+        self.lock = WriteLock(lock_file, BUSY_TIMEOUT)
+        self.read_lock = ReadLock(lock_file if self.readonly else None, BUSY_TIMEOUT)
+        self._immutable: _FileState | None = None
+        """A reader's: the file as it was opened as immutable; ``None`` in read-only mode."""
+        self._generation = 0
+        """How many times a reader opened the file again (see ``data_version``)."""
         try:
             self.db = self._connect()
         except sqlite3.Error as error:
@@ -169,54 +210,108 @@ class Store:
             _enforce_foreign_keys(db)
             migrate(db, now_micros())
             return db
+        if not self.path.exists() and (self.readonly or not self.create):
+            raise NoDatabaseError(f"there is no database at {self.path}", hint=_NO_DATABASE_HINT)
         if self.readonly:
-            if not self.path.exists():
-                raise NoDatabaseError(
-                    f"there is no database at {self.path}",
-                    hint="'whrelay listen' creates it; --db, WHRELAY_DB or WHRELAY_DATA_DIR "
-                    "name another ('whrelay paths' shows which is in use)",
-                )
-            if self._needs_migration():
-                Store(self.path, durability=self.durability).close()
-            uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
-            db = sqlite3.connect(
-                uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False
-            )
-            _enforce_foreign_keys(db)
-            self._check_version(db)
-            return db
+            with self.read_lock:
+                db, self._immutable = self._open_reader()
+                return db
+        if not self.create:  # refused as a reader refuses it, before anything is created
+            with ReadLock(lock_path(self.path), BUSY_TIMEOUT):
+                self._open_reader()[0].close()
         _create_private_file(self.path)
         db = sqlite3.connect(
             self.path, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False
         )
-        _enforce_foreign_keys(db)
-        with self.lock:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute(f"PRAGMA synchronous = {self.durability.upper()}")
-            if current_version(db) < SCHEMA_VERSION:
-                migrate(db, now_micros())
-        self._check_version(db)
+        try:
+            _enforce_foreign_keys(db)
+            with self.lock:
+                version = self._check_schema(db)
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute(f"PRAGMA synchronous = {self.durability.upper()}")
+                if version < SCHEMA_VERSION:
+                    migrate(db, now_micros())
+        except BaseException:
+            db.close()
+            raise
         return db
 
-    def _needs_migration(self) -> bool:
+    def _open_reader(self) -> tuple[sqlite3.Connection, _FileState | None]:
+        """A read-only connection (call under ``read_lock``): through SQLite's read-only mode
+        when a writer has the database open, else as immutable (see the class), with the
+        state of the file it reads as immutable."""
         assert self.path is not None
-        probe = sqlite3.connect(
-            f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT
+        real = self.path.resolve()
+        state = _file_state(real)
+        query = "mode=ro" if state.in_use else "mode=ro&immutable=1"
+        db = sqlite3.connect(
+            f"file:{quote(os.fsencode(real))}?{query}",
+            uri=True,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT,
+            check_same_thread=False,
         )
         try:
-            return current_version(probe) < SCHEMA_VERSION
-        finally:
-            probe.close()
-
-    def _check_version(self, db: sqlite3.Connection) -> None:
-        version = current_version(db)
-        if version > SCHEMA_VERSION:
+            _enforce_foreign_keys(db)
+            self._check_schema(db)
+        except BaseException:
             db.close()
+            raise
+        return db, None if state.in_use else state
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection to read with. A reader reading the file as immutable holds the
+        shared lock meanwhile, and first opens the file again if it changed since."""
+        if self._immutable is None:
+            yield self.db
+            return
+        assert self.path is not None
+        with self.read_lock:
+            try:
+                changed = _file_state(self.path.resolve()) != self._immutable
+            except OSError as error:  # deleted or moved away since
+                raise StorageError(
+                    f"cannot read the database {self.path}: {error.strerror or error}"
+                ) from None
+            if changed:
+                self.db.close()
+                self.db, self._immutable = self._open_reader()
+                self._generation += 1
+            yield self.db
+
+    def _check_schema(self, db: sqlite3.Connection) -> int:
+        """The schema version, once the database is known to be one this store can use."""
+        assert self.path is not None
+        version = current_version(db)
+        tables = {str(row[0]) for row in db.execute("SELECT name FROM sqlite_master")}
+        if not tables and version == 0:
+            if self.readonly or not self.create:
+                raise NoDatabaseError(
+                    f"the database {self.path} is empty: no whrelay listen has used it yet",
+                    hint=_NO_DATABASE_HINT,
+                )
+            return 0
+        if "schema_versions" not in tables:
+            raise StorageError(
+                f"{self.path} is a SQLite database, but not whrelay's",
+                hint="--db, WHRELAY_DB or WHRELAY_DATA_DIR name whrelay's "
+                "('whrelay paths' shows which is in use)",
+            )
+        if version > SCHEMA_VERSION:
             raise StorageError(
                 f"the database {self.path} has schema version {version}; this whrelay knows "
                 f"up to {SCHEMA_VERSION}",
                 hint="upgrade whrelay, or use another --db",
             )
+        if version < SCHEMA_VERSION and self.readonly:
+            raise StorageError(
+                f"the database {self.path} has schema version {version}, older than this "
+                f"whrelay's {SCHEMA_VERSION}",
+                hint="run 'whrelay listen' on it once to upgrade it (commands that only read "
+                "never change a database)",
+            )
+        return version
 
     def close(self) -> None:
         """Close the connection. A writer closes under the lock: closing may checkpoint."""
@@ -337,10 +432,7 @@ class Store:
         if where.limit > 0:
             sql += " LIMIT ?"
             params.append(where.limit)
-        try:
-            return [_summary(row) for row in self.db.execute(sql, params)]
-        except sqlite3.Error as error:
-            raise classify(error) from None
+        return [_summary(row) for row in self._query_all(sql, params)]
 
     def deliveries(self, webhook_id: int) -> list[Delivery]:
         """The deliveries of one webhook, oldest first."""
@@ -374,7 +466,8 @@ class Store:
 
     def _query_all(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         try:
-            return list(self.db.execute(sql, params))
+            with self._reading() as db:
+                return list(db.execute(sql, params))
         except sqlite3.Error as error:
             raise classify(error) from None
 
@@ -383,13 +476,15 @@ class Store:
         return int(row[0]) if row else 0
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap poll for new arrivals."""
+        """Changes whenever another connection commits: a cheap poll for new arrivals. (A
+        reader that opened the file again counts that as a change.)"""
         row = self._query_one("PRAGMA data_version", ())
-        return int(row[0]) if row else 0
+        return (self._generation << 32) + (int(row[0]) if row else 0)
 
     def _query_one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...] | None:
         try:
-            row: tuple[Any, ...] | None = self.db.execute(sql, params).fetchone()
+            with self._reading() as db:
+                row: tuple[Any, ...] | None = db.execute(sql, params).fetchone()
         except sqlite3.Error as error:
             raise classify(error) from None
         return row
