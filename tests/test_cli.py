@@ -607,6 +607,92 @@ def test_bad_usage_is_one_clean_error_line(args: tuple[str, ...]) -> None:
     assert_clean_error(run_whrelay(*args))
 
 
+NOT_UTF8 = os.fsdecode(b"\xff\xfe")
+"""What ``$'\\xff\\xfe'`` on a command line arrives as: lone surrogates standing for the bytes."""
+BEYOND_SQLITE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "given", [BEYOND_SQLITE, str(2**63), "0", "+1", "1.0", "١", NOT_UTF8], ids=repr
+)
+@pytest.mark.parametrize(
+    "command", [("show",), ("verify", "--secret", "s"), ("replay", "--to", "9")], ids=" ".join
+)
+def test_an_id_that_cannot_be_a_webhook_id_is_a_usage_error(
+    history: Path, command: tuple[str, ...], given: str
+) -> None:
+    result = run_whrelay(command[0], given, *command[1:], "--db", str(history))
+    line = assert_clean_error(result)
+    assert f"{given!r} is not a webhook id (a whole number, 1 to {2**63 - 1})" in line, line
+
+
+def test_the_largest_id_sqlite_stores_is_looked_up(history: Path) -> None:
+    line = assert_clean_error(run_whrelay("show", str(2**63 - 1), "--db", str(history)))
+    assert line == f"whrelay: error: no webhook with id {2**63 - 1}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--limit", BEYOND_SQLITE),
+        ("--limit", str(2**63 - 1)),
+        ("--since", BEYOND_SQLITE + "d"),
+        ("--since", "9999999999999d"),
+    ],
+    ids=" ".join,
+)
+def test_bounds_beyond_what_sqlite_stores_select_everything(
+    history: Path, args: tuple[str, ...]
+) -> None:
+    rows = out(ok("list", *args, "--json", "--db", str(history))).splitlines()
+    assert [json.loads(row)["id"] for row in rows] == [5, 4, 3, 2, 1]
+    assert b"--limit" not in ok("list", *args, "--db", str(history)).stderr
+
+
+def test_list_search_for_bytes_that_are_not_utf8_finds_them_in_bodies(tmp_path: Path) -> None:
+    """The store is byte-exact, so a search is too: what was typed (here not UTF-8) is
+    looked for as the bytes it is, in the body as received."""
+    db = tmp_path / "bytes.db"
+    seed(
+        db,
+        capture("/a", body=b"\x00\xff\xfe\x01"),
+        capture("/b", body=b"\xff \xfe"),
+        capture("/c", body="ÿþ".encode()),  # the same characters, as UTF-8
+    )
+    found = out(ok("list", "--search", NOT_UTF8, "--json", "--db", str(db))).splitlines()
+    assert [json.loads(row)["path"] for row in found] == ["/a"]
+    utf8 = out(ok("list", "--search", "ÿþ", "--json", "--db", str(db))).splitlines()
+    assert [json.loads(row)["path"] for row in utf8] == ["/c"]
+
+
+def test_list_path_and_method_that_are_not_utf8(history: Path) -> None:
+    """A path glob of other bytes matches none (received paths are ASCII); a method that is
+    not an HTTP token is bad input."""
+    result = ok("list", "--path", "/" + NOT_UTF8 + "*", "--db", str(history))
+    assert result.stdout == b""
+    assert b"No webhooks match" in result.stderr
+    line = assert_clean_error(run_whrelay("list", "--method", NOT_UTF8, "--db", str(history)))
+    assert line == "whrelay: error: --method '\\udcff\\udcfe' is not an HTTP method"
+    line = assert_clean_error(run_whrelay("list", "--method", "PO ST", "--db", str(history)))
+    assert "is not an HTTP method" in line
+    replayed = run_whrelay("replay", "--since", "1h", "--path", NOT_UTF8, "--db", str(history))
+    assert replayed.returncode == ExitCode.OK, err(replayed)
+    assert b"No webhooks match" in replayed.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [(NOT_UTF8, "Invalid character '\\udcff'"), ("a" * 64, "label too long")],
+    ids=["not-utf8", "long-label"],
+)
+def test_listen_on_a_host_that_cannot_be_a_name_is_a_usage_error(
+    tmp_path: Path, host: str, why: str
+) -> None:
+    result = run_whrelay("listen", "--port", "0", "--host", host, "--db", str(tmp_path / "h.db"))
+    line = assert_clean_error(result)
+    assert line == f"whrelay: error: --host {host!r} is not a host name or address ({why})"
+
+
 def test_db_that_is_a_directory(tmp_path: Path) -> None:
     for command in (("list",), ("show", "1")):
         assert_clean_error(

@@ -10,7 +10,16 @@ from typing import Annotated
 
 import typer
 
-from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
+from whrelay.cli.common import (
+    HTTP_TOKEN,
+    DbOption,
+    JsonOption,
+    parse_webhook_id,
+    resolve_db,
+    stderr,
+    stdout,
+    write_json,
+)
 from whrelay.errors import UsageError
 
 
@@ -90,6 +99,8 @@ def list_webhooks(
     from whrelay.storage import Store, WebhookFilter
     from whrelay.timeparse import parse_since
 
+    if method is not None and not HTTP_TOKEN.fullmatch(method):
+        raise UsageError(f"--method {method!r} is not an HTTP method", hint="e.g. --method POST")
     if provider is not None:
         from whrelay.detect import PROVIDERS
 
@@ -136,7 +147,9 @@ controls such as CSI written in UTF-8); TAB, LF and CRLF are text."""
 
 
 def show(
-    webhook_id: Annotated[int, typer.Argument(metavar="ID", help="The webhook's id.")],
+    webhook_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The webhook's id.", parser=parse_webhook_id)
+    ],
     raw: Annotated[
         bool, typer.Option("--raw", metavar="", help="Write the exact body bytes to stdout.")
     ] = False,

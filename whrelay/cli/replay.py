@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
+from whrelay.cli.common import (
+    DbOption,
+    JsonOption,
+    parse_webhook_id,
+    resolve_db,
+    stderr,
+    stdout,
+    write_json,
+)
 from whrelay.cli.history import StatusChoice
 from whrelay.defaults import DEFAULT_RESPONSE_CAP
 from whrelay.errors import ExitCode, UsageError
@@ -33,7 +41,10 @@ EXAMPLES = """
 
 def replay_command(
     ids: Annotated[
-        list[int] | None, typer.Argument(metavar="[ID]...", help="Webhook ids.", show_default=False)
+        list[int] | None,
+        typer.Argument(
+            metavar="[ID]...", help="Webhook ids.", show_default=False, parser=parse_webhook_id
+        ),
     ] = None,
     to: Annotated[
         str | None,

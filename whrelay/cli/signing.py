@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-import re
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
+from whrelay.cli.common import (
+    HTTP_TOKEN,
+    DbOption,
+    JsonOption,
+    parse_webhook_id,
+    resolve_db,
+    stderr,
+    stdout,
+    write_json,
+)
 from whrelay.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -140,13 +149,18 @@ def _data(value: str | None) -> bytes | None:
             return path.read_bytes()
         except OSError as error:
             raise UsageError(f"cannot read {path}: {error.strerror}") from None
-    return value.encode()
+    return os.fsencode(value)  # the bytes as typed, UTF-8 or not
 
 
 def verify(
     webhook_id: Annotated[
         int | None,
-        typer.Argument(metavar="[ID]", help="A stored webhook's id.", show_default=False),
+        typer.Argument(
+            metavar="[ID]",
+            help="A stored webhook's id.",
+            show_default=False,
+            parser=parse_webhook_id,
+        ),
     ] = None,
     request: Annotated[
         Path | None,
@@ -436,7 +450,7 @@ def send(
     from whrelay.targets import check_target, parse_target
     from whrelay.verification import HmacOptions
 
-    if not _TOKEN.fullmatch(method):
+    if not HTTP_TOKEN.fullmatch(method):
         raise UsageError(f"-X {method!r} is not an HTTP method", hint="e.g. -X POST or -X PUT")
     target = parse_target(url)
     check_target(target, allow_remote)
@@ -479,7 +493,6 @@ def send(
     return ExitCode.OK if attempt.ok else ExitCode.CHECK_FAILED
 
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 """An HTTP method: a token (RFC 9110)."""
 
 

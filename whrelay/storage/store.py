@@ -400,19 +400,25 @@ class Store:
         params: list[object] = []
         if where.since is not None:
             clauses.append("received_at >= ?")
-            params.append(where.since)
+            params.append(_int64(where.since))  # 1000000d ago, or in a million years
         if where.path_glob:
-            clauses.append("path GLOB ?")
-            params.append(where.path_glob)
+            clauses.append("path GLOB CAST(? AS TEXT)")  # bytes, should it be: as they are
+            params.append(_bindable(where.path_glob))
         if where.method:
             clauses.append("method = ?")
-            params.append(where.method.upper())
+            params.append(_bindable(where.method.upper()))
         if where.provider:
             clauses.append("provider = ?")
-            params.append(where.provider)
+            params.append(_bindable(where.provider))
         if where.search:
-            clauses.append("(instr(path, ?) > 0 OR instr(query, ?) > 0 OR instr(body, ?) > 0)")
-            params.extend([where.search, where.search, where.search.encode()])
+            # Bytes against bytes: the body is stored as received, and text from a command
+            # line that is not UTF-8 (lone surrogates) stands for the bytes that were typed.
+            needle = where.search.encode("utf-8", "surrogateescape")
+            clauses.append(
+                "(instr(CAST(path AS BLOB), ?) > 0 OR instr(CAST(query AS BLOB), ?) > 0"
+                " OR instr(body, ?) > 0)"
+            )
+            params.extend([needle, needle, needle])
         # Only constant SQL fragments are joined; every value is a bound parameter.
         if where.status:
             clauses.append(_STATUS_CLAUSES[where.status])
@@ -431,7 +437,7 @@ class Store:
             sql += " ORDER BY webhooks.id DESC"
         if where.limit > 0:
             sql += " LIMIT ?"
-            params.append(where.limit)
+            params.append(_int64(where.limit))  # more than can be stored: all of them
         return [_summary(row) for row in self._query_all(sql, params)]
 
     def deliveries(self, webhook_id: int) -> list[Delivery]:
@@ -488,6 +494,24 @@ class Store:
         except sqlite3.Error as error:
             raise classify(error) from None
         return row
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int64(value: int) -> int:
+    """``value`` within SQLite's integers: a bound past them selects what the bound means."""
+    return min(max(value, _INT64[0]), _INT64[1])
+
+
+def _bindable(text: str) -> str | bytes:
+    """``text`` as SQLite can take it: text that holds lone surrogates (bytes that were not
+    UTF-8 on a command line) goes as those bytes, which match the same bytes stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return text
 
 
 def _enforce_foreign_keys(db: sqlite3.Connection) -> None:
