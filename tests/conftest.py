@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -76,6 +77,7 @@ class Listener:
     events: list[dict[str, object]] = field(default_factory=list)
     stderr_lines: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
+    _error_reader: threading.Thread | None = None
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 20) -> int:
         """Send ``sig`` and wait; returns the exit code."""
@@ -86,8 +88,9 @@ class Listener:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
-        if self._reader is not None:
-            self._reader.join(5)
+        for reader in (self._reader, self._error_reader):
+            if reader is not None:
+                reader.join(5)
         return code
 
     def wait_for_events(
@@ -103,14 +106,23 @@ class Listener:
         raise AssertionError(f"only {len(found)} {kind!r} events after {timeout} s")
 
 
-def start_listener(db: Path, *extra: str, ready_timeout: float = 30) -> Listener:
-    """Start ``whrelay listen`` on a free loopback port and wait for its ready line."""
+def start_listener(
+    db: Path, *extra: str, ready_timeout: float = 30, open_files: int | None = None
+) -> Listener:
+    """Start ``whrelay listen`` on a free loopback port and wait for its ready line;
+    ``open_files`` limits its file descriptors (``ulimit -n``)."""
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     proc = subprocess.Popen(
         whrelay_cmd("listen", "--port", "0", "--output", "json", "--db", str(db), *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=limit if open_files is not None else None,
     )
     assert proc.stdout is not None
     assert proc.stderr is not None
@@ -125,13 +137,18 @@ def start_listener(db: Path, *extra: str, ready_timeout: float = 30) -> Listener
 
     def read() -> None:
         assert proc.stdout is not None
-        assert proc.stderr is not None
         for line in proc.stdout:
             listener.events.append(json.loads(line))
-        listener.stderr_lines.extend(proc.stderr.read().decode(errors="replace").splitlines())
+
+    def read_errors() -> None:  # as they come: a listen never blocks on a full stderr pipe
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            listener.stderr_lines.append(line.decode(errors="replace").rstrip("\n"))
 
     listener._reader = threading.Thread(target=read, daemon=True)
     listener._reader.start()
+    listener._error_reader = threading.Thread(target=read_errors, daemon=True)
+    listener._error_reader.start()
     return listener
 
 

@@ -16,9 +16,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +35,7 @@ from tests.conftest import (
     stored_webhook,
     url_port,
 )
-from whrelay.receiver.http import Request, Response, _serialize
+from whrelay.receiver.http import ACCEPT_RETRY, Request, Response, _serialize
 
 HOST = ("Host", "127.0.0.1")
 SMALL_MAX_BODY = 1024
@@ -758,3 +760,58 @@ def test_an_answer_to_head_of_unknown_length_says_none() -> None:
     # Only for HEAD: any other answer's length is always told.
     get = Request("GET", "/x", (1, 1), (), "127.0.0.1", 0, False)
     assert _lengths(_serialize(get, unknown, False)) == [b"Content-Length: 0"]
+
+
+def _wait_for_line(listener: Listener, text: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [line for line in list(listener.stderr_lines) if text in line]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no {text!r} on stderr within {timeout} s: {listener.stderr_lines}")
+
+
+def _exhaust_then_send(listener: Listener) -> RawResponse:
+    """Hold more connections to ``listener`` than it has descriptors for, until it says so
+    and for a few retries after; then, once they are closed, send it a webhook."""
+    port = url_port(listener.url)
+    held: list[socket.socket] = []
+    try:
+        # The kernel completes each connection (the backlog); listen cannot accept them all.
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(150)]
+        line = _wait_for_line(listener, "cannot accept connections")
+        assert line.startswith("whrelay: cannot accept connections: Too many open files;")
+        # The exhaustion goes on for a few retries of the listening socket: the old code
+        # printed thousands of tracebacks in that time.
+        time.sleep(3 * ACCEPT_RETRY)
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return asyncio.run(raw_request(listener.url, post("/after-emfile", b"x")))
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_running_out_of_file_descriptors_is_said_in_a_line_and_serving_resumes(
+    tmp_path: Path,
+) -> None:
+    """More connections than ``ulimit -n`` allows: listen says so once (asyncio printed
+    thousands of tracebacks a second, 24,846 in 20 s), and serves again once the clients
+    that held the descriptors are gone."""
+    listener = start_listener(tmp_path / "fd.db", open_files=64)
+    try:
+        answer = _exhaust_then_send(listener)
+    finally:
+        code = listener.stop()
+    assert answer.status == 200, answer.body
+    assert code == 130
+    assert 1 <= len(listener.stderr_lines) <= 3, listener.stderr_lines
+    assert all(line.startswith("whrelay: ") for line in listener.stderr_lines)
+    assert stored_webhook(listener.db, acked_id(answer)).summary.path == "/after-emfile"

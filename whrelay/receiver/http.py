@@ -21,6 +21,7 @@ import asyncio
 import collections
 import functools
 import re
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ SERVER = f"whrelay/{__version__}".encode()
 _NO_BODY = frozenset({204, 304})
 _QUOTED = re.compile(r":\s*(?:bytearray\()?b?['\"]")
 """Where a parser error starts quoting the request back."""
+ACCEPT_RETRY = 1.0
+"""Seconds accepting pauses after a failed ``accept()`` (out of file descriptors, say)."""
+ACCEPT_REPORT_INTERVAL = 10.0
+"""Seconds between two reports of connections that could not be accepted."""
 
 
 @dataclass(slots=True)
@@ -131,33 +136,160 @@ class Limits:
     trickled in included."""
 
 
+class AcceptErrors:
+    """Connections that could not be accepted (out of file descriptors or memory), said in
+    one line at most per ``interval``: when it starts, then with a count while it goes on,
+    and when a connection is accepted again (at the first accept once an interval passed
+    since the last line, so that a server at its limit does not flap in the log)."""
+
+    def __init__(self, interval: float = ACCEPT_REPORT_INTERVAL) -> None:
+        self.interval = interval
+        self.failing_since: float | None = None
+        self.failed = 0
+        """Failed accepts since the last line."""
+        self.total = 0
+        """Failed accepts since they started."""
+        self._last_line = -interval
+
+    def failure(self, error: OSError) -> None:
+        now = time.monotonic()
+        self.failed += 1
+        self.total += 1
+        if self.failing_since is None:
+            self.failing_since = now
+        if now < self._last_line + self.interval:
+            return
+        why = error.strerror or str(error)
+        if self.total == self.failed:
+            say(
+                f"cannot accept connections: {why}; they wait, and are tried again every "
+                f"{ACCEPT_RETRY:g} s (if it lasts: raise the limit, ulimit -n)"
+            )
+        else:
+            say(
+                f"still cannot accept connections: {why} ({self.failed} failed accepts in "
+                f"the last {now - self._last_line:.0f} s)"
+            )
+        self.failed = 0
+        self._last_line = now
+
+    def accepted(self) -> None:
+        """A connection was accepted: said, if it ends a spell of failures."""
+        now = time.monotonic()
+        if self.failing_since is None or now < self._last_line + self.interval:
+            return
+        lasted = now - self.failing_since
+        say(f"accepting connections again ({self.total} failed accepts over {lasted:.0f} s)")
+        self.failing_since = None
+        self.failed = self.total = 0
+        self._last_line = now
+
+
 class HttpServer:
-    """Serves a ``Handler`` on a TCP socket: ``await start(...)``, then ``await stop()``."""
+    """Serves a ``Handler`` on TCP sockets: ``await start(...)``, then ``await stop()``.
+
+    It accepts connections itself rather than through ``loop.create_server``: asyncio logs
+    each failed ``accept()`` with a traceback, and on running out of descriptors (``EMFILE``)
+    goes on through the whole backlog, scheduling a retry of the listening socket for each
+    failure, which schedule more in turn (up to Python 3.14 at least): 24,846 tracebacks in
+    20 s, and a loop busy with them. Here a failure pauses accepting for ``ACCEPT_RETRY``
+    seconds, once, and ``AcceptErrors`` reports it; clients meanwhile wait in the backlog."""
 
     def __init__(self, handler: Handler, limits: Limits) -> None:
         self.handler = handler
         self.limits = limits
         self.connections: set[Connection] = set()
-        self._server: asyncio.Server | None = None
+        self.accept_errors = AcceptErrors()
+        self._sockets: list[socket.socket] = []
+        self._paused: dict[socket.socket, asyncio.TimerHandle] = {}
+        self._connecting: set[asyncio.Task[object]] = set()
+        self._backlog = 1024
 
     async def start(self, host: str, port: int, backlog: int = 1024) -> None:
+        """Listen on every address ``host`` resolves to (as ``loop.create_server`` does)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: Connection(self, loop), host, port, backlog=backlog
+        infos = await loop.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
+        self._backlog = backlog
+        try:
+            for family, kind, proto, _, address in dict.fromkeys(infos):
+                sock = socket.socket(family, kind, proto)
+                self._sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    sock.bind(address)
+                except OSError as error:  # in asyncio's words, which name the address
+                    why = (error.strerror or str(error)).lower()
+                    raise OSError(
+                        error.errno, f"error while attempting to bind on address {address!r}: {why}"
+                    ) from None
+                sock.listen(backlog)
+                sock.setblocking(False)
+        except BaseException:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+            raise
+        for sock in self._sockets:
+            loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _accept(self, sock: socket.socket) -> None:
+        """Accept what waits on ``sock`` (up to a backlog's worth); on a failure, stop
+        watching it for ``ACCEPT_RETRY`` seconds."""
+        loop = asyncio.get_running_loop()
+        for _ in range(self._backlog):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as error:
+                self.accept_errors.failure(error)
+                loop.remove_reader(sock.fileno())
+                self._paused[sock] = loop.call_later(ACCEPT_RETRY, self._resume, sock)
+                return
+            conn.setblocking(False)
+            task: asyncio.Task[object] = loop.create_task(self._connect(conn))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
+    def _resume(self, sock: socket.socket) -> None:
+        del self._paused[sock]
+        if sock.fileno() >= 0:
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
+
+    async def _connect(self, conn: socket.socket) -> object:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.connect_accepted_socket(lambda: Connection(self, loop), conn)
+        except OSError:  # the client went away at once (reset): nothing to serve
+            conn.close()
+            return None
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._sockets, "start() first"
+        return int(self._sockets[0].getsockname()[1])
 
     async def stop(self, timeout: float) -> None:
         """Stop accepting; answer what is being answered (within ``timeout`` seconds), then
         close every connection. Requests not yet started are not answered: their senders
         send them again."""
-        if self._server is None:
+        if not self._sockets:
             return
-        self._server.close()
+        loop = asyncio.get_running_loop()
+        for sock in self._sockets:
+            if sock not in self._paused:
+                loop.remove_reader(sock.fileno())
+            sock.close()
+        for timer in self._paused.values():
+            timer.cancel()
+        self._paused.clear()
+        self._sockets.clear()
+        if self._connecting:  # accepted: let them become connections, to be shut below
+            await asyncio.wait(list(self._connecting))
         for connection in list(self.connections):
             connection.shut()
         try:
@@ -175,8 +307,6 @@ class HttpServer:
                 task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=CUT_OFF_WAIT)
-        await self._server.wait_closed()
-        self._server = None
 
 
 class _Malformed(Exception):
@@ -234,6 +364,8 @@ class Connection(BaseProtocol):
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
         self.server.connections.add(self)
+        if self.server.accept_errors.failing_since is not None:
+            self.server.accept_errors.accepted()
         self._went_idle()
 
     def connection_lost(self, exc: BaseException | None) -> None:
