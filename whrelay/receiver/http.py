@@ -39,7 +39,8 @@ from whrelay.models import now_micros
 from whrelay.timeparse import size_text
 
 MAX_LINE = 8190
-"""Longest request line and longest header line, in bytes (aiohttp's and nginx's default)."""
+"""Longest request target, header name and header value, in bytes (aiohttp's limits apply
+to each of them, not to whole lines; 8190 is its default and nginx's)."""
 MAX_HEADERS = 128
 READ_CHUNK = 1 << 16
 """Body bytes buffered before reading from the socket pauses (flow control)."""
@@ -54,6 +55,21 @@ SERVER = f"whrelay/{__version__}".encode()
 _NO_BODY = frozenset({204, 304})
 _QUOTED = re.compile(r":\s*(?:bytearray\()?b?['\"]")
 """Where a parser error starts quoting the request back."""
+_VERSION_REFUSED = "Invalid HTTP version"
+_VERSION = re.compile(r" HTTP/([0-9]{1,3})\.([0-9]{1,3})")
+
+
+def _refused_version(message: str) -> tuple[int, int] | None:
+    """The version of a request line the parser refused for its version, from its message
+    (``Invalid HTTP version``, then the line quoted: its last ``HTTP/x.y`` is the version;
+    one in the path comes before it). ``None`` for any other refusal."""
+    if _VERSION_REFUSED not in message:
+        return None
+    quoted = message.partition(_VERSION_REFUSED)[2]
+    found = _VERSION.findall(quoted.split("\n\n", 1)[-1].split("\n", 1)[0])
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
+
+
 ACCEPT_RETRY = 1.0
 """Seconds accepting pauses after a failed ``accept()`` (out of file descriptors, say)."""
 ACCEPT_REPORT_INTERVAL = 10.0
@@ -343,6 +359,8 @@ class Connection(BaseProtocol):
         self.task: asyncio.Task[None] | None = None
         self.closing = False
         """Answer what is being answered, then close; read nothing more."""
+        self.broken_status = 400
+        """The answer to what the parser refused: 400, or 505 for another major version."""
         self.broken: str | None = None
         """Why the parser refused the stream; a 400 goes out in turn, then the connection
         closes."""
@@ -498,9 +516,11 @@ class Connection(BaseProtocol):
                     async with asyncio.timeout(self.limits.idle_timeout or None):
                         await self._drain_helper()
             if self.broken is not None and self.transport is not None:
-                why = f"malformed request: {self.broken}; not stored"
-                self.handler.refused(400, why, "", "")
-                self.transport.write(_serialize(None, plain(400, why), True))
+                status, why = self.broken_status, f"{self.broken}; not stored"
+                if status == 400:
+                    why = "malformed request: " + why
+                self.handler.refused(status, why, "", "")
+                self.transport.write(_serialize(None, plain(status, why), True))
                 self._close(linger=True)
             elif (self.closing or self.client_done) and not self.lingering:
                 self._close()
@@ -606,6 +626,14 @@ class Connection(BaseProtocol):
         reason = lines[0] if lines else type(error).__name__
         # "Got more than 8190 bytes when reading: b'AAAA…'": the verdict without the quote.
         reason = _QUOTED.split(reason, maxsplit=1)[0][:200].rstrip(":. ")
+        version = _refused_version(error.message or "")
+        if version is not None:
+            major, minor = version
+            if major != 1:  # refusing the major version is what 505 says (RFC 9110 15.6.6)
+                self.broken_status = 505
+                reason = f"HTTP/{major}.{minor} is not supported (HTTP/1.1 is)"
+            else:  # RFC 9112 2.3 would read it as 1.1; llhttp reads only 1.0 and 1.1
+                reason = f"HTTP/{major}.{minor} is not HTTP/1.0 or 1.1"
         self.broken = reason
         self._pause_transport_reading()
         self._fail_open_body(_Malformed(reason))
