@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import random
+import resource
 import signal
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -72,6 +76,15 @@ async def until(check: Callable[[], T | None], what: str, timeout: float = 20) -
         await asyncio.sleep(POLL_INTERVAL)
 
 
+def folder_state(folder: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file in ``folder``: its bytes, modification time and mode (what a command that
+    only reads must leave as it found it)."""
+    return {
+        entry.name: (entry.read_bytes(), entry.stat().st_mtime_ns, entry.stat().st_mode)
+        for entry in sorted(folder.iterdir())
+    }
+
+
 def whrelay_cmd(*args: str) -> list[str]:
     """The command line that runs whrelay from this checkout in a subprocess."""
     return [sys.executable, "-m", "whrelay", *args]
@@ -101,6 +114,7 @@ class Listener:
     events: list[dict[str, object]] = field(default_factory=list)
     stderr_lines: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
+    _error_reader: threading.Thread | None = None
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 20) -> int:
         """Send ``sig`` and wait; returns the exit code."""
@@ -111,8 +125,9 @@ class Listener:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
-        if self._reader is not None:
-            self._reader.join(5)
+        for reader in (self._reader, self._error_reader):
+            if reader is not None:
+                reader.join(5)
         return code
 
     def wait_for_events(
@@ -128,14 +143,23 @@ class Listener:
         raise AssertionError(f"only {len(found)} {kind!r} events after {timeout} s")
 
 
-def start_listener(db: Path, *extra: str, ready_timeout: float = 30) -> Listener:
-    """Start ``whrelay listen`` on a free loopback port and wait for its ready line."""
+def start_listener(
+    db: Path, *extra: str, ready_timeout: float = 30, open_files: int | None = None
+) -> Listener:
+    """Start ``whrelay listen`` on a free loopback port and wait for its ready line;
+    ``open_files`` limits its file descriptors (``ulimit -n``)."""
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     proc = subprocess.Popen(
         whrelay_cmd("listen", "--port", "0", "--output", "json", "--db", str(db), *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=limit if open_files is not None else None,
     )
     assert proc.stdout is not None
     assert proc.stderr is not None
@@ -150,13 +174,18 @@ def start_listener(db: Path, *extra: str, ready_timeout: float = 30) -> Listener
 
     def read() -> None:
         assert proc.stdout is not None
-        assert proc.stderr is not None
         for line in proc.stdout:
             listener.events.append(json.loads(line))
-        listener.stderr_lines.extend(proc.stderr.read().decode(errors="replace").splitlines())
+
+    def read_errors() -> None:  # as they come: a listen never blocks on a full stderr pipe
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            listener.stderr_lines.append(line.decode(errors="replace").rstrip("\n"))
 
     listener._reader = threading.Thread(target=read, daemon=True)
     listener._reader.start()
+    listener._error_reader = threading.Thread(target=read_errors, daemon=True)
+    listener._error_reader.start()
     return listener
 
 
@@ -360,3 +389,42 @@ def assert_stored_exactly(db: Path, acked: dict[int, Sent]) -> None:
             assert webhook.body == sent.body, f"id {webhook_id} (seq {sent.seq}): body differs"
             assert sent_headers_kept(webhook.headers, sent), (webhook_id, webhook.headers)
             assert webhook.header("Content-Length") == str(len(sent.body))
+
+
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1 (one no client
+    trusts by default: the usual local https development set-up)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context

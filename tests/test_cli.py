@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import whrelay
-from tests.conftest import ROOT, raw_request, run_whrelay, whrelay_cmd
+from tests.conftest import (
+    ROOT,
+    folder_state,
+    raw_request,
+    request_bytes,
+    run_whrelay,
+    start_listener,
+    whrelay_cmd,
+)
 from whrelay.errors import ExitCode
 from whrelay.models import Capture, RawHeaders, WebhookSummary
 from whrelay.storage import Store
@@ -135,32 +145,118 @@ def test_console_script_runs() -> None:
 # --- list ----------------------------------------------------------------------------------
 
 
+READERS = [
+    ("list",),
+    ("list", "--json"),
+    ("show", "1"),
+    ("show", "1", "--json"),
+    ("show", "1", "--raw"),
+    ("verify", "1", "--secret", "s"),
+]
+"""The commands that only read the database, with arguments that read a stored webhook."""
+
+
 def test_list_before_any_database_says_so_and_creates_nothing(isolated_env: Path) -> None:
-    result = ok("list")
-    assert result.stdout == b""
-    assert f"No webhooks yet: there is no database at {isolated_env / 'whrelay.db'}" in err(result)
+    result = run_whrelay("list")
+    line = assert_clean_error(result, (ExitCode.UNAVAILABLE,))
+    assert line == f"whrelay: error: there is no database at {isolated_env / 'whrelay.db'}"
     assert "whrelay listen' creates it" in err(result)
     assert not isolated_env.exists()  # a reader never creates a database (or its folder)
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("show", "1"), "no webhook with id 1: there is no database at"),
-        (("verify", "1", "--secret", "s"), "no webhook with id 1: there is no database at"),
-        (("replay", "1"), "nothing to replay: there is no database at"),
-    ],
-)
-def test_commands_on_a_database_that_does_not_exist_create_nothing(
-    tmp_path: Path, args: tuple[str, ...], message: str
+def _older(db: Path) -> None:
+    from whrelay.storage.migrations import migrate
+
+    raw = sqlite3.connect(db, isolation_level=None)
+    try:
+        migrate(raw, T0, target=2)
+    finally:
+        raw.close()
+
+
+def _newer(db: Path) -> None:
+    Store(db).close()
+    raw = sqlite3.connect(db)
+    try:
+        raw.execute("PRAGMA user_version = 999")
+    finally:
+        raw.close()
+
+
+def _foreign(db: Path) -> None:
+    raw = sqlite3.connect(db)
+    try:
+        raw.execute("CREATE TABLE notes (text TEXT)")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+DATABASES_NOT_READ = {
+    "missing": (None, "there is no database at {db}"),
+    "empty": (Path.touch, "the database {db} is empty: no whrelay listen has used it yet"),
+    "foreign": (_foreign, "{db} is a SQLite database, but not whrelay's"),
+    "older": (_older, "the database {db} has schema version 2, older than this whrelay's"),
+    "newer": (_newer, "the database {db} has schema version 999; this whrelay knows up to"),
+}
+
+
+@pytest.mark.parametrize("kind", DATABASES_NOT_READ)
+def test_every_reader_refuses_a_database_it_cannot_read_alike_and_changes_nothing(
+    tmp_path: Path, kind: str
 ) -> None:
-    typo = tmp_path / "typo" / "whrelay.db"
-    result = run_whrelay(*args, "--db", str(typo))
-    assert result.returncode == ExitCode.USAGE, result.stderr
-    lines = err(result).splitlines()
-    assert lines[0] == f"whrelay: error: {message} {typo}"
-    assert lines[1].startswith("  hint: ")
-    assert not typo.parent.exists()
+    """Missing, empty, another program's, older or newer: one line, exit 3, in every command
+    that only reads, and the folder left as it was (no tables, -wal, -shm or lock file)."""
+    make, message = DATABASES_NOT_READ[kind]
+    db = tmp_path / "hooks.db"
+    if make is not None:
+        make(db)
+    before = folder_state(tmp_path)
+    for args in READERS:
+        line = assert_clean_error(run_whrelay(*args, "--db", str(db)), (ExitCode.UNAVAILABLE,))
+        assert line.startswith("whrelay: error: " + message.format(db=db)), (args, line)
+        assert folder_state(tmp_path) == before, args
+    replayed = run_whrelay("replay", "1", "--to", "9", "--db", str(db))
+    if kind == "older":  # replay writes (its attempts), so it upgrades as listen does
+        assert replayed.returncode == ExitCode.USAGE, err(replayed)
+        assert "no webhook with id 1" in err(replayed)
+    else:
+        line = assert_clean_error(replayed, (ExitCode.UNAVAILABLE,))
+        assert line.startswith("whrelay: error: " + message.format(db=db))
+        assert folder_state(tmp_path) == before
+
+
+def test_every_reader_leaves_a_database_as_it_found_it(tmp_path: Path) -> None:
+    """No listen has it open: no -wal or -shm file appears, nothing is written."""
+    db = tmp_path / "hooks.db"
+    [stored] = seed(db, capture(body=b'{"ok": true}', headers=((b"Stripe-Signature", b"x"),)))
+    before = folder_state(tmp_path)
+    for args in READERS:
+        result = run_whrelay(*args, "--db", str(db))
+        assert result.returncode in (ExitCode.OK, ExitCode.CHECK_FAILED), (args, err(result))
+        assert b"Traceback" not in result.stderr
+        assert folder_state(tmp_path) == before, args
+    assert json.loads(out(ok("show", str(stored.id), "--json", "--db", str(db))))["id"] == 1
+
+
+def test_readers_read_while_listen_writes(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    listener = start_listener(db)
+    try:
+        for n in range(3):
+            wire = request_bytes(
+                "POST", f"/live/{n}", [("Host", "x"), ("Content-Length", "2")], b"{}"
+            )
+            sent = asyncio.run(raw_request(listener.url, wire))
+            assert sent.status == 200
+            rows = [
+                json.loads(line) for line in out(ok("list", "--json", "--db", str(db))).splitlines()
+            ]
+            assert rows[0]["path"] == f"/live/{n}"
+            shown = json.loads(out(ok("show", str(rows[0]["id"]), "--json", "--db", str(db))))
+            assert shown["path"] == f"/live/{n}"
+    finally:
+        assert listener.stop() == 130
 
 
 def test_list_on_an_empty_database_says_nothing_matches(tmp_path: Path) -> None:
@@ -170,7 +266,8 @@ def test_list_on_an_empty_database_says_nothing_matches(tmp_path: Path) -> None:
     assert "No webhooks match" in err(result)
 
 
-def test_list_json_on_an_empty_database_prints_nothing() -> None:
+def test_list_json_on_an_empty_database_prints_nothing(isolated_env: Path) -> None:
+    Store(isolated_env / "whrelay.db").close()
     result = ok("list", "--json")
     assert result.stdout == b""
 
@@ -510,6 +607,92 @@ def test_bad_usage_is_one_clean_error_line(args: tuple[str, ...]) -> None:
     assert_clean_error(run_whrelay(*args))
 
 
+NOT_UTF8 = os.fsdecode(b"\xff\xfe")
+"""What ``$'\\xff\\xfe'`` on a command line arrives as: lone surrogates standing for the bytes."""
+BEYOND_SQLITE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "given", [BEYOND_SQLITE, str(2**63), "0", "+1", "1.0", "١", NOT_UTF8], ids=repr
+)
+@pytest.mark.parametrize(
+    "command", [("show",), ("verify", "--secret", "s"), ("replay", "--to", "9")], ids=" ".join
+)
+def test_an_id_that_cannot_be_a_webhook_id_is_a_usage_error(
+    history: Path, command: tuple[str, ...], given: str
+) -> None:
+    result = run_whrelay(command[0], given, *command[1:], "--db", str(history))
+    line = assert_clean_error(result)
+    assert f"{given!r} is not a webhook id (a whole number, 1 to {2**63 - 1})" in line, line
+
+
+def test_the_largest_id_sqlite_stores_is_looked_up(history: Path) -> None:
+    line = assert_clean_error(run_whrelay("show", str(2**63 - 1), "--db", str(history)))
+    assert line == f"whrelay: error: no webhook with id {2**63 - 1}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--limit", BEYOND_SQLITE),
+        ("--limit", str(2**63 - 1)),
+        ("--since", BEYOND_SQLITE + "d"),
+        ("--since", "9999999999999d"),
+    ],
+    ids=" ".join,
+)
+def test_bounds_beyond_what_sqlite_stores_select_everything(
+    history: Path, args: tuple[str, ...]
+) -> None:
+    rows = out(ok("list", *args, "--json", "--db", str(history))).splitlines()
+    assert [json.loads(row)["id"] for row in rows] == [5, 4, 3, 2, 1]
+    assert b"--limit" not in ok("list", *args, "--db", str(history)).stderr
+
+
+def test_list_search_for_bytes_that_are_not_utf8_finds_them_in_bodies(tmp_path: Path) -> None:
+    """The store is byte-exact, so a search is too: what was typed (here not UTF-8) is
+    looked for as the bytes it is, in the body as received."""
+    db = tmp_path / "bytes.db"
+    seed(
+        db,
+        capture("/a", body=b"\x00\xff\xfe\x01"),
+        capture("/b", body=b"\xff \xfe"),
+        capture("/c", body="ÿþ".encode()),  # the same characters, as UTF-8
+    )
+    found = out(ok("list", "--search", NOT_UTF8, "--json", "--db", str(db))).splitlines()
+    assert [json.loads(row)["path"] for row in found] == ["/a"]
+    utf8 = out(ok("list", "--search", "ÿþ", "--json", "--db", str(db))).splitlines()
+    assert [json.loads(row)["path"] for row in utf8] == ["/c"]
+
+
+def test_list_path_and_method_that_are_not_utf8(history: Path) -> None:
+    """A path glob of other bytes matches none (received paths are ASCII); a method that is
+    not an HTTP token is bad input."""
+    result = ok("list", "--path", "/" + NOT_UTF8 + "*", "--db", str(history))
+    assert result.stdout == b""
+    assert b"No webhooks match" in result.stderr
+    line = assert_clean_error(run_whrelay("list", "--method", NOT_UTF8, "--db", str(history)))
+    assert line == "whrelay: error: --method '\\udcff\\udcfe' is not an HTTP method"
+    line = assert_clean_error(run_whrelay("list", "--method", "PO ST", "--db", str(history)))
+    assert "is not an HTTP method" in line
+    replayed = run_whrelay("replay", "--since", "1h", "--path", NOT_UTF8, "--db", str(history))
+    assert replayed.returncode == ExitCode.OK, err(replayed)
+    assert b"No webhooks match" in replayed.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [(NOT_UTF8, "Invalid character '\\udcff'"), ("a" * 64, "label too long")],
+    ids=["not-utf8", "long-label"],
+)
+def test_listen_on_a_host_that_cannot_be_a_name_is_a_usage_error(
+    tmp_path: Path, host: str, why: str
+) -> None:
+    result = run_whrelay("listen", "--port", "0", "--host", host, "--db", str(tmp_path / "h.db"))
+    line = assert_clean_error(result)
+    assert line == f"whrelay: error: --host {host!r} is not a host name or address ({why})"
+
+
 def test_db_that_is_a_directory(tmp_path: Path) -> None:
     for command in (("list",), ("show", "1")):
         assert_clean_error(
@@ -528,7 +711,7 @@ def test_db_under_a_regular_file(tmp_path: Path) -> None:
             (ExitCode.USAGE, ExitCode.UNAVAILABLE),
         )
     listed = run_whrelay("list", "--db", str(parent / "hooks.db"))
-    assert listed.returncode == ExitCode.OK
+    assert listed.returncode == ExitCode.UNAVAILABLE
     assert b"there is no database at" in listed.stderr
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from whrelay.relay.http1 import MAX_HEAD, Http1Client, ProtocolError
+from tests.conftest import self_signed, url_port
+from whrelay.relay.http1 import MAX_HEAD, MAX_IDLE_PER_TARGET, Http1Client, ProtocolError
 
 
 @contextlib.asynccontextmanager
@@ -119,3 +123,197 @@ async def test_an_answer_that_is_not_http_is_a_protocol_error(answer: bytes) -> 
         with pytest.raises(ProtocolError):
             await http.request("GET", url, (), None)
         await http.close()
+
+
+# --- strict framing --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [
+        b"Content-Length: 2\r\nContent-Length: 9\r\n",
+        b"Content-Length: 2, 9\r\n",
+        b"Content-Length: 9\r\nX-Between: 1\r\ncontent-length: 2\r\n",
+    ],
+    ids=["two headers", "a list", "apart"],
+)
+async def test_two_different_content_lengths_are_a_protocol_error(lengths: bytes) -> None:
+    """Which one frames the body is the target's secret: the last one won, and ``2`` then
+    ``9`` read ``okHTTP/1.`` (the next answer's first bytes) as the body."""
+    answer = b"HTTP/1.1 200 OK\r\n" + lengths + b"\r\nok" + b"HTTP/1.1 200 OK\r\n\r\n"
+    async with canned(answer) as (url, _):
+        http = client()
+        with pytest.raises(ProtocolError, match="different values: 2, 9"):
+            await http.request("GET", url, (), None)
+        await http.close()
+
+
+@pytest.mark.parametrize(
+    "lengths", [b"Content-Length: 2\r\nContent-Length: 2\r\n", b"Content-Length: 2 , 2\r\n"]
+)
+async def test_the_same_content_length_repeated_is_that_length(lengths: bytes) -> None:
+    answer = b"HTTP/1.1 200 OK\r\n" + lengths + b"\r\nok"
+    async with canned(answer, answer) as (url, heads):
+        http = client()
+        first = await http.request("GET", url, (), None)
+        second = await http.request("GET", url, (), None)
+        await http.close()
+    assert (first.body, second.body) == (b"ok", b"ok")
+    assert len(heads) == 2  # on one connection
+
+
+@pytest.mark.parametrize(
+    "body", [b"3\r\nabcXY0\r\n\r\n", b"3\r\nabc\n0\r\n\r\n", b"3\r\nabcd\r\n0\r\n\r\n"]
+)
+async def test_a_chunk_not_followed_by_crlf_is_a_protocol_error(body: bytes) -> None:
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    async with canned(answer) as (url, _):
+        http = client()
+        with pytest.raises(ProtocolError, match="not followed by CRLF"):
+            await asyncio.wait_for(http.request("GET", url, (), None), 10)
+        await http.close()
+
+
+async def test_chunked_with_a_content_length_is_read_chunked_and_not_reused() -> None:
+    """Transfer-Encoding overrides Content-Length (RFC 9112 6.3); both at once is a
+    smuggling sign, so the connection carries nothing more."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer += b"2\r\nhi\r\n0\r\n\r\n"
+    async with canned(answer, answer) as (url, heads):
+        http = client()
+        first = await http.request("GET", url, (), None)
+        assert http.idle("http", "127.0.0.1", url_port(url)) == 0
+        await http.close()
+    assert first.body == b"hi"
+    assert len(heads) == 1
+
+
+async def test_a_transfer_coding_that_is_not_chunked_last_runs_to_the_close() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\nConnection: close\r\n\r\n"
+    async with canned(answer + b"raw bytes") as (url, _):
+        http = client()
+        response = await http.request("GET", url, (), None)
+        await http.close()
+    assert response.body == b"raw bytes"
+
+
+# --- the pool of idle connections --------------------------------------------------------------
+
+
+@dataclass
+class Counted:
+    """What a keep-alive server saw of its connections."""
+
+    url: str
+    opened: int = 0
+    ended: int = 0
+    """Connections the client closed."""
+    requests: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    """Answers wait for it (set from the start unless the test holds them)."""
+
+
+@contextlib.asynccontextmanager
+async def keep_alive_server(hold: bool = False) -> AsyncIterator[Counted]:
+    """A server on 127.0.0.1 that answers every request ``204`` and keeps the connection,
+    counting connections opened and closed by the client."""
+    counted = Counted("")
+    if not hold:
+        counted.release.set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        counted.opened += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                counted.requests += 1
+                await counted.release.wait()
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            counted.ended += 1
+        except ConnectionError:
+            counted.ended += 1
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    counted.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    try:
+        yield counted
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not {what} within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+async def test_idle_connections_are_kept_up_to_the_bound_per_target() -> None:
+    async with keep_alive_server(hold=True) as server:
+        http = client()
+        port = url_port(server.url)
+        burst = [
+            asyncio.create_task(http.request("POST", server.url, (), b"x"))
+            for _ in range(MAX_IDLE_PER_TARGET + 3)
+        ]
+        await until(lambda: server.requests == len(burst), "every request in")
+        server.release.set()
+        assert [r.status for r in await asyncio.gather(*burst)] == [204] * len(burst)
+        assert server.opened == MAX_IDLE_PER_TARGET + 3
+        assert http.idle("http", "127.0.0.1", port) == MAX_IDLE_PER_TARGET
+        await until(lambda: server.ended == 3, "the three beyond the bound closed")
+        # The ones kept are used again: no new connection.
+        await http.request("POST", server.url, (), b"x")
+        assert server.opened == MAX_IDLE_PER_TARGET + 3
+        await http.close()
+        await until(lambda: server.ended == server.opened, "every connection closed")
+
+
+async def test_an_idle_connection_is_closed_once_it_expires() -> None:
+    async with keep_alive_server() as server:
+        http = Http1Client(allow=lambda a: a == "127.0.0.1", response_cap=1024, idle_expiry=0.2)
+        assert (await http.request("POST", server.url, (), b"x")).status == 204
+        await until(lambda: server.ended == 1, "the idle connection closed by the client")
+        assert http.idle("http", "127.0.0.1", url_port(server.url)) == 0
+        assert (await http.request("POST", server.url, (), b"x")).status == 204
+        assert server.opened == 2  # a new one, not the expired one
+        await http.close()
+
+
+async def test_a_tls_context_is_made_once_per_target(tmp_path: Path) -> None:
+    """Each connection to an https target uses that target's one context (it was built
+    again for every connection: the system's certificates loaded each time)."""
+    made: list[ssl.SSLContext] = []
+
+    def context() -> ssl.SSLContext:
+        made.append(ssl.create_default_context(cafile=str(tmp_path / "cert.pem")))
+        return made[-1]
+
+    server_tls = self_signed(tmp_path)
+    close = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(close)
+            await writer.drain()
+        writer.close()
+
+    servers = [await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls) for _ in "ab"]
+    urls = [f"https://127.0.0.1:{s.sockets[0].getsockname()[1]}/hook" for s in servers]
+    http = Http1Client(allow=lambda a: a == "127.0.0.1", response_cap=1024, tls_context=context)
+    try:
+        for url in urls[:1] * 3 + urls[1:] * 2:  # a connection each (Connection: close)
+            assert (await http.request("GET", url, (), None)).body == b"ok"
+    finally:
+        await http.close()
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+    assert len(made) == 2

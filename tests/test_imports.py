@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from whrelay.storage import Store
 
 CORE_MODULES = [
     "whrelay.models",
@@ -109,7 +110,10 @@ def test_read_only_commands_do_not_import_the_receiver_or_a_tui(
     tmp_path: Path, argv: list[str]
 ) -> None:
     report = tmp_path / "report.json"
-    db = ["--db", str(tmp_path / "hooks.db")] if argv[0] == "list" and "--help" not in argv else []
+    db: list[str] = []
+    if argv[0] == "list" and "--help" not in argv:
+        Store(tmp_path / "hooks.db").close()  # list exits 3 without one
+        db = ["--db", str(tmp_path / "hooks.db")]
     result = subprocess.run(
         [sys.executable, "-c", RUN_CLI_AND_REPORT, str(report), *argv, *db],
         capture_output=True,

@@ -17,7 +17,6 @@ import fcntl
 import gc
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import re
@@ -26,7 +25,6 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
@@ -37,6 +35,7 @@ from tests.conftest import (
     raw_request,
     request_bytes,
     run_whrelay,
+    self_signed,
     send_raw,
     start_listener,
     stored_count,
@@ -241,45 +240,6 @@ async def send_once(sender: Sender, url: str, webhook_id: int = 1) -> Attempt:
 
 def capture(path: str = "/hook") -> Capture:
     return Capture("POST", path, "", ((b"Host", b"x"),), b"{}", "1.1", "127.0.0.1", now_micros())
-
-
-def self_signed(tmp_path: Path) -> ssl.SSLContext:
-    """A server context with a fresh self-signed certificate for 127.0.0.1 (one no client
-    trusts by default: the usual local https development set-up)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context
 
 
 # --- 1. Retry-After that is not a number a float can be made of ----------------------------------

@@ -11,13 +11,14 @@ import string
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import folder_state
 from whrelay.errors import (
     DISK_FULL,
     ExitCode,
@@ -30,7 +31,7 @@ from whrelay.errors import (
 from whrelay.models import Capture, RawHeaders, WebhookSummary, pack_headers, unpack_headers
 from whrelay.paths import lock_path
 from whrelay.storage import GroupCommitWriter, Outcome, Store, WebhookFilter
-from whrelay.storage.lock import WriteLock
+from whrelay.storage.lock import ReadLock, WriteLock
 from whrelay.storage.migrations import MIGRATIONS, SCHEMA_VERSION, current_version, migrate
 from whrelay.storage.store import insert_webhook
 from whrelay.storage.writer import commit_batch
@@ -147,23 +148,27 @@ def _v1_row(db: sqlite3.Connection) -> None:
     )
 
 
-@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
-@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
-def test_migrates_from_every_earlier_version(tmp_path: Path, start: int, readonly: bool) -> None:
-    """A database left at any earlier version is brought to the current schema on open."""
-    with Store(tmp_path / "reference.db") as reference:
-        expected_schema = schema(reference.db)
-    old = tmp_path / "old.db"
-    raw = sqlite3.connect(old, isolation_level=None)
+def _database_at(path: Path, version: int) -> Path:
+    """A database left at schema ``version`` by an earlier whrelay, holding one webhook."""
+    raw = sqlite3.connect(path, isolation_level=None)
     try:
-        assert migrate(raw, T0, target=start) == list(range(1, start + 1))
-        assert current_version(raw) == start
-        if start >= 1:
+        raw.execute("PRAGMA journal_mode = WAL")
+        assert migrate(raw, T0, target=version) == list(range(1, version + 1))
+        assert current_version(raw) == version
+        if version >= 1:
             _v1_row(raw)
     finally:
         raw.close()
+    return path
 
-    with Store(old, readonly=readonly) as store:
+
+@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
+def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -> None:
+    """A database left at any earlier version is brought to the current schema by a writer."""
+    with Store(tmp_path / "reference.db") as reference:
+        expected_schema = schema(reference.db)
+    old = _database_at(tmp_path / "old.db", start)
+    with Store(old) as store:
         assert current_version(store.db) == SCHEMA_VERSION
         versions = [r[0] for r in store.db.execute("SELECT version FROM schema_versions")]
         assert versions == list(range(1, SCHEMA_VERSION + 1))
@@ -172,6 +177,109 @@ def test_migrates_from_every_earlier_version(tmp_path: Path, start: int, readonl
             kept = store.get_webhook(1)
             assert (kept.summary.path, kept.summary.query, kept.body) == ("/old", "a=1", b"{}")
             assert kept.headers == ((b"X-Old", b"yes"),)
+
+
+@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
+def test_a_reader_refuses_an_older_database_and_leaves_it_as_it_was(
+    tmp_path: Path, start: int
+) -> None:
+    old = _database_at(tmp_path / "old.db", start)
+    before = folder_state(tmp_path)
+    with pytest.raises(StorageError) as caught:
+        Store(old, readonly=True)
+    assert caught.value.exit_code == ExitCode.UNAVAILABLE
+    assert caught.value.message == (
+        f"the database {old} has schema version {start}, older than this whrelay's {SCHEMA_VERSION}"
+    )
+    assert caught.value.hint is not None and "whrelay listen" in caught.value.hint
+    assert folder_state(tmp_path) == before
+
+
+def _attempt_row(db: sqlite3.Connection, webhook_id: int, delivery: int | None) -> None:
+    db.execute(
+        "INSERT INTO attempts (webhook_id, delivery, trigger, url, request_headers, started_at,"
+        " duration_us) VALUES (?, ?, 'first', 'http://127.0.0.1:3000/', X'', ?, 1)",
+        (webhook_id, delivery, T0),
+    )
+
+
+def _rows(db: sqlite3.Connection, table: str, column: str = "webhook_id") -> list[int | None]:
+    return [r[0] for r in db.execute(f"SELECT {column} FROM {table} ORDER BY rowid")]
+
+
+def test_the_foreign_keys_migration_deletes_what_deleted_webhooks_left_behind(
+    tmp_path: Path,
+) -> None:
+    """Before foreign keys were enforced, deleting a webhook kept its deliveries, attempts and
+    verdict: upgrading deletes those rows, and only those."""
+    db = tmp_path / "orphans.db"
+    raw = sqlite3.connect(db, isolation_level=None)  # foreign keys off, as every version had
+    try:
+        migrate(raw, T0, target=3)
+        raw.execute("BEGIN")
+        for _ in range(2):
+            insert_webhook(raw, capture(), ["http://127.0.0.1:3000/"])
+        raw.execute(
+            "INSERT INTO verifications (webhook_id, verdict) VALUES (1, 'valid'), (2, 'valid')"
+        )
+        _attempt_row(raw, 1, 1)
+        _attempt_row(raw, 2, 2)
+        _attempt_row(raw, 2, None)  # a replay to --to: no delivery
+        raw.execute("INSERT INTO deliveries (webhook_id, target, state, created_at, updated_at)"
+                    " VALUES (2, 'http://127.0.0.1:4000/', 'failed', 1, 1)")  # fmt: skip
+        _attempt_row(raw, 2, 3)
+        raw.execute("DELETE FROM webhooks WHERE id = 1")
+        raw.execute("DELETE FROM deliveries WHERE id = 3")
+        raw.execute("COMMIT")
+        assert _rows(raw, "deliveries") == [1, 2]  # what a deleted webhook left behind
+    finally:
+        raw.close()
+    with Store(db) as store:
+        assert _rows(store.db, "verifications", "webhook_id") == [2]
+        assert _rows(store.db, "deliveries") == [2]
+        assert _rows(store.db, "attempts", "delivery") == [2, None]
+        assert [d.id for d in store.deliveries(2)] == [2]
+        assert len(store.attempts(2)) == 2
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
+def test_every_connection_enforces_foreign_keys(tmp_path: Path, readonly: bool) -> None:
+    db = tmp_path / "fk.db"
+    Store(db).close()
+    with Store(db, readonly=readonly) as store:
+        assert pragma(store.db, "foreign_keys") == 1
+    with Store(":memory:") as memory:
+        assert pragma(memory.db, "foreign_keys") == 1
+
+
+def test_deleting_a_webhook_deletes_its_deliveries_attempts_and_verdict(tmp_path: Path) -> None:
+    from whrelay.models import Attempt, Verdict
+    from whrelay.storage.store import insert_attempt
+
+    with Store(tmp_path / "cascade.db") as store:
+
+        def seed(db: sqlite3.Connection) -> list[int]:
+            ids = []
+            for n in range(2):
+                stored, [delivery] = insert_webhook(
+                    db, capture(f"/{n}"), ["http://127.0.0.1:3000/"], Verdict("valid", "stripe")
+                )
+                insert_attempt(db, Attempt(stored.id, delivery.id, "first", delivery.target,
+                                           (), T0, 1, 200))  # fmt: skip
+                ids.append(stored.id)
+            return ids
+
+        kept, deleted = store.run(seed)
+        store.run(lambda db: db.execute("DELETE FROM webhooks WHERE id = ?", (deleted,)))
+        for table in ("deliveries", "attempts", "verifications"):
+            assert _rows(store.db, table) == [kept], table
+        assert store.get_webhook(kept).summary.verdict == "valid"
+        assert len(store.attempts(kept)) == 1
+
+
+def test_an_attempt_for_a_webhook_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    with Store(tmp_path / "refused.db") as store, pytest.raises(StorageError, match="FOREIGN KEY"):
+        store.run(lambda db: _attempt_row(db, 42, None))
 
 
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
@@ -461,6 +569,163 @@ def test_reader_refuses_to_write(tmp_path: Path) -> None:
         assert reader.count_webhooks() == 0
 
 
+def _foreign(path: Path) -> Path:
+    """Another program's SQLite database (rollback journal, as SQLite makes by default)."""
+    raw = sqlite3.connect(path)
+    try:
+        raw.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+        raw.execute("INSERT INTO notes (text) VALUES ('mine')")
+        raw.commit()
+    finally:
+        raw.close()
+    return path
+
+
+def _newer(path: Path) -> Path:
+    Store(path).close()
+    raw = sqlite3.connect(path)
+    try:
+        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    finally:
+        raw.close()
+    return path
+
+
+def _not_sqlite(path: Path) -> Path:
+    path.write_bytes(b"this is not SQLite\n" * 100)
+    return path
+
+
+def _empty(path: Path) -> Path:
+    path.touch()
+    return path
+
+
+def test_a_reader_leaves_the_database_and_its_folder_as_they_were(tmp_path: Path) -> None:
+    """SQLite's read-only mode would create the -wal and -shm files of a WAL database no
+    writer has open (and leave them): a reader reads it as immutable instead."""
+    db = tmp_path / "quiet.db"
+    with Store(db) as writer:
+        [stored] = writer.insert_webhooks([capture(body=b"kept")], [["http://127.0.0.1:9/"]])
+    before = folder_state(tmp_path)
+    assert sorted(before) == ["quiet.db", lock_path(db).name]
+    assert db.read_bytes()[18:20] == b"\x02\x02"  # the header of a database in WAL mode
+    with Store(db, readonly=True) as reader:
+        assert [w.id for w in reader.list_webhooks()] == [stored.id]
+        assert reader.get_webhook(stored.id).body == b"kept"
+        assert len(reader.deliveries(stored.id)) == 1
+        assert reader.attempts(stored.id) == []
+        assert reader.count_webhooks() == 1
+        reader.data_version()
+        assert folder_state(tmp_path) == before
+    assert folder_state(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_empty, "the database {db} is empty: no whrelay listen has used it yet"),
+        (_foreign, "{db} is a SQLite database, but not whrelay's"),
+        (_not_sqlite, "cannot open the database {db}: file is not a database"),
+        (_newer, "the database {db} has schema version {newer}; this whrelay knows up to {known}"),
+    ],
+    ids=["empty", "foreign", "not-sqlite", "newer"],
+)
+def test_a_reader_refuses_a_database_it_cannot_read_and_leaves_it_as_it_was(
+    tmp_path: Path, make: Callable[[Path], Path], message: str
+) -> None:
+    db = make(tmp_path / "odd.db")
+    before = folder_state(tmp_path)
+    with pytest.raises(StorageError) as caught:
+        Store(db, readonly=True)
+    assert caught.value.exit_code == ExitCode.UNAVAILABLE
+    expected = message.format(db=db, newer=SCHEMA_VERSION + 1, known=SCHEMA_VERSION)
+    assert caught.value.message == expected
+    assert folder_state(tmp_path) == before
+
+
+def test_a_writer_refuses_another_programs_database_and_leaves_it_as_it_was(
+    tmp_path: Path,
+) -> None:
+    db = _foreign(tmp_path / "app.sqlite")
+    before = folder_state(tmp_path)
+    with pytest.raises(StorageError, match="a SQLite database, but not whrelay's"):
+        Store(db)
+    after = folder_state(tmp_path)
+    after.pop(lock_path(db).name)  # the writer's lock, taken to look
+    assert after == before
+
+
+@pytest.mark.parametrize("make", [None, _empty], ids=["missing", "empty"])
+def test_a_writer_told_not_to_create_refuses_a_missing_or_empty_database(
+    tmp_path: Path, make: Callable[[Path], Path] | None
+) -> None:
+    db = tmp_path / "none.db"
+    if make is not None:
+        make(db)
+    with pytest.raises(NoDatabaseError):
+        Store(db, create=False)
+    assert db.exists() == (make is not None)
+    assert db.stat().st_size == 0 if make else True
+    with Store(db) as created:  # what listen does with it
+        assert current_version(created.db) == SCHEMA_VERSION
+
+
+def test_a_reader_sees_rows_a_writer_committed_after_it_was_opened_in_this_process(
+    tmp_path: Path,
+) -> None:
+    """Opened as immutable (no writer had it open), it opens the file again when a writer
+    changed it in between (and checkpointed on closing), or has it open."""
+    db = tmp_path / "later.db"
+    Store(db).close()
+    with Store(db, readonly=True) as reader:
+        assert reader.count_webhooks() == 0
+        first = reader.data_version()
+        with Store(db) as writer:
+            writer.insert_webhooks([capture("/a")])
+        assert not Path(f"{db}-wal").exists()  # checkpointed into the file and removed
+        assert [w.path for w in reader.list_webhooks()] == ["/a"]
+        second = reader.data_version()
+        assert second != first
+        with Store(db) as writer:
+            writer.insert_webhooks([capture("/b")])
+            assert [w.path for w in reader.list_webhooks()] == ["/b", "/a"]  # from the WAL
+            assert reader.data_version() != second
+            writer.insert_webhooks([capture("/c")])
+            assert reader.count_webhooks() == 3
+
+
+def test_a_reader_reading_as_immutable_keeps_writers_out_meanwhile(tmp_path: Path) -> None:
+    """Its shared lock on the writers' lock file: a writer's transaction (and checkpoint)
+    waits, so the file does not change under an immutable read; readers share it."""
+    db = tmp_path / "held.db"
+    Store(db).close()
+    reader = Store(db, readonly=True)
+    other = Store(db, readonly=True)
+    try:
+        with (
+            reader.read_lock,
+            other.read_lock,
+            pytest.raises(StorageUnavailableError, match="held the write lock"),
+        ):
+            WriteLock(lock_path(db), timeout=0.05).acquire()
+        with (
+            WriteLock(lock_path(db), timeout=0.05),
+            pytest.raises(StorageUnavailableError, match="held the write lock"),
+            ReadLock(lock_path(db), timeout=0.05),
+        ):
+            pass
+    finally:
+        reader.close()
+        other.close()
+
+
+def test_a_read_lock_without_a_lock_file_creates_none(tmp_path: Path) -> None:
+    with ReadLock(tmp_path / "absent.db-whrelay.lock"):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
 WRITER_SCRIPT = """
 import sys
 from whrelay.models import Capture
@@ -532,7 +797,7 @@ def test_reader_sees_rows_committed_by_a_writer_in_another_process(tmp_path: Pat
 LOCK_SCRIPT = """
 import sys
 from whrelay.errors import StorageUnavailableError
-from whrelay.storage.lock import WriteLock
+from whrelay.storage.lock import ReadLock, WriteLock
 
 lock = WriteLock(__import__("pathlib").Path(sys.argv[1]), timeout=float(sys.argv[2]))
 print("trying", flush=True)

@@ -116,6 +116,25 @@ async def test_an_attempt_is_recorded_and_comes_back_with_its_id(tmp_path: Path)
     assert (after.state, after.attempts, after.last_status) == ("pending", 1, 503)
 
 
+async def test_the_storage_process_enforces_foreign_keys(tmp_path: Path) -> None:
+    """An attempt for a webhook that does not exist is refused by the child's connection,
+    which goes on committing the next jobs."""
+    db = tmp_path / "p.db"
+    Store(db).close()
+    writer = ProcessWriter(db, "normal")
+    await writer.start()
+    stray = Attempt(424242, None, "replay", "http://127.0.0.1:9/", (), 1, 1, 200)
+    try:
+        with pytest.raises(StorageError, match="FOREIGN KEY"):
+            await writer.run(RecordAttempt(stray, "delivered"))
+        stored, _ = await writer.run(InsertWebhook(capture(1)))
+    finally:
+        await writer.close()
+    with Store(db, readonly=True) as store:
+        assert store.get_webhook(stored.id).body == capture(1).body
+        assert store.attempts(424242) == []
+
+
 class Label(str):
     """A str subclass: marshal refuses it (it encodes exact built-in types only)."""
 

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -798,6 +799,28 @@ def test_sign_stripe_data_file_signs_the_exact_bytes(tmp_path: Path) -> None:
         )
     )
     assert headers["Stripe-Signature"] == stripe_sig(binary, at=at)
+
+
+def test_sign_with_data_and_a_secret_typed_in_bytes_that_are_not_utf8_signs_those_bytes() -> None:
+    """``--data $'\\xff\\xfe' --secret $'s\\xff'``: the body and the key are the bytes typed
+    (they were an internal error), checked against the Stripe scheme's definition."""
+    body, key = b"\xff\xfe{}", b"s\xff"
+    at = NOW + 7
+    headers = signed_headers(
+        run_whrelay(
+            "sign",
+            "--provider",
+            "stripe",
+            "--secret",
+            os.fsdecode(key),
+            "--data",
+            os.fsdecode(body),
+            "--now",
+            str(at),
+        )
+    )
+    expected = hmac.new(key, f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers["Stripe-Signature"] == f"t={at},v1={expected}"
 
 
 def test_sign_standard_webhooks_is_accepted_by_the_official_library(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     """Bad usage or bad input: an unknown option, an unknown id, an unreadable file."""
     UNAVAILABLE = 3
-    """The database or the port could not be used (locked, read-only, disk full, port taken)."""
+    """The database or the port could not be used: the database missing, not whrelay's or of
+    another schema version, locked, read-only or full; the port taken."""
     INTERNAL = 4
     """A bug in whrelay (the message says so; ``WHRELAY_DEBUG=1`` shows the traceback)."""
     INTERRUPTED = 130
@@ -61,7 +62,8 @@ class StorageError(WhrelayError):
 
 
 class NoDatabaseError(StorageError):
-    """A command that only reads was pointed at a database that does not exist (yet)."""
+    """A command that only reads was pointed at a database that does not exist, or is empty
+    (no ``listen`` has made it a whrelay database yet)."""
 
 
 class StorageUnavailableError(StorageError):

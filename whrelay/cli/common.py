@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,22 @@ DbOption = Annotated[
         readable=False,  # the database says what is wrong with it, with its exit code (3)
     ),
 ]
+HTTP_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""What an HTTP method is made of (RFC 9110 5.6.2)."""
+MAX_ID = 2**63 - 1
+"""The largest id SQLite can store (a signed 64-bit integer)."""
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_webhook_id(text: str) -> int:
+    """A webhook id as typed: ASCII digits, 1 to ``MAX_ID``. Anything else is a usage error
+    (a larger number could not even be looked up)."""
+    value = int(text) if _DIGITS.fullmatch(text) else 0
+    if not 1 <= value <= MAX_ID:
+        raise typer.BadParameter(f"{text!r} is not a webhook id (a whole number, 1 to {MAX_ID})")
+    return value
+
+
 JsonOption = Annotated[
     bool,
     typer.Option(

@@ -1,4 +1,5 @@
-"""``whrelay list`` and ``whrelay show``: read the stored history (read-only, any process)."""
+"""``whrelay list`` and ``whrelay show``: read the stored history (read-only, any process;
+they never create, upgrade or change a database)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ from typing import Annotated
 
 import typer
 
-from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
-from whrelay.errors import NoDatabaseError, NotFoundError, UsageError
+from whrelay.cli.common import (
+    HTTP_TOKEN,
+    DbOption,
+    JsonOption,
+    parse_webhook_id,
+    resolve_db,
+    stderr,
+    stdout,
+    write_json,
+)
+from whrelay.errors import UsageError
 
 
 class VerdictChoice(StrEnum):
@@ -89,6 +99,8 @@ def list_webhooks(
     from whrelay.storage import Store, WebhookFilter
     from whrelay.timeparse import parse_since
 
+    if method is not None and not HTTP_TOKEN.fullmatch(method):
+        raise UsageError(f"--method {method!r} is not an HTTP method", hint="e.g. --method POST")
     if provider is not None:
         from whrelay.detect import PROVIDERS
 
@@ -107,16 +119,10 @@ def list_webhooks(
         verdict=verdict.value if verdict else None,
         limit=limit + 1 if limit else 0,  # one more: whether --limit cut anything off
     )
-    try:
-        with Store(resolve_db(db), readonly=True) as store:
-            rows = store.list_webhooks(where)
-        more = bool(limit) and len(rows) > limit
-        rows = rows[:limit] if more else rows
-    except NoDatabaseError as error:
-        if not json_output:
-            stderr().print(Text(f"No webhooks yet: {error.message}.", style="dim"))
-            stderr().print(Text(f"  hint: {error.hint}", style="dim"))
-        return
+    with Store(resolve_db(db), readonly=True) as store:
+        rows = store.list_webhooks(where)
+    more = bool(limit) and len(rows) > limit
+    rows = rows[:limit] if more else rows
     if json_output:
         for row in rows:
             write_json(row.to_json())
@@ -141,7 +147,9 @@ controls such as CSI written in UTF-8); TAB, LF and CRLF are text."""
 
 
 def show(
-    webhook_id: Annotated[int, typer.Argument(metavar="ID", help="The webhook's id.")],
+    webhook_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The webhook's id.", parser=parse_webhook_id)
+    ],
     raw: Annotated[
         bool, typer.Option("--raw", metavar="", help="Write the exact body bytes to stdout.")
     ] = False,
@@ -170,11 +178,8 @@ def show(
     from whrelay.storage import Store
     from whrelay.storage.read import webhook_view
 
-    try:
-        with Store(resolve_db(db), readonly=True) as store:
-            view = webhook_view(store, webhook_id)
-    except NoDatabaseError as error:
-        raise NotFoundError(f"no webhook with id {webhook_id}: {error}", error.hint) from None
+    with Store(resolve_db(db), readonly=True) as store:
+        view = webhook_view(store, webhook_id)
     webhook = view.webhook
     if raw:
         if sys.stdout.isatty() and _TERMINAL_CONTROL.search(webhook.body or b""):

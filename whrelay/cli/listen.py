@@ -462,7 +462,7 @@ def listen(
     )
     settings = config.ListenSettings(
         db_path=_creatable(db),
-        host=host,
+        host=_host(host),
         port=port,
         durability=_durability(durability),
         max_body=_max_body(max_body),
@@ -566,6 +566,19 @@ def _creatable(db: Path | None) -> Path:
             hint=f"create it first (mkdir -p {shlex.quote(str(path.parent))}), or check the path",
         )
     return path
+
+
+def _host(text: str) -> str:
+    """``--host`` as the resolver can take it: a name that cannot be put into ASCII (bytes
+    that were not UTF-8, a label over 63 characters) is bad input, not a failure to bind."""
+    try:
+        text.encode("idna")
+    except UnicodeError as error:
+        raise UsageError(
+            f"--host {text!r} is not a host name or address ({error.__cause__ or error})",
+            hint="e.g. 127.0.0.1, ::1, localhost or 0.0.0.0",
+        ) from None
+    return text
 
 
 def _max_body(text: str) -> int:

@@ -8,10 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
+from whrelay.cli.common import (
+    DbOption,
+    JsonOption,
+    parse_webhook_id,
+    resolve_db,
+    stderr,
+    stdout,
+    write_json,
+)
 from whrelay.cli.history import StatusChoice, VerdictChoice
 from whrelay.defaults import DEFAULT_RESPONSE_CAP
-from whrelay.errors import ExitCode, NotFoundError, UsageError
+from whrelay.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -39,7 +47,10 @@ EXAMPLES = """
 
 def replay_command(
     ids: Annotated[
-        list[int] | None, typer.Argument(metavar="[ID]...", help="Webhook ids.", show_default=False)
+        list[int] | None,
+        typer.Argument(
+            metavar="[ID]...", help="Webhook ids.", show_default=False, parser=parse_webhook_id
+        ),
     ] = None,
     to: Annotated[
         str | None,
@@ -145,15 +156,11 @@ def replay_command(
     target = parse_target(to) if to else None
     extra = tuple(parse_header_option(h) for h in header or ())
     body = body_file.read_bytes() if body_file else None
-    database = resolve_db(db)
-    if not database.exists():  # a wrong --db: say so rather than create an empty one
-        raise NotFoundError(
-            f"nothing to replay: there is no database at {database}",
-            hint="'whrelay paths' shows the database in use; --db names another",
-        )
     resigner = _resigner(sign_as, secret, secret_env, resign_unverified) if resign else None
     named = bool(ids)
-    with Store(database) as store:
+    # It records its attempts, so it writes (and upgrades an older database, as listen
+    # does); a missing or empty database is refused as the readers refuse it.
+    with Store(resolve_db(db), create=False) as store:
         if not ids:
             ids = _selected(store, since, path, status, provider, verdict)
             if not ids:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-import re
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,8 +12,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from whrelay.cli.common import DbOption, JsonOption, resolve_db, stderr, stdout, write_json
-from whrelay.errors import ExitCode, NoDatabaseError, NotFoundError, UsageError
+from whrelay.cli.common import (
+    HTTP_TOKEN,
+    DbOption,
+    JsonOption,
+    parse_webhook_id,
+    resolve_db,
+    stderr,
+    stdout,
+    write_json,
+)
+from whrelay.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from whrelay.signatures import Message, Verification
@@ -140,13 +149,18 @@ def _data(value: str | None) -> bytes | None:
             return path.read_bytes()
         except OSError as error:
             raise UsageError(f"cannot read {path}: {error.strerror}") from None
-    return value.encode()
+    return os.fsencode(value)  # the bytes as typed, UTF-8 or not
 
 
 def verify(
     webhook_id: Annotated[
         int | None,
-        typer.Argument(metavar="[ID]", help="A stored webhook's id.", show_default=False),
+        typer.Argument(
+            metavar="[ID]",
+            help="A stored webhook's id.",
+            show_default=False,
+            parser=parse_webhook_id,
+        ),
     ] = None,
     request: Annotated[
         Path | None,
@@ -216,11 +230,8 @@ def verify(
     if webhook_id is not None:
         from whrelay.storage import Store
 
-        try:
-            with Store(resolve_db(db), readonly=True) as store:
-                webhook = store.get_webhook(webhook_id)
-        except NoDatabaseError as error:
-            raise NotFoundError(f"no webhook with id {webhook_id}: {error}", error.hint) from None
+        with Store(resolve_db(db), readonly=True) as store:
+            webhook = store.get_webhook(webhook_id)
         message = v.message_from_webhook(webhook, url)
         if judged_at is None:
             judged_at = webhook.summary.received_at / 1_000_000
@@ -440,7 +451,7 @@ def send(
     from whrelay.targets import check_target, parse_target
     from whrelay.verification import HmacOptions
 
-    if not _TOKEN.fullmatch(method):
+    if not HTTP_TOKEN.fullmatch(method):
         raise UsageError(f"-X {method!r} is not an HTTP method", hint="e.g. -X POST or -X PUT")
     target = parse_target(url)
     check_target(target, allow_remote)
@@ -483,7 +494,6 @@ def send(
     return ExitCode.OK if attempt.ok else ExitCode.CHECK_FAILED
 
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 """An HTTP method: a token (RFC 9110)."""
 
 

@@ -21,6 +21,7 @@ import asyncio
 import collections
 import functools
 import re
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ from whrelay.models import now_micros
 from whrelay.timeparse import size_text
 
 MAX_LINE = 8190
-"""Longest request line and longest header line, in bytes (aiohttp's and nginx's default)."""
+"""Longest request target, header name and header value, in bytes (aiohttp's limits apply
+to each of them, not to whole lines; 8190 is its default and nginx's)."""
 MAX_HEADERS = 128
 READ_CHUNK = 1 << 16
 """Body bytes buffered before reading from the socket pauses (flow control)."""
@@ -61,6 +63,25 @@ SERVER = f"whrelay/{__version__}".encode()
 _NO_BODY = frozenset({204, 304})
 _QUOTED = re.compile(r":\s*(?:bytearray\()?b?['\"]")
 """Where a parser error starts quoting the request back."""
+_VERSION_REFUSED = "Invalid HTTP version"
+_VERSION = re.compile(r" HTTP/([0-9]{1,3})\.([0-9]{1,3})")
+
+
+def _refused_version(message: str) -> tuple[int, int] | None:
+    """The version of a request line the parser refused for its version, from its message
+    (``Invalid HTTP version``, then the line quoted: its last ``HTTP/x.y`` is the version;
+    one in the path comes before it). ``None`` for any other refusal."""
+    if _VERSION_REFUSED not in message:
+        return None
+    quoted = message.partition(_VERSION_REFUSED)[2]
+    found = _VERSION.findall(quoted.split("\n\n", 1)[-1].split("\n", 1)[0])
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
+
+
+ACCEPT_RETRY = 1.0
+"""Seconds accepting pauses after a failed ``accept()`` (out of file descriptors, say)."""
+ACCEPT_REPORT_INTERVAL = 10.0
+"""Seconds between two reports of connections that could not be accepted."""
 
 
 @dataclass(slots=True)
@@ -194,34 +215,161 @@ class Limits:
         return body_budget(self.max_body, self.body_budget)
 
 
+class AcceptErrors:
+    """Connections that could not be accepted (out of file descriptors or memory), said in
+    one line at most per ``interval``: when it starts, then with a count while it goes on,
+    and when a connection is accepted again (at the first accept once an interval passed
+    since the last line, so that a server at its limit does not flap in the log)."""
+
+    def __init__(self, interval: float = ACCEPT_REPORT_INTERVAL) -> None:
+        self.interval = interval
+        self.failing_since: float | None = None
+        self.failed = 0
+        """Failed accepts since the last line."""
+        self.total = 0
+        """Failed accepts since they started."""
+        self._last_line = -interval
+
+    def failure(self, error: OSError) -> None:
+        now = time.monotonic()
+        self.failed += 1
+        self.total += 1
+        if self.failing_since is None:
+            self.failing_since = now
+        if now < self._last_line + self.interval:
+            return
+        why = error.strerror or str(error)
+        if self.total == self.failed:
+            say(
+                f"cannot accept connections: {why}; they wait, and are tried again every "
+                f"{ACCEPT_RETRY:g} s (if it lasts: raise the limit, ulimit -n)"
+            )
+        else:
+            say(
+                f"still cannot accept connections: {why} ({self.failed} failed accepts in "
+                f"the last {now - self._last_line:.0f} s)"
+            )
+        self.failed = 0
+        self._last_line = now
+
+    def accepted(self) -> None:
+        """A connection was accepted: said, if it ends a spell of failures."""
+        now = time.monotonic()
+        if self.failing_since is None or now < self._last_line + self.interval:
+            return
+        lasted = now - self.failing_since
+        say(f"accepting connections again ({self.total} failed accepts over {lasted:.0f} s)")
+        self.failing_since = None
+        self.failed = self.total = 0
+        self._last_line = now
+
+
 class HttpServer:
-    """Serves a ``Handler`` on a TCP socket: ``await start(...)``, then ``await stop()``."""
+    """Serves a ``Handler`` on TCP sockets: ``await start(...)``, then ``await stop()``.
+
+    It accepts connections itself rather than through ``loop.create_server``: asyncio logs
+    each failed ``accept()`` with a traceback, and on running out of descriptors (``EMFILE``)
+    goes on through the whole backlog, scheduling a retry of the listening socket for each
+    failure, which schedule more in turn (up to Python 3.14 at least): 24,846 tracebacks in
+    20 s, and a loop busy with them. Here a failure pauses accepting for ``ACCEPT_RETRY``
+    seconds, once, and ``AcceptErrors`` reports it; clients meanwhile wait in the backlog."""
 
     def __init__(self, handler: Handler, limits: Limits) -> None:
         self.handler = handler
         self.limits = limits
         self.connections: set[Connection] = set()
         self.budget = BodyBudget(limits.budget)
-        self._server: asyncio.Server | None = None
+        self.accept_errors = AcceptErrors()
+        self._sockets: list[socket.socket] = []
+        self._paused: dict[socket.socket, asyncio.TimerHandle] = {}
+        self._connecting: set[asyncio.Task[object]] = set()
+        self._backlog = 1024
 
     async def start(self, host: str, port: int, backlog: int = 1024) -> None:
+        """Listen on every address ``host`` resolves to (as ``loop.create_server`` does)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: Connection(self, loop), host, port, backlog=backlog
+        infos = await loop.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
+        self._backlog = backlog
+        try:
+            for family, kind, proto, _, address in dict.fromkeys(infos):
+                sock = socket.socket(family, kind, proto)
+                self._sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    sock.bind(address)
+                except OSError as error:  # in asyncio's words, which name the address
+                    why = (error.strerror or str(error)).lower()
+                    raise OSError(
+                        error.errno, f"error while attempting to bind on address {address!r}: {why}"
+                    ) from None
+                sock.listen(backlog)
+                sock.setblocking(False)
+        except BaseException:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+            raise
+        for sock in self._sockets:
+            loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _accept(self, sock: socket.socket) -> None:
+        """Accept what waits on ``sock`` (up to a backlog's worth); on a failure, stop
+        watching it for ``ACCEPT_RETRY`` seconds."""
+        loop = asyncio.get_running_loop()
+        for _ in range(self._backlog):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as error:
+                self.accept_errors.failure(error)
+                loop.remove_reader(sock.fileno())
+                self._paused[sock] = loop.call_later(ACCEPT_RETRY, self._resume, sock)
+                return
+            conn.setblocking(False)
+            task: asyncio.Task[object] = loop.create_task(self._connect(conn))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
+    def _resume(self, sock: socket.socket) -> None:
+        del self._paused[sock]
+        if sock.fileno() >= 0:
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
+
+    async def _connect(self, conn: socket.socket) -> object:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.connect_accepted_socket(lambda: Connection(self, loop), conn)
+        except OSError:  # the client went away at once (reset): nothing to serve
+            conn.close()
+            return None
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._sockets, "start() first"
+        return int(self._sockets[0].getsockname()[1])
 
     async def stop(self, timeout: float) -> None:
         """Stop accepting; answer what is being answered (within ``timeout`` seconds), then
         close every connection. Requests not yet started are not answered: their senders
         send them again."""
-        if self._server is None:
+        if not self._sockets:
             return
-        self._server.close()
+        loop = asyncio.get_running_loop()
+        for sock in self._sockets:
+            if sock not in self._paused:
+                loop.remove_reader(sock.fileno())
+            sock.close()
+        for timer in self._paused.values():
+            timer.cancel()
+        self._paused.clear()
+        self._sockets.clear()
+        if self._connecting:  # accepted: let them become connections, to be shut below
+            await asyncio.wait(list(self._connecting))
         for connection in list(self.connections):
             connection.shut()
         try:
@@ -239,8 +387,6 @@ class HttpServer:
                 task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=CUT_OFF_WAIT)
-        await self._server.wait_closed()
-        self._server = None
 
 
 class _Malformed(Exception):
@@ -281,6 +427,8 @@ class Connection(BaseProtocol):
         self.task: asyncio.Task[None] | None = None
         self.closing = False
         """Answer what is being answered, then close; read nothing more."""
+        self.broken_status = 400
+        """The answer to what the parser refused: 400, or 505 for another major version."""
         self.broken: str | None = None
         """Why the parser refused the stream; a 400 goes out in turn, then the connection
         closes."""
@@ -304,6 +452,8 @@ class Connection(BaseProtocol):
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
         self.server.connections.add(self)
+        if self.server.accept_errors.failing_since is not None:
+            self.server.accept_errors.accepted()
         self._went_idle()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -436,9 +586,11 @@ class Connection(BaseProtocol):
                     async with asyncio.timeout(self.limits.idle_timeout or None):
                         await self._drain_helper()
             if self.broken is not None and self.transport is not None:
-                why = f"malformed request: {self.broken}; not stored"
-                self.handler.refused(400, why, "", "")
-                self.transport.write(_serialize(None, plain(400, why), True))
+                status, why = self.broken_status, f"{self.broken}; not stored"
+                if status == 400:
+                    why = "malformed request: " + why
+                self.handler.refused(status, why, "", "")
+                self.transport.write(_serialize(None, plain(status, why), True))
                 self._close(linger=True)
             elif (self.closing or self.client_done) and not self.lingering:
                 self._close()
@@ -583,6 +735,14 @@ class Connection(BaseProtocol):
         reason = lines[0] if lines else type(error).__name__
         # "Got more than 8190 bytes when reading: b'AAAA…'": the verdict without the quote.
         reason = _QUOTED.split(reason, maxsplit=1)[0][:200].rstrip(":. ")
+        version = _refused_version(error.message or "")
+        if version is not None:
+            major, minor = version
+            if major != 1:  # refusing the major version is what 505 says (RFC 9110 15.6.6)
+                self.broken_status = 505
+                reason = f"HTTP/{major}.{minor} is not supported (HTTP/1.1 is)"
+            else:  # RFC 9112 2.3 would read it as 1.1; llhttp reads only 1.0 and 1.1
+                reason = f"HTTP/{major}.{minor} is not HTTP/1.0 or 1.1"
         self.broken = reason
         self._pause_transport_reading()
         self._fail_open_body(_Malformed(reason))

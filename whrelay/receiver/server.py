@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -181,9 +182,10 @@ async def _serve(
     try:
         await http.start(settings.host, settings.port, backlog=1024)
     except OSError as error:
+        number = errno.EADDRNOTAVAIL if isinstance(error, socket.gaierror) else error.errno
         raise UnavailableError(
             f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
-            hint=_BIND_HINTS.get(error.errno or 0, "pick another --port, or 0 for any free port"),
+            hint=_BIND_HINTS.get(number or 0, "pick another --port, or 0 for any free port"),
         ) from None
     port = http.port
     emit(

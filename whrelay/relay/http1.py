@@ -5,8 +5,11 @@ Forwarding is whrelay's busiest client path, and a general-purpose client costs 
 times the CPU of the request itself. This one does only what forwarding needs: one request
 at a time per connection, headers written byte for byte (names and values exactly as
 stored, in order), bodies framed by Content-Length, responses framed by Content-Length,
-chunked encoding or the end of the connection. Before dialling, every address is checked
-by ``allow`` (the loopback policy), so a refused address is never contacted.
+chunked encoding or the end of the connection, strictly (two different lengths, or a chunk
+not followed by CRLF, are a ``ProtocolError``: guessing would read one answer's bytes as
+another's). Idle connections are pooled per target, a few and for a few seconds; an https
+target's TLS context is made once. Before dialling, every address is checked by ``allow``
+(the loopback policy), so a refused address is never contacted.
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ from urllib.parse import urlsplit
 
 MAX_HEAD = 256 * 1024
 """Bytes of response status line and headers read at the most."""
+MAX_IDLE_PER_TARGET = 8
+"""Kept-alive connections kept per target (scheme, host and port) while idle, at the most:
+as many as a target's lane sends at once. One more is closed, the oldest first."""
+IDLE_EXPIRY = 4.0
+"""Seconds an idle kept-alive connection is kept; then it is closed. Under the 5 s after
+which Node.js servers close theirs, so that a request is seldom sent on a connection the
+target is closing."""
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
@@ -41,13 +51,22 @@ class Response:
     truncated: bool
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    expiry: asyncio.TimerHandle | None = None
+    """While idle in the pool: when it is closed."""
 
     def close(self) -> None:
+        self.taken()
         self.writer.close()
+
+    def taken(self) -> None:
+        """Out of the pool (to be used, or closed): no longer expires."""
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
 
     def reusable(self) -> bool:
         """Whether the connection can carry another request: open, and with no bytes waiting
@@ -63,19 +82,55 @@ def _buffered(reader: asyncio.StreamReader) -> int:
     return len(buffer) if isinstance(buffer, bytes | bytearray) else 0
 
 
+_Target = tuple[str, str, int]
+"""Scheme, host and port: what a pooled connection (and a TLS context) is for."""
+
+
 @dataclass
 class Http1Client:
     allow: Callable[[str], bool]
     """Whether an IP address may be connected to."""
     response_cap: int
     connect_timeout: float = 10.0
-    _idle: dict[tuple[str, str, int], list[_Connection]] = field(default_factory=dict)
+    max_idle: int = MAX_IDLE_PER_TARGET
+    """Idle kept-alive connections kept per target."""
+    idle_expiry: float = IDLE_EXPIRY
+    """Seconds an idle connection is kept before it is closed."""
+    tls_context: Callable[[], ssl.SSLContext] = ssl.create_default_context
+    """Makes the TLS context of an https target: once per target, not per connection
+    (loading the system's certificates takes milliseconds)."""
+    _idle: dict[_Target, list[_Connection]] = field(default_factory=dict)
+    _tls: dict[_Target, ssl.SSLContext] = field(default_factory=dict)
 
     async def close(self) -> None:
         for connections in self._idle.values():
             for connection in connections:
                 connection.close()
         self._idle.clear()
+
+    def idle(self, scheme: str, host: str, port: int) -> int:
+        """How many idle connections to this target are kept."""
+        return len(self._idle.get((scheme, host, port), ()))
+
+    def _keep(self, key: _Target, connection: _Connection) -> None:
+        """Pool a connection that can carry another exchange: the freshest ``max_idle`` are
+        kept, each for ``idle_expiry`` seconds."""
+        idle = self._idle.setdefault(key, [])
+        idle.append(connection)
+        while len(idle) > self.max_idle:
+            idle.pop(0).close()
+        connection.expiry = asyncio.get_running_loop().call_later(
+            self.idle_expiry, self._expire, key, connection
+        )
+
+    def _expire(self, key: _Target, connection: _Connection) -> None:
+        connection.expiry = None
+        idle = self._idle.get(key, [])
+        if connection in idle:
+            idle.remove(connection)
+            if not idle:
+                del self._idle[key]
+        connection.close()
 
     async def request(
         self, method: str, url: str, headers: tuple[tuple[bytes, bytes], ...], body: bytes | None
@@ -99,6 +154,7 @@ class Http1Client:
         idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
+            connection.taken()
             if not connection.reusable():  # closed by the target while idle: the next one
                 connection.close()
                 continue
@@ -127,7 +183,10 @@ class Http1Client:
                 raise BlockedAddressError(
                     f"{address} is not a loopback address (use --allow-remote)"
                 )
-            tls = ssl.create_default_context() if scheme == "https" else None
+            tls = None
+            if scheme == "https":
+                key = (scheme, host, port)
+                tls = self._tls.get(key) or self._tls.setdefault(key, self.tls_context())
             last: OSError | None = None
             for family, _, proto, _, sockaddr in allowed:
                 try:
@@ -168,18 +227,15 @@ class Http1Client:
             if status >= 200 or status == 101:
                 break  # 1xx heads precede the real answer
         headers = _parse_headers(b"\r\n".join(line.rstrip(b"\r") for line in lines[1:]))
-        lowered = {name.lower(): value for name, value in headers}
         if method == "HEAD" or status in (204, 304) or status < 200:
             return Response(status, headers, b"", False)
-        if b"chunked" in lowered.get(b"transfer-encoding", b"").lower():
+        framing = _framing(headers)
+        if framing.chunked:
             raise ProtocolError("a chunked answer with bare-LF line endings")
-        declared = lowered.get(b"content-length")
-        if declared is not None:
-            if not declared.strip().isdigit():
-                raise ProtocolError(f"bad Content-Length {declared[:40]!r}")
-            if len(rest) < int(declared):
+        if framing.length is not None:
+            if len(rest) < framing.length:
                 raise asyncio.IncompleteReadError(received, None)  # cut short
-            rest = rest[: int(declared)]
+            rest = rest[: framing.length]
         cap = self.response_cap
         return Response(status, headers, rest[:cap], len(rest) > cap)
 
@@ -206,27 +262,26 @@ class Http1Client:
             headers = _parse_headers(fields)
             if status >= 200 or status == 101:
                 break  # 1xx (100 Continue, 103 Early Hints) precede the real answer
-        lowered = {name.lower(): value for name, value in headers}
         keep = (
             version == b"HTTP/1.1"
             and status != 101
-            and b"close" not in lowered.get(b"connection", b"").lower()
+            and not any(
+                name.lower() == b"connection" and b"close" in value.lower()
+                for name, value in headers
+            )
         )
         cap = self.response_cap
         truncated = False
+        framing = _Framing()
         if method == "HEAD" or status in (204, 304) or status < 200:
             body = b""
-        elif b"chunked" in lowered.get(b"transfer-encoding", b"").lower():
+        elif (framing := _framing(headers)).chunked:
             body, truncated = await _read_chunked(reader, cap)
-        elif b"content-length" in lowered:
-            declared = lowered[b"content-length"].strip()
-            if not declared.isdigit():  # bytes: ASCII digits only, so no sign
-                raise ProtocolError(f"bad Content-Length {declared[:40]!r}")
-            length = int(declared)
-            if length > cap:
+        elif framing.length is not None:
+            if framing.length > cap:
                 body, truncated = await reader.readexactly(cap), True
             else:
-                body = await reader.readexactly(length)
+                body = await reader.readexactly(framing.length)
         else:
             body = await reader.read(cap + 1)
             while len(body) <= cap:
@@ -237,8 +292,8 @@ class Http1Client:
             truncated = len(body) > cap
             body = body[:cap]
             keep = False
-        if keep and not truncated and connection.reusable():
-            self._idle.setdefault(key, []).append(connection)
+        if keep and framing.reusable and not truncated and connection.reusable():
+            self._keep(key, connection)
         else:
             connection.close()
         return Response(status, headers, body, truncated)
@@ -253,6 +308,43 @@ def _parse_headers(fields: bytes) -> tuple[tuple[bytes, bytes], ...]:
             raise ProtocolError(f"bad header line {line[:60]!r}")
         headers.append((name, value.strip(b" \t")))
     return tuple(headers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Framing:
+    """How a response's body is delimited (RFC 9112 6.3)."""
+
+    chunked: bool = False
+    length: int | None = None
+    """From ``Content-Length``; ``None`` with neither: the body ends with the connection."""
+    reusable: bool = True
+    """Whether the framing lets the connection carry another exchange."""
+
+
+def _framing(headers: tuple[tuple[bytes, bytes], ...]) -> _Framing:
+    """Strictly: a ``Content-Length`` that is not digits, or two that differ (``2`` then
+    ``9``, or ``2, 9``), is a ``ProtocolError``; the same value repeated is that value. A
+    ``Transfer-Encoding`` overrides any length: chunked when that is its final coding, else
+    the body runs to the end of the connection; either way, with a length beside it (a
+    smuggling sign), the connection is not used again."""
+    codings: list[bytes] = []
+    lengths: set[int] = set()
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            codings += [c.strip().lower() for c in value.split(b",") if c.strip()]
+        elif lowered == b"content-length":
+            for item in value.split(b","):
+                digits = item.strip(b" \t")
+                if not digits.isdigit():  # bytes: ASCII digits only, so no sign
+                    raise ProtocolError(f"bad Content-Length {value[:40]!r}")
+                lengths.add(int(digits))
+    if codings:
+        return _Framing(chunked=codings[-1] == b"chunked", reusable=not lengths)
+    if len(lengths) > 1:
+        shown = ", ".join(str(n) for n in sorted(lengths))
+        raise ProtocolError(f"Content-Length given with different values: {shown}")
+    return _Framing(length=lengths.pop() if lengths else None)
 
 
 async def _skip_trailers(reader: asyncio.StreamReader) -> None:
@@ -281,4 +373,5 @@ async def _read_chunked(reader: asyncio.StreamReader, cap: int) -> tuple[bytes, 
             body += await reader.readexactly(room)
             return bytes(body), True
         body += await reader.readexactly(size)
-        await reader.readexactly(2)
+        if await reader.readexactly(2) != b"\r\n":
+            raise ProtocolError("a chunk not followed by CRLF")

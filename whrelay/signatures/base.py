@@ -172,8 +172,9 @@ class MalformedError(ValueError):
 
 
 def utf8(secret: Secret) -> bytes:
-    """The key of schemes that use the secret string as UTF-8 (most of them)."""
-    return secret if isinstance(secret, bytes) else secret.encode("utf-8")
+    """The key of schemes that use the secret string as UTF-8 (most of them). A secret typed
+    with bytes that are not UTF-8 (lone surrogates, from a command line) is those bytes."""
+    return secret if isinstance(secret, bytes) else secret.encode("utf-8", "surrogateescape")
 
 
 def mac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:

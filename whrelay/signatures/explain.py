@@ -128,7 +128,7 @@ def _secret_variants(secret: Secret) -> Iterator[tuple[Secret, str]]:
         )
         yield from _decoded(secret, "the secret")
     yield (
-        secret.encode(),
+        secret.encode("utf-8", "surrogateescape"),
         "the signature was made with the secret's text as the key, not its base64-decoded "
         "bytes (or the other way round): check which form this provider expects",
     )

@@ -114,6 +114,57 @@ class WriteLock:
         self.release()
 
 
+class ReadLock:
+    """A shared ``flock`` on the writers' lock file, for a reader that reads the database file
+    without SQLite's own locking (as immutable): while it is held, no writer writes or
+    checkpoints. It never creates the file: without one, no whrelay writer has used the
+    database, and there is no one to wait for. Not re-entrant."""
+
+    def __init__(self, path: Path | None, timeout: float = 10.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> ReadLock:
+        if self.path is None:
+            return self
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, PermissionError):
+            return self  # no writer has used it, or one this user cannot coordinate with
+        except OSError as error:
+            raise StorageUnavailableError(
+                f"cannot open the write lock {self.path}: {error.strerror or error}"
+            ) from None
+        deadline = time.monotonic() + self.timeout
+        delay = 0.0005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise StorageUnavailableError(
+                        f"another process has held the write lock {self.path} "
+                        f"for more than {self.timeout:g} s"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
+            except OSError as error:
+                os.close(fd)
+                raise StorageUnavailableError(
+                    f"cannot take the write lock {self.path}: {error.strerror or error}"
+                ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # which releases the lock
+            self._fd = None
+
+
 _FORWARDING: dict[Path, tuple[int, set[str]]] = {}
 """This process's forwarding locks: per lock file, its one descriptor and the targets held.
 POSIX record locks belong to the process, and closing any descriptor of the file drops

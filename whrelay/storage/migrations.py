@@ -106,7 +106,25 @@ def _v3_verifications(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX verifications_verdict ON verifications (verdict, webhook_id)")
 
 
-def _v4_attempt_signing(db: sqlite3.Connection) -> None:
+def _v4_foreign_keys(db: sqlite3.Connection) -> None:
+    """Foreign keys are enforced from this version on (``PRAGMA foreign_keys`` on every
+    connection), so deleting a webhook deletes its deliveries, attempts and verdict.
+
+    Before, ``ON DELETE CASCADE`` was declared but not enforced: rows whose webhook (or whose
+    delivery, for an attempt) had been deleted stayed behind. They belong to nothing that
+    can be listed, shown or replayed, so they are deleted here. The index lets deleting a
+    delivery find its attempts without a scan of them all.
+    """
+    db.execute("DELETE FROM verifications WHERE webhook_id NOT IN (SELECT id FROM webhooks)")
+    db.execute("DELETE FROM deliveries WHERE webhook_id NOT IN (SELECT id FROM webhooks)")
+    db.execute(
+        "DELETE FROM attempts WHERE webhook_id NOT IN (SELECT id FROM webhooks)"
+        " OR (delivery IS NOT NULL AND delivery NOT IN (SELECT id FROM deliveries))"
+    )
+    db.execute("CREATE INDEX attempts_delivery ON attempts (delivery) WHERE delivery IS NOT NULL")
+
+
+def _v5_attempt_signing(db: sqlite3.Connection) -> None:
     """Whether an attempt was re-signed (``--resign``), and why not when it went out as
     received: whrelay re-signs only a webhook whose signature it verified. Attempts recorded
     before lose any header that held a secret itself (GitLab's token), which they had kept."""
@@ -131,7 +149,7 @@ def _v4_attempt_signing(db: sqlite3.Connection) -> None:
             )
 
 
-def _v5_history_order(db: sqlite3.Connection) -> None:
+def _v6_history_order(db: sqlite3.Connection) -> None:
     """Indexes for reading the history a page at a time in its one order (newest first by
     ``received_at``). ``webhooks_history`` holds every column a summary shows, so a page, a
     count or a filter on them reads the index alone, never the table, whose rows hold the
@@ -151,8 +169,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v1_webhooks,
     _v2_deliveries,
     _v3_verifications,
-    _v4_attempt_signing,
-    _v5_history_order,
+    _v4_foreign_keys,
+    _v5_attempt_signing,
+    _v6_history_order,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -13,7 +13,6 @@ window over``...) is worked out here, once, for every front end: ``webhook_view`
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,7 +28,6 @@ from whrelay.storage.store import (
     WebhookFilter,
     _delivery,
     _summary,
-    classify,
     filter_clauses,
 )
 
@@ -78,7 +76,7 @@ def page(
     sql += " ORDER BY " + (ORDER if direction == "older" else "received_at, webhooks.id")
     if limit > 0:
         sql += " LIMIT ?"
-        params.append(limit)
+        params.append(min(limit, 2**63 - 1))  # more than can be stored: all of them
     rows = [_summary(row) for row in _all(store, sql, params)]
     return rows if direction == "older" else rows[::-1]
 
@@ -115,10 +113,7 @@ def changed_deliveries(store: Store, since: int, limit: int = 1000) -> list[Deli
 
 
 def _all(store: Store, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-    try:
-        return list(store.db.execute(sql, params))
-    except sqlite3.Error as error:
-        raise classify(error) from None
+    return store.query_all(sql, params)
 
 
 # --- one webhook, with what came of each attempt --------------------------------------------

@@ -2,8 +2,8 @@
 
 One file, WAL mode. A ``Store`` opened for writing takes the cross-process ``WriteLock``
 around every write transaction (``BEGIN IMMEDIATE``) and checkpoint; one opened read-only
-(``mode=ro``) never writes or checkpoints, so ``list``, ``show`` and the TUI can read while
-``listen`` writes.
+never writes, checkpoints, migrates or creates a file, so ``list``, ``show`` and the TUI can
+read while ``listen`` writes, and leave a database they read as they found it.
 
 A writing ``Store`` also makes sure that what it commits lands in the files at its path: after
 every commit it checks that the database file, its write-ahead log and its shared-memory index
@@ -53,7 +53,7 @@ from whrelay.models import (
     unpack_headers,
 )
 from whrelay.paths import lock_path
-from whrelay.storage.lock import WriteLock
+from whrelay.storage.lock import ReadLock, WriteLock
 from whrelay.storage.migrations import SCHEMA_VERSION, current_version, migrate
 
 Durability = Literal["full", "normal"]
@@ -151,19 +151,25 @@ def filter_clauses(where: WebhookFilter, *, paged: bool = True) -> tuple[list[st
     params: list[object] = []
     if where.since is not None:
         clauses.append("received_at >= ?")
-        params.append(where.since)
+        params.append(_int64(where.since))  # 1000000d ago, or in a million years
     if where.path_glob:
-        clauses.append("path GLOB ?")
-        params.append(where.path_glob)
+        clauses.append("path GLOB CAST(? AS TEXT)")  # bytes, should it be: as they are
+        params.append(_bindable(where.path_glob))
     if where.method:
         clauses.append("method = ?")
-        params.append(where.method.upper())
+        params.append(_bindable(where.method.upper()))
     if where.provider:
         clauses.append("provider = ?")
-        params.append(where.provider)
+        params.append(_bindable(where.provider))
     if where.search:
-        clauses.append("(instr(path, ?) > 0 OR instr(query, ?) > 0 OR instr(body, ?) > 0)")
-        params.extend([where.search, where.search, where.search.encode()])
+        # Bytes against bytes: the body is stored as received, and text from a command line
+        # that is not UTF-8 (lone surrogates) stands for the bytes that were typed.
+        needle = where.search.encode("utf-8", "surrogateescape")
+        clauses.append(
+            "(instr(CAST(path AS BLOB), ?) > 0 OR instr(CAST(query AS BLOB), ?) > 0"
+            " OR instr(body, ?) > 0)"
+        )
+        params.extend([needle, needle, needle])
     if where.status:
         clauses.append(_STATUS_CLAUSES[where.status])
     # Paged, the unary + keeps SQLite from reading every webhook of a verdict through its
@@ -207,10 +213,43 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+_NO_DATABASE_HINT = (
+    "'whrelay listen' creates it; --db, WHRELAY_DB or WHRELAY_DATA_DIR name another "
+    "('whrelay paths' shows which is in use)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _FileState:
+    """What tells whether a database file was changed: checked before each read of a reader
+    that reads it as immutable."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+    in_use: bool
+    """Whether its ``-wal`` and ``-shm`` files exist: a writer has it open (or crashed)."""
+
+
+def _file_state(real: Path) -> _FileState:
+    st = os.stat(real)
+    in_use = os.path.exists(f"{real}-wal") and os.path.exists(f"{real}-shm")
+    return _FileState(st.st_ino, st.st_size, st.st_mtime_ns, in_use)
+
+
 class Store:
     """A whrelay database. ``Store(path)`` writes; ``Store(path, readonly=True)`` only reads.
 
     ``path`` may be ``":memory:"`` (tests). Not thread-safe: one thread uses one ``Store``.
+
+    A reader never changes the database or creates a file beside it. SQLite's read-only mode
+    creates the ``-wal`` and ``-shm`` files of a WAL database when they are missing (it needs
+    the shared memory to read), so a database without them (no writer has it open) is read
+    as ``immutable``, under a shared lock of the writers' lock file (no writer writes or
+    checkpoints meanwhile), and opened again through SQLite's read-only mode as soon as a
+    writer has created them. A reader refuses a database that is missing, empty, not
+    whrelay's, or of another schema version; only a writer creates or upgrades one.
+    ``create=False`` makes a writer refuse a missing or empty database as a reader does.
     """
 
     def __init__(
@@ -219,12 +258,20 @@ class Store:
         *,
         readonly: bool = False,
         durability: Durability = "full",
+        create: bool = True,
     ) -> None:
         self.memory = str(path) == ":memory:"
         self.path = Path(path) if not self.memory else None
         self.readonly = readonly and not self.memory
         self.durability: Durability = durability
-        self.lock = WriteLock(None if self.path is None else lock_path(self.path), BUSY_TIMEOUT)
+        self.create = create
+        lock_file = None if self.path is None else lock_path(self.path)
+        self.lock = WriteLock(lock_file, BUSY_TIMEOUT)
+        self.read_lock = ReadLock(lock_file if self.readonly else None, BUSY_TIMEOUT)
+        self._immutable: _FileState | None = None
+        """A reader's: the file as it was opened as immutable; ``None`` in read-only mode."""
+        self._generation = 0
+        """How many times a reader opened the file again (see ``data_version``)."""
         self.lost: StorageLostError | None = None
         """Why nothing more is written, once a file at the path is no longer the one open."""
         self._files: tuple[tuple[str, str, FileId], ...] = ()
@@ -247,33 +294,33 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         if self.path is None:
             db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            _enforce_foreign_keys(db)
             migrate(db, now_micros())
             return db
+        if not self.path.exists() and (self.readonly or not self.create):
+            raise NoDatabaseError(f"there is no database at {self.path}", hint=_NO_DATABASE_HINT)
         if self.readonly:
-            if not self.path.exists():
-                raise NoDatabaseError(
-                    f"there is no database at {self.path}",
-                    hint="'whrelay listen' creates it; --db, WHRELAY_DB or WHRELAY_DATA_DIR "
-                    "name another ('whrelay paths' shows which is in use)",
-                )
-            if self._needs_migration():
-                Store(self.path, durability=self.durability).close()
-            uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
-            db = sqlite3.connect(
-                uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False
-            )
-            self._check_version(db)
-            return db
+            with self.read_lock:
+                db, self._immutable = self._open_reader()
+                return db
+        if not self.create:  # refused as a reader refuses it, before anything is created
+            with ReadLock(lock_path(self.path), BUSY_TIMEOUT):
+                self._open_reader()[0].close()
         _create_private_file(self.path)
         db = sqlite3.connect(
             self.path, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False
         )
-        with self.lock:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute(f"PRAGMA synchronous = {self.durability.upper()}")
-            if current_version(db) < SCHEMA_VERSION:
-                migrate(db, now_micros())
-        self._check_version(db)
+        try:
+            _enforce_foreign_keys(db)
+            with self.lock:
+                version = self._check_schema(db)
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute(f"PRAGMA synchronous = {self.durability.upper()}")
+                if version < SCHEMA_VERSION:
+                    migrate(db, now_micros())
+        except BaseException:
+            db.close()
+            raise
         self._files = self._open_files()
         return db
 
@@ -296,25 +343,82 @@ class Store:
             if (identity := file_id(path)) is not None
         )
 
-    def _needs_migration(self) -> bool:
+    def _open_reader(self) -> tuple[sqlite3.Connection, _FileState | None]:
+        """A read-only connection (call under ``read_lock``): through SQLite's read-only mode
+        when a writer has the database open, else as immutable (see the class), with the
+        state of the file it reads as immutable."""
         assert self.path is not None
-        probe = sqlite3.connect(
-            f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT
+        real = self.path.resolve()
+        state = _file_state(real)
+        query = "mode=ro" if state.in_use else "mode=ro&immutable=1"
+        db = sqlite3.connect(
+            f"file:{quote(os.fsencode(real))}?{query}",
+            uri=True,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT,
+            check_same_thread=False,
         )
         try:
-            return current_version(probe) < SCHEMA_VERSION
-        finally:
-            probe.close()
-
-    def _check_version(self, db: sqlite3.Connection) -> None:
-        version = current_version(db)
-        if version > SCHEMA_VERSION:
+            _enforce_foreign_keys(db)
+            self._check_schema(db)
+        except BaseException:
             db.close()
+            raise
+        return db, None if state.in_use else state
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection to read with. A reader reading the file as immutable holds the
+        shared lock meanwhile, and first opens the file again if it changed since."""
+        if self._immutable is None:
+            yield self.db
+            return
+        assert self.path is not None
+        with self.read_lock:
+            try:
+                changed = _file_state(self.path.resolve()) != self._immutable
+            except OSError as error:  # deleted or moved away since
+                raise StorageError(
+                    f"cannot read the database {self.path}: {error.strerror or error}"
+                ) from None
+            if changed:
+                self.db.close()
+                self.db, self._immutable = self._open_reader()
+                self._generation += 1
+            yield self.db
+
+    def _check_schema(self, db: sqlite3.Connection) -> int:
+        """The schema version, once the database is known to be one this store can use."""
+        assert self.path is not None
+        version = current_version(db)
+        tables = {str(row[0]) for row in db.execute("SELECT name FROM sqlite_master")}
+        if not tables and version == 0:
+            if self.readonly or not self.create:
+                raise NoDatabaseError(
+                    f"the database {self.path} is empty: no whrelay listen has used it yet",
+                    hint=_NO_DATABASE_HINT,
+                )
+            return 0
+        if "schema_versions" not in tables:
+            raise StorageError(
+                f"{self.path} is a SQLite database, but not whrelay's",
+                hint="--db, WHRELAY_DB or WHRELAY_DATA_DIR name whrelay's "
+                "('whrelay paths' shows which is in use)",
+            )
+        if version > SCHEMA_VERSION:
             raise StorageError(
                 f"the database {self.path} has schema version {version}; this whrelay knows "
                 f"up to {SCHEMA_VERSION}",
                 hint="upgrade whrelay, or use another --db",
             )
+        if version < SCHEMA_VERSION and self.readonly:
+            raise StorageError(
+                f"the database {self.path} has schema version {version}, older than this "
+                f"whrelay's {SCHEMA_VERSION}",
+                hint="run 'whrelay listen' on it once to upgrade it (commands that only read "
+                "never change a database)",
+            )
+        return version
 
     def close(self) -> None:
         """Close the connection. A writer closes under the lock: closing may checkpoint.
@@ -492,9 +596,15 @@ class Store:
             )
         ]
 
+    def query_all(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """The rows of a read (``whrelay.storage.read`` builds them), through this store's
+        reading connection."""
+        return self._query_all(sql, params)
+
     def _query_all(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         try:
-            return list(self.db.execute(sql, params))
+            with self._reading() as db:
+                return list(db.execute(sql, params))
         except sqlite3.Error as error:
             raise classify(error) from None
 
@@ -503,13 +613,15 @@ class Store:
         return int(row[0]) if row else 0
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap poll for new arrivals."""
+        """Changes whenever another connection commits: a cheap poll for new arrivals. (A
+        reader that opened the file again counts that as a change.)"""
         row = self._query_one("PRAGMA data_version", ())
-        return int(row[0]) if row else 0
+        return (self._generation << 32) + (int(row[0]) if row else 0)
 
     def _query_one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...] | None:
         try:
-            row: tuple[Any, ...] | None = self.db.execute(sql, params).fetchone()
+            with self._reading() as db:
+                row: tuple[Any, ...] | None = db.execute(sql, params).fetchone()
         except sqlite3.Error as error:
             raise classify(error) from None
         return row
@@ -517,6 +629,30 @@ class Store:
 
 def _rewrite_version(db: sqlite3.Connection) -> None:
     db.execute(f"PRAGMA user_version = {current_version(db)}")
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int64(value: int) -> int:
+    """``value`` within SQLite's integers: a bound past them selects what the bound means."""
+    return min(max(value, _INT64[0]), _INT64[1])
+
+
+def _bindable(text: str) -> str | bytes:
+    """``text`` as SQLite can take it: text that holds lone surrogates (bytes that were not
+    UTF-8 on a command line) goes as those bytes, which match the same bytes stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return text
+
+
+def _enforce_foreign_keys(db: sqlite3.Connection) -> None:
+    """Turn on what the schema declares (``ON DELETE CASCADE``): SQLite enforces foreign keys
+    only on connections that ask, one at a time, outside any transaction."""
+    db.execute("PRAGMA foreign_keys = ON")
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
