@@ -32,8 +32,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from whrelay.defaults import DEFAULT_MAX_BODY, body_budget  # noqa: E402
-from whrelay.timeparse import parse_size, size_text  # noqa: E402
+from whrelay.core.defaults import DEFAULT_MAX_BODY, body_budget  # noqa: E402
+from whrelay.core.timeparse import parse_size, size_text  # noqa: E402
 
 MiB = 1 << 20
 

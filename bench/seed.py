@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from whrelay.models import Attempt, Capture, Verdict  # noqa: E402
+from whrelay.core.models import Attempt, Capture, Verdict  # noqa: E402
 from whrelay.storage import Store  # noqa: E402
 from whrelay.storage.store import insert_attempt, insert_webhook, update_delivery  # noqa: E402
 

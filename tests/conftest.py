@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from whrelay.models import RawHeaders, Webhook
+from whrelay.core.models import RawHeaders, Webhook
 from whrelay.storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent

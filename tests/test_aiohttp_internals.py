@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import ROOT, run_whrelay
-from whrelay.errors import ExitCode
+from whrelay.core.errors import ExitCode
 from whrelay.receiver import aiohttp_internals
 from whrelay.receiver.aiohttp_internals import BELOW, LOWEST, SUPPORTED, range_warning
 

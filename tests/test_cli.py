@@ -28,8 +28,8 @@ from tests.conftest import (
     start_listener,
     whrelay_cmd,
 )
-from whrelay.errors import ExitCode
-from whrelay.models import Capture, RawHeaders, WebhookSummary
+from whrelay.core.errors import ExitCode
+from whrelay.core.models import Capture, RawHeaders, WebhookSummary
 from whrelay.storage import Store
 
 T0 = 1_795_000_000_000_000
@@ -406,7 +406,7 @@ def test_list_piped_keeps_every_row_whole(tmp_path: Path) -> None:
 def test_list_on_a_terminal_cuts_the_path_never_the_id(width: int) -> None:
     from rich.console import Console
 
-    from whrelay.render import webhook_table
+    from whrelay.render.webhooks import webhook_table
 
     rows = [
         WebhookSummary(118, T0, "POST", LONG_PATH, "", "stripe", "payment_intent.succeeded",
@@ -1005,7 +1005,7 @@ json_values = st.recursive(
 def test_reindent_json_keeps_every_token_and_lays_out_like_json_dumps(
     value: object, spaced: bool, ascii_only: bool
 ) -> None:
-    from whrelay.render import reindent_json
+    from whrelay.render.webhooks import reindent_json
 
     separators = (", ", ": ") if spaced else (",", ":")
     sent = json.dumps(value, separators=separators, ensure_ascii=ascii_only)
@@ -1174,7 +1174,7 @@ def test_list_shortens_the_time_before_dropping_it(width: int, time_shown: str |
     """Where the full time does not fit, the year goes first; only then the time."""
     from rich.console import Console
 
-    from whrelay.render import webhook_table
+    from whrelay.render.webhooks import webhook_table
 
     rows = [
         WebhookSummary(118, T0, "POST", "/hooks/x", "", "github", "pull_request.opened",

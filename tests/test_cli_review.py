@@ -30,9 +30,9 @@ from tests.conftest import (
     wait_until,
     whrelay_cmd,
 )
-from whrelay.errors import ExitCode
-from whrelay.models import Attempt, Webhook, WebhookSummary
-from whrelay.render import attempt_line, decoded_body
+from whrelay.core.errors import ExitCode
+from whrelay.core.models import Attempt, Webhook, WebhookSummary
+from whrelay.render.webhooks import attempt_line, decoded_body
 
 GITHUB_SECRET = "review-secret"
 
@@ -345,7 +345,7 @@ async def test_recorded_attempt_headers_include_host_and_content_length(tmp_path
 
 def test_list_notes_the_limit_only_when_it_cut_something_off(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
-    from whrelay.models import Capture
+    from whrelay.core.models import Capture
     from whrelay.storage import Store
 
     with Store(db) as store:
@@ -424,7 +424,7 @@ def test_replay_resign_sends_a_webhook_with_no_scheme_as_received_and_says_why(
     tmp_path: Path,
 ) -> None:
     from tests.targetserver import target_server
-    from whrelay.models import Capture
+    from whrelay.core.models import Capture
     from whrelay.storage import Store
 
     db = tmp_path / "hooks.db"
@@ -491,7 +491,7 @@ async def test_a_delivery_replayed_elsewhere_is_not_sent_again_by_listen(tmp_pat
 
 def test_delivered_is_final(tmp_path: Path) -> None:
     """An attempt that ends after another process delivered the webhook keeps it delivered."""
-    from whrelay.models import Capture
+    from whrelay.core.models import Capture
     from whrelay.storage import Store
     from whrelay.storage.store import update_delivery
 
@@ -625,7 +625,7 @@ async def test_an_answer_with_bare_lf_lines_is_read() -> None:
 
 def test_verify_reads_the_arrival_time_show_json_writes(tmp_path: Path) -> None:
     """``show --json`` writes ``received_at`` as ISO 8601; a record is judged at it."""
-    from whrelay.httpfile import read_request
+    from whrelay.formats.httpfile import read_request
 
     record = {"received_at": "2026-11-27T01:59:14.894855Z", "method": "POST", "path": "/"}
     parsed = read_request(json.dumps(record).encode())
@@ -759,7 +759,7 @@ async def test_ctrl_c_during_an_attempt_records_it_as_interrupted(
 def test_forwarding_locks_within_one_process(tmp_path: Path) -> None:
     """POSIX record locks belong to the process: a second holder in the same process is
     refused too, and one leaving does not drop the other's locks."""
-    from whrelay.errors import UnavailableError
+    from whrelay.core.errors import UnavailableError
     from whrelay.storage.lock import sole_forwarder
 
     db = tmp_path / "hooks.db"
@@ -857,7 +857,7 @@ def test_flags_do_not_look_as_if_they_took_a_value(command: str | None) -> None:
 def test_say_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     """Engine diagnostics with stderr closed at start (``2>&-``: ``sys.stderr`` is None) or
     gone: the line is lost, nothing else (a restart of the storage process must go on)."""
-    from whrelay.errors import say
+    from whrelay.core.errors import say
 
     monkeypatch.setattr(sys, "stderr", None)
     say("warning: nobody reads this")
@@ -885,7 +885,7 @@ def test_gzip_members_are_shown_up_to_a_bound() -> None:
 def test_stderr_closed_at_start_changes_nothing_but_the_messages(tmp_path: Path) -> None:
     """``2>&-``: Python's ``sys.stderr`` is None. A start warning in json mode used to stop
     listen with exit 1; an error's exit code used to become 1."""
-    from whrelay.models import Capture
+    from whrelay.core.models import Capture
     from whrelay.storage import Store
 
     def closed_stderr(*args: str) -> list[str]:

@@ -39,7 +39,7 @@ from tests.conftest import (
     whrelay_cmd,
 )
 from tests.targetserver import Recorded, Reply, TargetServer, target_server
-from whrelay.models import Attempt, Delivery
+from whrelay.core.models import Attempt, Delivery
 from whrelay.relay.client import Outgoing, Sender
 from whrelay.storage import Store
 from whrelay.storage.writer import HealthWatch
@@ -795,7 +795,7 @@ async def test_proxy_mode_forwards_only_what_is_committed(tmp_path: Path) -> Non
     """While the database cannot be written (another process holds the write lock), a proxied
     webhook does not reach the target; once the commit is through, it does, and the sender
     gets the target's answer."""
-    from whrelay.paths import lock_path
+    from whrelay.core.paths import lock_path
     from whrelay.storage.lock import WriteLock
 
     db = tmp_path / "hooks.db"
@@ -1072,10 +1072,10 @@ async def test_large_response_is_capped(tmp_path: Path) -> None:
 async def test_a_lane_outlives_a_webhook_it_cannot_read(tmp_path: Path) -> None:
     """Reading a webhook back for its retry fails with something unexpected: that one waits
     and is tried again; the lane goes on with the others."""
-    from whrelay.config import ForwardSettings
-    from whrelay.models import Capture, Webhook, now_micros
+    from whrelay.core.config import ForwardSettings
+    from whrelay.core.models import Capture, Webhook, now_micros
+    from whrelay.core.targets import parse_target
     from whrelay.relay.forwarder import Forwarder
-    from whrelay.targets import parse_target
 
     db = tmp_path / "lane.db"
     with Store(db) as store:

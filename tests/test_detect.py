@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from whrelay.bodyfields import MAX_JSON_SNIFF
-from whrelay.detect import identify
-from whrelay.models import Capture, Identity, RawHeaders
+from whrelay.core.models import Capture, Identity, RawHeaders
+from whrelay.identify.bodyfields import MAX_JSON_SNIFF
+from whrelay.identify.detect import identify
 from whrelay.storage import Store
 
 JSON = (b"Content-Type", b"application/json")

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import Flood, assert_stored_exactly, start_listener, stored_webhook
-from whrelay.models import header_value
+from whrelay.core.models import header_value
 from whrelay.storage import Store, WebhookFilter
 
 ACKED_BEFORE_KILL = 1000

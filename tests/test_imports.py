@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,23 +17,18 @@ import pytest
 from tests.conftest import ROOT
 from whrelay.storage import Store
 
-CORE_MODULES = [
-    "whrelay.models",
-    "whrelay.errors",
-    "whrelay.paths",
-    "whrelay.config",
-    "whrelay.detect",
-    "whrelay.bodyfields",
-    "whrelay.timeparse",
-    "whrelay.events",
-    "whrelay.storage",
-    "whrelay.targets",
-    "whrelay.retry",
-    "whrelay.signatures",
-    "whrelay.verification",
-    "whrelay.httpfile",
-    "whrelay.examples",
-]
+
+def _contract(contract_id: str) -> dict[str, object]:
+    """An import-linter contract of ``pyproject.toml``: the architecture is written there once."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts: list[dict[str, object]] = config["tool"]["importlinter"]["contracts"]
+    return next(c for c in contracts if c.get("id") == contract_id)
+
+
+HEADLESS = [str(m) for m in _contract("headless")["source_modules"]]  # type: ignore[attr-defined]
+"""The packages below the front ends and their Rich views: no terminal or CLI library."""
+OFFLINE = [str(m) for m in _contract("offline")["source_modules"]]  # type: ignore[attr-defined]
+"""The packages that need no socket: no network library either (the core among them)."""
 UI_LIBRARIES = {"textual", "typer", "rich"}
 NETWORK_LIBRARIES = {"aiohttp"}
 
@@ -76,7 +72,7 @@ def imported_by(*modules: str) -> list[str]:
     return loaded
 
 
-@pytest.mark.parametrize("module", CORE_MODULES)
+@pytest.mark.parametrize("module", OFFLINE)
 def test_core_module_imports_no_network_or_ui_library(module: str) -> None:
     loaded = imported_by(module)
     assert module in loaded
@@ -87,9 +83,17 @@ def test_core_module_imports_no_network_or_ui_library(module: str) -> None:
 
 
 def test_all_core_modules_together_import_no_network_or_ui_library() -> None:
-    loaded = imported_by(*CORE_MODULES)
+    loaded = imported_by(*OFFLINE)
     assert not (_top_level(loaded) & (UI_LIBRARIES | NETWORK_LIBRARIES))
-    assert "whrelay.render" not in loaded
+    assert not [name for name in loaded if name.startswith("whrelay.render")]
+
+
+def test_the_contracts_cover_every_package() -> None:
+    """A package added to whrelay is placed in the layers (and so in the architecture)."""
+    layers = " ".join(str(layer) for layer in _contract("layers")["layers"])  # type: ignore[attr-defined]
+    packages = {p.name for p in (ROOT / "whrelay").iterdir() if (p / "__init__.py").exists()}
+    assert {name for name in packages if f"whrelay.{name}" not in layers} == set()
+    assert set(OFFLINE) <= set(HEADLESS)
 
 
 def test_receiver_imports_no_ui() -> None:
@@ -98,7 +102,9 @@ def test_receiver_imports_no_ui() -> None:
     assert not (_top_level(loaded) & UI_LIBRARIES), sorted(
         name for name in loaded if name.partition(".")[0] in UI_LIBRARIES
     )
-    assert not [name for name in loaded if name.startswith(("whrelay.cli", "whrelay.render"))]
+    assert not [
+        name for name in loaded if name.startswith(("whrelay.cli", "whrelay.render.webhooks"))
+    ]
 
 
 @pytest.mark.parametrize(

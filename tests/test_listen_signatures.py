@@ -29,7 +29,7 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 
 from tests.conftest import ROOT, Listener, raw_request, run_whrelay, start_listener, whrelay_cmd
 from tests.targetserver import Recorded, TargetServer, target_server
-from whrelay.models import Capture
+from whrelay.core.models import Capture
 from whrelay.storage import Store
 
 STRIPE_SECRET = "whsec_listenSignaturesStripe01"

@@ -40,8 +40,8 @@ from tests.conftest import (
     whrelay_cmd,
 )
 from whrelay import __version__
-from whrelay.config import ListenSettings
-from whrelay.events import ListenEvent, RequestRefused, WebhookReceived
+from whrelay.core.config import ListenSettings
+from whrelay.core.events import ListenEvent, RequestRefused, WebhookReceived
 from whrelay.receiver.app import make_receiver
 from whrelay.storage import Store
 

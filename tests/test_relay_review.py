@@ -1,4 +1,4 @@
-"""Review of forwarding and replay (whrelay.relay, whrelay.retry, the write lock): each defect
+"""Review of forwarding and replay (whrelay.relay, whrelay.core.retry, the write lock): each defect
 found, pinned by the safe behaviour.
 
 Targets here are scripted raw servers on 127.0.0.1 (``RawTarget``) that write exact bytes and
@@ -44,10 +44,10 @@ from tests.conftest import (
 )
 from tests.targetserver import target_server
 from tests.test_http1_client import canned
-from whrelay.models import Attempt, Capture, now_micros
+from whrelay.core.models import Attempt, Capture, now_micros
+from whrelay.core.retry import parse_retry_after
 from whrelay.relay.client import Outgoing, Sender, forwarded_headers
 from whrelay.relay.http1 import Http1Client, ProtocolError
-from whrelay.retry import parse_retry_after
 from whrelay.storage import Store
 
 MiB = 1 << 20

@@ -25,7 +25,7 @@ import stripe
 
 from tests.conftest import Listener, run_whrelay, start_listener
 from tests.targetserver import Recorded, TargetServer, target_server
-from whrelay.models import Capture
+from whrelay.core.models import Capture
 from whrelay.storage import Store
 
 pytestmark = pytest.mark.slow

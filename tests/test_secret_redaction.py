@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import run_whrelay, start_listener
 from tests.targetserver import Recorded, target_server
-from whrelay.models import WebhookSummary, decode_header, pack_headers
+from whrelay.core.models import WebhookSummary, decode_header, pack_headers
 from whrelay.signatures import REDACTED, REGISTRY, SECRET_HEADERS, get_scheme
 from whrelay.signatures.base import Check, Message
 from whrelay.storage import Store

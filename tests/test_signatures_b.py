@@ -28,7 +28,7 @@ from square.utils.webhooks_helper import verify_signature as square_verify
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from tests.sigkit import assert_reason, checker, flip_byte, reserialized
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 from whrelay.signatures import get_scheme
 from whrelay.signatures.base import Message, Reason
 from whrelay.signatures.gitlab import GITLAB, GitLab

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import folder_state
-from whrelay.errors import (
+from whrelay.core.errors import (
     DISK_FULL,
     ExitCode,
     NoDatabaseError,
@@ -28,8 +28,8 @@ from whrelay.errors import (
     StorageLostError,
     StorageUnavailableError,
 )
-from whrelay.models import Capture, RawHeaders, WebhookSummary, pack_headers, unpack_headers
-from whrelay.paths import lock_path
+from whrelay.core.models import Capture, RawHeaders, WebhookSummary, pack_headers, unpack_headers
+from whrelay.core.paths import lock_path
 from whrelay.storage import GroupCommitWriter, Outcome, Store, WebhookFilter
 from whrelay.storage.lock import ReadLock, WriteLock
 from whrelay.storage.migrations import MIGRATIONS, SCHEMA_VERSION, current_version, migrate
@@ -253,7 +253,7 @@ def test_every_connection_enforces_foreign_keys(tmp_path: Path, readonly: bool) 
 
 
 def test_deleting_a_webhook_deletes_its_deliveries_attempts_and_verdict(tmp_path: Path) -> None:
-    from whrelay.models import Attempt, Verdict
+    from whrelay.core.models import Attempt, Verdict
     from whrelay.storage.store import insert_attempt
 
     with Store(tmp_path / "cascade.db") as store:
@@ -728,7 +728,7 @@ def test_a_read_lock_without_a_lock_file_creates_none(tmp_path: Path) -> None:
 
 WRITER_SCRIPT = """
 import sys
-from whrelay.models import Capture
+from whrelay.core.models import Capture
 from whrelay.storage import Store
 
 store = Store(sys.argv[1])
@@ -796,7 +796,7 @@ def test_reader_sees_rows_committed_by_a_writer_in_another_process(tmp_path: Pat
 
 LOCK_SCRIPT = """
 import sys
-from whrelay.errors import StorageUnavailableError
+from whrelay.core.errors import StorageUnavailableError
 from whrelay.storage.lock import ReadLock, WriteLock
 
 lock = WriteLock(__import__("pathlib").Path(sys.argv[1]), timeout=float(sys.argv[2]))

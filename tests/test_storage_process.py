@@ -29,9 +29,9 @@ from tests.conftest import (
 )
 from tests.targetserver import target_server
 from whrelay import __version__
-from whrelay.errors import StorageError
-from whrelay.models import Attempt, Capture, Verdict
-from whrelay.paths import lock_path
+from whrelay.core.errors import StorageError
+from whrelay.core.models import Attempt, Capture, Verdict
+from whrelay.core.paths import lock_path
 from whrelay.storage import Store
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.lock import WriteLock

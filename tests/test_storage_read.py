@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_whrelay
-from whrelay.models import Attempt, Capture, Delivery, WebhookSummary
+from whrelay.core.models import Attempt, Capture, Delivery, WebhookSummary
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage.read import (
     Outcome,

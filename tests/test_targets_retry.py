@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whrelay.errors import UsageError
-from whrelay.retry import (
+from whrelay.core.errors import UsageError
+from whrelay.core.retry import (
     MIN_REPEATED_DELAY,
     RETRY_AFTER_CAP,
     RetryPolicy,
@@ -24,7 +24,7 @@ from whrelay.retry import (
     next_delay,
     parse_retry_after,
 )
-from whrelay.targets import (
+from whrelay.core.targets import (
     Route,
     Target,
     check_target,

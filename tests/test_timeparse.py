@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from whrelay.errors import ExitCode, UsageError
-from whrelay.timeparse import parse_duration, parse_since, parse_size
+from whrelay.core.errors import ExitCode, UsageError
+from whrelay.core.timeparse import parse_duration, parse_since, parse_size
 
 NOW_US = 1_795_000_000_123_456
 """A fixed "now" (2026-11-18, UTC) so that relative times are exact."""
@@ -165,7 +165,7 @@ def test_parse_size_rejects(text: str) -> None:
     [(25 << 20, "25 MiB"), (64 << 10, "64 KiB"), (1000, "1000 bytes"), (1536 << 10, "1536 KiB")],
 )
 def test_size_text_is_exact_and_parse_size_reads_it_back(size: int, text: str) -> None:
-    from whrelay.timeparse import size_text
+    from whrelay.core.timeparse import size_text
 
     assert size_text(size) == text
     assert parse_size(text.replace(" bytes", "")) == size

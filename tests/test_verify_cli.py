@@ -31,7 +31,7 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 
 from tests.conftest import run_whrelay
 from tests.targetserver import Recorded, TargetServer, target_server
-from whrelay.models import Capture
+from whrelay.core.models import Capture
 from whrelay.signatures import get_scheme
 from whrelay.signatures.base import Check, Message
 from whrelay.storage import Store
@@ -1059,7 +1059,7 @@ def test_send_without_a_secret_is_exit_2(target: TargetServer) -> None:
 
 
 def test_the_linear_example_event_carries_its_signed_timestamp() -> None:
-    from whrelay.examples import example_event
+    from whrelay.signatures.examples import example_event
 
     body, headers = example_event("linear")
     scheme = get_scheme("linear")

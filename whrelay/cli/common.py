@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from whrelay import paths
-from whrelay.errors import ExitCode
+from whrelay.core import paths
+from whrelay.core.errors import ExitCode
 
 DbOption = Annotated[
     Path | None,

@@ -20,7 +20,7 @@ from whrelay.cli.common import (
     stdout,
     write_json,
 )
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 
 
 class VerdictChoice(StrEnum):
@@ -94,15 +94,15 @@ def list_webhooks(
     """List stored webhooks, newest first."""
     from rich.text import Text
 
-    from whrelay.models import now_micros
-    from whrelay.render import webhook_table
+    from whrelay.core.models import now_micros
+    from whrelay.core.timeparse import parse_since
+    from whrelay.render.webhooks import webhook_table
     from whrelay.storage import Store, WebhookFilter
-    from whrelay.timeparse import parse_since
 
     if method is not None and not HTTP_TOKEN.fullmatch(method):
         raise UsageError(f"--method {method!r} is not an HTTP method", hint="e.g. --method POST")
     if provider is not None:
-        from whrelay.detect import PROVIDERS
+        from whrelay.identify.detect import PROVIDERS
 
         if provider.lower() not in PROVIDERS:
             raise UsageError(
@@ -167,7 +167,7 @@ def show(
                                     ("--json", json_output)) if on]  # fmt: skip
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(chosen)} each choose what to show: give one")
-    from whrelay.render import (
+    from whrelay.render.webhooks import (
         body_view,
         deliveries_view,
         headers_table,

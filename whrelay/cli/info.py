@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from whrelay import paths
 from whrelay.cli.common import DbOption, JsonOption, write_json
+from whrelay.core import paths
 
 EXAMPLES = """
 [bold]Examples[/bold]

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from whrelay import defaults
 from whrelay.cli.common import DbOption, resolve_db, stderr, stdout, write_json
-from whrelay.errors import ExitCode, UsageError, say
+from whrelay.core import defaults
+from whrelay.core.errors import ExitCode, UsageError, say
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from rich.text import Text
 
-    from whrelay.events import (
+    from whrelay.core.events import (
         ListenEvent,
         RequestRefused,
         StorageDegraded,
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
         TargetPaused,
         TargetUp,
     )
+    from whrelay.core.targets import Route
     from whrelay.storage.store import Durability
-    from whrelay.targets import Route
 
 
 class Output(StrEnum):
@@ -84,7 +84,7 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
     from rich.table import Table
     from rich.text import Text
 
-    from whrelay.events import (
+    from whrelay.core.events import (
         DeliveryAttempted,
         ListenStarted,
         ListenStopped,
@@ -97,7 +97,14 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
         TargetUp,
         WebhookReceived,
     )
-    from whrelay.render import attempt_line, kind, one_line, short_time, verdict_text, webhook_line
+    from whrelay.render.webhooks import (
+        attempt_line,
+        kind,
+        one_line,
+        short_time,
+        verdict_text,
+        webhook_line,
+    )
 
     out, err = stdout(), stderr()
 
@@ -226,8 +233,8 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
 def _target_line(event: TargetDown | TargetUp | TargetPaused) -> Text:
     from rich.text import Text
 
-    from whrelay.events import TargetDown, TargetUp
-    from whrelay.render import one_line
+    from whrelay.core.events import TargetDown, TargetUp
+    from whrelay.render.webhooks import one_line
 
     if isinstance(event, TargetDown):
         return Text(
@@ -248,8 +255,8 @@ def _target_line(event: TargetDown | TargetUp | TargetPaused) -> Text:
 def _storage_line(event: StorageDegraded | StorageLost | StorageRecovered) -> Text:
     from rich.text import Text
 
-    from whrelay.events import StorageLost, StorageRecovered
-    from whrelay.render import one_line
+    from whrelay.core.events import StorageLost, StorageRecovered
+    from whrelay.render.webhooks import one_line
 
     if isinstance(event, StorageRecovered):
         return Text("▲ storage commits again; webhooks are stored and answered", style="bold green")
@@ -268,7 +275,7 @@ def _storage_line(event: StorageDegraded | StorageLost | StorageRecovered) -> Te
 def _refused_line(event: RequestRefused) -> Text:
     from rich.text import Text
 
-    from whrelay.render import one_line
+    from whrelay.render.webhooks import one_line
 
     request = " ".join(one_line(part) for part in (event.method, event.path) if part)
     request = f" {request}" if request else ""  # a malformed request may have neither
@@ -431,12 +438,16 @@ def listen(
     """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it."""
     import asyncio
 
-    from whrelay import config
-    from whrelay.models import parse_header_option
-    from whrelay.retry import RetryPolicy
-    from whrelay.targets import parse_target
-    from whrelay.timeparse import parse_duration
-    from whrelay.verification import check_listen_secrets, check_resign_secrets, given_secrets
+    from whrelay.core import config
+    from whrelay.core.models import parse_header_option
+    from whrelay.core.retry import RetryPolicy
+    from whrelay.core.targets import parse_target
+    from whrelay.core.timeparse import parse_duration
+    from whrelay.signatures.verification import (
+        check_listen_secrets,
+        check_resign_secrets,
+        given_secrets,
+    )
 
     given = given_secrets(secret or (), secret_env or ())
     secrets = tuple(s.value for s in given)
@@ -479,7 +490,7 @@ def listen(
     )
     if settings.mode == "proxy" and not forward_settings.all_targets:
         raise UsageError("--mode proxy needs a target", hint="add -f PORT")
-    from whrelay.retry import MIN_REPEATED_DELAY
+    from whrelay.core.retry import MIN_REPEATED_DELAY
 
     schedule = forward_settings.policy.schedule
     if not schedule:
@@ -539,8 +550,8 @@ def _routes(routes: list[str] | None) -> tuple[Route, ...]:
     """Parsed routes, their provider names checked and normalized."""
     from dataclasses import replace
 
+    from whrelay.core.targets import parse_route
     from whrelay.signatures import get_scheme
-    from whrelay.targets import parse_route
 
     parsed = []
     for text in routes or ():
@@ -582,7 +593,7 @@ def _host(text: str) -> str:
 
 
 def _max_body(text: str) -> int:
-    from whrelay.timeparse import parse_size
+    from whrelay.core.timeparse import parse_size
 
     size = parse_size(text)
     if size < 1:
@@ -594,7 +605,7 @@ def _body_budget(text: str | None, max_body: int) -> int:
     """``--body-budget``: 0 (the default) or at least ``--max-body``, which one body may use."""
     if text is None:
         return 0
-    from whrelay.timeparse import parse_size, size_text
+    from whrelay.core.timeparse import parse_size, size_text
 
     size = parse_size(text)
     if size < max_body:

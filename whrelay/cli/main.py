@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover
 
 from whrelay import __version__
 from whrelay.cli.common import reader_gone
-from whrelay.errors import ExitCode, WhrelayError, say
+from whrelay.core.errors import ExitCode, WhrelayError, say
 
 app = typer.Typer(
     name="whrelay",

@@ -18,17 +18,17 @@ from whrelay.cli.common import (
     write_json,
 )
 from whrelay.cli.history import StatusChoice, VerdictChoice
-from whrelay.defaults import DEFAULT_RESPONSE_CAP
-from whrelay.errors import ExitCode, UsageError
+from whrelay.core.defaults import DEFAULT_RESPONSE_CAP
+from whrelay.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from whrelay.models import Attempt
+    from whrelay.core.models import Attempt
     from whrelay.relay.client import Resigner
     from whrelay.relay.replay import ReplayPlan
+    from whrelay.signatures.verification import ResignDecision
     from whrelay.storage import Store
-    from whrelay.verification import ResignDecision
 
 EXAMPLES = """
 [bold]Examples[/bold]
@@ -133,12 +133,12 @@ def replay_command(
 
     from rich.text import Text
 
-    from whrelay.models import parse_header_option
+    from whrelay.core.models import parse_header_option
+    from whrelay.core.targets import check_target, parse_target
+    from whrelay.core.timeparse import parse_duration
     from whrelay.relay.client import Sender
     from whrelay.relay.replay import plan_replay, replay
     from whrelay.storage import Store
-    from whrelay.targets import check_target, parse_target
-    from whrelay.timeparse import parse_duration
 
     chosen = {"--since": since, "--status": status, "--path": path, "--provider": provider,
               "--verdict": verdict}  # fmt: skip
@@ -202,9 +202,9 @@ def _selected(
     verdict: VerdictChoice | None,
 ) -> list[int]:
     """The ids the filters select, oldest first (the order they are sent in)."""
-    from whrelay.models import now_micros
+    from whrelay.core.models import now_micros
+    from whrelay.core.timeparse import parse_since
     from whrelay.storage import WebhookFilter
-    from whrelay.timeparse import parse_since
 
     where = WebhookFilter(
         since=parse_since(since, now_micros()) if since else None,
@@ -255,7 +255,7 @@ def _check_secrets_fit(
     in the secret, not a reason to send them all as received."""
     if decisions is None:
         return
-    from whrelay.verification import given_secrets, signing_problem
+    from whrelay.signatures.verification import given_secrets, signing_problem
 
     given = given_secrets(secret or (), secret_env or ())
     schemes = {d.scheme.name: d.scheme for d in decisions.values() if d.scheme is not None}
@@ -278,7 +278,7 @@ def _dry_run(
     whether it would be re-signed and why not."""
     from rich.text import Text
 
-    from whrelay.render import one_line
+    from whrelay.render.webhooks import one_line
 
     for plan in plans:
         summary = plan.webhook.summary
@@ -309,7 +309,7 @@ def _dry_run(
 def _signing_text(decision: ResignDecision) -> Text:
     from rich.text import Text
 
-    from whrelay.render import one_line
+    from whrelay.render.webhooks import one_line
 
     if decision.resign and not decision.why:
         assert decision.scheme is not None
@@ -330,7 +330,7 @@ def _warn_signing(
     signature, which no longer matches it."""
     from rich.text import Text
 
-    from whrelay.render import one_line
+    from whrelay.render.webhooks import one_line
 
     err = stderr()
     if decisions is not None and forced:
@@ -371,7 +371,7 @@ def _resigner(
 ) -> Resigner:
     from whrelay.relay.client import Resigner
     from whrelay.signatures import get_scheme
-    from whrelay.verification import SigningKeys, given_secrets, refuse_unusable
+    from whrelay.signatures.verification import SigningKeys, given_secrets, refuse_unusable
 
     given = given_secrets(secret or (), secret_env or ())
     secrets = tuple(key.value for key in given)
@@ -393,7 +393,7 @@ def _shower(
     """Wrap the stream of attempts with their output: a line each, and a bar for bulk."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from whrelay.render import attempt_line, one_line
+    from whrelay.render.webhooks import attempt_line, one_line
 
     out = stdout()
 

@@ -22,11 +22,11 @@ from whrelay.cli.common import (
     stdout,
     write_json,
 )
-from whrelay.errors import ExitCode, UsageError
+from whrelay.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from whrelay.signatures import Message, Verification
-    from whrelay.verification import HmacOptions
+    from whrelay.signatures.verification import HmacOptions
 
 VERIFY_EXAMPLES = """
 [bold]Examples[/bold]
@@ -124,7 +124,7 @@ HmacTemplate = Annotated[
 
 def _one_signing_secret(secret: list[str] | None, secret_env: list[str] | None) -> list[str]:
     """The one secret ``sign`` and ``send`` sign with (rotation is for checking)."""
-    from whrelay.verification import secrets_from
+    from whrelay.signatures.verification import secrets_from
 
     secrets = secrets_from(secret or (), secret_env or ())
     if not secrets:
@@ -206,10 +206,10 @@ def verify(
     db: DbOption = None,
 ) -> int:
     """Check a webhook's signature offline, and explain why it fails."""
-    from whrelay import verification as v
-    from whrelay.models import parse_header_option
+    from whrelay.core.models import parse_header_option
     from whrelay.signatures import Message
-    from whrelay.verification import HmacOptions
+    from whrelay.signatures import verification as v
+    from whrelay.signatures.verification import HmacOptions
 
     sources = [webhook_id is not None, request is not None, body_file is not None]
     if sum(sources) != 1:
@@ -236,7 +236,7 @@ def verify(
         if judged_at is None:
             judged_at = webhook.summary.received_at / 1_000_000
     elif request is not None:
-        from whrelay.httpfile import read_request
+        from whrelay.formats.httpfile import read_request
 
         captured = read_request(_read(request), str(request))
         message = v.message_from_file(captured, url)
@@ -278,7 +278,7 @@ def _read(path: Path) -> bytes:
 
 def _show_verdict(result: Verification, detected: bool) -> None:
     """The verdict and its hints; plain text (no Rich to load) unless stdout is a terminal."""
-    from whrelay.safetext import one_line
+    from whrelay.views.safetext import one_line
 
     mark = "✓ valid" if result.valid else f"✗ {result.reason.value}"
     found = " (detected from the headers)" if detected else ""
@@ -312,11 +312,11 @@ def _sign(
 ) -> Message:
     from rich.text import Text
 
-    from whrelay.models import parse_header_option
-    from whrelay.render import one_line
+    from whrelay.core.models import parse_header_option
+    from whrelay.render.webhooks import one_line
     from whrelay.signatures import Message
     from whrelay.signatures.base import Check, MalformedError
-    from whrelay.verification import build_scheme
+    from whrelay.signatures.verification import build_scheme
 
     scheme = build_scheme(provider, options)
     pairs = tuple(parse_header_option(h) for h in headers)
@@ -365,9 +365,9 @@ def sign(
     """Print the signature headers for a body."""
     from rich.text import Text
 
-    from whrelay.examples import example_event
-    from whrelay.models import parse_header_option
-    from whrelay.verification import HmacOptions
+    from whrelay.core.models import parse_header_option
+    from whrelay.signatures.examples import example_event
+    from whrelay.signatures.verification import HmacOptions
 
     secrets = _one_signing_secret(secret, secret_env)
     body = _data(data)
@@ -444,12 +444,12 @@ def send(
 
     from rich.text import Text
 
-    from whrelay.examples import example_event
-    from whrelay.models import parse_header_option
+    from whrelay.core.models import parse_header_option
+    from whrelay.core.targets import check_target, parse_target
     from whrelay.relay.client import Outgoing, Sender
-    from whrelay.render import one_line
-    from whrelay.targets import check_target, parse_target
-    from whrelay.verification import HmacOptions
+    from whrelay.render.webhooks import one_line
+    from whrelay.signatures.examples import example_event
+    from whrelay.signatures.verification import HmacOptions
 
     if not HTTP_TOKEN.fullmatch(method):
         raise UsageError(f"-X {method!r} is not an HTTP method", hint="e.g. -X POST or -X PUT")
@@ -477,8 +477,8 @@ def send(
         async with Sender(allow_remote=allow_remote) as sender:
             return await sender.send(outgoing, webhook_id=0, delivery=None, trigger="send")
 
-    from whrelay.models import Attempt
-    from whrelay.render import attempt_line
+    from whrelay.core.models import Attempt
+    from whrelay.render.webhooks import attempt_line
 
     attempt = asyncio.run(go())
     assert isinstance(attempt, Attempt)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 
-from whrelay.errors import UnavailableError
+from whrelay.core.errors import UnavailableError
 
 LOWEST = "3.14.4"
 """The first release whose ``BaseProtocol`` has the buffer flow control the receiver uses."""

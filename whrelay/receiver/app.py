@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from whrelay import __version__
-from whrelay.config import ListenSettings
-from whrelay.detect import identify
-from whrelay.errors import NotFoundError, StorageError, StorageUnavailableError
-from whrelay.events import (
+from whrelay.core.config import ListenSettings
+from whrelay.core.errors import NotFoundError, StorageError, StorageUnavailableError
+from whrelay.core.events import (
     DeliveryAttempted,
     ListenEvent,
     RequestRefused,
@@ -32,7 +31,7 @@ from whrelay.events import (
     StorageRecovered,
     WebhookReceived,
 )
-from whrelay.models import (
+from whrelay.core.models import (
     Capture,
     DeliveryState,
     Identity,
@@ -42,6 +41,8 @@ from whrelay.models import (
     WebhookSummary,
     now_micros,
 )
+from whrelay.core.targets import match_route
+from whrelay.identify.detect import identify
 from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain, refuse
 from whrelay.relay.client import (
     HOP_BY_HOP,
@@ -52,11 +53,10 @@ from whrelay.relay.client import (
     unsent,
 )
 from whrelay.relay.forwarder import Forwarder
+from whrelay.signatures.verification import SigningKeys, judge, keys_for
 from whrelay.storage import AsyncWriter, Store
 from whrelay.storage.jobs import InsertWebhook
 from whrelay.storage.writer import StorageHealth, Writer
-from whrelay.targets import match_route
-from whrelay.verification import SigningKeys, judge, keys_for
 
 RESERVED_PREFIX = "/_whrelay/"
 

@@ -38,10 +38,10 @@ from aiohttp.http import HttpProcessingError, HttpRequestParser, RawRequestMessa
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from whrelay import __version__
-from whrelay.defaults import body_budget
-from whrelay.errors import say
-from whrelay.models import now_micros
-from whrelay.timeparse import size_text
+from whrelay.core.defaults import body_budget
+from whrelay.core.errors import say
+from whrelay.core.models import now_micros
+from whrelay.core.timeparse import size_text
 
 MAX_LINE = 8190
 """Longest request target, header name and header value, in bytes (aiohttp's limits apply

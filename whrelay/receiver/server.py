@@ -11,17 +11,17 @@ import sys
 from collections.abc import Callable
 
 from whrelay import __version__
-from whrelay.config import ListenSettings
-from whrelay.defaults import body_budget
-from whrelay.errors import UnavailableError
-from whrelay.events import ListenEvent, ListenStarted, ListenStopped
+from whrelay.core.config import ListenSettings
+from whrelay.core.defaults import body_budget
+from whrelay.core.errors import UnavailableError
+from whrelay.core.events import ListenEvent, ListenStarted, ListenStopped
+from whrelay.core.targets import check_target
+from whrelay.core.timeparse import size_text
 from whrelay.receiver.app import make_receiver
 from whrelay.receiver.http import HttpServer
 from whrelay.storage import Store
 from whrelay.storage.lock import sole_forwarder
 from whrelay.storage.process import ProcessWriter
-from whrelay.targets import check_target
-from whrelay.timeparse import size_text
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from whrelay.models import (
+from whrelay.core.models import (
     Attempt,
     RawHeaders,
     Webhook,
@@ -30,10 +30,10 @@ from whrelay.models import (
     header_values,
     now_micros,
 )
+from whrelay.core.targets import Target, is_loopback
 from whrelay.relay.http1 import BlockedAddressError, Http1Client, ProtocolError
 from whrelay.signatures import redact_headers
-from whrelay.targets import Target, is_loopback
-from whrelay.verification import ResignDecision, SigningKeys, decide_resign, resign
+from whrelay.signatures.verification import ResignDecision, SigningKeys, decide_resign, resign
 
 HOP_BY_HOP = frozenset(
     {

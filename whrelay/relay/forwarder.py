@@ -18,15 +18,15 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from whrelay.config import ForwardSettings
-from whrelay.errors import NotFoundError, StorageError, say
-from whrelay.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
-from whrelay.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
+from whrelay.core.config import ForwardSettings
+from whrelay.core.errors import NotFoundError, StorageError, say
+from whrelay.core.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
+from whrelay.core.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
+from whrelay.core.retry import Verdict, next_delay, parse_retry_after, verdict_of
+from whrelay.core.targets import Target
 from whrelay.relay.client import INTERRUPTED, Resigner, Sender, prepare, probe, unsent
-from whrelay.retry import Verdict, next_delay, parse_retry_after, verdict_of
 from whrelay.storage.jobs import RecordAttempt
 from whrelay.storage.writer import Writer
-from whrelay.targets import Target
 
 CONNECTION_ERRORS = frozenset({"refused", "connect"})
 HELD_PER_TARGET = 8 * 1024 * 1024

@@ -14,13 +14,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from whrelay.errors import UsageError
-from whrelay.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
+from whrelay.core.errors import UsageError
+from whrelay.core.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
+from whrelay.core.targets import Target, parse_target
 from whrelay.relay.client import Resigner, Sender, prepare
+from whrelay.signatures.verification import ResignDecision
 from whrelay.storage import Store
 from whrelay.storage.store import insert_attempt, update_delivery
-from whrelay.targets import Target, parse_target
-from whrelay.verification import ResignDecision
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -75,7 +75,7 @@ def get_scheme(name: str) -> Scheme:
 
 def detect_scheme(headers: Iterable[tuple[str, str]]) -> str | None:
     """The scheme whose signature headers are present, or ``None``."""
-    from whrelay.detect import detect_provider
+    from whrelay.identify.detect import detect_provider
 
     raw = tuple(
         (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))

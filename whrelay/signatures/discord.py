@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 from whrelay.signatures.base import (
     Check,
     MalformedError,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from string import Formatter
 from typing import Literal
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 from whrelay.signatures.base import (
     Check,
     MalformedError,

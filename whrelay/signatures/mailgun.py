@@ -31,7 +31,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 from whrelay.signatures.base import (
     Check,
     MalformedError,

@@ -16,7 +16,7 @@ import binascii
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 from whrelay.signatures.base import (
     Check,
     MalformedError,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 from whrelay.signatures.base import (
     Check,
     Message,

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 from whrelay.signatures.base import (
     Check,
     Message,

@@ -11,8 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from whrelay.detect import identify
-from whrelay.models import (
+from whrelay.core.models import (
     Attempt,
     Capture,
     Delivery,
@@ -22,6 +21,7 @@ from whrelay.models import (
     fast_pickle,
     now_micros,
 )
+from whrelay.identify.detect import identify
 from whrelay.storage.store import (
     insert_attempt,
     insert_webhook,

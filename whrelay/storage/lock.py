@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from whrelay.errors import CANNOT_OPEN, LOCKED, StorageUnavailableError, UnavailableError
+from whrelay.core.errors import CANNOT_OPEN, LOCKED, StorageUnavailableError, UnavailableError
 
 
 class WriteLock:
@@ -179,7 +179,7 @@ def sole_forwarder(database: Path, targets: Sequence[str]) -> Iterator[None]:
     of ``targets``: each resumes the pending deliveries of its targets, and two would
     deliver them twice. A listen that forwards nowhere, or elsewhere, is not in the way. The
     locks go with the process, ``kill -9`` included: a stale file never blocks anyone."""
-    from whrelay.paths import listen_lock_path
+    from whrelay.core.paths import listen_lock_path
 
     wanted = sorted(set(targets))
     if not wanted:

@@ -128,7 +128,7 @@ def _v5_attempt_signing(db: sqlite3.Connection) -> None:
     """Whether an attempt was re-signed (``--resign``), and why not when it went out as
     received: whrelay re-signs only a webhook whose signature it verified. Attempts recorded
     before lose any header that held a secret itself (GitLab's token), which they had kept."""
-    from whrelay.models import pack_headers, unpack_headers
+    from whrelay.core.models import pack_headers, unpack_headers
     from whrelay.signatures import REDACTED, SECRET_HEADERS
 
     db.execute("ALTER TABLE attempts ADD COLUMN resigned INTEGER")  # NULL: not asked; 0 or 1

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from whrelay.errors import (
+from whrelay.core.errors import (
     CANNOT_OPEN,
     READ_ONLY,
     StorageError,
@@ -43,7 +43,7 @@ from whrelay.errors import (
     StorageUnavailableError,
     say,
 )
-from whrelay.models import Attempt, Capture, Identity, Verdict
+from whrelay.core.models import Attempt, Capture, Identity, Verdict
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.store import Durability, FileId, Store, file_id
 from whrelay.storage.writer import (

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from whrelay.models import Attempt, Delivery, Trigger, Webhook, WebhookSummary
-from whrelay.retry import Verdict, verdict_of
+from whrelay.core.models import Attempt, Delivery, Trigger, Webhook, WebhookSummary
+from whrelay.core.retry import Verdict, verdict_of
 from whrelay.storage.store import (
     _DELIVERY_COLUMNS,
     _SUMMARY_COLUMNS,

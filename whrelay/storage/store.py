@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from whrelay.detect import identify
-from whrelay.errors import (
+from whrelay.core.config import Durability as Durability
+from whrelay.core.errors import (
     CANNOT_OPEN,
     DISK_FULL,
     IO_ERROR,
@@ -39,7 +39,7 @@ from whrelay.errors import (
     StorageLostError,
     StorageUnavailableError,
 )
-from whrelay.models import (
+from whrelay.core.models import (
     Attempt,
     Capture,
     Delivery,
@@ -52,11 +52,10 @@ from whrelay.models import (
     pack_headers,
     unpack_headers,
 )
-from whrelay.paths import lock_path
+from whrelay.core.paths import lock_path
+from whrelay.identify.detect import identify
 from whrelay.storage.lock import ReadLock, WriteLock
 from whrelay.storage.migrations import SCHEMA_VERSION, current_version, migrate
-
-Durability = Literal["full", "normal"]
 
 BUSY_TIMEOUT = 10.0
 """Seconds a statement waits for another process's lock before failing."""

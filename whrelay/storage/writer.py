@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from whrelay.errors import StorageError, StorageLostError, StorageUnavailableError
+from whrelay.core.errors import StorageError, StorageLostError, StorageUnavailableError
 from whrelay.storage.store import Store, classify
 
 Token = TypeVar("Token")

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from whrelay.detect import detect_provider
-from whrelay.errors import UsageError
-from whrelay.models import Capture, Verdict, Webhook, decode_header, encode_header
+from whrelay.core.errors import UsageError
+from whrelay.core.models import Capture, Verdict, Webhook, decode_header, encode_header
+from whrelay.identify.detect import detect_provider
 from whrelay.signatures import (
     REGISTRY,
     Check,
@@ -26,9 +26,9 @@ from whrelay.signatures.base import MalformedError
 from whrelay.signatures.explain import explain
 
 if TYPE_CHECKING:
-    from whrelay.config import VerifySettings
-    from whrelay.httpfile import RequestFile
-    from whrelay.targets import Route
+    from whrelay.core.config import VerifySettings
+    from whrelay.core.targets import Route
+    from whrelay.formats.httpfile import RequestFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ def choose_scheme(
 
 def _body_scheme(message: Message) -> str | None:
     """A scheme told by the body alone (Mailgun's), when no header names one."""
-    from whrelay.detect import identify
+    from whrelay.identify.detect import identify
 
     raw = tuple((encode_header(name), encode_header(value)) for name, value in message.headers)
     provider = identify(raw, message.body).provider

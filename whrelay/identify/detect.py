@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
-from whrelay.models import Identity, RawHeaders, decode_header
+from whrelay.core.models import Identity, RawHeaders, decode_header
 
 if TYPE_CHECKING:
-    from whrelay.bodyfields import BodyFields
+    from whrelay.identify.bodyfields import BodyFields
 
 # (provider, header that proves it). Order matters: the first match wins, so a sender that
 # also sets another's headers (Svix sends webhook-* too) is checked before that other one.
@@ -101,7 +101,7 @@ def detect_provider(headers: RawHeaders) -> str | None:
 def _json_fields() -> Callable[[bytes, bytes | None], BodyFields]:
     """``bodyfields.json_fields``, imported on first use: `verify` reads headers only, and
     starts faster without msgspec."""
-    from whrelay.bodyfields import json_fields
+    from whrelay.identify.bodyfields import json_fields
 
     return json_fields
 

@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 
 DEFAULT_TARGET_PORT = 3000
 """The port a target written as just a path (``/hooks``) is sent to on 127.0.0.1."""

@@ -322,7 +322,7 @@ class Attempt:
 
 def parse_header_option(text: str) -> tuple[str, str]:
     """``'Name: value'`` (a ``-H`` option) as a pair; ``UsageError`` when it is not one."""
-    from whrelay.errors import UsageError
+    from whrelay.core.errors import UsageError
 
     name, sep, value = text.partition(":")
     name = name.strip()

@@ -1,5 +1,6 @@
 """Default values, in a module that imports nothing: the CLI's ``--help`` shows them, and
-``whrelay --help`` must start fast. ``whrelay.config`` and ``whrelay.retry`` re-export them."""
+``whrelay --help`` must start fast. ``whrelay.core.config`` and ``whrelay.core.retry`` re-export
+them."""
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8642

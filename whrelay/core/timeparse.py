@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 
 _DURATION = re.compile(
     r"^\s*(?:\d+(?:\.\d+)?\s*|(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)\s*)+)$", re.IGNORECASE

@@ -11,10 +11,10 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from whrelay.defaults import DEFAULT_SCHEDULE as DEFAULT_SCHEDULE
-from whrelay.defaults import DEFAULT_WINDOW as DEFAULT_WINDOW
-from whrelay.defaults import JITTER as JITTER
-from whrelay.defaults import RETRY_AFTER_CAP as RETRY_AFTER_CAP
+from whrelay.core.defaults import DEFAULT_SCHEDULE as DEFAULT_SCHEDULE
+from whrelay.core.defaults import DEFAULT_WINDOW as DEFAULT_WINDOW
+from whrelay.core.defaults import JITTER as JITTER
+from whrelay.core.defaults import RETRY_AFTER_CAP as RETRY_AFTER_CAP
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 MIN_REPEATED_DELAY = 0.1

@@ -20,7 +20,7 @@ from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 
-from whrelay.models import (
+from whrelay.core.models import (
     Attempt,
     Webhook,
     WebhookSummary,
@@ -28,10 +28,10 @@ from whrelay.models import (
     header_value,
     now_micros,
 )
-from whrelay.safetext import inert as inert
-from whrelay.safetext import one_line as one_line
 from whrelay.signatures import redact_headers
 from whrelay.storage.read import Outcome, WebhookView, given_up
+from whrelay.views.safetext import inert as inert
+from whrelay.views.safetext import one_line as one_line
 
 MAX_DECOMPRESSED = 64 * 1024 * 1024
 MAX_GZIP_MEMBERS = 1000

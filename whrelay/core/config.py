@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from whrelay.defaults import (
+from whrelay.core.defaults import (
     DEFAULT_CONCURRENCY,
     DEFAULT_FORWARD_TIMEOUT,
     DEFAULT_HOST,
@@ -18,11 +18,8 @@ from whrelay.defaults import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     PROBE_INTERVAL,
 )
-from whrelay.retry import RetryPolicy
-from whrelay.targets import Route, Target, route
-
-if TYPE_CHECKING:
-    from whrelay.storage.store import Durability
+from whrelay.core.retry import RetryPolicy
+from whrelay.core.targets import Route, Target, route
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +62,8 @@ class VerifySettings:
 
 
 Mode = Literal["store", "proxy"]
+Durability = Literal["full", "normal"]
+"""``full``: fsync every group commit (survives power loss); ``normal``: survives crashes."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from whrelay.errors import UsageError
+from whrelay.core.errors import UsageError
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from whrelay.models import Attempt, WebhookSummary
+from whrelay.core.models import Attempt, WebhookSummary
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,2 @@
+"""Display logic every front end shares, without a terminal library: untrusted text made inert
+(``safetext``)."""
