@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -95,5 +94,7 @@ def resolve_db(db: Path | None) -> Path:
 
 def write_json(obj: object) -> None:
     """One NDJSON line on stdout, flushed so that followers see it at once."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    from whrelay.core.models import to_json
+
+    sys.stdout.write(to_json(obj) + "\n")
     sys.stdout.flush()

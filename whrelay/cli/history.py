@@ -167,6 +167,7 @@ def show(
                                     ("--json", json_output)) if on]  # fmt: skip
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(chosen)} each choose what to show: give one")
+    from whrelay.formats.export import json_record
     from whrelay.render.webhooks import (
         body_view,
         deliveries_view,
@@ -191,10 +192,7 @@ def show(
         sys.stdout.buffer.write(webhook.body or b"")
         sys.stdout.buffer.flush()
     elif json_output:
-        record = webhook.to_json()
-        record["headers"] = [list(pair) for pair in redact_headers(webhook.decoded_headers())]
-        record["deliveries"] = [d.to_json() for d in view.deliveries]
-        record["attempts"] = [a.to_json() for a in view.attempts]
+        record = json_record(view)
         write_json(record)
     elif headers:
         console = stdout()
@@ -204,7 +202,7 @@ def show(
         stdout().print(body_view(webhook))
     else:
         console = stdout()
-        console.print(webhook_detail(webhook))
+        console.print(webhook_detail(webhook, view.imported_from))
         if view.deliveries or view.attempts:
             console.print()
             console.print(deliveries_view(view))

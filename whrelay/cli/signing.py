@@ -236,10 +236,10 @@ def verify(
         if judged_at is None:
             judged_at = webhook.summary.received_at / 1_000_000
     elif request is not None:
-        from whrelay.formats.httpfile import read_request
+        from whrelay.formats.httpfile import message_from_file, read_request
 
         captured = read_request(_read(request), str(request))
-        message = v.message_from_file(captured, url)
+        message = message_from_file(captured, url)
         if judged_at is None and captured.received_at is not None:
             judged_at = captured.received_at / 1_000_000  # a whrelay record: at its arrival
     else:

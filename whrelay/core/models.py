@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -55,6 +56,20 @@ def header_value(headers: RawHeaders, name: str) -> str | None:
     """The first value of header ``name`` (case-insensitive), or ``None``."""
     values = header_values(headers, name)
     return values[0] if values else None
+
+
+_LONE_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def to_json(obj: object) -> str:
+    """``obj`` as one line of JSON that is valid UTF-8 whatever it holds: text decoded with
+    ``decode_header`` keeps a byte that was not UTF-8 as a lone surrogate, written here as the
+    escape ``\\udcXX`` (which ``json.loads`` reads back as that surrogate, and
+    ``encode_header`` as the byte), never as the raw byte."""
+    import json
+
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def format_time(micros: int) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from whrelay.core.errors import UsageError
+from whrelay.signatures.base import Message
+from whrelay.signatures.verification import url_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +41,16 @@ def _from_json(data: bytes, name: str) -> RequestFile:
         path = str(record.get("path", "/"))
         query = str(record.get("query") or "")
         method = str(record.get("method", "POST"))
-        received_at = _micros(record.get("received_at"))
+        received_at = received_at_micros(record.get("received_at"))
     except (ValueError, TypeError, AttributeError, binascii.Error) as error:
         raise UsageError(f"{name} is not a whrelay JSON record: {error}") from None
     target = f"{path}?{query}" if query else path
     return RequestFile(method, target, headers, body, received_at)
 
 
-def _micros(value: object) -> int | None:
-    """``received_at`` as ``show --json`` writes it (ISO 8601 UTC), or as microseconds."""
+def received_at_micros(value: object) -> int | None:
+    """``received_at`` as ``show --json`` writes it (ISO 8601 UTC), or as microseconds;
+    ``None`` when it is neither."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value if value > 0 else None
     if not isinstance(value, str):
@@ -119,3 +122,13 @@ def _dechunk(data: bytes, name: str) -> bytes:
         start = end + 2
         out += data[start : start + size]
         position = start + size + 2
+
+
+def message_from_file(request: RequestFile, url: str | None = None) -> Message:
+    host = next((v for k, v in request.headers if k.lower() == "host"), None)
+    return Message(
+        body=request.body,
+        headers=request.headers,
+        url=url_from(host, request.target, url),
+        method=request.method,
+    )

@@ -377,7 +377,7 @@ def request_line(webhook: Webhook) -> Text:
     return line
 
 
-def webhook_detail(webhook: Webhook) -> Group:
+def webhook_detail(webhook: Webhook, imported_from: str | None = None) -> Group:
     """``show``'s full view: a header line, the request line, headers, and the body."""
     s = webhook.summary
     title = Text()
@@ -393,6 +393,9 @@ def webhook_detail(webhook: Webhook) -> Group:
         title.append_text(verdict_text(s, leading="  "))
         if s.scheme and s.verdict != "valid":
             title.append(f" [{s.scheme}]", style="dim")
+    if imported_from:
+        title.append("  imported from ", style="dim")
+        title.append(one_line(imported_from), style="dim")
     return Group(
         title,
         Text(),

@@ -28,7 +28,6 @@ from whrelay.signatures.explain import explain
 if TYPE_CHECKING:
     from whrelay.core.config import VerifySettings
     from whrelay.core.targets import Route
-    from whrelay.formats.httpfile import RequestFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,16 +215,6 @@ def message_from_webhook(webhook: Webhook, url: str | None = None) -> Message:
         headers=headers,
         url=url_from(webhook.header("host"), target, url),
         method=webhook.summary.method,
-    )
-
-
-def message_from_file(request: RequestFile, url: str | None = None) -> Message:
-    host = next((v for k, v in request.headers if k.lower() == "host"), None)
-    return Message(
-        body=request.body,
-        headers=request.headers,
-        url=url_from(host, request.target, url),
-        method=request.method,
     )
 
 

@@ -165,6 +165,20 @@ def _v6_history_order(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX deliveries_updated ON deliveries (updated_at)")
 
 
+def _v7_imports(db: sqlite3.Connection) -> None:
+    """Where an imported webhook came from (``whrelay import``): a file and the line, entry or
+    message in it. A webhook received by ``listen`` has no row here."""
+    db.execute(
+        """
+        CREATE TABLE imports (
+            webhook_id  INTEGER PRIMARY KEY REFERENCES webhooks (id) ON DELETE CASCADE,
+            origin      TEXT    NOT NULL,  -- e.g. 'hooks.har, entry 3'
+            imported_at INTEGER NOT NULL   -- UTC microseconds
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_webhooks,
     _v2_deliveries,
@@ -172,6 +186,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_foreign_keys,
     _v5_attempt_signing,
     _v6_history_order,
+    _v7_imports,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

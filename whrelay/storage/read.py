@@ -155,6 +155,9 @@ class WebhookView:
     webhook: Webhook
     deliveries: list[Delivery]
     attempts: list[AttemptView]
+    imported_from: str | None = None
+    """Where ``whrelay import`` read it from (a file and a line or entry); ``None`` for a
+    webhook ``listen`` received."""
 
     def replays(self, delivery: int) -> int:
         """How many replays were made of ``delivery``."""
@@ -168,7 +171,13 @@ def webhook_view(store: Store, webhook_id: int) -> WebhookView:
     it."""
     webhook = store.get_webhook(webhook_id)
     deliveries = store.deliveries(webhook_id)
-    return WebhookView(webhook, deliveries, outcomes(deliveries, store.attempts(webhook_id)))
+    origin = _all(store, "SELECT origin FROM imports WHERE webhook_id = ?", [webhook_id])
+    return WebhookView(
+        webhook,
+        deliveries,
+        outcomes(deliveries, store.attempts(webhook_id)),
+        str(origin[0][0]) if origin else None,
+    )
 
 
 def _is_replay(attempt: Attempt) -> bool:

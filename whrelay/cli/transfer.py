@@ -1,0 +1,248 @@
+"""``whrelay export`` and ``whrelay import``: webhooks out to a file (curl, HTTPie, raw HTTP, HAR,
+whrelay JSON) and in from one."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, BinaryIO
+
+import typer
+
+from whrelay.cli.common import (
+    DbOption,
+    JsonOption,
+    parse_webhook_id,
+    resolve_db,
+    stderr,
+    write_json,
+)
+from whrelay.cli.history import StatusChoice, VerdictChoice
+from whrelay.core.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from whrelay.storage import Store, WebhookFilter
+    from whrelay.storage.read import WebhookView
+
+
+class FormatChoice(StrEnum):
+    curl = "curl"
+    httpie = "httpie"
+    http = "http"
+    har = "har"
+    json = "json"
+
+
+EXPORT_EXAMPLES = """
+[bold]Examples[/bold]
+
+  One webhook as a curl script, then send it to port 3000:
+    whrelay export 42 --format curl -o hook42.sh && bash hook42.sh http://127.0.0.1:3000
+  Today's Stripe webhooks for the browser's devtools (HAR):
+    whrelay export --since 1d --provider stripe --format har -o stripe.har
+  Everything, to move to another machine (then 'whrelay import all.ndjson' there):
+    whrelay export --all --format json -o all.ndjson
+"""
+
+IMPORT_EXAMPLES = """
+[bold]Examples[/bold]
+
+  A capture a colleague exported:
+    whrelay import hooks.ndjson
+  A HAR file, or raw HTTP requests (what 'nc -l' captures):
+    whrelay import session.har
+    whrelay import request.http
+  From a pipe:
+    whrelay show 42 --json | whrelay import - --db other.db
+"""
+
+
+def export_command(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[ID]...", help="Webhook ids.", show_default=False),
+    ] = None,
+    fmt: Annotated[
+        FormatChoice,
+        typer.Option("--format", "-F", help="curl, httpie, http (raw request), har or json."),
+    ] = FormatChoice.json,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write to this file instead of stdout.", dir_okay=False
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Select webhooks newer than this: 10m, 2h, 3d, or ISO.")
+    ] = None,
+    path: Annotated[str | None, typer.Option("--path", help="Select by path glob.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Select by detected provider.")] = None,
+    status: Annotated[StatusChoice | None, typer.Option(help="Select by delivery status.")] = None,
+    verdict: Annotated[
+        VerdictChoice | None, typer.Option(help="Select by signature verdict.")
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", metavar="", help="Select every stored webhook.")
+    ] = False,
+    db: DbOption = None,
+) -> int:
+    """Write stored webhooks out: runnable curl or HTTPie scripts, raw HTTP, HAR or NDJSON."""
+    from whrelay.formats.export import render
+    from whrelay.storage import Store
+
+    where = _selection(since, path, provider, status, verdict)
+    if not ids and where is None and not everything:
+        raise UsageError(
+            "name webhook ids, or select them with --since/--path/--provider/--status/--verdict "
+            "or --all"
+        )
+    if ids and (where is not None or everything):
+        raise UsageError("name webhook ids or select them with filters, not both")
+    numbers = [parse_webhook_id(text) for text in ids or ()]
+    with Store(resolve_db(db), readonly=True) as store:
+        views = _views(store, numbers, where)
+        with _sink(output) as out:
+            for chunk in render(_counted(views, fmt, output), fmt.value):
+                out.write(chunk)
+    return ExitCode.OK
+
+
+def _selection(
+    since: str | None,
+    path: str | None,
+    provider: str | None,
+    status: StatusChoice | None,
+    verdict: VerdictChoice | None,
+) -> WebhookFilter | None:
+    if not any((since, path, provider, status, verdict)):
+        return None
+    from whrelay.core.models import now_micros
+    from whrelay.core.timeparse import parse_since
+    from whrelay.storage import WebhookFilter
+
+    return WebhookFilter(
+        since=parse_since(since, now_micros()) if since else None,
+        path_glob=path,
+        provider=provider.lower() if provider else None,
+        status=status.value if status else None,
+        verdict=verdict.value if verdict else None,
+        limit=0,
+    )
+
+
+def _views(store: Store, ids: list[int], where: WebhookFilter | None) -> Iterator[WebhookView]:
+    """The webhooks named (in that order) or selected (oldest first), a page at a time: an
+    export of a million webhooks holds one page in memory, not the million."""
+    from whrelay.storage import WebhookFilter
+    from whrelay.storage.read import Position, page, webhook_view
+
+    if ids:
+        for webhook_id in ids:
+            yield webhook_view(store, webhook_id)
+        return
+    selection = where or WebhookFilter(limit=0)
+    start = None
+    while rows := page(store, selection, start=start, direction="newer", limit=200):
+        for row in reversed(rows):  # a page comes newest first; the file goes oldest first
+            yield webhook_view(store, row.id)
+        start = Position.of(rows[0])
+
+
+def _counted(
+    views: Iterator[WebhookView], fmt: FormatChoice, output: Path | None
+) -> Iterator[WebhookView]:
+    """``views``, refusing raw HTTP with terminal control bytes on a terminal, and counting
+    them on stderr as they go when the export is large and stderr a terminal."""
+    err = stderr()
+    shown = err.is_terminal
+    count = 0
+    for view in views:
+        if fmt is FormatChoice.http and output is None and sys.stdout.isatty():
+            from whrelay.cli.history import _TERMINAL_CONTROL
+
+            if _TERMINAL_CONTROL.search(view.webhook.body or b""):
+                raise UsageError(
+                    f"webhook #{view.webhook.id}'s body holds terminal control bytes, which "
+                    "raw HTTP would hand to this terminal",
+                    hint="write it to a file with -o, or pipe it",
+                )
+        count += 1
+        if shown and count % 500 == 0:
+            err.print(f"exported {count:,} webhooks…", end="\r", highlight=False)
+        yield view
+    if shown and count >= 500:
+        err.print(f"exported {count:,} webhooks.   ", highlight=False)
+    if count == 0:
+        err.print("No webhooks match: nothing exported.", style="dim", highlight=False)
+
+
+class _sink:
+    """Where the export goes: a file (written to a temporary name, then moved into place, so
+    a failed export leaves no half file), or stdout."""
+
+    def __init__(self, output: Path | None) -> None:
+        self.output = output
+        self.partial = None if output is None else output.with_name(f".{output.name}.partial")
+        self.file: BinaryIO | None = None
+
+    def __enter__(self) -> BinaryIO:
+        if self.partial is None:
+            return sys.stdout.buffer
+        try:
+            self.file = self.partial.open("wb")
+        except OSError as error:
+            raise UsageError(f"cannot write {self.output}: {error.strerror or error}") from None
+        return self.file
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        if self.file is None or self.partial is None or self.output is None:
+            sys.stdout.buffer.flush()
+            return
+        self.file.close()
+        if kind is None:
+            if self.output.suffix == ".sh":
+                self.partial.chmod(0o755)
+            self.partial.replace(self.output)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+def import_command(
+    source: Annotated[str, typer.Argument(metavar="FILE", help="A file to read, or - for stdin.")],
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> int:
+    """Store the webhooks of a file: whrelay JSON/NDJSON, HAR 1.2, or raw HTTP requests.
+    Each is marked as imported, identified as on arrival, and never forwarded."""
+    from rich.text import Text
+
+    from whrelay.formats.imports import import_webhooks, read_webhooks
+    from whrelay.storage import Store
+
+    if source == "-":
+        data, name = sys.stdin.buffer.read(), "stdin"
+    else:
+        try:
+            data, name = Path(source).read_bytes(), Path(source).name
+        except OSError as error:
+            raise UsageError(f"cannot read {source}: {error.strerror or error}") from None
+    incoming = read_webhooks(data, name)
+    if not incoming:
+        raise UsageError(f"{name} holds no webhook to import")
+    with Store(resolve_db(db)) as store:
+        stored = import_webhooks(store, incoming)
+    if json_output:
+        for summary in stored:
+            write_json(summary.to_json())
+    else:
+        ids = f"#{stored[0].id}" if len(stored) == 1 else f"#{stored[0].id}–#{stored[-1].id}"
+        stderr().print(Text(f"Imported {len(stored)} webhook(s) from {name}: {ids}."))
+    return ExitCode.OK
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export", epilog=EXPORT_EXAMPLES)(export_command)
+    app.command("import", epilog=IMPORT_EXAMPLES)(import_command)
