@@ -30,7 +30,7 @@ from whrelay.core.models import Attempt, Capture, Verdict  # noqa: E402
 from whrelay.storage import Store  # noqa: E402
 from whrelay.storage.store import insert_attempt, insert_webhook, update_delivery  # noqa: E402
 
-SEED_VERSION = 1
+SEED_VERSION = 2
 """Bumped when what is seeded changes, so a cached database of the old kind is not reused."""
 START = 1_790_000_000_000_000
 """UTC microseconds of the oldest webhook (a fixed moment: the databases are reproducible)."""

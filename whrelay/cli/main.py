@@ -52,13 +52,14 @@ def _root(
 
 
 def _register() -> None:
-    from whrelay.cli import history, info, listen, replay, signing, transfer
+    from whrelay.cli import history, info, listen, maintenance, replay, signing, transfer
 
     listen.register(app)
     history.register(app)
     replay.register(app)
     signing.register(app)
     transfer.register(app)
+    maintenance.register(app)
     info.register(app)
 
 

@@ -313,6 +313,8 @@ class Store:
             _enforce_foreign_keys(db)
             with self.lock:
                 version = self._check_schema(db)
+                if version == 0:  # a new database: pruning returns its pages to the disk
+                    db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute(f"PRAGMA synchronous = {self.durability.upper()}")
                 if version < SCHEMA_VERSION:
@@ -536,6 +538,25 @@ class Store:
                 return job(db)
         except sqlite3.Error as error:
             raise classify(error) from None
+
+    def run_outside_transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` under the lock but outside a transaction (``VACUUM`` and some pragmas
+        cannot run inside one)."""
+        if self.readonly:
+            raise StorageError("this store was opened read-only")
+        try:
+            with self.lock:
+                if self.lost is not None:
+                    raise self.lost
+                result = job(self.db)
+                self._check_files()
+                return result
+        except sqlite3.Error as error:
+            raise classify(error) from None
+
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into the database file and empty it, under the lock."""
+        self.run_outside_transaction(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
 
     # --- reading ---------------------------------------------------------------------------
 
