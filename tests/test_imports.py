@@ -31,6 +31,7 @@ CORE_MODULES = [
     "whrelay.verification",
     "whrelay.httpfile",
     "whrelay.examples",
+    "whrelay.allocator",
 ]
 UI_LIBRARIES = {"textual", "typer", "rich"}
 NETWORK_LIBRARIES = {"aiohttp"}

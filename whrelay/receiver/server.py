@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 
 from whrelay import __version__
+from whrelay.allocator import give_back_large_blocks
 from whrelay.config import ListenSettings
 from whrelay.defaults import body_budget
 from whrelay.errors import UnavailableError
@@ -113,6 +114,7 @@ async def serve(
     """Receive until ``stop`` is set or SIGINT/SIGTERM arrives; return the signal's name."""
     for target in settings.forward.all_targets:
         check_target(target, settings.allow_remote)
+    give_back_large_blocks()  # bodies of up to --max-body come and go
     # Create (or migrate) the database here, so that a bad --db fails with a clear error
     # before anything listens; the storage process then does the writing.
     Store(settings.db_path, durability=settings.durability).close()

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from whrelay.allocator import give_back_large_blocks
 from whrelay.errors import (
     CANNOT_OPEN,
     READ_ONLY,
@@ -266,6 +267,7 @@ class _Keeper:
 def child_main(db_path: str, durability: Durability, expected: FileId | None = None) -> int:
     """Read jobs from stdin until end-of-file; commit them in batches; answer on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which drains us
+    give_back_large_blocks()
     keeper = _Keeper(Path(db_path), durability, expected)
     buffer = bytearray()
     try:
