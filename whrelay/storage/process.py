@@ -7,6 +7,10 @@ results back on its stdout, one frame per committed batch; a webhook is acknowle
 after its result arrives, that is after its transaction is committed. When the receiver goes
 away (even by ``kill -9``) the child reads end-of-file, commits what it has, and exits.
 
+Large bodies are not copied on the way: a body over ``OUT_OF_BAND`` follows its frame on the
+pipe as it is, written from the receiver's own bytes (``_Outlet``), and the child reads it
+into one buffer that SQLite stores from (``_Inbox``).
+
 Stalls answer in bounded time: a webhook waits ``COMMIT_DEADLINE`` at the most for its commit,
 then gets a 503, whatever the storage process is doing (waiting for a lock, stopped). The
 parent also asks the child every ``STATUS_EVERY`` how it is: the child then checks that the
@@ -21,6 +25,7 @@ Run by ``ProcessWriter``; not meant to be started by hand:
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import itertools
 import marshal
@@ -31,7 +36,8 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +82,23 @@ STALL_AFTER = COMMIT_DEADLINE / 2
 after which storage counts as degraded (stalled)."""
 REOPEN_EVERY = 1.0
 """Seconds between two attempts of the storage process to reopen the database."""
+OUT_OF_BAND = 64 * 1024
+"""Webhook bodies over this many bytes travel out of band: the job in the frame carries the
+body's length, and the body follows the frame on the pipe as it is, written from the
+receiver's own bytes and read by the storage process into one buffer of its own. Smaller
+bodies (most webhooks are about 1 KiB) stay inside the frame: one ``marshal`` call for the
+frame is the cheapest way over for them, and their copies cost next to nothing."""
+BATCH_BODIES = 16 * 1024 * 1024
+"""Bytes of out-of-band bodies the storage process holds for one batch: one that would take
+a batch over it is read after that batch is committed, so that the storage process holds
+about one large body at a time, not every one sent in a frame."""
 _READ = 1 << 20
+_WRITEV_PARTS = 64
+"""Buffers given to one ``os.writev`` at the most (the system allows 1024)."""
 
 
 def _frames(buffer: bytearray) -> list[bytes]:
-    """Take every complete frame off the front of ``buffer``."""
+    """Take every complete frame off the front of ``buffer`` (the child's answers)."""
     frames = []
     offset = 0
     while len(buffer) - offset >= _FRAME.size:
@@ -99,46 +117,71 @@ def _frame(payload: bytes) -> bytes:
 
 
 # --- the wire format -----------------------------------------------------------------------
-# The two jobs sent for every webhook travel as plain tuples through ``marshal`` (several times
-# faster than pickling dataclasses); any other job is pickled. Both ends are this module.
+# A frame is an 8-byte length and a ``marshal``led list of jobs. The two jobs sent for every
+# webhook travel as plain tuples (several times faster than pickling dataclasses); any other
+# job is pickled. A webhook body over ``OUT_OF_BAND`` bytes is replaced in its tuple by its
+# length, and its bytes follow the frame, after those of the frame's earlier jobs. Both ends
+# are this module.
 
 _WEBHOOK, _ATTEMPT, _PICKLED, _STATUS = 1, 2, 0, 3
 _FAILED, _UNAVAILABLE, _LOST = 0, 1, 2
 _capture_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Capture)))
 _attempt_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Attempt)))
 _identity_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Identity)))
+_BODY = [f.name for f in dataclasses.fields(Capture)].index("body")
 
 
-def encode_job(key: int, job: Job) -> tuple[Any, ...]:
-    """A job as a marshallable tuple. An ``InsertWebhook`` must be ``identified()``: the
-    storage process then answers with the ids alone and the parent rebuilds the records."""
+def encode_job(key: int, job: Job) -> tuple[tuple[Any, ...], bytes | None]:
+    """A job as a marshallable tuple, and the body that follows the frame out of band, if
+    any. An ``InsertWebhook`` must be ``identified()``: the storage process then answers
+    with the ids alone and the parent rebuilds the records."""
     if isinstance(job, InsertWebhook):
         verdict, identity = job.verdict, job.identity
         assert identity is not None, "ProcessWriter.run identifies the webhook first"
-        return (
+        captured = _capture_fields(job.capture)
+        body = job.capture.body
+        if body is not None and len(body) > OUT_OF_BAND:
+            captured = (*captured[:_BODY], len(body), *captured[_BODY + 1 :])
+        else:
+            body = None
+        fields: tuple[Any, ...] = (
             key,
             _WEBHOOK,
-            _capture_fields(job.capture),
+            captured,
             tuple(job.targets),
             None
             if verdict is None
             else (verdict.verdict, verdict.scheme, verdict.reason, verdict.detail),
             _identity_fields(identity),
         )
+        return fields, body
     if isinstance(job, RecordAttempt):
-        return (key, _ATTEMPT, _attempt_fields(job.attempt), job.state, job.next_attempt_at)
-    return (key, _PICKLED, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+        fields = (key, _ATTEMPT, _attempt_fields(job.attempt), job.state, job.next_attempt_at)
+        return fields, None
+    return (key, _PICKLED, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)), None
 
 
-def decode_job(fields: tuple[Any, ...]) -> tuple[int, int, Job | None]:
-    """The job ``encode_job`` encoded, as the storage process runs it (``None`` for the
-    parent's question, ``(key, _STATUS)``)."""
+def out_of_band(fields: tuple[Any, ...]) -> int | None:
+    """The length of the body that follows the frame for this encoded job, if one does."""
+    if fields[1] == _WEBHOOK:
+        body = fields[2][_BODY]
+        if type(body) is int:
+            return body
+    return None
+
+
+def decode_job(fields: tuple[Any, ...], body: bytearray | None = None) -> tuple[int, int, Job]:
+    """The job ``encode_job`` encoded (not the parent's question, ``(key, _STATUS)``), as the
+    storage process runs it, with ``body``, read after the frame, for the length that stands
+    in for it. SQLite stores the ``bytearray`` as it stores ``bytes``: a BLOB of the same
+    bytes."""
     key, kind = fields[0], fields[1]
-    if kind == _STATUS:
-        return key, kind, None
     if kind == _WEBHOOK:
+        captured = fields[2]
+        if body is not None:
+            captured = (*captured[:_BODY], body, *captured[_BODY + 1 :])
         verdict = None if fields[4] is None else Verdict(*fields[4])
-        job = InsertWebhook(Capture(*fields[2]), fields[3], verdict, Identity(*fields[5]))
+        job = InsertWebhook(Capture(*captured), fields[3], verdict, Identity(*fields[5]))
         return key, kind, job.rows
     if kind == _ATTEMPT:
         return key, kind, RecordAttempt(Attempt(*fields[2]), fields[3], fields[4])
@@ -264,37 +307,109 @@ class _Keeper:
             self.store.close()
 
 
+class _Inbox:
+    """The storage process's end of the pipe: frames, and the bodies that follow them.
+
+    Frames are read in large reads, many at once under load. A body that follows a frame is
+    read into a ``bytearray`` of its exact size, made once: first whatever of it the last
+    read brought (at most ``_READ`` bytes), then the rest straight from the pipe into it.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+        self.offset = 0
+        """Where the bytes not yet taken start in ``buffer``."""
+        self._read = bytearray(_READ)
+        """What each read reads into: made once, where ``os.read`` would allocate its
+        ``_READ`` bytes (a mapping of their own, see ``whrelay.allocator``) every time."""
+
+    def fill(self) -> bool:
+        """Read what the pipe holds, waiting for something; ``False`` at end-of-file."""
+        got = os.readv(self.fd, [self._read])
+        if not got:
+            return False
+        del self.buffer[: self.offset]
+        self.offset = 0
+        with memoryview(self._read) as read:
+            self.buffer += read[:got]
+        return True
+
+    def jobs(self) -> list[tuple[Any, ...]] | None:
+        """The encoded jobs of the next frame, or ``None`` until all of it has been read."""
+        start = self.offset + _FRAME.size
+        if len(self.buffer) < start:
+            return None
+        (size,) = _FRAME.unpack_from(self.buffer, self.offset)
+        if len(self.buffer) < start + size:
+            return None
+        with memoryview(self.buffer) as view:
+            jobs: list[tuple[Any, ...]] = marshal.loads(view[start : start + size])  # noqa: S302 - written by our own parent
+        self.offset = start + size
+        return jobs
+
+    def body(self, size: int) -> bytearray:
+        """The next ``size`` bytes. ``EOFError`` when the pipe ends first (the parent died
+        while writing them): the job they belong to is not stored."""
+        body = bytearray(size)
+        with memoryview(body) as into, memoryview(self.buffer) as held:
+            have = min(size, len(self.buffer) - self.offset)
+            into[:have] = held[self.offset : self.offset + have]
+        self.offset += have
+        with memoryview(body) as into:
+            while have < size:
+                got = os.readv(self.fd, [into[have:]])
+                if not got:
+                    raise EOFError(f"the pipe ended {size - have} bytes before a body's end")
+                have += got
+        return body
+
+
 def child_main(db_path: str, durability: Durability, expected: FileId | None = None) -> int:
     """Read jobs from stdin until end-of-file; commit them in batches; answer on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which drains us
     give_back_large_blocks()
     keeper = _Keeper(Path(db_path), durability, expected)
-    buffer = bytearray()
+    inbox = _Inbox(0)
     try:
-        while True:
-            chunk = os.read(0, _READ)
-            if not chunk:
-                return 0
-            buffer += chunk
-            batch: list[tuple[int, int, Job]] = []
-            for fields in (
-                fields
-                for frame in _frames(buffer)
-                for fields in marshal.loads(frame)  # noqa: S302 - written by our own parent
-            ):
-                key, kind, job = decode_job(fields)
-                if job is None:  # the parent's question, answered after the jobs before it
-                    _commit(keeper, batch)
-                    batch = []
-                    _write_all(1, _frame(marshal.dumps([(key, _STATUS, keeper.status(), None)])))
-                    continue
-                batch.append((key, kind, job))
-                if len(batch) == MAX_BATCH:
-                    _commit(keeper, batch)
-                    batch = []
-            _commit(keeper, batch)
+        while inbox.fill():
+            if not _take(inbox, keeper):
+                break
+        return 0
     finally:
         keeper.close()
+
+
+def _take(inbox: _Inbox, keeper: _Keeper) -> bool:
+    """Commit the jobs of every complete frame read (with their bodies); ``False`` when the
+    pipe ended in the middle of a body. A function of its own so that nothing of a batch,
+    large bodies included, is held while the next read waits."""
+    batch: list[tuple[int, int, Job]] = []
+    held = 0
+    while (jobs := inbox.jobs()) is not None:
+        for fields in jobs:
+            if fields[1] == _STATUS:  # the parent's question, answered after the jobs before it
+                _commit(keeper, batch)
+                batch, held = [], 0
+                _write_all(1, _frame(marshal.dumps([(fields[0], _STATUS, keeper.status(), None)])))
+                continue
+            size = out_of_band(fields) or 0
+            if size and held and held + size > BATCH_BODIES:
+                _commit(keeper, batch)
+                batch, held = [], 0
+            try:
+                # Appended without a name of its own: once the batch is committed, nothing
+                # holds this body while the next one is read.
+                batch.append(decode_job(fields, inbox.body(size) if size else None))
+            except EOFError:
+                _commit(keeper, batch)  # every job before it came whole
+                return False
+            held += size
+            if len(batch) == MAX_BATCH:
+                _commit(keeper, batch)
+                batch, held = [], 0
+    _commit(keeper, batch)
+    return True
 
 
 def _commit(keeper: _Keeper, batch: list[tuple[int, int, Job]]) -> None:
@@ -338,6 +453,119 @@ def _write_all(fd: int, data: bytes) -> None:
 # --- the parent ----------------------------------------------------------------------------
 
 
+@dataclass(slots=True, eq=False)
+class _Outgoing:
+    """One frame on its way to the storage process: its parts not yet written."""
+
+    parts: collections.deque[memoryview]
+    size: int
+    """Bytes not yet written."""
+
+
+class _Outlet:
+    """The parent's end of the storage process's stdin, written without blocking.
+
+    A frame is queued as its parts (length, payload, the bodies that follow it), and written
+    with ``os.writev`` from memoryviews of them as the pipe takes them: a body is neither
+    joined to anything nor copied into a buffer (asyncio's pipe transport copies whatever the
+    pipe does not take at once).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.loop = asyncio.get_running_loop()
+        self.frames: collections.deque[_Outgoing] = collections.deque()
+        self.queued = 0
+        """Bytes not yet written."""
+        self.closed = False
+        self._closing = False
+        self._watching = False
+
+    def send(self, parts: Sequence[bytes]) -> None:
+        """Write a frame's parts, at once as far as the pipe takes them, the rest as it makes
+        room."""
+        if self.closed or self._closing:
+            return
+        size = sum(map(len, parts))
+        written = 0
+        if not self.frames:  # the usual case: the pipe takes all of it now
+            try:
+                written = os.writev(self.fd, parts[:_WRITEV_PARTS])
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:  # the storage process is gone: process_exited tells the rest
+                self.abort()
+                return
+            if written == size:
+                return
+        views: collections.deque[memoryview] = collections.deque()
+        for part in parts:
+            if written >= len(part):
+                written -= len(part)
+                continue
+            views.append(memoryview(part)[written:] if written else memoryview(part))
+            written = 0
+        left = sum(map(len, views))
+        self.frames.append(_Outgoing(views, left))
+        self.queued += left
+        self._watch(True)  # _write goes on when the pipe has room
+
+    def _write(self) -> None:
+        frames = self.frames
+        while frames:
+            frame = frames[0]
+            parts = frame.parts
+            try:
+                written = os.writev(self.fd, list(itertools.islice(parts, _WRITEV_PARTS)))
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # the storage process is gone: process_exited tells the rest
+                self.abort()
+                return
+            frame.size -= written
+            self.queued -= written
+            while written:
+                first = parts[0]
+                if written < len(first):
+                    parts[0] = first[written:]
+                    break
+                written -= len(first)
+                parts.popleft()
+            if frame.size:
+                break  # the pipe is full
+            frames.popleft()
+        self._watch(bool(frames))
+        if not frames and self._closing:
+            self._close()
+
+    def _watch(self, watch: bool) -> None:
+        if watch != self._watching:
+            self._watching = watch
+            if watch:
+                self.loop.add_writer(self.fd, self._write)
+            else:
+                self.loop.remove_writer(self.fd)
+
+    def close(self) -> None:
+        """Close once everything queued is written: the storage process reads end-of-file."""
+        self._closing = True
+        if not self.frames:
+            self._close()
+
+    def abort(self) -> None:
+        """Close now, dropping what is queued (the storage process is gone)."""
+        self.frames.clear()
+        self.queued = 0
+        self._close()
+
+    def _close(self) -> None:
+        if not self.closed:
+            self._watch(False)
+            self.closed = True
+            os.close(self.fd)
+
+
 class _Pipe(asyncio.SubprocessProtocol):
     def __init__(self, writer: ProcessWriter) -> None:
         self.writer = writer
@@ -366,12 +594,15 @@ class ProcessWriter:
         self.health = HealthWatch()
         self._transport: asyncio.SubprocessTransport | None = None
         self._protocol: _Pipe | None = None
+        self._outlet: _Outlet | None = None
         self._waiters: dict[int, tuple[asyncio.Future[Any], float]] = {}
         """Per job sent: its waiter and its deadline (loop time), oldest first."""
         self._keys = itertools.count(1)
         self._closing = False
         self._dead: str | None = None
         self._outbox: list[tuple[Any, ...]] = []
+        self._outbox_bodies: dict[int, bytes] = {}
+        """The bodies that follow the outbox's frame, by job key."""
         self._expected: FileId | None = None
         """The database file listen started on: a storage process started again refuses
         any other that has taken its place."""
@@ -392,19 +623,28 @@ class ProcessWriter:
     async def _spawn(self) -> None:
         loop = asyncio.get_running_loop()
         expected = [] if self._expected is None else ["{}:{}".format(*self._expected)]
-        transport, protocol = await loop.subprocess_exec(
-            lambda: _Pipe(self),
-            sys.executable,
-            "-m",
-            "whrelay.storage.process",
-            str(self.db_path),
-            self.durability,
-            *expected,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=None,
-        )
+        # The child's stdin is a pipe of our own, written by an _Outlet, not asyncio's.
+        reading, writing = os.pipe()
+        try:
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _Pipe(self),
+                sys.executable,
+                "-m",
+                "whrelay.storage.process",
+                str(self.db_path),
+                self.durability,
+                *expected,
+                stdin=reading,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=None,
+            )
+        except BaseException:
+            os.close(writing)
+            raise
+        finally:
+            os.close(reading)
         self._transport, self._protocol = transport, protocol
+        self._outlet = _Outlet(writing)
         self._asked_at = None
         self._answered_at = loop.time()
 
@@ -424,7 +664,10 @@ class ProcessWriter:
         self._waiters[key] = (waiter, loop.time() + COMMIT_DEADLINE)
         if not self._outbox:
             loop.call_soon(self._flush)
-        self._outbox.append(encode_job(key, job))
+        fields, body = encode_job(key, job)
+        self._outbox.append(fields)
+        if body is not None:
+            self._outbox_bodies[key] = body
         if len(self._outbox) >= FLUSH_AT:
             self._flush()
         try:
@@ -442,17 +685,22 @@ class ProcessWriter:
         but the child then waits for this process between batches.
         """
         jobs, self._outbox = self._outbox, []
-        if not jobs or self._transport is None or self._dead is not None:
+        outlet = self._outlet
+        if not jobs or outlet is None or self._dead is not None:
+            self._outbox_bodies = {}
             return
-        stdin = self._transport.get_pipe_transport(0)
-        if isinstance(stdin, asyncio.WriteTransport) and not stdin.is_closing():
-            stdin.write(_frame(self._dumps(jobs)))
+        payload, sent = self._dumps(jobs)
+        parts = [_frame(payload)]  # small: the large bodies are not in it
+        if self._outbox_bodies:
+            bodies, self._outbox_bodies = self._outbox_bodies, {}
+            parts += [bodies[fields[0]] for fields in sent if fields[0] in bodies]
+        outlet.send(parts)
 
-    def _dumps(self, jobs: list[tuple[Any, ...]]) -> bytes:
-        """The frame's payload. A job marshal cannot encode (a value of an unexpected type)
-        fails alone, with a ``StorageError``; the others go."""
+    def _dumps(self, jobs: list[tuple[Any, ...]]) -> tuple[bytes, list[tuple[Any, ...]]]:
+        """The frame's payload, and the jobs in it. A job marshal cannot encode (a value of
+        an unexpected type) fails alone, with a ``StorageError``; the others go."""
         try:
-            return marshal.dumps(jobs)
+            return marshal.dumps(jobs), jobs
         except ValueError:
             pass
         sendable = []
@@ -465,7 +713,7 @@ class ProcessWriter:
                     waiter.set_exception(StorageError(f"cannot send this job: {error}"))
             else:
                 sendable.append(job)
-        return marshal.dumps(sendable)
+        return marshal.dumps(sendable), sendable
 
     def _answered(self, answers: list[tuple[int, int, Any, tuple[int, str, str] | None]]) -> None:
         self._answered_at = asyncio.get_running_loop().time()
@@ -554,6 +802,10 @@ class ProcessWriter:
     # --- the child's end ---------------------------------------------------------------------
 
     def _gone(self) -> None:
+        if self._outlet is not None:
+            # What was not written goes with the process (its waiters fail below); the next
+            # process gets a pipe of its own, which no half-written frame begins.
+            self._outlet.abort()
         if not self._closing:
             code = self._transport.get_returncode() if self._transport else None
             self._dead = f"the storage process exited unexpectedly (code {code}); restarting"
@@ -575,6 +827,7 @@ class ProcessWriter:
         if self._closing:
             return
         self._outbox.clear()
+        self._outbox_bodies.clear()
         try:
             await self._spawn()
         except OSError as error:
@@ -591,9 +844,8 @@ class ProcessWriter:
             return
         self._closing = True
         self._flush()
-        stdin = self._transport.get_pipe_transport(0)
-        if stdin is not None:
-            stdin.close()
+        if self._outlet is not None:
+            self._outlet.close()
         exited = self._protocol.exited
         # asyncio.wait, not a timeout around the await: that would cancel ``exited`` itself,
         # and waiting for it again after the kill would raise CancelledError.
@@ -601,6 +853,8 @@ class ProcessWriter:
         if not exited.done():
             self._transport.kill()
             await exited
+        if self._outlet is not None:
+            self._outlet.abort()
         self._transport.close()
 
 
