@@ -739,3 +739,74 @@ async def test_a_storage_process_killed_in_the_middle_of_a_body_is_replaced_clea
     assert "/cut" not in stored_paths(db)
     with Store(db, readonly=True) as store:
         assert store.db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+@pytest.mark.slow
+async def test_webhooks_refused_while_the_stalled_storage_process_has_a_backlog(
+    tmp_path: Path,
+) -> None:
+    """A large body answered 503 (its commit deadline passed) while the stopped storage
+    process had taken only the start of it still waits to be written: further webhooks that
+    would take what waits over the bound (the in-flight body budget) are refused at once
+    with 503 and Retry-After rather than queued behind it, and none is acknowledged later."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db, "--max-body", "1MiB", "--body-budget", "1MiB")
+    try:
+        assert (await post(listener.url, "/before")).status == 200
+        child = child_pid(listener.proc.pid)
+        os.kill(child, signal.SIGSTOP)
+        try:
+            sending = asyncio.create_task(post(listener.url, "/first", random_body(MiB - 1, 6)))
+            await until_pipe_full(child)
+            first = await sending
+            second = await post(listener.url, "/second", random_body(256 * 1024, 7))
+        finally:
+            os.kill(child, signal.SIGCONT)
+        after = await post_until_stored(listener.url, "/after")
+    finally:
+        listener.stop()
+    assert (first.status, first.body) == (503, b"not stored: not committed within 8 s\n")
+    assert (second.status, second.retry_after) == (503, "5")
+    assert second.body == b"not stored: the storage process is behind\n"
+    acknowledged = [e["path"] for e in listener.events if e["event"] == "webhook"]
+    assert acknowledged == ["/before", "/after"]
+    assert after.webhook_id is not None
+    assert "/second" not in stored_paths(db)
+
+
+@pytest.mark.slow
+async def test_webhooks_answered_503_before_any_byte_was_sent_on_are_never_stored(
+    tmp_path: Path,
+) -> None:
+    """Behind a large body the stopped storage process took only the start of, other
+    webhooks wait to be written; once their senders are answered 503 they are dropped, not
+    stored unacknowledged when the storage process goes on (their senders send them again)."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db)
+    try:
+        assert (await post(listener.url, "/before")).status == 200
+        child = child_pid(listener.proc.pid)
+        os.kill(child, signal.SIGSTOP)
+        try:
+            sending = asyncio.create_task(post(listener.url, "/first", random_body(MiB, 8)))
+            await until_pipe_full(child)
+            queued = await asyncio.gather(
+                post(listener.url, "/queued/large", random_body(300 * 1024, 9)),
+                post(listener.url, "/queued/small", b"small"),
+            )
+            first = await sending
+        finally:
+            os.kill(child, signal.SIGCONT)
+        await until_health(listener.url, ok)
+        after = await post_until_stored(listener.url, "/after")
+    finally:
+        listener.stop()
+    for answer in [first, *queued]:
+        assert (answer.status, answer.retry_after) == (503, "5")
+        assert answer.body == b"not stored: not committed within 8 s\n"
+    acknowledged = [e["path"] for e in listener.events if e["event"] == "webhook"]
+    assert acknowledged == ["/before", "/after"]
+    assert after.webhook_id is not None
+    stored = stored_paths(db)
+    assert "/queued/large" not in stored
+    assert "/queued/small" not in stored

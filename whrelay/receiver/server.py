@@ -127,9 +127,9 @@ async def _listen(
     emit: Callable[[ListenEvent], None],
     stop: asyncio.Event | None,
 ) -> str | None:
-    receiver = make_receiver(
-        settings, None, emit, ProcessWriter(settings.db_path, settings.durability)
-    )
+    backlog = body_budget(settings.max_body, settings.body_budget)
+    writer = ProcessWriter(settings.db_path, settings.durability, backlog)
+    receiver = make_receiver(settings, None, emit, writer)
     stop = stop or asyncio.Event()
     stopped_by: list[str] = []
     loop = asyncio.get_running_loop()

@@ -9,7 +9,8 @@ away (even by ``kill -9``) the child reads end-of-file, commits what it has, and
 
 Large bodies are not copied on the way: a body over ``OUT_OF_BAND`` follows its frame on the
 pipe as it is, written from the receiver's own bytes (``_Outlet``), and the child reads it
-into one buffer that SQLite stores from (``_Inbox``).
+into one buffer that SQLite stores from (``_Inbox``). What waits to be written to the child
+is bounded (``backlog``): past it, webhooks are refused at once rather than queued.
 
 Stalls answer in bounded time: a webhook waits ``COMMIT_DEADLINE`` at the most for its commit,
 then gets a 503, whatever the storage process is doing (waiting for a lock, stopped). The
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from whrelay.allocator import give_back_large_blocks
+from whrelay.defaults import DEFAULT_MAX_BODY, body_budget
 from whrelay.errors import (
     CANNOT_OPEN,
     READ_ONLY,
@@ -60,6 +62,7 @@ from whrelay.storage.writer import (
     StorageHealth,
     commit_batch,
 )
+from whrelay.timeparse import size_text
 
 _FRAME = struct.Struct("!Q")
 FLUSH_AT = 3
@@ -92,6 +95,9 @@ BATCH_BODIES = 16 * 1024 * 1024
 """Bytes of out-of-band bodies the storage process holds for one batch: one that would take
 a batch over it is read after that batch is committed, so that the storage process holds
 about one large body at a time, not every one sent in a frame."""
+DEFAULT_BACKLOG = body_budget(DEFAULT_MAX_BODY)
+"""Bytes waiting to be written to the storage process above which webhooks are refused (see
+``ProcessWriter``); ``listen`` passes its in-flight body budget."""
 _READ = 1 << 20
 _WRITEV_PARTS = 64
 """Buffers given to one ``os.writev`` at the most (the system allows 1024)."""
@@ -460,6 +466,11 @@ class _Outgoing:
     parts: collections.deque[memoryview]
     size: int
     """Bytes not yet written."""
+    deadline: float
+    """When the last of its jobs stops being waited for (loop time)."""
+    asks: bool
+    """It carries the parent's question, whose answer is awaited."""
+    started: bool = False
 
 
 class _Outlet:
@@ -468,7 +479,8 @@ class _Outlet:
     A frame is queued as its parts (length, payload, the bodies that follow it), and written
     with ``os.writev`` from memoryviews of them as the pipe takes them: a body is neither
     joined to anything nor copied into a buffer (asyncio's pipe transport copies whatever the
-    pipe does not take at once).
+    pipe does not take at once). A frame none of whose bytes went out is dropped once all its
+    jobs are past their deadline (``drop``): their senders were answered 503 already.
     """
 
     def __init__(self, fd: int) -> None:
@@ -482,9 +494,10 @@ class _Outlet:
         self._closing = False
         self._watching = False
 
-    def send(self, parts: Sequence[bytes]) -> None:
+    def send(self, parts: Sequence[bytes], deadline: float, asks: bool = False) -> None:
         """Write a frame's parts, at once as far as the pipe takes them, the rest as it makes
-        room."""
+        room. ``deadline``: the last of its jobs' (loop time); ``asks``: it holds the
+        parent's question."""
         if self.closed or self._closing:
             return
         size = sum(map(len, parts))
@@ -507,7 +520,7 @@ class _Outlet:
             views.append(memoryview(part)[written:] if written else memoryview(part))
             written = 0
         left = sum(map(len, views))
-        self.frames.append(_Outgoing(views, left))
+        self.frames.append(_Outgoing(views, left, deadline, asks, started=left < size))
         self.queued += left
         self._watch(True)  # _write goes on when the pipe has room
 
@@ -523,6 +536,7 @@ class _Outlet:
             except OSError:  # the storage process is gone: process_exited tells the rest
                 self.abort()
                 return
+            frame.started = True
             frame.size -= written
             self.queued -= written
             while written:
@@ -546,6 +560,15 @@ class _Outlet:
                 self.loop.add_writer(self.fd, self._write)
             else:
                 self.loop.remove_writer(self.fd)
+
+    def drop(self, now: float) -> None:
+        """Forget the frames not begun whose jobs are all past their deadline at ``now``."""
+        kept = collections.deque(
+            frame for frame in self.frames if frame.started or frame.asks or frame.deadline > now
+        )
+        if len(kept) != len(self.frames):
+            self.queued = sum(frame.size for frame in kept)
+            self.frames = kept
 
     def close(self) -> None:
         """Close once everything queued is written: the storage process reads end-of-file."""
@@ -588,9 +611,16 @@ class _Pipe(asyncio.SubprocessProtocol):
 class ProcessWriter:
     """A ``Writer`` whose group commits happen in a child process (see the module docstring)."""
 
-    def __init__(self, db_path: Path, durability: Durability) -> None:
+    def __init__(
+        self, db_path: Path, durability: Durability, backlog: int = DEFAULT_BACKLOG
+    ) -> None:
         self.db_path = db_path
         self.durability = durability
+        self.backlog = backlog
+        """Bytes waiting to be written to the storage process above which a webhook is
+        refused at once (503 with ``Retry-After``) rather than queued: when the storage
+        process stalls, what its senders were answered 503 for does not pile up unbounded.
+        A webhook alone is always let in."""
         self.health = HealthWatch()
         self._transport: asyncio.SubprocessTransport | None = None
         self._protocol: _Pipe | None = None
@@ -603,6 +633,9 @@ class ProcessWriter:
         self._outbox: list[tuple[Any, ...]] = []
         self._outbox_bodies: dict[int, bytes] = {}
         """The bodies that follow the outbox's frame, by job key."""
+        self._outbox_bytes = 0
+        self._outbox_deadline = 0.0
+        """The deadline of the outbox's last job, and so the latest (loop time)."""
         self._expected: FileId | None = None
         """The database file listen started on: a storage process started again refuses
         any other that has taken its place."""
@@ -657,17 +690,22 @@ class ProcessWriter:
         if self._closing:  # its input is closed: a job sent now would never be answered
             raise StorageUnavailableError("whrelay is stopping; nothing more is stored")
         if isinstance(job, InsertWebhook):
+            if self._outbox_bytes or (self._outlet is not None and self._outlet.queued):
+                self._make_room(self.queued, len(job.capture.body or b""))
             job = job.identified()
         key = next(self._keys)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[tuple[int, Any]] = loop.create_future()
-        self._waiters[key] = (waiter, loop.time() + COMMIT_DEADLINE)
+        deadline = loop.time() + COMMIT_DEADLINE
+        self._waiters[key] = (waiter, deadline)
+        self._outbox_deadline = deadline
         if not self._outbox:
             loop.call_soon(self._flush)
         fields, body = encode_job(key, job)
         self._outbox.append(fields)
         if body is not None:
             self._outbox_bodies[key] = body
+            self._outbox_bytes += len(body)
         if len(self._outbox) >= FLUSH_AT:
             self._flush()
         try:
@@ -676,15 +714,33 @@ class ProcessWriter:
             self._waiters.pop(key, None)
         return decode_result(job, kind, result)
 
-    def _flush(self) -> None:
+    @property
+    def queued(self) -> int:
+        """Bytes waiting to be written to the storage process (bodies, mostly)."""
+        outlet = self._outlet
+        return self._outbox_bytes + (0 if outlet is None else outlet.queued)
+
+    def _make_room(self, queued: int, size: int) -> None:
+        """Refuse a webhook of ``size`` body bytes when what waits for the storage process,
+        ``queued`` bytes, would grow over ``backlog`` with it."""
+        if queued + size > self.backlog:
+            raise StorageUnavailableError(
+                f"{queued / (1 << 20):.1f} MiB wait to be written to the storage process "
+                f"already (at most {size_text(self.backlog)}, --body-budget): it is behind",
+                reason="the storage process is behind",
+            )
+
+    def _flush(self, asks: bool = False) -> None:
         """Send the jobs gathered since the last flush (at most ``FLUSH_AT``, or those of the
         rest of this turn of the event loop) as one frame: the child wakes once and commits
-        them together, with any that reach it while it commits the last batch.
+        them together, with any that reach it while it commits the last batch. ``asks``: the
+        parent's question is among them.
 
         Tried and measured worse: holding jobs back while a batch is in flight. Batches grow,
         but the child then waits for this process between batches.
         """
         jobs, self._outbox = self._outbox, []
+        self._outbox_bytes = 0
         outlet = self._outlet
         if not jobs or outlet is None or self._dead is not None:
             self._outbox_bodies = {}
@@ -694,7 +750,7 @@ class ProcessWriter:
         if self._outbox_bodies:
             bodies, self._outbox_bodies = self._outbox_bodies, {}
             parts += [bodies[fields[0]] for fields in sent if fields[0] in bodies]
-        outlet.send(parts)
+        outlet.send(parts, self._outbox_deadline, asks)
 
     def _dumps(self, jobs: list[tuple[Any, ...]]) -> tuple[bytes, list[tuple[Any, ...]]]:
         """The frame's payload, and the jobs in it. A job marshal cannot encode (a value of
@@ -776,11 +832,14 @@ class ProcessWriter:
                         reason=f"not committed within {COMMIT_DEADLINE:g} s",
                     )
                 )
+        if expired and self._outlet is not None:
+            self._outlet.drop(now)  # what is not sent yet of theirs never will be
 
     def _ask(self, now: float) -> None:
         self._asked_at = self._last_asked = now
+        self._flush()  # the jobs gathered so far in a frame of their own, which may be dropped
         self._outbox.append((next(self._keys), _STATUS))
-        self._flush()
+        self._flush(asks=True)
 
     def _check_stalled(self, now: float) -> None:
         sent = [self._asked_at] if self._asked_at is not None else []
@@ -828,6 +887,7 @@ class ProcessWriter:
             return
         self._outbox.clear()
         self._outbox_bodies.clear()
+        self._outbox_bytes = 0
         try:
             await self._spawn()
         except OSError as error:
