@@ -5,8 +5,10 @@ Starts ``whrelay listen`` (default settings: ``--max-body 25MiB``, so a budget o
 on a free port of 127.0.0.1, warms it up, then sends ``--senders`` bodies of ``--size`` bytes
 at the same time (20 x 25 MiB by default: 500 MiB offered). While they are in flight it
 samples the resident memory of both processes every 10 ms, and prints each one's growth over
-its idle size, their sum, and that sum as a multiple of the budget. Senders refused with 503
-(no room within the wait) are counted; every acknowledged body is checked in the database.
+its idle size, their sum, and that sum as a multiple of the budget, then each one's size a
+second after the last answer (memory freed but kept by the C allocator shows there). Senders
+refused with 503 (no room within the wait) are counted; every acknowledged body is checked
+in the database.
 
     python bench/memory.py [--senders 20] [--size 25MiB] [--budget SIZE]
 
@@ -36,6 +38,8 @@ from whrelay.core.defaults import DEFAULT_MAX_BODY, body_budget  # noqa: E402
 from whrelay.core.timeparse import parse_size, size_text  # noqa: E402
 
 MiB = 1 << 20
+AFTER = 1.0
+"""Seconds after the last answer at which the size kept is read."""
 
 
 def rss_kib(pid: int) -> int:
@@ -107,6 +111,8 @@ async def main_async(args: argparse.Namespace) -> int:
         took = time.monotonic() - started
         stop.set()
         await sampler
+        await asyncio.sleep(AFTER)
+        after = {name: rss_kib(pid) for name, pid in pids.items()}
     finally:
         proc.send_signal(2)
         proc.wait(30)
@@ -125,7 +131,7 @@ async def main_async(args: argparse.Namespace) -> int:
     for name in pids:
         print(
             f"  {name:<16} idle {idle[name] / 1024:7.1f} MiB  peak {peaks[name] / 1024:7.1f} MiB"
-            f"  growth {growth[name]:7.1f} MiB"
+            f"  growth {growth[name]:7.1f} MiB  after {after[name] / 1024:7.1f} MiB"
         )
     print(f"  both             growth {total:7.1f} MiB = {total * MiB / budget:.2f} x the budget")
     print(f"  answers: {statuses}; stored and checked: {stored}")

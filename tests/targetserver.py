@@ -177,7 +177,7 @@ class TargetServer:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         release = self._release
-        body = await request.read()
+        body = await request.content.read()  # any size (request.read() stops at 1 MiB)
         with self._lock:
             recorded = Recorded(
                 seq=len(self._requests),

@@ -30,6 +30,9 @@ import pytest
 from tests.conftest import (
     ROOT,
     Listener,
+    memory_kib,
+    random_body,
+    reset_peak,
     run_whrelay,
     send_raw,
     start_listener,
@@ -1067,6 +1070,30 @@ async def test_large_response_is_capped(tmp_path: Path) -> None:
     assert attempt.status == 200
     assert attempt.response_truncated is True
     assert attempt.response_body == big[:MiB]
+
+
+@pytest.mark.parametrize("mode", ["store", "proxy"])
+async def test_a_large_body_is_forwarded_byte_exact_without_copies_of_it(
+    tmp_path: Path, mode: str
+) -> None:
+    """A large body goes to the target after the request's head, from the stored bytes: not
+    joined to the head, nor sliced into copies as the socket takes it. ``listen`` grows by
+    the body read (joined once) and what the socket did not take at once, no more."""
+    db = tmp_path / "hooks.db"
+    body = random_body(24 * MiB, 11)
+    with (
+        target_server() as target,
+        listening(db, "--mode", mode, "-f", str(target.port)) as listener,
+    ):
+        await post(listener.url, b"warm-up")
+        target.wait_for(1)
+        idle = reset_peak(listener.proc.pid)
+        await post(listener.url, body)
+        [_, forwarded] = target.wait_for(2)
+        grown = memory_kib(listener.proc.pid, "VmHWM") - idle
+    assert forwarded.body == body
+    assert forwarded.header("Content-Length") == str(len(body))
+    assert grown * 1024 < 3 * len(body), f"grew {grown / 1024:.0f} MiB for a 24 MiB body"
 
 
 async def test_a_lane_outlives_a_webhook_it_cannot_read(tmp_path: Path) -> None:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import os
+import random
 import shutil
 import signal
+import struct
 import subprocess
+import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +28,9 @@ from tests.conftest import (
     Flood,
     Listener,
     assert_stored_exactly,
+    memory_kib,
+    random_body,
+    reset_peak,
     start_listener,
     stored_webhook,
 )
@@ -35,7 +42,7 @@ from whrelay.core.paths import lock_path
 from whrelay.storage import Store
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.lock import WriteLock
-from whrelay.storage.process import ProcessWriter
+from whrelay.storage.process import OUT_OF_BAND, ProcessWriter
 
 
 def capture(n: int) -> Capture:
@@ -289,11 +296,11 @@ async def post(url: str, path: str, body: bytes = b"x") -> Answer:
         )
 
 
-async def post_until_stored(url: str, path: str, within: float = 30) -> Answer:
+async def post_until_stored(url: str, path: str, body: bytes = b"x", within: float = 30) -> Answer:
     """POST (as a sender that retries) until the answer is 200."""
     deadline = time.monotonic() + within
     while True:
-        answer = await post(url, path)
+        answer = await post(url, path, body)
         if answer.status == 200 or time.monotonic() > deadline:
             assert answer.status == 200, answer
             return answer
@@ -577,3 +584,248 @@ async def test_writes_resume_once_a_read_only_database_is_writable_again(tmp_pat
     assert (refused.status, refused.body) == (503, b"not stored: the database is read-only\n")
     assert after.webhook_id is not None
     assert stored_webhook(db, after.webhook_id).summary.path == "/after"
+
+
+# --- large bodies: out of band to the storage process, one copy each, a bounded backlog -------
+
+MiB = 1 << 20
+
+
+def large_capture(n: int, body: bytes | None) -> Capture:
+    headers = ((b"Content-Type", b"application/octet-stream"), (b"X-N", b"%d" % n))
+    return Capture("POST", f"/b/{n}", "", headers, body, "1.1", "127.0.0.1", 1_700_000_000 + n)
+
+
+def stored_blob(db: Path, webhook_id: int) -> tuple[str, int | None]:
+    """SQLite's own view of a stored body: its type and length."""
+    with Store(db, readonly=True) as store:
+        typeof, length = store.db.execute(
+            "SELECT typeof(body), length(body) FROM webhooks WHERE id = ?", (webhook_id,)
+        ).fetchone()
+    return typeof, length
+
+
+BODY_SIZES = [None, 0, 1, 4096, OUT_OF_BAND - 1, OUT_OF_BAND, OUT_OF_BAND + 1, 3 * MiB + 7]
+"""Around the size over which a body travels after its frame rather than inside it."""
+
+
+async def test_bodies_in_and_out_of_band_are_stored_as_the_exact_bytes(tmp_path: Path) -> None:
+    """Sent at once (so that frames mix bodies inside them with bodies after them), each body
+    is stored as a BLOB of its exact bytes, no body as NULL, and the records the parent
+    rebuilds from the child's answer tell the size stored."""
+    db = tmp_path / "p.db"
+    Store(db).close()
+    captures = [
+        large_capture(n, None if size is None else random_body(size, n))
+        for n, size in enumerate(BODY_SIZES * 2)
+    ]
+    writer = ProcessWriter(db, "full")
+    await writer.start()
+    try:
+        results = await asyncio.gather(*(writer.run(InsertWebhook(c)) for c in captures))
+    finally:
+        await writer.close()
+    assert len({summary.id for summary, _ in results}) == len(captures)
+    for sent, (summary, _) in zip(captures, results, strict=True):
+        stored = stored_webhook(db, summary.id)
+        assert stored.summary == summary
+        assert summary.size == len(sent.body or b"")
+        assert stored.headers == sent.headers
+        if sent.body is None:
+            assert stored.body is None
+            assert stored_blob(db, summary.id) == ("null", None)
+        else:
+            assert type(stored.body) is bytes
+            assert stored.body == sent.body, f"{summary.path}: {len(sent.body)} bytes differ"
+            assert stored_blob(db, summary.id) == ("blob", len(sent.body))
+
+
+async def test_the_storage_process_holds_a_large_body_once(tmp_path: Path) -> None:
+    """The child reads a large body into one buffer and SQLite writes it from there into the
+    database's pages: its memory grows by about the body, not by several copies of it
+    (the frame buffer, slices of it, the unmarshalled bytes, SQLite's bound value and
+    record, as before)."""
+    db = tmp_path / "p.db"
+    Store(db).close()
+    writer = ProcessWriter(db, "full")
+    await writer.start()
+    body = random_body(32 * MiB, 1)
+    try:
+        await writer.run(InsertWebhook(large_capture(0, b"warm-up")))
+        child = child_pid(os.getpid())
+        idle = reset_peak(child)
+        summary, _ = await writer.run(InsertWebhook(large_capture(1, body)))
+        grown = memory_kib(child, "VmHWM") - idle
+    finally:
+        await writer.close()
+    assert stored_webhook(db, summary.id).body == body
+    assert grown * 1024 < 1.5 * len(body), f"grew {grown / 1024:.0f} MiB for a 32 MiB body"
+
+
+async def test_listen_holds_a_large_body_about_twice_at_most(tmp_path: Path) -> None:
+    """In ``listen`` a large body is the bytes read (joined once) and nothing more on its way
+    to the storage process: no marshalled copy, no framed copy, no copy in a pipe buffer."""
+    listener = start_listener(tmp_path / "hooks.db")
+    body = random_body(24 * MiB, 2)
+    try:
+        assert (await post(listener.url, "/warm-up")).status == 200
+        idle = reset_peak(listener.proc.pid)
+        answer = await post(listener.url, "/large", body)
+        grown = memory_kib(listener.proc.pid, "VmHWM") - idle
+    finally:
+        listener.stop()
+    assert answer.status == 200 and answer.webhook_id is not None
+    assert stored_webhook(listener.db, answer.webhook_id).body == body
+    assert grown * 1024 < 2.5 * len(body), f"grew {grown / 1024:.0f} MiB for a 24 MiB body"
+
+
+async def test_many_large_bodies_at_once_are_each_stored_byte_exact(tmp_path: Path) -> None:
+    listener = start_listener(tmp_path / "hooks.db")
+    rng = random.Random(3)
+    sizes = [rng.randint(OUT_OF_BAND + 1, 3 * MiB) for _ in range(16)] + [10, OUT_OF_BAND] * 4
+    bodies = {f"/many/{n}": random_body(size, n) for n, size in enumerate(sizes)}
+    try:
+        answers = await asyncio.gather(
+            *(post(listener.url, path, body) for path, body in bodies.items())
+        )
+    finally:
+        listener.stop()
+    assert [answer.status for answer in answers] == [200] * len(bodies)
+    for (path, body), answer in zip(bodies.items(), answers, strict=True):
+        assert answer.webhook_id is not None
+        stored = stored_webhook(listener.db, answer.webhook_id)
+        assert (stored.summary.path, stored.body) == (path, body)
+
+
+def pipe_held(pid: int) -> tuple[int, int]:
+    """Bytes waiting in the pipe that is ``pid``'s stdin, and how many it can hold."""
+    fd = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        held = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+        return held, fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+    finally:
+        os.close(fd)
+
+
+async def until_pipe_full(pid: int, within: float = 30) -> None:
+    """Wait until listen has filled the pipe before the stopped storage process ``pid`` with
+    the start of a body larger than the pipe: the rest of it waits in listen. (Nothing else
+    is that large: while unanswered, listen's question to the storage process is one frame
+    of a few bytes. A full pipe may hold somewhat less than its size: the kernel fills it
+    page by page, and a small frame written before takes a page of its own.)"""
+    deadline = time.monotonic() + within
+    while True:
+        held, size = pipe_held(pid)
+        if held > size // 2:
+            return
+        assert time.monotonic() < deadline, f"{held} of {size} bytes in the pipe"
+        await asyncio.sleep(0.02)
+
+
+def stored_paths(db: Path) -> list[str]:
+    with Store(db, readonly=True) as store:
+        return [w.path for w in store.list_webhooks()]
+
+
+async def test_a_storage_process_killed_in_the_middle_of_a_body_is_replaced_cleanly(
+    tmp_path: Path,
+) -> None:
+    """Killed with part of a large body in its pipe: the sender gets 503, the new storage
+    process starts on a pipe of its own (no half frame to read), and large and small bodies
+    are stored byte-exact again; the cut one is not stored at all."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db)
+    cut_body, next_body = random_body(4 * MiB, 4), random_body(2 * MiB, 5)
+    try:
+        assert (await post(listener.url, "/before")).status == 200
+        child = child_pid(listener.proc.pid)
+        os.kill(child, signal.SIGSTOP)
+        sending = asyncio.create_task(post(listener.url, "/cut", cut_body))
+        await until_pipe_full(child)
+        os.kill(child, signal.SIGKILL)
+        cut = await sending
+        large = await post_until_stored(listener.url, "/large-after", next_body)
+        small = await post(listener.url, "/small-after", b"small")
+        assert child_pid(listener.proc.pid) != child
+    finally:
+        code = listener.stop()
+    assert code == 130
+    assert (cut.status, cut.retry_after) == (503, "5")
+    assert small.status == 200
+    assert large.webhook_id is not None and small.webhook_id is not None
+    assert stored_webhook(db, large.webhook_id).body == next_body
+    assert stored_webhook(db, small.webhook_id).body == b"small"
+    assert "/cut" not in stored_paths(db)
+    with Store(db, readonly=True) as store:
+        assert store.db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+@pytest.mark.slow
+async def test_webhooks_refused_while_the_stalled_storage_process_has_a_backlog(
+    tmp_path: Path,
+) -> None:
+    """A large body answered 503 (its commit deadline passed) while the stopped storage
+    process had taken only the start of it still waits to be written: further webhooks that
+    would take what waits over the bound (the in-flight body budget) are refused at once
+    with 503 and Retry-After rather than queued behind it, and none is acknowledged later."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db, "--max-body", "1MiB", "--body-budget", "1MiB")
+    try:
+        assert (await post(listener.url, "/before")).status == 200
+        child = child_pid(listener.proc.pid)
+        os.kill(child, signal.SIGSTOP)
+        try:
+            sending = asyncio.create_task(post(listener.url, "/first", random_body(MiB - 1, 6)))
+            await until_pipe_full(child)
+            first = await sending
+            second = await post(listener.url, "/second", random_body(256 * 1024, 7))
+        finally:
+            os.kill(child, signal.SIGCONT)
+        after = await post_until_stored(listener.url, "/after")
+    finally:
+        listener.stop()
+    assert (first.status, first.body) == (503, b"not stored: not committed within 8 s\n")
+    assert (second.status, second.retry_after) == (503, "5")
+    assert second.body == b"not stored: the storage process is behind\n"
+    acknowledged = [e["path"] for e in listener.events if e["event"] == "webhook"]
+    assert acknowledged == ["/before", "/after"]
+    assert after.webhook_id is not None
+    assert "/second" not in stored_paths(db)
+
+
+@pytest.mark.slow
+async def test_webhooks_answered_503_before_any_byte_was_sent_on_are_never_stored(
+    tmp_path: Path,
+) -> None:
+    """Behind a large body the stopped storage process took only the start of, other
+    webhooks wait to be written; once their senders are answered 503 they are dropped, not
+    stored unacknowledged when the storage process goes on (their senders send them again)."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db)
+    try:
+        assert (await post(listener.url, "/before")).status == 200
+        child = child_pid(listener.proc.pid)
+        os.kill(child, signal.SIGSTOP)
+        try:
+            sending = asyncio.create_task(post(listener.url, "/first", random_body(MiB, 8)))
+            await until_pipe_full(child)
+            queued = await asyncio.gather(
+                post(listener.url, "/queued/large", random_body(300 * 1024, 9)),
+                post(listener.url, "/queued/small", b"small"),
+            )
+            first = await sending
+        finally:
+            os.kill(child, signal.SIGCONT)
+        await until_health(listener.url, ok)
+        after = await post_until_stored(listener.url, "/after")
+    finally:
+        listener.stop()
+    for answer in [first, *queued]:
+        assert (answer.status, answer.retry_after) == (503, "5")
+        assert answer.body == b"not stored: not committed within 8 s\n"
+    acknowledged = [e["path"] for e in listener.events if e["event"] == "webhook"]
+    assert acknowledged == ["/before", "/after"]
+    assert after.webhook_id is not None
+    stored = stored_paths(db)
+    assert "/queued/large" not in stored
+    assert "/queued/small" not in stored

@@ -313,6 +313,7 @@ def listen(
         str | None,
         typer.Option(
             help="Bytes of bodies held at once across senders; more wait, then get 503. "
+            "Also bounds what waits for a stalled storage process. "
             "Default: 4 x --max-body (at least 16MiB).",
             show_default=False,
         ),

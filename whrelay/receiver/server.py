@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 
 from whrelay import __version__
+from whrelay.core.allocator import give_back_large_blocks
 from whrelay.core.config import ListenSettings
 from whrelay.core.defaults import body_budget
 from whrelay.core.errors import UnavailableError
@@ -119,6 +120,7 @@ async def serve(
     """Receive until ``stop`` is set or SIGINT/SIGTERM arrives; return the signal's name."""
     for target in settings.forward.all_targets:
         check_target(target, settings.allow_remote)
+    give_back_large_blocks()  # bodies of up to --max-body come and go
     # Create (or migrate) the database here, so that a bad --db fails with a clear error
     # before anything listens; the storage process then does the writing.
     Store(settings.db_path, durability=settings.durability).close()
@@ -131,9 +133,9 @@ async def _listen(
     emit: Callable[[ListenEvent], None],
     stop: asyncio.Event | None,
 ) -> str | None:
-    receiver = make_receiver(
-        settings, None, emit, ProcessWriter(settings.db_path, settings.durability)
-    )
+    backlog = body_budget(settings.max_body, settings.body_budget)
+    writer = ProcessWriter(settings.db_path, settings.durability, backlog)
+    receiver = make_receiver(settings, None, emit, writer)
     stop = stop or asyncio.Event()
     stopped_by: list[str] = []
     loop = asyncio.get_running_loop()

@@ -717,6 +717,17 @@ _INSERT_WEBHOOK = (
     " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_WEBHOOK_ZEROS = (
+    "INSERT INTO webhooks (received_at, method, path, query, provider, event_type,"
+    " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, zeroblob(?))"
+)
+WRITTEN_IN_PLACE = 64 * 1024
+"""Bodies over this many bytes are not bound to the INSERT, which would copy them twice (the
+bound value, then the record built from it, the first kept with the cached statement until
+the next INSERT): the row is inserted with zeros in their place, which SQLite stores
+without building them, then the body is written over them through ``blobopen``, straight
+into the database's pages."""
 
 
 def insert_webhook(
@@ -752,8 +763,10 @@ def insert_webhook_rows(
             "SELECT min(id) FROM webhooks WHERE delivery_id = ? AND provider IS ?",
             (delivery_id, provider),
         ).fetchone()[0]
+    body = capture.body
+    in_place = body is not None and len(body) > WRITTEN_IN_PLACE
     webhook_id = db.execute(
-        _INSERT_WEBHOOK,
+        _INSERT_WEBHOOK_ZEROS if in_place else _INSERT_WEBHOOK,
         (
             capture.received_at,
             capture.method,
@@ -762,15 +775,19 @@ def insert_webhook_rows(
             provider,
             _text(identity.event_type),
             delivery_id,
-            len(capture.body or b""),
+            len(body or b""),
             _text(identity.content_type),
             capture.http_version,
             capture.remote_addr,
             pack_headers(capture.headers),
-            capture.body,
+            len(body or b"") if in_place else body,
         ),
     ).lastrowid
     assert webhook_id is not None
+    if in_place:
+        assert body is not None
+        with db.blobopen("webhooks", "body", webhook_id) as blob:
+            blob.write(body)
     verdict = verdict or _default_verdict(provider)
     # The common case, nothing checked and no duplicate, needs no row: readers derive it.
     if not (
