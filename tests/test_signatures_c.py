@@ -39,6 +39,7 @@ from whrelay.signatures.hmac_generic import HMAC, GenericHmac
 from whrelay.signatures.linear import LINEAR
 from whrelay.signatures.mailgun import MAILGUN
 from whrelay.signatures.sendgrid import SENDGRID
+from whrelay.signatures.verification import sign_checked
 from whrelay.signatures.zoom import ZOOM
 
 NOW = 1_700_000_000
@@ -637,6 +638,25 @@ def test_linear_unreadable_webhook_timestamp(body: bytes, words: str) -> None:
     assert_reason(LINEAR.verify(message, chk("k", ignore_timestamp=True)), Reason.OK)
     assert_reason(LINEAR.verify(message, chk("k", tolerance=0)), Reason.OK)
     assert_reason(LINEAR.verify(message, chk("other", ignore_timestamp=True)), Reason.BAD_SIGNATURE)
+
+
+def test_sign_checked_signs_and_says_when_what_it_signed_would_not_verify() -> None:
+    """``whrelay sign``/``send`` sign what they are given, and say when the receiver's check
+    would fail (a Linear body without ``webhookTimestamp``)."""
+    signed, check = sign_checked(LINEAR, Message(b'{"a":1}'), "k", NOW)
+    assert (
+        dict(signed.headers)["Linear-Signature"] == hmac.new(b"k", b'{"a":1}', "sha256").hexdigest()
+    )
+    assert_reason(check, Reason.MALFORMED_HEADER)
+    assert "webhookTimestamp" in check.detail
+    _, fresh = sign_checked(LINEAR, Message(body_at(NOW)), "k", NOW)
+    assert_reason(fresh, Reason.OK)
+
+
+def test_sign_checked_refuses_a_key_that_only_verifies() -> None:
+    public_key = "whpk_" + base64.b64encode(bytes(32)).decode()
+    with pytest.raises(UsageError, match="cannot sign with this standard-webhooks secret"):
+        sign_checked(get_scheme("standard-webhooks"), Message(b"{}"), public_key, NOW)
 
 
 # --- Zoom ------------------------------------------------------------------------------------

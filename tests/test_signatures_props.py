@@ -271,6 +271,8 @@ CASES: list[Case] = [
 ]
 SEPARATE = {"mailgun"}
 """Schemes whose properties are tested on their own below (the signature is in the body)."""
+SEPARATE_BODY_COVERED = {"mailgun": False}
+"""Whether their signature covers the body (Mailgun's covers a timestamp and a token)."""
 
 PARAMS = [pytest.param(case, id=case.id) for case in CASES]
 
@@ -321,6 +323,30 @@ def test_a_single_byte_changed_in_the_body_fails(
         return  # the same request as the scheme defines it (see same_form)
     verdict = get_scheme(case.scheme).verify(message.with_body(changed), check_for(case))
     assert not verdict.valid, (changed, verdict)
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(case, id=case.id) for case in CASES if not case.body_covered]
+)
+@PROPS
+@given(body=NON_EMPTY_BODIES, data=st.data())
+def test_a_body_change_keeps_a_signature_that_does_not_cover_the_body(
+    case: Case, body: bytes, data: st.DataObject
+) -> None:
+    """The other side of ``body_covered``: what replay's note about another body rests on."""
+    message, _, _ = signed(case, body)
+    changed = message.body + data.draw(st.binary(min_size=1, max_size=20), label="more")
+    verdict = get_scheme(case.scheme).verify(message.with_body(changed), check_for(case))
+    assert verdict.valid, verdict
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_signs_body_says_whether_every_signature_of_the_scheme_covers_the_body(name: str) -> None:
+    """``Scheme.signs_body`` agrees with the properties proven here: ``True`` only when a
+    changed body fails every mode of the scheme."""
+    covered = [case.body_covered for case in CASES if case.scheme == name]
+    expected = SEPARATE_BODY_COVERED[name] if name in SEPARATE else all(covered)
+    assert get_scheme(name).signs_body is expected
 
 
 @pytest.mark.parametrize("case", PARAMS)
@@ -382,3 +408,15 @@ def test_mailgun_a_single_character_changed_in_a_signed_field_fails(
     changed = message.with_body(json.dumps(doc).encode())
     verdict = get_scheme("mailgun").verify(changed, mailgun_check())
     assert not verdict.valid, (doc["signature"], verdict)
+
+
+@PROPS
+@given(body=BODIES, other=BODIES)
+def test_mailgun_a_change_to_the_event_data_keeps_the_signature(body: bytes, other: bytes) -> None:
+    """Mailgun signs its timestamp and token, not the event: another body that carries the
+    same signature fields still verifies (so ``signs_body`` is ``False``)."""
+    doc = json.loads(mailgun_signed(body).body)
+    doc["event-data"]["blob"] = other.decode("latin-1") + "changed"
+    changed = Message(json.dumps(doc).encode())
+    verdict = get_scheme("mailgun").verify(changed, mailgun_check())
+    assert verdict.valid, verdict

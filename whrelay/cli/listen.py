@@ -9,27 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from whrelay.cli.common import DbOption, resolve_db, stderr, stdout, write_json
+from whrelay.cli.common import DbOption, stderr, stdout, write_json
 from whrelay.core import defaults
-from whrelay.core.errors import ExitCode, UsageError, say
+from whrelay.core.errors import ExitCode, say
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from rich.text import Text
-
-    from whrelay.core.events import (
-        ListenEvent,
-        RequestRefused,
-        StorageDegraded,
-        StorageLost,
-        StorageRecovered,
-        TargetDown,
-        TargetPaused,
-        TargetUp,
-    )
-    from whrelay.core.targets import Route
-    from whrelay.storage.store import Durability
+    from whrelay.core.events import ListenEvent
 
 
 class Output(StrEnum):
@@ -37,9 +22,6 @@ class Output(StrEnum):
     compact = "compact"
     json = "json"
     quiet = "quiet"
-
-
-_DEFAULT_SCHEDULE_TEXT = ",".join(f"{delay:g}" for delay in defaults.DEFAULT_SCHEDULE)
 
 
 class ModeChoice(StrEnum):
@@ -79,207 +61,33 @@ EXAMPLES = """
 
 
 def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
-    """A function that shows one ``ListenEvent`` in the chosen output style."""
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
+    """A function that shows one ``ListenEvent`` in the chosen output style: NDJSON on stdout
+    with diagnostics as plain lines on stderr, or Rich lines (``whrelay.render.live``)."""
+    if output is Output.json:
+        return _as_json
+    from whrelay.render import live
 
-    from whrelay.core.events import (
-        DeliveryAttempted,
-        ListenStarted,
-        ListenStopped,
-        RequestRefused,
-        StorageDegraded,
-        StorageLost,
-        StorageRecovered,
-        TargetDown,
-        TargetPaused,
-        TargetUp,
-        WebhookReceived,
-    )
-    from whrelay.render.webhooks import (
-        attempt_line,
-        kind,
-        one_line,
-        short_time,
-        verdict_text,
-        webhook_line,
-    )
-
+    lines = {Output.pretty: live.pretty, Output.compact: live.compact}.get(output, live.quiet)
     out, err = stdout(), stderr()
 
-    def pretty(event: ListenEvent) -> None:
-        if isinstance(event, ListenStarted):
-            grid = Table.grid(padding=(0, 2))
-            grid.add_column(style="bold")
-            grid.add_column()
-            grid.add_row("Receiving on", Text(event.url, style="bold green"))
-            grid.add_row("Database", Text(event.db_path))
-            for name, value in event.options.items():
-                grid.add_row(name[:1].upper() + name[1:], Text(value))
-            out.print(Panel(grid, title=f"whrelay {event.version}", expand=False))
-            for warning in event.warnings:
-                err.print(Text(f"warning: {warning}", style="yellow"))
-            out.print(Text("Waiting for webhooks. Ctrl-C stops.", style="dim"))
-        elif isinstance(event, WebhookReceived):
-            out.print(webhook_line(event.webhook))
-        elif isinstance(event, RequestRefused):
-            err.print(_refused_line(event))
-        elif isinstance(event, DeliveryAttempted):
-            out.print(attempt_line(event.attempt, event.state, event.retry_in, event.number))
-        elif isinstance(event, TargetDown | TargetUp | TargetPaused):
-            out.print(_target_line(event))
-        elif isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
-            err.print(_storage_line(event))
-        elif isinstance(event, ListenStopped):
-            err.print(Text(f"Stopped. {event.stored} webhook(s) stored this run.", style="dim"))
+    def render(event: ListenEvent) -> None:
+        for line in lines(event):
+            (err if line.diagnostic else out).print(line.renderable)
 
-    def compact(event: ListenEvent) -> None:
-        if isinstance(event, ListenStarted):
-            err.print(
-                Text(f"whrelay {event.version} receiving on {event.url} (db {event.db_path})")
-            )
-            for warning in event.warnings:
-                err.print(Text(f"warning: {warning}", style="yellow"))
-        elif isinstance(event, WebhookReceived):
-            s = event.webhook
-            line = Text(
-                f"{short_time(s.received_at)} #{s.id} {one_line(s.method)} {one_line(s.target)} "
-                f"{one_line(kind(s))} {s.size}B"
-            )
-            out.print(line.append_text(verdict_text(s, leading=" ")), soft_wrap=True)
-        elif isinstance(event, RequestRefused):
-            err.print(_refused_line(event))
-        elif isinstance(event, DeliveryAttempted):
-            out.print(
-                attempt_line(event.attempt, event.state, event.retry_in, event.number),
-                soft_wrap=True,
-            )
-        elif isinstance(event, TargetDown | TargetUp | TargetPaused):
-            err.print(_target_line(event))
-        elif isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
-            err.print(_storage_line(event))
-
-    def quiet(event: ListenEvent) -> None:
-        if isinstance(event, ListenStarted):
-            for warning in event.warnings:
-                err.print(Text(f"warning: {warning}", style="yellow"))
-        elif isinstance(event, TargetDown | TargetPaused):  # warnings too: nothing arrives
-            err.print(_target_line(event))
-        elif isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
-            err.print(_storage_line(event))
-
-    def as_json(event: ListenEvent) -> None:
-        if isinstance(event, ListenStarted):
-            write_json(
-                {"event": "ready", "url": event.url, "db": event.db_path, "version": event.version}
-            )
-            for warning in event.warnings:
-                say(f"warning: {warning}", prefix="")
-        elif isinstance(event, WebhookReceived):
-            write_json({"event": "webhook", **event.webhook.to_json()})
-        elif isinstance(event, RequestRefused):
-            write_json(
-                {
-                    "event": "refused",
-                    "status": event.status,
-                    "reason": event.reason,
-                    "method": event.method,
-                    "path": event.path,
-                }
-            )
-        elif isinstance(event, DeliveryAttempted):
-            a = event.attempt
-            write_json(
-                {
-                    "event": "attempt",
-                    "webhook_id": a.webhook_id,
-                    "delivery": a.delivery,
-                    "target": event.target,
-                    "url": a.url,
-                    "trigger": a.trigger,
-                    "status": a.status,
-                    "error": a.error,
-                    "error_detail": a.error_detail,
-                    "duration_ms": round(a.duration_us / 1000, 3),
-                    "state": event.state,
-                    "attempt": event.number,
-                    "retry_in": event.retry_in,
-                    "resigned": a.resigned,
-                    "resign_note": a.resign_note,
-                }
-            )
-        elif isinstance(event, TargetDown):
-            write_json({"event": "target_down", "target": event.target, "reason": event.reason})
-        elif isinstance(event, TargetUp):
-            write_json({"event": "target_up", "target": event.target, "pending": event.pending})
-        elif isinstance(event, TargetPaused):
-            write_json({"event": "target_paused", "target": event.target, "pending": event.pending})
-        elif isinstance(event, StorageDegraded | StorageLost):
-            name = "storage_lost" if isinstance(event, StorageLost) else "storage_degraded"
-            write_json({"event": name, "reason": event.reason, "detail": event.detail})
-            say(_storage_line(event).plain, prefix="")
-        elif isinstance(event, StorageRecovered):
-            write_json({"event": "storage_ok"})
-            say(_storage_line(event).plain, prefix="")
-        elif isinstance(event, ListenStopped):
-            write_json({"event": "stopped", "stored": event.stored, "signal": event.signal})
-
-    return {Output.pretty: pretty, Output.compact: compact, Output.quiet: quiet}.get(
-        output, as_json
-    )
+    return render
 
 
-def _target_line(event: TargetDown | TargetUp | TargetPaused) -> Text:
-    from rich.text import Text
+def _as_json(event: ListenEvent) -> None:
+    from whrelay.core.events import ListenStarted, StorageDegraded, StorageLost, StorageRecovered
 
-    from whrelay.core.events import TargetDown, TargetUp
-    from whrelay.render.webhooks import one_line
+    write_json(event.to_json())
+    if isinstance(event, ListenStarted):
+        for warning in event.warnings:
+            say(f"warning: {warning}", prefix="")
+    elif isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
+        from whrelay.render.live import storage_line
 
-    if isinstance(event, TargetDown):
-        return Text(
-            f"▼ {event.target} is down ({one_line(event.reason)}); probing every second",
-            style="bold red",
-        )
-    if isinstance(event, TargetUp):
-        return Text(
-            f"▲ {event.target} is back; delivering {event.pending} pending", style="bold green"
-        )
-    return Text(
-        f"■ {event.target} answered 410 Gone: paused, {event.pending} pending kept for the "
-        "next run",
-        style="bold yellow",
-    )
-
-
-def _storage_line(event: StorageDegraded | StorageLost | StorageRecovered) -> Text:
-    from rich.text import Text
-
-    from whrelay.core.events import StorageLost, StorageRecovered
-    from whrelay.render.webhooks import one_line
-
-    if isinstance(event, StorageRecovered):
-        return Text("▲ storage commits again; webhooks are stored and answered", style="bold green")
-    if isinstance(event, StorageLost):
-        return Text(
-            f"✖ storage lost: {one_line(event.detail)}. Nothing more is stored: webhooks are "
-            "answered 503 until whrelay listen is restarted",
-            style="bold red",
-        )
-    return Text(
-        f"▼ storage cannot commit ({one_line(event.detail)}); webhooks are answered 503 meanwhile",
-        style="bold red",
-    )
-
-
-def _refused_line(event: RequestRefused) -> Text:
-    from rich.text import Text
-
-    from whrelay.render.webhooks import one_line
-
-    request = " ".join(one_line(part) for part in (event.method, event.path) if part)
-    request = f" {request}" if request else ""  # a malformed request may have neither
-    return Text(f"refused {event.status}{request}: {one_line(event.reason)}", style="yellow")
+        say(storage_line(event).plain, prefix="")
 
 
 def listen(
@@ -386,7 +194,7 @@ def listen(
         typer.Option(
             help="Seconds between retries, comma-separated; the last repeats (±20% jitter).",
         ),
-    ] = _DEFAULT_SCHEDULE_TEXT,
+    ] = defaults.DEFAULT_SCHEDULE_TEXT,
     retry_window: Annotated[
         str, typer.Option(help="Stop retrying a delivery this long after it arrived.")
     ] = f"{defaults.DEFAULT_WINDOW / 3600:g}h",
@@ -439,69 +247,19 @@ def listen(
     """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it."""
     import asyncio
 
-    from whrelay.core import config
-    from whrelay.core.models import parse_header_option
-    from whrelay.core.retry import RetryPolicy
-    from whrelay.core.targets import parse_target
-    from whrelay.core.timeparse import parse_duration
-    from whrelay.signatures.verification import (
-        check_listen_secrets,
-        check_resign_secrets,
-        given_secrets,
-    )
+    from whrelay.receiver.settings import ListenOptions, listen_settings
 
-    given = given_secrets(secret or (), secret_env or ())
-    secrets = tuple(s.value for s in given)
-    parsed_routes = _routes(routes)
-    if provider:
-        from whrelay.signatures import get_scheme
-
-        provider = get_scheme(provider).name
-    check_listen_secrets(provider, given, parsed_routes)
-    if resign:
-        check_resign_secrets(provider, given, parsed_routes)
-    if reject_invalid and not (secrets or any(r.secrets for r in parsed_routes)):
-        raise UsageError("--reject-invalid needs a secret to verify with (--secret)")
-    forward_settings = config.ForwardSettings(
-        targets=tuple(parse_target(t) for t in forward or ()),
-        routes=parsed_routes,
-        extra_headers=tuple(parse_header_option(h) for h in header or ()),
-        ordered=ordered,
-        policy=RetryPolicy(
-            schedule=tuple(parse_duration(d) for d in retry_schedule.split(",") if d.strip()),
-            window=parse_duration(retry_window),
-        ),
-    )
-    settings = config.ListenSettings(
-        db_path=_creatable(db),
-        host=_host(host),
-        port=port,
-        durability=_durability(durability),
-        max_body=_max_body(max_body),
-        body_budget=_body_budget(body_budget, _max_body(max_body)),
-        idle_timeout=parse_duration(idle_timeout),
-        read_timeout=parse_duration(read_timeout),
-        forward=forward_settings,
-        mode="proxy" if mode is ModeChoice.proxy else "store",
-        forward_timeout=parse_duration(timeout),
-        allow_remote=allow_remote,
-        verify=config.VerifySettings(
-            provider, secrets, _public_url(public_url), reject_invalid, resign
-        ),
-    )
-    if settings.mode == "proxy" and not forward_settings.all_targets:
-        raise UsageError("--mode proxy needs a target", hint="add -f PORT")
-    from whrelay.core.retry import MIN_REPEATED_DELAY
-
-    schedule = forward_settings.policy.schedule
-    if not schedule:
-        raise UsageError("--retry-schedule needs at least one delay")
-    if schedule[-1] < MIN_REPEATED_DELAY:
-        raise UsageError(
-            f"--retry-schedule: the last delay repeats until --retry-window ends, so it must "
-            f"be at least {MIN_REPEATED_DELAY:g} s (got {schedule[-1]:g})",
-            hint="e.g. --retry-schedule 0,1,5",
+    settings = listen_settings(
+        ListenOptions(
+            db=db, host=host, port=port, durability=durability.value, max_body=max_body,
+            body_budget=body_budget, idle_timeout=idle_timeout, read_timeout=read_timeout,
+            forward=tuple(forward or ()), routes=tuple(routes or ()), mode=mode.value,
+            timeout=timeout, ordered=ordered, headers=tuple(header or ()),
+            allow_remote=allow_remote, retry_schedule=retry_schedule, retry_window=retry_window,
+            provider=provider, secrets=tuple(secret or ()), secret_envs=tuple(secret_env or ()),
+            public_url=public_url, reject_invalid=reject_invalid, resign=resign,
         )
+    )  # fmt: skip
     chosen = output or (Output.pretty if sys.stdout.isatty() else Output.compact)
     from whrelay.receiver.aiohttp_internals import check_aiohttp
 
@@ -545,98 +303,6 @@ def guarded(
         stop()
 
     return emit, lambda: bool(gone)
-
-
-def _routes(routes: list[str] | None) -> tuple[Route, ...]:
-    """Parsed routes, their provider names checked and normalized."""
-    from dataclasses import replace
-
-    from whrelay.core.targets import parse_route
-    from whrelay.signatures import get_scheme
-
-    parsed = []
-    for text in routes or ():
-        route = parse_route(text)
-        if route.provider:
-            route = replace(route, provider=get_scheme(route.provider).name)
-        parsed.append(route)
-    return tuple(parsed)
-
-
-def _creatable(db: Path | None) -> Path:
-    """The database ``listen`` writes. Its own data folder is created when missing; the
-    folder of a file named by ``--db`` or ``WHRELAY_DB`` must exist (a typo in the path is
-    not quietly made into a new folder and database)."""
-    import os
-    import shlex
-
-    path = resolve_db(db)
-    named = db is not None or bool(os.environ.get("WHRELAY_DB"))
-    if named and not path.parent.is_dir():
-        raise UsageError(
-            f"the folder of the database {path} does not exist",
-            hint=f"create it first (mkdir -p {shlex.quote(str(path.parent))}), or check the path",
-        )
-    return path
-
-
-def _host(text: str) -> str:
-    """``--host`` as the resolver can take it: a name that cannot be put into ASCII (bytes
-    that were not UTF-8, a label over 63 characters) is bad input, not a failure to bind."""
-    try:
-        text.encode("idna")
-    except UnicodeError as error:
-        raise UsageError(
-            f"--host {text!r} is not a host name or address ({error.__cause__ or error})",
-            hint="e.g. 127.0.0.1, ::1, localhost or 0.0.0.0",
-        ) from None
-    return text
-
-
-def _max_body(text: str) -> int:
-    from whrelay.core.timeparse import parse_size
-
-    size = parse_size(text)
-    if size < 1:
-        raise UsageError("--max-body must be at least 1 byte", hint="the default is 25MiB")
-    return size
-
-
-def _body_budget(text: str | None, max_body: int) -> int:
-    """``--body-budget``: 0 (the default) or at least ``--max-body``, which one body may use."""
-    if text is None:
-        return 0
-    from whrelay.core.timeparse import parse_size, size_text
-
-    size = parse_size(text)
-    if size < max_body:
-        raise UsageError(
-            f"--body-budget must be at least --max-body ({size_text(max_body)}): "
-            "one body of the largest size must fit"
-        )
-    return size
-
-
-def _public_url(text: str | None) -> str | None:
-    """``--public-url``, checked: the scheme and host the provider called."""
-    if text is None:
-        return None
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(
-            f"--public-url {text!r} is not an http(s) URL",
-            hint="the URL the provider calls, e.g. https://abc.ngrok.app",
-        )
-    return text
-
-
-def _durability(choice: DurabilityChoice) -> Durability:
-    return "normal" if choice is DurabilityChoice.normal else "full"
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,12 +21,9 @@ from whrelay.core.defaults import DEFAULT_RESPONSE_CAP
 from whrelay.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from rich.text import Text
-
     from whrelay.core.models import Attempt
-    from whrelay.relay.client import Resigner
-    from whrelay.relay.replay import ReplayPlan
-    from whrelay.signatures.verification import ResignDecision
+    from whrelay.relay.client import Sender
+    from whrelay.relay.replay import ReplayPlan, ReplayRequest
     from whrelay.storage import Store
 
 EXAMPLES = """
@@ -131,14 +127,56 @@ def replay_command(
     """Send stored webhooks again, now. Exit 0 when every answer was 2xx, else 1."""
     import asyncio
 
-    from rich.text import Text
-
-    from whrelay.core.models import parse_header_option
-    from whrelay.core.targets import check_target, parse_target
     from whrelay.core.timeparse import parse_duration
+    from whrelay.relay import replay
     from whrelay.relay.client import Sender
-    from whrelay.relay.replay import plan_replay, replay
+    from whrelay.render.replay import warning_line
     from whrelay.storage import Store
+
+    request = _request(
+        ids, to, header, body_file, since, status, path, provider, verdict, allow_remote,
+        resign, sign_as, resign_unverified, secret, secret_env,
+    )  # fmt: skip
+    # It records its attempts, so it writes (and upgrades an older database, as listen
+    # does); a missing or empty database is refused as the readers refuse it.
+    with Store(resolve_db(db), create=False) as store:
+        planned = replay.plan(store, request)
+        if not _say_what_is_left_out(planned):
+            return ExitCode.OK
+        if dry_run:
+            _dry_run(planned, json_output)
+            return ExitCode.OK
+        for warning in planned.warnings:
+            stderr().print(warning_line(warning))
+        sender = Sender(allow_remote, parse_duration(timeout), DEFAULT_RESPONSE_CAP)
+        attempts = asyncio.run(_send(planned, store, sender, json_output))
+    return ExitCode.OK if all(a.ok for a in attempts) else ExitCode.CHECK_FAILED
+
+
+def _request(
+    ids: list[int] | None,
+    to: str | None,
+    header: list[str] | None,
+    body_file: Path | None,
+    since: str | None,
+    status: StatusChoice | None,
+    path: str | None,
+    provider: str | None,
+    verdict: VerdictChoice | None,
+    allow_remote: bool,
+    resign: bool,
+    sign_as: str | None,
+    resign_unverified: bool,
+    secret: list[str] | None,
+    secret_env: list[str] | None,
+) -> ReplayRequest:
+    """The options as a ``ReplayRequest``: the ids, or a filter; the rest as typed."""
+    from whrelay.core.models import now_micros, parse_header_option
+    from whrelay.core.targets import parse_target
+    from whrelay.core.timeparse import parse_since
+    from whrelay.relay.replay import ReplayRequest, Resign
+    from whrelay.signatures.verification import given_secrets
+    from whrelay.storage import WebhookFilter
 
     chosen = {"--since": since, "--status": status, "--path": path, "--provider": provider,
               "--verdict": verdict}  # fmt: skip
@@ -156,56 +194,8 @@ def replay_command(
     target = parse_target(to) if to else None
     extra = tuple(parse_header_option(h) for h in header or ())
     body = body_file.read_bytes() if body_file else None
-    resigner = _resigner(sign_as, secret, secret_env, resign_unverified) if resign else None
-    named = bool(ids)
-    # It records its attempts, so it writes (and upgrades an older database, as listen
-    # does); a missing or empty database is refused as the readers refuse it.
-    with Store(resolve_db(db), create=False) as store:
-        if not ids:
-            ids = _selected(store, since, path, status, provider, verdict)
-            if not ids:
-                stderr().print(Text("No webhooks match.", style="dim"))
-                return ExitCode.OK
-        plans = plan_replay(
-            store, ids, target, status.value if status else None, skip_unforwarded=not named
-        )
-        _say_skipped(ids, plans, named)
-        if not plans:
-            stderr().print(Text("Nothing to replay.", style="dim"))
-            return ExitCode.OK
-        for unique in {plan.target.url: plan.target for plan in plans}.values():
-            check_target(unique, allow_remote)
-        decisions = _decisions(plans, resigner)
-        _check_secrets_fit(decisions, secret, secret_env)
-        if dry_run:
-            _dry_run(plans, decisions, json_output)
-            return ExitCode.OK
-        _warn_signing(plans, decisions, body, resign_unverified)
-        sender = Sender(allow_remote, parse_duration(timeout), DEFAULT_RESPONSE_CAP)
-        show = _shower(json_output, len(plans))
-
-        async def run() -> list[Attempt]:
-            async with sender:
-                attempts = replay(plans, store, sender, extra, body, resigner)
-                return [a async for a in show(attempts)]
-
-        attempts = asyncio.run(run())
-    return ExitCode.OK if all(a.ok for a in attempts) else ExitCode.CHECK_FAILED
-
-
-def _selected(
-    store: Store,
-    since: str | None,
-    path: str | None,
-    status: StatusChoice | None,
-    provider: str | None,
-    verdict: VerdictChoice | None,
-) -> list[int]:
-    """The ids the filters select, oldest first (the order they are sent in)."""
-    from whrelay.core.models import now_micros
-    from whrelay.core.timeparse import parse_since
-    from whrelay.storage import WebhookFilter
-
+    given = given_secrets(secret or (), secret_env or ())
+    signing = Resign(given, sign_as, resign_unverified) if resign else None
     where = WebhookFilter(
         since=parse_since(since, now_micros()) if since else None,
         path_glob=path,
@@ -214,213 +204,79 @@ def _selected(
         verdict=verdict.value if verdict else None,
         limit=0,
     )
-    return [w.id for w in reversed(store.list_webhooks(where))]
+    return ReplayRequest(
+        select=tuple(ids) if ids else where,
+        to=target,
+        state=status.value if status else None,
+        extra_headers=extra,
+        body=body,
+        resign=signing,
+        allow_remote=allow_remote,
+    )
 
 
-def _say_skipped(ids: list[int], plans: list[ReplayPlan], named: bool) -> None:
+def _say_what_is_left_out(planned: ReplayPlan) -> bool:
+    """On stderr: that nothing matched, the webhooks skipped, or that nothing is left to
+    replay. Whether anything is."""
     from rich.text import Text
 
-    planned = {plan.webhook.id for plan in plans}
-    never = [webhook_id for webhook_id in ids if webhook_id not in planned]
-    if not named and never:
-        stderr().print(
-            Text(
-                f"Skipped {len(never)} webhook(s) never forwarded, with no target to "
-                f"replay to ({_ids(never)}); --to names one.",
-                style="yellow",
-            )
-        )
-
-
-def _ids(ids: list[int]) -> str:
-    return ", ".join(f"#{i}" for i in ids[:5]) + (" …" if len(ids) > 5 else "")
-
-
-def _decisions(
-    plans: list[ReplayPlan], resigner: Resigner | None
-) -> dict[int, ResignDecision] | None:
-    if resigner is None:
-        return None
-    from whrelay.relay.replay import resign_decisions
-
-    return resign_decisions(plans, resigner)
-
-
-def _check_secrets_fit(
-    decisions: dict[int, ResignDecision] | None,
-    secret: list[str] | None,
-    secret_env: list[str] | None,
-) -> None:
-    """``UsageError`` when no secret given can sign for a scheme the webhooks are in: a typo
-    in the secret, not a reason to send them all as received."""
-    if decisions is None:
-        return
-    from whrelay.signatures.verification import given_secrets, signing_problem
-
-    given = given_secrets(secret or (), secret_env or ())
-    schemes = {d.scheme.name: d.scheme for d in decisions.values() if d.scheme is not None}
-    for name, scheme in schemes.items():
-        problems = [signing_problem(scheme, key.value) for key in given]
-        if given and all(problem is not None for problem in problems):
-            ids = sorted(i for i, d in decisions.items() if d.scheme is scheme)
-            subject = (
-                f"{given[0].label} cannot"
-                if len(given) == 1
-                else f"none of the {len(given)} secrets can"
-            )
-            raise UsageError(f"--resign: {subject} sign for {name} ({_ids(ids)})", hint=problems[0])
-
-
-def _dry_run(
-    plans: list[ReplayPlan], decisions: dict[int, ResignDecision] | None, json_output: bool
-) -> None:
-    """Each planned send with the webhook's verdict on arrival and, with ``--resign``,
-    whether it would be re-signed and why not."""
-    from rich.text import Text
-
-    from whrelay.render.webhooks import one_line
-
-    for plan in plans:
-        summary = plan.webhook.summary
-        decision = decisions.get(summary.id) if decisions is not None else None
-        if json_output:
-            record: dict[str, object] = {
-                "id": summary.id,
-                "target": plan.target.url,
-                "dry_run": True,
-                "verdict": summary.verdict,
-                "scheme": summary.scheme,
-            }
-            if decision is not None:
-                record["resign"] = decision.resign
-                record["resign_note"] = decision.why or None
-            write_json(record)
-            continue
-        url = plan.target.url_for(summary.path, summary.query)
-        line = Text(one_line(f"#{summary.id} {summary.method} → {url}"))
-        line.append(f"  {summary.verdict or 'unverified'}", style="dim")
-        if summary.verdict_reason and summary.verdict != "valid":
-            line.append(f" ({summary.verdict_reason})", style="dim")
-        if decision is not None:
-            line.append_text(_signing_text(decision))
-        stdout().print(line)
-
-
-def _signing_text(decision: ResignDecision) -> Text:
-    from rich.text import Text
-
-    from whrelay.render.webhooks import one_line
-
-    if decision.resign and not decision.why:
-        assert decision.scheme is not None
-        return Text(f"  would be re-signed ({decision.scheme.name})", style="green")
-    if decision.resign:
-        return Text(f"  WOULD BE RE-SIGNED although {one_line(decision.why)}", style="bold red")
-    return Text(f"  sent as received, not re-signed: {one_line(decision.why)}", style="yellow")
-
-
-def _warn_signing(
-    plans: list[ReplayPlan],
-    decisions: dict[int, ResignDecision] | None,
-    body: bytes | None,
-    forced: bool,
-) -> None:
-    """Before sending: a warning per webhook re-signed although its signature did not verify
-    (``--resign-unverified``), and a note when another body goes out under the sender's
-    signature, which no longer matches it."""
-    from rich.text import Text
-
-    from whrelay.render.webhooks import one_line
+    from whrelay.render.replay import skipped_lines
 
     err = stderr()
-    if decisions is not None and forced:
-        for webhook_id, decision in decisions.items():
-            if decision.resign and decision.why:
-                err.print(
-                    Text(
-                        f"warning: #{webhook_id} is re-signed although {one_line(decision.why)} "
-                        "(--resign-unverified): the app will trust what whrelay cannot",
-                        style="bold red",
-                    )
-                )
-    resigned = {i for i, d in (decisions or {}).items() if d.resign}
-    signed = sorted(
-        {p.webhook.summary.scheme or "" for p in plans if p.webhook.id not in resigned}
-        - _BODY_NOT_SIGNED
-        - {""}
-    )
-    if body is not None and signed:
-        err.print(
-            Text(
-                f"note: with another body, the {', '.join(signed)} signature sent with it "
-                "no longer matches; --resign --secret S signs it afresh",
-                style="yellow",
-            )
-        )
+    if not planned.selected:
+        err.print(Text("No webhooks match.", style="dim"))
+        return False
+    for line in skipped_lines(planned.skips):
+        err.print(line)
+    if not planned.items:
+        err.print(Text("Nothing to replay.", style="dim"))
+        return False
+    return True
 
 
-_BODY_NOT_SIGNED = frozenset({"mailgun", "gitlab"})
-"""Schemes whose signature does not cover the body (Mailgun's token, GitLab's secret token)."""
-
-
-def _resigner(
-    sign_as: str | None,
-    secret: list[str] | None,
-    secret_env: list[str] | None,
-    unverified: bool,
-) -> Resigner:
-    from whrelay.relay.client import Resigner
-    from whrelay.signatures import get_scheme
-    from whrelay.signatures.verification import SigningKeys, given_secrets, refuse_unusable
-
-    given = given_secrets(secret or (), secret_env or ())
-    secrets = tuple(key.value for key in given)
-    if not secrets:
-        raise UsageError(
-            "--resign needs the secret (--secret or --secret-env): it re-signs only webhooks "
-            "whose signature it verifies with that secret"
-        )
-    scheme = get_scheme(sign_as).name if sign_as else None
-    if scheme is not None:
-        refuse_unusable(get_scheme(scheme), given)
-    keys = SigningKeys(scheme, secrets)
-    return Resigner(lambda webhook: keys, unverified=unverified)
-
-
-def _shower(
-    json_output: bool, total: int
-) -> Callable[[AsyncIterator[Attempt]], AsyncIterator[Attempt]]:
-    """Wrap the stream of attempts with their output: a line each, and a bar for bulk."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from whrelay.render.webhooks import attempt_line, one_line
+def _dry_run(planned: ReplayPlan, json_output: bool) -> None:
+    """Each planned send with the webhook's verdict on arrival and, with ``--resign``,
+    whether it would be re-signed and why not."""
+    from whrelay.render.replay import planned_line
 
     out = stdout()
+    for item in planned.items:
+        if json_output:
+            write_json(item.to_json())
+        else:
+            out.print(planned_line(item))
 
-    async def show(attempts: AsyncIterator[Attempt]) -> AsyncIterator[Attempt]:
-        progress = Progress(
-            TextColumn("replaying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=stderr(),
-            transient=True,
-            disable=json_output or total < 2,
-        )
-        with progress:
-            task = progress.add_task("replay", total=total)
-            async for attempt in attempts:
+
+async def _send(
+    planned: ReplayPlan, store: Store, sender: Sender, json_output: bool
+) -> list[Attempt]:
+    """Send the plan, with a line per attempt as it completes, and a bar for bulk."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from whrelay.relay import replay
+    from whrelay.render.replay import replayed_line
+
+    out = stdout()
+    progress = Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=stderr(),
+        transient=True,
+        disable=json_output or len(planned.items) < 2,
+    )
+    attempts = []
+    with progress:
+        task = progress.add_task("replay", total=len(planned.items))
+        async with sender:
+            async for attempt in replay.run(planned, store, sender):
                 if json_output:
                     write_json(attempt.to_json())
                 else:
-                    line = attempt_line(attempt, "delivered" if attempt.ok else "failed")
-                    if attempt.response_body:
-                        snippet = attempt.response_body[:120].decode("utf-8", "replace")
-                        line.append("  " + one_line(snippet), style="dim")
-                    out.print(line)
+                    out.print(replayed_line(attempt))
                 progress.advance(task)
-                yield attempt
-
-    return show
+                attempts.append(attempt)
+    return attempts
 
 
 def register(app: typer.Typer) -> None:

@@ -315,23 +315,17 @@ def _sign(
     from whrelay.core.models import parse_header_option
     from whrelay.render.webhooks import one_line
     from whrelay.signatures import Message
-    from whrelay.signatures.base import Check, MalformedError
-    from whrelay.signatures.verification import build_scheme
+    from whrelay.signatures.verification import build_scheme, sign_checked
 
-    scheme = build_scheme(provider, options)
     pairs = tuple(parse_header_option(h) for h in headers)
-    try:
-        signed = scheme.sign(Message(body, pairs, url), secret, now)
-    except MalformedError as error:
-        raise UsageError(f"cannot sign with this {scheme.name} secret: {error}") from None
-    # What the receiver will check: a body the scheme cannot carry a valid signature for
-    # (a Linear body without webhookTimestamp) is signed all the same, and said so.
-    verdict = scheme.verify(signed, Check((secret,), float(now)))
-    if not verdict.valid:
+    signed, check = sign_checked(
+        build_scheme(provider, options), Message(body, pairs, url), secret, now
+    )
+    if not check.valid:
         stderr().print(
             Text(
                 f"warning: whrelay's own check of what was signed says "
-                f"{verdict.reason.value}: {one_line(verdict.detail)}",
+                f"{check.reason.value}: {one_line(check.detail)}",
                 style="yellow",
             )
         )

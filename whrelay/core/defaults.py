@@ -31,6 +31,8 @@ DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 """Seconds in-flight requests get to finish after Ctrl-C before they are cut off."""
 
 DEFAULT_SCHEDULE: tuple[float, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+DEFAULT_SCHEDULE_TEXT = ",".join(f"{delay:g}" for delay in DEFAULT_SCHEDULE)
+"""The schedule as ``--retry-schedule`` takes it."""
 DEFAULT_WINDOW = 24 * 3600.0
 JITTER = 0.2
 RETRY_AFTER_CAP = 3600.0

@@ -1,4 +1,6 @@
-"""What a running receiver reports to its front end. Plain data; the CLI and the TUI render it."""
+"""What a running receiver reports to its front end. Plain data; the CLI and the TUI render it
+(``whrelay.render.live``). Each event knows its JSON form, the line ``listen --output json``
+prints for it: ``event`` names it; the other fields are a contract for scripts."""
 
 from __future__ import annotations
 
@@ -15,10 +17,16 @@ class ListenStarted:
     options: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, object]:
+        return {"event": "ready", "url": self.url, "db": self.db_path, "version": self.version}
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookReceived:
     webhook: WebhookSummary
+
+    def to_json(self) -> dict[str, object]:
+        return {"event": "webhook", **self.webhook.to_json()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +38,23 @@ class RequestRefused:
     method: str
     path: str
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "event": "refused",
+            "status": self.status,
+            "reason": self.reason,
+            "method": self.method,
+            "path": self.path,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ListenStopped:
     stored: int
     signal: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"event": "stopped", "stored": self.stored, "signal": self.signal}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +69,43 @@ class DeliveryAttempted:
     number: int = 1
     """Which attempt of the delivery this was: 1 for the first, 2 for the first retry, ..."""
 
+    def to_json(self) -> dict[str, object]:
+        a = self.attempt
+        return {
+            "event": "attempt",
+            "webhook_id": a.webhook_id,
+            "delivery": a.delivery,
+            "target": self.target,
+            "url": a.url,
+            "trigger": a.trigger,
+            "status": a.status,
+            "error": a.error,
+            "error_detail": a.error_detail,
+            "duration_ms": round(a.duration_us / 1000, 3),
+            "state": self.state,
+            "attempt": self.number,
+            "retry_in": self.retry_in,
+            "resigned": a.resigned,
+            "resign_note": a.resign_note,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class TargetDown:
     target: str
     reason: str
 
+    def to_json(self) -> dict[str, object]:
+        return {"event": "target_down", "target": self.target, "reason": self.reason}
+
 
 @dataclass(frozen=True, slots=True)
 class TargetUp:
     target: str
     pending: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"event": "target_up", "target": self.target, "pending": self.pending}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +114,9 @@ class TargetPaused:
 
     target: str
     pending: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"event": "target_paused", "target": self.target, "pending": self.pending}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +128,9 @@ class StorageDegraded:
     """A few words, naming no file."""
     detail: str
 
+    def to_json(self) -> dict[str, object]:
+        return {"event": "storage_degraded", "reason": self.reason, "detail": self.detail}
+
 
 @dataclass(frozen=True, slots=True)
 class StorageLost:
@@ -88,10 +140,16 @@ class StorageLost:
     reason: str
     detail: str
 
+    def to_json(self) -> dict[str, object]:
+        return {"event": "storage_lost", "reason": self.reason, "detail": self.detail}
+
 
 @dataclass(frozen=True, slots=True)
 class StorageRecovered:
     """Storage commits again after ``StorageDegraded``."""
+
+    def to_json(self) -> dict[str, object]:
+        return {"event": "storage_ok"}
 
 
 ListenEvent = (

@@ -1,96 +1,306 @@
-"""Replay: send stored webhooks again, now, from any process. One function serves the CLI, the
+"""Replay: send stored webhooks again, now, from any process. One core call serves the CLI, the
 TUI and bulk replay.
 
-A replay goes to the webhook's original targets (those it has deliveries for) or to an
-explicit target, optionally with extra headers or another body. Every attempt is recorded
-with the trigger ``replay``; a successful replay to an original target marks that delivery
-delivered. A failed replay schedules no automatic retries.
+``plan(store, request)`` works out, without sending anything, what a ``ReplayRequest`` will
+send: each webhook to each target (its original ones, those it has deliveries for, or an
+explicit one), whether it will be re-signed and why not, the webhooks it skips and why, and
+what the user should be warned of before it goes. Usage errors (a webhook named that has no
+target, a target not on this machine, secrets that cannot sign) are ``UsageError``s.
+``run(plan, store, sender)`` then sends the plan in order and yields each attempt once it is
+recorded (with the trigger ``replay``): stop iterating, or cancel the task, and what was
+yielded is what was done. A successful replay to an original target marks that delivery
+delivered; a failed one schedules no automatic retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from whrelay.core.errors import UsageError
 from whrelay.core.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
-from whrelay.core.targets import Target, parse_target
+from whrelay.core.targets import Target, check_target, parse_target
 from whrelay.relay.client import Resigner, Sender, prepare
-from whrelay.signatures.verification import ResignDecision
-from whrelay.storage import Store
+from whrelay.signatures import REGISTRY, get_scheme
+from whrelay.signatures.verification import (
+    GivenSecret,
+    ResignDecision,
+    SigningKeys,
+    refuse_unusable,
+    signing_problem,
+)
+from whrelay.storage import Store, WebhookFilter
 from whrelay.storage.store import insert_attempt, update_delivery
 
 
 @dataclass(frozen=True, slots=True)
-class ReplayPlan:
+class Resign:
+    """Re-signing asked for (``--resign``): a webhook whose own signature verifies with one of
+    ``secrets``, judged as at its arrival, is signed afresh with that secret and the current
+    time just before it is sent; any other goes out as received. ``UsageError`` when there is
+    no secret, or a secret cannot be the key of the named scheme."""
+
+    secrets: tuple[GivenSecret, ...]
+    scheme: str | None = None
+    """The scheme to check and sign with (``--sign-as``); ``None``: the one each webhook's
+    headers (or body) name."""
+    unverified: bool = False
+    """DANGEROUS (``--resign-unverified``): re-sign webhooks whose signature did not verify
+    too, forged or unsigned ones included; the plan warns of each."""
+
+    def __post_init__(self) -> None:
+        if not self.secrets:
+            raise UsageError(
+                "--resign needs the secret (--secret or --secret-env): it re-signs only "
+                "webhooks whose signature it verifies with that secret"
+            )
+        if self.scheme is not None:
+            refuse_unusable(get_scheme(self.scheme), self.secrets)
+
+    def resigner(self) -> Resigner:
+        scheme = get_scheme(self.scheme).name if self.scheme else None
+        keys = SigningKeys(scheme, tuple(secret.value for secret in self.secrets))
+        return Resigner(lambda webhook: keys, unverified=self.unverified)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRequest:
+    """What to replay, where, and how."""
+
+    select: tuple[int, ...] | WebhookFilter
+    """Webhook ids, named: each must exist, and one never forwarded needs ``to``. Or a filter:
+    the webhooks it selects (``limit`` of the newest; 0: all), oldest first; those never
+    forwarded are skipped when there is no ``to``."""
+    to: Target | None = None
+    """Send here instead of to the original targets."""
+    state: str | None = None
+    """Without ``to``: only the deliveries in this state are sent again (``failed``: what
+    failed, not what was delivered or is still pending)."""
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    """``-H``: added, or in place of the headers of their name."""
+    body: bytes | None = None
+    """Sent instead of the stored body."""
+    resign: Resign | None = None
+    allow_remote: bool = False
+    """Allow targets that are not on this machine."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayItem:
     """One webhook to send to one target; ``delivery`` when the target is an original one."""
 
     webhook: Webhook
     target: Target
     delivery: int | None
+    resign: ResignDecision | None = None
+    """With ``Resign``: whether it will be signed afresh, with what, and why not."""
+
+    @property
+    def url(self) -> str:
+        return self.target.url_for(self.webhook.summary.path, self.webhook.summary.query)
+
+    def to_json(self) -> dict[str, object]:
+        """What ``replay --dry-run --json`` prints for it."""
+        summary = self.webhook.summary
+        record: dict[str, object] = {
+            "id": summary.id,
+            "target": self.target.url,
+            "dry_run": True,
+            "verdict": summary.verdict,
+            "scheme": summary.scheme,
+        }
+        if self.resign is not None:
+            record["resign"] = self.resign.resign
+            record["resign_note"] = self.resign.why or None
+        return record
 
 
-def resign_decisions(plans: Sequence[ReplayPlan], resigner: Resigner) -> dict[int, ResignDecision]:
-    """What ``--resign`` will do to each planned webhook (by id): shown by ``--dry-run``, and
-    warned of before anything is sent."""
-    return {plan.webhook.id: resigner.decide(plan.webhook) for plan in plans}
+class SkipReason(StrEnum):
+    NEVER_FORWARDED = "never forwarded"
+    """Selected by a filter, with no ``to``: it has no target to go back to."""
+    NO_DELIVERY_IN_STATE = "no delivery in the state asked for"
 
 
-def plan_replay(
-    store: Store,
-    webhook_ids: Sequence[int],
-    to: Target | None,
-    state: str | None = None,
-    *,
-    skip_unforwarded: bool = False,
-) -> list[ReplayPlan]:
-    """What replaying ``webhook_ids`` will send, in order. ``NotFoundError`` for a missing id;
-    ``UsageError`` for a webhook that was never forwarded when no ``to`` is given, unless
-    ``skip_unforwarded`` (webhooks selected by a filter rather than named): it is left out.
-    With ``state`` (and no ``to``), only the deliveries in that state are sent again:
-    ``--status failed`` replays what failed, not what was delivered or is still pending."""
-    plans = []
-    for webhook_id in webhook_ids:
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A selected webhook the plan leaves out."""
+
+    webhook_id: int
+    reason: SkipReason
+
+
+@dataclass(frozen=True, slots=True)
+class ResignedUnverified:
+    """``--resign-unverified`` signs this webhook although its signature did not verify."""
+
+    webhook_id: int
+    why: str
+    """What it was re-signed despite (untrusted text: make it inert to show it)."""
+
+    @property
+    def message(self) -> str:
+        return (
+            f"#{self.webhook_id} is re-signed although {self.why} (--resign-unverified): "
+            "the app will trust what whrelay cannot"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureNoLongerMatches:
+    """Another body goes out under the sender's own signature, which covers the body."""
+
+    schemes: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        return (
+            f"with another body, the {', '.join(self.schemes)} signature sent with it no "
+            "longer matches; --resign --secret S signs it afresh"
+        )
+
+
+ReplayWarning = ResignedUnverified | SignatureNoLongerMatches
+"""What the user should know before the plan is sent (never shown by a dry run)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    """What replaying a request will send, in order, and what it leaves out."""
+
+    request: ReplayRequest
+    selected: tuple[int, ...]
+    """The webhooks the request selects (oldest first, for a filter); empty: none match."""
+    items: tuple[ReplayItem, ...]
+    skips: tuple[Skip, ...] = ()
+    warnings: tuple[ReplayWarning, ...] = ()
+    resigner: Resigner | None = field(default=None, repr=False)
+
+
+def plan(store: Store, request: ReplayRequest) -> ReplayPlan:
+    """What replaying ``request`` will send (see the module). ``NotFoundError`` for an id that
+    is not stored; ``UsageError`` for a named webhook that was never forwarded when there is
+    no ``to``, a target not on this machine (unless ``allow_remote``), or secrets none of
+    which can sign for a scheme the webhooks are in."""
+    selected = _selected(store, request.select)
+    items, skips = _items(store, selected, request)
+    for target in {item.target.url: item.target for item in items}.values():
+        check_target(target, request.allow_remote)
+    resigner = None
+    if request.resign is not None:
+        resigner = request.resign.resigner()
+        decisions: dict[int, ResignDecision] = {}
+        for item in items:
+            if item.webhook.id not in decisions:
+                decisions[item.webhook.id] = resigner.decide(item.webhook)
+        items = [replace(item, resign=decisions[item.webhook.id]) for item in items]
+        _check_secrets_fit(decisions, request.resign.secrets)
+    return ReplayPlan(
+        request, selected, tuple(items), tuple(skips), _warnings(items, request), resigner
+    )
+
+
+async def run(plan: ReplayPlan, store: Store, sender: Sender) -> AsyncGenerator[Attempt, None]:
+    """Send each item of ``plan`` in order, record its attempt, and yield it (with its id once
+    stored). An item is re-signed, when the plan says so, just before it is sent. Closing the
+    generator (or cancelling the task iterating it) stops it: nothing more is sent."""
+    request = plan.request
+    for item in plan.items:
+        outgoing = prepare(
+            item.webhook, item.target, request.extra_headers, plan.resigner, request.body
+        )
+        attempt = await sender.send(
+            outgoing, webhook_id=item.webhook.id, delivery=item.delivery, trigger=Trigger.REPLAY
+        )
+        yield await asyncio.to_thread(store.run, _recorder(attempt))
+
+
+def id_list(ids: Sequence[int], shown: int = 5) -> str:
+    """``#3, #4, #9 …``: the first ``shown`` ids, for a message."""
+    return ", ".join(f"#{i}" for i in ids[:shown]) + (" …" if len(ids) > shown else "")
+
+
+def _selected(store: Store, select: tuple[int, ...] | WebhookFilter) -> tuple[int, ...]:
+    if isinstance(select, WebhookFilter):
+        return tuple(summary.id for summary in reversed(store.list_webhooks(select)))
+    return tuple(select)
+
+
+def _items(
+    store: Store, selected: Sequence[int], request: ReplayRequest
+) -> tuple[list[ReplayItem], list[Skip]]:
+    named = not isinstance(request.select, WebhookFilter)
+    items: list[ReplayItem] = []
+    skips: list[Skip] = []
+    for webhook_id in selected:
         webhook = store.get_webhook(webhook_id)
-        if to is not None:
-            plans.append(ReplayPlan(webhook, to, None))
+        if request.to is not None:
+            items.append(ReplayItem(webhook, request.to, None))
             continue
         deliveries = store.deliveries(webhook_id)
-        if not deliveries and skip_unforwarded:
-            continue
-        if not deliveries:
+        if not deliveries and named:
             raise UsageError(
                 f"webhook #{webhook_id} was never forwarded, so it has no target to replay to",
                 hint="name one with --to, e.g. --to 3000",
             )
+        if not deliveries:
+            skips.append(Skip(webhook_id, SkipReason.NEVER_FORWARDED))
+            continue
+        chosen = [d for d in deliveries if request.state is None or d.state == request.state]
+        if not chosen:
+            skips.append(Skip(webhook_id, SkipReason.NO_DELIVERY_IN_STATE))
+            continue
         seen: set[str] = set()
-        for delivery in deliveries:
-            if state is not None and delivery.state != state:
-                continue
+        for delivery in chosen:  # the first delivery to each target
             if delivery.target not in seen:
                 seen.add(delivery.target)
-                plans.append(ReplayPlan(webhook, parse_target(delivery.target), delivery.id))
-    return plans
+                items.append(ReplayItem(webhook, parse_target(delivery.target), delivery.id))
+    return items, skips
 
 
-async def replay(
-    plans: Sequence[ReplayPlan],
-    store: Store,
-    sender: Sender,
-    extra_headers: Sequence[tuple[str, str]] = (),
-    body: bytes | None = None,
-    resigner: Resigner | None = None,
-) -> AsyncIterator[Attempt]:
-    """Send each plan in order, record its attempt, and yield it (with its id once stored).
-    With ``resigner``, each request is signed afresh just before it is sent."""
-    for plan in plans:
-        request = prepare(plan.webhook, plan.target, extra_headers, resigner, body)
-        attempt = await sender.send(
-            request, webhook_id=plan.webhook.id, delivery=plan.delivery, trigger=Trigger.REPLAY
-        )
-        yield await asyncio.to_thread(store.run, _recorder(attempt))
+def _check_secrets_fit(decisions: dict[int, ResignDecision], given: Sequence[GivenSecret]) -> None:
+    """``UsageError`` when no secret given can sign for a scheme the webhooks are in: a typo
+    in the secret, not a reason to send them all as received."""
+    schemes = {d.scheme.name: d.scheme for d in decisions.values() if d.scheme is not None}
+    for name, scheme in schemes.items():
+        problems = [signing_problem(scheme, key.value) for key in given]
+        if all(problem is not None for problem in problems):
+            ids = sorted(i for i, d in decisions.items() if d.scheme is scheme)
+            subject = (
+                f"{given[0].label} cannot"
+                if len(given) == 1
+                else f"none of the {len(given)} secrets can"
+            )
+            raise UsageError(
+                f"--resign: {subject} sign for {name} ({id_list(ids)})", hint=problems[0]
+            )
+
+
+def _warnings(items: Sequence[ReplayItem], request: ReplayRequest) -> tuple[ReplayWarning, ...]:
+    """A warning per webhook re-signed although its signature did not verify, and a note
+    when another body goes out under a sender's signature that covers the body."""
+    decisions = {item.webhook.id: item.resign for item in items if item.resign is not None}
+    warnings: list[ReplayWarning] = []
+    if request.resign is not None and request.resign.unverified:
+        warnings += [
+            ResignedUnverified(webhook_id, decision.why)
+            for webhook_id, decision in decisions.items()
+            if decision.resign and decision.why
+        ]
+    resigned = {webhook_id for webhook_id, d in decisions.items() if d.resign}
+    schemes = {item.webhook.summary.scheme for item in items if item.webhook.id not in resigned}
+    signed = sorted(name for name in schemes if name and _signs_body(name))
+    if request.body is not None and signed:
+        warnings.append(SignatureNoLongerMatches(tuple(signed)))
+    return tuple(warnings)
+
+
+def _signs_body(scheme: str) -> bool:
+    """Whether the scheme a webhook was judged with signs its body (one whrelay no longer
+    knows is assumed to)."""
+    return get_scheme(scheme).signs_body if scheme in REGISTRY else True
 
 
 def _recorder(attempt: Attempt) -> Callable[[sqlite3.Connection], Attempt]:

@@ -147,6 +147,13 @@ class Scheme(Protocol):
         """Whether the signature covers the URL the sender called."""
         ...
 
+    @property
+    def signs_body(self) -> bool:
+        """Whether every signature of this scheme covers the body, so that another body sent
+        under it no longer matches. ``False`` where it need not: Mailgun signs a timestamp and
+        a token, GitLab's secret token is the secret itself."""
+        ...
+
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         """``message`` signed at ``now``: its signature (and timestamp) headers set."""
         ...

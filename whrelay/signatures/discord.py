@@ -57,6 +57,7 @@ class Discord:
     name: str = "discord"
     signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
     needs_url: bool = False
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -35,6 +35,7 @@ class GitHub:
     name: str = "github"
     signature_headers: tuple[str, ...] = (SHA256_HEADER, SHA1_HEADER)
     needs_url: bool = False
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         key = utf8(secret)

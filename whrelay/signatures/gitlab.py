@@ -37,6 +37,7 @@ class GitLab:
     name: str = "gitlab"
     signature_headers: tuple[str, ...] = (TOKEN_HEADER, SIGNATURE_HEADER)
     needs_url: bool = False
+    signs_body: bool = False  # its secret token covers no body (its signing token does)
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         """The token header set to ``secret``; a Standard Webhooks signature instead when the

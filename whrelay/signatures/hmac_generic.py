@@ -86,6 +86,7 @@ class GenericHmac:
     """Seconds either way; used only with ``timestamp_header``; 0 means no window."""
     name: str = "hmac"
     needs_url: bool = False
+    signs_body: bool = True
 
     def __post_init__(self) -> None:
         # "SHA256" and " Base64 " mean the obvious; frozen, so set through object.

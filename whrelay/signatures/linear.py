@@ -86,6 +86,7 @@ class Linear:
     name: str = "linear"
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = False
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         return message.with_header(HEADER, mac(utf8(secret), message.body).hex())

@@ -197,6 +197,7 @@ class Mailgun:
     name: str = "mailgun"
     signature_headers: tuple[str, ...] = ()
     needs_url: bool = False
+    signs_body: bool = False  # it signs a timestamp and token, not the event data
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         timestamp = str(now)

@@ -44,6 +44,7 @@ class Paddle:
     name: str = "paddle"
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = False
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         stamp = str(now)

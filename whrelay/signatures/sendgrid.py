@@ -114,6 +114,7 @@ class SendGrid:
     name: str = "sendgrid"
     signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
     needs_url: bool = False
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         from cryptography.hazmat.primitives import hashes

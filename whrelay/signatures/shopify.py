@@ -43,6 +43,7 @@ class Shopify:
     name: str = "shopify"
     signature_headers: tuple[str, ...] = (HEADER, EVENTS_HEADER)
     needs_url: bool = False
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         return message.with_header(self._header_name(message), signature(secret, message.body))

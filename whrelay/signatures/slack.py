@@ -44,6 +44,7 @@ class Slack:
     name: str = "slack"
     signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
     needs_url: bool = False
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         stamp = str(now)

@@ -47,6 +47,7 @@ class Square:
     name: str = "square"
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = True
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         if message.url is None:

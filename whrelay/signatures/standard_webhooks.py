@@ -110,6 +110,7 @@ class StandardWebhooks:
     title: str = "Standard Webhooks"
     """The name people write, for messages."""
     needs_url: bool = False
+    signs_body: bool = True
 
     @property
     def signature_headers(self) -> tuple[str, ...]:

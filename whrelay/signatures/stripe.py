@@ -39,6 +39,7 @@ class Stripe:
     name: str = "stripe"
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = False
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         signature = mac(utf8(secret), f"{now}.".encode() + message.body).hex()

@@ -124,6 +124,7 @@ class Twilio:
     name: str = "twilio"
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = True
+    signs_body: bool = True
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         """``message`` signed for its URL. A URL carrying ``bodySHA256`` gets the body's hash

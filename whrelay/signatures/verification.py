@@ -354,6 +354,20 @@ def decide_resign(
     return ResignDecision("invalid", scheme, why=why)
 
 
+def sign_checked(
+    scheme: Scheme, message: Message, secret: str, now: int
+) -> tuple[Message, Verification]:
+    """``message`` signed by ``scheme`` at ``now``, and whrelay's own check of what was signed,
+    as a receiver will make it. A body the scheme cannot carry a valid signature for (a Linear
+    body without ``webhookTimestamp``) is signed all the same, and the check says why it
+    fails. ``UsageError`` for a secret that cannot sign."""
+    try:
+        signed = scheme.sign(message, secret, now)
+    except MalformedError as error:
+        raise UsageError(f"cannot sign with this {scheme.name} secret: {error}") from None
+    return signed, scheme.verify(signed, Check((secret,), float(now)))
+
+
 def resign(
     scheme: Scheme,
     secret: str,

@@ -1,0 +1,115 @@
+"""The Rich lines for a running receiver's events (``whrelay.render.live``), as the CLI's
+``--output pretty|compact|quiet`` and a TUI show them: what each style shows, which lines are
+diagnostics (stderr in the CLI), and that what a sender wrote cannot drive the terminal."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from whrelay.core.events import (
+    DeliveryAttempted,
+    ListenEvent,
+    ListenStarted,
+    ListenStopped,
+    RequestRefused,
+    StorageDegraded,
+    StorageLost,
+    StorageRecovered,
+    TargetDown,
+    TargetPaused,
+    TargetUp,
+    WebhookReceived,
+)
+from whrelay.core.models import Attempt, WebhookSummary
+from whrelay.render import live
+
+SUMMARY = WebhookSummary(7, 1_735_689_600_000_000, "POST", "/hooks", "", "stripe",
+                         "charge.succeeded", "evt_1", 12, "application/json", "valid", "ok",
+                         "stripe")  # fmt: skip
+ATTEMPT = Attempt(7, 3, "first", "http://127.0.0.1:3000/hooks", (), 0, 2_000, 200)
+TARGET = "http://127.0.0.1:3000"
+
+STARTED = ListenStarted("http://127.0.0.1:8642/", "/tmp/h.db", "1.0", {"forward": TARGET},
+                        ("--allow-remote: targets may be anywhere",))  # fmt: skip
+EVERY_EVENT: list[ListenEvent] = [
+    STARTED,
+    WebhookReceived(SUMMARY),
+    RequestRefused(413, "body too large", "POST", "/big"),
+    DeliveryAttempted(ATTEMPT, TARGET, "delivered"),
+    TargetDown(TARGET, "refused"),
+    TargetUp(TARGET, 2),
+    TargetPaused(TARGET, 2),
+    StorageDegraded("the disk is full", "no space left"),
+    StorageLost("the database file was deleted", "gone"),
+    StorageRecovered(),
+    ListenStopped(4, "SIGINT"),
+]
+
+
+def shown(lines: list[live.Line]) -> list[tuple[str, bool]]:
+    """Each line as a terminal 200 columns wide shows it, and whether it is a diagnostic."""
+    out = []
+    for line in lines:
+        console = Console(file=io.StringIO(), width=200, color_system=None)
+        console.print(line.renderable)
+        out.append((console.file.getvalue().rstrip("\n"), line.diagnostic))  # type: ignore[attr-defined]
+    return out
+
+
+def test_pretty_shows_a_banner_then_webhooks_and_attempts_on_stdout() -> None:
+    [banner, warning, waiting] = shown(live.pretty(STARTED))
+    assert "Receiving on" in banner[0] and "http://127.0.0.1:8642/" in banner[0]
+    assert "Forward" in banner[0] and not banner[1]
+    assert warning == ("warning: --allow-remote: targets may be anywhere", True)
+    assert waiting == ("Waiting for webhooks. Ctrl-C stops.", False)
+    [(webhook, diagnostic)] = shown(live.pretty(WebhookReceived(SUMMARY)))
+    assert "#7" in webhook and not diagnostic
+    [(stopped, diagnostic)] = shown(live.pretty(ListenStopped(4, "SIGINT")))
+    assert stopped == "Stopped. 4 webhook(s) stored this run." and diagnostic
+
+
+@pytest.mark.parametrize("event", [e for e in EVERY_EVENT if not isinstance(e, ListenStarted)])
+def test_each_style_sends_a_target_or_storage_event_where_it_always_went(
+    event: ListenEvent,
+) -> None:
+    """Compact keeps stdout for webhooks and attempts; pretty shows targets there too; quiet
+    shows only what needs attention, always as a diagnostic."""
+    on_stdout = {
+        "pretty": (WebhookReceived, DeliveryAttempted, TargetDown, TargetUp, TargetPaused),
+        "compact": (WebhookReceived, DeliveryAttempted),
+        "quiet": (),
+    }
+    quiet_kinds = (TargetDown, TargetPaused, StorageDegraded, StorageLost, StorageRecovered)
+    for style, render in (("pretty", live.pretty), ("compact", live.compact)):
+        lines = render(event)
+        if style == "compact" and isinstance(event, ListenStopped):
+            assert lines == []
+            continue
+        assert len(lines) == 1, style
+        assert lines[0].diagnostic is not isinstance(event, on_stdout[style]), style
+    quiet = live.quiet(event)
+    assert len(quiet) == (1 if isinstance(event, quiet_kinds) else 0)
+    assert all(line.diagnostic for line in quiet)
+
+
+def test_compact_writes_the_start_to_stderr_and_one_line_per_webhook() -> None:
+    [started, warning] = shown(live.compact(STARTED))
+    assert started == ("whrelay 1.0 receiving on http://127.0.0.1:8642/ (db /tmp/h.db)", True)
+    assert warning[1]
+    [(line, diagnostic)] = shown(live.compact(WebhookReceived(SUMMARY)))
+    assert "#7 POST /hooks" in line and "12B" in line and not diagnostic
+
+
+def test_what_a_sender_wrote_is_shown_inert() -> None:
+    """A refused request's path and a target's error come from outside: escape sequences
+    are shown as text, and Rich markup in them is not interpreted."""
+    refused = RequestRefused(400, "bad [bold]header[/bold]\x1b[2J", "POST", "/x\x1b]0;pwned\x07")
+    [(line, _)] = shown(live.pretty(refused))
+    assert "\x1b" not in line and "\x07" not in line
+    assert "/x\\x1b]0;pwned\\x07" in line
+    assert "bad [bold]header[/bold]\\x1b[2J" in line
+    [(down, _)] = shown(live.pretty(TargetDown(TARGET, "reset\x1b[31m")))
+    assert "reset\\x1b[31m" in down
