@@ -284,3 +284,33 @@ def test_import_identifies_and_never_forwards(tmp_path: Path) -> None:
     )
     assert shown["imported_from"] == "stdin, the record"
     assert shown["deliveries"] == []
+
+
+async def test_listen_json_output_imports_back_the_same(tmp_path: Path) -> None:
+    """``listen -o json``'s webhook lines are whole records: its output imports elsewhere."""
+    import aiohttp
+
+    from tests.conftest import start_listener
+
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db)
+    try:
+        async with aiohttp.ClientSession() as session:
+            for body in (b'{"type":"a"}', bytes(range(256))):
+                headers = {"X-Dup": "1", "Stripe-Signature": "t=1,v1=ab"}
+                async with session.post(listener.url + "p?q=1", data=body, headers=headers) as r:
+                    assert r.status == 200
+        listener.wait_for_events("webhook", 2)
+    finally:
+        listener.stop()
+    output = tmp_path / "listen.ndjson"
+    output.write_text("".join(json.dumps(event) + "\n" for event in listener.events))
+    copy = tmp_path / "copy.db"
+    done = run_whrelay("import", str(output), "--json", "--db", str(copy))
+    assert done.returncode == 0, done.stderr
+    imported = [json.loads(line)["id"] for line in done.stdout.splitlines()]
+    assert len(imported) == 2
+    for old_id, new_id in zip((1, 2), imported, strict=True):
+        before, after = original(db, old_id), original(copy, new_id)
+        assert (after.headers, after.body) == (before.headers, before.body)
+        assert after.summary.received_at == before.summary.received_at

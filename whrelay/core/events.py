@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from whrelay.core.models import Attempt, WebhookSummary
+from whrelay.core.models import Attempt, Webhook, WebhookSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +24,14 @@ class ListenStarted:
 @dataclass(frozen=True, slots=True)
 class WebhookReceived:
     webhook: WebhookSummary
+    request: Webhook | None = None
+    """The whole webhook (headers, body) when the receiver has it at hand: then the JSON
+    line is a full record, which ``whrelay import`` reads back."""
 
     def to_json(self) -> dict[str, object]:
-        return {"event": "webhook", **self.webhook.to_json()}
+        if self.request is None:
+            return {"event": "webhook", **self.webhook.to_json()}
+        return {"event": "webhook", **self.request.to_json()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,19 @@ def to_json(obj: object) -> str:
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+SECRET_HEADERS = frozenset({"x-gitlab-token"})
+"""Headers (lower case) whose value is a secret itself, not a signature made with one (GitLab's
+token): never written to an attempt record, never shown. A test signs with every scheme in the
+registry and checks that any header holding the secret is named here."""
+REDACTED = "[redacted by whrelay: the secret itself]"
+
+
+def redact_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``pairs`` with the value of every header in ``SECRET_HEADERS`` replaced by
+    ``REDACTED``: what whrelay shows and records of a request."""
+    return [(k, REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in pairs]
+
+
 def format_time(micros: int) -> str:
     """A UTC time in microseconds since the epoch as ISO 8601, e.g. 2026-11-26T17:36:42.123456Z."""
     return datetime.fromtimestamp(micros / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -188,6 +201,10 @@ class Webhook:
     def decoded_headers(self) -> list[tuple[str, str]]:
         return [(decode_header(k), decode_header(v)) for k, v in self.headers]
 
+    def shown_headers(self) -> list[tuple[str, str]]:
+        """The headers as every output shows them: decoded, the secret itself redacted."""
+        return redact_headers(self.decoded_headers())
+
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)
 
@@ -198,7 +215,7 @@ class Webhook:
         data = self.summary.to_json()
         data["http_version"] = self.http_version
         data["remote_addr"] = self.remote_addr
-        data["headers"] = [list(pair) for pair in self.decoded_headers()]
+        data["headers"] = [list(pair) for pair in self.shown_headers()]
         data["body_b64"] = None if self.body is None else base64.b64encode(self.body).decode()
         return data
 

@@ -246,7 +246,8 @@ async def receive(receiver: Receiver, request: Request) -> Response:
     except StorageError as error:
         return _not_stored(receiver, request, error)
     receiver.stored += 1
-    receiver.emit(WebhookReceived(stored))
+    webhook = _webhook(capture, stored)
+    receiver.emit(WebhookReceived(stored, webhook))
     if rejected:
         return plain(
             401,
@@ -255,7 +256,6 @@ async def receive(receiver: Receiver, request: Request) -> Response:
         )
     if deliveries:
         assert receiver.forwarder is not None
-        webhook = _webhook(capture, stored)
         for delivery in deliveries:
             receiver.forwarder.enqueue(delivery, webhook)
     return _acknowledge(stored)
@@ -305,8 +305,8 @@ async def _proxy(
         told = error.reason if isinstance(error, StorageUnavailableError) else error.message
         return plain(503, f"not stored, so not forwarded: {told}", headers=(("Retry-After", "5"),))
     receiver.stored += 1
-    receiver.emit(WebhookReceived(stored))
     webhook = _webhook(capture, stored)
+    receiver.emit(WebhookReceived(stored, webhook))
     for delivery in deliveries[1:]:
         forwarder.enqueue(delivery, webhook)
     request = prepare(webhook, target, receiver.settings.forward.extra_headers, forwarder.resigner)

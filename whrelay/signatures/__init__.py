@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Iterable
 
 from whrelay.core.errors import UsageError
+from whrelay.core.models import REDACTED, SECRET_HEADERS, redact_headers
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -40,17 +41,6 @@ REGISTRY: dict[str, tuple[str, str]] = {
 }
 
 
-SECRET_HEADERS = frozenset({"x-gitlab-token"})
-"""Headers (lower case) whose value is a secret itself, not a signature made with one (GitLab's
-token): never written to an attempt record, never shown. A test signs with every scheme in the
-registry and checks that any header holding the secret is named here."""
-REDACTED = "[redacted by whrelay: the secret itself]"
-
-
-def redact_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``pairs`` with the value of every header in ``SECRET_HEADERS`` replaced by
-    ``REDACTED``: what whrelay shows and records of a request."""
-    return [(k, REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in pairs]
 
 
 def scheme_names() -> list[str]:
