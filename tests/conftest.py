@@ -36,11 +36,14 @@ POLL_INTERVAL = 0.02
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test touches the developer's real data, config or terminal settings."""
+    """No test touches the developer's real data, config or terminal settings: no
+    ``WHRELAY_*`` variable of theirs (``WHRELAY_PORT``, ``WHRELAY_CONFIG``) reaches a test, and
+    the user config directory is an empty folder of the test's."""
     data = tmp_path / "data"
+    for name in [name for name in os.environ if name.startswith("WHRELAY_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("WHRELAY_DATA_DIR", str(data))
-    monkeypatch.delenv("WHRELAY_DB", raising=False)
-    monkeypatch.delenv("WHRELAY_DEBUG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     return data

@@ -12,8 +12,20 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import ROOT, run_whrelay, start_listener, whrelay_cmd
+from tests.conftest import (
+    ROOT,
+    Flood,
+    assert_stored_exactly,
+    request_bytes,
+    run_whrelay,
+    send_raw,
+    start_listener,
+    until,
+    wait_until,
+    whrelay_cmd,
+)
 from whrelay.core.models import Attempt, Capture, now_micros
+from whrelay.receiver.retention import prune_interval
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage.store import insert_attempt, update_delivery
 
@@ -158,3 +170,75 @@ def test_stats_counts_what_is_stored(tmp_path: Path) -> None:
     text = run_whrelay("stats", "--db", str(db))
     assert text.returncode == 0
     assert b"By provider" in text.stdout and b"stripe" in text.stdout
+
+
+# --- listen --retain: pruning while listening -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("retain", "interval"),
+    [(7 * 86400, 60), (600, 60), (300, 30), (10, 1), (2, 1), (1, 1)],
+)
+def test_retain_prunes_every_tenth_of_its_period_between_a_second_and_a_minute(
+    retain: float, interval: float
+) -> None:
+    assert prune_interval(retain) == interval
+
+
+def old_left(db: Path, up_to: int) -> int:
+    """How many of the webhooks with ids up to ``up_to`` are still stored."""
+    with Store(db, readonly=True) as store:
+        return int(store.query_all("SELECT count(*) FROM webhooks WHERE id <= ?", [up_to])[0][0])
+
+
+@pytest.mark.slow
+async def test_listen_retain_prunes_old_webhooks_and_loses_nothing_acknowledged_under_load(
+    tmp_path: Path,
+) -> None:
+    """``listen --retain 7d`` prunes what is older at start, in batches beside the storage
+    process, while senders are acknowledged: every webhook acknowledged is stored exactly,
+    the old ones go, and an old one with a delivery still pending stays."""
+    db = tmp_path / "hooks.db"
+    old = 3000
+    ids = seed(db, [10.0] * old + [10.0, 1.0], ["delivered"] * old + ["pending", "delivered"])
+    listener = start_listener(db, "--retain", "7d")
+    flood = Flood(listener.url, clients=16)
+    running = asyncio.create_task(flood.run())
+    try:
+        await until(lambda: old_left(db, ids[-1]) == 2, "the old webhooks to be pruned", 120)
+        await flood.wait_acked(len(flood.acked) + 200, timeout=120)
+    finally:
+        flood.stop()
+        await running
+        assert listener.stop() == 130
+    assert_stored_exactly(db, flood.acked)
+    assert flood.acked, "nothing was acknowledged"
+    with Store(db, readonly=True) as store:
+        kept = {w.id for w in store.list_webhooks(WebhookFilter(limit=0))}
+    assert kept == {ids[-2], ids[-1], *flood.acked}  # the pending one, the recent one, the new
+    pruned = [e for e in listener.events if e["event"] == "pruned"]
+    assert sum(int(str(e["deleted"])) for e in pruned) == old
+
+
+@pytest.mark.slow
+def test_listen_retain_prunes_periodically_what_ages_while_it_runs(tmp_path: Path) -> None:
+    """A webhook that arrives after the first pass goes at a later one."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db, "--retain", "2s")
+    try:
+        webhook_id = asyncio.run(
+            send_raw(listener.url, request_bytes("POST", "/aging", [("Host", "x")], b""))
+        )
+        wait_until(lambda: old_left(db, webhook_id) == 0, "the webhook to age out", 60)
+        [pruned] = listener.wait_for_events("pruned", 1)
+        assert pruned["deleted"] == 1
+    finally:
+        assert listener.stop() == 130
+
+
+def test_retain_is_checked_before_anything_is_opened(tmp_path: Path) -> None:
+    for value, message in (("soon", b"not a duration: 'soon'"), ("0", b"--retain must be at")):
+        result = run_whrelay("listen", "--retain", value, "--db", str(tmp_path / "h.db"))
+        assert result.returncode == 2
+        assert message in result.stderr
+        assert not (tmp_path / "h.db").exists()

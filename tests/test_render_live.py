@@ -14,6 +14,7 @@ from whrelay.core.events import (
     ListenEvent,
     ListenStarted,
     ListenStopped,
+    PruneFailed,
     RequestRefused,
     StorageDegraded,
     StorageLost,
@@ -22,6 +23,7 @@ from whrelay.core.events import (
     TargetPaused,
     TargetUp,
     WebhookReceived,
+    WebhooksPruned,
 )
 from whrelay.core.models import Attempt, WebhookSummary
 from whrelay.render import live
@@ -45,6 +47,8 @@ EVERY_EVENT: list[ListenEvent] = [
     StorageDegraded("the disk is full", "no space left"),
     StorageLost("the database file was deleted", "gone"),
     StorageRecovered(),
+    WebhooksPruned(120, 1_735_689_600_000_000),
+    PruneFailed("the database is locked by another process"),
     ListenStopped(4, "SIGINT"),
 ]
 
@@ -82,7 +86,9 @@ def test_each_style_sends_a_target_or_storage_event_where_it_always_went(
         "compact": (WebhookReceived, DeliveryAttempted),
         "quiet": (),
     }
-    quiet_kinds = (TargetDown, TargetPaused, StorageDegraded, StorageLost, StorageRecovered)
+    quiet_kinds = (
+        TargetDown, TargetPaused, StorageDegraded, StorageLost, StorageRecovered, PruneFailed,
+    )  # fmt: skip
     for style, render in (("pretty", live.pretty), ("compact", live.compact)):
         lines = render(event)
         if style == "compact" and isinstance(event, ListenStopped):
@@ -93,6 +99,24 @@ def test_each_style_sends_a_target_or_storage_event_where_it_always_went(
     quiet = live.quiet(event)
     assert len(quiet) == (1 if isinstance(event, quiet_kinds) else 0)
     assert all(line.diagnostic for line in quiet)
+
+
+def test_the_banner_and_the_start_line_name_the_config_file() -> None:
+    with_config = ListenStarted(
+        "http://127.0.0.1:8642/", "/tmp/h.db", "1.0", config_path="/etc/w/whrelay.toml"
+    )
+    [banner, _] = shown(live.pretty(with_config))
+    assert "Config" in banner[0] and "/etc/w/whrelay.toml" in banner[0]
+    [started] = shown(live.compact(with_config))
+    assert started[0].endswith("(db /tmp/h.db, config /etc/w/whrelay.toml)")
+    [banner, _, _] = shown(live.pretty(STARTED))
+    assert "none (whrelay config path)" in banner[0]
+
+
+def test_pruning_while_listening_is_reported_with_its_count_and_cutoff() -> None:
+    [(line, diagnostic)] = shown(live.compact(WebhooksPruned(1200, 1_735_689_600_000_000)))
+    assert line == "pruned 1,200 webhook(s) received before 2025-01-01T00:00:00.000000Z (--retain)"
+    assert diagnostic
 
 
 def test_compact_writes_the_start_to_stderr_and_one_line_per_webhook() -> None:

@@ -52,7 +52,16 @@ def _root(
 
 
 def _register() -> None:
-    from whrelay.cli import history, info, listen, maintenance, replay, signing, transfer
+    from whrelay.cli import (
+        config,
+        history,
+        info,
+        listen,
+        maintenance,
+        replay,
+        signing,
+        transfer,
+    )
 
     listen.register(app)
     history.register(app)
@@ -61,6 +70,7 @@ def _register() -> None:
     transfer.register(app)
     maintenance.register(app)
     info.register(app)
+    config.register(app)
 
 
 _register()

@@ -20,6 +20,7 @@ from whrelay.core.targets import check_target
 from whrelay.core.timeparse import size_text
 from whrelay.receiver.app import make_receiver
 from whrelay.receiver.http import HttpServer
+from whrelay.receiver.retention import Pruner
 from whrelay.storage import Store
 from whrelay.storage.lock import sole_forwarder
 from whrelay.storage.process import ProcessWriter
@@ -81,12 +82,26 @@ def _options(settings: ListenSettings) -> dict[str, str]:
             options["verify"] += "; forwards re-signed when their signature verifies"
     else:
         options["verify"] = f"{scheme}; no secret, so webhooks are stored as unverified"
+    if settings.retain is not None:
+        from whrelay.receiver.retention import prune_interval
+
+        options["retain"] = (
+            f"{_seconds_text(settings.retain)}: older webhooks (not pending ones) are pruned "
+            f"every {_seconds_text(prune_interval(settings.retain))}"
+        )
     options["durability"] = settings.durability
     options["max body"] = size_text(settings.max_body)
     budget = body_budget(settings.max_body, settings.body_budget)
     options["bodies in flight"] = f"at most {size_text(budget)} (--body-budget)"
     options["SQLite"] = sqlite3.sqlite_version
     return options
+
+
+def _seconds_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _orphan_warning(targets: tuple[str, ...]) -> tuple[str, ...]:
@@ -197,6 +212,20 @@ async def _serve(
             version=__version__,
             options=_options(settings),
             warnings=tuple(environment_warnings(settings.host)) + _orphan_warning(orphans),
+            config_path=None if settings.config_file is None else str(settings.config_file),
         )
     )
-    await stop.wait()
+    if settings.retain is None:
+        await stop.wait()
+        return
+    loop = asyncio.get_running_loop()
+
+    def report(event: ListenEvent) -> None:  # from the pruner's thread
+        loop.call_soon_threadsafe(emit, event)
+
+    pruner = Pruner(settings.db_path, settings.retain, settings.durability, report)
+    pruner.start()
+    try:
+        await stop.wait()
+    finally:
+        await asyncio.to_thread(pruner.stop)

@@ -18,6 +18,7 @@ from whrelay.core.events import (
     ListenEvent,
     ListenStarted,
     ListenStopped,
+    PruneFailed,
     RequestRefused,
     StorageDegraded,
     StorageLost,
@@ -26,7 +27,9 @@ from whrelay.core.events import (
     TargetPaused,
     TargetUp,
     WebhookReceived,
+    WebhooksPruned,
 )
+from whrelay.core.models import format_time
 from whrelay.render.webhooks import (
     attempt_line,
     kind,
@@ -65,13 +68,16 @@ def pretty(event: ListenEvent) -> list[Line]:
         return [Line(target_line(event))]
     if isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
         return [Line(storage_line(event), diagnostic=True)]
+    if isinstance(event, WebhooksPruned | PruneFailed):
+        return [Line(prune_line(event), diagnostic=True)]
     return [Line(stopped_line(event), diagnostic=True)]
 
 
 def compact(event: ListenEvent) -> list[Line]:
     """One line per webhook and attempt, for a log or a pipe."""
     if isinstance(event, ListenStarted):
-        started = f"whrelay {event.version} receiving on {event.url} (db {event.db_path})"
+        started = f"whrelay {event.version} receiving on {event.url} (db {event.db_path}"
+        started += f", config {event.config_path})" if event.config_path else ")"
         return [
             Line(Text(started), diagnostic=True),
             *(Line(warning_line(w), diagnostic=True) for w in event.warnings),
@@ -86,6 +92,8 @@ def compact(event: ListenEvent) -> list[Line]:
         return [Line(target_line(event), diagnostic=True)]
     if isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
         return [Line(storage_line(event), diagnostic=True)]
+    if isinstance(event, WebhooksPruned | PruneFailed):
+        return [Line(prune_line(event), diagnostic=True)]
     return []
 
 
@@ -97,6 +105,8 @@ def quiet(event: ListenEvent) -> list[Line]:
         return [Line(target_line(event), diagnostic=True)]
     if isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
         return [Line(storage_line(event), diagnostic=True)]
+    if isinstance(event, PruneFailed):
+        return [Line(prune_line(event), diagnostic=True)]
     return []
 
 
@@ -107,6 +117,7 @@ def banner(event: ListenStarted) -> Panel:
     grid.add_column()
     grid.add_row("Receiving on", Text(event.url, style="bold green"))
     grid.add_row("Database", Text(event.db_path))
+    grid.add_row("Config", Text(event.config_path or "none (whrelay config path)"))
     for name, value in event.options.items():
         grid.add_row(name[:1].upper() + name[1:], Text(value))
     return Panel(grid, title=f"whrelay {event.version}", expand=False)
@@ -154,6 +165,17 @@ def storage_line(event: StorageDegraded | StorageLost | StorageRecovered) -> Tex
     return Text(
         f"▼ storage cannot commit ({one_line(event.detail)}); webhooks are answered 503 meanwhile",
         style="bold red",
+    )
+
+
+def prune_line(event: WebhooksPruned | PruneFailed) -> Text:
+    if isinstance(event, PruneFailed):
+        return Text(f"--retain: could not prune ({one_line(event.detail)}); trying again later",
+                    style="yellow")  # fmt: skip
+    return Text(
+        f"pruned {event.deleted:,} webhook(s) received before {format_time(event.before)} "
+        "(--retain)",
+        style="dim",
     )
 
 

@@ -41,8 +41,6 @@ REGISTRY: dict[str, tuple[str, str]] = {
 }
 
 
-
-
 def scheme_names() -> list[str]:
     return list(REGISTRY)
 
