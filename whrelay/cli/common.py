@@ -41,6 +41,32 @@ def parse_webhook_id(text: str) -> int:
     return value
 
 
+COMPLETED_IDS = 50
+"""How many webhook ids shell completion offers at most (the newest)."""
+
+
+def complete_webhook_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Shell completion of a webhook id: the newest stored ones starting with what is typed,
+    newest first, each described as ``METHOD /path event``. Reads the database read-only
+    (``--db`` when already typed, else as every command finds it); never fails: no database,
+    a bad config file or anything else offers nothing."""
+    try:
+        from whrelay.storage import Store
+        from whrelay.storage.read import recent_ids
+        from whrelay.views.safetext import one_line
+
+        if incomplete and not incomplete.isdigit():
+            return []
+        with Store(paths.db_path(ctx.params.get("db")), readonly=True) as store:
+            found = recent_ids(store, incomplete, COMPLETED_IDS)
+        return [
+            (str(webhook_id), one_line(" ".join(filter(None, (method, path, event))))[:80])
+            for webhook_id, method, path, event in found
+        ]
+    except Exception:
+        return []
+
+
 JsonOption = Annotated[
     bool,
     typer.Option(

@@ -14,6 +14,7 @@ from whrelay.cli.common import (
     HTTP_TOKEN,
     DbOption,
     JsonOption,
+    complete_webhook_ids,
     parse_webhook_id,
     resolve_db,
     stderr,
@@ -148,7 +149,13 @@ controls such as CSI written in UTF-8); TAB, LF and CRLF are text."""
 
 def show(
     webhook_id: Annotated[
-        int, typer.Argument(metavar="ID", help="The webhook's id.", parser=parse_webhook_id)
+        int,
+        typer.Argument(
+            metavar="ID",
+            help="The webhook's id.",
+            parser=parse_webhook_id,
+            autocompletion=complete_webhook_ids,
+        ),
     ],
     raw: Annotated[
         bool, typer.Option("--raw", metavar="", help="Write the exact body bytes to stdout.")

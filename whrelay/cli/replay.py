@@ -10,6 +10,7 @@ import typer
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
+    complete_webhook_ids,
     parse_webhook_id,
     resolve_db,
     stderr,
@@ -45,7 +46,11 @@ def replay_command(
     ids: Annotated[
         list[int] | None,
         typer.Argument(
-            metavar="[ID]...", help="Webhook ids.", show_default=False, parser=parse_webhook_id
+            metavar="[ID]...",
+            help="Webhook ids.",
+            show_default=False,
+            parser=parse_webhook_id,
+            autocompletion=complete_webhook_ids,
         ),
     ] = None,
     to: Annotated[

@@ -16,6 +16,7 @@ from whrelay.cli.common import (
     HTTP_TOKEN,
     DbOption,
     JsonOption,
+    complete_webhook_ids,
     parse_webhook_id,
     resolve_db,
     stderr,
@@ -160,6 +161,7 @@ def verify(
             help="A stored webhook's id.",
             show_default=False,
             parser=parse_webhook_id,
+            autocompletion=complete_webhook_ids,
         ),
     ] = None,
     request: Annotated[

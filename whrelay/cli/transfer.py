@@ -13,6 +13,7 @@ import typer
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
+    complete_webhook_ids,
     parse_webhook_id,
     resolve_db,
     stderr,
@@ -63,7 +64,12 @@ IMPORT_EXAMPLES = """
 def export_command(
     ids: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[ID]...", help="Webhook ids.", show_default=False),
+        typer.Argument(
+            metavar="[ID]...",
+            help="Webhook ids.",
+            show_default=False,
+            autocompletion=complete_webhook_ids,
+        ),
     ] = None,
     fmt: Annotated[
         FormatChoice,

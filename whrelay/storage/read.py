@@ -104,6 +104,20 @@ def newest_id(store: Store) -> int:
     return int(_all(store, "SELECT coalesce(max(id), 0) FROM webhooks", [])[0][0])
 
 
+def recent_ids(store: Store, prefix: str = "", limit: int = 50) -> list[tuple[int, str, str, str]]:
+    """The newest ``limit`` webhooks whose id starts with the digits ``prefix``, newest first:
+    ``(id, method, path, event_type or "")`` each (what shell completion offers). Reads the
+    history index alone, never a body."""
+    sql = (
+        "SELECT id, method, path, coalesce(event_type, '') FROM webhooks"
+        " WHERE CAST(id AS TEXT) LIKE ? ORDER BY received_at DESC, id DESC LIMIT ?"
+    )
+    digits = "".join(c for c in prefix if c.isdigit())
+    return [
+        (int(i), str(m), str(p), str(e)) for i, m, p, e in _all(store, sql, [digits + "%", limit])
+    ]
+
+
 def changed_deliveries(store: Store, since: int, limit: int = 1000) -> list[Delivery]:
     """Deliveries whose state changed at or after ``since`` (UTC microseconds), oldest change
     first: what a follower refreshes (a delivery delivered, failed, retried)."""
