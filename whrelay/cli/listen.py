@@ -271,8 +271,8 @@ def listen(
 ) -> int:
     """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it.
 
-    Defaults come from whrelay.toml's [listen] table and WHRELAY_* variables (a flag wins):
-    see 'whrelay config show'."""
+    Defaults come from the config file (whrelay.toml) and WHRELAY_* variables; a flag wins
+    ('whrelay config show' shows each setting and where it comes from)."""
     import asyncio
     import os
 
