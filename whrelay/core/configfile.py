@@ -60,8 +60,9 @@ class RouteTable:
 
 @dataclass(frozen=True, slots=True)
 class ListenTable:
-    """The ``[listen]`` table: defaults for ``whrelay listen``, each key the option of the same
-    name (``-`` written ``_``); ``None`` where the file does not set it."""
+    """The ``[listen]`` table: defaults for ``whrelay listen``, each key the long option of the
+    same name with ``_`` for ``-`` (``headers`` for ``--header``, ``route`` tables for
+    ``--route``); ``None`` where the file does not set it."""
 
     host: str | None = None
     """``--host``: the address to bind."""
