@@ -594,7 +594,7 @@ class Connection(BaseProtocol):
                 self._close(linger=True)
             elif (self.closing or self.client_done) and not self.lingering:
                 self._close()
-        except (ConnectionError, TimeoutError):
+        except (OSError, TimeoutError):  # the connection broke under us (reset, not connected)
             self.abort()
         except Exception as error:  # a bug here: drop this connection, keep serving the rest
             say(f"internal error on a connection: {error!r}")
@@ -771,7 +771,11 @@ class Connection(BaseProtocol):
                 # A client that stops reading does not hold the connection open forever.
                 self._loop.call_later(self.limits.idle_timeout or LINGER, transport.abort)
             return
-        transport.write_eof()
+        try:
+            transport.write_eof()
+        except OSError:  # the client reset the connection first (ENOTCONN): nothing to say
+            transport.abort()
+            return
         self.lingering = True
         self._reading_paused = self._buffer_paused = False
         self._resume_transport_reading()
