@@ -39,7 +39,7 @@ from tests.conftest import (
     whrelay_cmd,
 )
 from tests.targetserver import Recorded, Reply, TargetServer, target_server
-from whrelay.core.models import Attempt, Delivery
+from whrelay.core.models import Attempt, Delivery, DeliveryState, Trigger
 from whrelay.relay.client import Outgoing, Sender
 from whrelay.storage import Store
 from whrelay.storage.writer import HealthWatch
@@ -574,7 +574,7 @@ async def test_a_down_target_does_not_delay_another(tmp_path: Path) -> None:
             assert broken.is_up is False
             assert sorted(healthy.bodies) == sorted(bodies)
 
-            def healthy_delivered() -> list[dict[str, str]] | None:
+            def healthy_delivered() -> list[dict[str, DeliveryState]] | None:
                 """Each webhook's delivery states, once the healthy target's are delivered."""
                 states = [
                     {d.target: d.state for d in deliveries(db, webhook_id)} for webhook_id in ids
@@ -682,7 +682,7 @@ async def test_sender_guard_blocks_non_loopback_before_connecting() -> None:
                     Outgoing("POST", url, (("X-A", "1"),), b"x"),
                     webhook_id=1,
                     delivery=None,
-                    trigger="replay",
+                    trigger=Trigger.REPLAY,
                 )
                 assert attempt.status is None, url
                 assert attempt.error == "blocked", (url, attempt)
@@ -691,7 +691,7 @@ async def test_sender_guard_blocks_non_loopback_before_connecting() -> None:
                 Outgoing("POST", target.url + "/ok", (), b"y"),
                 webhook_id=1,
                 delivery=None,
-                trigger="replay",
+                trigger=Trigger.REPLAY,
             )
     assert allowed.status == 200
     assert target.bodies == [b"y"]
@@ -1115,7 +1115,7 @@ async def test_a_lane_outlives_a_webhook_it_cannot_read(tmp_path: Path) -> None:
                 )
                 now = now_micros()
                 forwarder.start(
-                    [Delivery(i + 1, w.id, lane_target.url, "pending", 1, now, now, now)
+                    [Delivery(i + 1, w.id, lane_target.url, DeliveryState.PENDING, 1, now, now, now)
                      for i, w in enumerate(stored)]
                 )  # fmt: skip
                 await arrivals(target, 2)

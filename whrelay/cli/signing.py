@@ -444,7 +444,7 @@ def send(
 
     from rich.text import Text
 
-    from whrelay.core.models import parse_header_option
+    from whrelay.core.models import Trigger, parse_header_option
     from whrelay.core.targets import check_target, parse_target
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.render.webhooks import one_line
@@ -475,7 +475,7 @@ def send(
 
     async def go() -> object:
         async with Sender(allow_remote=allow_remote) as sender:
-            return await sender.send(outgoing, webhook_id=0, delivery=None, trigger="send")
+            return await sender.send(outgoing, webhook_id=0, delivery=None, trigger=Trigger.SEND)
 
     from whrelay.core.models import Attempt
     from whrelay.render.webhooks import attempt_line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from whrelay.core.models import Attempt, WebhookSummary
+from whrelay.core.models import Attempt, DeliveryState, WebhookSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class DeliveryAttempted:
 
     attempt: Attempt
     target: str
-    state: str
+    state: DeliveryState
     retry_in: float | None = None
     """Seconds until the next retry, when one is scheduled."""
     number: int = 1

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 RawHeaders = tuple[tuple[bytes, bytes], ...]
@@ -92,8 +93,9 @@ class Identity:
 
     provider: str | None = None
     event_type: str | None = None
-    delivery_id: str | None = None
-    """The sender's own id for this delivery (``X-GitHub-Delivery``, ``webhook-id``, ``evt_…``)."""
+    provider_id: str | None = None
+    """The sender's own id for this webhook (``X-GitHub-Delivery``, ``webhook-id``, ``evt_…``):
+    not one of whrelay's deliveries, which are numbered rows of its own."""
     content_type: str | None = None
 
 
@@ -121,7 +123,8 @@ class WebhookSummary:
     query: str
     provider: str | None
     event_type: str | None
-    delivery_id: str | None
+    provider_id: str | None
+    """The sender's own id for this webhook (see ``Identity.provider_id``)."""
     size: int
     content_type: str | None
     verdict: str | None = None
@@ -129,7 +132,7 @@ class WebhookSummary:
     verdict_reason: str | None = None
     scheme: str | None = None
     duplicate_of: int | None = None
-    """An earlier webhook with the same provider and delivery id: the sender sent it twice."""
+    """An earlier webhook with the same provider and provider id: the sender sent it twice."""
 
     @property
     def target(self) -> str:
@@ -146,7 +149,7 @@ class WebhookSummary:
             "query": self.query,
             "provider": self.provider,
             "event_type": self.event_type,
-            "delivery_id": self.delivery_id,
+            "provider_id": self.provider_id,
             "size": self.size,
             "content_type": self.content_type,
             "verdict": self.verdict,
@@ -208,22 +211,24 @@ def unpack_headers(blob: bytes) -> RawHeaders:
     return tuple(pairs)
 
 
-class DeliveryState:
-    """The states of a delivery (one webhook to one target)."""
+class DeliveryState(StrEnum):
+    """The states of a delivery (one webhook to one target). The values are stored in SQLite
+    and printed in JSON."""
 
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
-    ALL = ("pending", "delivered", "failed")
 
 
-class Trigger:
-    """What caused an attempt."""
+class Trigger(StrEnum):
+    """What caused an attempt. The values are stored in SQLite and printed in JSON."""
 
     FIRST = "first"
     RETRY = "retry"
     REPLAY = "replay"
     PROXY = "proxy"
+    SEND = "send"
+    """A test webhook from ``whrelay send``: recorded nowhere."""
 
 
 @fast_pickle
@@ -234,7 +239,7 @@ class Delivery:
     id: int
     webhook_id: int
     target: str
-    state: str
+    state: DeliveryState
     attempts: int
     next_attempt_at: int | None
     """UTC microseconds; ``None`` once the delivery is no longer pending."""
@@ -266,7 +271,7 @@ class Attempt:
     webhook_id: int
     delivery: int | None
     """The delivery this attempt belongs to; ``None`` for a replay to an ad-hoc target."""
-    trigger: str
+    trigger: Trigger
     url: str
     request_headers: RawHeaders
     started_at: int

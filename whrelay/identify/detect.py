@@ -200,6 +200,6 @@ def identify(headers: RawHeaders, body: bytes | None) -> Identity:
     return Identity(
         provider=provider,
         event_type=event_type,
-        delivery_id=delivery_id,
+        provider_id=delivery_id,
         content_type=None if content_type is None else decode_header(content_type),
     )

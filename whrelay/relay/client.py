@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from whrelay.core.models import (
     Attempt,
     RawHeaders,
+    Trigger,
     Webhook,
     decode_header,
     encode_header,
@@ -214,7 +215,7 @@ class Sender:
             self._client = None
 
     async def send(
-        self, outgoing: Outgoing, *, webhook_id: int, delivery: int | None, trigger: str
+        self, outgoing: Outgoing, *, webhook_id: int, delivery: int | None, trigger: Trigger
     ) -> Attempt:
         """Make one attempt; never raises for network trouble, which is recorded instead."""
         assert self._client is not None, "use 'async with Sender()'"
@@ -289,7 +290,7 @@ def unsent(
     *,
     webhook_id: int,
     delivery: int | None,
-    trigger: str,
+    trigger: Trigger,
     why: str,
     error: str = "unsent",
     started_at: int | None = None,

@@ -373,7 +373,7 @@ def resign(
     url: str | None,
     now: int,
 ) -> tuple[tuple[tuple[str, str], ...], bytes]:
-    """Headers and body signed afresh at ``now``, keeping the sender's delivery id (schemes
+    """Headers and body signed afresh at ``now``, keeping the sender's own id (schemes
     that carry one read it from the headers they are given)."""
     try:
         signed = scheme.sign(Message(body, headers, url), secret, now)

@@ -165,6 +165,17 @@ def _v6_history_order(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX deliveries_updated ON deliveries (updated_at)")
 
 
+def _v7_provider_id(db: sqlite3.Connection) -> None:
+    """The sender's own id of a webhook is ``provider_id``: ``delivery_id`` read as one of
+    whrelay's deliveries, which are rows of their own. SQLite (3.25 and later) renames the
+    column inside every index that names it; the index named after it is made again."""
+    db.execute("ALTER TABLE webhooks RENAME COLUMN delivery_id TO provider_id")
+    db.execute("DROP INDEX IF EXISTS webhooks_delivery_id")
+    db.execute(
+        "CREATE INDEX webhooks_provider_id ON webhooks (provider_id) WHERE provider_id IS NOT NULL"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_webhooks,
     _v2_deliveries,
@@ -172,6 +183,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_foreign_keys,
     _v5_attempt_signing,
     _v6_history_order,
+    _v7_provider_id,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

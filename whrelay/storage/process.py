@@ -43,7 +43,7 @@ from whrelay.core.errors import (
     StorageUnavailableError,
     say,
 )
-from whrelay.core.models import Attempt, Capture, Identity, Verdict
+from whrelay.core.models import Attempt, Capture, DeliveryState, Identity, Trigger, Verdict
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.store import Durability, FileId, Store, file_id
 from whrelay.storage.writer import (
@@ -67,7 +67,7 @@ COMMIT_DEADLINE = 8.0
 with ``Retry-After`` (before GitHub stops waiting for an answer, at 10 s), and the webhook is
 never reported stored: if the storage process commits it later anyway, it is stored but was
 not acknowledged, and the sender's retry is stored again (flagged as a duplicate when the
-provider gives a delivery id)."""
+provider gives an id of its own)."""
 STATUS_EVERY = 0.5
 """Seconds between the parent's questions to the storage process (see the module docstring)."""
 STALL_AFTER = COMMIT_DEADLINE / 2
@@ -125,7 +125,10 @@ def encode_job(key: int, job: Job) -> tuple[Any, ...]:
             _identity_fields(identity),
         )
     if isinstance(job, RecordAttempt):
-        return (key, _ATTEMPT, _attempt_fields(job.attempt), job.state, job.next_attempt_at)
+        fields = _attempt_fields(job.attempt)
+        # marshal takes plain strings only: the trigger and the state go as their values.
+        plain = (*fields[:2], str(fields[2]), *fields[3:])
+        return (key, _ATTEMPT, plain, str(job.state), job.next_attempt_at)
     return (key, _PICKLED, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
 
 
@@ -140,7 +143,10 @@ def decode_job(fields: tuple[Any, ...]) -> tuple[int, int, Job | None]:
         job = InsertWebhook(Capture(*fields[2]), fields[3], verdict, Identity(*fields[5]))
         return key, kind, job.rows
     if kind == _ATTEMPT:
-        return key, kind, RecordAttempt(Attempt(*fields[2]), fields[3], fields[4])
+        values = list(fields[2])
+        values[2] = Trigger(values[2])
+        attempt = Attempt(*values)
+        return key, kind, RecordAttempt(attempt, DeliveryState(fields[3]), fields[4])
     return key, kind, pickle.loads(fields[2])  # noqa: S301 - written by our own parent
 
 

@@ -45,6 +45,7 @@ from whrelay.core.models import (
     Delivery,
     DeliveryState,
     Identity,
+    Trigger,
     Verdict,
     Webhook,
     WebhookSummary,
@@ -70,7 +71,7 @@ _ATTEMPT_COLUMNS = (
     " resign_note"
 )
 _SUMMARY_COLUMNS = (
-    "webhooks.id, received_at, method, path, query, provider, event_type, delivery_id, size,"
+    "webhooks.id, received_at, method, path, query, provider, event_type, provider_id, size,"
     " content_type, verdict, reason, scheme, duplicate_of"
 )
 _SUMMARY_FROM = "webhooks LEFT JOIN verifications ON verifications.webhook_id = webhooks.id"
@@ -93,7 +94,7 @@ def unavailable(error: sqlite3.Error, reason: str | None = None) -> StorageUnava
     return StorageUnavailableError(f"cannot write the database: {error}", reason=reason)
 
 
-def classify(error: sqlite3.Error) -> StorageError:
+def storage_error_from(error: sqlite3.Error) -> StorageError:
     name = getattr(error, "sqlite_errorname", "") or ""
     for code, reason in _UNAVAILABLE.items():
         if name.startswith(code):
@@ -527,7 +528,7 @@ class Store:
                     for i, capture in enumerate(captures)
                 ]
         except sqlite3.Error as error:
-            raise classify(error) from None
+            raise storage_error_from(error) from None
 
     def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``job`` in one write transaction under the lock."""
@@ -535,7 +536,7 @@ class Store:
             with self.write() as db:
                 return job(db)
         except sqlite3.Error as error:
-            raise classify(error) from None
+            raise storage_error_from(error) from None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -605,7 +606,7 @@ class Store:
             with self._reading() as db:
                 return list(db.execute(sql, params))
         except sqlite3.Error as error:
-            raise classify(error) from None
+            raise storage_error_from(error) from None
 
     def count_webhooks(self) -> int:
         row = self._query_one("SELECT count(*) FROM webhooks", ())
@@ -622,7 +623,7 @@ class Store:
             with self._reading() as db:
                 row: tuple[Any, ...] | None = db.execute(sql, params).fetchone()
         except sqlite3.Error as error:
-            raise classify(error) from None
+            raise storage_error_from(error) from None
         return row
 
 
@@ -655,11 +656,14 @@ def _enforce_foreign_keys(db: sqlite3.Connection) -> None:
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
-    return Delivery(*row)
+    values = list(row)
+    values[3] = DeliveryState(values[3])
+    return Delivery(*values)
 
 
 def _attempt(row: Sequence[Any]) -> Attempt:
     values = list(row)
+    values[2] = Trigger(values[2])
     values[4] = unpack_headers(values[4])
     values[8] = unpack_headers(values[8])
     values[10] = bool(values[10])
@@ -693,7 +697,7 @@ def _text(value: str | None) -> str | None:
 
 _INSERT_WEBHOOK = (
     "INSERT INTO webhooks (received_at, method, path, query, provider, event_type,"
-    " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
+    " provider_id, size, content_type, http_version, remote_addr, headers, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
@@ -706,7 +710,7 @@ def insert_webhook(
     identity: Identity | None = None,
 ) -> tuple[WebhookSummary, list[Delivery]]:
     """Insert one webhook, its verdict, and a pending delivery per target. Call inside a write
-    transaction. A webhook whose provider delivery id was seen before is marked as a
+    transaction. A webhook whose provider id (the sender's own) was seen before is marked as a
     duplicate of the first one. (On every webhook's path: kept lean.)"""
     who = identity or identify(capture.headers, capture.body)
     webhook_id, duplicate_of, delivery_ids = insert_webhook_rows(db, capture, targets, verdict, who)
@@ -724,12 +728,12 @@ def insert_webhook_rows(
     from which ``stored_webhook`` rebuilds the records. The storage process answers with
     these few integers rather than the records."""
     provider = identity.provider
-    delivery_id = _text(identity.delivery_id)
+    provider_id = _text(identity.provider_id)
     duplicate_of = None
-    if delivery_id:
+    if provider_id:
         duplicate_of = db.execute(
-            "SELECT min(id) FROM webhooks WHERE delivery_id = ? AND provider IS ?",
-            (delivery_id, provider),
+            "SELECT min(id) FROM webhooks WHERE provider_id = ? AND provider IS ?",
+            (provider_id, provider),
         ).fetchone()[0]
     webhook_id = db.execute(
         _INSERT_WEBHOOK,
@@ -740,7 +744,7 @@ def insert_webhook_rows(
             capture.query,
             provider,
             _text(identity.event_type),
-            delivery_id,
+            provider_id,
             len(capture.body or b""),
             _text(identity.content_type),
             capture.http_version,
@@ -798,7 +802,7 @@ def stored_webhook(
         capture.query,
         identity.provider,
         _text(identity.event_type),
-        _text(identity.delivery_id),
+        _text(identity.provider_id),
         len(capture.body or b""),
         _text(identity.content_type),
         verdict.verdict,
@@ -870,7 +874,7 @@ def update_delivery(
     db: sqlite3.Connection,
     delivery_id: int,
     *,
-    state: str,
+    state: DeliveryState,
     next_attempt_at: int | None,
     attempt: Attempt | None,
     now_us: int,
