@@ -30,6 +30,7 @@ import pytest
 from tests.conftest import (
     ROOT,
     Listener,
+    raw_request,
     run_whrelay,
     send_raw,
     start_listener,
@@ -789,6 +790,38 @@ async def test_proxy_mode_passes_the_targets_answer_through(tmp_path: Path) -> N
     assert (down.trigger, down.status) == ("proxy", None)
     # "reset" when a keep-alive connection the target just closed was picked from the pool.
     assert down.error in ("refused", "reset")
+
+
+async def test_proxy_mode_passes_the_targets_header_bytes_on_exactly(tmp_path: Path) -> None:
+    """A header of the target's answer that is not UTF-8 reaches the sender as the same bytes
+    (headers are decoded by one lossless rule), not as replacement characters."""
+    answer = b"HTTP/1.1 200 OK\r\nX-Caf: caf\xe9 \xff\xfe\r\nContent-Length: 2\r\n\r\nok"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with listening(tmp_path / "hooks.db", "-f", str(port), "--mode", "proxy") as listener:
+            response = await raw_request(
+                listener.url,
+                b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+            )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (response.status, response.body) == (200, b"ok")
+    assert response.header("X-Caf") == b"caf\xe9 \xff\xfe"
 
 
 async def test_proxy_mode_forwards_only_what_is_committed(tmp_path: Path) -> None:

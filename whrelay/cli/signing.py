@@ -444,7 +444,7 @@ def send(
 
     from rich.text import Text
 
-    from whrelay.core.models import Trigger, parse_header_option
+    from whrelay.core.models import Trigger, header_value, parse_header_option
     from whrelay.core.targets import check_target, parse_target
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.render.webhooks import one_line
@@ -465,8 +465,9 @@ def send(
         extra = [f"{k}: {v}" for k, v in example_headers if k.lower() not in given] + extra
     elif "content-type" not in given:
         # The provider's own Content-Type (its example event's), as the real sender gives one.
-        example_type = [v for k, v in example_event(provider)[1] if k.lower() == "content-type"]
-        extra = [f"Content-Type: {t}" for t in example_type[:1]] + extra
+        example_type = header_value(example_event(provider)[1], "content-type")
+        if example_type is not None:
+            extra = [f"Content-Type: {example_type}", *extra]
     full_url = target.url_for("/", "") if not target.path else target.url
     signed = _sign(
         provider, secrets[0], body, extra, signed_url or full_url, int(time.time()), HmacOptions()

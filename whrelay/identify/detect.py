@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
-from whrelay.core.models import Identity, RawHeaders, decode_header
+from whrelay.core.models import Identity, RawHeaders, decode_header, first_values
 
 if TYPE_CHECKING:
     from whrelay.identify.bodyfields import BodyFields
@@ -77,14 +77,6 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _index(headers: RawHeaders) -> dict[bytes, bytes]:
-    """Lower-cased header name -> its first value, in one pass."""
-    index: dict[bytes, bytes] = {}
-    for name, value in headers:
-        index.setdefault(name.lower(), value)
-    return index
-
-
 def _provider_of(index: dict[bytes, bytes]) -> str | None:
     for provider, header in _PROVIDER_HEADERS_RAW:
         if header in index:
@@ -94,7 +86,7 @@ def _provider_of(index: dict[bytes, bytes]) -> str | None:
 
 def detect_provider(headers: RawHeaders) -> str | None:
     """The provider whose signature or event header is present, or ``None``."""
-    return _provider_of(_index(headers))
+    return _provider_of(first_values(headers))
 
 
 @functools.cache
@@ -156,7 +148,7 @@ def identify(headers: RawHeaders, body: bytes | None) -> Identity:
 
     On the hot path of every webhook: one pass over the headers, the body parsed at most once.
     """
-    index = _index(headers)
+    index = first_values(headers)
     provider = _provider_of(index)
     content_type = index.get(b"content-type")
     fields = _json_fields()(content_type or b"", body)

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from whrelay.core.config import ForwardSettings
 from whrelay.core.errors import NotFoundError, StorageError, say
 from whrelay.core.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
-from whrelay.core.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
+from whrelay.core.models import (
+    Attempt,
+    Delivery,
+    DeliveryState,
+    Trigger,
+    Webhook,
+    header_value,
+    now_micros,
+)
 from whrelay.core.retry import Decision, decide_on_attempt, next_delay, parse_retry_after
 from whrelay.core.targets import Target
 from whrelay.relay.client import INTERRUPTED, Resigner, Sender, prepare, probe, unsent
@@ -252,7 +260,8 @@ class Lane:
         if decision is Decision.RETRY:
             if attempt.error in CONNECTION_ERRORS:
                 self.mark_down(attempt.error_detail or attempt.error or "unreachable")
-            retry_after = parse_retry_after(_response_header(attempt, "retry-after"), now_us / 1e6)
+            answered = header_value(attempt.response_headers, "retry-after")
+            retry_after = parse_retry_after(answered, now_us / 1e6)
             retry_in = next_delay(
                 forwarder.settings.policy,
                 retries_done=item.attempts - 1,
@@ -293,14 +302,6 @@ class Lane:
             # hold back the next attempt (records are committed in submission order). The
             # event follows the commit, so whoever sees it finds the attempt stored.
             forwarder.record_later(attempt, state, next_at, event)
-
-
-def _response_header(attempt: Attempt, name: str) -> str | None:
-    wanted = name.encode()
-    for key, value in attempt.response_headers:
-        if key.lower() == wanted:
-            return value.decode("latin-1")
-    return None
 
 
 class Forwarder:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal, Protocol
 
+from whrelay.core.models import header_value
+
 Secret = str | bytes
 Headers = tuple[tuple[str, str], ...]
 
@@ -52,12 +54,8 @@ class Message:
     method: str = "POST"
 
     def header(self, name: str) -> str | None:
-        """The first value of ``name``, case-insensitively."""
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        """The first value of ``name``, case-insensitively (``header_value``)."""
+        return header_value(self.headers, name)
 
     def with_header(self, name: str, value: str) -> Message:
         """A copy with ``name`` set: the first same-named header replaced in place (the others

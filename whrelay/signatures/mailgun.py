@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
 from whrelay.core.errors import UsageError
+from whrelay.core.models import encode_header
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -151,7 +152,7 @@ def _multipart_fields(message: Message) -> dict[str, str]:
     from email.parser import BytesParser
 
     content_type = (message.header("content-type") or "").replace("\r", "").replace("\n", "")
-    envelope = b"Content-Type: " + content_type.encode("utf-8", "replace") + b"\r\n\r\n"
+    envelope = b"Content-Type: " + encode_header(content_type) + b"\r\n\r\n"
     parsed = BytesParser().parsebytes(envelope + message.body)
     fields: dict[str, str] = {}
     if not parsed.is_multipart():

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from whrelay.core.errors import UsageError
-from whrelay.core.models import Capture, Verdict, Webhook, decode_header, encode_header
+from whrelay.core.models import (
+    Capture,
+    Verdict,
+    Webhook,
+    decode_header,
+    encode_header,
+    header_value,
+)
 from whrelay.identify.detect import detect_provider
 from whrelay.signatures import (
     REGISTRY,
@@ -220,7 +227,7 @@ def message_from_webhook(webhook: Webhook, url: str | None = None) -> Message:
 
 
 def message_from_file(request: RequestFile, url: str | None = None) -> Message:
-    host = next((v for k, v in request.headers if k.lower() == "host"), None)
+    host = header_value(request.headers, "host")
     return Message(
         body=request.body,
         headers=request.headers,
@@ -275,7 +282,7 @@ def judge(
         return Verdict("unverified", name, "no_secret", "no secret given to listen")
     headers = tuple((decode_header(k), decode_header(v)) for k, v in capture.headers)
     target = f"{capture.path}?{capture.query}" if capture.query else capture.path
-    host = next((v for k, v in headers if k.lower() == "host"), None)
+    host = header_value(headers, "host")
     url = arrival_url(host, target, settings.public_url)
     message = Message(capture.body or b"", headers, url, capture.method)
     name = provider or detected or detect_scheme(headers)
