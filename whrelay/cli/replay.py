@@ -344,11 +344,8 @@ def _warn_signing(
                     )
                 )
     resigned = {i for i, d in (decisions or {}).items() if d.resign}
-    signed = sorted(
-        {p.webhook.summary.scheme or "" for p in plans if p.webhook.id not in resigned}
-        - _BODY_NOT_SIGNED
-        - {""}
-    )
+    schemes = {p.webhook.summary.scheme for p in plans if p.webhook.id not in resigned}
+    signed = sorted(name for name in schemes if name and _signs_body(name))
     if body is not None and signed:
         err.print(
             Text(
@@ -359,8 +356,12 @@ def _warn_signing(
         )
 
 
-_BODY_NOT_SIGNED = frozenset({"mailgun", "gitlab"})
-"""Schemes whose signature does not cover the body (Mailgun's token, GitLab's secret token)."""
+def _signs_body(name: str) -> bool:
+    """Whether the scheme called ``name`` signs the body (as it declares); a name that is no
+    scheme's is taken to."""
+    from whrelay.signatures import REGISTRY, get_scheme
+
+    return name not in REGISTRY or get_scheme(name).signs_body
 
 
 def _resigner(

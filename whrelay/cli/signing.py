@@ -23,6 +23,10 @@ from whrelay.cli.common import (
     write_json,
 )
 from whrelay.core.errors import ExitCode, UsageError
+from whrelay.identify.known import SCHEMES
+
+SCHEME_NAMES = ", ".join(SCHEMES)
+"""The schemes ``--provider`` takes, from the registry."""
 
 if TYPE_CHECKING:
     from whrelay.signatures import Message, Verification
@@ -64,10 +68,12 @@ Provider = Annotated[
     str | None,
     typer.Option(
         "--provider",
-        help="standard-webhooks, svix, stripe, github, shopify, slack, twilio, paddle, gitlab, "
-        "square, linear, zoom, mailgun, sendgrid, discord, hmac.",
+        help=f"The scheme: {SCHEME_NAMES} (default: detected from the request).",
         show_default=False,
     ),
+]
+SigningProvider = Annotated[
+    str, typer.Option("--provider", help=f"The scheme to sign with: {SCHEME_NAMES}.")
 ]
 Secrets = Annotated[
     list[str] | None,
@@ -339,7 +345,7 @@ def _sign(
 
 
 def sign(
-    provider: Annotated[str, typer.Option("--provider", help="The scheme to sign with.")],
+    provider: SigningProvider,
     data: Annotated[
         str | None,
         typer.Option(
@@ -417,7 +423,7 @@ def sign(
 
 def send(
     url: Annotated[str, typer.Argument(help="Where to send: a URL, or a port (3000).")],
-    provider: Annotated[str, typer.Option("--provider", help="The scheme to sign with.")],
+    provider: SigningProvider,
     data: Annotated[
         str | None,
         typer.Option(

@@ -16,9 +16,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from whrelay.core.models import header_value
+
+if TYPE_CHECKING:
+    from whrelay.identify.facts import Identification
+    from whrelay.signatures.examples import Example
 
 Secret = str | bytes
 Headers = tuple[tuple[str, str], ...]
@@ -130,7 +134,12 @@ class Verification:
 
 
 class Scheme(Protocol):
-    """A signature scheme: one small pure module each, registered by name."""
+    """A signature scheme: one small pure module each, registered by name.
+
+    Its module is its provider's one home: besides how to sign and verify, it declares what
+    tells the provider's webhooks apart (``identification``), whether the signature covers
+    the body (``signs_body``) and an example event (``example``). Detection, ``send``'s and
+    ``sign``'s examples, the ``--provider`` help and ``list --provider`` derive from these."""
 
     @property
     def name(self) -> str: ...
@@ -143,6 +152,24 @@ class Scheme(Protocol):
     @property
     def needs_url(self) -> bool:
         """Whether the signature covers the URL the sender called."""
+        ...
+
+    @property
+    def signs_body(self) -> bool:
+        """Whether the signature covers the body: ``False`` for Mailgun (it signs a token in
+        the body) and GitLab (a token in a header), whose signature still matches another
+        body."""
+        ...
+
+    @property
+    def identification(self) -> Identification | None:
+        """How the provider's webhooks are told without a secret (detection); ``None`` when
+        nothing tells them (the generic ``hmac``)."""
+        ...
+
+    @property
+    def example(self) -> Example:
+        """An example event (``send`` and ``sign`` without ``--data``)."""
         ...
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:

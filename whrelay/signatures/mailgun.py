@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
 from whrelay.core.errors import UsageError
 from whrelay.core.models import encode_header
+from whrelay.identify.facts import BodyMark, Identification
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -52,6 +53,7 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import GENERIC_EXAMPLE, Example
 
 TOLERANCE = 0.0
 """No default window: ``check_time`` skips a tolerance of 0 unless the check gives one."""
@@ -193,11 +195,29 @@ def _signed_json(doc: dict[str, object], timestamp: str, token: str, signature: 
         return json.dumps(doc).encode("ascii")
 
 
+IDENTIFICATION = Identification(
+    body=BodyMark(
+        json_field=SIGNATURE_FIELD,
+        json_keys=FORM_FIELDS,
+        form_fields=(("timestamp", r"\d+"), ("token", r"[^&]+"), ("signature", r"[0-9a-fA-F]{64}")),
+        form_event="event",
+    ),
+    event_fields=(("event-data", "event"),),
+    id_fields=(("event-data", "id"),),
+    common_fields=False,
+)
+"""Mailgun names itself in no header: its webhooks are told by the signature in the body."""
+EXAMPLE = GENERIC_EXAMPLE
+
+
 @dataclass(frozen=True, slots=True)
 class Mailgun:
     name: str = "mailgun"
     signature_headers: tuple[str, ...] = ()
     needs_url: bool = False
+    signs_body: bool = False
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         timestamp = str(now)

@@ -19,7 +19,6 @@ from whrelay.core.models import (
     encode_header,
     header_value,
 )
-from whrelay.identify.detect import detect_provider
 from whrelay.signatures import (
     REGISTRY,
     Check,
@@ -276,7 +275,11 @@ def judge(
     provider, secrets = keys_for(route, settings)
     if not secrets:
         # Nothing to verify with: name the scheme (cheaply) and stop.
-        name = provider or detected or detect_provider(capture.headers)
+        if not (provider or detected):
+            from whrelay.identify.detect import detect_provider
+
+            detected = detect_provider(capture.headers)
+        name = provider or detected
         if name is None or name not in REGISTRY:
             return Verdict("unverified", None, None, "no signature scheme recognized")
         return Verdict("unverified", name, "no_secret", "no secret given to listen")
