@@ -65,6 +65,7 @@ def test_every_scheme_declares_its_provider(name: str) -> None:
     assert isinstance(scheme.signs_body, bool)
     assert isinstance(scheme.example, Example)
     assert scheme.example.headers, "an example names at least its Content-Type"
+    assert all(h == h.lower() and h in known.SECRET_HEADERS for h in scheme.secret_headers)
     facts = scheme.identification
     if facts is None:
         assert name == "hmac", f"{name} declares nothing that tells its webhooks apart"
@@ -112,6 +113,8 @@ def test_detection_is_built_from_the_schemes_declarations() -> None:
     assert tuple(NAMES) == known.SCHEMES
     assert PROVIDERS == known.PROVIDERS == Detector(known.SENDERS).names
     assert set(PROVIDERS) == {name for name, _ in declared}
+    secret = {header for name in NAMES for header in get_scheme(name).secret_headers}
+    assert tuple(sorted(secret)) == known.SECRET_HEADERS
 
 
 def test_every_scheme_module_is_registered() -> None:

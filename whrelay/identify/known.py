@@ -46,7 +46,10 @@ PROVIDERS: tuple[str, ...] = (
     "twilio",
     "zoom",
 )
-"""Every provider detection can tell (``list --provider``)."""
+"""Every provider detection can tell."""
+
+SECRET_HEADERS: tuple[str, ...] = ("x-gitlab-token",)
+"""Headers whose value is the secret itself (never shown)."""
 
 SENDERS: tuple[tuple[str, Identification], ...] = (
     (

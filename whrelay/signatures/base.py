@@ -172,6 +172,12 @@ class Scheme(Protocol):
         """An example event (``send`` and ``sign`` without ``--data``)."""
         ...
 
+    @property
+    def secret_headers(self) -> tuple[str, ...]:
+        """Headers (lower case) whose value is the secret itself, not a signature made with
+        it (GitLab's token): never recorded in an attempt, never shown."""
+        ...
+
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         """``message`` signed at ``now``: its signature (and timestamp) headers set."""
         ...

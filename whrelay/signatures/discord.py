@@ -66,6 +66,7 @@ class Discord:
     signs_body: bool = True
     identification: Identification | None = IDENTIFICATION
     example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

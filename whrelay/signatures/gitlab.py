@@ -58,6 +58,7 @@ class GitLab:
     signs_body: bool = False
     identification: Identification | None = IDENTIFICATION
     example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = (TOKEN_HEADER.lower(),)
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         """The token header set to ``secret``; a Standard Webhooks signature instead when the

@@ -92,6 +92,7 @@ class GenericHmac:
     identification: Identification | None = None
     """None: nothing tells a generic HMAC sender; give ``--provider hmac``."""
     example: Example = GENERIC_EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # "SHA256" and " Base64 " mean the obvious; frozen, so set through object.

@@ -90,15 +90,15 @@ def render() -> str:
             senders.append((name, identification))
     marks = any(identification.body for _, identification in senders)
     imported = "BodyMark, Identification" if marks else "Identification"
-    lines = [
-        HEAD + f"from whrelay.identify.facts import {imported}\n",
-        "SCHEMES: tuple[str, ...] = (",
-    ]
-    lines += [f"    {json.dumps(name)}," for name in names]
-    lines += [")", '"""Every scheme\'s name, in the registry\'s order (``--provider``)."""', ""]
-    lines += ["PROVIDERS: tuple[str, ...] = ("]
-    lines += [f"    {json.dumps(name)}," for name in sorted({name for name, _ in senders})]
-    lines += [")", '"""Every provider detection can tell (``list --provider``)."""', ""]
+    secret = sorted({h for name in names for h in get_scheme(name).secret_headers})
+    lines = [HEAD + f"from whrelay.identify.facts import {imported}\n"]
+    for variable, values, doc in (
+        ("SCHEMES", names, "Every scheme's name, in the registry's order (``--provider``)."),
+        ("PROVIDERS", sorted({n for n, _ in senders}), "Every provider detection can tell."),
+        ("SECRET_HEADERS", secret, "Headers whose value is the secret itself (never shown)."),
+    ):
+        lines += _lines(tuple(values), 0, f"{variable}: tuple[str, ...] = ", "")
+        lines += [f'"""{doc}"""', ""]
     lines += ["SENDERS: tuple[tuple[str, Identification], ...] = ("]
     for name, identification in senders:
         lines += ["    (", f"        {json.dumps(name)},"]

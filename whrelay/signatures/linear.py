@@ -114,6 +114,7 @@ class Linear:
     signs_body: bool = True
     identification: Identification | None = IDENTIFICATION
     example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         return message.with_header(HEADER, mac(utf8(secret), message.body).hex())

@@ -218,6 +218,7 @@ class Mailgun:
     signs_body: bool = False
     identification: Identification | None = IDENTIFICATION
     example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         timestamp = str(now)

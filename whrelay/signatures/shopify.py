@@ -65,6 +65,7 @@ class Shopify:
     signs_body: bool = True
     identification: Identification | None = IDENTIFICATION
     example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         return message.with_header(self._header_name(message), signature(secret, message.body))

@@ -63,6 +63,7 @@ class Slack:
     signs_body: bool = True
     identification: Identification | None = IDENTIFICATION
     example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         stamp = str(now)

@@ -129,6 +129,7 @@ class StandardWebhooks:
     signs_body: bool = True
     identification: Identification | None = IDENTIFICATION
     example: Example = GENERIC_EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     @property
     def signature_headers(self) -> tuple[str, ...]:

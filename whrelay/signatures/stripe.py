@@ -69,6 +69,7 @@ class Stripe:
     signs_body: bool = True
     identification: Identification | None = IDENTIFICATION
     example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         signature = mac(utf8(secret), f"{now}.".encode() + message.body).hex()

@@ -140,6 +140,7 @@ class Twilio:
     signs_body: bool = True
     identification: Identification | None = IDENTIFICATION
     example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         """``message`` signed for its URL. A URL carrying ``bodySHA256`` gets the body's hash

@@ -129,7 +129,8 @@ def _v5_attempt_signing(db: sqlite3.Connection) -> None:
     received: whrelay re-signs only a webhook whose signature it verified. Attempts recorded
     before lose any header that held a secret itself (GitLab's token), which they had kept."""
     from whrelay.core.models import pack_headers, unpack_headers
-    from whrelay.signatures import REDACTED, SECRET_HEADERS
+    from whrelay.identify.known import SECRET_HEADERS
+    from whrelay.signatures import REDACTED
 
     db.execute("ALTER TABLE attempts ADD COLUMN resigned INTEGER")  # NULL: not asked; 0 or 1
     db.execute("ALTER TABLE attempts ADD COLUMN resign_note TEXT")
