@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from whrelay.core.models import Attempt, Capture, Verdict  # noqa: E402
+from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger, Verdict  # noqa: E402
 from whrelay.storage import Store  # noqa: E402
 from whrelay.storage.store import insert_attempt, insert_webhook, update_delivery  # noqa: E402
 
@@ -159,7 +159,7 @@ def _settle(
         attempt = Attempt(
             webhook_id,
             delivery,
-            "first" if n == 0 else "retry",
+            Trigger.FIRST if n == 0 else Trigger.RETRY,
             TARGET + capture.path,
             (),
             capture.received_at + n * 1_000_000,
@@ -172,7 +172,7 @@ def _settle(
     update_delivery(
         db,
         delivery,
-        state="delivered" if delivered else "failed",
+        state=DeliveryState.DELIVERED if delivered else DeliveryState.FAILED,
         next_attempt_at=None,
         attempt=attempt,
         now_us=capture.received_at + tries * 1_000_000,

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_whrelay
-from whrelay.core.models import Attempt, Capture, Delivery, WebhookSummary
+from whrelay.core.models import (
+    Attempt,
+    Capture,
+    Delivery,
+    DeliveryState,
+    Trigger,
+    WebhookSummary,
+)
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage.read import (
     Outcome,
@@ -125,7 +132,12 @@ def test_changed_deliveries_are_those_updated_since(seeded: Store) -> None:
 
     def fail(db: sqlite3.Connection) -> None:
         update_delivery(
-            db, second.id, state="failed", next_attempt_at=None, attempt=None, now_us=9_000_000_000
+            db,
+            second.id,
+            state=DeliveryState.FAILED,
+            next_attempt_at=None,
+            attempt=None,
+            now_us=9_000_000_000,
         )
 
     seeded.run(fail)
@@ -139,11 +151,11 @@ def test_changed_deliveries_are_those_updated_since(seeded: Store) -> None:
 def attempt(
     delivery: int | None, trigger: str, status: int | None, error: str | None = None
 ) -> Attempt:
-    return Attempt(1, delivery, trigger, "http://t/", (), 1, 1, status, error=error)
+    return Attempt(1, delivery, Trigger(trigger), "http://t/", (), 1, 1, status, error=error)
 
 
 def delivery(id: int, state: str) -> Delivery:
-    return Delivery(id, 1, "http://t", state, 0, None, 1, 1)
+    return Delivery(id, 1, "http://t", DeliveryState(state), 0, None, 1, 1)
 
 
 @pytest.mark.parametrize(

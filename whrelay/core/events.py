@@ -4,9 +4,10 @@ prints for it: ``event`` names it; the other fields are a contract for scripts."
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
-from whrelay.core.models import Attempt, Webhook, WebhookSummary
+from whrelay.core.models import Attempt, DeliveryState, Webhook, WebhookSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,11 @@ class ListenStarted:
         return {"event": "ready", "url": self.url, "db": self.db_path, "version": self.version}
 
 
+EVENT_BODY_LIMIT = 256 * 1024
+"""Bodies up to this size are in ``listen -o json``'s webhook lines; a larger one is named by
+its size (``body_omitted``), and ``whrelay export ID`` writes it."""
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookReceived:
     webhook: WebhookSummary
@@ -31,6 +37,12 @@ class WebhookReceived:
     def to_json(self) -> dict[str, object]:
         if self.request is None:
             return {"event": "webhook", **self.webhook.to_json()}
+        body = self.request.body
+        if body is not None and len(body) > EVENT_BODY_LIMIT:
+            # Not encoded on the event loop: a large body's line says where to get it.
+            record = dataclasses.replace(self.request, body=None).to_json()
+            del record["body_b64"]
+            return {"event": "webhook", **record, "body_omitted": len(body)}
         return {"event": "webhook", **self.request.to_json()}
 
 
@@ -68,7 +80,7 @@ class DeliveryAttempted:
 
     attempt: Attempt
     target: str
-    state: str
+    state: DeliveryState
     retry_in: float | None = None
     """Seconds until the next retry, when one is scheduled."""
     number: int = 1

@@ -40,7 +40,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from whrelay import __version__
 from whrelay.core.defaults import body_budget
 from whrelay.core.errors import say
-from whrelay.core.models import now_micros
+from whrelay.core.models import encode_header, now_micros
 from whrelay.core.timeparse import size_text
 
 MAX_LINE = 8190
@@ -852,10 +852,17 @@ def _header_lines(
             value = digits
         date = date or lowered == "date"
         server = server or lowered == "server"
-        lines.append(
-            b"%s: %s\r\n" % (name.encode("utf-8", "replace"), value.encode("utf-8", "replace"))
-        )
+        lines.append(b"%s: %s\r\n" % (_header_bytes(name), _header_bytes(value)))
     return lines, date, server, length
+
+
+def _header_bytes(text: str) -> bytes:
+    """A header of an answer as bytes: a proxied target's (decoded by ``decode_header``) as
+    the bytes it sent; a lone surrogate that no decoding made, as ``?``."""
+    try:
+        return encode_header(text)
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
 
 
 def _serialize(request: Request | None, response: Response, close: bool) -> bytes:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from whrelay.core.models import Attempt, Delivery, Trigger, Webhook, WebhookSummary
-from whrelay.core.retry import Verdict, verdict_of
+from whrelay.core.retry import Decision, decide_on_attempt
 from whrelay.storage.store import (
     _DELIVERY_COLUMNS,
     _SUMMARY_COLUMNS,
@@ -223,6 +223,6 @@ def given_up(attempt: Attempt) -> Outcome:
     proxied or a test send is never retried."""
     if attempt.trigger not in (Trigger.FIRST, Trigger.RETRY):
         return Outcome.FAILED
-    if verdict_of(attempt.status, attempt.error) is not Verdict.RETRY:
+    if decide_on_attempt(attempt.status, attempt.error) is not Decision.RETRY:
         return Outcome.NOT_RETRIED
     return Outcome.WINDOW_OVER
