@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from rich.text import Text
 
+    from whrelay.core import config
     from whrelay.core.events import (
         ListenEvent,
         RequestRefused,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     )
     from whrelay.core.targets import Route
     from whrelay.storage.store import Durability
+    from whrelay.tui.listen import Serve
 
 
 class Output(StrEnum):
@@ -433,6 +435,15 @@ def listen(
             "secret); others go out as received.",
         ),
     ] = False,
+    tui: Annotated[
+        bool,
+        typer.Option(
+            "--tui",
+            metavar="",
+            help="Show what arrives in the terminal UI (as 'whrelay tui'); quitting it stops "
+            "listen as Ctrl-C does.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> int:
     """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it."""
@@ -501,17 +512,39 @@ def listen(
             f"be at least {MIN_REPEATED_DELAY:g} s (got {schedule[-1]:g})",
             hint="e.g. --retry-schedule 0,1,5",
         )
+    if tui and output is not None:
+        raise UsageError("--tui and --output are two ways of showing: choose one")
+    if tui:
+        from whrelay.cli.tui import needs_a_terminal
+
+        needs_a_terminal("listen --tui")
     chosen = output or (Output.pretty if sys.stdout.isatty() else Output.compact)
     from whrelay.receiver.aiohttp_internals import check_aiohttp
 
     check_aiohttp()  # before the receiver is imported, the database opened, the port bound
     from whrelay.receiver.server import serve
 
+    if tui:
+        return _with_tui(settings, serve)
+
     stop = asyncio.Event()
     emit, reader_left = guarded(make_renderer(chosen), stop.set)
     signal_name = asyncio.run(serve(settings, emit, stop))
     if reader_left():
         return ExitCode.READER_GONE
+    return ExitCode.INTERRUPTED if signal_name == "SIGINT" else ExitCode.OK
+
+
+def _with_tui(settings: config.ListenSettings, serve: Serve) -> int:
+    """``listen --tui``: the receiver and the TUI on one loop; the run's tally once the
+    terminal is given back."""
+    from rich.text import Text
+
+    from whrelay.tui.listen import run_listen
+
+    signal_name, stored = run_listen(settings, serve)
+    if stored is not None:
+        stderr().print(Text(f"Stopped. {stored} webhook(s) stored this run.", style="dim"))
     return ExitCode.INTERRUPTED if signal_name == "SIGINT" else ExitCode.OK
 
 

@@ -52,12 +52,13 @@ def _root(
 
 
 def _register() -> None:
-    from whrelay.cli import history, info, listen, replay, signing
+    from whrelay.cli import history, info, listen, replay, signing, tui
 
     listen.register(app)
     history.register(app)
     replay.register(app)
     signing.register(app)
+    tui.register(app)
     info.register(app)
 
 
