@@ -112,3 +112,32 @@ def test_listen_tui(db: Path, snap_compare: SnapCompare) -> None:
 
     app = app_for(db, link)
     assert snap_compare(app, terminal_size=SIZE, run_before=pending_counted)
+
+
+def write_readme_screenshot(path: Path) -> None:
+    """The README's picture: the snapshots' history, in colour, the Stripe webhook selected.
+
+    python -m tests.test_tui_snapshots docs/tui.svg"""
+    import asyncio
+    import os
+    import tempfile
+
+    os.environ.pop("NO_COLOR", None)
+    target = path.resolve()
+
+    async def shoot() -> None:
+        app = app_for(Path("tui.db"))
+        async with app.run_test(size=SIZE) as pilot:
+            await after(*("j",) * 8)(pilot)
+            target.write_text(app.export_screenshot(title="whrelay tui"))
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        seed_tui(Path("tui.db"), target="http://127.0.0.1:3000")
+        asyncio.run(shoot())
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_readme_screenshot(Path(sys.argv[1]))

@@ -86,6 +86,11 @@ def test_whrelay_tui_in_a_real_terminal_shows_the_history_and_quits_on_q(
     assert "q quit" in screen
     terminal.keys("j")
     wait_until(lambda: terminal.showing("2 of 10 webhooks"), "the cursor to move")
+    # Typed at once, as a user types or pastes: what follows / goes into the search field.
+    terminal.keys("/evt_1TuiTest")
+    wait_until(lambda: terminal.showing("2 matches in the whole history"), "the search")
+    terminal.keys("Escape")
+    wait_until(lambda: terminal.showing("● following"), "the whole history again")
     terminal.keys("q")
     assert terminal.exit_status() == 0
 
@@ -115,3 +120,37 @@ def test_listen_tui_and_output_are_two_ways_of_showing(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert b"--tui and --output are two ways of showing" in result.stderr
     assert not (tmp_path / "h.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fast"),
+    [
+        (["tui"], (None,)),
+        (["tui", "--db", "hooks.db"], (Path("hooks.db"),)),
+        (["tui", "--db=hooks.db"], (Path("hooks.db"),)),
+        (["tui", "--help"], None),
+        (["tui", "--db"], None),
+        (["tui", "--db", "hooks.db", "extra"], None),
+        (["tui", "--db", "/"], None),  # a folder: the CLI says what is wrong with it
+        (["list"], None),
+        ([], None),
+    ],
+)
+def test_only_a_plain_tui_skips_the_cli_parser(
+    args: list[str], fast: tuple[Path | None] | None
+) -> None:
+    from whrelay.cli.entry import plain_tui
+
+    assert plain_tui(args) == fast
+
+
+def test_tui_command_lines_the_cli_parses_get_its_errors(tmp_path: Path) -> None:
+    folder = run_whrelay("tui", "--db", str(tmp_path))
+    assert folder.returncode == 2
+    assert b"is a directory" in folder.stderr
+    unknown = run_whrelay("tui", "--no-such-option")
+    assert unknown.returncode == 2
+    assert unknown.stderr.decode().startswith("whrelay: error: No such option: --no-such-option")
+    helped = run_whrelay("tui", "--help")
+    assert helped.returncode == 0
+    assert b"--db" in helped.stdout

@@ -515,7 +515,7 @@ def listen(
     if tui and output is not None:
         raise UsageError("--tui and --output are two ways of showing: choose one")
     if tui:
-        from whrelay.cli.tui import needs_a_terminal
+        from whrelay.cli.entry import needs_a_terminal
 
         needs_a_terminal("listen --tui")
     chosen = output or (Output.pretty if sys.stdout.isatty() else Output.compact)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from whrelay.cli.common import DbOption, resolve_db
-from whrelay.core.errors import ExitCode, UsageError
+from whrelay.cli.entry import needs_a_terminal
+from whrelay.core.errors import ExitCode
 
 EXAMPLES = """
 [bold]Examples[/bold]
@@ -21,18 +20,10 @@ EXAMPLES = """
 """
 
 
-def needs_a_terminal(what: str) -> None:
-    """``UsageError`` unless stdin and stdout are a terminal (the TUI draws on it)."""
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError(
-            f"{what} needs a terminal (stdin and stdout are not one)",
-            hint="run it in a terminal; 'whrelay list' and 'whrelay show' work in pipes",
-        )
-
-
 def tui(db: DbOption = None) -> int:
     """Browse, search, verify and replay the stored webhooks in a terminal UI. Keys: j/k
-    move, / searches, f filters, r replays, F forwards, R re-signs, ? shows them all, q quits."""
+    move, / searches, f filters, r replays, F forwards, R re-signs, ? shows them all, q quits.
+    (A plain 'whrelay tui [--db PATH]' starts in cli/entry.py, without building the CLI.)"""
     needs_a_terminal("whrelay tui")
     from whrelay.tui import run
 

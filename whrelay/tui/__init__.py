@@ -14,9 +14,15 @@ def run(db: Path) -> None:
     """``whrelay tui``: the history of ``db`` until the user quits. A database that readers
     refuse (missing, empty, not whrelay's, another schema) is refused before the terminal is
     taken over, with the readers' error."""
-    from whrelay.tui.adapter import open_reader
+    from whrelay.tui import adapter
 
-    open_reader(db).close()
+    # The newest rows are read now, before the loop starts: the first frame shows them.
+    with adapter.open_reader(db) as store:
+        first_page = adapter.rows(store, None, "older", FIRST_PAGE), adapter.newest_id(store)
     from whrelay.tui.app import WhrelayApp
 
-    WhrelayApp(db).run()
+    WhrelayApp(db, first_page=first_page).run()
+
+
+FIRST_PAGE = 150
+"""Rows read before the app starts: more than a screenful, even on a tall terminal."""

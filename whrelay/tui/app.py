@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -12,29 +12,24 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
-from whrelay.core.events import (
-    DeliveryAttempted,
-    ListenStarted,
-    RequestRefused,
-    StorageDegraded,
-    StorageLost,
-    StorageRecovered,
-    TargetDown,
-    TargetPaused,
-    WebhookReceived,
-)
 from whrelay.core.models import now_micros
 from whrelay.tui import adapter
 from whrelay.tui.commands import WhrelayCommands, bindings
 from whrelay.tui.detail import DetailView
 from whrelay.tui.history import ColumnHeader, HistoryList, ListStatus
-from whrelay.tui.listen import ListenEventReceived, ListenHeader, ListenLink
 from whrelay.tui.messages import ActionFailed, ReplayFinished
-from whrelay.tui.screens import FilterScreen, HelpScreen, ResignPrompt, TargetPrompt, error_text
 from whrelay.tui.source import DataSource
 from whrelay.views.safetext import one_line
+
+if TYPE_CHECKING:
+    from whrelay.tui.adapter import Row
+    from whrelay.tui.listen import ListenEventReceived, ListenHeader, ListenLink
+
+# The dialogs, and what listen --tui needs, are imported when first used: the first screen
+# waits for nothing it does not show.
 
 POLL_INTERVAL = 0.5
 """Seconds between two looks at ``PRAGMA data_version`` (new arrivals, changed deliveries)."""
@@ -62,7 +57,10 @@ class WhrelayApp(App[None]):
         clock: Callable[[], int] = now_micros,
         listen: ListenLink | None = None,
         poll_interval: float = POLL_INTERVAL,
+        first_page: tuple[Sequence[Row], int] | None = None,
     ) -> None:
+        """``first_page``: the newest rows and the newest id, read before the app started
+        (``run``), shown on the first frame."""
         super().__init__()
         self.db = db
         self.clock = clock
@@ -71,11 +69,15 @@ class WhrelayApp(App[None]):
         self.source = DataSource(self, db, clock)  # type: ignore[arg-type]
         self._detail_timer: Timer | None = None
         # Held, not queried: a query looks in the screen on top (a dialog, the help).
-        self.listing = HistoryList(self.source, id="history")
+        self.listing = HistoryList(self.source, id="history", first_page=first_page)
         self.detail = DetailView(self.source, self.clock, id="detail")
         self.status_bar = Static(id="status")
         self.search_bar = Input(placeholder="search the path, the query and the body", id="search")
-        self.header = ListenHeader(listen, id="listen-header") if listen is not None else None
+        self.header: ListenHeader | None = None
+        if listen is not None:
+            from whrelay.tui.listen import ListenHeader
+
+            self.header = ListenHeader(listen, id="listen-header")
         self.source.pending_to = self.header
 
     # --- layout -----------------------------------------------------------------------------------
@@ -157,6 +159,18 @@ class WhrelayApp(App[None]):
         self.poll()
 
     def on_listen_event_received(self, message: ListenEventReceived) -> None:
+        from whrelay.core.events import (
+            DeliveryAttempted,
+            ListenStarted,
+            RequestRefused,
+            StorageDegraded,
+            StorageLost,
+            StorageRecovered,
+            TargetDown,
+            TargetPaused,
+            WebhookReceived,
+        )
+
         event = message.event
         if self.header is not None:
             self.header.listen_event(event)
@@ -199,9 +213,20 @@ class WhrelayApp(App[None]):
 
     # --- search and filters -----------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # In a field, a slash is a slash (a secret may hold one).
+        return not (action == "search" and isinstance(self.focused, Input))
+
     def action_search(self) -> None:
+        """``/`` (a priority binding: it acts as it arrives, so that what is typed right
+        after it goes into the field)."""
         self.search_bar.display = True
-        self.search_bar.focus()
+        self._focus(self.search_bar)
+
+    def _focus(self, widget: Widget) -> None:
+        """Focus ``widget`` now, not after the keys already queued (``Widget.focus`` waits
+        for them): what is typed right after ``/`` goes into the search field."""
+        self.screen.set_focus(widget)
 
     @on(Input.Changed, "#search")
     def search_changed(self, event: Input.Changed) -> None:
@@ -211,9 +236,11 @@ class WhrelayApp(App[None]):
 
     @on(Input.Submitted, "#search")
     def search_submitted(self) -> None:
-        self.listing.focus()
+        self._focus(self.listing)
 
     def action_filter(self) -> None:
+        from whrelay.tui.screens import FilterScreen
+
         def chosen(query: adapter.Query | None) -> None:
             if query is not None and query != self.listing.model.query:
                 self.listing.open(query)
@@ -228,10 +255,10 @@ class WhrelayApp(App[None]):
         if focused is bar:
             bar.value = ""
             bar.display = False
-            self.listing.focus()
+            self._focus(self.listing)
             return
         if focused is not None and focused is not self.listing:
-            self.listing.focus()
+            self._focus(self.listing)
             return
         if self.listing.stop_scan():
             return
@@ -265,6 +292,8 @@ class WhrelayApp(App[None]):
             self.source.replay(webhook_id, self)
 
     def action_forward(self) -> None:
+        from whrelay.tui.screens import TargetPrompt
+
         webhook_id = self._selected()
         if webhook_id is None:
             return
@@ -277,11 +306,15 @@ class WhrelayApp(App[None]):
         self.push_screen(TargetPrompt(webhook_id, self._check_target), chosen)
 
     def _check_target(self, text: str, done: Callable[[Text | None], None]) -> None:
+        from whrelay.tui.screens import error_text
+
         self.source.check_target(
             text, lambda error: done(None if error is None else error_text(error))
         )
 
     def action_replay_resigned(self) -> None:
+        from whrelay.tui.screens import ResignPrompt
+
         webhook_id = self._selected()
         if webhook_id is None:
             return
@@ -296,6 +329,8 @@ class WhrelayApp(App[None]):
         self.push_screen(prompt, chosen)
 
     def action_help(self) -> None:
+        from whrelay.tui.screens import HelpScreen
+
         self.push_screen(HelpScreen())
 
 

@@ -22,6 +22,8 @@ class Action:
     help: str
     """The help screen's and the palette's sentence."""
     footer: bool = True
+    priority: bool = False
+    """Acts as the key arrives, before the keys queued after it reach the focused widget."""
 
 
 ACTIONS: tuple[Action, ...] = (
@@ -41,7 +43,7 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action(
         "slash", "/", "search", "search",
-        "Search the path, the query and the body text; Esc stops a search",
+        "Search the path, the query and the body text; Esc stops a search", priority=True,
     ),
     Action(
         "f", "f", "filter", "filter",
@@ -72,7 +74,8 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
 
 def bindings() -> list[Binding]:
     return [
-        Binding(a.key, a.action, a.label, show=a.footer, key_display=a.display) for a in ACTIONS
+        Binding(a.key, a.action, a.label, show=a.footer, key_display=a.display, priority=a.priority)
+        for a in ACTIONS
     ]
 
 

@@ -8,7 +8,7 @@ text, control characters show as escapes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,7 +25,6 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from whrelay.core.models import format_time
-from whrelay.render.webhooks import human_size, kind
 from whrelay.tui.adapter import Query, Row
 from whrelay.tui.messages import (
     ActionFailed,
@@ -104,6 +103,8 @@ def delivery_cell(row: Row) -> tuple[str, Style | None]:
 
 def cells(row: Row) -> dict[str, tuple[str, Style | None]]:
     """What each column shows for ``row``, made inert."""
+    from whrelay.render.webhooks import human_size, kind  # after the first screen
+
     s = row.summary
     return {
         "id": (str(s.id), CYAN),
@@ -191,8 +192,16 @@ class HistoryList(ScrollView, can_focus=True):
             super().__init__()
             self.status = status
 
-    def __init__(self, source: DataSource, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        source: DataSource,
+        *,
+        id: str | None = None,
+        first_page: tuple[Sequence[Row], int] | None = None,
+    ) -> None:
         super().__init__(id=id)
+        self.first_page = first_page
+        """The newest rows, read before the app started: shown on the first frame."""
         self.source = source
         self.model = History()
         self.cursor = 0
@@ -242,6 +251,14 @@ class HistoryList(ScrollView, can_focus=True):
         self._sized()
         if self.model.narrowed:
             self._scan_more(PAGE * 2)
+        elif self.first_page is not None:
+            rows, newest = self.first_page
+            self.first_page = None
+            self.model.opened(rows, newest)
+            self.opened = True
+            self._changed()
+            self._highlight()
+            self.source.count_history(self.model.generation, self, newest)
         else:
             self.source.open_history(self.model.generation, self, top=PAGE + self.size.height)
         self._status_changed()

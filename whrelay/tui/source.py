@@ -164,20 +164,29 @@ class DataSource:
         def work() -> None:
             rows = self.reader(adapter.rows, None, "older", top)
             newest = self.reader(adapter.newest_id)
-            self._version = self.reader(adapter.data_version)
             reply_to.post_message(HistoryOpened(generation, rows, newest))
-            for _ in range(3):  # a count and a newest id of the same moment
-                before = self.reader(adapter.data_version)
-                total = self.reader(adapter.total)
-                latest = self.reader(adapter.newest_id)
-                if self.reader(adapter.data_version) == before:
-                    break
-            # Those that arrived after the first page are counted as arrivals by the next poll.
-            arrived_since = self.reader(_count_after, newest, latest)
-            reply_to.post_message(HistoryCounted(generation, total - arrived_since, 0))
-            self._pending()
+            self._count(generation, reply_to, newest)
 
         self._run(work, "open", reply_to, "read the history")
+
+    def count_history(self, generation: int, reply_to: MessagePump, newest: int) -> None:
+        """The count alone: the newest rows, up to webhook ``newest``, are shown already."""
+        self._run(
+            lambda: self._count(generation, reply_to, newest), "open", reply_to, "read the history"
+        )
+
+    def _count(self, generation: int, reply_to: MessagePump, newest: int) -> None:
+        self._version = None  # the next poll looks, whatever came since the rows shown
+        for _ in range(3):  # a count and a newest id of the same moment
+            before = self.reader(adapter.data_version)
+            total = self.reader(adapter.total)
+            latest = self.reader(adapter.newest_id)
+            if self.reader(adapter.data_version) == before:
+                break
+        # Those that arrived after the rows shown come as arrivals at the next poll.
+        arrived_since = self.reader(_count_after, newest, latest)
+        reply_to.post_message(HistoryCounted(generation, total - arrived_since, 0))
+        self._pending()
 
     def fetch(self, fetches: Sequence[Fetch], reply_to: MessagePump) -> None:
         """Rows around the viewport; a newer request cancels one not started yet."""
