@@ -11,10 +11,12 @@ import typer
 
 from whrelay.cli.common import DbOption, stderr, stdout, write_json
 from whrelay.core import defaults
-from whrelay.core.errors import ExitCode, say
+from whrelay.core.errors import ExitCode, UsageError, say
 
 if TYPE_CHECKING:
+    from whrelay.core import config
     from whrelay.core.events import ListenEvent
+    from whrelay.tui.listen import Serve
 
 
 class Output(StrEnum):
@@ -242,6 +244,15 @@ def listen(
             "secret); others go out as received.",
         ),
     ] = False,
+    tui: Annotated[
+        bool,
+        typer.Option(
+            "--tui",
+            metavar="",
+            help="Show what arrives in the terminal UI (as 'whrelay tui'); quitting it stops "
+            "listen as Ctrl-C does.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> int:
     """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it."""
@@ -260,17 +271,39 @@ def listen(
             public_url=public_url, reject_invalid=reject_invalid, resign=resign,
         )
     )  # fmt: skip
+    if tui and output is not None:
+        raise UsageError("--tui and --output are two ways of showing: choose one")
+    if tui:
+        from whrelay.cli.entry import needs_a_terminal
+
+        needs_a_terminal("listen --tui")
     chosen = output or (Output.pretty if sys.stdout.isatty() else Output.compact)
     from whrelay.receiver.aiohttp_internals import check_aiohttp
 
     check_aiohttp()  # before the receiver is imported, the database opened, the port bound
     from whrelay.receiver.server import serve
 
+    if tui:
+        return _with_tui(settings, serve)
+
     stop = asyncio.Event()
     emit, reader_left = guarded(make_renderer(chosen), stop.set)
     signal_name = asyncio.run(serve(settings, emit, stop))
     if reader_left():
         return ExitCode.READER_GONE
+    return ExitCode.INTERRUPTED if signal_name == "SIGINT" else ExitCode.OK
+
+
+def _with_tui(settings: config.ListenSettings, serve: Serve) -> int:
+    """``listen --tui``: the receiver and the TUI on one loop; the run's tally once the
+    terminal is given back."""
+    from rich.text import Text
+
+    from whrelay.tui.listen import run_listen
+
+    signal_name, stored = run_listen(settings, serve)
+    if stored is not None:
+        stderr().print(Text(f"Stopped. {stored} webhook(s) stored this run.", style="dim"))
     return ExitCode.INTERRUPTED if signal_name == "SIGINT" else ExitCode.OK
 
 
