@@ -26,8 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from whrelay.core.models import Attempt, Capture, Verdict  # noqa: E402
+from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger, Verdict  # noqa: E402
 from whrelay.storage import Store  # noqa: E402
+from whrelay.storage.migrations import SCHEMA_VERSION  # noqa: E402
 from whrelay.storage.store import insert_attempt, insert_webhook, update_delivery  # noqa: E402
 
 SEED_VERSION = 2
@@ -159,7 +160,7 @@ def _settle(
         attempt = Attempt(
             webhook_id,
             delivery,
-            "first" if n == 0 else "retry",
+            Trigger.FIRST if n == 0 else Trigger.RETRY,
             TARGET + capture.path,
             (),
             capture.received_at + n * 1_000_000,
@@ -172,7 +173,7 @@ def _settle(
     update_delivery(
         db,
         delivery,
-        state="delivered" if delivered else "failed",
+        state=DeliveryState.DELIVERED if delivered else DeliveryState.FAILED,
         next_attempt_at=None,
         attempt=attempt,
         now_us=capture.received_at + tries * 1_000_000,
@@ -183,7 +184,9 @@ def seeded(count: int, cache: Path | None = None) -> Path:
     """The path of a database of ``count`` seeded webhooks, made if not cached yet."""
     folder = cache or default_cache()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"history-v{SEED_VERSION}-{count}.db"
+    # Named by the schema too: a database cached by a whrelay of another schema version is
+    # one the readers under test refuse (and must not be upgraded under another's feet).
+    path = folder / f"history-v{SEED_VERSION}-schema{SCHEMA_VERSION}-{count}.db"
     if path.exists():
         return path
     partial = path.with_suffix(".partial")

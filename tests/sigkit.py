@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from whrelay.signatures.base import Check, Reason, Secret, Verification
 
@@ -37,3 +42,36 @@ def flip_byte(body: bytes, index: int = 0) -> bytes:
 
 def assert_reason(verdict: Verification, reason: Reason) -> None:
     assert verdict.reason is reason, verdict
+
+
+# --- keys of the asymmetric schemes: (to sign, to verify) ------------------------------------
+
+
+def discord_keys() -> tuple[str, str]:
+    """(private 32-byte seed hex to sign, public key hex to verify)."""
+    private = Ed25519PrivateKey.generate()
+    return private.private_bytes_raw().hex(), private.public_key().public_bytes_raw().hex()
+
+
+def sendgrid_keys() -> tuple[str, str]:
+    """(PKCS#8 PEM private key to sign, base64 DER SubjectPublicKeyInfo to verify)."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    der = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem, base64.b64encode(der).decode()
+
+
+def whsk_keys() -> tuple[str, str]:
+    """(whsk_ secret key to sign, whpk_ public key to verify) for Standard Webhooks v1a."""
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key().public_bytes_raw()
+    return (
+        "whsk_" + base64.b64encode(private.private_bytes_raw() + public).decode(),
+        "whpk_" + base64.b64encode(public).decode(),
+    )

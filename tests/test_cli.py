@@ -330,7 +330,7 @@ def test_list_json_is_ndjson_with_the_summary_fields(history: Path) -> None:
         "query",
         "provider",
         "event_type",
-        "delivery_id",
+        "provider_id",
         "size",
     }
     for row in rows:
@@ -342,7 +342,7 @@ def test_list_json_is_ndjson_with_the_summary_fields(history: Path) -> None:
         "/hooks/stripe",
         "acct=1",
     )
-    assert (oldest["provider"], oldest["event_type"], oldest["delivery_id"]) == (
+    assert (oldest["provider"], oldest["event_type"], oldest["provider_id"]) == (
         "stripe",
         "charge.succeeded",
         "evt_1",
@@ -477,7 +477,7 @@ def test_show_json_webhook(shows: Path) -> None:
     lines = text.splitlines()
     assert lines[0].startswith("#1  2026-11-18T11:06:40.000000Z  from 127.0.0.1")
     assert "stripe/charge.succeeded" in lines[0]
-    assert "delivery evt_1" in lines[0]
+    assert "provider id evt_1" in lines[0]
     assert "POST /hooks/stripe?x=1 HTTP/1.1" in lines
     assert re.search(r"^Stripe-Signature\s+t=1,v1=abc\s*$", text, re.MULTILINE)
     assert re.search(r"^X-Dup\s+first\s*$\n^x-dup\s+second\s*$", text, re.MULTILINE)

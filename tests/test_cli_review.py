@@ -491,7 +491,7 @@ async def test_a_delivery_replayed_elsewhere_is_not_sent_again_by_listen(tmp_pat
 
 def test_delivered_is_final(tmp_path: Path) -> None:
     """An attempt that ends after another process delivered the webhook keeps it delivered."""
-    from whrelay.core.models import Capture
+    from whrelay.core.models import Capture, DeliveryState
     from whrelay.storage import Store
     from whrelay.storage.store import update_delivery
 
@@ -500,9 +500,9 @@ def test_delivered_is_final(tmp_path: Path) -> None:
             [Capture("POST", "/p", "", (), b"x", "1.1", None, 1)], [["http://127.0.0.1:9"]]
         )
         [delivery] = store.deliveries(webhook.id)
-        for state in ("delivered", "failed", "pending"):
+        for state in (DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.PENDING):
 
-            def move(db: sqlite3.Connection, state: str = state) -> None:
+            def move(db: sqlite3.Connection, state: DeliveryState = state) -> None:
                 update_delivery(
                     db, delivery.id, state=state, next_attempt_at=5, attempt=None, now_us=2
                 )

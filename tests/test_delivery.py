@@ -32,6 +32,7 @@ from tests.conftest import (
     Listener,
     memory_kib,
     random_body,
+    raw_request,
     reset_peak,
     run_whrelay,
     send_raw,
@@ -42,7 +43,7 @@ from tests.conftest import (
     whrelay_cmd,
 )
 from tests.targetserver import Recorded, Reply, TargetServer, target_server
-from whrelay.core.models import Attempt, Delivery
+from whrelay.core.models import Attempt, Delivery, DeliveryState, Trigger
 from whrelay.relay.client import Outgoing, Sender
 from whrelay.storage import Store
 from whrelay.storage.writer import HealthWatch
@@ -577,7 +578,7 @@ async def test_a_down_target_does_not_delay_another(tmp_path: Path) -> None:
             assert broken.is_up is False
             assert sorted(healthy.bodies) == sorted(bodies)
 
-            def healthy_delivered() -> list[dict[str, str]] | None:
+            def healthy_delivered() -> list[dict[str, DeliveryState]] | None:
                 """Each webhook's delivery states, once the healthy target's are delivered."""
                 states = [
                     {d.target: d.state for d in deliveries(db, webhook_id)} for webhook_id in ids
@@ -685,7 +686,7 @@ async def test_sender_guard_blocks_non_loopback_before_connecting() -> None:
                     Outgoing("POST", url, (("X-A", "1"),), b"x"),
                     webhook_id=1,
                     delivery=None,
-                    trigger="replay",
+                    trigger=Trigger.REPLAY,
                 )
                 assert attempt.status is None, url
                 assert attempt.error == "blocked", (url, attempt)
@@ -694,7 +695,7 @@ async def test_sender_guard_blocks_non_loopback_before_connecting() -> None:
                 Outgoing("POST", target.url + "/ok", (), b"y"),
                 webhook_id=1,
                 delivery=None,
-                trigger="replay",
+                trigger=Trigger.REPLAY,
             )
     assert allowed.status == 200
     assert target.bodies == [b"y"]
@@ -792,6 +793,38 @@ async def test_proxy_mode_passes_the_targets_answer_through(tmp_path: Path) -> N
     assert (down.trigger, down.status) == ("proxy", None)
     # "reset" when a keep-alive connection the target just closed was picked from the pool.
     assert down.error in ("refused", "reset")
+
+
+async def test_proxy_mode_passes_the_targets_header_bytes_on_exactly(tmp_path: Path) -> None:
+    """A header of the target's answer that is not UTF-8 reaches the sender as the same bytes
+    (headers are decoded by one lossless rule), not as replacement characters."""
+    answer = b"HTTP/1.1 200 OK\r\nX-Caf: caf\xe9 \xff\xfe\r\nContent-Length: 2\r\n\r\nok"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with listening(tmp_path / "hooks.db", "-f", str(port), "--mode", "proxy") as listener:
+            response = await raw_request(
+                listener.url,
+                b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+            )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (response.status, response.body) == (200, b"ok")
+    assert response.header("X-Caf") == b"caf\xe9 \xff\xfe"
 
 
 async def test_proxy_mode_forwards_only_what_is_committed(tmp_path: Path) -> None:
@@ -1142,7 +1175,7 @@ async def test_a_lane_outlives_a_webhook_it_cannot_read(tmp_path: Path) -> None:
                 )
                 now = now_micros()
                 forwarder.start(
-                    [Delivery(i + 1, w.id, lane_target.url, "pending", 1, now, now, now)
+                    [Delivery(i + 1, w.id, lane_target.url, DeliveryState.PENDING, 1, now, now, now)
                      for i, w in enumerate(stored)]
                 )  # fmt: skip
                 await arrivals(target, 2)

@@ -1,4 +1,4 @@
-"""``identify()``: who sent a webhook, what event it is and the sender's delivery id."""
+"""``identify()``: who sent a webhook, what event it is and its provider id (the sender's own)."""
 
 from __future__ import annotations
 
@@ -243,7 +243,7 @@ CASES: list[tuple[str, RawHeaders, bytes | None, Identity]] = [
 
 def who(identity: Identity) -> Identity:
     """The three fields these tests pin down (the content type is checked separately)."""
-    return Identity(identity.provider, identity.event_type, identity.delivery_id)
+    return Identity(identity.provider, identity.event_type, identity.provider_id)
 
 
 @pytest.mark.parametrize(
@@ -313,7 +313,7 @@ def test_a_lone_surrogate_event_type_is_stored_as_replacement_text(tmp_path: Pat
         [stored] = store.insert_webhooks([capture])
         again = store.get_webhook(stored.id)
     assert stored.event_type == again.summary.event_type == "a\ufffd\ufffd\ufffdb"
-    assert again.summary.delivery_id == "evt_\ufffd\ufffd\ufffd"
+    assert again.summary.provider_id == "evt_\ufffd\ufffd\ufffd"
     assert again.body == body
 
 
@@ -356,8 +356,8 @@ def test_identify_tolerates_non_utf8_header_values() -> None:
     found = identify(headers, b"{}")
     assert found.provider == "github"
     assert found.event_type == "push"
-    assert found.delivery_id is not None
-    assert found.delivery_id.startswith("id-")
+    assert found.provider_id is not None
+    assert found.provider_id.startswith("id-")
 
 
 def test_identify_uses_the_first_of_duplicate_headers() -> None:

@@ -25,12 +25,12 @@ from whrelay.core.events import (
     WebhookReceived,
     WebhooksPruned,
 )
-from whrelay.core.models import Attempt, WebhookSummary
+from whrelay.core.models import Attempt, DeliveryState, Trigger, WebhookSummary
 
 SUMMARY = WebhookSummary(7, 1_735_689_600_000_000, "POST", "/hooks", "a=1", "stripe",
                          "charge.succeeded", "evt_1", 12, "application/json", "valid", "ok",
                          "stripe")  # fmt: skip
-ATTEMPT = Attempt(7, 3, "retry", "http://127.0.0.1:3000/hooks?a=1", (), 0, 1_234_567, 503,
+ATTEMPT = Attempt(7, 3, Trigger.RETRY, "http://127.0.0.1:3000/hooks?a=1", (), 0, 1_234_567, 503,
                   error_detail="busy", resigned=True, resign_note="re-signed")  # fmt: skip
 
 EVENTS: list[tuple[ListenEvent, dict[str, object]]] = [
@@ -64,7 +64,7 @@ EVENTS: list[tuple[ListenEvent, dict[str, object]]] = [
     ),
     (ListenStopped(4, "SIGINT"), {"event": "stopped", "stored": 4, "signal": "SIGINT"}),
     (
-        DeliveryAttempted(ATTEMPT, "http://127.0.0.1:3000", "pending", 2.5, 2),
+        DeliveryAttempted(ATTEMPT, "http://127.0.0.1:3000", DeliveryState.PENDING, 2.5, 2),
         {
             "event": "attempt",
             "webhook_id": 7,
@@ -127,3 +127,20 @@ def test_each_event_knows_the_json_line_listen_prints_for_it(
 def test_every_kind_of_event_has_a_json_case() -> None:
     kinds = set(typing.get_args(ListenEvent))
     assert {type(event) for event, _ in EVENTS} == kinds
+
+
+def test_a_webhook_line_carries_its_body_up_to_the_limit_and_names_a_larger_one() -> None:
+    from whrelay.core.events import EVENT_BODY_LIMIT
+    from whrelay.core.models import Webhook
+
+    def line(body: bytes) -> dict[str, object]:
+        request = Webhook(SUMMARY, ((b"X-A", b"1"),), body, "1.1", "127.0.0.1")
+        return WebhookReceived(SUMMARY, request).to_json()
+
+    small = line(b"x" * EVENT_BODY_LIMIT)
+    assert small["headers"] == [["X-A", "1"]]
+    assert len(str(small["body_b64"])) > EVENT_BODY_LIMIT
+    large = line(b"x" * (EVENT_BODY_LIMIT + 1))
+    assert "body_b64" not in large
+    assert large["body_omitted"] == EVENT_BODY_LIMIT + 1
+    assert large["headers"] == [["X-A", "1"]]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from whrelay.core.models import Capture
 from whrelay.storage import Store
 
 
@@ -109,7 +110,16 @@ def test_receiver_imports_no_ui() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["list"], ["list", "--json"], ["show", "--help"], ["list", "--help"]],
+    [
+        ["--help"],
+        ["list"],
+        ["list", "--json"],
+        ["show", "--help"],
+        ["list", "--help"],
+        ["show", "1"],
+        ["tui", "--help"],
+        ["listen", "--help"],
+    ],
     ids=" ".join,
 )
 def test_read_only_commands_do_not_import_the_receiver_or_a_tui(
@@ -117,8 +127,9 @@ def test_read_only_commands_do_not_import_the_receiver_or_a_tui(
 ) -> None:
     report = tmp_path / "report.json"
     db: list[str] = []
-    if argv[0] == "list" and "--help" not in argv:
-        Store(tmp_path / "hooks.db").close()  # list exits 3 without one
+    if argv[0] in ("list", "show") and "--help" not in argv:
+        with Store(tmp_path / "hooks.db") as store:  # they exit 3 without one
+            store.insert_webhooks([Capture("POST", "/", "", (), b"{}", "1.1", None, 1)])
         db = ["--db", str(tmp_path / "hooks.db")]
     result = subprocess.run(
         [sys.executable, "-c", RUN_CLI_AND_REPORT, str(report), *argv, *db],
@@ -192,3 +203,11 @@ def test_verify_and_sign_import_neither_aiohttp_nor_textual(tmp_path: Path) -> N
         loaded: list[str] = data["modules"]
         assert "whrelay.signatures.base" in loaded  # a scheme really ran
         assert not (_top_level(loaded) & {"aiohttp", "textual", "msgspec"}), argv
+
+
+def test_the_tui_package_loads_textual_only_when_run() -> None:
+    """``whrelay.tui`` itself is light: the CLI imports it to launch the app."""
+    loaded = imported_by("whrelay.tui")
+    assert "whrelay.tui" in loaded
+    assert "textual" not in _top_level(loaded)
+    assert "textual" in _top_level(imported_by("whrelay.tui.app"))

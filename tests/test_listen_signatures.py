@@ -354,7 +354,7 @@ async def test_mailgun_is_told_by_its_body_and_verified(
     assert events[bad.webhook_id]["verdict_reason"] == "bad_signature"
     rows = cli_json("list", "--provider", "mailgun", "--db", str(db))
     assert sorted(row["id"] for row in rows) == sorted([good.webhook_id, bad.webhook_id])
-    assert {row["delivery_id"] for row in rows} == {"id-aaaa", "id-bbbb"}
+    assert {row["provider_id"] for row in rows} == {"id-aaaa", "id-bbbb"}
     checked = run_whrelay("verify", str(good.webhook_id), "--secret", key, "--db", str(db))
     assert checked.returncode == 0, checked.stderr
     assert b"mailgun" in checked.stdout
@@ -659,7 +659,7 @@ async def test_public_url_for_twilio(listeners: Callable[..., Listener]) -> None
 # --- duplicates ----------------------------------------------------------------------------------
 
 
-async def test_duplicate_delivery_id_is_flagged(
+async def test_a_repeated_provider_id_is_flagged_as_a_duplicate(
     text_listeners: Callable[..., TextListener], tmp_path: Path
 ) -> None:
     db = tmp_path / "hooks.db"

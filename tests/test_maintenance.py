@@ -25,7 +25,7 @@ from tests.conftest import (
     whrelay_cmd,
 )
 from tests.targetserver import TargetServer
-from whrelay.core.models import Attempt, Capture, now_micros
+from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger, now_micros
 from whrelay.receiver.retention import prune_interval
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage.store import insert_attempt, update_delivery
@@ -53,11 +53,13 @@ def seed(db: Path, ages_days: list[float], states: list[str]) -> list[int]:
                         "SELECT id FROM deliveries WHERE webhook_id = ?", (summary.id,)
                     )
                 ]
-                attempt = Attempt(summary.id, delivery[0], "first", "http://t/", (), 1, 1, 500)
+                attempt = Attempt(
+                    summary.id, delivery[0], Trigger.FIRST, "http://t/", (), 1, 1, 500
+                )
                 insert_attempt(con, attempt)
                 if state != "pending":
-                    update_delivery(con, delivery[0], state=state, next_attempt_at=None,
-                                    attempt=attempt, now_us=now)  # fmt: skip
+                    update_delivery(con, delivery[0], state=DeliveryState(state),
+                                    next_attempt_at=None, attempt=attempt, now_us=now)  # fmt: skip
 
         store.run(settle)
     return [s.id for s in stored]

@@ -265,9 +265,9 @@ async def test_providers_are_detected_end_to_end(listener: Listener) -> None:
                 assert response.status == 200
                 webhook_id = int(response.headers["X-Whrelay-Id"])
             summary = stored_webhook(listener.db, webhook_id).summary
-            assert (summary.provider, summary.event_type, summary.delivery_id) == expected
+            assert (summary.provider, summary.event_type, summary.provider_id) == expected
     events = listener.wait_for_events("webhook", len(PROVIDER_CASES))
-    shown = [(e["provider"], e["event_type"], e["delivery_id"]) for e in events]
+    shown = [(e["provider"], e["event_type"], e["provider_id"]) for e in events]
     assert shown == [expected for _, _, expected in PROVIDER_CASES]
 
 

@@ -44,7 +44,7 @@ from tests.conftest import (
 )
 from tests.targetserver import target_server
 from tests.test_http1_client import canned
-from whrelay.core.models import Attempt, Capture, now_micros
+from whrelay.core.models import Attempt, Capture, Trigger, now_micros
 from whrelay.core.retry import parse_retry_after
 from whrelay.relay.client import Outgoing, Sender, forwarded_headers
 from whrelay.relay.http1 import Http1Client, ProtocolError
@@ -234,7 +234,7 @@ def http_client() -> Http1Client:
 
 async def send_once(sender: Sender, url: str, webhook_id: int = 1) -> Attempt:
     return await sender.send(
-        Outgoing("POST", url, (), b"x"), webhook_id=webhook_id, delivery=None, trigger="test"
+        Outgoing("POST", url, (), b"x"), webhook_id=webhook_id, delivery=None, trigger=Trigger.SEND
     )
 
 

@@ -25,13 +25,13 @@ from whrelay.core.events import (
     WebhookReceived,
     WebhooksPruned,
 )
-from whrelay.core.models import Attempt, WebhookSummary
+from whrelay.core.models import Attempt, DeliveryState, Trigger, WebhookSummary
 from whrelay.render import live
 
 SUMMARY = WebhookSummary(7, 1_735_689_600_000_000, "POST", "/hooks", "", "stripe",
                          "charge.succeeded", "evt_1", 12, "application/json", "valid", "ok",
                          "stripe")  # fmt: skip
-ATTEMPT = Attempt(7, 3, "first", "http://127.0.0.1:3000/hooks", (), 0, 2_000, 200)
+ATTEMPT = Attempt(7, 3, Trigger.FIRST, "http://127.0.0.1:3000/hooks", (), 0, 2_000, 200)
 TARGET = "http://127.0.0.1:3000"
 
 STARTED = ListenStarted("http://127.0.0.1:8642/", "/tmp/h.db", "1.0", {"forward": TARGET},
@@ -40,7 +40,7 @@ EVERY_EVENT: list[ListenEvent] = [
     STARTED,
     WebhookReceived(SUMMARY),
     RequestRefused(413, "body too large", "POST", "/big"),
-    DeliveryAttempted(ATTEMPT, TARGET, "delivered"),
+    DeliveryAttempted(ATTEMPT, TARGET, DeliveryState.DELIVERED),
     TargetDown(TARGET, "refused"),
     TargetUp(TARGET, 2),
     TargetPaused(TARGET, 2),

@@ -22,7 +22,8 @@ import pytest
 from tests.conftest import run_whrelay, start_listener
 from tests.targetserver import Recorded, target_server
 from whrelay.core.models import WebhookSummary, decode_header, pack_headers
-from whrelay.signatures import REDACTED, REGISTRY, SECRET_HEADERS, get_scheme
+from whrelay.identify.known import SECRET_HEADERS
+from whrelay.signatures import REDACTED, REGISTRY, get_scheme
 from whrelay.signatures.base import Check, Message
 from whrelay.storage import Store
 from whrelay.storage.migrations import migrate
@@ -202,5 +203,13 @@ def test_every_header_that_carries_the_secret_itself_is_redacted(provider: str) 
     body = b'{"type":"x","data":{}}'
     signed = scheme.sign(Message(body, (), "http://127.0.0.1/x"), secret, int(time.time()))
     carrying = {k.lower() for k, v in signed.headers if leaks(v.encode())}
-    assert carrying <= SECRET_HEADERS
+    assert carrying <= set(scheme.secret_headers) <= set(SECRET_HEADERS)
     assert leaks(signed.body) == []
+
+
+def test_the_core_redacts_every_header_a_scheme_declares_secret() -> None:
+    """The core's list (used where the registry cannot be reached: a webhook's own JSON) is
+    the registry's."""
+    from whrelay.core import models
+
+    assert set(SECRET_HEADERS) == models.SECRET_HEADERS

@@ -20,12 +20,10 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.sigkit import discord_keys, sendgrid_keys, whsk_keys
 from whrelay.signatures import REGISTRY, get_scheme
 from whrelay.signatures.base import Check, Message, Secret
 
@@ -64,39 +62,9 @@ def draw_other_char(data: st.DataObject, old: str) -> str:
 # --- keys: one valid pair per scheme -----------------------------------------------------
 
 
-def _discord_keys() -> tuple[str, str]:
-    """(private 32-byte seed hex to sign, public key hex to verify)."""
-    private = Ed25519PrivateKey.generate()
-    return private.private_bytes_raw().hex(), private.public_key().public_bytes_raw().hex()
-
-
-def _sendgrid_keys() -> tuple[str, str]:
-    """(PKCS#8 PEM private key to sign, base64 DER SubjectPublicKeyInfo to verify)."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    der = private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return pem, base64.b64encode(der).decode()
-
-
-def _whsk_keys() -> tuple[str, str]:
-    """(whsk_ secret key to sign, whpk_ public key to verify) for Standard Webhooks v1a."""
-    private = Ed25519PrivateKey.generate()
-    public = private.public_key().public_bytes_raw()
-    return (
-        "whsk_" + base64.b64encode(private.private_bytes_raw() + public).decode(),
-        "whpk_" + base64.b64encode(public).decode(),
-    )
-
-
-DISCORD_SIGN, DISCORD_VERIFY = _discord_keys()
-SENDGRID_SIGN, SENDGRID_VERIFY = _sendgrid_keys()
-WHSK, WHPK = _whsk_keys()
+DISCORD_SIGN, DISCORD_VERIFY = discord_keys()
+SENDGRID_SIGN, SENDGRID_VERIFY = sendgrid_keys()
+WHSK, WHPK = whsk_keys()
 WHSEC = "whsec_" + base64.b64encode(bytes(range(7, 39))).decode()
 
 

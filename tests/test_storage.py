@@ -195,6 +195,73 @@ def test_a_reader_refuses_an_older_database_and_leaves_it_as_it_was(
     assert folder_state(tmp_path) == before
 
 
+def test_the_senders_ids_stored_before_the_rename_are_provider_ids(tmp_path: Path) -> None:
+    """Version 7 renames ``webhooks.delivery_id`` (the sender's own id, easily read as one of
+    whrelay's deliveries) to ``provider_id``: the ids stored before it are kept, a later
+    webhook with the same id is still flagged a duplicate, and the look-up uses the index."""
+    db = tmp_path / "before.db"
+    raw = sqlite3.connect(db, isolation_level=None)
+    try:
+        migrate(raw, T0, target=6)
+        raw.execute(
+            "INSERT INTO webhooks (received_at, method, path, provider, delivery_id, size,"
+            " http_version, headers) VALUES (?, 'POST', '/gh', 'github', 'guid-1', 0, '1.1', X'')",
+            (T0,),
+        )
+    finally:
+        raw.close()
+    github = ((b"X-GitHub-Event", b"push"), (b"X-GitHub-Delivery", b"guid-1"))
+    with Store(db) as store:
+        assert store.get_webhook(1).summary.provider_id == "guid-1"
+        [again] = store.insert_webhooks([capture("/gh", headers=github)])
+        assert (again.provider_id, again.duplicate_of) == ("guid-1", 1)
+        columns = [row[1] for row in store.db.execute("PRAGMA table_info(webhooks)")]
+        assert "provider_id" in columns
+        assert "delivery_id" not in columns
+        plan = store.db.execute(
+            "EXPLAIN QUERY PLAN SELECT min(id) FROM webhooks WHERE provider_id = ?"
+            " AND provider IS ?",
+            ("guid-1", "github"),
+        ).fetchall()
+        assert any("webhooks_provider_id" in row[3] for row in plan), plan
+
+
+def test_states_and_triggers_are_enums_stored_as_their_plain_values(tmp_path: Path) -> None:
+    import json
+
+    from whrelay.core.models import Attempt, DeliveryState, Trigger
+    from whrelay.storage.store import insert_attempt, update_delivery
+
+    with Store(tmp_path / "enums.db") as store:
+        [webhook] = store.insert_webhooks([capture()], [["http://127.0.0.1:3000/"]])
+        [queued] = store.deliveries(webhook.id)
+        tried = Attempt(webhook.id, queued.id, Trigger.RETRY, queued.target, (), T0, 1, 200)
+
+        def record(db: sqlite3.Connection) -> None:
+            insert_attempt(db, tried)
+            update_delivery(
+                db,
+                queued.id,
+                state=DeliveryState.DELIVERED,
+                next_attempt_at=None,
+                attempt=tried,
+                now_us=T0,
+            )
+
+        store.run(record)
+        stored = store.db.execute(
+            "SELECT d.state, typeof(d.state), a.trigger, typeof(a.trigger)"
+            " FROM deliveries d JOIN attempts a ON a.delivery = d.id"
+        ).fetchall()
+        assert stored == [("delivered", "text", "retry", "text")]
+        [delivery] = store.deliveries(webhook.id)
+        [attempt] = store.attempts(webhook.id)
+    assert delivery.state is DeliveryState.DELIVERED
+    assert attempt.trigger is Trigger.RETRY
+    printed = json.loads(json.dumps([delivery.to_json(), attempt.to_json()]))
+    assert (printed[0]["state"], printed[1]["trigger"]) == ("delivered", "retry")
+
+
 def _attempt_row(db: sqlite3.Connection, webhook_id: int, delivery: int | None) -> None:
     db.execute(
         "INSERT INTO attempts (webhook_id, delivery, trigger, url, request_headers, started_at,"
@@ -217,8 +284,12 @@ def test_the_foreign_keys_migration_deletes_what_deleted_webhooks_left_behind(
     try:
         migrate(raw, T0, target=3)
         raw.execute("BEGIN")
-        for _ in range(2):
-            insert_webhook(raw, capture(), ["http://127.0.0.1:3000/"])
+        for _ in range(2):  # a webhook with one delivery, as version 3 stored them
+            _v1_row(raw)
+            raw.execute(
+                "INSERT INTO deliveries (webhook_id, target, state, created_at, updated_at)"
+                " VALUES (last_insert_rowid(), 'http://127.0.0.1:3000/', 'pending', 1, 1)"
+            )
         raw.execute(
             "INSERT INTO verifications (webhook_id, verdict) VALUES (1, 'valid'), (2, 'valid')"
         )
@@ -253,7 +324,7 @@ def test_every_connection_enforces_foreign_keys(tmp_path: Path, readonly: bool) 
 
 
 def test_deleting_a_webhook_deletes_its_deliveries_attempts_and_verdict(tmp_path: Path) -> None:
-    from whrelay.core.models import Attempt, Verdict
+    from whrelay.core.models import Attempt, Trigger, Verdict
     from whrelay.storage.store import insert_attempt
 
     with Store(tmp_path / "cascade.db") as store:
@@ -264,7 +335,7 @@ def test_deleting_a_webhook_deletes_its_deliveries_attempts_and_verdict(tmp_path
                 stored, [delivery] = insert_webhook(
                     db, capture(f"/{n}"), ["http://127.0.0.1:3000/"], Verdict("valid", "stripe")
                 )
-                insert_attempt(db, Attempt(stored.id, delivery.id, "first", delivery.target,
+                insert_attempt(db, Attempt(stored.id, delivery.id, Trigger.FIRST, delivery.target,
                                            (), T0, 1, 200))  # fmt: skip
                 ids.append(stored.id)
             return ids
@@ -519,7 +590,7 @@ def test_list_returns_full_summaries(seeded: tuple[Store, list[WebhookSummary]])
     store, rows = seeded
     assert store.list_webhooks() == rows[::-1]
     first = rows[0]
-    assert (first.provider, first.event_type, first.delivery_id) == (
+    assert (first.provider, first.event_type, first.provider_id) == (
         "stripe",
         "charge.succeeded",
         "evt_1",

@@ -37,7 +37,7 @@ from tests.conftest import (
 from tests.targetserver import target_server
 from whrelay import __version__
 from whrelay.core.errors import StorageError
-from whrelay.core.models import Attempt, Capture, Verdict
+from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger, Verdict
 from whrelay.core.paths import lock_path
 from whrelay.storage import Store
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
@@ -102,7 +102,7 @@ async def test_an_attempt_is_recorded_and_comes_back_with_its_id(tmp_path: Path)
         sent = Attempt(
             webhook_id=delivery.webhook_id,
             delivery=delivery.id,
-            trigger="first",
+            trigger=Trigger.FIRST,
             url=delivery.target,
             request_headers=((b"Host", b"127.0.0.1:9"),),
             started_at=1_700_000_000_000_000,
@@ -111,7 +111,7 @@ async def test_an_attempt_is_recorded_and_comes_back_with_its_id(tmp_path: Path)
             response_headers=((b"Retry-After", b"1"),),
             response_body=b"\x00busy\xff",
         )
-        stored = await writer.run(RecordAttempt(sent, "pending", 1_700_000_001_000_000))
+        stored = await writer.run(RecordAttempt(sent, DeliveryState.PENDING, 1_700_000_001_000_000))
     finally:
         await writer.close()
     assert stored.id > 0
@@ -130,10 +130,10 @@ async def test_the_storage_process_enforces_foreign_keys(tmp_path: Path) -> None
     Store(db).close()
     writer = ProcessWriter(db, "normal")
     await writer.start()
-    stray = Attempt(424242, None, "replay", "http://127.0.0.1:9/", (), 1, 1, 200)
+    stray = Attempt(424242, None, Trigger.REPLAY, "http://127.0.0.1:9/", (), 1, 1, 200)
     try:
         with pytest.raises(StorageError, match="FOREIGN KEY"):
-            await writer.run(RecordAttempt(stray, "delivered"))
+            await writer.run(RecordAttempt(stray, DeliveryState.DELIVERED))
         stored, _ = await writer.run(InsertWebhook(capture(1)))
     finally:
         await writer.close()

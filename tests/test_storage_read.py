@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_whrelay
-from whrelay.core.models import Attempt, Capture, Delivery, WebhookSummary
+from whrelay.core.models import (
+    Attempt,
+    Capture,
+    Delivery,
+    DeliveryState,
+    Trigger,
+    WebhookSummary,
+)
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage.read import (
     Outcome,
@@ -19,9 +26,13 @@ from whrelay.storage.read import (
     arrivals,
     changed_deliveries,
     count,
+    deliveries_of,
     newest_id,
     outcomes,
     page,
+    pending_by_target,
+    scan,
+    skip,
     webhook_view,
 )
 from whrelay.storage.store import insert_attempt, update_delivery
@@ -125,12 +136,94 @@ def test_changed_deliveries_are_those_updated_since(seeded: Store) -> None:
 
     def fail(db: sqlite3.Connection) -> None:
         update_delivery(
-            db, second.id, state="failed", next_attempt_at=None, attempt=None, now_us=9_000_000_000
+            db,
+            second.id,
+            state=DeliveryState.FAILED,
+            next_attempt_at=None,
+            attempt=None,
+            now_us=9_000_000_000,
         )
 
     seeded.run(fail)
     assert [d.id for d in changed_deliveries(seeded, 9_000_000_000)] == [second.id]
     assert first.id not in [d.id for d in changed_deliveries(seeded, 9_000_000_000)]
+
+
+def test_skip_finds_the_nth_webhook_from_either_end_or_a_position(seeded: Store) -> None:
+    want = expected_order(seeded, WebhookFilter(limit=0))
+    every = page(seeded, limit=0)
+    assert [skip(seeded, None, n) for n in (1, 7, 300)] == [
+        Position.of(every[n - 1]) for n in (1, 7, 300)
+    ]
+    assert skip(seeded, None, 1, "newer") == Position.of(every[-1])
+    assert skip(seeded, None, 10, "newer") == Position.of(every[-10])
+    start = Position.of(every[100])
+    assert skip(seeded, start, 5) == Position.of(every[105])
+    assert skip(seeded, start, 5, "newer") == Position.of(every[95])
+    assert skip(seeded, None, 301) is None
+    assert skip(seeded, start, 200) is None
+    assert [p.id for p in (skip(seeded, None, n) for n in range(1, 301)) if p] == want
+
+
+def test_a_scan_looks_at_a_bounded_step_and_says_where_it_stands(seeded: Store) -> None:
+    """Stepping through the whole history finds exactly what one unbounded page finds, in
+    the same order, however many webhooks share a microsecond at a step's edge."""
+    for where in (
+        WebhookFilter(provider="github", limit=0),
+        WebhookFilter(search="/p/3", limit=0),
+        WebhookFilter(status="pending", limit=0),
+        WebhookFilter(verdict="unverified", limit=0),
+    ):
+        for within in (1, 7, 64):
+            found: list[WebhookSummary] = []
+            start: Position | None = None
+            steps = 0
+            while True:
+                rows, start = scan(seeded, where, start, within)
+                steps += 1
+                found += rows
+                if start is None:
+                    break
+            assert ids(found) == ids(page(seeded, where)), (where, within)
+            assert steps >= 300 // within, (where, within)
+
+
+def test_a_scan_step_reads_no_more_than_it_is_given(seeded: Store) -> None:
+    every = page(seeded, limit=0)
+    rows, start = scan(seeded, WebhookFilter(path_glob="/p/*", limit=0), None, 10)
+    assert ids(rows) == ids(every[:10])
+    assert start == Position.of(every[9])
+    rows, start = scan(seeded, WebhookFilter(path_glob="/nowhere", limit=0), start, 10)
+    assert rows == []
+    assert start == Position.of(every[19])
+
+
+def test_deliveries_of_a_page_and_pending_by_target(tmp_path: Path) -> None:
+    with Store(tmp_path / "hooks.db") as store:
+        a, b, c = store.insert_webhooks(
+            [capture(1), capture(2), capture(3)],
+            [["http://127.0.0.1:1", "http://127.0.0.1:2"], ["http://127.0.0.1:2"], []],
+        )
+        assert pending_by_target(store) == {"http://127.0.0.1:1": 1, "http://127.0.0.1:2": 2}
+        found = deliveries_of(store, [a.id, b.id, c.id])
+        assert [d.target for d in found[a.id]] == ["http://127.0.0.1:1", "http://127.0.0.1:2"]
+        assert [d.target for d in found[b.id]] == ["http://127.0.0.1:2"]
+        assert found[c.id] == []
+        first = found[a.id][0]
+        store.run(
+            lambda db: update_delivery(
+                db,
+                first.id,
+                state=DeliveryState.DELIVERED,
+                next_attempt_at=None,
+                attempt=None,
+                now_us=9,
+            )
+        )
+        assert pending_by_target(store) == {"http://127.0.0.1:2": 2}
+        many = deliveries_of(store, list(range(1, 1200)))  # past the bound on parameters
+        assert len(many) == 1199
+        assert [d.id for d in many[a.id]] == [d.id for d in found[a.id]]
 
 
 # --- what came of each attempt -------------------------------------------------------------------
@@ -139,11 +232,11 @@ def test_changed_deliveries_are_those_updated_since(seeded: Store) -> None:
 def attempt(
     delivery: int | None, trigger: str, status: int | None, error: str | None = None
 ) -> Attempt:
-    return Attempt(1, delivery, trigger, "http://t/", (), 1, 1, status, error=error)
+    return Attempt(1, delivery, Trigger(trigger), "http://t/", (), 1, 1, status, error=error)
 
 
 def delivery(id: int, state: str) -> Delivery:
-    return Delivery(id, 1, "http://t", state, 0, None, 1, 1)
+    return Delivery(id, 1, "http://t", DeliveryState(state), 0, None, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -213,10 +306,16 @@ def test_every_read_walks_an_index(seeded: Store) -> None:
         page(seeded, where, start=start)
         page(seeded, where, start=start, direction="newer")
         count(seeded, where)
+    for where in (WebhookFilter(provider="stripe"), WebhookFilter(search="needle")):
+        scan(seeded, where, start, 50)
+    skip(seeded, start, 20)
+    skip(seeded, None, 20, "newer")
     arrivals(seeded, 10)
     newest_id(seeded)
     changed_deliveries(seeded, 5)
     webhook_view(seeded, 7)
+    deliveries_of(seeded, [1, 2, 3])
+    pending_by_target(seeded)
     seeded.db.set_trace_callback(None)
     assert len(made) > 40
     # Counting the webhooks whose body holds a text reads every body: nothing else can.

@@ -18,9 +18,9 @@ from whrelay.core.errors import UsageError
 from whrelay.core.retry import (
     MIN_REPEATED_DELAY,
     RETRY_AFTER_CAP,
+    Decision,
     RetryPolicy,
-    Verdict,
-    classify,
+    decide_on_status,
     next_delay,
     parse_retry_after,
 )
@@ -264,41 +264,43 @@ def test_check_target_unresolvable_name() -> None:
         check_target(parse_target("http://no-such-host.invalid:3000"), allow_remote=False)
 
 
-# --- retry: classify ---------------------------------------------------------------------------
+# --- retry: decide_on_status ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("status", "verdict"),
+    ("status", "decision"),
     [
-        (200, Verdict.DELIVERED),
-        (201, Verdict.DELIVERED),
-        (204, Verdict.DELIVERED),
-        (299, Verdict.DELIVERED),
-        (100, Verdict.FAILED),
-        (301, Verdict.FAILED),
-        (302, Verdict.FAILED),
-        (304, Verdict.FAILED),
-        (307, Verdict.FAILED),
-        (400, Verdict.FAILED),
-        (401, Verdict.FAILED),
-        (403, Verdict.FAILED),
-        (404, Verdict.FAILED),
-        (408, Verdict.RETRY),
-        (410, Verdict.PAUSE_TARGET),
-        (413, Verdict.FAILED),
-        (422, Verdict.FAILED),
-        (425, Verdict.RETRY),
-        (429, Verdict.RETRY),
-        (500, Verdict.RETRY),
-        (502, Verdict.RETRY),
-        (503, Verdict.RETRY),
-        (504, Verdict.RETRY),
-        (599, Verdict.RETRY),
-        (None, Verdict.RETRY),
+        (200, Decision.DELIVERED),
+        (201, Decision.DELIVERED),
+        (204, Decision.DELIVERED),
+        (299, Decision.DELIVERED),
+        (100, Decision.FAILED),
+        (301, Decision.FAILED),
+        (302, Decision.FAILED),
+        (304, Decision.FAILED),
+        (307, Decision.FAILED),
+        (400, Decision.FAILED),
+        (401, Decision.FAILED),
+        (403, Decision.FAILED),
+        (404, Decision.FAILED),
+        (408, Decision.RETRY),
+        (410, Decision.PAUSE_TARGET),
+        (413, Decision.FAILED),
+        (422, Decision.FAILED),
+        (425, Decision.RETRY),
+        (429, Decision.RETRY),
+        (500, Decision.RETRY),
+        (502, Decision.RETRY),
+        (503, Decision.RETRY),
+        (504, Decision.RETRY),
+        (599, Decision.RETRY),
+        (None, Decision.RETRY),
     ],
 )
-def test_classify(status: int | None, verdict: Verdict) -> None:
-    assert classify(status) is verdict
+def test_each_status_decides_what_happens_to_the_delivery(
+    status: int | None, decision: Decision
+) -> None:
+    assert decide_on_status(status) is decision
 
 
 # --- retry: parse_retry_after ------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """``python -m whrelay``."""
 
-from whrelay.cli.main import main
+from whrelay.cli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,7 @@ from whrelay.cli.common import (
     write_json,
 )
 from whrelay.core.errors import UsageError
+from whrelay.identify.known import PROVIDERS
 
 
 class VerdictChoice(StrEnum):
@@ -69,7 +70,7 @@ def list_webhooks(
     path: Annotated[str | None, typer.Option("--path", help="Path glob, e.g. '/stripe/*'.")] = None,
     method: Annotated[str | None, typer.Option(help="HTTP method, e.g. POST.")] = None,
     provider: Annotated[
-        str | None, typer.Option(help="Detected provider: stripe, github, shopify, ...")
+        str | None, typer.Option(help=f"Detected provider: {', '.join(PROVIDERS)}.")
     ] = None,
     search: Annotated[
         str | None,
@@ -103,8 +104,6 @@ def list_webhooks(
     if method is not None and not HTTP_TOKEN.fullmatch(method):
         raise UsageError(f"--method {method!r} is not an HTTP method", hint="e.g. --method POST")
     if provider is not None:
-        from whrelay.identify.detect import PROVIDERS
-
         if provider.lower() not in PROVIDERS:
             raise UsageError(
                 f"unknown provider {provider!r}", hint="one of: " + ", ".join(PROVIDERS)

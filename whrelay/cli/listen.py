@@ -11,10 +11,12 @@ import typer
 
 from whrelay.cli.common import DbOption, stderr, stdout, write_json
 from whrelay.core import defaults
-from whrelay.core.errors import ExitCode, say
+from whrelay.core.errors import ExitCode, UsageError, say
 
 if TYPE_CHECKING:
+    from whrelay.core import config
     from whrelay.core.events import ListenEvent
+    from whrelay.tui.listen import Serve
 
 
 class Output(StrEnum):
@@ -267,6 +269,15 @@ def listen(
             show_default=False,
         ),
     ] = None,
+    tui: Annotated[
+        bool,
+        typer.Option(
+            "--tui",
+            metavar="",
+            help="Show what arrives in the terminal UI (as 'whrelay tui'); quitting it stops "
+            "listen as Ctrl-C does.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> int:
     """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it.
@@ -294,12 +305,21 @@ def listen(
     given = {key: value for key, value in typed.items() if _typed(ctx, parameter.get(key, key))}
     resolved = resolve_listen(given, find(), os.environ)
     settings = resolved.settings()
+    if tui and "output" in given:
+        raise UsageError("--tui and --output are two ways of showing: choose one")
+    if tui:
+        from whrelay.cli.entry import needs_a_terminal
+
+        needs_a_terminal("listen --tui")
     picked = Output(resolved.output) if resolved.output else None
     chosen = picked or (Output.pretty if sys.stdout.isatty() else Output.compact)
     from whrelay.receiver.aiohttp_internals import check_aiohttp
 
     check_aiohttp()  # before the receiver is imported, the database opened, the port bound
     from whrelay.receiver.server import serve
+
+    if tui:
+        return _with_tui(settings, serve)
 
     stop = asyncio.Event()
     emit, reader_left = guarded(make_renderer(chosen), stop.set)
@@ -313,6 +333,19 @@ def _typed(ctx: typer.Context, name: str) -> bool:
     """Whether option ``name`` was given on the command line (not left at its default)."""
     source = ctx.get_parameter_source(name)
     return source is not None and source.name == "COMMANDLINE"
+
+
+def _with_tui(settings: config.ListenSettings, serve: Serve) -> int:
+    """``listen --tui``: the receiver and the TUI on one loop; the run's tally once the
+    terminal is given back."""
+    from rich.text import Text
+
+    from whrelay.tui.listen import run_listen
+
+    signal_name, stored = run_listen(settings, serve)
+    if stored is not None:
+        stderr().print(Text(f"Stopped. {stored} webhook(s) stored this run.", style="dim"))
+    return ExitCode.INTERRUPTED if signal_name == "SIGINT" else ExitCode.OK
 
 
 def guarded(

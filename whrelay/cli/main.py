@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import NoReturn
 
@@ -15,6 +14,8 @@ except ImportError:  # pragma: no cover
 
 from whrelay import __version__
 from whrelay.cli.common import reader_gone
+from whrelay.cli.entry import fail as _fail
+from whrelay.cli.entry import internal
 from whrelay.core.errors import ExitCode, WhrelayError, say
 
 app = typer.Typer(
@@ -61,6 +62,7 @@ def _register() -> None:
         replay,
         signing,
         transfer,
+        tui,
     )
 
     listen.register(app)
@@ -69,20 +71,12 @@ def _register() -> None:
     signing.register(app)
     transfer.register(app)
     maintenance.register(app)
+    tui.register(app)
     info.register(app)
     config.register(app)
 
 
 _register()
-
-
-def _fail(message: str, hint: str | None, code: int) -> NoReturn:
-    # Plain writes: an error message may quote user input and must not become markup. They
-    # cannot fail: with stderr closed or gone, the exit code still tells what happened.
-    say(f"error: {message}")
-    if hint:
-        say(f"hint: {hint}", prefix="  ")
-    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -110,11 +104,5 @@ def main(argv: list[str] | None = None) -> NoReturn:
             reader_gone()
         raise
     except Exception as error:  # the funnel: a bug still gets one line
-        if os.environ.get("WHRELAY_DEBUG"):
-            raise
-        _fail(
-            f"internal error: {type(error).__name__}: {error}",
-            "this is a bug in whrelay; run again with WHRELAY_DEBUG=1 for the traceback",
-            ExitCode.INTERNAL,
-        )
+        internal(error)
     sys.exit(int(result) if isinstance(result, int) else ExitCode.OK)

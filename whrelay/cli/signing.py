@@ -24,6 +24,10 @@ from whrelay.cli.common import (
     write_json,
 )
 from whrelay.core.errors import ExitCode, UsageError
+from whrelay.identify.known import SCHEMES
+
+SCHEME_NAMES = ", ".join(SCHEMES)
+"""The schemes ``--provider`` takes, from the registry."""
 
 if TYPE_CHECKING:
     from whrelay.signatures import Message, Verification
@@ -65,10 +69,12 @@ Provider = Annotated[
     str | None,
     typer.Option(
         "--provider",
-        help="standard-webhooks, svix, stripe, github, shopify, slack, twilio, paddle, gitlab, "
-        "square, linear, zoom, mailgun, sendgrid, discord, hmac.",
+        help=f"The scheme: {SCHEME_NAMES} (default: detected from the request).",
         show_default=False,
     ),
+]
+SigningProvider = Annotated[
+    str, typer.Option("--provider", help=f"The scheme to sign with: {SCHEME_NAMES}.")
 ]
 Secrets = Annotated[
     list[str] | None,
@@ -335,7 +341,7 @@ def _sign(
 
 
 def sign(
-    provider: Annotated[str, typer.Option("--provider", help="The scheme to sign with.")],
+    provider: SigningProvider,
     data: Annotated[
         str | None,
         typer.Option(
@@ -413,7 +419,7 @@ def sign(
 
 def send(
     url: Annotated[str, typer.Argument(help="Where to send: a URL, or a port (3000).")],
-    provider: Annotated[str, typer.Option("--provider", help="The scheme to sign with.")],
+    provider: SigningProvider,
     data: Annotated[
         str | None,
         typer.Option(
@@ -440,7 +446,7 @@ def send(
 
     from rich.text import Text
 
-    from whrelay.core.models import parse_header_option
+    from whrelay.core.models import Trigger, header_value, parse_header_option
     from whrelay.core.targets import check_target, parse_target
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.render.webhooks import one_line
@@ -461,8 +467,9 @@ def send(
         extra = [f"{k}: {v}" for k, v in example_headers if k.lower() not in given] + extra
     elif "content-type" not in given:
         # The provider's own Content-Type (its example event's), as the real sender gives one.
-        example_type = [v for k, v in example_event(provider)[1] if k.lower() == "content-type"]
-        extra = [f"Content-Type: {t}" for t in example_type[:1]] + extra
+        example_type = header_value(example_event(provider)[1], "content-type")
+        if example_type is not None:
+            extra = [f"Content-Type: {example_type}", *extra]
     full_url = target.url_for("/", "") if not target.path else target.url
     signed = _sign(
         provider, secrets[0], body, extra, signed_url or full_url, int(time.time()), HmacOptions()
@@ -471,7 +478,7 @@ def send(
 
     async def go() -> object:
         async with Sender(allow_remote=allow_remote) as sender:
-            return await sender.send(outgoing, webhook_id=0, delivery=None, trigger="send")
+            return await sender.send(outgoing, webhook_id=0, delivery=None, trigger=Trigger.SEND)
 
     from whrelay.core.models import Attempt
     from whrelay.render.webhooks import attempt_line

@@ -4,9 +4,10 @@ prints for it: ``event`` names it; the other fields are a contract for scripts."
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
-from whrelay.core.models import Attempt, Webhook, WebhookSummary, format_time
+from whrelay.core.models import Attempt, DeliveryState, Webhook, WebhookSummary, format_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,11 @@ class ListenStarted:
         }
 
 
+EVENT_BODY_LIMIT = 256 * 1024
+"""Bodies up to this size are in ``listen -o json``'s webhook lines; a larger one is named by
+its size (``body_omitted``), and ``whrelay export ID`` writes it."""
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookReceived:
     webhook: WebhookSummary
@@ -39,6 +45,12 @@ class WebhookReceived:
     def to_json(self) -> dict[str, object]:
         if self.request is None:
             return {"event": "webhook", **self.webhook.to_json()}
+        body = self.request.body
+        if body is not None and len(body) > EVENT_BODY_LIMIT:
+            # Not encoded on the event loop: a large body's line says where to get it.
+            record = dataclasses.replace(self.request, body=None).to_json()
+            del record["body_b64"]
+            return {"event": "webhook", **record, "body_omitted": len(body)}
         return {"event": "webhook", **self.request.to_json()}
 
 
@@ -76,7 +88,7 @@ class DeliveryAttempted:
 
     attempt: Attempt
     target: str
-    state: str
+    state: DeliveryState
     retry_in: float | None = None
     """Seconds until the next retry, when one is scheduled."""
     number: int = 1

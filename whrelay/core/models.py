@@ -14,7 +14,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from enum import StrEnum
+from typing import Any, AnyStr, TypeVar
 
 RawHeaders = tuple[tuple[bytes, bytes], ...]
 """Header (name, value) pairs as they came off the wire."""
@@ -36,8 +37,22 @@ def fast_pickle(cls: type[_T]) -> type[_T]:
     return cls
 
 
+# --- headers: one decoding rule, one look-up by name ----------------------------------------
+#
+# A header is kept as the bytes that came off the wire. Wherever whrelay needs one as text (to
+# detect the sender, check a signature, show it, forward it, read a target's answer), it is
+# decoded by one rule: UTF-8, with every byte that is not part of valid UTF-8 kept as a lone
+# surrogate (``surrogateescape``). Why this rule: HTTP lets a value hold any byte above 0x7F,
+# senders who write non-ASCII write UTF-8, and the rule is lossless, so ``encode_header`` gives
+# back exactly the bytes received. A signature over a header (Standard Webhooks signs the
+# ``webhook-id``) still checks, a header forwarded again is the same bytes, and UTF-8 shows as
+# what it says. latin-1 would be lossless too but shows UTF-8 as mojibake; ``errors="replace"``
+# would lose the bytes.
+
+
 def decode_header(raw: bytes) -> str:
-    """A header name or value as text, losslessly: invalid UTF-8 bytes become lone surrogates."""
+    """A header name or value as text, by the one rule: UTF-8, and any byte that is not valid
+    UTF-8 as a lone surrogate, so that ``encode_header`` gives back the same bytes."""
     return raw.decode("utf-8", "surrogateescape")
 
 
@@ -46,14 +61,26 @@ def encode_header(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def header_values(headers: RawHeaders, name: str) -> list[str]:
-    """Every value of header ``name`` (case-insensitive), in order."""
-    wanted = name.lower().encode("latin-1")
-    return [decode_header(v) for k, v in headers if k.lower() == wanted]
+def header_values(headers: Iterable[tuple[AnyStr, AnyStr]], name: str) -> list[str]:
+    """Every value of header ``name``, in order: the one look-up of a header by name.
+
+    The name matches case-insensitively. ``headers`` are pairs as received (bytes, decoded
+    by ``decode_header``) or pairs already decoded by it (a ``Message``'s, a request file's).
+    """
+    wanted = name.lower()
+    raw = encode_header(wanted)
+    found: list[str] = []
+    for key, value in headers:
+        if isinstance(key, bytes) and isinstance(value, bytes):
+            if key.lower() == raw:
+                found.append(decode_header(value))
+        elif isinstance(key, str) and isinstance(value, str) and key.lower() == wanted:
+            found.append(value)
+    return found
 
 
-def header_value(headers: RawHeaders, name: str) -> str | None:
-    """The first value of header ``name`` (case-insensitive), or ``None``."""
+def header_value(headers: Iterable[tuple[AnyStr, AnyStr]], name: str) -> str | None:
+    """The first value of header ``name`` (see ``header_values``), or ``None``."""
     values = header_values(headers, name)
     return values[0] if values else None
 
@@ -83,6 +110,16 @@ def redact_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """``pairs`` with the value of every header in ``SECRET_HEADERS`` replaced by
     ``REDACTED``: what whrelay shows and records of a request."""
     return [(k, REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in pairs]
+
+
+def first_values(headers: RawHeaders) -> dict[bytes, bytes]:
+    """Each header's lower-cased name and its first value, raw, in one pass: ``header_value``
+    for many names at once (detection, on every webhook received). Decode a value with
+    ``decode_header``."""
+    index: dict[bytes, bytes] = {}
+    for name, value in headers:
+        index.setdefault(name.lower(), value)
+    return index
 
 
 def format_time(micros: int) -> str:
@@ -120,8 +157,9 @@ class Identity:
 
     provider: str | None = None
     event_type: str | None = None
-    delivery_id: str | None = None
-    """The sender's own id for this delivery (``X-GitHub-Delivery``, ``webhook-id``, ``evt_…``)."""
+    provider_id: str | None = None
+    """The sender's own id for this webhook (``X-GitHub-Delivery``, ``webhook-id``, ``evt_…``):
+    not one of whrelay's deliveries, which are numbered rows of its own."""
     content_type: str | None = None
 
 
@@ -149,7 +187,8 @@ class WebhookSummary:
     query: str
     provider: str | None
     event_type: str | None
-    delivery_id: str | None
+    provider_id: str | None
+    """The sender's own id for this webhook (see ``Identity.provider_id``)."""
     size: int
     content_type: str | None
     verdict: str | None = None
@@ -157,7 +196,7 @@ class WebhookSummary:
     verdict_reason: str | None = None
     scheme: str | None = None
     duplicate_of: int | None = None
-    """An earlier webhook with the same provider and delivery id: the sender sent it twice."""
+    """An earlier webhook with the same provider and provider id: the sender sent it twice."""
 
     @property
     def target(self) -> str:
@@ -174,7 +213,7 @@ class WebhookSummary:
             "query": self.query,
             "provider": self.provider,
             "event_type": self.event_type,
-            "delivery_id": self.delivery_id,
+            "provider_id": self.provider_id,
             "size": self.size,
             "content_type": self.content_type,
             "verdict": self.verdict,
@@ -240,22 +279,24 @@ def unpack_headers(blob: bytes) -> RawHeaders:
     return tuple(pairs)
 
 
-class DeliveryState:
-    """The states of a delivery (one webhook to one target)."""
+class DeliveryState(StrEnum):
+    """The states of a delivery (one webhook to one target). The values are stored in SQLite
+    and printed in JSON."""
 
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
-    ALL = ("pending", "delivered", "failed")
 
 
-class Trigger:
-    """What caused an attempt."""
+class Trigger(StrEnum):
+    """What caused an attempt. The values are stored in SQLite and printed in JSON."""
 
     FIRST = "first"
     RETRY = "retry"
     REPLAY = "replay"
     PROXY = "proxy"
+    SEND = "send"
+    """A test webhook from ``whrelay send``: recorded nowhere."""
 
 
 @fast_pickle
@@ -266,7 +307,7 @@ class Delivery:
     id: int
     webhook_id: int
     target: str
-    state: str
+    state: DeliveryState
     attempts: int
     next_attempt_at: int | None
     """UTC microseconds; ``None`` once the delivery is no longer pending."""
@@ -298,7 +339,7 @@ class Attempt:
     webhook_id: int
     delivery: int | None
     """The delivery this attempt belongs to; ``None`` for a replay to an ad-hoc target."""
-    trigger: str
+    trigger: Trigger
     url: str
     request_headers: RawHeaders
     started_at: int

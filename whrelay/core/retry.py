@@ -22,7 +22,9 @@ MIN_REPEATED_DELAY = 0.1
 so that a target that keeps failing is not sent the same webhook in a tight loop."""
 
 
-class Verdict(StrEnum):
+class Decision(StrEnum):
+    """What happens to a delivery after an attempt (not a signature's verdict)."""
+
     DELIVERED = "delivered"
     RETRY = "retry"
     FAILED = "failed"
@@ -45,17 +47,18 @@ class RetryPolicy:
         return self.schedule[index]
 
 
-def classify(status: int | None) -> Verdict:
-    """What an answer means. ``None``: no answer at all (refused, reset, timeout)."""
+def decide_on_status(status: int | None) -> Decision:
+    """What an answer's status means for the delivery. ``None``: no answer at all (refused,
+    reset, timeout)."""
     if status is None:
-        return Verdict.RETRY
+        return Decision.RETRY
     if 200 <= status < 300:
-        return Verdict.DELIVERED
+        return Decision.DELIVERED
     if status == 410:
-        return Verdict.PAUSE_TARGET
+        return Decision.PAUSE_TARGET
     if status in RETRYABLE_STATUSES or status >= 500:
-        return Verdict.RETRY
-    return Verdict.FAILED  # 1xx, 3xx (never followed), other 4xx
+        return Decision.RETRY
+    return Decision.FAILED  # 1xx, 3xx (never followed), other 4xx
 
 
 NOT_RETRIED_ERRORS = frozenset({"blocked", "unsent"})
@@ -63,12 +66,12 @@ NOT_RETRIED_ERRORS = frozenset({"blocked", "unsent"})
 that could not be made (re-signing failed on what the sender sent)."""
 
 
-def verdict_of(status: int | None, error: str | None) -> Verdict:
-    """What an attempt's outcome means: ``classify`` of its status, save the errors no retry
-    can mend. The forwarder acts on it; ``show`` says it."""
+def decide_on_attempt(status: int | None, error: str | None) -> Decision:
+    """What an attempt's outcome means: ``decide_on_status`` of its status, save the errors
+    no retry can mend. The forwarder acts on it; ``show`` says it."""
     if error in NOT_RETRIED_ERRORS:
-        return Verdict.FAILED
-    return classify(status)
+        return Decision.FAILED
+    return decide_on_status(status)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

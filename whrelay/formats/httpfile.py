@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from whrelay.core.errors import UsageError
+from whrelay.core.models import header_value
 from whrelay.signatures.base import Message
 from whrelay.signatures.verification import url_from
 
@@ -92,10 +93,9 @@ def _from_http(data: bytes, name: str) -> RequestFile:
 
 
 def _body(rest: bytes, headers: list[tuple[str, str]], name: str) -> bytes:
-    values = {k.lower(): v for k, v in headers}
-    if "chunked" in values.get("transfer-encoding", "").lower():
+    if "chunked" in (header_value(headers, "transfer-encoding") or "").lower():
         return _dechunk(rest, name)
-    length = values.get("content-length")
+    length = header_value(headers, "content-length")
     if length is not None:
         if not length.strip().isdigit():
             raise UsageError(f"{name}: Content-Length {length!r} is not a number")
@@ -125,7 +125,7 @@ def _dechunk(data: bytes, name: str) -> bytes:
 
 
 def message_from_file(request: RequestFile, url: str | None = None) -> Message:
-    host = next((v for k, v in request.headers if k.lower() == "host"), None)
+    host = header_value(request.headers, "host")
     return Message(
         body=request.body,
         headers=request.headers,

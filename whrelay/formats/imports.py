@@ -83,6 +83,11 @@ def _record(item: object, where: str) -> Incoming:
     ``listen -o json`` webhook event)."""
     if not isinstance(item, dict):
         raise UsageError(f"{where} is not a JSON object")
+    if "body_omitted" in item:
+        raise UsageError(
+            f"{where}: listen's output leaves out a body this large ({item['body_omitted']} bytes)",
+            hint=f"'whrelay export {item.get('id', 'ID')} --format json' writes it whole",
+        )
     if "headers" not in item or "body_b64" not in item:
         raise UsageError(
             f"{where} has no headers or body_b64: not a whole webhook",

@@ -1,205 +1,247 @@
-"""Tell a webhook's sender, event type and delivery id from the request, without a secret.
+"""Tell a webhook's sender, event type and provider id from the request, without a secret.
 
-Detection reads headers first (cheap, and every major sender names itself in one) and the
-JSON body only for what senders put nowhere else (Stripe's ``evt_`` id, a ``type`` field).
-Pure functions; nothing here trusts the values beyond copying them as text.
+What tells each sender is declared by its scheme module (``identification``: the headers
+that name it, where its event type and its own id of the webhook are, or how its body tells
+it); ``known.py`` holds those declarations, generated from the schemes, and the tables here
+are built from it once, at import. Detection reads headers first (cheap, and nearly every
+sender names itself in one) and the JSON body only for what senders put nowhere else (Stripe's
+``evt_`` id, a ``type`` field). Pure functions; nothing here trusts the values beyond copying
+them as text.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from whrelay.core.models import Identity, RawHeaders, decode_header
+from whrelay.core.models import Identity, RawHeaders, decode_header, first_values
+from whrelay.identify.facts import BodyMark, Identification, Path
+from whrelay.identify.known import PROVIDERS as PROVIDERS  # what list --provider selects by
+from whrelay.identify.known import SENDERS
 
 if TYPE_CHECKING:
-    from whrelay.identify.bodyfields import BodyFields
+    from whrelay.identify.bodyfields import FieldReader, Fields
 
-# (provider, header that proves it). Order matters: the first match wins, so a sender that
-# also sets another's headers (Svix sends webhook-* too) is checked before that other one.
-_PROVIDER_HEADERS: tuple[tuple[str, str], ...] = (
-    ("stripe", "stripe-signature"),
-    ("github", "x-github-event"),
-    ("github", "x-hub-signature-256"),
-    ("gitlab", "x-gitlab-event"),
-    ("gitlab", "x-gitlab-token"),
-    ("shopify", "x-shopify-topic"),
-    ("shopify", "x-shopify-hmac-sha256"),
-    ("slack", "x-slack-signature"),
-    ("twilio", "x-twilio-signature"),
-    ("paddle", "paddle-signature"),
-    ("square", "x-square-hmacsha256-signature"),
-    ("linear", "linear-signature"),
-    ("zoom", "x-zm-signature"),
-    ("sendgrid", "x-twilio-email-event-webhook-signature"),
-    ("discord", "x-signature-ed25519"),
-    ("svix", "svix-id"),
-    ("standard-webhooks", "webhook-id"),
-    ("standard-webhooks", "webhook-signature"),
-)
-
-_PROVIDER_HEADERS_RAW = tuple((p, h.encode()) for p, h in _PROVIDER_HEADERS)
-_BODY_PROVIDERS = ("mailgun",)
-"""Providers that name themselves in the body only (Mailgun signs in the body)."""
-PROVIDERS = tuple(sorted({provider for provider, _ in _PROVIDER_HEADERS} | set(_BODY_PROVIDERS)))
-"""Every provider ``identify`` can tell (what ``list --provider`` selects by)."""
-
-# Headers that carry the sender's delivery id, per provider.
-_DELIVERY_HEADERS: dict[str, tuple[str, ...]] = {
-    "github": ("x-github-delivery",),
-    "gitlab": ("x-gitlab-event-uuid", "x-gitlab-webhook-uuid"),
-    "shopify": ("x-shopify-webhook-id", "x-shopify-event-id"),
-    "svix": ("svix-id",),
-    "standard-webhooks": ("webhook-id",),
-    "twilio": ("i-twilio-idempotency-token",),
-    "linear": ("linear-delivery",),
-}
-
-# Headers that carry the event type, per provider.
-_EVENT_HEADERS: dict[str, tuple[str, ...]] = {
-    "github": ("x-github-event",),
-    "gitlab": ("x-gitlab-event",),
-    "shopify": ("x-shopify-topic",),
-    "linear": ("linear-event",),
-}
+COMMON_EVENT_FIELDS: tuple[Path, ...] = (("type",), ("event_type",), ("event",), ("object_kind",))
+"""Where most senders put the event type: read for any sender, known or not, after its own."""
+COMMON_ID_FIELDS: tuple[Path, ...] = (("event_id",), ("notification_id",))
+COMMON_ID_HEADERS: tuple[str, ...] = ("webhook-id", "svix-id")
+"""Where most senders put their own id of a webhook (the Standard Webhooks headers last)."""
 
 _FORM_SNIFF = 64 * 1024
-"""Url-encoded bodies larger than this are not searched for Mailgun's fields."""
-
-_EVENT_HEADERS_RAW = {p: tuple(h.encode() for h in hs) for p, hs in _EVENT_HEADERS.items()}
-_DELIVERY_HEADERS_RAW = {p: tuple(h.encode() for h in hs) for p, hs in _DELIVERY_HEADERS.items()}
+"""Url-encoded bodies larger than this are not searched for a sender's form fields."""
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _index(headers: RawHeaders) -> dict[bytes, bytes]:
-    """Lower-cased header name -> its first value, in one pass."""
-    index: dict[bytes, bytes] = {}
-    for name, value in headers:
-        index.setdefault(name.lower(), value)
-    return index
-
-
-def _provider_of(index: dict[bytes, bytes]) -> str | None:
-    for provider, header in _PROVIDER_HEADERS_RAW:
-        if header in index:
-            return provider
+def _find(fields: Fields, paths: tuple[tuple[int, Path], ...]) -> str | None:
+    """The first non-empty text at ``paths`` (a top-level field's place, then keys below)."""
+    for place, below in paths:
+        value = fields[place]
+        for key in below:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and value:
+            return value
     return None
+
+
+# Plain classes: a named tuple or a dataclass is compiled when defined, which every process
+# that detects (listen's, its storage process, verify) would pay for at start.
+
+
+class _Rule:
+    """One sender's ``Identification``, compiled: raw header names, field places."""
+
+    __slots__ = ("event_fields", "event_headers", "id_fallback_headers", "id_fields", "id_headers")
+
+    def __init__(
+        self,
+        event_headers: tuple[bytes, ...],
+        event_fields: tuple[tuple[int, Path], ...],
+        id_headers: tuple[bytes, ...],
+        id_fields: tuple[tuple[int, Path], ...],
+        id_fallback_headers: tuple[bytes, ...],
+    ) -> None:
+        self.event_headers = event_headers
+        self.event_fields = event_fields
+        self.id_headers = id_headers
+        self.id_fields = id_fields
+        self.id_fallback_headers = id_fallback_headers
+
+
+class _Mark:
+    """A ``BodyMark``, compiled."""
+
+    __slots__ = ("form_event", "form_fields", "form_literals", "json_field", "json_keys", "name")
+
+    def __init__(
+        self,
+        name: str,
+        json_field: int,
+        json_keys: frozenset[str],
+        form_fields: tuple[re.Pattern[bytes], ...],
+        form_literals: tuple[bytes, ...],
+        form_event: re.Pattern[bytes] | None,
+    ) -> None:
+        self.name = name
+        self.json_field = json_field
+        self.json_keys = json_keys
+        self.form_fields = form_fields
+        self.form_literals = form_literals
+        self.form_event = form_event
+
+
+class Detector:
+    """Detection built from the senders' declarations (``(name, Identification)`` in the order
+    they are tried): the tables are made once, here; ``identify`` runs per request."""
+
+    def __init__(self, senders: Sequence[tuple[str, Identification]]) -> None:
+        self.names = tuple(sorted({name for name, _ in senders}))
+        """Every provider it can tell (what ``list --provider`` selects by)."""
+        self._by_header = tuple(
+            (header.encode(), name) for name, facts in senders for header in facts.headers
+        )
+        self._keys: list[str] = []
+        common = Identification(common_fields=True)
+        self._common = self._rule(common)
+        self._rules = {name: self._rule(facts) for name, facts in senders}
+        self._marks = tuple(self._mark(name, facts.body) for name, facts in senders if facts.body)
+        self._read: FieldReader = self._first_read
+
+    def _place(self, path: Path) -> tuple[int, Path]:
+        if path[0] not in self._keys:
+            self._keys.append(path[0])
+        return self._keys.index(path[0]), path[1:]
+
+    def _places(self, paths: Sequence[Path]) -> tuple[tuple[int, Path], ...]:
+        return tuple(self._place(path) for path in dict.fromkeys(paths))
+
+    def _rule(self, facts: Identification) -> _Rule:
+        common = facts.common_fields
+        events = facts.event_fields + (COMMON_EVENT_FIELDS if common else ())
+        ids = facts.id_fields + (COMMON_ID_FIELDS if common else ())
+        return _Rule(
+            tuple(h.encode() for h in facts.event_headers),
+            self._places(events),
+            tuple(h.encode() for h in facts.id_headers),
+            self._places(ids),
+            tuple(h.encode() for h in COMMON_ID_HEADERS) if common else (),
+        )
+
+    def _mark(self, name: str, mark: BodyMark) -> _Mark:
+        fields = tuple(
+            re.compile(
+                rb"(?:^|&)" + re.escape(field.encode()) + rb"=" + pattern.encode() + rb"(?:&|$)"
+            )
+            for field, pattern in mark.form_fields
+        )
+        event = (
+            re.compile(rb"(?:^|&)" + re.escape(mark.form_event.encode()) + rb"=([^&]*)")
+            if mark.form_event
+            else None
+        )
+        return _Mark(
+            name,
+            self._place((mark.json_field,))[0],
+            frozenset(mark.json_keys),
+            fields,
+            tuple(field.encode() + b"=" for field, _ in mark.form_fields),
+            event,
+        )
+
+    def _first_read(self, content_type: bytes, body: bytes | None) -> Fields:
+        """The top-level JSON fields any declaration reads. The reader (and msgspec) is made
+        on first use, and takes this one's place: ``verify`` reads headers only, and starts
+        faster without them."""
+        from whrelay.identify.bodyfields import field_reader
+
+        self._read = field_reader(tuple(self._keys))
+        return self._read(content_type, body)
+
+    def provider(self, index: dict[bytes, bytes]) -> str | None:
+        """The first sender one of whose headers is in ``index`` (``first_values``)."""
+        for header, name in self._by_header:
+            if header in index:
+                return name
+        return None
+
+    def _by_body(
+        self, fields: Fields, content_type: bytes | None, body: bytes | None
+    ) -> tuple[str, str | None, bool] | None:
+        """``(sender, form event, from a form)`` of a sender told by its body, or ``None``."""
+        for mark in self._marks:
+            found: Any = fields[mark.json_field]
+            if isinstance(found, dict) and found.keys() >= mark.json_keys:
+                return mark.name, None, False
+            if (
+                content_type is not None
+                and body
+                and len(body) <= _FORM_SNIFF
+                and content_type.lower().startswith(b"application/x-www-form-urlencoded")
+                and all(literal in body for literal in mark.form_literals)  # cheap checks first
+                and all(pattern.search(body) for pattern in mark.form_fields)
+            ):
+                event = mark.form_event.search(body) if mark.form_event else None
+                text = unquote_plus(event.group(1).decode("latin-1")) or None if event else None
+                return mark.name, text, True
+        return None
+
+    def identify(self, headers: RawHeaders, body: bytes | None) -> Identity:
+        """Provider, event type and provider id, as far as the request tells them.
+
+        On the hot path of every webhook: one pass over the headers, the body parsed at most
+        once."""
+        index = first_values(headers)
+        provider = None
+        for header, sender in self._by_header:
+            if header in index:
+                provider = sender
+                break
+        content_type = index.get(b"content-type")
+        content = None if content_type is None else decode_header(content_type)
+        fields = self._read(content_type or b"", body)
+        if provider is None and self._marks:
+            told = self._by_body(fields, content_type, body)
+            if told is not None:
+                provider, event, from_form = told
+                if from_form:
+                    return Identity(provider, event, None, content)
+        rule = self._common if provider is None else self._rules[provider]
+
+        event_type = None
+        for name in rule.event_headers:
+            value = index.get(name)
+            if value:
+                event_type = decode_header(value)
+                break
+        if event_type is None:
+            event_type = _find(fields, rule.event_fields)
+
+        provider_id = None
+        for name in rule.id_headers:
+            value = index.get(name)
+            if value:
+                provider_id = decode_header(value)
+                break
+        if provider_id is None:
+            provider_id = _find(fields, rule.id_fields)
+        for name in rule.id_fallback_headers:
+            if provider_id:
+                break
+            value = index.get(name)
+            provider_id = decode_header(value) if value else None
+        return Identity(provider, event_type, provider_id, content)
+
+
+DETECTOR = Detector(SENDERS)
+"""Detection for every sender the schemes declare, in the registry's order."""
+
+
+identify = DETECTOR.identify
+"""``identify(headers, body)``: provider, event type and provider id, as far as the request
+tells them."""
 
 
 def detect_provider(headers: RawHeaders) -> str | None:
-    """The provider whose signature or event header is present, or ``None``."""
-    return _provider_of(_index(headers))
-
-
-@functools.cache
-def _json_fields() -> Callable[[bytes, bytes | None], BodyFields]:
-    """``bodyfields.json_fields``, imported on first use: `verify` reads headers only, and
-    starts faster without msgspec."""
-    from whrelay.identify.bodyfields import json_fields
-
-    return json_fields
-
-
-_MAILGUN_FORM = tuple(
-    re.compile(rb"(?:^|&)" + field + rb"=" + value + rb"(?:&|$)")
-    for field, value in (
-        (rb"timestamp", rb"\d+"),
-        (rb"token", rb"[^&]+"),
-        (rb"signature", rb"[0-9a-fA-F]{64}"),
-    )
-)
-_MAILGUN_FORM_EVENT = re.compile(rb"(?:^|&)event=([^&]*)")
-_MAILGUN_KEYS = frozenset(("timestamp", "token", "signature"))
-
-
-def _mailgun(fields: BodyFields, content_type: bytes | None, body: bytes | None) -> Identity | None:
-    """Mailgun's webhooks carry no header of their own: they are told by their body, a JSON
-    ``signature`` object beside ``event-data``, or (legacy) url-encoded ``timestamp``,
-    ``token`` and ``signature`` fields."""
-    signature, data = fields.signature, fields.event_data
-    if isinstance(signature, dict) and signature.keys() >= _MAILGUN_KEYS:
-        data = data if isinstance(data, dict) else {}
-        return Identity(
-            "mailgun",
-            _text(data.get("event")),
-            _text(data.get("id")),
-            None if content_type is None else decode_header(content_type),
-        )
-    if (
-        content_type is not None
-        and body
-        and len(body) <= _FORM_SNIFF
-        and content_type.lower().startswith(b"application/x-www-form-urlencoded")
-        and b"signature=" in body  # cheap literal checks first: this runs on every request
-        and b"token=" in body
-        and b"timestamp=" in body
-        and all(pattern.search(body) for pattern in _MAILGUN_FORM)
-    ):
-        event = _MAILGUN_FORM_EVENT.search(body)
-        return Identity(
-            "mailgun",
-            unquote_plus(event.group(1).decode("latin-1")) or None if event else None,
-            None,
-            decode_header(content_type),
-        )
-    return None
-
-
-def identify(headers: RawHeaders, body: bytes | None) -> Identity:
-    """Provider, event type and delivery id, as far as the request tells them.
-
-    On the hot path of every webhook: one pass over the headers, the body parsed at most once.
-    """
-    index = _index(headers)
-    provider = _provider_of(index)
-    content_type = index.get(b"content-type")
-    fields = _json_fields()(content_type or b"", body)
-    if provider is None:
-        mailgun = _mailgun(fields, content_type, body)
-        if mailgun is not None:
-            return mailgun
-
-    event_type = None
-    for name in _EVENT_HEADERS_RAW.get(provider or "", ()):
-        value = index.get(name)
-        if value:
-            event_type = decode_header(value)
-            break
-    if event_type is None:
-        if provider == "slack" and isinstance(fields.event, dict):
-            event_type = _text(fields.event.get("type"))
-        event_type = (
-            event_type
-            or _text(fields.type)
-            or _text(fields.event_type)
-            or _text(fields.event)
-            or _text(fields.object_kind)
-        )
-
-    delivery_id = None
-    for name in _DELIVERY_HEADERS_RAW.get(provider or "", ()):
-        value = index.get(name)
-        if value:
-            delivery_id = decode_header(value)
-            break
-    if delivery_id is None:
-        if provider == "stripe":
-            delivery_id = _text(fields.id)
-        delivery_id = delivery_id or _text(fields.event_id) or _text(fields.notification_id)
-        for name in (b"webhook-id", b"svix-id"):
-            if delivery_id:
-                break
-            value = index.get(name)
-            delivery_id = decode_header(value) if value else None
-    return Identity(
-        provider=provider,
-        event_type=event_type,
-        delivery_id=delivery_id,
-        content_type=None if content_type is None else decode_header(content_type),
-    )
+    """The provider one of whose identifying headers is present, or ``None``."""
+    return DETECTOR.provider(first_values(headers))

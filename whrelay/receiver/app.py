@@ -39,6 +39,7 @@ from whrelay.core.models import (
     Verdict,
     Webhook,
     WebhookSummary,
+    decode_header,
     now_micros,
 )
 from whrelay.core.targets import match_route
@@ -356,9 +357,9 @@ async def _proxy(
     # there the target's Content-Length (the size of the body it did not send) is kept.
     dropped = HOP_BY_HOP if capture.method == "HEAD" else HOP_BY_HOP | {"content-length"}
     for name, value in attempt.response_headers:
-        text = name.decode("latin-1")
+        text = decode_header(name)  # passed on as the same bytes
         if text.lower() not in dropped:
-            headers.append((text, value.decode("utf-8", "replace")))
+            headers.append((text, decode_header(value)))
     headers.append(("X-Whrelay-Id", str(stored.id)))
     if attempt.response_truncated:
         # Only what is kept is passed on (not a 502: the target ran the webhook, and the

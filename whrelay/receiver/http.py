@@ -40,7 +40,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from whrelay import __version__
 from whrelay.core.defaults import body_budget
 from whrelay.core.errors import say
-from whrelay.core.models import now_micros
+from whrelay.core.models import encode_header, now_micros
 from whrelay.core.timeparse import size_text
 
 MAX_LINE = 8190
@@ -594,7 +594,7 @@ class Connection(BaseProtocol):
                 self._close(linger=True)
             elif (self.closing or self.client_done) and not self.lingering:
                 self._close()
-        except (ConnectionError, TimeoutError):
+        except (OSError, TimeoutError):  # the connection broke under us (reset, not connected)
             self.abort()
         except Exception as error:  # a bug here: drop this connection, keep serving the rest
             say(f"internal error on a connection: {error!r}")
@@ -771,7 +771,11 @@ class Connection(BaseProtocol):
                 # A client that stops reading does not hold the connection open forever.
                 self._loop.call_later(self.limits.idle_timeout or LINGER, transport.abort)
             return
-        transport.write_eof()
+        try:
+            transport.write_eof()
+        except OSError:  # the client reset the connection first (ENOTCONN): nothing to say
+            transport.abort()
+            return
         self.lingering = True
         self._reading_paused = self._buffer_paused = False
         self._resume_transport_reading()
@@ -848,10 +852,17 @@ def _header_lines(
             value = digits
         date = date or lowered == "date"
         server = server or lowered == "server"
-        lines.append(
-            b"%s: %s\r\n" % (name.encode("utf-8", "replace"), value.encode("utf-8", "replace"))
-        )
+        lines.append(b"%s: %s\r\n" % (_header_bytes(name), _header_bytes(value)))
     return lines, date, server, length
+
+
+def _header_bytes(text: str) -> bytes:
+    """A header of an answer as bytes: a proxied target's (decoded by ``decode_header``) as
+    the bytes it sent; a lone surrogate that no decoding made, as ``?``."""
+    try:
+        return encode_header(text)
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
 
 
 def _serialize(request: Request | None, response: Response, close: bool) -> bytes:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from whrelay.core.models import (
     Attempt,
     RawHeaders,
+    Trigger,
     Webhook,
     decode_header,
     encode_header,
@@ -75,11 +76,6 @@ class Outgoing:
         return tuple((encode_header(k), encode_header(v)) for k, v in redact_headers(self.headers))
 
 
-def _header_text(raw: bytes) -> str:
-    # Lossless: bytes that are not UTF-8 become lone surrogates, and go out as the same bytes.
-    return decode_header(raw)
-
-
 def forwarded_headers(
     webhook: Webhook, extra: Sequence[tuple[str, str]] = ()
 ) -> tuple[tuple[str, str], ...]:
@@ -105,16 +101,17 @@ def forwarded_headers(
     replaced = set(given)
     pairs: list[tuple[str, str]] = []
     for raw_name, raw_value in webhook.headers:
-        lowered = raw_name.decode("latin-1").lower()
+        lowered = decode_header(raw_name).lower()
         if lowered in dropped:
             continue
         if lowered in replaced:  # -H takes the place of the first header of its name
             pairs.extend(given.pop(lowered, ()))
             continue
-        pairs.append((_header_text(raw_name), _header_text(raw_value)))
+        # Lossless: bytes that are not UTF-8 go out as the same bytes (``decode_header``).
+        pairs.append((decode_header(raw_name), decode_header(raw_value)))
     present = {name.lower() for name, _ in pairs}
     if webhook.remote_addr and "x-forwarded-for" not in replaced:
-        chain = [v for name, v in pairs if name.lower() == "x-forwarded-for" and v.strip()]
+        chain = [v for v in header_values(pairs, "x-forwarded-for") if v.strip()]
         pairs = [pair for pair in pairs if pair[0].lower() != "x-forwarded-for"]
         pairs.append(("X-Forwarded-For", ", ".join([*chain, webhook.remote_addr])))
     for name, value in (
@@ -214,7 +211,7 @@ class Sender:
             self._client = None
 
     async def send(
-        self, outgoing: Outgoing, *, webhook_id: int, delivery: int | None, trigger: str
+        self, outgoing: Outgoing, *, webhook_id: int, delivery: int | None, trigger: Trigger
     ) -> Attempt:
         """Make one attempt; never raises for network trouble, which is recorded instead."""
         assert self._client is not None, "use 'async with Sender()'"
@@ -289,7 +286,7 @@ def unsent(
     *,
     webhook_id: int,
     delivery: int | None,
-    trigger: str,
+    trigger: Trigger,
     why: str,
     error: str = "unsent",
     started_at: int | None = None,

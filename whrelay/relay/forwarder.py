@@ -21,8 +21,16 @@ from dataclasses import dataclass
 from whrelay.core.config import ForwardSettings
 from whrelay.core.errors import NotFoundError, StorageError, say
 from whrelay.core.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
-from whrelay.core.models import Attempt, Delivery, DeliveryState, Trigger, Webhook, now_micros
-from whrelay.core.retry import Verdict, next_delay, parse_retry_after, verdict_of
+from whrelay.core.models import (
+    Attempt,
+    Delivery,
+    DeliveryState,
+    Trigger,
+    Webhook,
+    header_value,
+    now_micros,
+)
+from whrelay.core.retry import Decision, decide_on_attempt, next_delay, parse_retry_after
 from whrelay.core.targets import Target
 from whrelay.relay.client import INTERRUPTED, Resigner, Sender, prepare, probe, unsent
 from whrelay.storage.jobs import RecordAttempt
@@ -246,13 +254,14 @@ class Lane:
                 forwarder.emit(DeliveryAttempted(cut, self.target.url, pending, None, number))
             raise
         item.attempts += 1
-        verdict = verdict_of(attempt.status, attempt.error)
+        decision = decide_on_attempt(attempt.status, attempt.error)
         now_us = now_micros()
         retry_in: float | None = None
-        if verdict is Verdict.RETRY:
+        if decision is Decision.RETRY:
             if attempt.error in CONNECTION_ERRORS:
                 self.mark_down(attempt.error_detail or attempt.error or "unreachable")
-            retry_after = parse_retry_after(_response_header(attempt, "retry-after"), now_us / 1e6)
+            answered = header_value(attempt.response_headers, "retry-after")
+            retry_after = parse_retry_after(answered, now_us / 1e6)
             retry_in = next_delay(
                 forwarder.settings.policy,
                 retries_done=item.attempts - 1,
@@ -261,15 +270,15 @@ class Lane:
                 rng=forwarder.rng,
             )
             if retry_in is None:
-                verdict = Verdict.FAILED
-        if verdict is Verdict.PAUSE_TARGET:
-            verdict = Verdict.FAILED
+                decision = Decision.FAILED
+        if decision is Decision.PAUSE_TARGET:
+            decision = Decision.FAILED
             if not self.paused:  # said once, not once per attempt that was in flight
                 self.paused = True
                 for waiting in self.items.values():
                     self.let_go(waiting)
                 forwarder.emit(TargetPaused(self.target.url, pending=len(self.items) - 1))
-        if verdict is Verdict.RETRY:
+        if decision is Decision.RETRY:
             assert retry_in is not None
             state = DeliveryState.PENDING
             next_at: int | None = now_us + int(retry_in * 1_000_000)
@@ -277,7 +286,7 @@ class Lane:
             self._push(item)
         else:
             state = (
-                DeliveryState.DELIVERED if verdict is Verdict.DELIVERED else DeliveryState.FAILED
+                DeliveryState.DELIVERED if decision is Decision.DELIVERED else DeliveryState.FAILED
             )
             next_at = None
             self.items.pop(item.delivery_id, None)
@@ -293,14 +302,6 @@ class Lane:
             # hold back the next attempt (records are committed in submission order). The
             # event follows the commit, so whoever sees it finds the attempt stored.
             forwarder.record_later(attempt, state, next_at, event)
-
-
-def _response_header(attempt: Attempt, name: str) -> str | None:
-    wanted = name.encode()
-    for key, value in attempt.response_headers:
-        if key.lower() == wanted:
-            return value.decode("latin-1")
-    return None
 
 
 class Forwarder:
@@ -359,7 +360,9 @@ class Forwarder:
             )
         )
 
-    async def record(self, attempt: Attempt, state: str, next_at: int | None) -> Attempt | None:
+    async def record(
+        self, attempt: Attempt, state: DeliveryState, next_at: int | None
+    ) -> Attempt | None:
         """Commit one attempt and its delivery's new state. A storage failure is reported, not
         raised: the delivery stays pending in the database and is retried after a restart."""
         try:
@@ -371,7 +374,7 @@ class Forwarder:
     def record_later(
         self,
         attempt: Attempt,
-        state: str,
+        state: DeliveryState,
         next_at: int | None,
         event: DeliveryAttempted | None = None,
     ) -> None:

@@ -386,8 +386,8 @@ def webhook_detail(webhook: Webhook, imported_from: str | None = None) -> Group:
     title.append(f"  from {one_line(webhook.remote_addr or '?')}", style="dim")
     title.append("  ")
     title.append(one_line(kind(s)), style="magenta")
-    if s.delivery_id:
-        title.append(f"  delivery {one_line(s.delivery_id)}", style="dim")
+    if s.provider_id:
+        title.append(f"  provider id {one_line(s.provider_id)}", style="dim")
     title.append(f"  {human_size(s.size)}", style="dim")
     if s.verdict:
         title.append_text(verdict_text(s, leading="  "))

@@ -16,7 +16,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from whrelay.core.models import header_value
+
+if TYPE_CHECKING:
+    from whrelay.identify.facts import Identification
+    from whrelay.signatures.examples import Example
 
 Secret = str | bytes
 Headers = tuple[tuple[str, str], ...]
@@ -52,12 +58,8 @@ class Message:
     method: str = "POST"
 
     def header(self, name: str) -> str | None:
-        """The first value of ``name``, case-insensitively."""
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        """The first value of ``name``, case-insensitively (``header_value``)."""
+        return header_value(self.headers, name)
 
     def with_header(self, name: str, value: str) -> Message:
         """A copy with ``name`` set: the first same-named header replaced in place (the others
@@ -132,7 +134,12 @@ class Verification:
 
 
 class Scheme(Protocol):
-    """A signature scheme: one small pure module each, registered by name."""
+    """A signature scheme: one small pure module each, registered by name.
+
+    Its module is its provider's one home: besides how to sign and verify, it declares what
+    tells the provider's webhooks apart (``identification``), whether the signature covers
+    the body (``signs_body``) and an example event (``example``). Detection, ``send``'s and
+    ``sign``'s examples, the ``--provider`` help and ``list --provider`` derive from these."""
 
     @property
     def name(self) -> str: ...
@@ -149,9 +156,26 @@ class Scheme(Protocol):
 
     @property
     def signs_body(self) -> bool:
-        """Whether every signature of this scheme covers the body, so that another body sent
-        under it no longer matches. ``False`` where it need not: Mailgun signs a timestamp and
-        a token, GitLab's secret token is the secret itself."""
+        """Whether the signature covers the body: ``False`` for Mailgun (it signs a token in
+        the body) and GitLab (a token in a header), whose signature still matches another
+        body."""
+        ...
+
+    @property
+    def identification(self) -> Identification | None:
+        """How the provider's webhooks are told without a secret (detection); ``None`` when
+        nothing tells them (the generic ``hmac``)."""
+        ...
+
+    @property
+    def example(self) -> Example:
+        """An example event (``send`` and ``sign`` without ``--data``)."""
+        ...
+
+    @property
+    def secret_headers(self) -> tuple[str, ...]:
+        """Headers (lower case) whose value is the secret itself, not a signature made with
+        it (GitLab's token): never recorded in an attempt, never shown."""
         ...
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:

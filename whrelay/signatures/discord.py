@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from whrelay.core.errors import UsageError
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -28,6 +29,7 @@ from whrelay.signatures.base import (
     signature_and_time,
     usable_keys,
 )
+from whrelay.signatures.examples import GENERIC_EXAMPLE, Example
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -52,12 +54,19 @@ def _raw_key(secret: Secret, sizes: tuple[int, ...]) -> bytes:
     return raw
 
 
+IDENTIFICATION = Identification(headers=("x-signature-ed25519",))
+EXAMPLE = GENERIC_EXAMPLE
+
+
 @dataclass(frozen=True, slots=True)
 class Discord:
     name: str = "discord"
     signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

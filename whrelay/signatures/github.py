@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -25,9 +26,29 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import Example
 
 SHA256_HEADER = "X-Hub-Signature-256"
 SHA1_HEADER = "X-Hub-Signature"
+
+
+IDENTIFICATION = Identification(
+    headers=("x-github-event", "x-hub-signature-256"),
+    event_headers=("x-github-event",),
+    id_headers=("x-github-delivery",),
+)
+EXAMPLE = Example(
+    {
+        "zen": "Keep it logically awesome.",
+        "hook_id": 1,
+        "repository": {"full_name": "octo/whrelay-test"},
+    },
+    (
+        ("Content-Type", "application/json"),
+        ("X-GitHub-Event", "ping"),
+        ("X-GitHub-Delivery", "{uuid}"),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +57,9 @@ class GitHub:
     signature_headers: tuple[str, ...] = (SHA256_HEADER, SHA1_HEADER)
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         key = utf8(secret)

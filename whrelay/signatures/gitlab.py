@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -25,11 +26,28 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import Example
 from whrelay.signatures.standard_webhooks import SECRET_PREFIX, STANDARD_WEBHOOKS
 
 TOKEN_HEADER = "X-Gitlab-Token"
 SIGNATURE_HEADER = "webhook-signature"
 _SIGNED = {Reason.OK, Reason.TIMESTAMP_TOO_OLD, Reason.TIMESTAMP_IN_FUTURE}
+
+
+IDENTIFICATION = Identification(
+    headers=("x-gitlab-event", "x-gitlab-token"),
+    event_headers=("x-gitlab-event",),
+    event_fields=(("object_kind",),),  # system hooks send no X-Gitlab-Event
+    id_headers=("x-gitlab-event-uuid", "x-gitlab-webhook-uuid"),
+)
+EXAMPLE = Example(
+    {
+        "object_kind": "push",
+        "ref": "refs/heads/main",
+        "project": {"path_with_namespace": "x/y"},
+    },
+    (("Content-Type", "application/json"), ("X-Gitlab-Event", "Push Hook")),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +56,9 @@ class GitLab:
     signature_headers: tuple[str, ...] = (TOKEN_HEADER, SIGNATURE_HEADER)
     needs_url: bool = False
     signs_body: bool = False  # its secret token covers no body (its signing token does)
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = (TOKEN_HEADER.lower(),)
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         """The token header set to ``secret``; a Standard Webhooks signature instead when the

@@ -23,6 +23,7 @@ from string import Formatter
 from typing import Literal
 
 from whrelay.core.errors import UsageError
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -42,6 +43,7 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import GENERIC_EXAMPLE, Example
 
 DIGEST_SIZES = {"sha1": 20, "sha256": 32, "sha512": 64}
 ENCODINGS = ("hex", "base64")
@@ -87,6 +89,10 @@ class GenericHmac:
     name: str = "hmac"
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = None
+    """None: nothing tells a generic HMAC sender; give ``--provider hmac``."""
+    example: Example = GENERIC_EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # "SHA256" and " Base64 " mean the obvious; frozen, so set through object.

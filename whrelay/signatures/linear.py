@@ -22,6 +22,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -40,6 +41,7 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import Example
 
 TOLERANCE = 60.0
 HEADER = "Linear-Signature"
@@ -81,12 +83,38 @@ def _checks_time(check: Check) -> bool:
     return not check.ignore_timestamp and (check.tolerance is None or check.tolerance > 0)
 
 
+IDENTIFICATION = Identification(
+    headers=("linear-signature",),
+    event_headers=("linear-event",),
+    id_headers=("linear-delivery",),
+)
+EXAMPLE = Example(
+    {
+        "action": "create",
+        "type": "Issue",
+        "createdAt": "2026-11-26T10:00:00.000Z",
+        "data": {"id": "whrelay-{uuid}", "title": "Webhook test from whrelay"},
+        "url": "https://linear.app/example/issue/WHR-1",
+        "webhookTimestamp": "{now_ms}",
+        "webhookId": "{uuid}",
+    },
+    (
+        ("Content-Type", "application/json; charset=utf-8"),
+        ("Linear-Delivery", "{uuid}"),
+        ("Linear-Event", "Issue"),
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Linear:
     name: str = "linear"
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         return message.with_header(HEADER, mac(utf8(secret), message.body).hex())

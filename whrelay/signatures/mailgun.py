@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
 from whrelay.core.errors import UsageError
+from whrelay.core.models import encode_header
+from whrelay.identify.facts import BodyMark, Identification
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -51,6 +53,7 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import GENERIC_EXAMPLE, Example
 
 TOLERANCE = 0.0
 """No default window: ``check_time`` skips a tolerance of 0 unless the check gives one."""
@@ -151,7 +154,7 @@ def _multipart_fields(message: Message) -> dict[str, str]:
     from email.parser import BytesParser
 
     content_type = (message.header("content-type") or "").replace("\r", "").replace("\n", "")
-    envelope = b"Content-Type: " + content_type.encode("utf-8", "replace") + b"\r\n\r\n"
+    envelope = b"Content-Type: " + encode_header(content_type) + b"\r\n\r\n"
     parsed = BytesParser().parsebytes(envelope + message.body)
     fields: dict[str, str] = {}
     if not parsed.is_multipart():
@@ -192,12 +195,30 @@ def _signed_json(doc: dict[str, object], timestamp: str, token: str, signature: 
         return json.dumps(doc).encode("ascii")
 
 
+IDENTIFICATION = Identification(
+    body=BodyMark(
+        json_field=SIGNATURE_FIELD,
+        json_keys=FORM_FIELDS,
+        form_fields=(("timestamp", r"\d+"), ("token", r"[^&]+"), ("signature", r"[0-9a-fA-F]{64}")),
+        form_event="event",
+    ),
+    event_fields=(("event-data", "event"),),
+    id_fields=(("event-data", "id"),),
+    common_fields=False,
+)
+"""Mailgun names itself in no header: its webhooks are told by the signature in the body."""
+EXAMPLE = GENERIC_EXAMPLE
+
+
 @dataclass(frozen=True, slots=True)
 class Mailgun:
     name: str = "mailgun"
     signature_headers: tuple[str, ...] = ()
     needs_url: bool = False
     signs_body: bool = False  # it signs a timestamp and token, not the event data
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         timestamp = str(now)

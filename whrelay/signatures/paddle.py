@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -30,6 +31,7 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import Example
 
 TOLERANCE = 5.0
 HEADER = "Paddle-Signature"
@@ -39,12 +41,31 @@ def signature(secret: Secret, stamp: str, body: bytes) -> str:
     return mac(utf8(secret), f"{stamp}:".encode() + body).hex()
 
 
+IDENTIFICATION = Identification(
+    headers=("paddle-signature",),
+    event_fields=(("event_type",),),
+    id_fields=(("event_id",), ("notification_id",)),
+)
+EXAMPLE = Example(
+    {
+        "event_id": "evt_01whrelay{uid}",
+        "event_type": "transaction.completed",
+        "occurred_at": "2026-11-26T10:00:00.000000Z",
+        "notification_id": "ntf_01whrelay{uid}",
+        "data": {"id": "txn_01whrelay0001", "status": "completed"},
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Paddle:
     name: str = "paddle"
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         stamp = str(now)

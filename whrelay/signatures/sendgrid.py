@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from whrelay.core.errors import UsageError
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -30,6 +31,7 @@ from whrelay.signatures.base import (
     signature_and_time,
     usable_keys,
 )
+from whrelay.signatures.examples import GENERIC_EXAMPLE, Example
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import (
@@ -109,12 +111,19 @@ def private_key(secret: Secret) -> EllipticCurvePrivateKey:
     return loaded
 
 
+IDENTIFICATION = Identification(headers=("x-twilio-email-event-webhook-signature",))
+EXAMPLE = GENERIC_EXAMPLE
+
+
 @dataclass(frozen=True, slots=True)
 class SendGrid:
     name: str = "sendgrid"
     signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         from cryptography.hazmat.primitives import hashes

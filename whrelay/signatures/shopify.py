@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -28,6 +29,7 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import Example
 
 HEADER = "X-Shopify-Hmac-Sha256"
 EVENTS_HEADER = "shopify-hmac-sha256"
@@ -38,12 +40,32 @@ def signature(secret: Secret, body: bytes) -> str:
     return base64.b64encode(mac(utf8(secret), body)).decode()
 
 
+IDENTIFICATION = Identification(
+    headers=("x-shopify-topic", "x-shopify-hmac-sha256"),
+    event_headers=("x-shopify-topic",),
+    id_headers=("x-shopify-webhook-id", "x-shopify-event-id"),
+)
+EXAMPLE = Example(
+    {"id": 820982911946154508, "email": "jon@example.com", "total_price": "9.99"},
+    (
+        ("Content-Type", "application/json"),
+        ("X-Shopify-Topic", "orders/create"),
+        ("X-Shopify-Shop-Domain", "whrelay-test.myshopify.com"),
+        ("X-Shopify-API-Version", "2024-07"),
+        ("X-Shopify-Webhook-Id", "{uuid}"),
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Shopify:
     name: str = "shopify"
     signature_headers: tuple[str, ...] = (HEADER, EVENTS_HEADER)
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         return message.with_header(self._header_name(message), signature(secret, message.body))

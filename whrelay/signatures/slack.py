@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -27,6 +28,7 @@ from whrelay.signatures.base import (
     version_hint,
     versioned,
 )
+from whrelay.signatures.examples import Example
 
 TOLERANCE = 300.0
 SIGNATURE_HEADER = "X-Slack-Signature"
@@ -39,12 +41,29 @@ def signature(secret: Secret, stamp: str, body: bytes) -> str:
     return f"{VERSION}=" + mac(utf8(secret), content).hex()
 
 
+IDENTIFICATION = Identification(
+    headers=("x-slack-signature",),
+    event_fields=(("event", "type"), ("type",)),  # Events API: the inner event's type
+    id_fields=(("event_id",),),
+)
+EXAMPLE = Example(
+    {
+        "type": "event_callback",
+        "event_id": "Ev{uid}",
+        "event": {"type": "app_mention", "text": "<@U0LAN0Z89> hello", "user": "U2147483697"},
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Slack:
     name: str = "slack"
     signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         stamp = str(now)

@@ -12,6 +12,7 @@ import base64
 from dataclasses import dataclass
 
 from whrelay.core.errors import UsageError
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -28,6 +29,7 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import GENERIC_EXAMPLE, Example
 
 HEADER = "x-square-hmacsha256-signature"
 _MAC_SIZE = 32
@@ -42,12 +44,23 @@ def signature(secret: Secret, url: str, body: bytes) -> str:
     return base64.b64encode(mac(utf8(secret), content)).decode()
 
 
+IDENTIFICATION = Identification(
+    headers=("x-square-hmacsha256-signature",),
+    event_fields=(("type",),),
+    id_fields=(("event_id",),),
+)
+EXAMPLE = GENERIC_EXAMPLE
+
+
 @dataclass(frozen=True, slots=True)
 class Square:
     name: str = "square"
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = True
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         if message.url is None:

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -33,6 +34,7 @@ from whrelay.signatures.base import (
     same,
     usable_keys,
 )
+from whrelay.signatures.examples import GENERIC_EXAMPLE, Example
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -100,6 +102,20 @@ _FORMS = (
 )
 
 
+IDENTIFICATION = Identification(
+    headers=("webhook-id", "webhook-signature"),
+    event_fields=(("type",),),
+    id_headers=("webhook-id",),
+)
+"""Other senders send these headers too (Svix, GitLab with a signing token): the registry
+lists those before ``standard-webhooks``, so that detection tries them first."""
+SVIX_IDENTIFICATION = Identification(
+    headers=("svix-id",),
+    event_fields=(("type",),),
+    id_headers=("svix-id",),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class StandardWebhooks:
     name: str = "standard-webhooks"
@@ -111,6 +127,9 @@ class StandardWebhooks:
     """The name people write, for messages."""
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = GENERIC_EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     @property
     def signature_headers(self) -> tuple[str, ...]:
@@ -280,4 +299,10 @@ class StandardWebhooks:
 
 
 STANDARD_WEBHOOKS = StandardWebhooks()
-SVIX = StandardWebhooks(name="svix", prefix="svix", fallback_prefix="webhook", title="Svix")
+SVIX = StandardWebhooks(
+    name="svix",
+    prefix="svix",
+    fallback_prefix="webhook",
+    title="Svix",
+    identification=SVIX_IDENTIFICATION,
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     MalformedError,
@@ -29,9 +30,35 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import Example
 
 TOLERANCE = 300.0
 HEADER = "Stripe-Signature"
+
+
+IDENTIFICATION = Identification(
+    headers=("stripe-signature",),
+    event_fields=(("type",),),
+    id_fields=(("id",),),  # the evt_ id
+)
+EXAMPLE = Example(
+    {
+        "id": "evt_whrelay_{uid}",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "api_version": "2024-06-20",
+        "data": {
+            "object": {
+                "id": "pi_whrelay_0001",
+                "object": "payment_intent",
+                "amount": 2000,
+                "currency": "usd",
+                "status": "succeeded",
+            }
+        },
+    },
+    (("Content-Type", "application/json; charset=utf-8"),),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +67,9 @@ class Stripe:
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         signature = mac(utf8(secret), f"{now}.".encode() + message.body).hex()

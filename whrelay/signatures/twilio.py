@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 from whrelay.core.errors import UsageError
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -39,6 +40,7 @@ from whrelay.signatures.base import (
     usable_keys,
     utf8,
 )
+from whrelay.signatures.examples import Example
 
 HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
@@ -119,12 +121,26 @@ def _text(url: str) -> bytes:
     return url.encode("utf-8", "surrogateescape")
 
 
+IDENTIFICATION = Identification(
+    headers=("x-twilio-signature",),
+    id_headers=("i-twilio-idempotency-token",),
+)
+EXAMPLE = Example(
+    "MessageSid=SM0000000000000000000000000whrelay&From=%2B15005550006&To=%2B15005550001"
+    "&Body=Hello+from+whrelay",
+    (("Content-Type", "application/x-www-form-urlencoded"),),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Twilio:
     name: str = "twilio"
     signature_headers: tuple[str, ...] = (HEADER,)
     needs_url: bool = True
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         """``message`` signed for its URL. A URL carrying ``bodySHA256`` gets the body's hash

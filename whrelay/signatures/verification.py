@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from whrelay.core.errors import UsageError
-from whrelay.core.models import Capture, Verdict, Webhook, decode_header, encode_header
-from whrelay.identify.detect import detect_provider
+from whrelay.core.models import (
+    Capture,
+    Verdict,
+    Webhook,
+    decode_header,
+    encode_header,
+    header_value,
+)
 from whrelay.signatures import (
     REGISTRY,
     Check,
@@ -258,13 +264,17 @@ def judge(
     provider, secrets = keys_for(route, settings)
     if not secrets:
         # Nothing to verify with: name the scheme (cheaply) and stop.
-        name = provider or detected or detect_provider(capture.headers)
+        if not (provider or detected):
+            from whrelay.identify.detect import detect_provider
+
+            detected = detect_provider(capture.headers)
+        name = provider or detected
         if name is None or name not in REGISTRY:
             return Verdict("unverified", None, None, "no signature scheme recognized")
         return Verdict("unverified", name, "no_secret", "no secret given to listen")
     headers = tuple((decode_header(k), decode_header(v)) for k, v in capture.headers)
     target = f"{capture.path}?{capture.query}" if capture.query else capture.path
-    host = next((v for k, v in headers if k.lower() == "host"), None)
+    host = header_value(headers, "host")
     url = arrival_url(host, target, settings.public_url)
     message = Message(capture.body or b"", headers, url, capture.method)
     name = provider or detected or detect_scheme(headers)
@@ -376,7 +386,7 @@ def resign(
     url: str | None,
     now: int,
 ) -> tuple[tuple[tuple[str, str], ...], bytes]:
-    """Headers and body signed afresh at ``now``, keeping the sender's delivery id (schemes
+    """Headers and body signed afresh at ``now``, keeping the sender's own id (schemes
     that carry one read it from the headers they are given)."""
     try:
         signed = scheme.sign(Message(body, headers, url), secret, now)

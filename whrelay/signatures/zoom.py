@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from whrelay.identify.facts import Identification
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -30,6 +31,7 @@ from whrelay.signatures.base import (
     version_hint,
     versioned,
 )
+from whrelay.signatures.examples import GENERIC_EXAMPLE, Example
 
 TOLERANCE = 0.0
 """No default window: ``check_time`` skips a tolerance of 0 unless the check gives one."""
@@ -42,12 +44,22 @@ def signed_content(timestamp: str, body: bytes) -> bytes:
     return f"{VERSION}:{timestamp}:".encode() + body
 
 
+IDENTIFICATION = Identification(
+    headers=("x-zm-signature",),
+    event_fields=(("event",),),
+)
+EXAMPLE = GENERIC_EXAMPLE
+
+
 @dataclass(frozen=True, slots=True)
 class Zoom:
     name: str = "zoom"
     signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
     needs_url: bool = False
     signs_body: bool = True
+    identification: Identification | None = IDENTIFICATION
+    example: Example = EXAMPLE
+    secret_headers: tuple[str, ...] = ()
 
     def sign(self, message: Message, secret: Secret, now: int) -> Message:
         stamp = str(now)

@@ -15,6 +15,7 @@ from whrelay.core.models import (
     Attempt,
     Capture,
     Delivery,
+    DeliveryState,
     Identity,
     Verdict,
     WebhookSummary,
@@ -82,7 +83,7 @@ class RecordAttempt:
     """Store an attempt and move its delivery to ``state``."""
 
     attempt: Attempt
-    state: str
+    state: DeliveryState
     next_attempt_at: int | None = None
 
     def __call__(self, db: sqlite3.Connection) -> Attempt:

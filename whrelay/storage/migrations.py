@@ -129,7 +129,8 @@ def _v5_attempt_signing(db: sqlite3.Connection) -> None:
     received: whrelay re-signs only a webhook whose signature it verified. Attempts recorded
     before lose any header that held a secret itself (GitLab's token), which they had kept."""
     from whrelay.core.models import pack_headers, unpack_headers
-    from whrelay.signatures import REDACTED, SECRET_HEADERS
+    from whrelay.identify.known import SECRET_HEADERS
+    from whrelay.signatures import REDACTED
 
     db.execute("ALTER TABLE attempts ADD COLUMN resigned INTEGER")  # NULL: not asked; 0 or 1
     db.execute("ALTER TABLE attempts ADD COLUMN resign_note TEXT")
@@ -179,6 +180,17 @@ def _v7_imports(db: sqlite3.Connection) -> None:
     )
 
 
+def _v8_provider_id(db: sqlite3.Connection) -> None:
+    """The sender's own id of a webhook is ``provider_id``: ``delivery_id`` read as one of
+    whrelay's deliveries, which are rows of their own. SQLite (3.25 and later) renames the
+    column inside every index that names it; the index named after it is made again."""
+    db.execute("ALTER TABLE webhooks RENAME COLUMN delivery_id TO provider_id")
+    db.execute("DROP INDEX IF EXISTS webhooks_delivery_id")
+    db.execute(
+        "CREATE INDEX webhooks_provider_id ON webhooks (provider_id) WHERE provider_id IS NOT NULL"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_webhooks,
     _v2_deliveries,
@@ -187,6 +199,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v5_attempt_signing,
     _v6_history_order,
     _v7_imports,
+    _v8_provider_id,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

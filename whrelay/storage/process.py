@@ -52,7 +52,7 @@ from whrelay.core.errors import (
     StorageUnavailableError,
     say,
 )
-from whrelay.core.models import Attempt, Capture, Identity, Verdict
+from whrelay.core.models import Attempt, Capture, DeliveryState, Identity, Trigger, Verdict
 from whrelay.core.timeparse import size_text
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.store import Durability, FileId, Store, file_id
@@ -77,7 +77,7 @@ COMMIT_DEADLINE = 8.0
 with ``Retry-After`` (before GitHub stops waiting for an answer, at 10 s), and the webhook is
 never reported stored: if the storage process commits it later anyway, it is stored but was
 not acknowledged, and the sender's retry is stored again (flagged as a duplicate when the
-provider gives a delivery id)."""
+provider gives an id of its own)."""
 STATUS_EVERY = 0.5
 """Seconds between the parent's questions to the storage process (see the module docstring)."""
 STALL_AFTER = COMMIT_DEADLINE / 2
@@ -162,7 +162,10 @@ def encode_job(key: int, job: Job) -> tuple[tuple[Any, ...], bytes | None]:
         )
         return fields, body
     if isinstance(job, RecordAttempt):
-        fields = (key, _ATTEMPT, _attempt_fields(job.attempt), job.state, job.next_attempt_at)
+        attempt_fields = _attempt_fields(job.attempt)
+        # marshal takes plain strings only: the trigger and the state go as their values.
+        plain = (*attempt_fields[:2], str(attempt_fields[2]), *attempt_fields[3:])
+        fields = (key, _ATTEMPT, plain, str(job.state), job.next_attempt_at)
         return fields, None
     return (key, _PICKLED, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)), None
 
@@ -190,7 +193,10 @@ def decode_job(fields: tuple[Any, ...], body: bytearray | None = None) -> tuple[
         job = InsertWebhook(Capture(*captured), fields[3], verdict, Identity(*fields[5]))
         return key, kind, job.rows
     if kind == _ATTEMPT:
-        return key, kind, RecordAttempt(Attempt(*fields[2]), fields[3], fields[4])
+        values = list(fields[2])
+        values[2] = Trigger(values[2])
+        attempt = Attempt(*values)
+        return key, kind, RecordAttempt(attempt, DeliveryState(fields[3]), fields[4])
     return key, kind, pickle.loads(fields[2])  # noqa: S301 - written by our own parent
 
 

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from whrelay.core.models import Attempt, Delivery, Trigger, Webhook, WebhookSummary
-from whrelay.core.retry import Verdict, verdict_of
+from whrelay.core.retry import Decision, decide_on_attempt
 from whrelay.storage.store import (
     _DELIVERY_COLUMNS,
     _SUMMARY_COLUMNS,
@@ -237,6 +237,85 @@ def given_up(attempt: Attempt) -> Outcome:
     proxied or a test send is never retried."""
     if attempt.trigger not in (Trigger.FIRST, Trigger.RETRY):
         return Outcome.FAILED
-    if verdict_of(attempt.status, attempt.error) is not Verdict.RETRY:
+    if decide_on_attempt(attempt.status, attempt.error) is not Decision.RETRY:
         return Outcome.NOT_RETRIED
     return Outcome.WINDOW_OVER
+
+
+# --- what a terminal UI pages with: jumps, bounded scans, the state of a page's deliveries -----
+
+
+def skip(
+    store: Store, start: Position | None, n: int, direction: Direction = "older"
+) -> Position | None:
+    """The position of the ``n``-th webhook (``n`` >= 1) after ``start`` in ``direction``
+    (without ``start``: counted from the newest, or from the oldest for ``newer``), or
+    ``None`` when there are fewer. Unfiltered. It steps through the history's covering index
+    (``webhooks_history``), never the table, whose rows hold the bodies: what a jump to an
+    arbitrary position (a scrollbar dragged) costs, and it grows with ``n``, so a caller
+    counts from the nearest position it knows."""
+    if n < 1:
+        raise ValueError("n counts from 1")
+    comparison, order = ("<", ORDER) if direction == "older" else (">", "received_at, id")
+    sql = "SELECT received_at, id FROM webhooks"
+    params: list[object] = []
+    if start is not None:
+        sql += f" WHERE (received_at, id) {comparison} (?, ?)"
+        params += [start.received_at, start.id]
+    sql += f" ORDER BY {order.replace('webhooks.', '')} LIMIT 1 OFFSET ?"
+    params.append(n - 1)
+    rows = _all(store, sql, params)
+    return Position(int(rows[0][0]), int(rows[0][1])) if rows else None
+
+
+def scan(
+    store: Store, where: WebhookFilter, start: Position | None, within: int
+) -> tuple[list[WebhookSummary], Position | None]:
+    """The webhooks matching ``where`` among the ``within`` webhooks after ``start`` (newest
+    first), and the position of the last webhook looked at, where the next scan starts
+    (``None``: the oldest was reached). However rare the matches (a text in the bodies), one
+    call reads at most ``within`` webhooks: a search goes through the history a bounded step
+    at a time, and can stop between two."""
+    bound = skip(store, start, within) if within > 0 else None
+    since = where.since
+    if bound is not None:
+        since = bound.received_at if since is None else max(since, bound.received_at)
+    bounded = WebhookFilter(
+        since=since,
+        path_glob=where.path_glob,
+        method=where.method,
+        provider=where.provider,
+        search=where.search,
+        status=where.status,
+        verdict=where.verdict,
+        limit=0,
+    )
+    rows = page(store, bounded, start=start)
+    if bound is not None:
+        # Those of the bound's microsecond committed before it are the next scan's.
+        rows = [row for row in rows if Position.of(row) >= bound]
+    if where.since is not None and bound is not None and bound.received_at < where.since:
+        bound = None  # past the oldest that can match
+    return rows, bound
+
+
+def deliveries_of(store: Store, webhook_ids: Sequence[int]) -> dict[int, list[Delivery]]:
+    """The deliveries of each of ``webhook_ids`` (a page's), oldest first; a webhook never
+    forwarded has none."""
+    found: dict[int, list[Delivery]] = {webhook_id: [] for webhook_id in webhook_ids}
+    for offset in range(0, len(webhook_ids), 500):  # SQLite's bound on parameters
+        chunk = list(webhook_ids[offset : offset + 500])
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE webhook_id IN ({marks})"
+        for row in _all(store, sql, chunk):
+            delivery = _delivery(row)
+            found[delivery.webhook_id].append(delivery)
+    for deliveries in found.values():
+        deliveries.sort(key=lambda delivery: delivery.id)
+    return found
+
+
+def pending_by_target(store: Store) -> dict[str, int]:
+    """How many deliveries wait for each target (those with none are left out)."""
+    sql = "SELECT target, count(*) FROM deliveries WHERE state = 'pending' GROUP BY target"
+    return {str(target): int(n) for target, n in _all(store, sql, [])}

@@ -45,6 +45,7 @@ from whrelay.core.models import (
     Delivery,
     DeliveryState,
     Identity,
+    Trigger,
     Verdict,
     Webhook,
     WebhookSummary,
@@ -70,7 +71,7 @@ _ATTEMPT_COLUMNS = (
     " resign_note"
 )
 _SUMMARY_COLUMNS = (
-    "webhooks.id, received_at, method, path, query, provider, event_type, delivery_id, size,"
+    "webhooks.id, received_at, method, path, query, provider, event_type, provider_id, size,"
     " content_type, verdict, reason, scheme, duplicate_of"
 )
 _SUMMARY_FROM = "webhooks LEFT JOIN verifications ON verifications.webhook_id = webhooks.id"
@@ -93,7 +94,7 @@ def unavailable(error: sqlite3.Error, reason: str | None = None) -> StorageUnava
     return StorageUnavailableError(f"cannot write the database: {error}", reason=reason)
 
 
-def classify(error: sqlite3.Error) -> StorageError:
+def storage_error_from(error: sqlite3.Error) -> StorageError:
     name = getattr(error, "sqlite_errorname", "") or ""
     for code, reason in _UNAVAILABLE.items():
         if name.startswith(code):
@@ -529,7 +530,7 @@ class Store:
                     for i, capture in enumerate(captures)
                 ]
         except sqlite3.Error as error:
-            raise classify(error) from None
+            raise storage_error_from(error) from None
 
     def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``job`` in one write transaction under the lock."""
@@ -537,7 +538,7 @@ class Store:
             with self.write() as db:
                 return job(db)
         except sqlite3.Error as error:
-            raise classify(error) from None
+            raise storage_error_from(error) from None
 
     def run_outside_transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``job`` under the lock but outside a transaction (``VACUUM`` and some pragmas
@@ -552,7 +553,7 @@ class Store:
                 self._check_files()
                 return result
         except sqlite3.Error as error:
-            raise classify(error) from None
+            raise storage_error_from(error) from None
 
     def checkpoint(self) -> None:
         """Move the write-ahead log into the database file and empty it, under the lock."""
@@ -626,7 +627,7 @@ class Store:
             with self._reading() as db:
                 return list(db.execute(sql, params))
         except sqlite3.Error as error:
-            raise classify(error) from None
+            raise storage_error_from(error) from None
 
     def count_webhooks(self) -> int:
         row = self._query_one("SELECT count(*) FROM webhooks", ())
@@ -643,7 +644,7 @@ class Store:
             with self._reading() as db:
                 row: tuple[Any, ...] | None = db.execute(sql, params).fetchone()
         except sqlite3.Error as error:
-            raise classify(error) from None
+            raise storage_error_from(error) from None
         return row
 
 
@@ -676,11 +677,14 @@ def _enforce_foreign_keys(db: sqlite3.Connection) -> None:
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
-    return Delivery(*row)
+    values = list(row)
+    values[3] = DeliveryState(values[3])
+    return Delivery(*values)
 
 
 def _attempt(row: Sequence[Any]) -> Attempt:
     values = list(row)
+    values[2] = Trigger(values[2])
     values[4] = unpack_headers(values[4])
     values[8] = unpack_headers(values[8])
     values[10] = bool(values[10])
@@ -714,12 +718,12 @@ def _text(value: str | None) -> str | None:
 
 _INSERT_WEBHOOK = (
     "INSERT INTO webhooks (received_at, method, path, query, provider, event_type,"
-    " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
+    " provider_id, size, content_type, http_version, remote_addr, headers, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_WEBHOOK_ZEROS = (
     "INSERT INTO webhooks (received_at, method, path, query, provider, event_type,"
-    " delivery_id, size, content_type, http_version, remote_addr, headers, body)"
+    " provider_id, size, content_type, http_version, remote_addr, headers, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, zeroblob(?))"
 )
 WRITTEN_IN_PLACE = 64 * 1024
@@ -738,7 +742,7 @@ def insert_webhook(
     identity: Identity | None = None,
 ) -> tuple[WebhookSummary, list[Delivery]]:
     """Insert one webhook, its verdict, and a pending delivery per target. Call inside a write
-    transaction. A webhook whose provider delivery id was seen before is marked as a
+    transaction. A webhook whose provider id (the sender's own) was seen before is marked as a
     duplicate of the first one. (On every webhook's path: kept lean.)"""
     who = identity or identify(capture.headers, capture.body)
     webhook_id, duplicate_of, delivery_ids = insert_webhook_rows(db, capture, targets, verdict, who)
@@ -756,12 +760,12 @@ def insert_webhook_rows(
     from which ``stored_webhook`` rebuilds the records. The storage process answers with
     these few integers rather than the records."""
     provider = identity.provider
-    delivery_id = _text(identity.delivery_id)
+    provider_id = _text(identity.provider_id)
     duplicate_of = None
-    if delivery_id:
+    if provider_id:
         duplicate_of = db.execute(
-            "SELECT min(id) FROM webhooks WHERE delivery_id = ? AND provider IS ?",
-            (delivery_id, provider),
+            "SELECT min(id) FROM webhooks WHERE provider_id = ? AND provider IS ?",
+            (provider_id, provider),
         ).fetchone()[0]
     body = capture.body
     in_place = body is not None and len(body) > WRITTEN_IN_PLACE
@@ -774,7 +778,7 @@ def insert_webhook_rows(
             capture.query,
             provider,
             _text(identity.event_type),
-            delivery_id,
+            provider_id,
             len(body or b""),
             _text(identity.content_type),
             capture.http_version,
@@ -836,7 +840,7 @@ def stored_webhook(
         capture.query,
         identity.provider,
         _text(identity.event_type),
-        _text(identity.delivery_id),
+        _text(identity.provider_id),
         len(capture.body or b""),
         _text(identity.content_type),
         verdict.verdict,
@@ -908,7 +912,7 @@ def update_delivery(
     db: sqlite3.Connection,
     delivery_id: int,
     *,
-    state: str,
+    state: DeliveryState,
     next_attempt_at: int | None,
     attempt: Attempt | None,
     now_us: int,

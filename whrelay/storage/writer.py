@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from whrelay.core.errors import StorageError, StorageLostError, StorageUnavailableError
-from whrelay.storage.store import Store, classify
+from whrelay.storage.store import Store, storage_error_from
 
 Token = TypeVar("Token")
 Job = Callable[[sqlite3.Connection], Any]
@@ -126,7 +126,7 @@ def _as_storage_error(error: Exception) -> StorageError:
     if isinstance(error, StorageError):
         return error
     if isinstance(error, sqlite3.Error):
-        return classify(error)
+        return storage_error_from(error)
     return StorageError(f"unexpected error while storing: {error!r}")
 
 

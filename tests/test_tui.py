@@ -1,0 +1,579 @@
+"""The terminal UI, driven by keys through Textual's pilot: what the list shows, following
+another process's writes, search and filters, the detail tabs, replaying and verifying, and
+webhook content that must stay text. Real databases, a real ``listen`` subprocess, a real
+loopback target."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Select
+
+from tests.conftest import (
+    TUI_NOW,
+    TUI_SECRET,
+    SeededTui,
+    pilot_until,
+    request_bytes,
+    screen_text,
+    seed_tui,
+    send_raw,
+    start_listener,
+)
+from tests.targetserver import TargetServer
+from whrelay.signatures import Message, get_scheme
+from whrelay.signatures.base import Check
+from whrelay.storage import Store
+from whrelay.tui.app import WhrelayApp
+from whrelay.tui.detail import RenderedLines
+from whrelay.tui.screens import FilterScreen, HelpScreen, ResignPrompt, TargetPrompt
+
+SIZE = (120, 40)
+
+
+def make_app(db: Path) -> WhrelayApp:
+    return WhrelayApp(db, clock=lambda: TUI_NOW, poll_interval=0.1)
+
+
+async def opened(pilot: Pilot[None], app: WhrelayApp) -> None:
+    await pilot_until(pilot, lambda: app.listing.model.counted, "the history counted")
+
+
+def notifications(app: WhrelayApp, severity: str) -> list[str]:
+    """The messages of the notifications of ``severity`` on screen."""
+    return [n.message for n in app._notifications if n.severity == severity]
+
+
+def shown_ids(app: WhrelayApp) -> list[int]:
+    model = app.listing.model
+    return [model.rows[i].id for i in range(model.total) if i in model.rows]
+
+
+def row_line(app: WhrelayApp, webhook_id: int) -> str:
+    return next(
+        line for line in screen_text(app).splitlines() if line.split()[:1] == [str(webhook_id)]
+    )
+
+
+def lines_of(app: WhrelayApp, tab: str) -> str:
+    return "\n".join(strip.text for strip in app.query_one(f"#{tab}-lines", RenderedLines).lines)
+
+
+async def select(pilot: Pilot[None], app: WhrelayApp, webhook_id: int) -> None:
+    """Move the cursor to ``webhook_id`` with the keys, and wait for its detail."""
+    listing = app.listing
+    listing.focus()
+    [index] = [i for i, row in listing.model.rows.items() if row.id == webhook_id]
+    while listing.cursor != index:
+        before = listing.cursor
+        await pilot.press("j" if listing.cursor < index else "k")
+        assert listing.cursor != before
+    await pilot_until(
+        pilot,
+        lambda: app.detail.view is not None and app.detail.view.webhook.id == webhook_id,
+        f"#{webhook_id}'s detail",
+    )
+    await pilot_until(pilot, lambda: app.detail.laid_out == webhook_id, "its tabs laid out")
+
+
+# --- the list -----------------------------------------------------------------------------------
+
+
+async def test_the_list_shows_every_column_newest_first(seeded_tui: SeededTui) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await pilot_until(pilot, lambda: str(seeded_tui.plain) in screen_text(app), "row 1")
+        assert shown_ids(app) == list(range(10, 0, -1))
+        header = next(line for line in screen_text(app).splitlines() if "RECEIVED" in line)
+        assert header.split() == [
+            "ID", "RECEIVED", "(UTC)", "METHOD", "PATH", "EVENT", "SIGNATURE", "DUP", "DELIVERY",
+            "SIZE",
+        ]  # fmt: skip
+        stripe = row_line(app, seeded_tui.stripe).split()
+        assert stripe == [
+            "2", "09-21", "14:15:22", "POST", "/hooks/stripe", "stripe/invoice.paid", "valid",
+            "delivered", "200", "77", "B",
+        ]  # fmt: skip
+        assert "invalid" in row_line(app, seeded_tui.github)
+        assert "failed 500" in row_line(app, seeded_tui.github)
+        assert "unverified" in row_line(app, seeded_tui.gzip)
+        assert "pending 503" in row_line(app, seeded_tui.gzip)
+        assert " dup " in row_line(app, seeded_tui.duplicate)
+        plain = row_line(app, seeded_tui.plain).split()
+        assert plain[5:8] == ["-", "-", "-"]  # no event, no scheme, never forwarded
+        await pilot_until(pilot, lambda: "● following" in screen_text(app), "the status")
+        assert "1 of 10 webhooks" in screen_text(app)
+
+
+async def test_following_picks_up_rows_another_process_writes(seeded_tui: SeededTui) -> None:
+    """A ``whrelay listen`` in another process stores webhooks; the list shows them at the top
+    while following, keeps the selected row while paused (and counts what came), and follows
+    again from ``g``."""
+    app = make_app(seeded_tui.db)
+    listener = start_listener(seeded_tui.db)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            listing = app.listing
+
+            async def post(path: str) -> int:
+                headers = [("Host", "127.0.0.1"), ("Content-Length", "2")]
+                return await send_raw(listener.url, request_bytes("POST", path, headers, b"{}"))
+
+            first = await post("/new/1")
+            await pilot_until(pilot, lambda: shown_ids(app)[:1] == [first], "the arrival")
+            assert listing.cursor == 0
+            assert listing.current().id == first  # type: ignore[union-attr]
+            assert "/new/1" in screen_text(app)
+
+            await pilot.press("j", "j")
+            paused_on = listing.current().id  # type: ignore[union-attr]
+            assert "paused" in screen_text(app)
+            second = await post("/new/2")
+            third = await post("/new/3")
+            await pilot_until(pilot, lambda: listing.new_above == 2, "two arrivals counted")
+            assert listing.current().id == paused_on  # type: ignore[union-attr]
+            assert "2 new above" in screen_text(app)
+
+            await pilot.press("g")
+            assert listing.following
+            assert listing.current().id == third  # type: ignore[union-attr]
+            assert shown_ids(app)[:3] == [third, second, first]
+            assert "● following" in screen_text(app)
+    finally:
+        listener.stop()
+
+
+async def test_g_and_G_go_to_the_newest_and_the_oldest(seeded_tui: SeededTui) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await pilot.press("G")
+        assert app.listing.current().id == seeded_tui.plain  # type: ignore[union-attr]
+        assert not app.listing.following
+        await pilot.press("k", "pageup")
+        assert app.listing.cursor == 0
+        await pilot.press("end", "home")
+        assert app.listing.current().id == seeded_tui.newest  # type: ignore[union-attr]
+
+
+# --- search and filters -------------------------------------------------------------------------
+
+
+async def test_search_narrows_the_list_and_esc_clears_it(seeded_tui: SeededTui) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await pilot.press("slash", *"evt_1TuiTest")
+        await pilot_until(pilot, lambda: app.listing.model.scan_done, "the search to end")
+        assert shown_ids(app) == [seeded_tui.duplicate, seeded_tui.stripe]
+        assert "2 matches in the whole history" in screen_text(app)
+        await pilot.press("backspace", "enter")  # a new keystroke starts the search again
+        await pilot_until(pilot, lambda: app.listing.model.scan_done, "the search to end")
+        assert shown_ids(app) == [seeded_tui.duplicate, seeded_tui.stripe]
+        assert app.focused is app.listing
+        # In the path and the query too; bytes as stored.
+        await pilot.press("slash", *("backspace",) * 20, *"team=T1")
+        await pilot_until(pilot, lambda: app.listing.model.scan_done, "the search to end")
+        assert shown_ids(app) == [seeded_tui.form]
+        await pilot.press("escape")
+        await pilot_until(pilot, lambda: app.listing.model.counted, "the whole history")
+        assert shown_ids(app) == list(range(10, 0, -1))
+
+
+async def test_the_filter_screen_narrows_by_state_verdict_provider_and_method(
+    seeded_tui: SeededTui,
+) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        for field, value, expected in (
+            ("state", "failed", [seeded_tui.github]),
+            ("state", "pending", [seeded_tui.gzip]),
+            ("verdict", "valid", [seeded_tui.duplicate, seeded_tui.stripe]),
+            ("provider", "shopify", [seeded_tui.gzip]),
+        ):
+            await pilot.press("f")
+            screen = app.screen
+            assert isinstance(screen, FilterScreen)
+            screen.query_one("#filter-state", Select).clear()
+            screen.query_one(f"#filter-{field}", Select).value = value
+            await pilot.click("#apply")
+            await pilot_until(pilot, lambda: app.listing.model.scan_done, f"{field}={value}")
+            assert shown_ids(app) == expected, (field, value)
+            await pilot.press("f")
+            await pilot.click("#clear")
+        await pilot_until(pilot, lambda: app.listing.model.counted, "the whole history")
+        assert len(shown_ids(app)) == 10
+
+
+# --- the detail tabs ----------------------------------------------------------------------------
+
+
+async def test_the_request_tab_pretty_prints_json_and_shows_raw_on_v(
+    seeded_tui: SeededTui,
+) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded_tui.stripe)
+        await pilot_until(pilot, lambda: '"amount": 4200' in lines_of(app, "request"), "JSON")
+        request = lines_of(app, "request").splitlines()
+        assert request[0].strip() == "POST /hooks/stripe HTTP/1.1"
+        assert any(line.split()[:1] == ["Stripe-Signature"] for line in request)
+        assert '  "type": "invoice.paid",' in request
+        await pilot.press("v")
+        await pilot_until(pilot, lambda: "Request (raw)" in screen_text(app), "raw")
+        await pilot_until(
+            pilot, lambda: '{"id":"evt_1TuiTest","type"' in lines_of(app, "request"), "raw body"
+        )
+        assert "Content-Type: application/json" in lines_of(app, "request")
+
+
+async def test_the_request_tab_decompresses_gzip_and_dumps_binary_as_hex(
+    seeded_tui: SeededTui,
+) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded_tui.binary)
+        await pilot_until(pilot, lambda: "00000000" in lines_of(app, "request"), "hex dump")
+        assert "00000000  00 01 02 ff fe 20 62 69" in lines_of(app, "request")
+        await select(pilot, app, seeded_tui.gzip)
+        await pilot_until(pilot, lambda: "decompressed" in lines_of(app, "request"), "gunzip")
+        text = lines_of(app, "request")
+        assert "decompressed from gzip (92 B as received)" in text
+        assert '"email": "jon@example.com"' in text
+        await select(pilot, app, seeded_tui.form)
+        await pilot_until(pilot, lambda: "user_name" in lines_of(app, "request"), "form")
+        assert any(
+            line.split() == ["text", "hello", "world"]
+            for line in lines_of(app, "request").splitlines()
+        )
+
+
+async def test_the_deliveries_tab_shows_each_attempt_with_the_answer(
+    seeded_tui: SeededTui,
+) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded_tui.github)
+        await pilot.press("2")
+        await pilot_until(pilot, lambda: "Attempts (2)" in lines_of(app, "deliveries"), "tab")
+        text = lines_of(app, "deliveries")
+        assert "failed    http://127.0.0.1:9  2 attempt(s)  last status 500" in text
+        assert "http://127.0.0.1:9/hooks  500  12.3 ms" in text
+        assert "refused" in text
+        assert "connection refused" in text
+        assert "X-Request-Id  req-0" in text
+        assert '"error": "boom"' in text
+
+
+async def test_verify_again_with_a_secret_typed_in(seeded_tui: SeededTui) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded_tui.stripe)
+        await pilot.press("3")
+        assert "On arrival: valid  stripe  ok" in screen_text(app)
+        field = app.query_one("#secret", Input)
+        assert field.password
+        field.focus()
+        await pilot.press(*"whsec/wrong")
+        assert field.value == "whsec/wrong"  # in a field, / is a slash, not the search key
+        assert "whsec/wrong" not in screen_text(app)  # masked
+        await pilot.press("enter")
+        await pilot_until(pilot, lambda: "bad_signature" in screen_text(app), "the verdict")
+        assert field.value == ""  # not kept on screen once used
+        field.focus()
+        await pilot.press(*TUI_SECRET, "enter")
+        await pilot_until(pilot, lambda: "✓ valid  stripe" in screen_text(app), "valid")
+        assert TUI_SECRET not in screen_text(app)
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+
+async def test_replay_to_a_loopback_target_records_an_attempt(tmp_path: Path) -> None:
+    with TargetServer() as target:
+        seeded = seed_tui(tmp_path / "tui.db", target=target.url)
+        app = make_app(seeded.db)
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            await select(pilot, app, seeded.stripe)
+            await pilot.press("2", "r")
+            await pilot_until(pilot, lambda: target.requests, "the target to be sent to")
+            await pilot_until(pilot, lambda: "(replay)" in lines_of(app, "deliveries"), "shown")
+            assert "+ 1 replay(s)" in lines_of(app, "deliveries")
+        [sent] = target.requests
+        assert sent.path_qs == "/hooks/stripe"
+        assert sent.body == Store(seeded.db, readonly=True).get_webhook(seeded.stripe).body
+        with Store(seeded.db, readonly=True) as store:
+            replays = [a for a in store.attempts(seeded.stripe) if a.trigger == "replay"]
+        assert [(a.status, a.url) for a in replays] == [(200, target.url + "/hooks/stripe")]
+
+
+async def test_forward_to_a_typed_target_and_the_loopback_guard(seeded_tui: SeededTui) -> None:
+    with TargetServer() as target:
+        app = make_app(seeded_tui.db)
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            await select(pilot, app, seeded_tui.binary)
+            await pilot.press("F")
+            assert isinstance(app.screen, TargetPrompt)
+            await pilot.press(*"http://192.0.2.1:80/x", "enter")
+            await pilot_until(pilot, lambda: "not on this machine" in screen_text(app), "guard")
+            assert "--allow-remote" in screen_text(app)
+            prompt = app.screen.query_one("#target", Input)
+            prompt.value = str(target.port) + "/in"
+            await pilot.press("enter")
+            await pilot_until(pilot, lambda: target.requests, "the target to be sent to")
+            await pilot.press("2")
+            await pilot_until(pilot, lambda: "/in  200" in lines_of(app, "deliveries"), "shown")
+        [sent] = target.requests
+        assert sent.path_qs == "/in"
+        assert sent.body == Store(seeded_tui.db, readonly=True).get_webhook(seeded_tui.binary).body
+
+
+async def test_replay_resigned_with_a_typed_secret_signs_afresh(tmp_path: Path) -> None:
+    with TargetServer() as target:
+        seeded = seed_tui(tmp_path / "tui.db", target=target.url)
+        app = make_app(seeded.db)
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            await select(pilot, app, seeded.stripe)
+            await pilot.press("R")
+            assert isinstance(app.screen, ResignPrompt)
+            await pilot.press(*TUI_SECRET, "enter")
+            await pilot_until(pilot, lambda: target.requests, "the target to be sent to")
+        [sent] = target.requests
+        header = sent.header("Stripe-Signature")
+        assert header is not None
+        stored = Store(seeded.db, readonly=True).get_webhook(seeded.stripe)
+        assert header != stored.header("Stripe-Signature")  # a fresh timestamp and signature
+        message = Message(sent.body, (("Stripe-Signature", header),))
+        now = float(header.split(",")[0].removeprefix("t="))
+        assert get_scheme("stripe").verify(message, Check((TUI_SECRET,), now)).valid
+        with Store(seeded.db, readonly=True) as store:
+            [replay] = [a for a in store.attempts(seeded.stripe) if a.trigger == "replay"]
+        assert replay.resigned is True
+        for written in (seeded.db, Path(f"{seeded.db}-wal")):  # the secret went nowhere
+            assert not written.exists() or TUI_SECRET.encode() not in written.read_bytes()
+
+
+async def test_an_unforwarded_webhook_says_what_r_cannot_do(seeded_tui: SeededTui) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded_tui.newest)
+        await pilot.press("r")
+        [refusal] = await pilot_until(pilot, lambda: notifications(app, "error"), "the refusal")
+        assert "#10 was never forwarded" in refusal
+        assert "F forwards it to a target you type" in refusal
+
+
+# --- listen --tui --------------------------------------------------------------------------------
+
+
+async def test_listen_tui_shows_webhooks_as_stored_and_pending_counts_drain(
+    tmp_path: Path,
+) -> None:
+    """The receiver and the TUI on one loop: webhooks appear as they are stored; the header
+    shows the target down with its pending count, which drains to 0 once it comes back;
+    quitting stops listen as Ctrl-C does, with every acknowledged webhook stored."""
+    from whrelay.core.config import ForwardSettings, ListenSettings
+    from whrelay.core.targets import parse_target
+    from whrelay.receiver.server import serve
+    from whrelay.tui.listen import listen_with_tui
+
+    with TargetServer() as target:
+        target.down()
+        settings = ListenSettings(
+            db_path=tmp_path / "hooks.db",
+            port=0,
+            forward=ForwardSettings(targets=(parse_target(target.url),), probe_interval=0.1),
+        )
+        acked: list[int] = []
+
+        async def drive(app: WhrelayApp) -> None:
+            async with app.run_test(size=SIZE) as pilot:
+                header = app.header
+                assert header is not None
+                url = await pilot_until(pilot, lambda: header.url, "the listen URL")
+                await opened(pilot, app)
+                for n in range(3):
+                    headers = [("Host", "127.0.0.1"), ("Content-Length", "2")]
+                    acked.append(
+                        await send_raw(url, request_bytes("POST", f"/in/{n}", headers, b"{}"))
+                    )
+                await pilot_until(pilot, lambda: shown_ids(app)[:3] == acked[::-1], "the rows")
+                assert app.listing.current().id == acked[-1]  # type: ignore[union-attr]
+                await pilot_until(pilot, lambda: "3 pending" in screen_text(app), "3 pending")
+                assert f"▼ {target.url}  down" in screen_text(app)
+                target.up()
+                await pilot_until(pilot, lambda: "0 pending" in screen_text(app), "drained")
+                assert f"▲ {target.url}  up" in screen_text(app)
+                await pilot_until(
+                    pilot, lambda: all("delivered 200" in row_line(app, i) for i in acked), "rows"
+                )
+                await pilot.press("q")
+
+        signal_name, stored = await listen_with_tui(settings, serve, run_app=drive)
+    assert (signal_name, stored) == (None, 3)
+    assert sorted(r.path_qs for r in target.requests) == ["/in/0", "/in/1", "/in/2"]
+    with Store(settings.db_path, readonly=True) as store:
+        assert [store.get_webhook(i).summary.path for i in acked] == ["/in/0", "/in/1", "/in/2"]
+
+
+async def test_listen_tui_that_cannot_listen_fails_before_taking_the_terminal(
+    tmp_path: Path,
+) -> None:
+    from whrelay.core.config import ListenSettings
+    from whrelay.core.errors import UnavailableError
+    from whrelay.receiver.server import serve
+    from whrelay.tui.listen import listen_with_tui
+
+    blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = blocker.sockets[0].getsockname()[1]
+    ran: list[WhrelayApp] = []
+
+    async def drive(app: WhrelayApp) -> None:
+        ran.append(app)
+
+    try:
+        with pytest.raises(UnavailableError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await listen_with_tui(
+                ListenSettings(db_path=tmp_path / "hooks.db", port=port), serve, run_app=drive
+            )
+    finally:
+        blocker.close()
+    assert ran == []
+
+
+# --- safety -------------------------------------------------------------------------------------
+
+
+async def test_markup_and_terminal_escapes_show_literally_and_run_nothing(
+    seeded_tui: SeededTui,
+) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        line = row_line(app, seeded_tui.hostile)
+        assert "/hooks/[bold]x[/]/[@cli…" in line
+        await select(pilot, app, seeded_tui.hostile)
+        await pilot_until(pilot, lambda: "[bold red]boom[/]" in lines_of(app, "request"), "body")
+        text = lines_of(app, "request")
+        assert "[@click=app.quit]quit[/]" in text
+        assert "\\x1b]52;c;aGVsbG8=\\x07" in text  # OSC 52, as text
+        assert "\\x1b]8;;http://evil.example/\\x07link" in text  # OSC 8, as text
+        assert "\\x1b[2J" in text
+        assert "\\u202eevil" in text
+        assert "X-Evil" in text
+        assert "[@click=app.quit]quit[/] \\x1b]52;c;aGk=\\x07" in text
+        # No control character reaches the screen: every strip is printable text.
+        strips = app.query_one("#request-lines", RenderedLines).lines
+        assert not [
+            s.text for s in strips if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in s.text)
+        ]
+        # The very long line is wrapped, not lost.
+        assert text.replace("\n", "").count("x" * 200) >= 1
+        # Clicking on the markup runs no action: the app is still there.
+        await pilot.click("#history", offset=(40, app.listing.cursor))  # on its path
+        await pilot.click("#request-lines", offset=(10, 8))
+        assert app.is_running
+        # Raw, as received: the same bytes, as text, still inert.
+        await pilot.press("v")
+        await pilot_until(pilot, lambda: "X-Evil: [@click" in lines_of(app, "request"), "raw")
+        raw = lines_of(app, "request")
+        assert "[bold red]boom[/] [@click=app.quit]quit[/] \\x1b]52;c;aGVsbG8=\\x07" in raw
+        assert "\\x1b[2J\\u202eevil" in raw
+        # NUL and bytes that are not UTF-8: a hex dump, raw or pretty.
+        await select(pilot, app, seeded_tui.hostile_binary)
+        await pilot_until(pilot, lambda: "00000000" in lines_of(app, "request"), "hex")
+        dump = "5b 62 6f 6c 64 5d 6e 75 6c 00 5b 2f 5d 20 ff fe  [bold]nul.[/] .."
+        assert dump in lines_of(app, "request")
+        await pilot.press("v")
+        await pilot_until(pilot, lambda: "Request (raw)" not in screen_text(app), "pretty")
+        await pilot_until(pilot, lambda: dump in lines_of(app, "request"), "pretty hex")
+        assert app.is_running
+
+
+async def test_a_25_mib_body_loads_in_a_worker_and_is_cut_for_display(tmp_path: Path) -> None:
+    from tests.conftest import TUI_T0
+    from whrelay.core.models import Capture
+
+    body = json.dumps({"items": ["x" * 100] * 250_000}).encode()
+    assert len(body) > 25_000_000
+    db = tmp_path / "big.db"
+    with Store(db) as store:
+        store.insert_webhooks(
+            [
+                Capture(
+                    "POST",
+                    "/big",
+                    "",
+                    ((b"Content-Type", b"application/json"),),
+                    body,
+                    "1.1",
+                    None,
+                    TUI_T0,
+                )
+            ]
+        )
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await pilot_until(pilot, lambda: "more bytes" in lines_of(app, "request"), "the note", 60)
+        lines = app.query_one("#request-lines", RenderedLines).lines
+        assert len(lines) < 5_000  # cut, not 25 MiB of text laid out
+        assert '{"items": ["xxx' in lines_of(app, "request")
+
+
+# --- keys, help, palette, quitting ----------------------------------------------------------------
+
+
+async def test_the_help_screen_and_the_palette_list_every_action(seeded_tui: SeededTui) -> None:
+    from whrelay.tui.commands import ACTIONS
+
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await pilot_until(
+            pilot, lambda: "quit" in screen_text(app).rstrip().splitlines()[-1], "keys"
+        )
+        footer = screen_text(app).rstrip().splitlines()[-1]
+        for word in ("replay", "forward", "re-sign", "search", "filter", "help", "quit"):
+            assert word in footer
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = screen_text(app)
+        for action in ACTIONS:
+            assert action.help[:40] in help_text.replace("\n", " ") or action.display in help_text
+        await pilot.press("escape")
+        await pilot.press("ctrl+p", *"forward")
+        await pilot_until(pilot, lambda: "forward (F)" in screen_text(app), "the palette")
+        await pilot.press("escape")
+        await pilot.press("q")
+    assert not app.is_running
+
+
+async def test_quitting_leaves_the_database_as_it_was(seeded_tui: SeededTui) -> None:
+    before = seeded_tui.db.read_bytes()
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await pilot.press("G", "slash", *"x", "escape", "2", "3")
+        await asyncio.sleep(0)
+        await pilot.press("q")
+    assert seeded_tui.db.read_bytes() == before
+    assert not Path(f"{seeded_tui.db}-wal").exists()
+
+
+pytestmark = pytest.mark.slow
