@@ -195,7 +195,10 @@ def test_config_show_says_where_each_value_comes_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_config(
-        tmp_path, 'db = "h.db"\n[listen]\nport = 9001\nretain = "7d"\n', monkeypatch
+        tmp_path,
+        'db = "h.db"\n[listen]\nport = 9001\nretain = "7d"\n\n'
+        '[[listen.route]]\npath = "/gh/*"\ntarget = "4000"\nsecret_env = "GH_SECRET"\n',
+        monkeypatch,
     )
     monkeypatch.setenv("WHRELAY_DURABILITY", "normal")
     shown = json.loads(run_whrelay("config", "show", "--json").stdout)
@@ -209,6 +212,10 @@ def test_config_show_says_where_each_value_comes_from(
         "source": "environment (WHRELAY_DURABILITY)",
     }
     assert settings["mode"] == {"value": "store", "source": "default"}
+    assert settings["route"] == {
+        "value": ["/gh/*=4000,secret-env=GH_SECRET"],
+        "source": f"{path}:6",
+    }
     table = run_whrelay("config", "show").stdout.decode()
     assert f"config file: {path}" in table
     assert any(line.split()[:2] == ["port", "9001"] for line in table.splitlines())

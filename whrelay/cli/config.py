@@ -125,8 +125,9 @@ def _show_table(config: str | None, shown: dict[str, Any], sources: dict[str, st
     out = stdout()
     out.print(Text(f"config file: {config or 'none'}"))
     table = Table(box=None, pad_edge=False)
-    for column in ("setting", "value", "from"):
-        table.add_column(column)
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("from", overflow="fold")
     for key, value in shown.items():
         if isinstance(value, list):
             value = ", ".join(map(str, value)) if value else "-"

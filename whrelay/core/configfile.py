@@ -148,8 +148,9 @@ class ConfigFile:
     signature schemes): also those of a route that is wrong otherwise."""
 
     def where(self, key: str) -> str:
-        """``FILE:LINE`` of a key, for ``config show`` and messages."""
-        line = self.lines.get(key)
+        """``FILE:LINE`` of a key (of the first of an array of tables), for ``config show``
+        and messages."""
+        line = self.lines.get(key) or self.lines.get(f"{key}[0]")
         return f"{self.path}:{line}" if line else str(self.path)
 
     def check(self) -> ConfigFile:
