@@ -33,8 +33,14 @@ ATTEMPT = Attempt(7, 3, Trigger.RETRY, "http://127.0.0.1:3000/hooks?a=1", (), 0,
 
 EVENTS: list[tuple[ListenEvent, dict[str, object]]] = [
     (
-        ListenStarted("http://127.0.0.1:8642/", "/tmp/h.db", "1.0", {"forward": "3000"}, ("w",)),
-        {"event": "ready", "url": "http://127.0.0.1:8642/", "db": "/tmp/h.db", "version": "1.0"},
+        ListenStarted("http://127.0.0.1:8642/", "/tmp/h.db", "1.0", {"forward": "3000"}, ("w",), 2),
+        {
+            "event": "ready",
+            "url": "http://127.0.0.1:8642/",
+            "db": "/tmp/h.db",
+            "version": "1.0",
+            "resumed": 2,
+        },
     ),
     (WebhookReceived(SUMMARY), {"event": "webhook", **SUMMARY.to_json()}),
     (

@@ -17,9 +17,17 @@ class ListenStarted:
     version: str
     options: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    resumed: int = 0
+    """Pending deliveries from earlier runs that this one resumes (to its targets)."""
 
     def to_json(self) -> dict[str, object]:
-        return {"event": "ready", "url": self.url, "db": self.db_path, "version": self.version}
+        return {
+            "event": "ready",
+            "url": self.url,
+            "db": self.db_path,
+            "version": self.version,
+            "resumed": self.resumed,
+        }
 
 
 EVENT_BODY_LIMIT = 256 * 1024

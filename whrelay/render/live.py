@@ -31,6 +31,7 @@ from whrelay.render.webhooks import (
     attempt_line,
     kind,
     one_line,
+    provider_id_text,
     short_time,
     verdict_text,
     webhook_line,
@@ -72,6 +73,8 @@ def compact(event: ListenEvent) -> list[Line]:
     """One line per webhook and attempt, for a log or a pipe."""
     if isinstance(event, ListenStarted):
         started = f"whrelay {event.version} receiving on {event.url} (db {event.db_path})"
+        if event.resumed:
+            started += f"; resuming {event.resumed} pending from an earlier run"
         return [
             Line(Text(started), diagnostic=True),
             *(Line(warning_line(w), diagnostic=True) for w in event.warnings),
@@ -120,7 +123,9 @@ def compact_webhook_line(event: WebhookReceived) -> Text:
     s = event.webhook
     line = Text(
         f"{short_time(s.received_at)} #{s.id} {one_line(s.method)} {one_line(s.target)} "
-        f"{one_line(kind(s))} {s.size}B"
+        f"{one_line(kind(s))}"
+        + (f" {provider_id_text(s.provider_id)}" if s.provider_id else "")
+        + f" {s.size}B"
     )
     return line.append_text(verdict_text(s, leading=" "))
 
