@@ -77,16 +77,17 @@ def find_webhooks(store: Store, refs: Iterable[str]) -> list[int]:
     """The ids of the webhooks ``refs`` name (see ``parse_webhook_ref``). A provider id that
     several webhooks have (the sender sent it more than once) names the newest: stderr says
     so and names the others."""
-    from rich.text import Text
-
-    from whrelay.relay.replay import id_list
-    from whrelay.render.webhooks import one_line
     from whrelay.storage.read import find_webhook
 
     ids = []
     for ref in refs:
         found = find_webhook(store, ref)
         if found.others:
+            from rich.text import Text
+
+            from whrelay.relay.replay import id_list
+            from whrelay.render.webhooks import one_line
+
             note = (
                 f"note: {one_line(ref)} is the provider id of {len(found.others) + 1} webhooks "
                 f"(sent more than once); using the newest, #{found.id} "
