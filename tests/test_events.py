@@ -42,6 +42,7 @@ EVENTS: list[tuple[ListenEvent, dict[str, object]]] = [
             {"forward": "3000"},
             ("w",),
             "/tmp/whrelay.toml",
+            2,
         ),
         {
             "event": "ready",
@@ -49,6 +50,7 @@ EVENTS: list[tuple[ListenEvent, dict[str, object]]] = [
             "db": "/tmp/h.db",
             "config": "/tmp/whrelay.toml",
             "version": "1.0",
+            "resumed": 2,
         },
     ),
     (WebhookReceived(SUMMARY), {"event": "webhook", **SUMMARY.to_json()}),

@@ -54,6 +54,7 @@ def _root(
 
 def _register() -> None:
     from whrelay.cli import (
+        cancel,
         config,
         history,
         info,
@@ -68,6 +69,7 @@ def _register() -> None:
     listen.register(app)
     history.register(app)
     replay.register(app)
+    cancel.register(app)
     signing.register(app)
     transfer.register(app)
     maintenance.register(app)

@@ -19,6 +19,8 @@ class ListenStarted:
     warnings: tuple[str, ...] = ()
     config_path: str | None = None
     """The config file some settings came from; ``None`` when there was none."""
+    resumed: int = 0
+    """Pending deliveries from earlier runs that this one resumes (to its targets)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -27,6 +29,7 @@ class ListenStarted:
             "db": self.db_path,
             "config": self.config_path,
             "version": self.version,
+            "resumed": self.resumed,
         }
 
 

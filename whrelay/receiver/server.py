@@ -52,13 +52,17 @@ def environment_warnings(host: str) -> list[str]:
     return warnings
 
 
-def _options(settings: ListenSettings) -> dict[str, str]:
+def _options(settings: ListenSettings, resumed: int = 0) -> dict[str, str]:
     forward = settings.forward
     options: dict[str, str] = {}
     if forward.targets:
         options["forward to"] = ", ".join(target.url for target in forward.targets)
     for r in forward.routes:
         options[f"route {r.pattern}"] = r.target.url
+    if resumed:
+        options["resuming"] = (
+            f"{resumed} pending deliver{'y' if resumed == 1 else 'ies'} from an earlier run"
+        )
     if forward.all_targets:
         options["mode"] = settings.mode + (" (ordered)" if forward.ordered else "")
         timeout = f"{settings.forward_timeout:g} s" if settings.forward_timeout else "none"
@@ -67,15 +71,22 @@ def _options(settings: ListenSettings) -> dict[str, str]:
         options["forward to"] = "nobody (store only; add -f PORT to forward)"
     verify = settings.verify
     scheme = verify.provider or "detected per request"
-    keyed = [r.pattern for r in forward.routes if r.secrets]
+    keyed = [r for r in forward.routes if r.secrets]
     if verify.secrets or keyed:
-        options["verify"] = (
-            f"{scheme}, {len(verify.secrets)} secret(s)"
-            if verify.secrets
-            else f"{scheme}; no secret, so webhooks outside the routes are stored as unverified"
-        )
-        if keyed:
-            options["verify"] += f"; routes {', '.join(keyed)} with their own"
+        # Which routes verify, with what: a route's own secret (and provider), else listen's.
+        own = [
+            f"{r.pattern} ({r.provider or 'detected'}, {len(r.secrets)} secret(s) of its own)"
+            for r in keyed
+        ]
+        if verify.secrets:
+            options["verify"] = f"{scheme}, {len(verify.secrets)} secret(s)"
+            if own:
+                options["verify"] += f"; on routes {', '.join(own)}"
+        else:
+            options["verify"] = (
+                f"on routes {', '.join(own)}; elsewhere no secret, so webhooks outside those "
+                "routes are stored as unverified"
+            )
         if verify.reject_invalid:
             options["verify"] += "; invalid ones answered 401 and not forwarded"
         if verify.resign:
@@ -172,7 +183,7 @@ async def _listen(
         async with receiver.running():
             http = receiver.http_server()
             try:
-                await _serve(http, settings, receiver.orphans, emit, stop)
+                await _serve(http, settings, receiver.orphans, receiver.resumed, emit, stop)
             finally:
                 default_signals()
                 # In-flight requests are answered (or refused) before the engine stops.
@@ -193,6 +204,7 @@ async def _serve(
     http: HttpServer,
     settings: ListenSettings,
     orphans: tuple[str, ...],
+    resumed: int,
     emit: Callable[[ListenEvent], None],
     stop: asyncio.Event,
 ) -> None:
@@ -210,9 +222,10 @@ async def _serve(
             url=_url(settings.host, port),
             db_path=str(settings.db_path),
             version=__version__,
-            options=_options(settings),
+            options=_options(settings, resumed),
             warnings=tuple(environment_warnings(settings.host)) + _orphan_warning(orphans),
             config_path=None if settings.config_file is None else str(settings.config_file),
+            resumed=resumed,
         )
     )
     if settings.retain is None:

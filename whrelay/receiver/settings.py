@@ -19,7 +19,7 @@ from whrelay.core import configfile, defaults, paths
 from whrelay.core.config import ForwardSettings, ListenSettings, VerifySettings
 from whrelay.core.configfile import ConfigFile, Problem
 from whrelay.core.errors import UsageError
-from whrelay.core.models import parse_header_option
+from whrelay.core.models import header_options
 from whrelay.core.retry import MIN_REPEATED_DELAY, RetryPolicy
 from whrelay.core.targets import Route, RouteSpec, build_route, parse_route_spec, parse_target
 from whrelay.core.timeparse import parse_duration, parse_size, size_text
@@ -84,7 +84,7 @@ def listen_settings(options: ListenOptions) -> ListenSettings:
     forward = ForwardSettings(
         targets=tuple(parse_target(t) for t in options.forward),
         routes=routes,
-        extra_headers=tuple(parse_header_option(h) for h in options.headers),
+        extra_headers=header_options(options.headers),
         ordered=options.ordered,
         policy=RetryPolicy(
             schedule=tuple(

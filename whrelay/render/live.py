@@ -34,6 +34,7 @@ from whrelay.render.webhooks import (
     attempt_line,
     kind,
     one_line,
+    provider_id_text,
     short_time,
     verdict_text,
     webhook_line,
@@ -78,6 +79,8 @@ def compact(event: ListenEvent) -> list[Line]:
     if isinstance(event, ListenStarted):
         started = f"whrelay {event.version} receiving on {event.url} (db {event.db_path}"
         started += f", config {event.config_path})" if event.config_path else ")"
+        if event.resumed:
+            started += f"; resuming {event.resumed} pending from an earlier run"
         return [
             Line(Text(started), diagnostic=True),
             *(Line(warning_line(w), diagnostic=True) for w in event.warnings),
@@ -131,7 +134,9 @@ def compact_webhook_line(event: WebhookReceived) -> Text:
     s = event.webhook
     line = Text(
         f"{short_time(s.received_at)} #{s.id} {one_line(s.method)} {one_line(s.target)} "
-        f"{one_line(kind(s))} {s.size}B"
+        f"{one_line(kind(s))}"
+        + (f" {provider_id_text(s.provider_id)}" if s.provider_id else "")
+        + f" {s.size}B"
     )
     return line.append_text(verdict_text(s, leading=" "))
 
