@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import ROOT, run_whrelay
+from tests.helpers.processes import ROOT, run_whrelay
 from whrelay.core.errors import ExitCode
 from whrelay.receiver import aiohttp_internals
 from whrelay.receiver.aiohttp_internals import BELOW, LOWEST, SUPPORTED, range_warning

@@ -19,43 +19,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import whrelay
-from tests.conftest import (
-    ROOT,
-    folder_state,
-    raw_request,
-    request_bytes,
-    run_whrelay,
-    start_listener,
-    whrelay_cmd,
-)
+from tests.helpers.captures import SECOND, T0, capture, folder_state
+from tests.helpers.processes import ROOT, run_whrelay, start_listener, whrelay_cmd
+from tests.helpers.rawhttp import raw_request, request_bytes
 from whrelay.core.errors import ExitCode
 from whrelay.core.models import Capture, RawHeaders, WebhookSummary
 from whrelay.storage import Store
-
-T0 = 1_795_000_000_000_000
-"""2026-11-18T11:06:40Z in microseconds."""
-SECOND = 1_000_000
-
-
-def capture(
-    path: str = "/hooks",
-    *,
-    method: str = "POST",
-    query: str = "",
-    headers: RawHeaders = (),
-    body: bytes | None = None,
-    received_at: int = T0,
-) -> Capture:
-    return Capture(
-        method=method,
-        path=path,
-        query=query,
-        headers=headers,
-        body=body,
-        http_version="1.1",
-        remote_addr="127.0.0.1",
-        received_at=received_at,
-    )
 
 
 def seed(db: Path, *captures: Capture) -> list[WebhookSummary]:
@@ -417,7 +386,7 @@ def test_list_replay_export_and_cancel_take_the_same_filters_meaning_the_same() 
 def test_replay_and_export_select_as_list_does(
     history: Path, args: tuple[str, ...], expected: list[int]
 ) -> None:
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
 
     with target_server() as target:
         replayed = run_whrelay("replay", *args, "--to", str(target.port), "--db", str(history))
@@ -661,7 +630,7 @@ def stripe_capture(event_id: str, at: int) -> Capture:
 def test_show_verify_replay_and_export_take_the_senders_id(tmp_path: Path) -> None:
     """``evt_…`` names its webhook wherever an id is taken; one the sender sent twice names
     the newest, and stderr says which others have it."""
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
 
     db = tmp_path / "hooks.db"
     first, dup_old, dup_new = seed(

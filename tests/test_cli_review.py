@@ -22,14 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
-    ROOT,
-    raw_request,
-    run_whrelay,
-    start_listener,
-    wait_until,
-    whrelay_cmd,
-)
+from tests.helpers.processes import ROOT, run_whrelay, start_listener, whrelay_cmd
+from tests.helpers.rawhttp import raw_request
+from tests.helpers.wait import wait_until
 from whrelay.core.errors import ExitCode
 from whrelay.core.models import Attempt, Webhook, WebhookSummary
 from whrelay.render.webhooks import attempt_line, decoded_body
@@ -206,7 +201,7 @@ def test_send_refuses_a_method_that_is_not_a_token(method: str) -> None:
 
 async def test_send_json_has_no_made_up_ids(tmp_path: Path) -> None:
     """A test send is stored nowhere: its ids are null, not 0."""
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
 
     with target_server() as target:
         done = run_whrelay(
@@ -324,7 +319,7 @@ def test_show_says_when_gzip_does_not_decompress_cleanly(
 
 async def test_recorded_attempt_headers_include_host_and_content_length(tmp_path: Path) -> None:
     """The headers sent, as sent: the client's Host first and Content-Length last."""
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
 
     db = tmp_path / "hooks.db"
     with target_server() as target:
@@ -365,7 +360,7 @@ def test_list_notes_the_limit_only_when_it_cut_something_off(tmp_path: Path) -> 
 
 async def test_compact_lines_have_the_time_and_the_kind(tmp_path: Path) -> None:
     """Like the pretty lines, compact ones say when and what (provider/event)."""
-    from tests.test_listen_signatures import start_text_listener
+    from tests.helpers.processes import start_text_listener
 
     listener = start_text_listener(tmp_path, tmp_path / "hooks.db", output="compact")
     try:
@@ -423,7 +418,7 @@ def test_an_unreadable_database_is_exit_3_however_it_is_named() -> None:
 def test_replay_resign_sends_a_webhook_with_no_scheme_as_received_and_says_why(
     tmp_path: Path,
 ) -> None:
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
     from whrelay.core.models import Capture
     from whrelay.storage import Store
 
@@ -461,7 +456,7 @@ def test_replay_resign_sends_a_webhook_with_no_scheme_as_received_and_says_why(
 async def test_a_delivery_replayed_elsewhere_is_not_sent_again_by_listen(tmp_path: Path) -> None:
     """``whrelay replay`` delivers a webhook that ``listen`` is retrying: listen drops it
     rather than send it again, and does not overwrite ``delivered``."""
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
     from whrelay.storage import Store
 
     db = tmp_path / "hooks.db"
@@ -515,7 +510,7 @@ def test_delivered_is_final(tmp_path: Path) -> None:
 async def test_replay_with_another_body_warns_that_the_signature_no_longer_matches(
     tmp_path: Path,
 ) -> None:
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
 
     db = tmp_path / "hooks.db"
     edited = tmp_path / "edited.json"
@@ -649,7 +644,7 @@ def test_several_gzip_members_are_one_body() -> None:
 async def test_proxy_mode_says_when_it_passes_on_part_of_an_answer(
     tmp_path: Path,
 ) -> None:
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
 
     with target_server() as target:
         target.reply(status=200, body=b"x" * (2 << 20))
@@ -664,7 +659,7 @@ async def test_proxy_mode_says_when_it_passes_on_part_of_an_answer(
 
 
 async def test_a_paused_target_is_said_once_and_then_per_new_webhook(tmp_path: Path) -> None:
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
 
     with target_server() as target:
         target.reply(status=410)
@@ -730,7 +725,7 @@ async def test_ctrl_c_during_an_attempt_records_it_as_interrupted(
     """The target has the webhook and no answer came: ``show`` says so, rather than claim
     nothing was sent. Store mode keeps the delivery pending for the next listen; in proxy
     mode the sender (who got no answer) sends it again itself, so it is settled."""
-    from tests.targetserver import target_server
+    from tests.helpers.targetserver import target_server
 
     db = tmp_path / "hooks.db"
     with target_server() as target:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.processes import ROOT
 from whrelay.cli.common import COMPLETED_IDS
 from whrelay.cli.completions import COMPLETE_VAR, SHELLS, render
 from whrelay.core.models import Capture

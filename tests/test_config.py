@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, request_bytes, run_whrelay, send_raw, start_listener, whrelay_cmd
-from tests.targetserver import target_server
+from tests.helpers.processes import ROOT, run_whrelay, start_listener, whrelay_cmd
+from tests.helpers.rawhttp import request_bytes, send_raw
+from tests.helpers.targetserver import target_server
 from whrelay.core import configfile, paths
 from whrelay.core.configfile import ListenTable, key_lines, load
 from whrelay.core.errors import UsageError

@@ -21,30 +21,26 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.conftest import (
+from tests.helpers.memory import memory_kib, random_body, reset_peak
+from tests.helpers.processes import (
     ROOT,
     Listener,
-    memory_kib,
-    random_body,
-    raw_request,
-    reset_peak,
+    listening,
     run_in_terminal,
     run_whrelay,
-    send_raw,
     start_listener,
-    until,
-    url_port,
-    wait_until,
     whrelay_cmd,
 )
-from tests.targetserver import Recorded, Reply, TargetServer, target_server
+from tests.helpers.rawhttp import raw_request, send_raw, url_port
+from tests.helpers.targetserver import Recorded, Reply, TargetServer, target_server
+from tests.helpers.wait import until, wait_until
 from whrelay.core.models import Attempt, Delivery, DeliveryState, Trigger
 from whrelay.relay.client import Outgoing, Sender
 from whrelay.storage import Store
@@ -58,16 +54,6 @@ GRACE = 0.8
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def listening(db: Path, *args: str) -> Iterator[Listener]:
-    """A ``whrelay listen`` subprocess (with ``FAST``), stopped afterwards."""
-    listener = start_listener(db, *FAST, *args)
-    try:
-        yield listener
-    finally:
-        listener.stop()
 
 
 def request_bytes(
@@ -181,6 +167,7 @@ async def test_forwarded_request_is_byte_exact(tmp_path: Path) -> None:
         target_server() as pathed,
         listening(
             tmp_path / "hooks.db",
+            *FAST,
             "-f",
             str(plain.port),
             "--route",
@@ -298,7 +285,7 @@ async def test_h_replaces_host_and_a_header_named_twice_in_listen_replay_and_sen
     given = ("-H", "Host: app.test", "-H", "X-Twice: first", "-H", "x-twice: second")
     with (
         target_server() as target,
-        listening(db, "-f", str(target.port), *given) as listener,
+        listening(db, *FAST, "-f", str(target.port), *given) as listener,
     ):
         webhook_id = await post(listener.url, b"{}")
         await settled(db, [webhook_id])
@@ -340,7 +327,7 @@ async def test_duplicate_headers_differing_in_case_are_all_forwarded(tmp_path: P
     # target, in that order, spelled as received (and as the attempt record says was sent).
     db = tmp_path / "hooks.db"
     headers = [("Host", "h"), ("X-Dup", "one"), ("x-dup", "two"), ("X-DUP", "three")]
-    with target_server() as target, listening(db, "-f", str(target.port)) as listener:
+    with target_server() as target, listening(db, *FAST, "-f", str(target.port)) as listener:
         webhook_id = await send_raw(
             listener.url, request_bytes("POST", "/d", [*headers, ("Content-Length", "1")], b"d")
         )
@@ -355,7 +342,7 @@ async def test_duplicate_headers_differing_in_case_are_all_forwarded(tmp_path: P
 async def test_localhost_target_is_allowed(tmp_path: Path) -> None:
     with target_server() as target:
         db = tmp_path / "hooks.db"
-        with listening(db, "-f", f"http://localhost:{target.port}/in") as listener:
+        with listening(db, *FAST, "-f", f"http://localhost:{target.port}/in") as listener:
             webhook_id = await post(listener.url, b"to localhost")
             await settled(db, [webhook_id])
     [got] = target.requests
@@ -371,7 +358,7 @@ async def test_target_down_then_up_ordered_delivers_all_in_order(tmp_path: Path)
     db = tmp_path / "hooks.db"
     target = down_target()
     try:
-        with listening(db, "-f", str(target.port), "--ordered") as listener:
+        with listening(db, *FAST, "-f", str(target.port), "--ordered") as listener:
             bodies = [b"%d\x00webhook \xfe%d" % (i, i) for i in range(30)]
             ids = await post_all(listener.url, bodies)
             assert len(set(ids)) == 30
@@ -404,7 +391,7 @@ async def test_target_back_up_gets_its_queue_started_in_arrival_order(tmp_path: 
     db = tmp_path / "hooks.db"
     target = down_target()
     try:
-        with listening(db, "-f", str(target.port)) as listener:
+        with listening(db, *FAST, "-f", str(target.port)) as listener:
             ids = await post_all(listener.url, [b"webhook %d" % i for i in range(6)])
             await events(listener, "target_down")
             target.up()
@@ -432,10 +419,10 @@ async def test_a_later_listen_names_the_targets_still_waiting(tmp_path: Path) ->
     db = tmp_path / "hooks.db"
     target = down_target()
     try:
-        with listening(db, "-f", str(target.port)) as listener:
+        with listening(db, *FAST, "-f", str(target.port)) as listener:
             await post_all(listener.url, [b"one", b"two"])
             await events(listener, "target_down")
-        with listening(db) as later:  # no -f: those two stay pending
+        with listening(db, *FAST) as later:  # no -f: those two stay pending
             pass  # its warnings are read once it has stopped
     finally:
         target.close()
@@ -520,7 +507,7 @@ async def test_500_then_200_is_retried(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target:
         target.queue(Reply(500, body=b"boom"), Reply(503, body=b"busy"))
-        with listening(db, "-f", str(target.port)) as listener:
+        with listening(db, *FAST, "-f", str(target.port)) as listener:
             webhook_id = await post(listener.url, b"retry me")
             [delivery] = await settled(db, [webhook_id])
             seen = await events(listener, "attempt", 3)
@@ -542,7 +529,7 @@ async def test_4xx_is_not_retried(tmp_path: Path, status: int) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target:
         target.queue(Reply(status, body=b"no such hook"))
-        with listening(db, "-f", str(target.port)) as listener:
+        with listening(db, *FAST, "-f", str(target.port)) as listener:
             webhook_id = await post(listener.url, b"once")
             [delivery] = await settled(db, [webhook_id], "failed")
             [event] = await events(listener, "attempt")
@@ -561,7 +548,7 @@ async def test_redirect_is_not_followed(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target, target_server() as elsewhere:
         target.reply(302, {"Location": elsewhere.url + "/stolen"}, b"moved")
-        with listening(db, "-f", str(target.port)) as listener:
+        with listening(db, *FAST, "-f", str(target.port)) as listener:
             webhook_id = await post(listener.url, b"stay here")
             [delivery] = await settled(db, [webhook_id], "failed")
             await asyncio.sleep(GRACE)
@@ -577,7 +564,7 @@ async def test_429_retry_after_is_honoured(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target:
         target.queue(Reply(429, (("Retry-After", "1"),), b"slow down"))
-        with listening(db, "-f", str(target.port)) as listener:
+        with listening(db, *FAST, "-f", str(target.port)) as listener:
             webhook_id = await post(listener.url, b"later")
             await settled(db, [webhook_id])
             first_event = (await events(listener, "attempt"))[0]
@@ -593,7 +580,7 @@ async def test_410_pauses_the_target(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target:
         target.reply(410, body=b"gone")
-        with listening(db, "-f", str(target.port)) as listener:
+        with listening(db, *FAST, "-f", str(target.port)) as listener:
             gone = await post(listener.url, b"first")
             [paused] = await events(listener, "target_paused")
             assert paused["target"] == target.url
@@ -605,7 +592,7 @@ async def test_410_pauses_the_target(tmp_path: Path) -> None:
             assert target.bodies == [b"first"]  # nothing more sent to a paused target
             assert [d.state for i in later for d in deliveries(db, i)] == ["pending"] * 2
         # The pending ones are kept for the next run, which delivers them.
-        with listening(db, "-f", str(target.port)):
+        with listening(db, *FAST, "-f", str(target.port)):
             await settled(db, later)
     # Without --ordered a lane sends up to 8 at once: both start in arrival order, but which
     # request the target sees first is up to the connections.
@@ -619,7 +606,7 @@ async def test_a_down_target_does_not_delay_another(tmp_path: Path) -> None:
     healthy = TargetServer().start()
     broken = down_target()
     try:
-        with listening(db, "-f", str(healthy.port), "-f", str(broken.port)) as listener:
+        with listening(db, *FAST, "-f", str(healthy.port), "-f", str(broken.port)) as listener:
             bodies = [b"fan-out %d" % i for i in range(12)]
             ids = await post_all(listener.url, bodies)
             await arrivals(healthy, 12)
@@ -651,7 +638,7 @@ async def test_stalled_target_times_out_and_is_retried(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target:
         target.queue(Reply(stall=30))
-        with listening(db, "-f", str(target.port), "--timeout", "1s") as listener:
+        with listening(db, *FAST, "-f", str(target.port), "--timeout", "1s") as listener:
             webhook_id = await post(listener.url, b"slow")
             await settled(db, [webhook_id])
             seen = await events(listener, "attempt", 2)
@@ -684,7 +671,7 @@ async def test_pending_deliveries_survive_a_restart(tmp_path: Path, sig: int) ->
         assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
         assert [d.state for i in ids for d in deliveries(db, i)] == ["pending"] * len(ids)
         target.up()
-        with listening(db, "-f", str(target.port)):
+        with listening(db, *FAST, "-f", str(target.port)):
             await settled(db, ids)
     finally:
         target.close()
@@ -752,7 +739,7 @@ async def test_sender_guard_blocks_non_loopback_before_connecting() -> None:
 
 async def test_request_target_and_host_never_choose_the_destination(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
-    with target_server() as target, listening(db, "-f", str(target.port)) as listener:
+    with target_server() as target, listening(db, *FAST, "-f", str(target.port)) as listener:
         absolute = await send_raw(
             listener.url,
             request_bytes(
@@ -810,7 +797,7 @@ async def test_proxy_mode_passes_the_targets_answer_through(tmp_path: Path) -> N
                 compressed,
             ),
         )
-        with listening(db, "-f", str(target.port), "--mode", "proxy") as listener:
+        with listening(db, *FAST, "-f", str(target.port), "--mode", "proxy") as listener:
             async with aiohttp.ClientSession(auto_decompress=False) as session:
                 async with session.post(listener.url + "tea", data=b"brew") as response:
                     assert response.status == 418
@@ -864,7 +851,9 @@ async def test_proxy_mode_passes_the_targets_header_bytes_on_exactly(tmp_path: P
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        with listening(tmp_path / "hooks.db", "-f", str(port), "--mode", "proxy") as listener:
+        with listening(
+            tmp_path / "hooks.db", *FAST, "-f", str(port), "--mode", "proxy"
+        ) as listener:
             response = await raw_request(
                 listener.url,
                 b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
@@ -886,7 +875,7 @@ async def test_proxy_mode_forwards_only_what_is_committed(tmp_path: Path) -> Non
     db = tmp_path / "hooks.db"
     with (
         target_server() as target,
-        listening(db, "-f", str(target.port), "--mode", "proxy") as listener,
+        listening(db, *FAST, "-f", str(target.port), "--mode", "proxy") as listener,
     ):
         lock = WriteLock(lock_path(db))
         lock.acquire()
@@ -920,7 +909,7 @@ async def test_proxy_mode_answers_head_with_the_targets_length(tmp_path: Path) -
     db = tmp_path / "hooks.db"
     with target_server() as target:
         target.reply(200, (("X-Kind", "head"),), b"x" * 1234)
-        with listening(db, "-f", str(target.port), "--mode", "proxy") as listener:
+        with listening(db, *FAST, "-f", str(target.port), "--mode", "proxy") as listener:
             reader, writer = await asyncio.open_connection("127.0.0.1", url_port(listener.url))
             writer.write(
                 request_bytes("HEAD", "/probe", [("Host", "localhost"), ("Connection", "close")])
@@ -943,7 +932,7 @@ async def test_proxy_mode_answers_head_with_the_targets_length(tmp_path: Path) -
 
 async def delivered_history(db: Path, target: TargetServer, count: int) -> list[int]:
     """Forward ``count`` webhooks to ``target`` with a short-lived listener; their ids."""
-    with listening(db, "-f", str(target.port)) as listener:
+    with listening(db, *FAST, "-f", str(target.port)) as listener:
         ids = await post_all(
             listener.url, [b"payload %d \x00\xff" % i for i in range(count)], "/h?x=1"
         )
@@ -956,7 +945,7 @@ async def test_replay_sends_identical_bytes_again(tmp_path: Path) -> None:
     with (
         target_server() as target,
         target_server() as other,
-        listening(db, "-f", str(target.port)) as listener,
+        listening(db, *FAST, "-f", str(target.port)) as listener,
     ):
         ids = await post_all(listener.url, [b"payload %d \x00\xff" % i for i in range(3)], "/h?x=1")
         await settled(db, ids)
@@ -1049,7 +1038,7 @@ async def test_list_status_show_and_dry_run(tmp_path: Path) -> None:
         try:
             target.queue(Reply(200), Reply(400, body=b"bad"))
             with listening(
-                db, "-f", str(target.port), "--route", f"/later/*={unreachable.port}"
+                db, *FAST, "-f", str(target.port), "--route", f"/later/*={unreachable.port}"
             ) as listener:
                 delivered = await post(listener.url, b"fine", "/ok")
                 await settled(db, [delivered])
@@ -1110,7 +1099,7 @@ async def test_bulk_replay_of_failed_sends_only_the_failed_deliveries(tmp_path: 
     db = tmp_path / "hooks.db"
     with target_server() as fine, target_server() as picky:
         picky.reply(400, body=b"no")
-        with listening(db, "-f", str(fine.port), "-f", str(picky.port)) as listener:
+        with listening(db, *FAST, "-f", str(fine.port), "-f", str(picky.port)) as listener:
             both = await post(listener.url, b"to both", "/two")
             await until(
                 lambda: len([d for d in deliveries(db, both) if d.state != "pending"]) == 2 or None,
@@ -1145,7 +1134,7 @@ async def test_large_response_is_capped(tmp_path: Path) -> None:
     big = bytes(range(256)) * (5 * MiB // 256)
     with target_server() as target:
         target.reply(200, {"Content-Type": "application/octet-stream"}, big)
-        with listening(db, "-f", str(target.port)) as listener:
+        with listening(db, *FAST, "-f", str(target.port)) as listener:
             webhook_id = await post(listener.url, b"give me a lot")
             await settled(db, [webhook_id])
     [attempt] = attempts(db, webhook_id)
@@ -1165,7 +1154,7 @@ async def test_a_large_body_is_forwarded_byte_exact_without_copies_of_it(
     body = random_body(24 * MiB, 11)
     with (
         target_server() as target,
-        listening(db, "--mode", mode, "-f", str(target.port)) as listener,
+        listening(db, *FAST, "--mode", mode, "-f", str(target.port)) as listener,
     ):
         await post(listener.url, b"warm-up")
         target.wait_for(1)
@@ -1352,7 +1341,7 @@ async def test_cancel_from_another_process_stops_a_running_listen_retrying_it(
     it goes on retrying another webhook. ``list --status cancelled`` and ``show`` say so;
     ``cancel --status pending --target`` gives up the rest."""
     db = tmp_path / "hooks.db"
-    with target_server() as target, listening(db, "-f", str(target.port)) as listener:
+    with target_server() as target, listening(db, *FAST, "-f", str(target.port)) as listener:
         target.reply(500, body=b"broken")
         webhook = await post(listener.url, b'{"n":1}')
         await until(lambda: len(attempts(db, webhook)) >= 2, "the listen to retry")

@@ -18,7 +18,9 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from tests.conftest import Flood, assert_stored_exactly, start_listener, stored_webhook
+from tests.helpers.captures import stored_webhook
+from tests.helpers.flood import Flood, assert_stored_exactly
+from tests.helpers.processes import start_listener
 from whrelay.core.models import header_value
 from whrelay.storage import Store, WebhookFilter
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from haralyzer import HarParser
 
-from tests.conftest import ROOT, run_whrelay
-from tests.targetserver import Recorded, target_server
+from tests.helpers.processes import ROOT, run_whrelay
+from tests.helpers.targetserver import Recorded, target_server
 from whrelay.core.models import Capture, RawHeaders, Webhook
 from whrelay.signatures import REDACTED
 from whrelay.storage import Store
@@ -290,7 +290,7 @@ async def test_listen_json_output_imports_back_the_same(tmp_path: Path) -> None:
     """``listen -o json``'s webhook lines are whole records: its output imports elsewhere."""
     import aiohttp
 
-    from tests.conftest import start_listener
+    from tests.helpers.processes import start_listener
 
     db = tmp_path / "hooks.db"
     listener = start_listener(db)

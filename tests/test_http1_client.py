@@ -4,52 +4,15 @@ test's server writes exact bytes, so the framing the client must read is under c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import self_signed, url_port
+from tests.helpers.rawhttp import url_port
+from tests.helpers.rawserver import canned, keeping_alive, self_signed
+from tests.helpers.wait import until
 from whrelay.relay.http1 import MAX_HEAD, MAX_IDLE_PER_TARGET, Http1Client, ProtocolError
-
-
-@contextlib.asynccontextmanager
-async def canned(*answers: bytes) -> AsyncIterator[tuple[str, list[bytes]]]:
-    """A server on 127.0.0.1 that answers the n-th request on a connection with
-    ``answers[n]`` (then closes if that was the last); yields its URL and the request heads."""
-    heads: list[bytes] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            for answer in answers:
-                head = await reader.readuntil(b"\r\n\r\n")
-                heads.append(head)
-                length = next(
-                    (
-                        int(line.split(b":", 1)[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length:")
-                    ),
-                    0,
-                )
-                await reader.readexactly(length)
-                writer.write(answer)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/hook", heads
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def client() -> Http1Client:
@@ -62,7 +25,8 @@ async def test_a_chunked_answer_with_trailers_is_read_whole_and_the_connection_r
         b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
     )
     plain = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
-    async with canned(chunked, plain) as (url, heads):
+    async with canned(chunked, plain) as target:
+        url = target.url
         http = client()
         first = await http.request("POST", url, ((b"X-In", b"1"),), b"body")
         second = await http.request("POST", url, (), b"")
@@ -70,12 +34,13 @@ async def test_a_chunked_answer_with_trailers_is_read_whole_and_the_connection_r
     assert (first.status, first.body, first.truncated) == (200, b"abcde", False)
     assert (b"X-A", b"1") in first.headers
     assert (second.status, second.body) == (201, b"ok")
-    assert len(heads) == 2  # both on one connection: the server answered both in turn
+    assert len(target.heads) == 2  # both on one connection: the server answered both in turn
 
 
 async def test_a_chunked_answer_without_trailers_ends_at_the_blank_line() -> None:
     answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
-    async with canned(answer) as (url, _):
+    async with canned(answer) as target:
+        url = target.url
         http = client()
         response = await asyncio.wait_for(http.request("GET", url, (), None), 5)
         await http.close()
@@ -88,7 +53,8 @@ async def test_interim_answers_are_skipped() -> None:
         b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
         b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
     )
-    async with canned(answer) as (url, _):
+    async with canned(answer) as target:
+        url = target.url
         http = client()
         response = await http.request("POST", url, (), b"x")
         await http.close()
@@ -101,7 +67,8 @@ async def test_interim_answers_are_skipped() -> None:
 
 async def test_an_answer_framed_by_the_close_is_read_to_the_end() -> None:
     answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it"
-    async with canned(answer) as (url, _):
+    async with canned(answer) as target:
+        url = target.url
         http = client()
         response = await http.request("GET", url, (), None)
         await http.close()
@@ -118,7 +85,8 @@ async def test_an_answer_framed_by_the_close_is_read_to_the_end() -> None:
     ids=["head too large", "header without colon", "bad status"],
 )
 async def test_an_answer_that_is_not_http_is_a_protocol_error(answer: bytes) -> None:
-    async with canned(answer) as (url, _):
+    async with canned(answer) as target:
+        url = target.url
         http = client()
         with pytest.raises(ProtocolError):
             await http.request("GET", url, (), None)
@@ -141,7 +109,8 @@ async def test_two_different_content_lengths_are_a_protocol_error(lengths: bytes
     """Which one frames the body is the target's secret: the last one won, and ``2`` then
     ``9`` read ``okHTTP/1.`` (the next answer's first bytes) as the body."""
     answer = b"HTTP/1.1 200 OK\r\n" + lengths + b"\r\nok" + b"HTTP/1.1 200 OK\r\n\r\n"
-    async with canned(answer) as (url, _):
+    async with canned(answer) as target:
+        url = target.url
         http = client()
         with pytest.raises(ProtocolError, match="different values: 2, 9"):
             await http.request("GET", url, (), None)
@@ -153,13 +122,14 @@ async def test_two_different_content_lengths_are_a_protocol_error(lengths: bytes
 )
 async def test_the_same_content_length_repeated_is_that_length(lengths: bytes) -> None:
     answer = b"HTTP/1.1 200 OK\r\n" + lengths + b"\r\nok"
-    async with canned(answer, answer) as (url, heads):
+    async with canned(answer, answer) as target:
+        url = target.url
         http = client()
         first = await http.request("GET", url, (), None)
         second = await http.request("GET", url, (), None)
         await http.close()
     assert (first.body, second.body) == (b"ok", b"ok")
-    assert len(heads) == 2  # on one connection
+    assert len(target.heads) == 2  # on one connection
 
 
 @pytest.mark.parametrize(
@@ -167,7 +137,8 @@ async def test_the_same_content_length_repeated_is_that_length(lengths: bytes) -
 )
 async def test_a_chunk_not_followed_by_crlf_is_a_protocol_error(body: bytes) -> None:
     answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body
-    async with canned(answer) as (url, _):
+    async with canned(answer) as target:
+        url = target.url
         http = client()
         with pytest.raises(ProtocolError, match="not followed by CRLF"):
             await asyncio.wait_for(http.request("GET", url, (), None), 10)
@@ -179,18 +150,20 @@ async def test_chunked_with_a_content_length_is_read_chunked_and_not_reused() ->
     smuggling sign, so the connection carries nothing more."""
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
     answer += b"2\r\nhi\r\n0\r\n\r\n"
-    async with canned(answer, answer) as (url, heads):
+    async with canned(answer, answer) as target:
+        url = target.url
         http = client()
         first = await http.request("GET", url, (), None)
         assert http.idle("http", "127.0.0.1", url_port(url)) == 0
         await http.close()
     assert first.body == b"hi"
-    assert len(heads) == 1
+    assert len(target.heads) == 1
 
 
 async def test_a_transfer_coding_that_is_not_chunked_last_runs_to_the_close() -> None:
     answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\nConnection: close\r\n\r\n"
-    async with canned(answer + b"raw bytes") as (url, _):
+    async with canned(answer + b"raw bytes") as target:
+        url = target.url
         http = client()
         response = await http.request("GET", url, (), None)
         await http.close()
@@ -200,89 +173,35 @@ async def test_a_transfer_coding_that_is_not_chunked_last_runs_to_the_close() ->
 # --- the pool of idle connections --------------------------------------------------------------
 
 
-@dataclass
-class Counted:
-    """What a keep-alive server saw of its connections."""
-
-    url: str
-    opened: int = 0
-    ended: int = 0
-    """Connections the client closed."""
-    requests: int = 0
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    """Answers wait for it (set from the start unless the test holds them)."""
-
-
-@contextlib.asynccontextmanager
-async def keep_alive_server(hold: bool = False) -> AsyncIterator[Counted]:
-    """A server on 127.0.0.1 that answers every request ``204`` and keeps the connection,
-    counting connections opened and closed by the client."""
-    counted = Counted("")
-    if not hold:
-        counted.release.set()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        counted.opened += 1
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                counted.requests += 1
-                await counted.release.wait()
-                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-                await writer.drain()
-        except asyncio.IncompleteReadError:
-            counted.ended += 1
-        except ConnectionError:
-            counted.ended += 1
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    counted.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
-    try:
-        yield counted
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not {what} within {timeout} s")
-        await asyncio.sleep(0.01)
-
-
 async def test_idle_connections_are_kept_up_to_the_bound_per_target() -> None:
-    async with keep_alive_server(hold=True) as server:
+    async with keeping_alive(hold=True) as server:
         http = client()
         port = url_port(server.url)
         burst = [
             asyncio.create_task(http.request("POST", server.url, (), b"x"))
             for _ in range(MAX_IDLE_PER_TARGET + 3)
         ]
-        await until(lambda: server.requests == len(burst), "every request in")
+        await until(lambda: len(server.requests) == len(burst), "every request in")
         server.release.set()
         assert [r.status for r in await asyncio.gather(*burst)] == [204] * len(burst)
-        assert server.opened == MAX_IDLE_PER_TARGET + 3
+        assert server.connections == MAX_IDLE_PER_TARGET + 3
         assert http.idle("http", "127.0.0.1", port) == MAX_IDLE_PER_TARGET
-        await until(lambda: server.ended == 3, "the three beyond the bound closed")
+        await until(lambda: server.closed == 3, "the three beyond the bound closed")
         # The ones kept are used again: no new connection.
         await http.request("POST", server.url, (), b"x")
-        assert server.opened == MAX_IDLE_PER_TARGET + 3
+        assert server.connections == MAX_IDLE_PER_TARGET + 3
         await http.close()
-        await until(lambda: server.ended == server.opened, "every connection closed")
+        await until(lambda: server.closed == server.connections, "every connection closed")
 
 
 async def test_an_idle_connection_is_closed_once_it_expires() -> None:
-    async with keep_alive_server() as server:
+    async with keeping_alive() as server:
         http = Http1Client(allow=lambda a: a == "127.0.0.1", response_cap=1024, idle_expiry=0.2)
         assert (await http.request("POST", server.url, (), b"x")).status == 204
-        await until(lambda: server.ended == 1, "the idle connection closed by the client")
+        await until(lambda: server.closed == 1, "the idle connection closed by the client")
         assert http.idle("http", "127.0.0.1", url_port(server.url)) == 0
         assert (await http.request("POST", server.url, (), b"x")).status == 204
-        assert server.opened == 2  # a new one, not the expired one
+        assert server.connections == 2  # a new one, not the expired one
         await http.close()
 
 
@@ -298,22 +217,15 @@ async def test_a_tls_context_is_made_once_per_target(tmp_path: Path) -> None:
     server_tls = self_signed(tmp_path)
     close = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(close)
-            await writer.drain()
-        writer.close()
-
-    servers = [await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls) for _ in "ab"]
-    urls = [f"https://127.0.0.1:{s.sockets[0].getsockname()[1]}/hook" for s in servers]
-    http = Http1Client(allow=lambda a: a == "127.0.0.1", response_cap=1024, tls_context=context)
-    try:
-        for url in urls[:1] * 3 + urls[1:] * 2:  # a connection each (Connection: close)
-            assert (await http.request("GET", url, (), None)).body == b"ok"
-    finally:
-        await http.close()
-        for server in servers:
-            server.close()
-            await server.wait_closed()
+    async with (
+        canned(close, ssl_context=server_tls) as a,
+        canned(close, ssl_context=server_tls) as b,
+    ):
+        urls = [a.url.replace("http:", "https:"), b.url.replace("http:", "https:")]
+        http = Http1Client(allow=lambda a: a == "127.0.0.1", response_cap=1024, tls_context=context)
+        try:
+            for url in urls[:1] * 3 + urls[1:] * 2:  # a connection each (Connection: close)
+                assert (await http.request("GET", url, (), None)).body == b"ok"
+        finally:
+            await http.close()
     assert len(made) == 2

@@ -24,17 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
-    Listener,
-    RawResponse,
-    raw_request,
-    read_response,
-    request_bytes,
-    start_listener,
-    stored_count,
-    stored_webhook,
-    url_port,
-)
+from tests.helpers.captures import stored_count, stored_webhook
+from tests.helpers.processes import Listener, start_listener
+from tests.helpers.rawhttp import RawResponse, raw_request, read_response, request_bytes, url_port
 from whrelay.receiver.http import ACCEPT_RETRY, Request, Response, _serialize
 
 HOST = ("Host", "127.0.0.1")

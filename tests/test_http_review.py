@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import until
+from tests.helpers.wait import until
 from whrelay.receiver.http import HttpServer, Limits, Request, Response, plain
 
 
@@ -38,7 +38,7 @@ class Stub:
 
 
 @contextlib.asynccontextmanager
-async def serving(idle: float = 15.0) -> AsyncIterator[tuple[HttpServer, Stub]]:
+async def stub_server(idle: float = 15.0) -> AsyncIterator[tuple[HttpServer, Stub]]:
     stub = Stub()
     server = HttpServer(stub, Limits(1 << 20, 30.0, idle))
     await server.start("127.0.0.1", 0)
@@ -85,7 +85,7 @@ async def read_until_eof(reader: asyncio.StreamReader, timeout: float) -> tuple[
 
 async def test_a_valid_request_before_a_malformed_one_in_the_same_read_is_answered() -> None:
     bad = b"POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx"
-    async with serving() as (server, stub):
+    async with stub_server() as (server, stub):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(post("/a", b"1") + bad)
         data, _ = await read_until_eof(reader, 3)
@@ -95,7 +95,7 @@ async def test_a_valid_request_before_a_malformed_one_in_the_same_read_is_answer
 
 
 async def test_complete_pipelined_requests_then_half_close_are_all_answered() -> None:
-    async with serving() as (server, stub):
+    async with stub_server() as (server, stub):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(post("/a", b"1") + post("/b", b"2") + post("/c", b"3"))
         writer.write_eof()
@@ -111,7 +111,7 @@ async def test_a_request_pipelined_behind_an_h2c_upgrade_is_not_silently_dropped
         b"POST /u HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
         b"Content-Length: 2\r\n\r\nab"
     )
-    async with serving() as (server, _stub):
+    async with stub_server() as (server, _stub):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(upgrade + post("/next", b"zz"))
         data, eof = await read_until_eof(reader, 2)
@@ -122,7 +122,7 @@ async def test_a_request_pipelined_behind_an_h2c_upgrade_is_not_silently_dropped
 
 
 async def test_half_close_while_an_answer_drains_closes_the_connection() -> None:
-    async with serving() as (server, _):
+    async with stub_server() as (server, _):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(b"GET /_big HTTP/1.1\r\nHost: a\r\n\r\n")
         await until(lambda: draining(server), "the answer to wait on us to read it")
@@ -139,7 +139,7 @@ async def test_half_close_while_an_answer_drains_closes_the_connection() -> None
 
 async def test_a_pipelined_flood_that_never_reads_stays_bounded_and_is_cut_off() -> None:
     request = b"GET /_x HTTP/1.1\r\nHost: a\r\n\r\n"
-    async with serving(idle=1.0) as (server, _):
+    async with stub_server(idle=1.0) as (server, _):
         _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -161,7 +161,7 @@ async def test_a_pipelined_flood_that_never_reads_stays_bounded_and_is_cut_off()
 async def test_connect_with_a_path_target_is_refused_and_not_handled() -> None:
     """llhttp takes what follows a CONNECT head as tunnel data: never stored, never a 2xx."""
     head = b"CONNECT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
-    async with serving() as (server, stub):
+    async with stub_server() as (server, stub):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(head)
         data, eof = await read_until_eof(reader, 3)

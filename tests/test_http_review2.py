@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import until
-from tests.test_http_review import body_coming, serving
+from tests.helpers.wait import until
+from tests.test_http_review import body_coming, stub_server
 
 
 async def _answer(reader: asyncio.StreamReader, timeout: float) -> bytes:
@@ -16,7 +16,7 @@ async def _answer(reader: asyncio.StreamReader, timeout: float) -> bytes:
 
 
 async def test_chunked_body_of_many_small_chunks_does_not_stall() -> None:
-    async with serving() as (server, stub):
+    async with stub_server() as (server, stub):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         head = b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
         writer.write(head + b"1\r\nX\r\n" * 4097)  # more chunks than StreamReader's 4096
@@ -31,7 +31,7 @@ async def test_chunked_body_of_many_small_chunks_does_not_stall() -> None:
 
 
 async def test_upgrade_request_body_in_two_writes_is_read() -> None:
-    async with serving() as (server, stub):
+    async with stub_server() as (server, stub):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         body = b"x" * 100_000
         writer.write(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.processes import ROOT
 from whrelay.core.models import Capture
 from whrelay.storage import Store
 

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import os
 import re
 import signal
 import subprocess
@@ -27,8 +26,17 @@ import pytest
 import standardwebhooks
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from tests.conftest import ROOT, Listener, raw_request, run_whrelay, start_listener, whrelay_cmd
-from tests.targetserver import Recorded, TargetServer, target_server
+from tests.helpers.processes import (
+    ROOT,
+    Listener,
+    TextListener,
+    run_whrelay,
+    start_listener,
+    start_text_listener,
+    whrelay_cmd,
+)
+from tests.helpers.rawhttp import raw_request
+from tests.helpers.targetserver import Recorded, TargetServer, target_server
 from whrelay.core.models import Capture
 from whrelay.storage import Store
 
@@ -131,55 +139,6 @@ def listeners(tmp_path: Path) -> Iterator[Callable[..., Listener]]:
 def target() -> Iterator[TargetServer]:
     with target_server() as server:
         yield server
-
-
-@dataclass
-class TextListener:
-    """A ``whrelay listen`` with human output (pretty or compact) captured to files."""
-
-    proc: subprocess.Popen[bytes]
-    url: str
-    out_path: Path
-    err_path: Path
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-    @property
-    def output(self) -> bytes:
-        return self.out_path.read_bytes() + self.err_path.read_bytes()
-
-
-def start_text_listener(tmp_path: Path, db: Path, *extra: str, output: str) -> TextListener:
-    n = next(_counter)
-    out_path, err_path = tmp_path / f"listen-{n}.out", tmp_path / f"listen-{n}.err"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen(
-            whrelay_cmd("listen", "--port", "0", "--output", output, "--db", str(db), *extra),
-            stdout=out,
-            stderr=err,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = re.search(
-            rb"http://127\.0\.0\.1:\d+/", out_path.read_bytes() + err_path.read_bytes()
-        )
-        if found:
-            return TextListener(proc, found.group().decode(), out_path, err_path)
-        if proc.poll() is not None:
-            raise AssertionError(f"listen exited early: {err_path.read_bytes()!r}")
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise AssertionError("listen printed no URL in 30 s")
 
 
 @pytest.fixture

@@ -12,19 +12,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import (
-    ROOT,
-    Flood,
-    assert_stored_exactly,
-    request_bytes,
-    run_whrelay,
-    send_raw,
-    start_listener,
-    until,
-    wait_until,
-    whrelay_cmd,
-)
-from tests.targetserver import TargetServer
+from tests.helpers.flood import Flood, assert_stored_exactly
+from tests.helpers.processes import ROOT, run_whrelay, start_listener, whrelay_cmd
+from tests.helpers.rawhttp import request_bytes, send_raw
+from tests.helpers.targetserver import TargetServer
+from tests.helpers.wait import until, wait_until
 from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger, now_micros
 from whrelay.receiver.retention import prune_interval
 from whrelay.storage import Store, WebhookFilter

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from tests.conftest import ROOT
+from tests.helpers.processes import ROOT
 from whrelay.cli.main import app
 
 README = (ROOT / "README.md").read_text()

@@ -23,22 +23,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import (
-    ROOT,
-    Flood,
-    Listener,
-    RawResponse,
-    assert_stored_exactly,
-    flood_request,
-    raw_request,
-    read_response,
-    request_bytes,
-    start_listener,
-    stored_count,
-    stored_webhook,
-    url_port,
-    whrelay_cmd,
-)
+from tests.helpers.captures import stored_count, stored_webhook
+from tests.helpers.flood import Flood, assert_stored_exactly, flood_request
+from tests.helpers.processes import ROOT, Listener, start_listener, whrelay_cmd
+from tests.helpers.rawhttp import RawResponse, raw_request, read_response, request_bytes, url_port
 from whrelay import __version__
 from whrelay.core.config import ListenSettings
 from whrelay.core.events import ListenEvent, RequestRefused, WebhookReceived

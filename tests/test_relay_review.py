@@ -1,7 +1,7 @@
 """Review of forwarding and replay (whrelay.relay, whrelay.core.retry, the write lock): each defect
 found, pinned by the safe behaviour.
 
-Targets here are scripted raw servers on 127.0.0.1 (``RawTarget``) that write exact bytes and
+Targets here are scripted raw servers on 127.0.0.1 (``RawServer``) that write exact bytes and
 record exactly what arrived (request heads byte for byte, which connection carried each
 request, which connections the client closed), or the recording ``TargetServer``. Listeners
 are real ``whrelay listen`` subprocesses over real SQLite files. Waits poll with deadlines;
@@ -20,30 +20,18 @@ import hmac
 import json
 import os
 import re
-import ssl
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 
-from tests.conftest import (
-    Listener,
-    raw_request,
-    request_bytes,
-    run_whrelay,
-    self_signed,
-    send_raw,
-    start_listener,
-    stored_count,
-    stored_webhook,
-    until,
-)
-from tests.targetserver import target_server
-from tests.test_http1_client import canned
+from tests.helpers.captures import capture, stored_count, stored_webhook
+from tests.helpers.processes import Listener, listening, run_whrelay
+from tests.helpers.rawhttp import raw_request, request_bytes, send_raw
+from tests.helpers.rawserver import OK, RawServer, Seen, answers, canned, self_signed, serving_raw
+from tests.helpers.targetserver import target_server
+from tests.helpers.wait import until
 from whrelay.core.models import Attempt, Capture, Trigger, now_micros
 from whrelay.core.retry import parse_retry_after
 from whrelay.relay.client import Outgoing, Sender, forwarded_headers
@@ -53,154 +41,11 @@ from whrelay.storage import Store
 MiB = 1 << 20
 FAST = ("--durability", "normal", "--retry-schedule", "0.2")
 """Options most listeners here get: quick commits and a quick retry."""
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HUGE_YEAR = "Wed, 21 Oct 99999999999999999999 07:28:00 GMT"
 
 
-# --- a scripted raw target -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """One request as it arrived at a ``RawTarget``."""
-
-    number: int
-    """Arrival order over every connection, from 1."""
-    connection: int
-    """Which connection carried it (numbered from 1 in accept order)."""
-    head: bytes
-    """The request line and header lines, up to and including the blank line."""
-    body: bytes
-
-    @property
-    def request_line(self) -> bytes:
-        return self.head.split(b"\r\n", 1)[0]
-
-    def header(self, name: bytes) -> bytes | None:
-        """The first value of header ``name`` (case-insensitive), bytes as they arrived."""
-        for line in self.head[:-4].split(b"\r\n")[1:]:
-            key, _, value = line.partition(b":")
-            if key.strip().lower() == name.lower():
-                return value.strip(b" \t")
-        return None
-
-
-Answer = Callable[[int], bytes]
-"""What a ``RawTarget`` writes in answer to request number n (counted over all connections)."""
-
-
-@dataclass
-class RawTarget:
-    """An HTTP/1.1 target on 127.0.0.1, in the test's event loop, that writes exact bytes.
-
-    Requests are framed by Content-Length only (the forwarder always sends one). A
-    connection stays open after each answer until the client closes it.
-    """
-
-    answer: Answer = field(default=lambda n: OK)
-    ssl_context: ssl.SSLContext | None = None
-    requests: list[Seen] = field(default_factory=list)
-    connections: int = 0
-    closed_by_client: set[int] = field(default_factory=set)
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def bodies(self) -> list[bytes]:
-        return [seen.body for seen in self.requests]
-
-    async def __aenter__(self) -> RawTarget:
-        self._server = await asyncio.start_server(
-            self._handle, "127.0.0.1", 0, ssl=self.ssl_context
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        self.connections += 1
-        connection = self.connections
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except asyncio.IncompleteReadError as error:
-                    if not error.partial:
-                        self.closed_by_client.add(connection)
-                    return
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                body = await reader.readexactly(length)
-                seen = Seen(len(self.requests) + 1, connection, head, body)
-                self.requests.append(seen)
-                writer.write(self.answer(seen.number))
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            self.closed_by_client.add(connection)
-        finally:
-            writer.close()
-            self._handlers.discard(task)
-
-    async def wait_for(self, count: int, timeout: float = 10) -> list[Seen]:
-        """Wait until ``count`` requests have arrived; return them all."""
-        await until(lambda: len(self.requests) >= count, f"{count} requests", timeout)
-        return list(self.requests)
-
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@contextlib.asynccontextmanager
-async def serving(handler: Handler) -> AsyncIterator[int]:
-    """A TCP server on 127.0.0.1 running ``handler`` per connection; yields its port."""
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-def answers(*scripted: bytes, then: bytes = OK) -> Answer:
-    """Answer request n with ``scripted[n - 1]``, and every later one with ``then``."""
-    return lambda n: scripted[n - 1] if n <= len(scripted) else then
-
-
 # --- helpers -------------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def listening(db: Path, *args: str) -> AsyncIterator[Listener]:
-    """A ``whrelay listen`` subprocess, stopped afterwards (off the loop, so targets in it
-    keep answering while it shuts down)."""
-    listener = await asyncio.to_thread(start_listener, db, *args)
-    try:
-        yield listener
-    finally:
-        await asyncio.to_thread(listener.stop)
 
 
 def stored_attempts(db: Path, webhook_id: int) -> list[Attempt]:
@@ -238,10 +83,6 @@ async def send_once(sender: Sender, url: str, webhook_id: int = 1) -> Attempt:
     )
 
 
-def capture(path: str = "/hook") -> Capture:
-    return Capture("POST", path, "", ((b"Host", b"x"),), b"{}", "1.1", "127.0.0.1", now_micros())
-
-
 # --- 1. Retry-After that is not a number a float can be made of ----------------------------------
 
 
@@ -262,7 +103,7 @@ async def test_unusable_retry_after_still_records_the_attempt_and_retries(
     busy = b"HTTP/1.1 503 Busy\r\nRetry-After: " + value + b"\r\nContent-Length: 0\r\n\r\n"
     db = tmp_path / "hooks.db"
     async with (
-        RawTarget(answers(busy)) as target,
+        RawServer(answers(busy)) as target,
         listening(db, *FAST, "-f", str(target.port)) as listener,
     ):
         webhook_id = await send_raw(listener.url, post_bytes(b"/hook", b"{}"))
@@ -291,7 +132,8 @@ NEGATIVE_CHUNK = b"HTTP/1.1 500 X\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n\r\
 async def test_signed_or_prefixed_framing_is_a_protocol_error(answer: bytes) -> None:
     """A Content-Length or chunk size is digits only (hex digits for a chunk): a sign or a
     ``0x`` prefix (which Python's ``int(text, 16)`` would take) is a ``ProtocolError``."""
-    async with canned(answer) as (url, _):
+    async with canned(answer) as target:
+        url = target.url
         http = http_client()
         try:
             with pytest.raises(ProtocolError):
@@ -304,7 +146,7 @@ async def test_signed_or_prefixed_framing_is_a_protocol_error(answer: bytes) -> 
 async def test_sender_records_negative_framing_as_an_error(answer: bytes) -> None:
     """``Sender.send`` never raises for a target's answer: a negative length is an attempt
     with no status and the error kind ``error``."""
-    async with RawTarget(answers(answer)) as target, Sender(timeout=10) as sender:
+    async with RawServer(answers(answer)) as target, Sender(timeout=10) as sender:
         attempt = await send_once(sender, target.url + "/hook")
     assert (attempt.status, attempt.error) == (None, "error")
 
@@ -319,7 +161,7 @@ async def test_ordered_delivery_waits_for_a_badly_framed_first_answer(
     before the second webhook is sent at all."""
     db = tmp_path / "hooks.db"
     async with (
-        RawTarget(answers(answer)) as target,
+        RawServer(answers(answer)) as target,
         listening(db, *FAST, "--ordered", "-f", str(target.port)) as listener,
     ):
         first = await send_raw(listener.url, post_bytes(b"/hook", b"first"))
@@ -369,7 +211,7 @@ async def test_resign_keeps_a_webhook_id_that_is_not_utf8(tmp_path: Path) -> Non
     body = b'{"type":"ping"}'
     db = tmp_path / "hooks.db"
     async with (
-        RawTarget() as target,
+        RawServer() as target,
         listening(db, *FAST, "-f", str(target.port), *resign_args("store")) as listener,
     ):
         await send_raw(listener.url, sw_request(body))
@@ -395,7 +237,7 @@ async def test_replay_resign_keeps_a_webhook_id_that_is_not_utf8(tmp_path: Path)
         [summary] = store.insert_webhooks(
             [Capture("POST", "/sw", "", headers, body, "1.1", "127.0.0.1", arrived)]
         )
-    async with RawTarget() as target:
+    async with RawServer() as target:
         proc = await asyncio.to_thread(
             run_whrelay,
             "replay",
@@ -437,7 +279,7 @@ async def test_resign_in_proxy_mode_stores_and_answers_a_non_utf8_webhook_id(
     the sender is not told 500 (which it would retry, storing it again)."""
     db = tmp_path / "hooks.db"
     async with (
-        RawTarget() as target,
+        RawServer() as target,
         listening(db, *FAST, "-f", str(target.port), *resign_args("proxy")) as listener,
     ):
         response = await raw_request(listener.url, sw_request(b"{}"))
@@ -467,7 +309,7 @@ async def test_resign_sends_what_it_cannot_check_as_received_and_records_why(
     db = tmp_path / "hooks.db"
     args = ("--mode", mode, "--provider", "twilio", "--secret", "secret123", "--resign")
     async with (
-        RawTarget() as target,
+        RawServer() as target,
         listening(db, *FAST, "-f", str(target.port), *args) as listener,
     ):
         response = await raw_request(listener.url, twilio_md5_request())
@@ -515,7 +357,7 @@ async def test_a_huge_chunk_is_cut_at_the_cap_without_being_read_whole() -> None
             writer.close()
             handler_done.set()
 
-    async with serving(serve) as port:
+    async with serving_raw(serve) as port:
         http = http_client()
         try:
             response = await asyncio.wait_for(
@@ -548,10 +390,10 @@ async def test_sender_reports_a_tls_failure_as_tls(tmp_path: Path, server: str) 
     plain HTTP) is the error kind ``tls``: the target answered, it is not down."""
     async with contextlib.AsyncExitStack() as stack:
         if server == "self-signed":
-            target = await stack.enter_async_context(RawTarget(ssl_context=self_signed(tmp_path)))
+            target = await stack.enter_async_context(RawServer(ssl_context=self_signed(tmp_path)))
             port = target.port
         else:
-            port = await stack.enter_async_context(serving(_plain_http_answer))
+            port = await stack.enter_async_context(serving_raw(_plain_http_answer))
         sender = await stack.enter_async_context(Sender(timeout=10))
         attempt = await send_once(sender, f"https://127.0.0.1:{port}/hook")
     assert (attempt.status, attempt.error) == (None, "tls"), attempt
@@ -566,7 +408,7 @@ async def test_listen_retries_a_tls_failure_on_the_schedule_without_target_down(
     ``tls``, and the next one only after the 60 s of the schedule; no ``target_down``."""
     db = tmp_path / "hooks.db"
     async with (
-        RawTarget(ssl_context=self_signed(tmp_path)) as target,
+        RawServer(ssl_context=self_signed(tmp_path)) as target,
         listening(
             db,
             "--durability",
@@ -608,7 +450,7 @@ async def test_bytes_after_an_answer_are_not_read_as_the_next_answer(first: byte
     204, or a body on a 204, which has none) leaves bytes on the connection: the next request
     goes on a fresh connection and gets the target's real answer to it (500), not them."""
     second = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
-    async with RawTarget(answers(first, second)) as target, Sender(timeout=10) as sender:
+    async with RawServer(answers(first, second)) as target, Sender(timeout=10) as sender:
         one = await send_once(sender, target.url + "/a", 1)
         two = await send_once(sender, target.url + "/a", 2)
     assert (one.status, two.status) == (204, 500)
@@ -621,7 +463,7 @@ async def test_a_connection_is_never_reused_after_101() -> None:
     switched = (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
     )
-    async with RawTarget(answers(switched)) as target:
+    async with RawServer(answers(switched)) as target:
         http = http_client()
         try:
             one = await asyncio.wait_for(http.request("POST", target.url + "/a", (), b"x"), 10)
@@ -643,8 +485,25 @@ def test_bulk_replay_skips_webhooks_never_forwarded(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target:
         with Store(db) as store:
-            [never] = store.insert_webhooks([capture("/never")], [[]])
-            [forwarded] = store.insert_webhooks([capture("/forwarded")], [[target.url]])
+            [never] = store.insert_webhooks(
+                [
+                    capture(
+                        "/never", headers=((b"Host", b"x"),), body=b"{}", received_at=now_micros()
+                    )
+                ],
+                [[]],
+            )
+            [forwarded] = store.insert_webhooks(
+                [
+                    capture(
+                        "/forwarded",
+                        headers=((b"Host", b"x"),),
+                        body=b"{}",
+                        received_at=now_micros(),
+                    )
+                ],
+                [[target.url]],
+            )
         proc = run_whrelay("replay", "--since", "1h", "--db", str(db))
         stderr = proc.stderr.decode()
         assert proc.returncode == 0, stderr
@@ -713,7 +572,7 @@ async def test_listen_does_not_forward_a_header_named_in_a_second_connection_lin
     ``X-Hop: secret``: the target gets X-Kept but no X-Hop."""
     db = tmp_path / "hooks.db"
     async with (
-        RawTarget() as target,
+        RawServer() as target,
         listening(db, *FAST, "-f", str(target.port)) as listener,
     ):
         data = request_bytes(
@@ -745,7 +604,7 @@ async def test_a_fragment_is_forwarded_as_it_came(tmp_path: Path, target_path: b
     target's request line is the sender's."""
     db = tmp_path / "hooks.db"
     async with (
-        RawTarget() as target,
+        RawServer() as target,
         listening(db, *FAST, "-f", str(target.port)) as listener,
     ):
         await send_raw(listener.url, post_bytes(target_path, b"{}"))
@@ -776,7 +635,7 @@ async def test_a_reused_connection_that_times_out_is_closed() -> None:
         finally:
             writer.close()
 
-    async with serving(serve) as port:
+    async with serving_raw(serve) as port:
         url = f"http://127.0.0.1:{port}/"
         gc.collect()  # what earlier tests left is not this test's to judge
         with warnings.catch_warnings(record=True) as caught:

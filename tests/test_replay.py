@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.targetserver import TargetServer, target_server
+from tests.helpers.targetserver import TargetServer, target_server
 from whrelay.core.errors import NotFoundError, UsageError
 from whrelay.core.models import Capture, DeliveryState, RawHeaders, Verdict
 from whrelay.core.targets import parse_target

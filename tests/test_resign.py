@@ -23,8 +23,8 @@ import pytest
 import standardwebhooks
 import stripe
 
-from tests.conftest import Listener, run_whrelay, start_listener
-from tests.targetserver import Recorded, TargetServer, target_server
+from tests.helpers.processes import Listener, run_whrelay, start_listener
+from tests.helpers.targetserver import Recorded, TargetServer, target_server
 from whrelay.core.models import Capture
 from whrelay.storage import Store
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import run_whrelay, start_listener
-from tests.targetserver import Recorded, target_server
+from tests.helpers.processes import run_whrelay, start_listener
+from tests.helpers.targetserver import Recorded, target_server
 from whrelay.core.models import WebhookSummary, decode_header, pack_headers
 from whrelay.identify.known import SECRET_HEADERS
 from whrelay.signatures import REDACTED, REGISTRY, get_scheme

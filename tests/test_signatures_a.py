@@ -28,7 +28,7 @@ import stripe._webhook
 import svix.webhooks
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.sigkit import assert_reason, checker, flip_byte, reserialized
+from tests.helpers.sigkit import assert_reason, checker, flip_byte, reserialized
 from whrelay.signatures import get_scheme
 from whrelay.signatures.base import MalformedError, Message, Reason, Secret
 from whrelay.signatures.github import GITHUB

@@ -27,7 +27,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from square.utils.webhooks_helper import verify_signature as square_verify
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from tests.sigkit import assert_reason, checker, flip_byte, reserialized
+from tests.helpers.sigkit import assert_reason, checker, flip_byte, reserialized
 from whrelay.core.errors import UsageError
 from whrelay.signatures import get_scheme
 from whrelay.signatures.base import Message, Reason

@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sendgrid.helpers.eventwebhook import EventWebhook  # type: ignore[import-untyped]
 
-from tests.sigkit import assert_reason, checker, reserialized
+from tests.helpers.sigkit import assert_reason, checker, reserialized
 from whrelay.core.errors import UsageError
 from whrelay.signatures import REGISTRY, detect_scheme, get_scheme
 from whrelay.signatures.base import Check, Message, Reason, Secret, Verification

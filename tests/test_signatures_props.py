@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.sigkit import discord_keys, sendgrid_keys, whsk_keys
+from tests.helpers.sigkit import discord_keys, sendgrid_keys, whsk_keys
 from whrelay.signatures import REGISTRY, get_scheme
 from whrelay.signatures.base import Check, Message, Secret
 

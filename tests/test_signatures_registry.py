@@ -18,8 +18,8 @@ import time
 import pytest
 
 import whrelay.signatures
-from tests.conftest import ROOT
-from tests.sigkit import discord_keys, sendgrid_keys
+from tests.helpers.processes import ROOT
+from tests.helpers.sigkit import discord_keys, sendgrid_keys
 from whrelay.core.models import encode_header
 from whrelay.identify import known
 from whrelay.identify.detect import PROVIDERS, Detector, identify

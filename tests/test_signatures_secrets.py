@@ -29,7 +29,7 @@ from paddle_billing.Notifications import PaddleSignature  # type: ignore[import-
 from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from tests.sigkit import assert_reason
+from tests.helpers.sigkit import assert_reason
 from whrelay.signatures import REGISTRY, get_scheme
 from whrelay.signatures.base import Check, Message, Reason, Secret
 from whrelay.signatures.explain import explain

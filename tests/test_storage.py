@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import folder_state
+from tests.helpers.captures import SECOND, T0, capture, folder_state
+from tests.helpers.processes import ROOT
 from whrelay.core.errors import (
     DISK_FULL,
     ExitCode,
@@ -36,33 +37,10 @@ from whrelay.storage.migrations import MIGRATIONS, SCHEMA_VERSION, current_versi
 from whrelay.storage.store import insert_webhook
 from whrelay.storage.writer import commit_batch
 
-ROOT = Path(__file__).resolve().parent.parent
-T0 = 1_795_000_000_000_000
-"""2026-11-18T11:06:40Z in microseconds: the first seeded webhook's arrival."""
-SECOND = 1_000_000
-
-
-def capture(
-    path: str = "/hooks",
-    *,
-    method: str = "POST",
-    query: str = "",
-    headers: RawHeaders = ((b"Content-Type", b"application/json"),),
-    body: bytes | None = b"{}",
-    received_at: int = T0,
-    http_version: str = "1.1",
-    remote_addr: str | None = "127.0.0.1",
-) -> Capture:
-    return Capture(
-        method=method,
-        path=path,
-        query=query,
-        headers=headers,
-        body=body,
-        http_version=http_version,
-        remote_addr=remote_addr,
-        received_at=received_at,
-    )
+json_capture = functools.partial(
+    capture, headers=((b"Content-Type", b"application/json"),), body=b"{}"
+)
+"""``capture()`` with a JSON body: what most webhooks here are."""
 
 
 def mode(path: Path) -> int:
@@ -95,7 +73,7 @@ def test_new_database_is_private_wal_and_fully_synchronous(tmp_path: Path) -> No
         assert mode(db) == 0o600
         assert pragma(store.db, "journal_mode") == "wal"
         assert pragma(store.db, "synchronous") == 2
-        store.insert_webhooks([capture()])
+        store.insert_webhooks([json_capture()])
         # SQLite gives the WAL and shared-memory files the database file's mode.
         for sidecar in (Path(f"{db}-wal"), Path(f"{db}-shm"), lock_path(db)):
             assert sidecar.exists(), sidecar
@@ -213,7 +191,7 @@ def test_the_senders_ids_stored_before_the_rename_are_provider_ids(tmp_path: Pat
     github = ((b"X-GitHub-Event", b"push"), (b"X-GitHub-Delivery", b"guid-1"))
     with Store(db) as store:
         assert store.get_webhook(1).summary.provider_id == "guid-1"
-        [again] = store.insert_webhooks([capture("/gh", headers=github)])
+        [again] = store.insert_webhooks([json_capture("/gh", headers=github)])
         assert (again.provider_id, again.duplicate_of) == ("guid-1", 1)
         columns = [row[1] for row in store.db.execute("PRAGMA table_info(webhooks)")]
         assert "provider_id" in columns
@@ -233,7 +211,7 @@ def test_states_and_triggers_are_enums_stored_as_their_plain_values(tmp_path: Pa
     from whrelay.storage.store import insert_attempt, update_delivery
 
     with Store(tmp_path / "enums.db") as store:
-        [webhook] = store.insert_webhooks([capture()], [["http://127.0.0.1:3000/"]])
+        [webhook] = store.insert_webhooks([json_capture()], [["http://127.0.0.1:3000/"]])
         [queued] = store.deliveries(webhook.id)
         tried = Attempt(webhook.id, queued.id, Trigger.RETRY, queued.target, (), T0, 1, 200)
 
@@ -273,7 +251,9 @@ def test_a_cancelled_delivery_stays_cancelled_unless_an_attempt_in_flight_delive
 
     targets = ["http://127.0.0.1:3000", "http://127.0.0.1:3001"]
     with Store(tmp_path / "cancel.db") as store:
-        failed, got, other = store.insert_webhooks([capture()] * 3, [targets[:1]] * 2 + [targets])
+        failed, got, other = store.insert_webhooks(
+            [json_capture()] * 3, [targets[:1]] * 2 + [targets]
+        )
         done = store.run(lambda db: cancel_deliveries(db, T0, webhook_ids=[failed.id, got.id]))
         assert [(d.webhook_id, d.state) for d in done] == [
             (failed.id, DeliveryState.CANCELLED),
@@ -383,7 +363,10 @@ def test_deleting_a_webhook_deletes_its_deliveries_attempts_and_verdict(tmp_path
             ids = []
             for n in range(2):
                 stored, [delivery] = insert_webhook(
-                    db, capture(f"/{n}"), ["http://127.0.0.1:3000/"], Verdict("valid", "stripe")
+                    db,
+                    json_capture(f"/{n}"),
+                    ["http://127.0.0.1:3000/"],
+                    Verdict("valid", "stripe"),
                 )
                 insert_attempt(db, Attempt(stored.id, delivery.id, Trigger.FIRST, delivery.target,
                                            (), T0, 1, 200))  # fmt: skip
@@ -451,7 +434,7 @@ MESSY_HEADERS: RawHeaders = (
 )
 def test_insert_get_round_trip(tmp_path: Path, body: bytes | None) -> None:
     db = tmp_path / "rt.db"
-    sent = capture(
+    sent = json_capture(
         "/hooks/a%20b",
         method="PATCH",
         query="x=1&y=%FF",
@@ -495,7 +478,7 @@ def test_non_utf8_bytes_in_identifying_headers_are_stored(
 ) -> None:
     """Headers the summary is computed from may carry any obs-text byte; the webhook is kept."""
     with Store(tmp_path / "bytes.db") as store:
-        [stored] = store.insert_webhooks([capture(headers=headers, body=b"x")])
+        [stored] = store.insert_webhooks([json_capture(headers=headers, body=b"x")])
         got = store.get_webhook(stored.id)
     assert got.headers == headers
     assert got.body == b"x"
@@ -503,8 +486,8 @@ def test_non_utf8_bytes_in_identifying_headers_are_stored(
 
 def test_ids_increase_and_are_returned_in_order(tmp_path: Path) -> None:
     with Store(tmp_path / "ids.db") as store:
-        first = store.insert_webhooks([capture(f"/{i}") for i in range(5)])
-        second = store.insert_webhooks([capture("/next")])
+        first = store.insert_webhooks([json_capture(f"/{i}") for i in range(5)])
+        second = store.insert_webhooks([json_capture("/next")])
         ids = [s.id for s in first + second]
         assert ids == sorted(ids)
         assert len(set(ids)) == 6
@@ -514,7 +497,7 @@ def test_ids_increase_and_are_returned_in_order(tmp_path: Path) -> None:
 
 def test_unknown_id_is_not_found(tmp_path: Path) -> None:
     with Store(tmp_path / "nf.db") as store:
-        store.insert_webhooks([capture()])
+        store.insert_webhooks([json_capture()])
         with pytest.raises(NotFoundError) as caught:
             store.get_webhook(999)
     assert caught.value.exit_code == ExitCode.USAGE
@@ -539,7 +522,7 @@ def test_store_round_trips_any_headers_and_body(
     headers: list[tuple[bytes, bytes]], body: bytes | None
 ) -> None:
     with Store(":memory:") as store:
-        [stored] = store.insert_webhooks([capture(headers=tuple(headers), body=body)])
+        [stored] = store.insert_webhooks([json_capture(headers=tuple(headers), body=body)])
         got = store.get_webhook(stored.id)
     assert got.headers == tuple(headers)
     assert got.body == body
@@ -557,33 +540,33 @@ def seeded(tmp_path: Path) -> Iterator[tuple[Store, list[WebhookSummary]]]:
     with Store(tmp_path / "seeded.db") as store:
         rows = store.insert_webhooks(
             [
-                capture(
+                json_capture(
                     "/hooks/stripe",
                     headers=(STRIPE_SIG, JSON_CT),
                     body=b'{"id": "evt_1", "type": "charge.succeeded"}',
                     received_at=T0,
                 ),
-                capture(
+                json_capture(
                     "/hooks/github",
                     headers=((b"X-GitHub-Event", b"push"), JSON_CT),
                     body=b'{"ref": "main"}',
                     received_at=T0 + SECOND,
                 ),
-                capture(
+                json_capture(
                     "/health/check",
                     method="GET",
                     headers=(),
                     body=None,
                     received_at=T0 + 2 * SECOND,
                 ),
-                capture(
+                json_capture(
                     "/hooks/other",
                     method="PUT",
                     headers=((b"Content-Type", b"application/octet-stream"),),
                     body=b"\x00\xffneedle\x80",
                     received_at=T0 + 3 * SECOND,
                 ),
-                capture(
+                json_capture(
                     "/hooks/stripe",
                     headers=(STRIPE_SIG, JSON_CT),
                     body=b'{"id": "evt_2", "type": "invoice.paid"}',
@@ -649,7 +632,7 @@ def test_list_returns_full_summaries(seeded: tuple[Store, list[WebhookSummary]])
 
 def test_default_limit_is_50_and_limit_0_lists_all(tmp_path: Path) -> None:
     with Store(tmp_path / "many.db") as store:
-        store.insert_webhooks([capture(f"/{i}", received_at=T0 + i) for i in range(60)])
+        store.insert_webhooks([json_capture(f"/{i}", received_at=T0 + i) for i in range(60)])
         default = store.list_webhooks()
         assert len(default) == 50
         assert default[0].path == "/59"
@@ -686,7 +669,7 @@ def test_reader_refuses_to_write(tmp_path: Path) -> None:
                 " VALUES (1, 'POST', '/', 0, '1.1', X'')"
             )
         with pytest.raises(StorageError):
-            reader.insert_webhooks([capture()])
+            reader.insert_webhooks([json_capture()])
         assert reader.count_webhooks() == 0
 
 
@@ -727,7 +710,7 @@ def test_a_reader_leaves_the_database_and_its_folder_as_they_were(tmp_path: Path
     writer has open (and leave them): a reader reads it as immutable instead."""
     db = tmp_path / "quiet.db"
     with Store(db) as writer:
-        [stored] = writer.insert_webhooks([capture(body=b"kept")], [["http://127.0.0.1:9/"]])
+        [stored] = writer.insert_webhooks([json_capture(body=b"kept")], [["http://127.0.0.1:9/"]])
     before = folder_state(tmp_path)
     assert sorted(before) == ["quiet.db", lock_path(db).name]
     assert db.read_bytes()[18:20] == b"\x02\x02"  # the header of a database in WAL mode
@@ -803,16 +786,16 @@ def test_a_reader_sees_rows_a_writer_committed_after_it_was_opened_in_this_proce
         assert reader.count_webhooks() == 0
         first = reader.data_version()
         with Store(db) as writer:
-            writer.insert_webhooks([capture("/a")])
+            writer.insert_webhooks([json_capture("/a")])
         assert not Path(f"{db}-wal").exists()  # checkpointed into the file and removed
         assert [w.path for w in reader.list_webhooks()] == ["/a"]
         second = reader.data_version()
         assert second != first
         with Store(db) as writer:
-            writer.insert_webhooks([capture("/b")])
+            writer.insert_webhooks([json_capture("/b")])
             assert [w.path for w in reader.list_webhooks()] == ["/b", "/a"]  # from the WAL
             assert reader.data_version() != second
-            writer.insert_webhooks([capture("/c")])
+            writer.insert_webhooks([json_capture("/c")])
             assert reader.count_webhooks() == 3
 
 
@@ -1028,10 +1011,10 @@ def test_store_writes_wait_for_the_lock_and_give_up_cleanly(tmp_path: Path) -> N
         holder = WriteLock(lock_path(db))
         try:
             with holder, pytest.raises(StorageUnavailableError):
-                store.insert_webhooks([capture()])
+                store.insert_webhooks([json_capture()])
         finally:
             holder.close()
-        [row] = store.insert_webhooks([capture("/after")])
+        [row] = store.insert_webhooks([json_capture("/after")])
         assert store.get_webhook(row.id).summary.path == "/after"
         assert store.count_webhooks() == 1
 
@@ -1068,7 +1051,7 @@ def test_group_commit_from_many_threads(tmp_path: Path) -> None:
     def submit_all(t: int) -> None:
         barrier.wait()
         for i in range(per_thread):
-            job = functools.partial(_insert, capture(f"/t{t}/{i}", body=f"{t}:{i}".encode()))
+            job = functools.partial(_insert, json_capture(f"/t{t}/{i}", body=f"{t}:{i}".encode()))
             writer.submit(job, (t, i))
 
     try:
@@ -1113,9 +1096,9 @@ def test_group_commit_a_bad_job_fails_only_itself(tmp_path: Path) -> None:
     blocker.acquire()
     try:
         writer.start()
-        writer.submit(functools.partial(_insert, capture("/good-1")), "good-1")
+        writer.submit(functools.partial(_insert, json_capture("/good-1")), "good-1")
         writer.submit(_fail, "bad")
-        writer.submit(functools.partial(_insert, capture("/good-2")), "good-2")
+        writer.submit(functools.partial(_insert, json_capture("/good-2")), "good-2")
     finally:
         blocker.release()
         blocker.close()
@@ -1168,14 +1151,14 @@ def test_a_write_into_a_deleted_database_is_refused_and_so_is_every_later_one(
     db = tmp_path / "gone.db"
     store = Store(db)
     try:
-        [first] = store.insert_webhooks([capture("/before")])
+        [first] = store.insert_webhooks([json_capture("/before")])
         db.unlink()
         with pytest.raises(StorageLostError) as lost:
-            store.insert_webhooks([capture("/after")])
+            store.insert_webhooks([json_capture("/after")])
         assert lost.value.reason == "the database file was deleted"
         assert str(db) in lost.value.message
         with pytest.raises(StorageLostError):
-            store.insert_webhooks([capture("/later")])
+            store.insert_webhooks([json_capture("/later")])
         with pytest.raises(StorageLostError):
             store.check_files()
     finally:
@@ -1191,7 +1174,7 @@ def test_a_deleted_wal_is_saved_into_the_database_file(tmp_path: Path) -> None:
     wal, _ = wal_and_shm(db)
     store = Store(db)
     try:
-        store.insert_webhooks([capture(f"/{n}") for n in range(20)])
+        store.insert_webhooks([json_capture(f"/{n}") for n in range(20)])
         assert wal.stat().st_size > 0
         wal.unlink()
         with pytest.raises(StorageLostError) as lost:
@@ -1210,13 +1193,13 @@ def test_a_deleted_wal_is_saved_into_the_database_file(tmp_path: Path) -> None:
 def test_a_database_moved_in_place_of_the_open_one_is_not_overwritten(tmp_path: Path) -> None:
     db, other = tmp_path / "w.db", tmp_path / "other.db"
     with Store(other) as theirs:
-        theirs.insert_webhooks([capture("/theirs")])
+        theirs.insert_webhooks([json_capture("/theirs")])
     store = Store(db)
     try:
-        store.insert_webhooks([capture(f"/ours/{n}") for n in range(200)])
+        store.insert_webhooks([json_capture(f"/ours/{n}") for n in range(200)])
         other.replace(db)
         with pytest.raises(StorageLostError) as lost:
-            store.insert_webhooks([capture("/ours/after")])
+            store.insert_webhooks([json_capture("/ours/after")])
         assert lost.value.reason == "the database file was replaced"
     finally:
         store.close()

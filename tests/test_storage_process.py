@@ -24,17 +24,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import (
-    Flood,
-    Listener,
-    assert_stored_exactly,
-    memory_kib,
-    random_body,
-    reset_peak,
-    start_listener,
-    stored_webhook,
-)
-from tests.targetserver import target_server
+from tests.helpers.captures import capture, stored_webhook
+from tests.helpers.flood import Flood, assert_stored_exactly
+from tests.helpers.memory import memory_kib, random_body, reset_peak
+from tests.helpers.processes import Listener, start_listener
+from tests.helpers.targetserver import target_server
 from whrelay import __version__
 from whrelay.core.errors import StorageError
 from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger, Verdict
@@ -45,10 +39,11 @@ from whrelay.storage.lock import WriteLock
 from whrelay.storage.process import OUT_OF_BAND, ProcessWriter
 
 
-def capture(n: int) -> Capture:
-    return Capture(
-        method="POST",
-        path=f"/p/{n}",
+def nth_capture(n: int) -> Capture:
+    """Webhook ``n``: its own path, body and time; a GitHub delivery id shared by every
+    third; a header value that is not UTF-8."""
+    return capture(
+        f"/p/{n}",
         query="a=1",
         headers=(
             (b"X-GitHub-Event", b"push"),
@@ -56,8 +51,6 @@ def capture(n: int) -> Capture:
             (b"X-Bin", b"\xff\x00"),
         ),
         body=b"\x00\xff%d" % n,
-        http_version="1.1",
-        remote_addr="127.0.0.1",
         received_at=1_700_000_000_000_000 + n,
     )
 
@@ -70,7 +63,7 @@ async def test_jobs_are_committed_by_the_child_and_answered(tmp_path: Path) -> N
     try:
         results = await asyncio.gather(
             *(
-                writer.run(InsertWebhook(capture(n), ("http://127.0.0.1:9",), Verdict("valid")))
+                writer.run(InsertWebhook(nth_capture(n), ("http://127.0.0.1:9",), Verdict("valid")))
                 for n in range(200)
             )
         )
@@ -83,8 +76,8 @@ async def test_jobs_are_committed_by_the_child_and_answered(tmp_path: Path) -> N
             stored = store.get_webhook(summary.id)
             # The child answers with ids only; what the parent rebuilt is what was stored.
             assert stored.summary == summary
-            assert stored.body == capture(n).body
-            assert stored.headers == capture(n).headers
+            assert stored.body == nth_capture(n).body
+            assert stored.headers == nth_capture(n).headers
             assert stored.summary.verdict == "valid"
             assert [d.id for d in store.deliveries(summary.id)] == [d.id for d in deliveries]
         # Delivery ids 0, 1, 2 repeat: all but the first of each are flagged as duplicates.
@@ -98,7 +91,7 @@ async def test_an_attempt_is_recorded_and_comes_back_with_its_id(tmp_path: Path)
     writer = ProcessWriter(db, "normal")
     await writer.start()
     try:
-        _, [delivery] = await writer.run(InsertWebhook(capture(1), ("http://127.0.0.1:9/",)))
+        _, [delivery] = await writer.run(InsertWebhook(nth_capture(1), ("http://127.0.0.1:9/",)))
         sent = Attempt(
             webhook_id=delivery.webhook_id,
             delivery=delivery.id,
@@ -134,11 +127,11 @@ async def test_the_storage_process_enforces_foreign_keys(tmp_path: Path) -> None
     try:
         with pytest.raises(StorageError, match="FOREIGN KEY"):
             await writer.run(RecordAttempt(stray, DeliveryState.DELIVERED))
-        stored, _ = await writer.run(InsertWebhook(capture(1)))
+        stored, _ = await writer.run(InsertWebhook(nth_capture(1)))
     finally:
         await writer.close()
     with Store(db, readonly=True) as store:
-        assert store.get_webhook(stored.id).body == capture(1).body
+        assert store.get_webhook(stored.id).body == nth_capture(1).body
         assert store.attempts(424242) == []
 
 
@@ -157,9 +150,9 @@ async def test_a_job_that_cannot_be_sent_fails_alone(tmp_path: Path) -> None:
     try:
         outcomes = await asyncio.wait_for(
             asyncio.gather(
-                writer.run(InsertWebhook(capture(1))),
+                writer.run(InsertWebhook(nth_capture(1))),
                 writer.run(InsertWebhook(odd)),
-                writer.run(InsertWebhook(capture(2))),
+                writer.run(InsertWebhook(nth_capture(2))),
                 return_exceptions=True,
             ),
             timeout=30,
@@ -179,7 +172,7 @@ async def test_a_failing_job_fails_alone_with_a_storage_error(tmp_path: Path) ->
     Store(db).close()
     writer = ProcessWriter(db, "normal")
     await writer.start()
-    bad = InsertWebhook(capture(1), (), Verdict("valid"))
+    bad = InsertWebhook(nth_capture(1), (), Verdict("valid"))
     # A capture whose method is None violates NOT NULL: that one job fails, the rest commit.
     broken = InsertWebhook(
         Capture(None, "/x", "", (), b"", "1.1", None, 1),  # type: ignore[arg-type]
@@ -432,7 +425,7 @@ async def test_in_proxy_mode_a_lost_database_sends_nothing_on(tmp_path: Path) ->
 async def test_a_database_moved_over_the_open_one_is_left_intact(tmp_path: Path) -> None:
     db, other = tmp_path / "hooks.db", tmp_path / "other.db"
     with Store(other) as theirs:
-        theirs.insert_webhooks([capture(1)])
+        theirs.insert_webhooks([nth_capture(1)])
     listener = start_listener(db)
     try:
         ours = [await post(listener.url, f"/ours/{n}", b"%d" % n * 512) for n in range(30)]
@@ -593,7 +586,7 @@ MiB = 1 << 20
 
 def large_capture(n: int, body: bytes | None) -> Capture:
     headers = ((b"Content-Type", b"application/octet-stream"), (b"X-N", b"%d" % n))
-    return Capture("POST", f"/b/{n}", "", headers, body, "1.1", "127.0.0.1", 1_700_000_000 + n)
+    return capture(f"/b/{n}", headers=headers, body=body, received_at=1_700_000_000 + n)
 
 
 def stored_blob(db: Path, webhook_id: int) -> tuple[str, int | None]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_whrelay
+from tests.helpers.captures import capture
+from tests.helpers.processes import run_whrelay
 from whrelay.core.models import (
     Attempt,
     Capture,
@@ -41,10 +42,11 @@ STRIPE = ((b"Stripe-Signature", b"t=1,v1=ab"), (b"Content-Type", b"application/j
 GITHUB = ((b"X-GitHub-Event", b"push"), (b"X-GitHub-Delivery", b"d"))
 
 
-def capture(
+def arrived(
     received_at: int, path: str = "/p", headers: tuple[tuple[bytes, bytes], ...] = ()
 ) -> Capture:
-    return Capture("POST", path, "", headers, b'{"n":1}', "1.1", "127.0.0.1", received_at)
+    """A small JSON webhook that arrived at ``received_at``."""
+    return capture(path, headers=headers, body=b'{"n":1}', received_at=received_at)
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def seeded(tmp_path: Path) -> Store:
     providers, with deliveries in every state."""
     rng = random.Random(7)
     captures = [
-        capture(1_000_000 + rng.randrange(60), f"/p/{i % 5}", STRIPE if i % 3 else GITHUB)
+        arrived(1_000_000 + rng.randrange(60), f"/p/{i % 5}", STRIPE if i % 3 else GITHUB)
         for i in range(300)
     ]
     store = Store(tmp_path / "seeded.db")
@@ -103,8 +105,8 @@ def test_list_orders_the_same_with_and_without_since(tmp_path: Path) -> None:
     both show the later arrival first."""
     db = tmp_path / "hooks.db"
     with Store(db) as store:
-        store.insert_webhooks([capture(2_000_000_000_000_000, "/fast")])
-        store.insert_webhooks([capture(1_999_999_999_000_000, "/slow")])  # arrived first
+        store.insert_webhooks([arrived(2_000_000_000_000_000, "/fast")])
+        store.insert_webhooks([arrived(1_999_999_999_000_000, "/slow")])  # arrived first
     plain = run_whrelay("list", "--json", "--db", str(db))
     since = run_whrelay("list", "--json", "--since", "2033-05-18T00:00", "--db", str(db))
     orders = [[json.loads(line)["path"] for line in r.stdout.splitlines()] for r in (plain, since)]
@@ -127,7 +129,7 @@ def test_arrivals_are_what_was_committed_after_an_id(seeded: Store) -> None:
     newest = newest_id(seeded)
     assert ids(arrivals(seeded, newest - 5)) == list(range(newest - 4, newest + 1))
     assert arrivals(seeded, newest) == []
-    [later] = seeded.insert_webhooks([capture(5)])
+    [later] = seeded.insert_webhooks([arrived(5)])
     assert ids(arrivals(seeded, newest)) == [later.id]
 
 
@@ -201,7 +203,7 @@ def test_a_scan_step_reads_no_more_than_it_is_given(seeded: Store) -> None:
 def test_deliveries_of_a_page_and_pending_by_target(tmp_path: Path) -> None:
     with Store(tmp_path / "hooks.db") as store:
         a, b, c = store.insert_webhooks(
-            [capture(1), capture(2), capture(3)],
+            [arrived(1), arrived(2), arrived(3)],
             [["http://127.0.0.1:1", "http://127.0.0.1:2"], ["http://127.0.0.1:2"], []],
         )
         assert pending_by_target(store) == {"http://127.0.0.1:1": 1, "http://127.0.0.1:2": 2}
@@ -265,7 +267,7 @@ def test_each_attempt_is_told_what_came_of_it(
 def test_show_json_carries_each_attempts_outcome_and_number(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with Store(db) as store:
-        [webhook] = store.insert_webhooks([capture(10)], [["http://t"]])
+        [webhook] = store.insert_webhooks([arrived(10)], [["http://t"]])
         [queued] = store.deliveries(webhook.id)
         tries = [attempt(queued.id, "first", 500), attempt(queued.id, "retry", 502)]
         store.run(lambda db: [insert_attempt(db, a) for a in tries])

@@ -13,18 +13,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from tests.conftest import (
-    TUI_NOW,
-    TUI_SECRET,
-    SeededTui,
-    pilot_until,
-    request_bytes,
-    screen_text,
-    seed_tui,
-    send_raw,
-    start_listener,
-)
-from tests.targetserver import TargetServer
+from tests.helpers.processes import start_listener
+from tests.helpers.rawhttp import request_bytes, send_raw
+from tests.helpers.targetserver import TargetServer
+from tests.helpers.tui import TUI_NOW, TUI_SECRET, SeededTui, screen_text, seed_tui
+from tests.helpers.wait import pilot_until
 from whrelay.signatures import Message, get_scheme
 from whrelay.signatures.base import Check
 from whrelay.storage import Store
@@ -506,7 +499,7 @@ async def test_markup_and_terminal_escapes_show_literally_and_run_nothing(
 
 
 async def test_a_25_mib_body_loads_in_a_worker_and_is_cut_for_display(tmp_path: Path) -> None:
-    from tests.conftest import TUI_T0
+    from tests.helpers.tui import TUI_T0
     from whrelay.core.models import Capture
 
     body = json.dumps({"items": ["x" * 100] * 250_000}).encode()

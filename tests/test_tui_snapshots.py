@@ -13,7 +13,8 @@ from typing import Any, Protocol
 import pytest
 from textual.pilot import Pilot
 
-from tests.conftest import TUI_NOW, pilot_until, seed_tui
+from tests.helpers.tui import TUI_NOW, seed_tui
+from tests.helpers.wait import pilot_until
 from whrelay.core.config import ForwardSettings, ListenSettings
 from whrelay.core.events import ListenStarted, TargetDown
 from whrelay.core.targets import parse_target

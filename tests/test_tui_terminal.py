@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SeededTui, run_whrelay, wait_until, whrelay_cmd
+from tests.helpers.processes import ROOT, run_whrelay, whrelay_cmd
+from tests.helpers.tui import SeededTui
+from tests.helpers.wait import wait_until
 
 TMUX = shutil.which("tmux")
 

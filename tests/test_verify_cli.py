@@ -29,8 +29,8 @@ import stripe
 from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from tests.conftest import run_whrelay
-from tests.targetserver import Recorded, TargetServer, target_server
+from tests.helpers.processes import run_whrelay
+from tests.helpers.targetserver import Recorded, TargetServer, target_server
 from whrelay.core.models import Capture
 from whrelay.signatures import get_scheme
 from whrelay.signatures.base import Check, Message

@@ -1,4 +1,4 @@
-"""Helpers shared by the signature scheme tests (``test_signatures_*.py``)."""
+"""Helpers shared by the signature scheme tests (``tests/unit/signatures/``)."""
 
 from __future__ import annotations
 
