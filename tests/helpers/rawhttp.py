@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -54,7 +55,7 @@ async def read_response(reader: asyncio.StreamReader, timeout: float = 10) -> Ra
 def request_bytes(
     method: str,
     target: str,
-    headers: list[tuple[str, str]],
+    headers: Sequence[tuple[str, str]],
     body: bytes = b"",
     version: str = "1.1",
 ) -> bytes:

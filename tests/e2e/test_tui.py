@@ -1,0 +1,135 @@
+"""``whrelay tui`` and ``listen --tui`` in a real terminal (tmux), and their command lines."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.processes import ROOT, run_whrelay, whrelay_cmd
+from tests.helpers.tui import SeededTui
+from tests.helpers.wait import wait_until
+
+TMUX = shutil.which("tmux")
+
+
+class Terminal:
+    """A tmux server of this test's own (its own socket), one 120x40 session."""
+
+    def __init__(self, folder: Path) -> None:
+        assert TMUX is not None
+        self.tmux = [TMUX, "-u", "-S", str(folder / "tmux.sock")]  # -u: UTF-8, whatever the locale
+        self.exit_file = folder / "exit-status"
+
+    def start(self, *args: str) -> None:
+        # The suite's COLUMNS=200 would size the app past the terminal: a terminal's own size.
+        run = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", *whrelay_cmd(*args)])
+        command = f"{run}; echo $? > {shlex.quote(str(self.exit_file))}"
+        subprocess.run(
+            [*self.tmux, "new-session", "-d", "-x", "120", "-y", "40", "-s", "t", command],
+            check=True,
+            cwd=ROOT,
+            timeout=30,
+        )
+
+    def screen(self) -> str:
+        result = subprocess.run(
+            [*self.tmux, "capture-pane", "-p", "-t", "t"],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+        return result.stdout.decode(errors="replace")
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.tmux, "send-keys", "-t", "t", *keys], check=True, timeout=30)
+
+    def showing(self, text: str) -> str | None:
+        """The screen, once it shows ``text``."""
+        screen = self.screen()
+        return screen if text in screen else None
+
+    def exit_status(self, timeout: float = 30) -> int:
+        def written() -> str | None:
+            return self.exit_file.read_text().strip() or None if self.exit_file.exists() else None
+
+        return int(wait_until(written, "whrelay to exit", timeout))
+
+    def close(self) -> None:
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True, check=False, timeout=30)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    if TMUX is None:
+        pytest.skip("tmux is not installed (.ci/run installs it with apt-get)")
+    opened = Terminal(tmp_path)
+    yield opened
+    opened.close()
+
+
+@pytest.mark.slow
+def test_whrelay_tui_in_a_real_terminal_shows_the_history_and_quits_on_q(
+    seeded_tui: SeededTui, terminal: Terminal
+) -> None:
+    terminal.start("tui", "--db", str(seeded_tui.db))
+    wait_until(lambda: terminal.showing("1 of 10 webhooks"), "the first screen", 60)
+    screen = wait_until(lambda: terminal.showing("q quit"), "the keys at the bottom")
+    lines = screen.splitlines()
+    assert lines[1].split()[:4] == ["ID", "RECEIVED", "(UTC)", "METHOD"]
+    assert lines[2].split()[:5] == ["10", "09-21", "14:23:30", "POST", "/hooks/standard"]
+    assert "/hooks/[bold]x[/]/[@cli…" in screen
+    assert "● following" in screen
+    assert "q quit" in screen
+    terminal.keys("j")
+    wait_until(lambda: terminal.showing("2 of 10 webhooks"), "the cursor to move")
+    # Typed at once, as a user types or pastes: what follows / goes into the search field.
+    terminal.keys("/evt_1TuiTest")
+    wait_until(lambda: terminal.showing("2 matches in the whole history"), "the search")
+    terminal.keys("Escape")
+    wait_until(lambda: terminal.showing("● following"), "the whole history again")
+    terminal.keys("q")
+    assert terminal.exit_status() == 0
+
+
+@pytest.mark.slow
+def test_whrelay_tui_on_a_missing_database_says_so_before_drawing(
+    tmp_path: Path, terminal: Terminal
+) -> None:
+    terminal.start("tui", "--db", str(tmp_path / "none.db"))
+    assert terminal.exit_status() == 3
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_the_tui_needs_a_terminal(seeded_tui: SeededTui) -> None:
+    for args in (("tui",), ("listen", "--port", "0", "--tui")):
+        result = run_whrelay(*args, "--db", str(seeded_tui.db))
+        assert result.returncode == 2, result
+        assert result.stderr.decode().splitlines()[0] == (
+            f"whrelay: error: {'whrelay tui' if args[0] == 'tui' else 'listen --tui'} needs a "
+            "terminal (stdin and stdout are not one)"
+        )
+        assert b"Traceback" not in result.stderr
+
+
+def test_listen_tui_and_output_are_two_ways_of_showing(tmp_path: Path) -> None:
+    result = run_whrelay("listen", "--tui", "--output", "json", "--db", str(tmp_path / "h.db"))
+    assert result.returncode == 2
+    assert b"--tui and --output are two ways of showing" in result.stderr
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_tui_command_lines_the_cli_parses_get_its_errors(tmp_path: Path) -> None:
+    folder = run_whrelay("tui", "--db", str(tmp_path))
+    assert folder.returncode == 2
+    assert b"is a directory" in folder.stderr
+    unknown = run_whrelay("tui", "--no-such-option")
+    assert unknown.returncode == 2
+    assert unknown.stderr.decode().startswith("whrelay: error: No such option: --no-such-option")
+    helped = run_whrelay("tui", "--help")
+    assert helped.returncode == 0
+    assert b"--db" in helped.stdout

@@ -1,0 +1,482 @@
+"""``whrelay`` itself: help, version, exit codes, every reader's ``--db`` and database errors,
+hostile text kept inert."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import whrelay
+from tests.helpers.captures import T0, capture, folder_state
+from tests.helpers.commands import (
+    assert_clean_error,
+    assert_inert,
+    err,
+    ok,
+    out,
+    seed,
+)
+from tests.helpers.processes import ROOT, run_whrelay, start_listener, whrelay_cmd
+from tests.helpers.rawhttp import raw_request, request_bytes
+from whrelay.core.errors import ExitCode
+from whrelay.core.models import RawHeaders
+from whrelay.storage import Store
+
+# --- list ----------------------------------------------------------------------------------
+
+
+READERS = [
+    ("list",),
+    ("list", "--json"),
+    ("show", "1"),
+    ("show", "1", "--json"),
+    ("show", "1", "--raw"),
+    ("verify", "1", "--secret", "s"),
+]
+"""The commands that only read the database, with arguments that read a stored webhook."""
+
+
+def _older(db: Path) -> None:
+    from whrelay.storage.migrations import migrate
+
+    raw = sqlite3.connect(db, isolation_level=None)
+    try:
+        migrate(raw, T0, target=2)
+    finally:
+        raw.close()
+
+
+def _newer(db: Path) -> None:
+    Store(db).close()
+    raw = sqlite3.connect(db)
+    try:
+        raw.execute("PRAGMA user_version = 999")
+    finally:
+        raw.close()
+
+
+def _foreign(db: Path) -> None:
+    raw = sqlite3.connect(db)
+    try:
+        raw.execute("CREATE TABLE notes (text TEXT)")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+DATABASES_NOT_READ = {
+    "missing": (None, "there is no database at {db}"),
+    "empty": (Path.touch, "the database {db} is empty: no whrelay listen has used it yet"),
+    "foreign": (_foreign, "{db} is a SQLite database, but not whrelay's"),
+    "older": (_older, "the database {db} has schema version 2, older than this whrelay's"),
+    "newer": (_newer, "the database {db} has schema version 999; this whrelay knows up to"),
+}
+
+STRIPE_JSON: RawHeaders = (
+    (b"Content-Type", b"application/json"),
+    (b"Stripe-Signature", b"t=1,v1=abc"),
+)
+
+NOT_UTF8 = os.fsdecode(b"\xff\xfe")
+"""What ``$'\\xff\\xfe'`` on a command line arrives as: lone surrogates standing for the bytes."""
+
+BEYOND_SQLITE = "99999999999999999999999"
+
+# --- untrusted content is never markup and never reaches the terminal raw ---------------------
+
+MARKUP = "[bold]B[/bold] [/x] [red]oops[/red]"
+
+ESCAPES = "\x1b[31mRED \x1b]0;title\x07 \x9b2J"
+
+# --- help and version ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "example"),
+    [
+        ((), "whrelay listen"),
+        (("list",), "whrelay list --since 2h"),
+        (("show",), "whrelay show 42 --raw"),
+        (("listen",), "whrelay listen --port 0"),
+    ],
+    ids=["root", "list", "show", "listen"],
+)
+def test_help_exits_0_and_shows_examples(args: tuple[str, ...], example: str) -> None:
+    result = ok(*args, "--help")
+    text = out(result)
+    assert "Usage: whrelay" in text
+    assert example in text
+    if args:
+        assert "Examples" in text
+    else:
+        for command in ("listen", "list", "show"):
+            assert re.search(rf"^\W*{command}\b", text, re.MULTILINE), command
+
+
+def test_python_m_whrelay_version() -> None:
+    result = ok("--version")
+    assert out(result).strip() == f"whrelay {whrelay.__version__}"
+
+
+def test_console_script_runs() -> None:
+    """The installed ``whrelay`` entry point, beside this interpreter."""
+    script = Path(sys.executable).parent / "whrelay"
+    assert script.exists(), script
+    version = subprocess.run(
+        [str(script), "--version"], capture_output=True, check=False, cwd=ROOT, timeout=60
+    )
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.decode().strip() == f"whrelay {whrelay.__version__}"
+    helped = subprocess.run(
+        [str(script), "list", "--help"], capture_output=True, check=False, cwd=ROOT, timeout=60
+    )
+    assert helped.returncode == 0, helped.stderr
+    assert b"Examples" in helped.stdout
+
+
+@pytest.mark.parametrize("kind", DATABASES_NOT_READ)
+def test_every_reader_refuses_a_database_it_cannot_read_alike_and_changes_nothing(
+    tmp_path: Path, kind: str
+) -> None:
+    """Missing, empty, another program's, older or newer: one line, exit 3, in every command
+    that only reads, and the folder left as it was (no tables, -wal, -shm or lock file)."""
+    make, message = DATABASES_NOT_READ[kind]
+    db = tmp_path / "hooks.db"
+    if make is not None:
+        make(db)
+    before = folder_state(tmp_path)
+    for args in READERS:
+        line = assert_clean_error(run_whrelay(*args, "--db", str(db)), (ExitCode.UNAVAILABLE,))
+        assert line.startswith("whrelay: error: " + message.format(db=db)), (args, line)
+        assert folder_state(tmp_path) == before, args
+    replayed = run_whrelay("replay", "1", "--to", "9", "--db", str(db))
+    if kind == "older":  # replay writes (its attempts), so it upgrades as listen does
+        assert replayed.returncode == ExitCode.USAGE, err(replayed)
+        assert "no webhook with id 1" in err(replayed)
+    else:
+        line = assert_clean_error(replayed, (ExitCode.UNAVAILABLE,))
+        assert line.startswith("whrelay: error: " + message.format(db=db))
+        assert folder_state(tmp_path) == before
+
+
+def test_every_reader_leaves_a_database_as_it_found_it(tmp_path: Path) -> None:
+    """No listen has it open: no -wal or -shm file appears, nothing is written."""
+    db = tmp_path / "hooks.db"
+    [stored] = seed(db, capture(body=b'{"ok": true}', headers=((b"Stripe-Signature", b"x"),)))
+    before = folder_state(tmp_path)
+    for args in READERS:
+        result = run_whrelay(*args, "--db", str(db))
+        assert result.returncode in (ExitCode.OK, ExitCode.CHECK_FAILED), (args, err(result))
+        assert b"Traceback" not in result.stderr
+        assert folder_state(tmp_path) == before, args
+    assert json.loads(out(ok("show", str(stored.id), "--json", "--db", str(db))))["id"] == 1
+
+
+def test_readers_read_while_listen_writes(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    listener = start_listener(db)
+    try:
+        for n in range(3):
+            wire = request_bytes(
+                "POST", f"/live/{n}", [("Host", "x"), ("Content-Length", "2")], b"{}"
+            )
+            sent = asyncio.run(raw_request(listener.url, wire))
+            assert sent.status == 200
+            rows = [
+                json.loads(line) for line in out(ok("list", "--json", "--db", str(db))).splitlines()
+            ]
+            assert rows[0]["path"] == f"/live/{n}"
+            shown = json.loads(out(ok("show", str(rows[0]["id"]), "--json", "--db", str(db))))
+            assert shown["path"] == f"/live/{n}"
+    finally:
+        assert listener.stop() == 130
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list", "--since", "nonsense"),
+        ("list", "--limit", "-1"),
+        ("list", "--limit", "many"),
+        ("list", "--no-such-option"),
+        ("show", "1.5"),
+        ("show",),
+        ("no-such-command",),
+        ("listen", "--port", "99999"),
+        ("listen", "--max-body", "lots"),
+        ("listen", "--idle-timeout", "forever"),
+        ("listen", "--durability", "sometimes"),
+    ],
+    ids=" ".join,
+)
+def test_bad_usage_is_one_clean_error_line(args: tuple[str, ...]) -> None:
+    assert_clean_error(run_whrelay(*args))
+
+
+@pytest.mark.parametrize(
+    "given", [BEYOND_SQLITE, str(2**63), "0", "+1", "1.0", "١", NOT_UTF8], ids=repr
+)
+@pytest.mark.parametrize(
+    "command", [("show",), ("verify", "--secret", "s"), ("replay", "--to", "9")], ids=" ".join
+)
+def test_an_id_that_cannot_be_a_webhook_id_is_a_usage_error(
+    history: Path, command: tuple[str, ...], given: str
+) -> None:
+    result = run_whrelay(command[0], given, *command[1:], "--db", str(history))
+    line = assert_clean_error(result)
+    assert f"{given!r} is not a webhook id (a whole number, 1 to {2**63 - 1})" in line, line
+
+
+def test_the_largest_id_sqlite_stores_is_looked_up(history: Path) -> None:
+    line = assert_clean_error(run_whrelay("show", str(2**63 - 1), "--db", str(history)))
+    assert line == f"whrelay: error: no webhook with id {2**63 - 1}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--limit", BEYOND_SQLITE),
+        ("--limit", str(2**63 - 1)),
+        ("--since", BEYOND_SQLITE + "d"),
+        ("--since", "9999999999999d"),
+    ],
+    ids=" ".join,
+)
+def test_bounds_beyond_what_sqlite_stores_select_everything(
+    history: Path, args: tuple[str, ...]
+) -> None:
+    rows = out(ok("list", *args, "--json", "--db", str(history))).splitlines()
+    assert [json.loads(row)["id"] for row in rows] == [5, 4, 3, 2, 1]
+    assert b"--limit" not in ok("list", *args, "--db", str(history)).stderr
+
+
+def test_db_that_is_a_directory(tmp_path: Path) -> None:
+    for command in (("list",), ("show", "1")):
+        assert_clean_error(
+            run_whrelay(*command, "--db", str(tmp_path)),
+            (ExitCode.USAGE, ExitCode.UNAVAILABLE),
+        )
+
+
+def test_db_under_a_regular_file(tmp_path: Path) -> None:
+    """The database's folder cannot exist: its parent is a file."""
+    parent = tmp_path / "a-file"
+    parent.write_text("not a folder")
+    for command in (("listen", "--port", "0"), ("show", "1"), ("replay", "1")):
+        assert_clean_error(
+            run_whrelay(*command, "--db", str(parent / "hooks.db")),
+            (ExitCode.USAGE, ExitCode.UNAVAILABLE),
+        )
+    listed = run_whrelay("list", "--db", str(parent / "hooks.db"))
+    assert listed.returncode == ExitCode.UNAVAILABLE
+    assert b"there is no database at" in listed.stderr
+
+
+def test_db_that_is_not_a_database(tmp_path: Path) -> None:
+    db = tmp_path / "notes.db"
+    db.write_text("this is not SQLite\n" * 100)
+    assert_clean_error(run_whrelay("list", "--db", str(db)), (ExitCode.UNAVAILABLE,))
+    assert db.read_text() == "this is not SQLite\n" * 100
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_db_that_is_unreadable(tmp_path: Path) -> None:
+    db = tmp_path / "locked.db"
+    Store(db).close()
+    db.chmod(0)
+    try:
+        assert_clean_error(
+            run_whrelay("list", "--db", str(db)), (ExitCode.USAGE, ExitCode.UNAVAILABLE)
+        )
+    finally:
+        db.chmod(0o600)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list",),
+        ("show", "1"),
+        ("show", "1", "--headers"),
+        ("show", "1", "--body"),
+        ("show", "2"),
+        ("show", "2", "--body"),
+    ],
+    ids=" ".join,
+)
+def test_markup_and_escapes_are_shown_literally(hostile: Path, args: tuple[str, ...]) -> None:
+    result = ok(*args, "--db", str(hostile))
+    assert_inert(result.stdout)
+    assert b"\x1b" not in result.stderr
+    assert b"\x9b" not in result.stderr
+    text = out(result)
+    assert "[red]oops[/red]" in text
+    assert "\\x1b" in text or "\\u001b" in text  # shown as a visible escape instead
+
+
+@pytest.mark.parametrize("args", [("show", "1"), ("show", "1", "--headers")], ids=" ".join)
+def test_non_utf8_header_bytes_never_reach_the_terminal_raw(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A header value that is not UTF-8 (HTTP allows any obs-text byte) is shown escaped:
+    a raw 0x9b byte is a C1 CSI to an 8-bit terminal."""
+    db = tmp_path / "bytes.db"
+    seed(db, capture("/b", headers=((b"X-Raw", b"raw\x9b2J\x1b[31m\x07\xff end"),), body=b"x"))
+    result = ok(*args, "--db", str(db))
+    assert b"\x9b" not in result.stdout
+    assert b"\xff" not in result.stdout
+    assert b"\x1b" not in result.stdout
+    assert b"\x07" not in result.stdout
+    assert re.search(r"^X-Raw\s+raw.*end\s*$", out(result), re.MULTILINE)
+
+
+# --- which database ---------------------------------------------------------------------------
+
+
+def test_database_precedence(
+    tmp_path: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--db > WHRELAY_DB > WHRELAY_DATA_DIR/whrelay.db."""
+    from_data_dir = isolated_env / "whrelay.db"
+    from_env = tmp_path / "env" / "env.db"
+    from_flag = tmp_path / "flag" / "flag.db"
+    seed(from_data_dir, capture("/from-data-dir"))
+    seed(from_env, capture("/from-env"))
+    seed(from_flag, capture("/from-flag"))
+
+    def paths(*args: str) -> list[object]:
+        result = ok("list", "--json", *args)
+        return [json.loads(line)["path"] for line in result.stdout.splitlines()]
+
+    assert paths() == ["/from-data-dir"]
+    monkeypatch.setenv("WHRELAY_DB", str(from_env))
+    assert paths() == ["/from-env"]
+    assert paths("--db", str(from_flag)) == ["/from-flag"]
+    monkeypatch.delenv("WHRELAY_DB")
+    assert paths("--db", str(from_flag)) == ["/from-flag"]
+    assert json.loads(out(ok("show", "1", "--json")))["path"] == "/from-data-dir"
+    monkeypatch.setenv("WHRELAY_DB", str(from_env))
+    assert json.loads(out(ok("show", "1", "--json")))["path"] == "/from-env"
+    assert json.loads(out(ok("show", "1", "--json", "--db", str(from_flag))))["path"] == (
+        "/from-flag"
+    )
+
+
+def test_data_dir_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "new-data-dir"
+    monkeypatch.setenv("WHRELAY_DATA_DIR", str(data))
+    listener = subprocess.Popen(
+        whrelay_cmd("listen", "--port", "0", "--output", "json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert listener.stdout is not None
+        ready = json.loads(listener.stdout.readline())
+        assert ready["event"] == "ready"
+    finally:
+        listener.send_signal(signal.SIGINT)
+        listener.communicate(timeout=30)
+    assert (data / "whrelay.db").is_file()
+    assert (data / "whrelay.db").stat().st_mode & 0o777 == 0o600
+    assert data.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list",),
+        ("list", "--json"),
+        ("show", "1"),
+        ("show", "1", "--json"),
+        ("verify", "1", "--secret", "whsec_wrong"),  # an invalid signature: never 0
+    ],
+)
+def test_a_reader_that_goes_away_is_its_own_exit_code(history: Path, args: tuple[str, ...]) -> None:
+    """`whrelay list | head` exits 141, as for SIGPIPE: not 1 ("a check failed"), and not 0,
+    which would pass off a check cut short (`verify ... | head`) as a success."""
+    process = subprocess.Popen(
+        whrelay_cmd(*args, "--db", str(history)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # gone before the first line
+    assert process.wait(timeout=60) == ExitCode.READER_GONE
+    assert int(ExitCode.READER_GONE) == 141
+    assert process.stderr.read() == b""
+
+
+def test_an_unreadable_database_is_exit_3_however_it_is_named() -> None:
+    """``--db`` and ``WHRELAY_DB`` say the same: the database cannot be opened, and why."""
+    import shutil
+    import tempfile
+
+    from whrelay.storage import Store
+
+    folder = Path(tempfile.mkdtemp(prefix="whrelay-perm-"))  # pytest's own folders are 0700
+    try:
+        db = folder / "x.db"
+        Store(db).close()
+        prefix: list[str] = []
+        if os.geteuid() == 0:  # root reads whatever the mode: become nobody
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("running as root without setpriv")
+            prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+            folder.chmod(0o755)
+            for part in (folder, *folder.parents, ROOT, *ROOT.parents):
+                if part.stat().st_mode & 0o005 != 0o005:
+                    pytest.skip(f"{part} is not open to other users")
+        else:
+            db.chmod(0)
+        env = {k: v for k, v in os.environ.items() if k != "WHRELAY_DB"}
+        for args, extra_env in ((["--db", str(db)], {}), ([], {"WHRELAY_DB": str(db)})):
+            done = subprocess.run(
+                [*prefix, *whrelay_cmd("list", *args)],
+                capture_output=True,
+                timeout=60,
+                cwd=folder,
+                env={**env, **extra_env},
+                check=False,
+            )
+            assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
+            assert b"cannot open the database" in done.stderr
+            assert b"permission denied" in done.stderr
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    "command", ["listen", "list", "show", "replay", "verify", "sign", "send", "paths", None]
+)
+def test_flags_do_not_look_as_if_they_took_a_value(command: str | None) -> None:
+    """``--json <bool>`` read as if it wanted ``--json true``; only Typer's own --help (and
+    its completion flags) keep the hint."""
+    args = ([command] if command else []) + ["--help"]
+    helped = subprocess.run(
+        whrelay_cmd(*args),
+        capture_output=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert helped.returncode == 0
+    flagged = [
+        line
+        for line in helped.stdout.decode().splitlines()
+        if "<bool>" in line and not re.search(r"--help|completion", line)
+    ]
+    assert flagged == []
