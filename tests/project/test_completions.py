@@ -39,6 +39,7 @@ def complete(words: str) -> list[str]:
     return result.stdout.split()
 
 
+@pytest.mark.slow
 def test_commands_complete() -> None:
     offered = complete("whrelay li")
     assert "list" in offered
@@ -46,6 +47,7 @@ def test_commands_complete() -> None:
     assert "show" not in offered
 
 
+@pytest.mark.slow
 def test_options_complete() -> None:
     assert "--durability" in complete("whrelay listen --dur")
     assert "--status" in complete("whrelay list --sta")
@@ -83,6 +85,7 @@ def complete_as(shell: str, words: str, **env: str) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["show", "replay", "verify", "export"])
 def test_webhook_ids_complete_newest_first_from_the_database(tmp_path: Path, command: str) -> None:
     db = tmp_path / "hooks.db"
@@ -92,6 +95,7 @@ def test_webhook_ids_complete_newest_first_from_the_database(tmp_path: Path, com
     assert result.stdout.split() == ["2", "4", "3", "1"]
 
 
+@pytest.mark.slow
 def test_ids_are_described_by_method_path_and_event(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     seed_webhooks(db, 2)
@@ -104,6 +108,7 @@ def test_ids_are_described_by_method_path_and_event(tmp_path: Path) -> None:
     assert fish.stdout.splitlines()[:2] == ["2\tPOST /hooks/2 push", "1\tPOST /hooks/1 push"]
 
 
+@pytest.mark.slow
 def test_what_is_typed_narrows_the_ids_and_at_most_fifty_are_offered(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     seed_webhooks(db, 120)
@@ -114,6 +119,7 @@ def test_what_is_typed_narrows_the_ids_and_at_most_fifty_are_offered(tmp_path: P
     assert ones == ["119", "118", "117", "116", "115", "114", "113", "112", "111", "110", "11"]
 
 
+@pytest.mark.slow
 def test_no_database_completes_nothing_and_creates_nothing(tmp_path: Path) -> None:
     missing = tmp_path / "none" / "hooks.db"
     for words in (f"whrelay show --db {missing} ", "whrelay export "):

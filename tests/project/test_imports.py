@@ -73,6 +73,7 @@ def imported_by(*modules: str) -> list[str]:
     return loaded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", OFFLINE)
 def test_core_module_imports_no_network_or_ui_library(module: str) -> None:
     loaded = imported_by(module)
@@ -83,6 +84,7 @@ def test_core_module_imports_no_network_or_ui_library(module: str) -> None:
     assert not [name for name in loaded if name.startswith(("whrelay.cli", "whrelay.receiver"))]
 
 
+@pytest.mark.slow
 def test_all_core_modules_together_import_no_network_or_ui_library() -> None:
     loaded = imported_by(*OFFLINE)
     assert not (_top_level(loaded) & (UI_LIBRARIES | NETWORK_LIBRARIES))
@@ -97,6 +99,7 @@ def test_the_contracts_cover_every_package() -> None:
     assert set(OFFLINE) <= set(HEADLESS)
 
 
+@pytest.mark.slow
 def test_receiver_imports_no_ui() -> None:
     loaded = imported_by("whrelay.receiver.app")
     assert "aiohttp" in loaded  # the check is meaningful: the receiver did load
@@ -108,6 +111,7 @@ def test_receiver_imports_no_ui() -> None:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv",
     [
@@ -149,6 +153,7 @@ def test_read_only_commands_do_not_import_the_receiver_or_a_tui(
     assert not [name for name in loaded if name.startswith("whrelay.receiver")]
 
 
+@pytest.mark.slow
 def test_import_linter_contracts_hold() -> None:
     lint_imports = Path(sys.executable).parent / "lint-imports"
     assert lint_imports.exists(), lint_imports
@@ -165,6 +170,7 @@ def test_import_linter_contracts_hold() -> None:
     assert " 0 broken" in output
 
 
+@pytest.mark.slow
 def test_verify_and_sign_import_neither_aiohttp_nor_textual(tmp_path: Path) -> None:
     """A real verify of a GitHub signature, and a real sign, in one fresh interpreter each.
 
@@ -205,6 +211,7 @@ def test_verify_and_sign_import_neither_aiohttp_nor_textual(tmp_path: Path) -> N
         assert not (_top_level(loaded) & {"aiohttp", "textual", "msgspec"}), argv
 
 
+@pytest.mark.slow
 def test_the_tui_package_loads_textual_only_when_run() -> None:
     """``whrelay.tui`` itself is light: the CLI imports it to launch the app."""
     loaded = imported_by("whrelay.tui")

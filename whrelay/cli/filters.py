@@ -1,7 +1,7 @@
 """The options that select stored webhooks, defined once for every command that selects:
 ``list``, ``replay``, ``export`` and ``cancel`` declare them with these types and build the
 ``WebhookFilter`` with ``webhook_filter``, so each option means the same everywhere.
-(``tests/test_cli.py`` checks that they all take the same set.)"""
+(``tests/unit/cli/test_filters.py`` checks that they all take the same set.)"""
 
 from __future__ import annotations
 

@@ -47,6 +47,7 @@ def freed_and_kept(mode: str) -> tuple[str, int]:
     return fixed, int(kept)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not hasattr(os, "confstr") or "CS_GNU_LIBC_VERSION" not in os.confstr_names,
     reason="glibc only",

@@ -51,6 +51,7 @@ NO_EMPTY_PAYLOAD = """
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("shim", "named"),
     [

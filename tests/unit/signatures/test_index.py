@@ -131,6 +131,7 @@ def test_every_scheme_module_is_registered() -> None:
     assert found == registered
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["verify", "sign", "send", "list"])
 def test_provider_help_lists_every_name_from_the_registry(command: str) -> None:
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}

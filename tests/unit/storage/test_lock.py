@@ -16,6 +16,7 @@ from tests.helpers.processes import (
 from whrelay.storage import Store
 
 
+@pytest.mark.slow
 def test_forwarding_locks_within_one_process(tmp_path: Path) -> None:
     """POSIX record locks belong to the process: a second holder in the same process is
     refused too, and one leaving does not drop the other's locks."""

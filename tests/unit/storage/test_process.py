@@ -46,6 +46,7 @@ BODY_SIZES = [None, 0, 1, 4096, OUT_OF_BAND - 1, OUT_OF_BAND, OUT_OF_BAND + 1, 3
 """Around the size over which a body travels after its frame rather than inside it."""
 
 
+@pytest.mark.slow
 async def test_jobs_are_committed_by_the_child_and_answered(tmp_path: Path) -> None:
     db = tmp_path / "p.db"
     Store(db).close()
@@ -76,6 +77,7 @@ async def test_jobs_are_committed_by_the_child_and_answered(tmp_path: Path) -> N
         assert len(duplicates) == 197
 
 
+@pytest.mark.slow
 async def test_an_attempt_is_recorded_and_comes_back_with_its_id(tmp_path: Path) -> None:
     db = tmp_path / "p.db"
     Store(db).close()
@@ -107,6 +109,7 @@ async def test_an_attempt_is_recorded_and_comes_back_with_its_id(tmp_path: Path)
     assert (after.state, after.attempts, after.last_status) == ("pending", 1, 503)
 
 
+@pytest.mark.slow
 async def test_the_storage_process_enforces_foreign_keys(tmp_path: Path) -> None:
     """An attempt for a webhook that does not exist is refused by the child's connection,
     which goes on committing the next jobs."""
@@ -126,6 +129,7 @@ async def test_the_storage_process_enforces_foreign_keys(tmp_path: Path) -> None
         assert store.attempts(424242) == []
 
 
+@pytest.mark.slow
 async def test_a_job_that_cannot_be_sent_fails_alone(tmp_path: Path) -> None:
     """Sent in the same frame as good jobs, an unencodable one fails with a StorageError and
     the others are committed (nobody is left waiting)."""
@@ -154,6 +158,7 @@ async def test_a_job_that_cannot_be_sent_fails_alone(tmp_path: Path) -> None:
         assert store.count_webhooks() == 2
 
 
+@pytest.mark.slow
 async def test_a_failing_job_fails_alone_with_a_storage_error(tmp_path: Path) -> None:
     db = tmp_path / "p.db"
     Store(db).close()
@@ -177,6 +182,7 @@ async def test_a_failing_job_fails_alone_with_a_storage_error(tmp_path: Path) ->
         assert store.count_webhooks() == 2
 
 
+@pytest.mark.slow
 async def test_bodies_in_and_out_of_band_are_stored_as_the_exact_bytes(tmp_path: Path) -> None:
     """Sent at once (so that frames mix bodies inside them with bodies after them), each body
     is stored as a BLOB of its exact bytes, no body as NULL, and the records the parent
@@ -208,6 +214,7 @@ async def test_bodies_in_and_out_of_band_are_stored_as_the_exact_bytes(tmp_path:
             assert stored_blob(db, summary.id) == ("blob", len(sent.body))
 
 
+@pytest.mark.slow
 async def test_the_storage_process_holds_a_large_body_once(tmp_path: Path) -> None:
     """The child reads a large body into one buffer and SQLite writes it from there into the
     database's pages: its memory grows by about the body, not by several copies of it

@@ -100,6 +100,7 @@ def test_pages_walk_the_history_both_ways_in_one_order(seeded: Store, where: Web
     assert count(seeded, where) == len(want)
 
 
+@pytest.mark.slow
 def test_list_orders_the_same_with_and_without_since(tmp_path: Path) -> None:
     """A slow body commits after a faster one that arrived later: ``list`` and ``list --since``
     both show the later arrival first."""
@@ -264,6 +265,7 @@ def test_each_attempt_is_told_what_came_of_it(
     assert [v.outcome.value for v in views] == expected
 
 
+@pytest.mark.slow
 def test_show_json_carries_each_attempts_outcome_and_number(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with Store(db) as store:

@@ -865,6 +865,7 @@ def _readline(proc: subprocess.Popen[str]) -> str:
     return line.strip()
 
 
+@pytest.mark.slow
 def test_reader_sees_rows_committed_by_a_writer_in_another_process(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
     Store(db).close()
@@ -932,6 +933,7 @@ def _lock_child(path: Path, timeout: float) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_write_lock_makes_another_process_wait_until_released(tmp_path: Path) -> None:
     path = lock_path(tmp_path / "l.db")
     held = WriteLock(path)
@@ -953,6 +955,7 @@ def test_write_lock_makes_another_process_wait_until_released(tmp_path: Path) ->
         held.close()
 
 
+@pytest.mark.slow
 def test_write_lock_times_out_with_storage_unavailable(tmp_path: Path) -> None:
     path = lock_path(tmp_path / "l.db")
     with WriteLock(path):
