@@ -23,9 +23,11 @@ from tests.conftest import (
     ROOT,
     folder_state,
     raw_request,
+    read_response,
     request_bytes,
     run_whrelay,
     start_listener,
+    url_port,
     whrelay_cmd,
 )
 from whrelay.core.errors import ExitCode
@@ -119,6 +121,36 @@ def test_help_exits_0_and_shows_examples(args: tuple[str, ...], example: str) ->
     else:
         for command in ("listen", "list", "show"):
             assert re.search(rf"^\W*{command}\b", text, re.MULTILINE), command
+
+
+def command_names() -> list[str]:
+    """Every command of the CLI, subcommands as ``group sub``."""
+    from whrelay.cli.main import build
+
+    def walk(command: object, prefix: str) -> list[str]:
+        found = [prefix.strip()] if prefix else []
+        for name, sub in getattr(command, "commands", {}).items():
+            found += walk(sub, f"{prefix} {name}")
+        return found
+
+    return walk(build(), "")
+
+
+TYPE_LABEL = re.compile(r"<(?![^>]*\|)[^>]*>")
+"""A type label in Typer's help (``<str>``, ``<int range>``, ``<list[str]>``, ``<bool>``): a
+value named by its Python type. A list of choices (``<full|normal>``) is what it says."""
+
+
+@pytest.mark.parametrize("command", ["", *command_names()])
+def test_help_names_each_value_never_its_python_type(command: str) -> None:
+    result = subprocess.run(
+        whrelay_cmd(*command.split(), "--help"),
+        capture_output=True, timeout=60, cwd=ROOT, check=False,
+        env={**os.environ, "COLUMNS": "250"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    labelled = [line for line in out(result).splitlines() if TYPE_LABEL.search(line)]
+    assert labelled == []
 
 
 def test_python_m_whrelay_version() -> None:
@@ -607,6 +639,53 @@ def test_bad_usage_is_one_clean_error_line(args: tuple[str, ...]) -> None:
     assert_clean_error(run_whrelay(*args))
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("listen", "--port", "abc"), "--port: 'abc' is not a whole number"),
+        (("listen", "--port", "70000"), "--port: '70000' is more than 65535"),
+        (("list", "--limit", "-1"), "--limit: '-1' is less than 0"),
+        (("verify", "--now", "soon"), "--now: 'soon' is not a number"),
+        (("list", "--status", "lost"), "--status: 'lost' is not one of 'delivered'"),
+        (("listen", "--port"), "--port needs a value"),
+        (("send",), "URL is missing"),
+        (("show", "x1"), "ID: 'x1' is not a webhook id"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
+)
+def test_a_bad_option_value_is_named_in_whrelays_words(args: tuple[str, ...], says: str) -> None:
+    """The option first, then what is wrong with the value, without the wording of the
+    validation library Typer checks values with."""
+    line = assert_clean_error(run_whrelay(*args))
+    assert line == f"whrelay: error: {says}" or line.startswith(f"whrelay: error: {says}"), line
+    for foreign in ("Input should", "Value error", "Invalid value for", "Missing argument"):
+        assert foreign not in line
+
+
+@pytest.mark.parametrize(
+    ("target", "says", "hint"),
+    [
+        ("3000:", "target '3000:' has nothing where its port should be", "a port alone is 3000"),
+        ("localhost", "target 'localhost' has no port", "localhost:3000"),
+        ("localhost/hooks", "target 'localhost/hooks' has no port", "http://localhost for port 80"),
+        ("localhost:", "target 'localhost:' has nothing where its port should be", ":3000/hooks"),
+        (
+            "localhost:http",
+            "target 'localhost:http' has 'http' where its port should be",
+            "localhost:3000",
+        ),
+    ],
+)
+def test_a_malformed_target_is_a_usage_error_naming_the_forms(
+    tmp_path: Path, target: str, says: str, hint: str
+) -> None:
+    result = run_whrelay("listen", "-f", target, "--db", str(tmp_path / "hooks.db"))
+    line = assert_clean_error(result)
+    assert line == f"whrelay: error: {says}", line
+    assert hint in err(result)
+    assert not (tmp_path / "hooks.db").exists()
+
+
 NOT_UTF8 = os.fsdecode(b"\xff\xfe")
 """What ``$'\\xff\\xfe'`` on a command line arrives as: lone surrogates standing for the bytes."""
 BEYOND_SQLITE = "99999999999999999999999"
@@ -937,6 +1016,34 @@ def test_data_dir_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (data / "whrelay.db").is_file()
     assert (data / "whrelay.db").stat().st_mode & 0o777 == 0o600
     assert data.stat().st_mode & 0o777 == 0o700
+
+
+async def test_listen_on_localhost_answers_on_both_loopback_addresses(tmp_path: Path) -> None:
+    """Clients differ in which address of ``localhost`` they try first (Node.js 17 and later
+    take ::1): bound to ``localhost``, listen answers on 127.0.0.1 and on [::1], one port."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback here: {error}")
+    listener = start_listener(tmp_path / "hooks.db", "--host", "localhost")
+    try:
+        assert listener.url.startswith("http://localhost:"), listener.url
+        port = url_port(listener.url)
+        for address in ("127.0.0.1", "::1"):
+            reader, writer = await asyncio.open_connection(address, port)
+            request = request_bytes("POST", "/both", [("Host", "localhost"),
+                                    ("Content-Length", "2")], b"{}")  # fmt: skip
+            writer.write(request)
+            response = await read_response(reader)
+            writer.close()
+            assert response.status == 200, (address, response)
+    finally:
+        assert listener.stop() == ExitCode.INTERRUPTED
+    with Store(tmp_path / "hooks.db", readonly=True) as store:
+        assert store.count_webhooks() == 2
 
 
 def test_listen_on_a_taken_port_or_a_foreign_address_is_unavailable(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from whrelay.cli.common import (
     HTTP_TOKEN,
     DbOption,
     JsonOption,
+    complete_provider,
     parse_webhook_id,
     resolve_db,
     stderr,
@@ -64,18 +65,31 @@ SHOW_EXAMPLES = """
 def list_webhooks(
     since: Annotated[
         str | None,
-        typer.Option(help="Only newer than this: 10m, 2h, 1h30m, 3d, or an ISO time (UTC)."),
+        typer.Option(
+            help="Only newer than this: 10m, 2h, 1h30m, 3d, or an ISO time (UTC).",
+            metavar="WHEN",
+        ),
     ] = None,
-    path: Annotated[str | None, typer.Option("--path", help="Path glob, e.g. '/stripe/*'.")] = None,
-    method: Annotated[str | None, typer.Option(help="HTTP method, e.g. POST.")] = None,
+    path: Annotated[
+        str | None, typer.Option("--path", help="Path glob, e.g. '/stripe/*'.", metavar="GLOB")
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option(help="HTTP method, e.g. POST.", metavar="METHOD")
+    ] = None,
     provider: Annotated[
-        str | None, typer.Option(help=f"Detected provider: {', '.join(PROVIDERS)}.")
+        str | None,
+        typer.Option(
+            help=f"Detected provider: {', '.join(PROVIDERS)}.",
+            metavar="PROVIDER",
+            autocompletion=complete_provider,
+        ),
     ] = None,
     search: Annotated[
         str | None,
         typer.Option(
             help="Substring of the path, the query or the body as stored (case-sensitive; "
-            "a compressed body is searched compressed)."
+            "a compressed body is searched compressed).",
+            metavar="TEXT",
         ),
     ] = None,
     status: Annotated[
@@ -88,7 +102,9 @@ def list_webhooks(
     verdict: Annotated[
         VerdictChoice | None, typer.Option(help="Signature verdict given on arrival.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many; 0 = all.", min=0)] = 50,
+    limit: Annotated[
+        int, typer.Option(help="At most this many; 0 = all.", min=0, metavar="N")
+    ] = 50,
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:

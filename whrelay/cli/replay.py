@@ -10,6 +10,8 @@ import typer
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
+    complete_provider,
+    complete_scheme,
     parse_webhook_id,
     resolve_db,
     stderr,
@@ -54,24 +56,39 @@ def replay_command(
     ] = None,
     header: Annotated[
         list[str] | None,
-        typer.Option("--header", "-H", help="'Name: value' to add or replace.", show_default=False),
+        typer.Option(
+            "--header",
+            "-H",
+            help="'Name: value' to add or replace.",
+            metavar="'NAME: VALUE'",
+            show_default=False,
+        ),
     ] = None,
     body_file: Annotated[
         Path | None,
-        typer.Option(help="Send this file's bytes as the body.", exists=True, dir_okay=False),
+        typer.Option(
+            help="Send this file's bytes as the body.", exists=True, dir_okay=False, metavar="FILE"
+        ),
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option(help="Select webhooks newer than this: 10m, 1h30m, or an ISO time (UTC)."),
+        typer.Option(
+            help="Select webhooks newer than this: 10m, 1h30m, or an ISO time (UTC).",
+            metavar="WHEN",
+        ),
     ] = None,
     status: Annotated[
         StatusChoice | None, typer.Option(help="Select webhooks by delivery status.")
     ] = None,
-    path: Annotated[str | None, typer.Option("--path", help="Select by path glob.")] = None,
+    path: Annotated[
+        str | None, typer.Option("--path", help="Select by path glob.", metavar="GLOB")
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", metavar="", help="Show what would be sent, send nothing.")
     ] = False,
-    timeout: Annotated[str, typer.Option(help="Per-request timeout; 0 = none.")] = "30s",
+    timeout: Annotated[
+        str, typer.Option(help="Per-request timeout; 0 = none.", metavar="DURATION")
+    ] = "30s",
     allow_remote: Annotated[
         bool,
         typer.Option(
@@ -80,7 +97,11 @@ def replay_command(
     ] = False,
     provider: Annotated[
         str | None,
-        typer.Option(help="Select webhooks by detected provider (as 'list --provider')."),
+        typer.Option(
+            help="Select webhooks by detected provider (as 'list --provider').",
+            metavar="PROVIDER",
+            autocompletion=complete_provider,
+        ),
     ] = None,
     verdict: Annotated[
         VerdictChoice | None, typer.Option(help="Select by the signature verdict on arrival.")
@@ -101,6 +122,7 @@ def replay_command(
             "--sign-as",
             help="Scheme to check and re-sign with (default: the one the webhook's headers name).",
             metavar="PROVIDER",
+            autocompletion=complete_scheme,
         ),
     ] = None,
     resign_unverified: Annotated[
@@ -113,7 +135,8 @@ def replay_command(
         ),
     ] = False,
     secret: Annotated[
-        list[str] | None, typer.Option(help="Secret for --resign.", show_default=False)
+        list[str] | None,
+        typer.Option(help="Secret for --resign.", metavar="SECRET", show_default=False),
     ] = None,
     secret_env: Annotated[
         list[str] | None,

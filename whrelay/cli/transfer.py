@@ -13,6 +13,7 @@ import typer
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
+    complete_provider,
     parse_webhook_id,
     resolve_db,
     stderr,
@@ -72,14 +73,28 @@ def export_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Write to this file instead of stdout.", dir_okay=False
+            "--output",
+            "-o",
+            help="Write to this file instead of stdout.",
+            dir_okay=False,
+            metavar="FILE",
         ),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Select webhooks newer than this: 10m, 2h, 3d, or ISO.")
+        str | None,
+        typer.Option(help="Select webhooks newer than this: 10m, 2h, 3d, or ISO.", metavar="WHEN"),
     ] = None,
-    path: Annotated[str | None, typer.Option("--path", help="Select by path glob.")] = None,
-    provider: Annotated[str | None, typer.Option(help="Select by detected provider.")] = None,
+    path: Annotated[
+        str | None, typer.Option("--path", help="Select by path glob.", metavar="GLOB")
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="Select by detected provider.",
+            metavar="PROVIDER",
+            autocompletion=complete_provider,
+        ),
+    ] = None,
     status: Annotated[StatusChoice | None, typer.Option(help="Select by delivery status.")] = None,
     verdict: Annotated[
         VerdictChoice | None, typer.Option(help="Select by signature verdict.")
