@@ -360,6 +360,9 @@ class Attempt:
     ``resign_note``)."""
     resign_note: str | None = None
     """Why a webhook was not re-signed, or the warning it was re-signed with."""
+    edited: str | None = None
+    """What a replay changed of the webhook before it went (``another body (12 B), -H
+    X-Debug``); ``None``: it went as stored (re-signing aside, which ``resigned`` says)."""
 
     @property
     def ok(self) -> bool:
@@ -390,6 +393,7 @@ class Attempt:
             "response_truncated": self.response_truncated,
             "resigned": self.resigned,
             "resign_note": self.resign_note,
+            "edited": self.edited,
         }
 
 

@@ -87,6 +87,16 @@ class ReplayRequest:
     allow_remote: bool = False
     """Allow targets that are not on this machine."""
 
+    def edits(self) -> str | None:
+        """What this replay changes of each webhook, in a few words (recorded with each
+        attempt, ``Attempt.edited``); ``None`` when it sends them as stored."""
+        said = []
+        if self.body is not None:
+            said.append(f"another body ({len(self.body)} B)")
+        if self.extra_headers:
+            said.append("-H " + ", ".join(dict.fromkeys(name for name, _ in self.extra_headers)))
+        return ", ".join(said) or None
+
 
 @dataclass(frozen=True, slots=True)
 class ReplayItem:
@@ -207,10 +217,13 @@ async def run(plan: ReplayPlan, store: Store, sender: Sender) -> AsyncGenerator[
     stored). An item is re-signed, when the plan says so, just before it is sent. Closing the
     generator (or cancelling the task iterating it) stops it: nothing more is sent."""
     request = plan.request
+    edited = request.edits()
     for item in plan.items:
         outgoing = prepare(
             item.webhook, item.target, request.extra_headers, plan.resigner, request.body
         )
+        if edited:
+            outgoing = replace(outgoing, edited=edited)
         attempt = await sender.send(
             outgoing, webhook_id=item.webhook.id, delivery=item.delivery, trigger=Trigger.REPLAY
         )

@@ -301,6 +301,64 @@ def deliveries_of(store: Store, webhook_ids: Sequence[int]) -> dict[int, list[De
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where a webhook's deliveries stand, in one word and the last answer: what ``list``'s
+    DELIVERY column shows."""
+
+    state: str | None
+    """The state of the delivery that decides it: ``failed`` when one failed, else
+    ``pending`` when one is still to go, else any other state a delivery can be in, else
+    ``delivered``; ``None``: never forwarded."""
+    answer: str | None = None
+    """That delivery's last answer: the status code, or the error when the last attempt got
+    none (``refused``, ``timeout``)."""
+    targets: int = 0
+
+    def __str__(self) -> str:
+        if self.state is None:
+            return "-"
+        return f"{self.state} {self.answer}" if self.answer else self.state
+
+    def to_json(self) -> dict[str, object]:
+        return {"delivery_state": self.state, "delivery_answer": self.answer}
+
+
+_FIRST_SAID = ("failed", "pending")
+_LAST_SAID = "delivered"
+
+
+def standing(deliveries: Sequence[Delivery]) -> Standing:
+    """Where ``deliveries`` (one webhook's) stand: the states that need attention first,
+    ``delivered`` last, and a state this whrelay does not name (one a later version adds) in
+    between, as it is."""
+    if not deliveries:
+        return Standing(None)
+
+    def rank(delivery: Delivery) -> tuple[int, int]:
+        state = str(delivery.state)
+        order = (
+            _FIRST_SAID.index(state)
+            if state in _FIRST_SAID
+            else len(_FIRST_SAID) + (state == _LAST_SAID)
+        )
+        return order, -delivery.updated_at
+
+    deciding = min(deliveries, key=rank)
+    answer = deciding.last_error or (
+        str(deciding.last_status) if deciding.last_status is not None else None
+    )
+    return Standing(str(deciding.state), answer, len(deliveries))
+
+
+def standings(store: Store, webhook_ids: Sequence[int]) -> dict[int, Standing]:
+    """The ``standing`` of each of ``webhook_ids`` (a page's)."""
+    return {
+        webhook_id: standing(found)
+        for webhook_id, found in deliveries_of(store, webhook_ids).items()
+    }
+
+
 def pending_by_target(store: Store) -> dict[str, int]:
     """How many deliveries wait for each target (those with none are left out)."""
     sql = "SELECT target, count(*) FROM deliveries WHERE state = 'pending' GROUP BY target"
