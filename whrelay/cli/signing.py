@@ -17,7 +17,9 @@ from whrelay.cli.common import (
     DbOption,
     JsonOption,
     complete_scheme,
-    parse_webhook_id,
+    complete_webhook_ids,
+    find_webhooks,
+    parse_webhook_ref,
     resolve_db,
     stderr,
     stdout,
@@ -193,12 +195,13 @@ def _data(value: str | None) -> bytes | None:
 
 def verify(
     webhook_id: Annotated[
-        int | None,
+        str | None,
         typer.Argument(
             metavar="[ID]",
-            help="A stored webhook's id.",
+            help="A stored webhook's id, or its provider id (evt_…, msg_…).",
             show_default=False,
-            parser=parse_webhook_id,
+            parser=parse_webhook_ref,
+            autocompletion=complete_webhook_ids,
         ),
     ] = None,
     request: Annotated[
@@ -280,7 +283,8 @@ def verify(
         from whrelay.storage import Store
 
         with Store(resolve_db(db), readonly=True) as store:
-            webhook = store.get_webhook(webhook_id)
+            [number] = find_webhooks(store, [webhook_id])
+            webhook = store.get_webhook(number)
         message = v.message_from_webhook(webhook, url)
         if body_file is not None:  # another body under the stored headers
             message = message.with_body(_read(body_file))
@@ -514,7 +518,7 @@ def send(
 
     from rich.text import Text
 
-    from whrelay.core.models import Trigger, parse_header_option
+    from whrelay.core.models import Trigger, header_options, parse_header_option
     from whrelay.core.targets import check_target, parse_target
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.render.webhooks import one_line
@@ -530,8 +534,9 @@ def send(
         raise UsageError("--provider none sends the webhook unsigned: it takes no secret")
     secrets = [] if unsigned else _one_signing_secret(secret, secret_env)
     body = _data(data)
-    extra = list(header or ())
-    given = {parse_header_option(h)[0].lower() for h in extra}
+    chosen = header_options(header or ())  # each name once: the last -H of a name wins
+    extra = [f"{name}: {value}" for name, value in chosen]
+    given = {name.lower() for name, _ in chosen}
     example_body, example_headers = (
         fill_example(GENERIC_EXAMPLE) if unsigned else example_event(provider)
     )
