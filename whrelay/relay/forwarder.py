@@ -33,6 +33,7 @@ from whrelay.core.models import (
 from whrelay.core.retry import Decision, decide_on_attempt, next_delay, parse_retry_after
 from whrelay.core.targets import Target
 from whrelay.relay.client import INTERRUPTED, Resigner, Sender, prepare, probe, unsent
+from whrelay.signatures import stale_signature
 from whrelay.storage.jobs import RecordAttempt
 from whrelay.storage.writer import Writer
 
@@ -293,7 +294,10 @@ class Lane:
         # A target found down is probed every second: the retry comes when it is back, not
         # at the backoff's time (kept in the database for a restart), so none is announced.
         shown_in = None if self.down and attempt.error in CONNECTION_ERRORS else retry_in
-        event = DeliveryAttempted(attempt, self.target.url, state, shown_in, number=item.attempts)
+        stale = stale_signature(webhook.summary, attempt)
+        event = DeliveryAttempted(
+            attempt, self.target.url, state, shown_in, number=item.attempts, stale=stale
+        )
         if forwarder.settings.ordered:
             await forwarder.record(attempt, state, next_at)
             forwarder.emit(event)

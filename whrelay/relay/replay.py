@@ -25,7 +25,7 @@ from whrelay.core.errors import UsageError
 from whrelay.core.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
 from whrelay.core.targets import Target, check_target, parse_target
 from whrelay.relay.client import Resigner, Sender, prepare
-from whrelay.signatures import REGISTRY, get_scheme, signature_tolerance
+from whrelay.signatures import REGISTRY, get_scheme, stale_signature
 from whrelay.signatures.verification import (
     GivenSecret,
     ResignDecision,
@@ -235,10 +235,6 @@ async def run(plan: ReplayPlan, store: Store, sender: Sender) -> AsyncGenerator[
         yield await asyncio.to_thread(store.run, _recorder(attempt))
 
 
-TIMESTAMP_REJECTIONS = frozenset({400, 401, 403})
-"""What an app answers a signature it refuses (a timestamp too old among the reasons)."""
-
-
 @dataclass(slots=True)
 class ReplayTally:
     """What a replay has done so far, for its summary: counted as each attempt is recorded,
@@ -258,7 +254,7 @@ class ReplayTally:
     sender's own signature, signed (by a scheme with a timestamp, by name) longer ago than
     that scheme's tolerance: most likely rejected as too old (``--resign`` signs afresh)."""
 
-    def add(self, attempt: Attempt, item: ReplayItem, now_us: int) -> None:
+    def add(self, attempt: Attempt, item: ReplayItem) -> None:
         self.sent += 1
         if attempt.ok:
             self.ok += 1
@@ -266,12 +262,9 @@ class ReplayTally:
         self.failures[
             str(attempt.status) if attempt.status is not None else attempt.error or "error"
         ] += 1
-        scheme = item.webhook.summary.scheme or item.webhook.summary.provider
-        if attempt.status in TIMESTAMP_REJECTIONS and not attempt.resigned and scheme:
-            tolerance = signature_tolerance(scheme)
-            age = (now_us - item.webhook.summary.received_at) / 1_000_000
-            if tolerance is not None and age > tolerance:
-                self.stale[scheme] += 1
+        stale = stale_signature(item.webhook.summary, attempt)
+        if stale is not None:
+            self.stale[stale.scheme] += 1
 
     @property
     def failed(self) -> int:
@@ -289,7 +282,7 @@ async def run_counted(
     """``run``, counting each attempt in ``tally`` as it is yielded."""
     items = iter(plan.items)
     async for attempt in run(plan, store, sender):
-        tally.add(attempt, next(items), now_micros())
+        tally.add(attempt, next(items))
         yield attempt
 
 

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from whrelay.core.models import (
     Attempt,
+    StaleSignature,
     Webhook,
     WebhookSummary,
     decode_header,
@@ -499,9 +500,14 @@ def webhook_detail(
 
 
 def attempt_line(
-    attempt: Attempt, state: str, retry_in: float | None = None, number: int = 1
+    attempt: Attempt,
+    state: str,
+    retry_in: float | None = None,
+    number: int = 1,
+    stale: StaleSignature | None = None,
 ) -> Text:
-    """One line for an attempt: webhook, target, status or error, latency, what happens next."""
+    """One line for an attempt: webhook, target, status or error, latency, what happens next;
+    and, refused for a signature too old (``stale``), the fix."""
     line = Text()
     line.append(short_time(attempt.started_at), style="dim")
     if attempt.webhook_id:  # 0: a test webhook from 'whrelay send', never stored
@@ -537,7 +543,30 @@ def attempt_line(
         line.append("  retry when the target is back", style="yellow")
     elif state in ("retried", "retry pending", "then replayed"):
         line.append(f"  {state}", style="yellow")
+    if stale is not None:
+        line.append_text(stale_text(attempt.webhook_id, stale))
     return line
+
+
+def stale_text(webhook_id: int, stale: StaleSignature) -> Text:
+    """``  stale signature: ... whrelay replay 7 --resign``: an attempt refused, most likely,
+    because the sender's signature was older than its scheme accepts."""
+    return Text(
+        f"  stale signature ({seconds_text(stale.age)} after arrival, {stale.scheme} allows"
+        f" {seconds_text(stale.tolerance)}): whrelay replay {webhook_id} --resign",
+        style="yellow",
+    )
+
+
+def seconds_text(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``3.5 h``, ``2.0 d``: a span, to a reader's precision."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def signing_text(attempt: Attempt, limit: int = 100) -> Text:
@@ -578,7 +607,9 @@ def deliveries_view(view: WebhookView) -> Group:
         parts.append(Text("Attempts", style="bold underline"))
     for shown in view.attempts:
         attempt = shown.attempt
-        parts.append(attempt_line(attempt, shown.outcome.value, number=shown.number))
+        parts.append(
+            attempt_line(attempt, shown.outcome.value, number=shown.number, stale=shown.stale)
+        )
         if attempt.error_detail:
             parts.append(Text("    " + one_line(attempt.error_detail), style="dim"))
         if attempt.response_headers:  # a redirect's Location, a Retry-After, the app's ids
