@@ -46,6 +46,7 @@ from tests.conftest import (
     whrelay_cmd,
 )
 from tests.targetserver import Recorded, Reply, TargetServer, target_server
+from whrelay.core.errors import ExitCode
 from whrelay.core.models import Attempt, Delivery, DeliveryState, Trigger
 from whrelay.relay.client import Outgoing, Sender
 from whrelay.storage import Store
@@ -1469,3 +1470,42 @@ async def test_a_webhook_refused_after_an_outage_longer_than_its_signatures_tole
     assert record["attempts"][-1]["stale_signature"]["scheme"] == "paddle"
     fresh_shown = run_whrelay("show", str(fresh), "--db", str(db)).stdout.decode()
     assert " 401 " in fresh_shown and "stale signature" not in fresh_shown
+
+
+async def test_a_forward_that_times_out_suggests_timeout_0_for_a_debugger(tmp_path: Path) -> None:
+    """An app stopped at a breakpoint answers late: the timed-out attempt's line says that
+    ``--timeout 0`` waits for the answer."""
+    db = tmp_path / "hooks.db"
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        port = silent.getsockname()[1]
+        with listening(db, "-f", str(port), "--timeout", "0.3s") as listener:
+            webhook_id = await post(listener.url, b"{}")
+            [attempt] = await events(listener, "attempt")
+    assert (attempt["webhook_id"], attempt["error"]) == (webhook_id, "timeout")
+    shown = run_whrelay("show", str(webhook_id), "--db", str(db))
+    assert shown.returncode == 0, shown.stderr
+    [line] = [line for line in shown.stdout.decode().splitlines() if "timeout" in line]
+    assert "no answer within 0.3 s" in line
+    assert "at a breakpoint? --timeout 0 waits for the answer" in line
+
+
+async def test_ctrl_c_lets_a_forward_in_flight_finish_within_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    """A target answering a second after Ctrl-C (within ``FORWARD_GRACE``) has its answer
+    recorded: the delivery is delivered, not cut off as interrupted and sent again."""
+    from whrelay.core.defaults import FORWARD_GRACE
+
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.reply(200, {}, b"handled", stall=min(1.0, FORWARD_GRACE / 3))
+        listener = start_listener(db, *FAST, "-f", str(target.port))
+        try:
+            webhook_id = await post(listener.url, b'{"in": "flight"}')
+            await arrivals(target, 1)  # the forward is under way, its answer a second off
+        finally:
+            assert await asyncio.to_thread(listener.stop) == ExitCode.INTERRUPTED
+    [attempt] = attempts(db, webhook_id)
+    assert (attempt.status, attempt.error) == (200, None)
+    assert attempt.response_body == b"handled"
+    assert [d.state for d in deliveries(db, webhook_id)] == ["delivered"]

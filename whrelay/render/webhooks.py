@@ -23,6 +23,7 @@ from rich.text import Text
 from whrelay.core.models import (
     Attempt,
     StaleSignature,
+    Trigger,
     Webhook,
     WebhookSummary,
     decode_header,
@@ -499,6 +500,11 @@ def webhook_detail(
     )
 
 
+TIMEOUT_HINT = "at a breakpoint? --timeout 0 waits for the answer"
+"""Beside a forwarding or replay attempt that timed out: an app stopped in a debugger answers
+late, and ``listen --timeout 0`` (``replay --timeout 0``) waits as long as it takes."""
+
+
 def attempt_line(
     attempt: Attempt,
     state: str,
@@ -523,6 +529,8 @@ def attempt_line(
         if attempt.error_detail:
             detail = one_line(attempt.error_detail)
             line.append(f" ({detail[:77] + '…' if len(detail) > 80 else detail})", style="red")
+        if attempt.error == "timeout" and attempt.trigger != Trigger.SEND:
+            line.append(f"  {TIMEOUT_HINT}", style="yellow")
     line.append(f"  {attempt.duration_us / 1000:.1f} ms", style="dim")
     if attempt.trigger == "retry":
         line.append(f"  (retry {number - 1})", style="dim")
