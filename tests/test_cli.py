@@ -857,7 +857,7 @@ def test_bad_usage_is_one_clean_error_line(args: tuple[str, ...]) -> None:
         (("list", "--status", "lost"), "--status: 'lost' is not one of 'delivered'"),
         (("listen", "--port"), "--port needs a value"),
         (("send",), "URL is missing"),
-        (("show", "x1"), "ID: 'x1' is not a webhook id"),
+        (("show", "1.5"), "ID: '1.5' is not a webhook id"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
 )
