@@ -12,7 +12,7 @@ from tests.helpers.captures import capture
 from tests.helpers.commands import assert_clean_error, err, ok, out, seed
 from tests.helpers.processes import run_whrelay
 from whrelay.core.errors import ExitCode
-from whrelay.core.models import RawHeaders
+from whrelay.core.models import Capture, RawHeaders
 from whrelay.storage import Store
 
 STRIPE_JSON: RawHeaders = (
@@ -158,7 +158,7 @@ def test_list_piped_keeps_every_row_whole(tmp_path: Path) -> None:
     seed(db, capture(LONG_PATH, headers=STRIPE_JSON, body=b'{"type": "payment_intent.ok"}'))
     lines = out(ok("list", "--db", str(db))).splitlines()
     assert lines[0].split() == [
-        "ID", "RECEIVED", "(UTC)", "METHOD", "PATH", "EVENT", "SIZE", "SIGNATURE"
+        "ID", "RECEIVED", "(UTC)", "METHOD", "PATH", "EVENT", "SIZE", "SIGNATURE", "DELIVERY"
     ]  # fmt: skip
     assert lines[1].split()[0] == "1"
     assert LONG_PATH in lines[1]
@@ -228,7 +228,6 @@ def test_list_checks_the_provider_and_hints_at_a_path_without_slash(history: Pat
 
 def test_list_notes_the_limit_only_when_it_cut_something_off(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
-    from whrelay.core.models import Capture
     from whrelay.storage import Store
 
     with Store(db) as store:

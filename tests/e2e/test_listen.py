@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.commands import assert_clean_error, assert_inert, github_request
-from tests.helpers.processes import ROOT, run_whrelay, whrelay_cmd
-from tests.helpers.rawhttp import raw_request
+from tests.helpers.processes import ROOT, run_whrelay, start_listener, whrelay_cmd
+from tests.helpers.rawhttp import raw_request, read_response, request_bytes, url_port
 from whrelay.core.errors import ExitCode
+from whrelay.core.models import Capture
+from whrelay.storage import Store
 
 NOT_UTF8 = os.fsdecode(b"\xff\xfe")
 """What ``$'\\xff\\xfe'`` on a command line arrives as: lone surrogates standing for the bytes."""
@@ -298,7 +300,6 @@ def test_listen_does_not_make_up_the_folder_of_a_named_database(tmp_path: Path) 
 def test_stderr_closed_at_start_changes_nothing_but_the_messages(tmp_path: Path) -> None:
     """``2>&-``: Python's ``sys.stderr`` is None. A start warning in json mode used to stop
     listen with exit 1; an error's exit code used to become 1."""
-    from whrelay.core.models import Capture
     from whrelay.storage import Store
 
     def closed_stderr(*args: str) -> list[str]:
@@ -333,3 +334,31 @@ def test_stderr_closed_at_start_changes_nothing_but_the_messages(tmp_path: Path)
         check=False,
     )
     assert typo.returncode == ExitCode.USAGE
+
+
+async def test_listen_on_localhost_answers_on_both_loopback_addresses(tmp_path: Path) -> None:
+    """Clients differ in which address of ``localhost`` they try first (Node.js 17 and later
+    take ::1): bound to ``localhost``, listen answers on 127.0.0.1 and on [::1], one port."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback here: {error}")
+    listener = start_listener(tmp_path / "hooks.db", "--host", "localhost")
+    try:
+        assert listener.url.startswith("http://localhost:"), listener.url
+        port = url_port(listener.url)
+        for address in ("127.0.0.1", "::1"):
+            reader, writer = await asyncio.open_connection(address, port)
+            request = request_bytes("POST", "/both", [("Host", "localhost"),
+                                    ("Content-Length", "2")], b"{}")  # fmt: skip
+            writer.write(request)
+            response = await read_response(reader)
+            writer.close()
+            assert response.status == 200, (address, response)
+    finally:
+        assert listener.stop() == ExitCode.INTERRUPTED
+    with Store(tmp_path / "hooks.db", readonly=True) as store:
+        assert store.count_webhooks() == 2

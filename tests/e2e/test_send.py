@@ -234,3 +234,38 @@ async def test_send_json_has_no_made_up_ids(tmp_path: Path) -> None:
     record = json.loads(done.stdout)
     assert record["id"] is None and record["webhook_id"] is None
     assert record["status"] == 200
+
+
+def test_send_github_gives_a_fresh_delivery_id_with_any_body(target: TargetServer) -> None:
+    """GitHub sends ``X-GitHub-Delivery`` with every webhook: so does ``send``, with
+    ``--data`` too, a new one each time (two sends are not duplicates of each other)."""
+    for _ in range(2):
+        proc = send(target, "/gh", "--provider", "github", "--secret", GH_SECRET, "-d", "{}")
+        assert proc.returncode == 0, proc.stderr
+    first, second = target.wait_for(2, timeout=10)
+    ids = [request.header_all("X-GitHub-Delivery") for request in (first, second)]
+    assert all(len(found) == 1 and found[0] for found in ids), ids
+    assert ids[0] != ids[1]
+
+    given = send(
+        target, "/gh", "--provider", "github", "--secret", GH_SECRET, "-d", "{}",
+        "-H", "X-GitHub-Delivery: mine",
+    )  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    assert target.wait_for(3, timeout=10)[2].header_all("X-GitHub-Delivery") == ["mine"]
+
+
+def test_send_provider_none_sends_an_unsigned_test(target: TargetServer) -> None:
+    proc = send(target, "/plain", "--provider", "none", "-d", '{"hello":"world"}', "--json")
+    assert proc.returncode == 0, proc.stderr
+    request = only_request(target)
+    assert request.body == b'{"hello":"world"}'
+    names = {name.lower() for name in request.header_names}
+    assert names == {"host", "content-length"}, names
+    assert json.loads(proc.stdout)["status"] == 200
+
+    example = send(target, "/plain", "--provider", "none")
+    assert example.returncode == 0, example.stderr
+    assert json.loads(target.wait_for(2, timeout=10)[1].body)["type"] == "whrelay.test"
+
+    assert_usage_error(send(target, "/plain", "--provider", "none", "--secret", "s"), "none")

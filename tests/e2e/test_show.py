@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hmac
 import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.captures import SECOND, T0, capture
 from tests.helpers.commands import assert_clean_error, err, ok, out, seed
-from tests.helpers.processes import ROOT, run_whrelay, whrelay_cmd
+from tests.helpers.processes import ROOT, run_whrelay, start_listener, whrelay_cmd
+from tests.helpers.rawhttp import request_bytes, send_raw
 from whrelay.core.errors import ExitCode
 from whrelay.core.models import Capture, RawHeaders
 from whrelay.storage import Store
@@ -132,20 +135,11 @@ def test_show_json_webhook(shows: Path) -> None:
     assert "stripe/charge.succeeded" in lines[0]
     assert "provider id evt_1" in lines[0]
     assert "POST /hooks/stripe?x=1 HTTP/1.1" in lines
-    assert re.search(r"^Stripe-Signature\s+t=1,v1=abc\s*$", text, re.MULTILINE)
-    assert re.search(r"^X-Dup\s+first\s*$\n^x-dup\s+second\s*$", text, re.MULTILINE)
+    assert re.search(r"^Stripe-Signature: t=1,v1=abc$", text, re.MULTILINE)
+    assert re.search(r"^X-Dup: first\nx-dup: second$", text, re.MULTILINE)
     assert '  "id": "evt_1",' in lines
     assert '  "data": {' in lines
     assert '    "amount": 100' in lines
-
-
-def test_show_form_body_as_a_table(shows: Path) -> None:
-    text = show(shows, "2")
-    assert re.search(r"^AccountSid\s+AC123\s*$", text, re.MULTILINE)
-    assert re.search(r"^Body\s+hello world\s*$", text, re.MULTILINE)
-    assert re.search(r"^Empty\s*$", text, re.MULTILINE)
-    assert re.search(r"^Emoji\s+✓\s*$", text, re.MULTILINE)
-    assert FORM.decode() not in text
 
 
 def test_show_binary_body_as_a_hex_dump(shows: Path) -> None:
@@ -187,8 +181,14 @@ def test_show_raw_writes_the_exact_body_bytes(
 
 def test_show_headers_only(shows: Path) -> None:
     text = show(shows, "1", "--headers")
-    assert text.splitlines()[0] == "POST /hooks/stripe?x=1 HTTP/1.1"
-    assert re.search(r"^Stripe-Signature\s+t=1,v1=abc\s*$", text, re.MULTILINE)
+    assert text.splitlines() == [
+        "POST /hooks/stripe?x=1 HTTP/1.1",
+        "Host: 127.0.0.1:8642",
+        "Stripe-Signature: t=1,v1=abc",
+        "Content-Type: application/json",
+        "X-Dup: first",
+        "x-dup: second",
+    ]
     assert "amount" not in text
     assert "evt_1" not in text
 
@@ -337,3 +337,78 @@ def test_show_takes_one_view(history: Path, flags: tuple[str, ...]) -> None:
     result = run_whrelay("show", "1", *flags, "--db", str(history))
     assert result.returncode == ExitCode.USAGE
     assert "each choose what to show: give one" in err(result)
+
+
+def test_show_form_body_field_by_field(shows: Path) -> None:
+    text = show(shows, "2")  # piped: "name: value" lines
+    assert re.search(r"^AccountSid: AC123$", text, re.MULTILINE)
+    assert re.search(r"^Body: hello world$", text, re.MULTILINE)
+    assert re.search(r"^Empty: $", text, re.MULTILINE)
+    assert re.search(r"^Emoji: ✓$", text, re.MULTILINE)
+    assert FORM.decode() not in text
+
+
+def test_show_piped_never_folds_a_header_or_a_field(tmp_path: Path) -> None:
+    """``whrelay show 6 | grep Stripe-Signature`` gets the whole signature, however long, as
+    does a form field; on a pipe nothing is laid out to a terminal's width."""
+    signature = "t=1795000000,v1=" + "a" * 64 + ",v0=" + "b" * 64
+    long_field = "x" * 300
+    db = tmp_path / "long.db"
+    seed(
+        db,
+        capture(headers=((b"Stripe-Signature", signature.encode()),), body=b"{}"),
+        capture(headers=((b"Content-Type", b"application/x-www-form-urlencoded"),),
+                body=f"Body={long_field}&To=%2B1".encode()),
+    )  # fmt: skip
+    for args in (("1",), ("1", "--headers")):
+        lines = show(db, *args).splitlines()
+        assert f"Stripe-Signature: {signature}" in lines, lines
+    assert f"Body: {long_field}" in show(db, "2").splitlines()
+
+
+async def test_show_gives_each_answers_headers_and_marks_edited_and_re_signed_replays(
+    tmp_path: Path,
+) -> None:
+    """A 307's Location is in ``show``, under the attempt it answered; a replay that sent
+    another body or headers says ``edited`` (and what), one signed afresh ``re-signed``."""
+    from tests.helpers.targetserver import target_server
+
+    db = tmp_path / "hooks.db"
+    secret = "whsec_show_edits"
+    body = b'{"id":"evt_show_1","type":"invoice.paid"}'
+    with target_server() as target:
+        target.reply(307, {"Location": "http://127.0.0.1:9/moved-here"}, b"")
+        listener = start_listener(db, "-f", str(target.port), "--secret", secret)
+        try:
+            stamp = int(time.time())
+            mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, "sha256").hexdigest()
+            headers = [("Host", "127.0.0.1"), ("Content-Type", "application/json"),
+                       ("Stripe-Signature", f"t={stamp},v1={mac}"),
+                       ("Content-Length", str(len(body)))]  # fmt: skip
+            webhook_id = await send_raw(listener.url, request_bytes("POST", "/st", headers, body))
+            listener.wait_for_events("attempt", 1)
+        finally:
+            listener.stop()
+        target.reply(200, {}, b"ok")
+        edited = tmp_path / "edited.json"
+        edited.write_bytes(b'{"id":"evt_show_1","type":"invoice.paid","edited":true}')
+        replays = [
+            ("--body-file", str(edited), "-H", "X-Debug: 1"),
+            ("--resign", "--secret", secret),
+        ]
+        for args in replays:
+            done = run_whrelay("replay", str(webhook_id), *args, "--db", str(db))
+            assert done.returncode == 0, done.stderr
+    text = show(db, str(webhook_id))
+    first, edit, resign = [line for line in text.splitlines() if "→ http://127.0.0.1" in line]
+    assert " 307 " in first and "then replayed" in first  # a 3xx is the answer, kept
+    assert "    Location: http://127.0.0.1:9/moved-here" in text.splitlines()
+    assert f"edited: another body ({edited.stat().st_size} B), -H X-Debug" in edit
+    assert "re-signed" in resign and "edited" not in resign
+    record = json.loads(show(db, str(webhook_id), "--json"))
+    assert [a["edited"] for a in record["attempts"]] == [
+        None, f"another body ({edited.stat().st_size} B), -H X-Debug", None
+    ]  # fmt: skip
+    assert ["Location", "http://127.0.0.1:9/moved-here"] in record["attempts"][0][
+        "response_headers"
+    ]

@@ -530,3 +530,22 @@ def test_verify_without_a_provider_takes_a_header_that_is_not_utf8(tmp_path: Pat
     done = run_whrelay("verify", "--request", "-", "--secret", "s", input=request)
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert b"cannot tell the provider" in done.stderr
+
+
+def test_verify_stored_id_checks_another_body_against_its_headers(tmp_path: Path) -> None:
+    """``verify ID --body-file F``: the body the app saw (re-serialized, say) judged under the
+    stored webhook's signature headers, at its arrival time."""
+    db = tmp_path / "hooks.db"
+    webhook_id = seed(db, JSON_BODY, [("Stripe-Signature", stripe_sig(JSON_BODY))], NOW + 2)
+    common = [str(webhook_id), "--db", str(db), "--secret", STRIPE_SECRET, "--body-file"]
+
+    code, result = verify_json(*common, write(tmp_path, JSON_BODY))
+    assert code == 0 and result["reason"] == "ok", result
+
+    reserialized = json.dumps(json.loads(JSON_BODY), indent=2).encode()
+    code, result = verify_json(*common, write(tmp_path, reserialized))
+    assert code == 1 and result["reason"] == "bad_signature", result
+    assert any("re-serialized" in hint for hint in result["hints"]), result["hints"]
+
+    both = run_whrelay("verify", *common, "-", "--request", write(tmp_path, b"x", ".http"))
+    assert_usage_error(both, "--body-file")

@@ -191,6 +191,12 @@ def _v8_provider_id(db: sqlite3.Connection) -> None:
     )
 
 
+def _v9_attempt_edits(db: sqlite3.Connection) -> None:
+    """What a replay changed of a webhook before sending it (another body, headers added or
+    replaced): ``show`` marks such an attempt, which did not send what was received."""
+    db.execute("ALTER TABLE attempts ADD COLUMN edited TEXT")  # NULL: sent as stored
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_webhooks,
     _v2_deliveries,
@@ -200,6 +206,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v6_history_order,
     _v7_imports,
     _v8_provider_id,
+    _v9_attempt_edits,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -37,19 +37,21 @@ def test_list_on_a_terminal_cuts_the_path_never_the_id(width: int) -> None:
     with console.capture() as captured:
         console.print(webhook_table(rows, width))
     lines = captured.get().splitlines()
-    assert lines[0].split() == [
-        "ID", "RECEIVED", "(UTC)", "METHOD", "PATH", "EVENT", "SIZE", "SIGNATURE"
-    ]  # fmt: skip
+    header = lines[0].split()
+    assert header[0] == "ID" and {"PATH", "EVENT"} <= set(header)
     assert [line.split()[0] for line in lines[1:]] == ["118", "7"]
-    assert [line.split()[3] for line in lines[1:]] == ["POST", "DELETE"]
+    assert "POST" in lines[1] and "DELETE" in lines[2]  # not all POST: the column stays
     assert all(len(line.rstrip()) <= width for line in lines)
     assert "…" in lines[1]  # the long path, cut short
-    assert "1.2 KiB" in lines[2]
+    assert "1.2 KiB" in lines[2] or width < 100  # the size goes before the event is cut
 
 
-@pytest.mark.parametrize(("width", "time_shown"), [(72, "11-18 11:06:40"), (60, None)])
+@pytest.mark.parametrize(
+    ("width", "time_shown"), [(120, "2026-11-18 11:06:40"), (72, "11-18 11:06"), (40, None)]
+)
 def test_list_shortens_the_time_before_dropping_it(width: int, time_shown: str | None) -> None:
-    """Where the full time does not fit, the year goes first; only then the time."""
+    """Where the event would not show whole, the year goes first, then the seconds; only on
+    a narrow terminal the time."""
     from rich.console import Console
 
     from whrelay.render.webhooks import webhook_table
@@ -64,10 +66,10 @@ def test_list_shortens_the_time_before_dropping_it(width: int, time_shown: str |
     header, row = captured.get().splitlines()
     assert all(len(line.rstrip()) <= width for line in (header, row))
     if time_shown is None:
-        assert "RECEIVED" not in header and "11:06:40" not in row
+        assert "RECEIVED" not in header and "11:06" not in row
     else:
-        assert header.split()[:2] == ["ID", "RECEIVED"] and "(UTC)" not in header
-        assert time_shown in row and "2026-" not in row
+        assert time_shown in row
+        assert ("(UTC)" in header) == time_shown.startswith("2026")
 
 
 @pytest.mark.parametrize(
