@@ -201,7 +201,7 @@ def show(
         stdout().print(body_view(webhook))
     else:
         console = stdout()
-        console.print(webhook_detail(webhook, view.imported_from))
+        console.print(webhook_detail(webhook, view.imported_from, view.edit_note))
         if view.deliveries or view.attempts:
             console.print()
             console.print(deliveries_view(view))

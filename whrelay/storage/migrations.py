@@ -191,6 +191,23 @@ def _v8_provider_id(db: sqlite3.Connection) -> None:
     )
 
 
+def _v9_edits(db: sqlite3.Connection) -> None:
+    """Which webhook an edited copy was made from (the TUI's edit and re-send): the copy is a
+    webhook of its own, the original stays as received. A copy whose original is pruned keeps
+    its row, with no original (``NULL``): it was edited, from a webhook no longer stored."""
+    db.execute(
+        """
+        CREATE TABLE edits (
+            webhook_id  INTEGER PRIMARY KEY REFERENCES webhooks (id) ON DELETE CASCADE,
+            original_id INTEGER REFERENCES webhooks (id) ON DELETE SET NULL,
+            edited_at   INTEGER NOT NULL   -- UTC microseconds
+        )
+        """
+    )
+    # Deleting a webhook looks here for the copies made from it.
+    db.execute("CREATE INDEX edits_original ON edits (original_id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_webhooks,
     _v2_deliveries,
@@ -200,6 +217,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v6_history_order,
     _v7_imports,
     _v8_provider_id,
+    _v9_edits,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 
