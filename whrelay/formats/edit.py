@@ -81,11 +81,18 @@ def body_text(webhook: Webhook) -> tuple[str | None, str | None]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None, "the body is binary (not UTF-8 text)"
+    problem = text_problem(text)
+    return (None, problem) if problem else (text, None)
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a body edited as text (on a terminal, in an editor that keeps
+    one kind of line ending), or ``None``."""
     if _NOT_TEXT.search(text.replace("\r\n", "\n")):
-        return None, "the body holds NUL or terminal control bytes"
+        return "the body holds NUL or terminal control bytes"
     if "\r\n" in text and "\n" in text.replace("\r\n", ""):
-        return None, "the body mixes CRLF and LF line endings, which an editor would make one"
-    return text, None
+        return "the body mixes CRLF and LF line endings, which an editor would make one"
+    return None
 
 
 def editable(webhook: Webhook) -> EditableRequest:
@@ -263,5 +270,6 @@ __all__ = [
     "header_line",
     "read_edit",
     "store_edited",
+    "text_problem",
     "unchanged",
 ]
