@@ -49,11 +49,14 @@ POLL_INTERVAL = 0.02
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test touches the developer's real data, config or terminal settings."""
+    """No test touches the developer's real data, config or terminal settings: no
+    ``WHRELAY_*`` variable of theirs (``WHRELAY_PORT``, ``WHRELAY_CONFIG``) reaches a test, and
+    the user config directory is an empty folder of the test's."""
     data = tmp_path / "data"
+    for name in [name for name in os.environ if name.startswith("WHRELAY_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("WHRELAY_DATA_DIR", str(data))
-    monkeypatch.delenv("WHRELAY_DB", raising=False)
-    monkeypatch.delenv("WHRELAY_DEBUG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     return data
@@ -694,3 +697,79 @@ def screen_text(app: App[Any]) -> str:
     console = Console(width=width, height=height, file=StringIO(), force_terminal=True, record=True)
     console.print(app.screen._compositor.render_update(full=True, simplify=True))
     return console.export_text(styles=False)
+
+
+# --- a real terminal: a pseudo-terminal of a given size, and what it shows ----------------------
+
+
+@dataclass
+class TerminalRun:
+    """A whrelay command run in a pseudo-terminal: what the screen shows at the end, and how
+    it exited."""
+
+    screen: list[str]
+    """Each row of the screen (a terminal emulator's, fed every byte written), right-trimmed."""
+    returncode: int
+    raw: bytes
+
+
+def run_in_terminal(
+    *args: str,
+    columns: int = 60,
+    rows: int = 40,
+    interrupt_when: Callable[[bytes], bool] | None = None,
+    timeout: float = 60,
+) -> TerminalRun:
+    """Run ``whrelay ARGS`` with stdin, stdout and stderr on a pseudo-terminal of
+    ``columns`` x ``rows`` (``COLUMNS``/``LINES`` unset, so it reads the size from the
+    terminal), and feed all it writes to a terminal emulator (pyte). With ``interrupt_when``,
+    Ctrl-C is typed once what was written so far satisfies it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    import pyte
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env["TERM"] = "xterm-256color"
+    proc = subprocess.Popen(
+        whrelay_cmd(*args),
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(follower)
+    raw = bytearray()
+    interrupted = False
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"whrelay {' '.join(args)} did not end in {timeout:g} s")
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            raw += chunk
+            if interrupt_when is not None and not interrupted and interrupt_when(bytes(raw)):
+                interrupted = True
+                os.write(leader, b"\x03")  # Ctrl-C, as typed: the terminal sends SIGINT
+        code = proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    screen = pyte.Screen(columns, rows)
+    stream = pyte.ByteStream(screen)
+    stream.feed(bytes(raw))
+    return TerminalRun([line.rstrip() for line in screen.display], code, bytes(raw))

@@ -369,12 +369,67 @@ def test_list_json_is_ndjson_with_the_summary_fields(history: Path) -> None:
         (("--limit", "2"), [5, 4]),
         (("--limit", "0"), [5, 4, 3, 2, 1]),
         (("--provider", "stripe", "--since", "2026-11-18T11:06:41Z"), [5]),
+        (("--event", "invoice.paid"), [5]),
+        (("--event", "invoice"), []),
+        (("--event", "charge.*"), [1]),
+        (("--event", "push"), [2]),
+        (("--event", "*"), [5, 2, 1]),
     ],
 )
 def test_list_filters_through_the_cli(
     history: Path, args: tuple[str, ...], expected: list[int]
 ) -> None:
     assert [r["id"] for r in list_json(history, *args)] == expected
+
+
+def test_list_replay_export_and_cancel_take_the_same_filters_meaning_the_same() -> None:
+    """One definition: each option with the same name, type, choices and help everywhere."""
+    import typer
+
+    from whrelay.cli.filters import FILTER_OPTIONS
+    from whrelay.cli.main import app
+
+    root = typer.main.get_command(app)
+    described = {}
+    for name in ("list", "replay", "export", "cancel"):
+        command = root.commands[name]  # type: ignore[attr-defined]
+        options = {
+            opt: (param.name, param.type_descriptor.annotation, param.help)
+            for param in command.params
+            for opt in param.opts
+            if opt in FILTER_OPTIONS
+        }
+        assert sorted(options) == sorted(FILTER_OPTIONS), name
+        described[name] = options
+    assert described["replay"] == described["list"] == described["export"]
+    assert described["cancel"] == described["list"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--event", "charge.*"), [1]),
+        (("--event", "invoice.paid", "--provider", "stripe"), [5]),
+        (("--search", "needle", "--method", "put"), [4]),
+        (("--method", "GET"), [3]),
+    ],
+)
+def test_replay_and_export_select_as_list_does(
+    history: Path, args: tuple[str, ...], expected: list[int]
+) -> None:
+    from tests.targetserver import target_server
+
+    with target_server() as target:
+        replayed = run_whrelay("replay", *args, "--to", str(target.port), "--db", str(history))
+        assert len(target.requests) == len(expected)
+    assert replayed.returncode == 0, err(replayed)
+    sent = [json.loads(line)["id"] for line in out(
+        ok("replay", *args, "--to", "9", "--dry-run", "--json", "--db", str(history))
+    ).splitlines()]  # fmt: skip
+    assert sent == expected[::-1]  # oldest first
+    exported = ok("export", *args, "--db", str(history))
+    assert [json.loads(line)["id"] for line in out(exported).splitlines()] == expected[::-1]
+    assert sent == [row["id"] for row in list_json(history, *args)][::-1]
 
 
 def test_list_table(history: Path) -> None:
@@ -586,6 +641,56 @@ def test_show_unknown_id(history: Path) -> None:
     assert "999" in line
 
 
+# --- a webhook named by its sender's own id ---------------------------------------------------
+
+PROVIDER_SECRET = "whsec_providerIdTestSecret"
+
+
+def stripe_capture(event_id: str, at: int) -> Capture:
+    """A Stripe webhook with a signature made at its arrival with ``PROVIDER_SECRET``."""
+    from whrelay.signatures import Message, get_scheme
+
+    body = json.dumps({"id": event_id, "type": "invoice.paid"}).encode()
+    signed = get_scheme("stripe").sign(
+        Message(body, (("Content-Type", "application/json"),)), PROVIDER_SECRET, at // SECOND
+    )
+    headers = tuple((k.encode(), v.encode()) for k, v in signed.headers)
+    return capture("/hooks/stripe", headers=headers, body=body, received_at=at)
+
+
+def test_show_verify_replay_and_export_take_the_senders_id(tmp_path: Path) -> None:
+    """``evt_…`` names its webhook wherever an id is taken; one the sender sent twice names
+    the newest, and stderr says which others have it."""
+    from tests.targetserver import target_server
+
+    db = tmp_path / "hooks.db"
+    first, dup_old, dup_new = seed(
+        db,
+        stripe_capture("evt_once", T0),
+        stripe_capture("evt_twice", T0 + SECOND),
+        stripe_capture("evt_twice", T0 + 2 * SECOND),
+    )
+    shown = json.loads(ok("show", "evt_once", "--json", "--db", str(db)).stdout)
+    assert (shown["id"], shown["provider_id"]) == (first.id, "evt_once")
+    checked = ok("verify", "evt_once", "--secret", PROVIDER_SECRET, "--json", "--db", str(db))
+    assert json.loads(checked.stdout)["valid"] is True
+    exported = ok("export", "evt_once", "--db", str(db))
+    assert json.loads(exported.stdout)["id"] == first.id
+
+    twice = ok("show", "evt_twice", "--json", "--db", str(db))
+    assert json.loads(twice.stdout)["id"] == dup_new.id
+    assert f"using the newest, #{dup_new.id}" in err(twice)
+    assert f"#{dup_old.id}" in err(twice)
+
+    with target_server() as target:
+        replayed = ok("replay", "evt_once", "evt_twice", "--to", str(target.port), "--db", str(db))
+    assert [json.loads(r.body)["id"] for r in target.requests] == ["evt_once", "evt_twice"]
+    assert f"#{first.id} " in out(replayed) and f"#{dup_new.id} " in out(replayed)
+
+    line = assert_clean_error(run_whrelay("show", "evt_nope", "--db", str(db)))
+    assert "no webhook with id or provider id 'evt_nope'" in line
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -593,7 +698,7 @@ def test_show_unknown_id(history: Path) -> None:
         ("list", "--limit", "-1"),
         ("list", "--limit", "many"),
         ("list", "--no-such-option"),
-        ("show", "abc"),
+        ("show", "1.5"),
         ("show",),
         ("no-such-command",),
         ("listen", "--port", "99999"),

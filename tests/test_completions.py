@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from whrelay.cli.common import COMPLETED_IDS
 from whrelay.cli.completions import COMPLETE_VAR, SHELLS, render
+from whrelay.core.models import Capture
+from whrelay.storage import Store
 
 
 @pytest.mark.parametrize("shell", sorted(SHELLS))
@@ -45,3 +49,75 @@ def test_commands_complete() -> None:
 def test_options_complete() -> None:
     assert "--durability" in complete("whrelay listen --dur")
     assert "--status" in complete("whrelay list --sta")
+
+
+# --- webhook ids, from the database ------------------------------------------------------------
+
+
+def seed_webhooks(db: Path, count: int) -> None:
+    """``count`` webhooks; the one with id 2 arrived last, the others in id order."""
+    base = 1_750_000_000_000_000
+    captures = [
+        Capture("POST", f"/hooks/{n}", "", ((b"X-GitHub-Event", b"push"),), b"{}", "1.1", None,
+                base + (10_000 if n == 2 else n))
+        for n in range(1, count + 1)
+    ]  # fmt: skip
+    with Store(db) as store:
+        store.insert_webhooks(captures)
+
+
+def complete_as(shell: str, words: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run whrelay's completion for ``shell`` after ``words`` (a trailing space: a new word)."""
+    protocol = (
+        {"COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - (not words.endswith(" ")))}
+        if shell == "bash"
+        else {"_TYPER_COMPLETE_ARGS": words}
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "whrelay"],
+        env={**os.environ, COMPLETE_VAR: f"complete_{shell}", **protocol, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize("command", ["show", "replay", "verify", "export"])
+def test_webhook_ids_complete_newest_first_from_the_database(tmp_path: Path, command: str) -> None:
+    db = tmp_path / "hooks.db"
+    seed_webhooks(db, 4)
+    result = complete_as("bash", f"whrelay {command} --db {db} ")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.split() == ["2", "4", "3", "1"]
+
+
+def test_ids_are_described_by_method_path_and_event(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    seed_webhooks(db, 2)
+    result = complete_as("zsh", "whrelay show ", WHRELAY_DB=str(db))
+    assert '"2":"POST /hooks/2 push"' in result.stdout
+    assert '"1":"POST /hooks/1 push"' in result.stdout
+    fish = complete_as(
+        "fish", "whrelay replay ", WHRELAY_DB=str(db), _TYPER_COMPLETE_FISH_ACTION="get-args"
+    )
+    assert fish.stdout.splitlines()[:2] == ["2\tPOST /hooks/2 push", "1\tPOST /hooks/1 push"]
+
+
+def test_what_is_typed_narrows_the_ids_and_at_most_fifty_are_offered(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    seed_webhooks(db, 120)
+    every = complete_as("bash", f"whrelay show --db {db} ").stdout.split()
+    assert len(every) == COMPLETED_IDS
+    assert every[:3] == ["2", "120", "119"]
+    ones = complete_as("bash", f"whrelay show --db {db} 11").stdout.split()
+    assert ones == ["119", "118", "117", "116", "115", "114", "113", "112", "111", "110", "11"]
+
+
+def test_no_database_completes_nothing_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "none" / "hooks.db"
+    for words in (f"whrelay show --db {missing} ", "whrelay export "):
+        result = complete_as("bash", words)
+        assert (result.returncode, result.stdout.split(), result.stderr) == (0, [], "")
+    assert not (tmp_path / "none").exists()
+    assert not (tmp_path / "data").exists()  # WHRELAY_DATA_DIR, the default database's folder

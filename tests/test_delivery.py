@@ -22,6 +22,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -34,6 +35,7 @@ from tests.conftest import (
     random_body,
     raw_request,
     reset_peak,
+    run_in_terminal,
     run_whrelay,
     send_raw,
     start_listener,
@@ -284,6 +286,53 @@ async def test_forwarded_request_is_byte_exact(tmp_path: Path) -> None:
     assert put.method == "PUT"
     assert put.body == b""
     assert put.header("Content-Length") == "0"
+
+
+async def test_h_replaces_host_and_a_header_named_twice_in_listen_replay_and_send(
+    tmp_path: Path,
+) -> None:
+    """``-H 'Host: x'`` is the one Host the target gets (an app would answer 400 to two), and
+    a name given twice by ``-H`` is sent once, with the last value; the attempt records what
+    went on the wire."""
+    db = tmp_path / "hooks.db"
+    given = ("-H", "Host: app.test", "-H", "X-Twice: first", "-H", "x-twice: second")
+    with (
+        target_server() as target,
+        listening(db, "-f", str(target.port), *given) as listener,
+    ):
+        webhook_id = await post(listener.url, b"{}")
+        await settled(db, [webhook_id])
+        replayed = await asyncio.to_thread(
+            run_whrelay, "replay", str(webhook_id), *given, "--db", str(db)
+        )
+        sent = await asyncio.to_thread(
+            run_whrelay, "send", target.url + "/sent", "--provider", "github", "--secret", "s",
+            *given,
+        )  # fmt: skip
+    assert replayed.returncode == 0, replayed.stderr
+    assert sent.returncode == 0, sent.stderr
+    assert len(target.requests) == 3
+    for request in target.requests:
+        assert request.header_all("Host") == ["app.test"], request.path_qs
+        assert request.header_all("X-Twice") == ["second"], request.path_qs
+    for attempt in attempts(db, webhook_id):
+        assert attempt.status == 200
+        assert [v for k, v in attempt.request_headers if k.lower() == b"host"] == [b"app.test"]
+        assert attempt.request_headers[0] == (b"Host", b"app.test")
+
+
+def test_h_refuses_the_headers_that_frame_the_body(tmp_path: Path) -> None:
+    db = str(tmp_path / "hooks.db")
+    for argv in (
+        ("replay", "1", "-H", "Content-Length: 3", "--db", db),
+        ("listen", "--port", "0", "-H", "transfer-encoding: chunked", "--db", db),
+        ("send", "3000", "--provider", "github", "--secret", "s", "-H", "Content-Length: 1"),
+    ):
+        result = run_whrelay(*argv)
+        assert result.returncode == 2, (argv, result.stderr)
+        [line] = error_lines(result.stderr)
+        assert "whrelay writes it for the body it sends" in line, line
+        assert b"Traceback" not in result.stderr
 
 
 async def test_duplicate_headers_differing_in_case_are_all_forwarded(tmp_path: Path) -> None:
@@ -1186,3 +1235,173 @@ async def test_a_lane_outlives_a_webhook_it_cannot_read(tmp_path: Path) -> None:
     finally:
         reader.close()
     assert sorted(target.bodies) == [b"w1", b"w2"]
+
+
+# --- replay's output: the bar, the summary, Ctrl-C ------------------------------------------------
+
+STRIPE_SECRET = "whsec_deliveryTestSecret"
+
+
+def stored_forwarded(
+    db: Path, target: str, count: int, *, age_s: float = 60, stripe: bool = False
+) -> list[int]:
+    """``count`` webhooks stored as listen stores them, ``age_s`` seconds ago, each with a
+    delivery to ``target``; with ``stripe``, signed by Stripe at their arrival and judged
+    valid. Their ids."""
+    from whrelay.core.models import Capture, Verdict
+    from whrelay.signatures import Message, get_scheme
+    from whrelay.storage.store import insert_webhook
+
+    arrived = time.time() - age_s
+    ids = []
+    with Store(db) as store:
+        for n in range(count):
+            body = b'{"id":"evt_%d","type":"invoice.paid"}' % n
+            headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
+            verdict = None
+            if stripe:
+                signed = get_scheme("stripe").sign(
+                    Message(body, headers), STRIPE_SECRET, int(arrived)
+                )
+                headers = signed.headers
+                verdict = Verdict("valid", "stripe", "ok")
+            raw = tuple((k.encode(), v.encode()) for k, v in headers)
+            capture = Capture(
+                "POST", f"/hooks/{n}", "", raw, body, "1.1", "127.0.0.1", int(arrived * 1e6)
+            )
+            summary, _ = store.run(
+                partial(insert_webhook, capture=capture, targets=[target], verdict=verdict)
+            )
+            ids.append(summary.id)
+    return ids
+
+
+def test_bulk_replay_on_a_narrow_terminal_clears_its_bar_and_ends_with_a_summary(
+    tmp_path: Path,
+) -> None:
+    """The lines wrap on a 40-column terminal; no trace of the bar is left between them or
+    after them, and the summary counts what was sent."""
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.reply(200, stall=0.05)
+        stored_forwarded(db, target.url, 5)
+        run = run_in_terminal("replay", "--since", "1h", "--db", str(db), columns=40)
+    shown = "\n".join(run.screen)
+    assert run.returncode == 0, shown
+    assert len(target.requests) == 5
+    assert "replaying" not in shown
+    assert "━" not in shown
+    assert shown.count("(replay)") == 5
+    assert "Replayed: 5 sent, 5 answered 2xx." in shown.replace("\n", "")
+
+
+def test_bulk_replay_summary_counts_failures_by_kind_and_hints_at_resign_for_stale_ones(
+    tmp_path: Path,
+) -> None:
+    """Stripe-signed webhooks an hour old, answered 400 (as a Stripe library answers a
+    timestamp too old), one answered 500, and one never forwarded (skipped)."""
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.queue(Reply(400), Reply(400), Reply(500))
+        stored_forwarded(db, target.url, 3, age_s=3600, stripe=True)
+        with Store(db) as store:  # never forwarded: skipped by a filter
+            from whrelay.core.models import Capture
+            from whrelay.storage.store import insert_webhook
+
+            alone = Capture("POST", "/alone", "", (), b"{}", "1.1", None, int(time.time() * 1e6))
+            store.run(lambda db: insert_webhook(db, alone))
+        result = run_whrelay("replay", "--since", "2h", "--db", str(db))
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "Replayed: 3 sent, 0 answered 2xx, 3 failed (2 × 400, 1 × 500), 1 skipped." in err
+    [hint] = [line for line in err.splitlines() if line.startswith("hint:")]
+    assert "2 of the failures" in hint and "stripe" in hint and "--resign" in hint
+
+
+def test_ctrl_c_during_a_bulk_replay_says_what_was_done_and_exits_130(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.reply(200, stall=0.5)
+        stored_forwarded(db, target.url, 8)
+        run = run_in_terminal(
+            "replay", "--since", "1h", "--db", str(db), columns=60,
+            interrupt_when=lambda written: b"(replay)" in written,
+        )  # fmt: skip
+    shown = "\n".join(run.screen)
+    assert run.returncode == 130, shown
+    assert "replaying" not in shown
+    summary = next(line for line in run.screen if line.startswith("Interrupted:"))
+    sent = shown.count("(replay)")
+    assert sent >= 1
+    assert summary.startswith(f"Interrupted: {sent} sent, {sent} answered 2xx, ")
+    assert f"{8 - sent} not sent." in shown.replace("\n", "")
+    assert "Traceback" not in shown
+    with Store(db, readonly=True) as store:
+        replays = [a for i in range(1, 9) for a in store.attempts(i) if a.trigger == "replay"]
+    assert len(replays) == sent
+
+
+# --- cancel: a delivery given up ----------------------------------------------------------------
+
+
+async def test_cancel_from_another_process_stops_a_running_listen_retrying_it(
+    tmp_path: Path,
+) -> None:
+    """A listen retries a webhook its target keeps answering 500; ``whrelay cancel ID`` in
+    another process records it cancelled, and the listen makes no attempt after that, while
+    it goes on retrying another webhook. ``list --status cancelled`` and ``show`` say so;
+    ``cancel --status pending --target`` gives up the rest."""
+    db = tmp_path / "hooks.db"
+    with target_server() as target, listening(db, "-f", str(target.port)) as listener:
+        target.reply(500, body=b"broken")
+        webhook = await post(listener.url, b'{"n":1}')
+        await until(lambda: len(attempts(db, webhook)) >= 2, "the listen to retry")
+        result = await asyncio.to_thread(run_whrelay, "cancel", str(webhook), "--db", str(db))
+        cancelled_by = time.time_ns() // 1000
+        assert result.returncode == 0, result.stderr
+        assert f"cancelled  #{webhook} → {target.url}" in result.stdout.decode()
+        other = await post(listener.url, b'{"n":2}')
+        # Retried three times (past the 0.5 s retry) while the cancelled one was due again.
+        await until(lambda: len(attempts(db, other)) >= 3, "the other webhook to be retried")
+        tried = attempts(db, webhook)
+        listed = await asyncio.to_thread(
+            run_whrelay, "list", "--status", "cancelled", "--json", "--db", str(db)
+        )
+        shown = await asyncio.to_thread(
+            run_whrelay, "show", str(webhook), "--json", "--db", str(db)
+        )
+        rest = await asyncio.to_thread(
+            run_whrelay, "cancel", "--status", "pending", "--target", str(target.port),
+            "--json", "--db", str(db),
+        )  # fmt: skip
+        await until(
+            lambda: deliveries(db, other)[0].state == "cancelled", "the other to be cancelled"
+        )
+    assert all(attempt.started_at < cancelled_by for attempt in tried), tried
+    assert [d.state for d in deliveries(db, webhook)] == ["cancelled"]
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [webhook]
+    record = json.loads(shown.stdout)
+    assert [d["state"] for d in record["deliveries"]] == ["cancelled"]
+    assert record["attempts"][-1]["outcome"] == "failed, then cancelled"
+    assert rest.returncode == 0, rest.stderr
+    assert [json.loads(line)["webhook_id"] for line in rest.stdout.splitlines()] == [other]
+
+
+def test_cancel_says_what_it_cannot_do(tmp_path: Path) -> None:
+    db = tmp_path / "hooks.db"
+    [webhook] = stored_forwarded(db, "http://127.0.0.1:9", 1)
+    for argv, message in (
+        (("cancel",), "name webhook ids, or select the deliveries with --status pending"),
+        (("cancel", "--status", "failed"), "only pending deliveries can be cancelled"),
+        (("cancel", str(webhook), "--status", "pending"), "not both"),
+        (("cancel", "999"), "no webhook with id 999"),
+    ):
+        result = run_whrelay(*argv, "--db", str(db))
+        assert result.returncode == 2, (argv, result.stderr)
+        [line] = error_lines(result.stderr)
+        assert message in line, line
+    done = run_whrelay("cancel", str(webhook), "--db", str(db))
+    again = run_whrelay("cancel", str(webhook), "--db", str(db))
+    assert done.returncode == again.returncode == 0
+    assert b"Nothing pending to cancel." in again.stderr
+    assert [d.state for d in deliveries(db, webhook)] == ["cancelled"]

@@ -14,6 +14,7 @@ from whrelay.core.events import (
     ListenEvent,
     ListenStarted,
     ListenStopped,
+    PruneFailed,
     RequestRefused,
     StorageDegraded,
     StorageLost,
@@ -22,6 +23,7 @@ from whrelay.core.events import (
     TargetPaused,
     TargetUp,
     WebhookReceived,
+    WebhooksPruned,
 )
 from whrelay.core.models import Attempt, DeliveryState, Trigger, WebhookSummary
 
@@ -33,8 +35,23 @@ ATTEMPT = Attempt(7, 3, Trigger.RETRY, "http://127.0.0.1:3000/hooks?a=1", (), 0,
 
 EVENTS: list[tuple[ListenEvent, dict[str, object]]] = [
     (
-        ListenStarted("http://127.0.0.1:8642/", "/tmp/h.db", "1.0", {"forward": "3000"}, ("w",)),
-        {"event": "ready", "url": "http://127.0.0.1:8642/", "db": "/tmp/h.db", "version": "1.0"},
+        ListenStarted(
+            "http://127.0.0.1:8642/",
+            "/tmp/h.db",
+            "1.0",
+            {"forward": "3000"},
+            ("w",),
+            "/tmp/whrelay.toml",
+            2,
+        ),
+        {
+            "event": "ready",
+            "url": "http://127.0.0.1:8642/",
+            "db": "/tmp/h.db",
+            "config": "/tmp/whrelay.toml",
+            "version": "1.0",
+            "resumed": 2,
+        },
     ),
     (WebhookReceived(SUMMARY), {"event": "webhook", **SUMMARY.to_json()}),
     (
@@ -89,6 +106,11 @@ EVENTS: list[tuple[ListenEvent, dict[str, object]]] = [
         {"event": "storage_lost", "reason": "the database file was deleted", "detail": "gone"},
     ),
     (StorageRecovered(), {"event": "storage_ok"}),
+    (
+        WebhooksPruned(120, 1_735_689_600_000_000),
+        {"event": "pruned", "deleted": 120, "before": "2025-01-01T00:00:00.000000Z"},
+    ),
+    (PruneFailed("locked"), {"event": "prune_failed", "detail": "locked"}),
 ]
 
 

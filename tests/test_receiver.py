@@ -979,8 +979,8 @@ async def test_json_output_is_ndjson_only(tmp_path: Path) -> None:
     lines = text.removesuffix("\n").split("\n")
     events = [ready, *(json.loads(line) for line in lines)]
     assert all(isinstance(event, dict) for event in events)
-    assert set(ready) == {"event", "url", "db", "version"}
-    assert ready["event"] == "ready"
+    assert set(ready) == {"event", "url", "db", "config", "version", "resumed"}
+    assert (ready["event"], ready["resumed"]) == ("ready", 0)
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
     assert ready["db"] == str(db)
     assert ready["version"] == __version__

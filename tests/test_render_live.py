@@ -4,6 +4,7 @@ diagnostics (stderr in the CLI), and that what a sender wrote cannot drive the t
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -14,6 +15,7 @@ from whrelay.core.events import (
     ListenEvent,
     ListenStarted,
     ListenStopped,
+    PruneFailed,
     RequestRefused,
     StorageDegraded,
     StorageLost,
@@ -22,6 +24,7 @@ from whrelay.core.events import (
     TargetPaused,
     TargetUp,
     WebhookReceived,
+    WebhooksPruned,
 )
 from whrelay.core.models import Attempt, DeliveryState, Trigger, WebhookSummary
 from whrelay.render import live
@@ -45,6 +48,8 @@ EVERY_EVENT: list[ListenEvent] = [
     StorageDegraded("the disk is full", "no space left"),
     StorageLost("the database file was deleted", "gone"),
     StorageRecovered(),
+    WebhooksPruned(120, 1_735_689_600_000_000),
+    PruneFailed("the database is locked by another process"),
     ListenStopped(4, "SIGINT"),
 ]
 
@@ -82,7 +87,9 @@ def test_each_style_sends_a_target_or_storage_event_where_it_always_went(
         "compact": (WebhookReceived, DeliveryAttempted),
         "quiet": (),
     }
-    quiet_kinds = (TargetDown, TargetPaused, StorageDegraded, StorageLost, StorageRecovered)
+    quiet_kinds = (
+        TargetDown, TargetPaused, StorageDegraded, StorageLost, StorageRecovered, PruneFailed,
+    )  # fmt: skip
     for style, render in (("pretty", live.pretty), ("compact", live.compact)):
         lines = render(event)
         if style == "compact" and isinstance(event, ListenStopped):
@@ -93,6 +100,24 @@ def test_each_style_sends_a_target_or_storage_event_where_it_always_went(
     quiet = live.quiet(event)
     assert len(quiet) == (1 if isinstance(event, quiet_kinds) else 0)
     assert all(line.diagnostic for line in quiet)
+
+
+def test_the_banner_and_the_start_line_name_the_config_file() -> None:
+    with_config = ListenStarted(
+        "http://127.0.0.1:8642/", "/tmp/h.db", "1.0", config_path="/etc/w/whrelay.toml"
+    )
+    [banner, _] = shown(live.pretty(with_config))
+    assert "Config" in banner[0] and "/etc/w/whrelay.toml" in banner[0]
+    [started] = shown(live.compact(with_config))
+    assert started[0].endswith("(db /tmp/h.db, config /etc/w/whrelay.toml)")
+    [banner, _, _] = shown(live.pretty(STARTED))
+    assert "none (whrelay config path)" in banner[0]
+
+
+def test_pruning_while_listening_is_reported_with_its_count_and_cutoff() -> None:
+    [(line, diagnostic)] = shown(live.compact(WebhooksPruned(1200, 1_735_689_600_000_000)))
+    assert line == "pruned 1,200 webhook(s) received before 2025-01-01T00:00:00.000000Z (--retain)"
+    assert diagnostic
 
 
 def test_compact_writes_the_start_to_stderr_and_one_line_per_webhook() -> None:
@@ -113,3 +138,55 @@ def test_what_a_sender_wrote_is_shown_inert() -> None:
     assert "bad [bold]header[/bold]\\x1b[2J" in line
     [(down, _)] = shown(live.pretty(TargetDown(TARGET, "reset\x1b[31m")))
     assert "reset\\x1b[31m" in down
+
+
+def test_a_webhook_line_shows_the_senders_own_id_made_inert_and_cut() -> None:
+    """``evt_…`` is what the user copies into ``show``, ``replay`` and ``verify``."""
+    [(pretty, _)] = shown(live.pretty(WebhookReceived(SUMMARY)))
+    [(compact, _)] = shown(live.compact(WebhookReceived(SUMMARY)))
+    assert "stripe/charge.succeeded  evt_1  " in pretty
+    assert "stripe/charge.succeeded evt_1 12B" in compact
+    hostile = dataclasses.replace(SUMMARY, provider_id="evt_\x1b[2J" + "x" * 100)
+    [(line, _)] = shown(live.pretty(WebhookReceived(hostile)))
+    assert "\x1b" not in line
+    assert "evt_\\x1b[2J" in line and "x" * 30 + "…" in line and "x" * 60 not in line
+
+
+def test_the_banner_says_how_many_pending_deliveries_it_resumes() -> None:
+    from whrelay.receiver.server import _options
+    from whrelay.receiver.settings import ListenOptions, listen_settings
+
+    settings = listen_settings(ListenOptions(forward=("3000",)))
+    resumed = ListenStarted(
+        "http://127.0.0.1:8642/", "/tmp/h.db", "1.0", _options(settings, 3), (), resumed=3
+    )
+    banner = "\n".join(text for text, _ in shown(live.pretty(resumed)))
+    assert "Resuming" in banner and "3 pending deliveries from an earlier run" in banner
+    [(started, _), *_] = shown(live.compact(resumed))
+    assert started.endswith("; resuming 3 pending from an earlier run")
+    fresh = "\n".join(t for t, _ in shown(live.pretty(STARTED)))
+    assert "Resuming" not in fresh
+
+
+def test_the_banner_names_the_routes_that_verify_with_their_own_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No listen-wide secret, a route with its own: the banner says that route verifies (and
+    with what), and that only the others are stored unverified."""
+    from whrelay.receiver.server import _options
+    from whrelay.receiver.settings import ListenOptions, listen_settings
+
+    monkeypatch.setenv("GH_SECRET", "gh-test-secret")
+    settings = listen_settings(
+        ListenOptions(routes=("/gh/*=3000,provider=github,secret-env=GH_SECRET",))
+    )
+    verify = _options(settings)["verify"]
+    assert verify.startswith("on routes /gh/* (github, 1 secret(s) of its own)"), verify
+    assert "outside those routes are stored as unverified" in verify
+    assert "gh-test-secret" not in verify
+    with_secret = listen_settings(
+        ListenOptions(routes=("/gh/*=3000,provider=github,secret-env=GH_SECRET",), secrets=("s1",))
+    )
+    assert _options(with_secret)["verify"] == (
+        "detected per request, 1 secret(s); on routes /gh/* (github, 1 secret(s) of its own)"
+    )

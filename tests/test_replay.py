@@ -174,6 +174,14 @@ def test_plan_with_another_body_notes_only_the_schemes_that_sign_the_body(store:
     assert warnings(stripe, body=None) == ()
 
 
+def test_plan_with_the_same_body_again_warns_of_nothing(store: Store) -> None:
+    """``--body-file`` holding the stored bytes: the sender's signature still matches."""
+    stripe = store_webhook(store, [APP], scheme="stripe")
+    assert replay.plan(store, ReplayRequest((stripe,), body=BODY)).warnings == ()
+    edited = replay.plan(store, ReplayRequest((stripe,), body=BODY + b"\n")).warnings
+    assert edited == (SignatureNoLongerMatches(("stripe",)),)
+
+
 def test_plan_with_resign_decides_per_webhook_and_signs_only_what_verifies(
     store: Store,
 ) -> None:

@@ -262,6 +262,56 @@ def test_states_and_triggers_are_enums_stored_as_their_plain_values(tmp_path: Pa
     assert (printed[0]["state"], printed[1]["trigger"]) == ("delivered", "retry")
 
 
+def test_a_cancelled_delivery_stays_cancelled_unless_an_attempt_in_flight_delivered_it(
+    tmp_path: Path,
+) -> None:
+    """``whrelay cancel`` commits while an attempt of listen's is under way: its record
+    leaves the delivery cancelled (no retry scheduled), unless the target took it. The
+    filter's statuses each hold for one webhook only."""
+    from whrelay.core.models import Attempt, DeliveryState, Trigger
+    from whrelay.storage.store import cancel_deliveries, insert_attempt, update_delivery
+
+    targets = ["http://127.0.0.1:3000", "http://127.0.0.1:3001"]
+    with Store(tmp_path / "cancel.db") as store:
+        failed, got, other = store.insert_webhooks([capture()] * 3, [targets[:1]] * 2 + [targets])
+        done = store.run(lambda db: cancel_deliveries(db, T0, webhook_ids=[failed.id, got.id]))
+        assert [(d.webhook_id, d.state) for d in done] == [
+            (failed.id, DeliveryState.CANCELLED),
+            (got.id, DeliveryState.CANCELLED),
+        ]
+        for webhook, status, state in (
+            (failed, 500, DeliveryState.PENDING),
+            (got, 200, DeliveryState.DELIVERED),
+        ):
+            [delivery] = store.deliveries(webhook.id)
+            tried = Attempt(webhook.id, delivery.id, Trigger.RETRY, delivery.target, (), T0, 1,
+                            status)  # fmt: skip
+
+            def record(
+                db: sqlite3.Connection, a: Attempt = tried, s: DeliveryState = state
+            ) -> None:
+                insert_attempt(db, a)
+                update_delivery(db, a.delivery or 0, state=s, next_attempt_at=T0, attempt=a,
+                                now_us=T0)  # fmt: skip
+
+            store.run(record)
+        [stays] = store.deliveries(failed.id)
+        assert (stays.state, stays.next_attempt_at) == (DeliveryState.CANCELLED, None)
+        assert store.deliveries(got.id)[0].state is DeliveryState.DELIVERED
+        to_one = store.run(lambda db: cancel_deliveries(db, T0, target=targets[1]))
+        assert [(d.webhook_id, d.target) for d in to_one] == [(other.id, targets[1])]
+        by_status = {
+            status: [s.id for s in store.list_webhooks(WebhookFilter(status=status))]
+            for status in ("cancelled", "pending", "delivered", "failed")
+        }
+    assert by_status == {
+        "cancelled": [failed.id],
+        "pending": [other.id],  # its delivery to 3000 still goes
+        "delivered": [got.id],
+        "failed": [],
+    }
+
+
 def _attempt_row(db: sqlite3.Connection, webhook_id: int, delivery: int | None) -> None:
     db.execute(
         "INSERT INTO attempts (webhook_id, delivery, trigger, url, request_headers, started_at,"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -41,6 +41,89 @@ def parse_webhook_id(text: str) -> int:
     return value
 
 
+COMPLETED_IDS = 50
+"""How many webhook ids shell completion offers at most (the newest)."""
+
+
+def complete_webhook_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Shell completion of a webhook id: the newest stored ones starting with what is typed,
+    newest first, each described as ``METHOD /path event``. Reads the database read-only
+    (``--db`` when already typed, else as every command finds it); never fails: no database,
+    a bad config file or anything else offers nothing."""
+    try:
+        from whrelay.storage import Store
+        from whrelay.storage.read import recent_ids
+        from whrelay.views.safetext import one_line
+
+        if incomplete and not incomplete.isdigit():
+            return []
+        with Store(paths.db_path(ctx.params.get("db")), readonly=True) as store:
+            found = recent_ids(store, incomplete, COMPLETED_IDS)
+        return [
+            (str(webhook_id), one_line(" ".join(filter(None, (method, path, event))))[:80])
+            for webhook_id, method, path, event in found
+        ]
+    except Exception:
+        return []
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def parse_webhook_ref(text: str) -> str:
+    """A webhook named as typed: whrelay's id (ASCII digits, 1 to ``MAX_ID``), or the
+    sender's own id of it (``evt_…``, ``msg_…``, a GitHub delivery id), looked up once the
+    database is open (``find_webhooks``)."""
+    if _DIGITS.fullmatch(text) or _numeric(text) or not _provider_id_like(text):
+        return str(parse_webhook_id(text))  # refused, unless ASCII digits in range
+    return text
+
+
+def _numeric(text: str) -> bool:
+    """Whether ``text`` reads as a number (``+1``, ``1.0``, digits of another script): a
+    mistyped id, not a sender's."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _provider_id_like(text: str) -> bool:
+    """Whether ``text`` can be a provider id as stored: UTF-8 text without control
+    characters or surrounding blanks, not an option."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes typed that are not UTF-8: stored ids never hold them
+        return False
+    return bool(text) and text == text.strip() and not _CONTROL.search(text) and text[0] != "-"
+
+
+def find_webhooks(store: Store, refs: Iterable[str]) -> list[int]:
+    """The ids of the webhooks ``refs`` name (see ``parse_webhook_ref``). A provider id that
+    several webhooks have (the sender sent it more than once) names the newest: stderr says
+    so and names the others."""
+    from whrelay.storage.read import find_webhook
+
+    ids = []
+    for ref in refs:
+        found = find_webhook(store, ref)
+        if found.others:
+            from rich.text import Text
+
+            from whrelay.relay.replay import id_list
+            from whrelay.render.webhooks import one_line
+
+            note = (
+                f"note: {one_line(ref)} is the provider id of {len(found.others) + 1} webhooks "
+                f"(sent more than once); using the newest, #{found.id} "
+                f"(the others: {id_list(found.others)})"
+            )
+            stderr().print(Text(note, style="yellow"))
+        ids.append(found.id)
+    return ids
+
+
 JsonOption = Annotated[
     bool,
     typer.Option(
@@ -51,6 +134,8 @@ JsonOption = Annotated[
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from whrelay.storage import Store
 
 
 def stdout() -> Console:

@@ -5,36 +5,23 @@ from __future__ import annotations
 
 import re
 import sys
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
+from whrelay.cli import filters
 from whrelay.cli.common import (
-    HTTP_TOKEN,
     DbOption,
     JsonOption,
-    parse_webhook_id,
+    complete_webhook_ids,
+    find_webhooks,
+    parse_webhook_ref,
     resolve_db,
     stderr,
     stdout,
     write_json,
 )
 from whrelay.core.errors import UsageError
-from whrelay.identify.known import PROVIDERS
-
-
-class VerdictChoice(StrEnum):
-    valid = "valid"
-    invalid = "invalid"
-    unverified = "unverified"
-
-
-class StatusChoice(StrEnum):
-    delivered = "delivered"
-    pending = "pending"
-    failed = "failed"
-
 
 LIST_EXAMPLES = """
 [bold]Examples[/bold]
@@ -62,32 +49,14 @@ SHOW_EXAMPLES = """
 
 
 def list_webhooks(
-    since: Annotated[
-        str | None,
-        typer.Option(help="Only newer than this: 10m, 2h, 1h30m, 3d, or an ISO time (UTC)."),
-    ] = None,
-    path: Annotated[str | None, typer.Option("--path", help="Path glob, e.g. '/stripe/*'.")] = None,
-    method: Annotated[str | None, typer.Option(help="HTTP method, e.g. POST.")] = None,
-    provider: Annotated[
-        str | None, typer.Option(help=f"Detected provider: {', '.join(PROVIDERS)}.")
-    ] = None,
-    search: Annotated[
-        str | None,
-        typer.Option(
-            help="Substring of the path, the query or the body as stored (case-sensitive; "
-            "a compressed body is searched compressed)."
-        ),
-    ] = None,
-    status: Annotated[
-        StatusChoice | None,
-        typer.Option(
-            help="delivered (every delivery succeeded), pending (some still to go), "
-            "failed (some gave up)."
-        ),
-    ] = None,
-    verdict: Annotated[
-        VerdictChoice | None, typer.Option(help="Signature verdict given on arrival.")
-    ] = None,
+    since: filters.Since = None,
+    path: filters.PathGlob = None,
+    method: filters.Method = None,
+    provider: filters.Provider = None,
+    event: filters.Event = None,
+    search: filters.Search = None,
+    status: filters.Status = None,
+    verdict: filters.Verdict = None,
     limit: Annotated[int, typer.Option(help="At most this many; 0 = all.", min=0)] = 50,
     json_output: JsonOption = False,
     db: DbOption = None,
@@ -95,29 +64,14 @@ def list_webhooks(
     """List stored webhooks, newest first."""
     from rich.text import Text
 
-    from whrelay.core.models import now_micros
-    from whrelay.core.timeparse import parse_since
     from whrelay.render.webhooks import webhook_table
     from whrelay.storage import Store, WebhookFilter
 
-    if method is not None and not HTTP_TOKEN.fullmatch(method):
-        raise UsageError(f"--method {method!r} is not an HTTP method", hint="e.g. --method POST")
-    if provider is not None:
-        if provider.lower() not in PROVIDERS:
-            raise UsageError(
-                f"unknown provider {provider!r}", hint="one of: " + ", ".join(PROVIDERS)
-            )
-        provider = provider.lower()
-    where = WebhookFilter(
-        since=parse_since(since, now_micros()) if since else None,
-        path_glob=path,
-        method=method,
-        provider=provider,
-        search=search,
-        status=status.value if status else None,
-        verdict=verdict.value if verdict else None,
-        limit=limit + 1 if limit else 0,  # one more: whether --limit cut anything off
-    )
+    # One more than --limit: whether it cut anything off.
+    shown = limit + 1 if limit else 0
+    where = filters.webhook_filter(
+        since, path, method, provider, event, search, status, verdict, shown
+    ) or WebhookFilter(limit=shown)
     with Store(resolve_db(db), readonly=True) as store:
         rows = store.list_webhooks(where)
     more = bool(limit) and len(rows) > limit
@@ -147,7 +101,13 @@ controls such as CSI written in UTF-8); TAB, LF and CRLF are text."""
 
 def show(
     webhook_id: Annotated[
-        int, typer.Argument(metavar="ID", help="The webhook's id.", parser=parse_webhook_id)
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="The webhook's id, or its provider id (evt_…, msg_…, a GitHub delivery id).",
+            parser=parse_webhook_ref,
+            autocompletion=complete_webhook_ids,
+        ),
     ],
     raw: Annotated[
         bool, typer.Option("--raw", metavar="", help="Write the exact body bytes to stdout.")
@@ -179,7 +139,8 @@ def show(
     from whrelay.storage.read import webhook_view
 
     with Store(resolve_db(db), readonly=True) as store:
-        view = webhook_view(store, webhook_id)
+        [number] = find_webhooks(store, [webhook_id])
+        view = webhook_view(store, number)
     webhook = view.webhook
     if raw:
         if sys.stdout.isatty() and _TERMINAL_CONTROL.search(webhook.body or b""):

@@ -59,6 +59,11 @@ EXAMPLES = """
     whrelay listen --port 0 --output json
   Faster; survives crashes, not power loss:
     whrelay listen --durability normal
+  Keep a week of history, pruning as it runs:
+    whrelay listen -f 3000 --retain 7d
+  Defaults from whrelay.toml and WHRELAY_* variables (a flag wins):
+    whrelay config show
+    WHRELAY_PORT=9000 whrelay listen
 """
 
 
@@ -80,12 +85,22 @@ def make_renderer(output: Output) -> Callable[[ListenEvent], None]:
 
 
 def _as_json(event: ListenEvent) -> None:
-    from whrelay.core.events import ListenStarted, StorageDegraded, StorageLost, StorageRecovered
+    from whrelay.core.events import (
+        ListenStarted,
+        PruneFailed,
+        StorageDegraded,
+        StorageLost,
+        StorageRecovered,
+    )
 
     write_json(event.to_json())
     if isinstance(event, ListenStarted):
         for warning in event.warnings:
             say(f"warning: {warning}", prefix="")
+    elif isinstance(event, PruneFailed):
+        from whrelay.render.live import prune_line
+
+        say(prune_line(event).plain, prefix="")
     elif isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
         from whrelay.render.live import storage_line
 
@@ -93,6 +108,7 @@ def _as_json(event: ListenEvent) -> None:
 
 
 def listen(
+    ctx: typer.Context,
     port: Annotated[
         int, typer.Option("--port", "-p", help="TCP port; 0 picks a free one.", min=0, max=65535)
     ] = defaults.DEFAULT_PORT,
@@ -244,6 +260,15 @@ def listen(
             "secret); others go out as received.",
         ),
     ] = False,
+    retain: Annotated[
+        str | None,
+        typer.Option(
+            help="Delete webhooks older than this while listening (7d, 12h), in the "
+            "background, once at start and then periodically; pending ones are kept.",
+            metavar="DURATION",
+            show_default=False,
+        ),
+    ] = None,
     tui: Annotated[
         bool,
         typer.Option(
@@ -255,29 +280,39 @@ def listen(
     ] = False,
     db: DbOption = None,
 ) -> int:
-    """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it."""
+    """Receive webhooks: store each one byte-exact, verify it, acknowledge it, forward it.
+
+    Defaults come from the config file (whrelay.toml) and WHRELAY_* variables; a flag wins
+    ('whrelay config show' shows each setting and where it comes from)."""
     import asyncio
+    import os
 
-    from whrelay.receiver.settings import ListenOptions, listen_settings
+    from whrelay.core.configfile import find
+    from whrelay.receiver.settings import resolve_listen
 
-    settings = listen_settings(
-        ListenOptions(
-            db=db, host=host, port=port, durability=durability.value, max_body=max_body,
-            body_budget=body_budget, idle_timeout=idle_timeout, read_timeout=read_timeout,
-            forward=tuple(forward or ()), routes=tuple(routes or ()), mode=mode.value,
-            timeout=timeout, ordered=ordered, headers=tuple(header or ()),
-            allow_remote=allow_remote, retry_schedule=retry_schedule, retry_window=retry_window,
-            provider=provider, secrets=tuple(secret or ()), secret_envs=tuple(secret_env or ()),
-            public_url=public_url, reject_invalid=reject_invalid, resign=resign,
-        )
-    )  # fmt: skip
-    if tui and output is not None:
+    typed = {
+        "host": host, "port": port, "output": output.value if output else None,
+        "durability": durability.value, "max_body": max_body, "body_budget": body_budget,
+        "idle_timeout": idle_timeout, "read_timeout": read_timeout,
+        "forward": tuple(forward or ()), "route": tuple(routes or ()), "mode": mode.value,
+        "timeout": timeout, "ordered": ordered, "headers": tuple(header or ()),
+        "allow_remote": allow_remote, "retry_schedule": retry_schedule,
+        "retry_window": retry_window, "provider": provider, "secret": tuple(secret or ()),
+        "secret_env": tuple(secret_env or ()), "public_url": public_url,
+        "reject_invalid": reject_invalid, "resign": resign, "retain": retain, "db": db,
+    }  # fmt: skip
+    parameter = {"route": "routes", "headers": "header"}
+    given = {key: value for key, value in typed.items() if _typed(ctx, parameter.get(key, key))}
+    resolved = resolve_listen(given, find(), os.environ)
+    settings = resolved.settings()
+    if tui and "output" in given:
         raise UsageError("--tui and --output are two ways of showing: choose one")
     if tui:
         from whrelay.cli.entry import needs_a_terminal
 
         needs_a_terminal("listen --tui")
-    chosen = output or (Output.pretty if sys.stdout.isatty() else Output.compact)
+    picked = Output(resolved.output) if resolved.output else None
+    chosen = picked or (Output.pretty if sys.stdout.isatty() else Output.compact)
     from whrelay.receiver.aiohttp_internals import check_aiohttp
 
     check_aiohttp()  # before the receiver is imported, the database opened, the port bound
@@ -292,6 +327,12 @@ def listen(
     if reader_left():
         return ExitCode.READER_GONE
     return ExitCode.INTERRUPTED if signal_name == "SIGINT" else ExitCode.OK
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (not left at its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def _with_tui(settings: config.ListenSettings, serve: Serve) -> int:

@@ -53,16 +53,29 @@ def _root(
 
 
 def _register() -> None:
-    from whrelay.cli import history, info, listen, maintenance, replay, signing, transfer, tui
+    from whrelay.cli import (
+        cancel,
+        config,
+        history,
+        info,
+        listen,
+        maintenance,
+        replay,
+        signing,
+        transfer,
+        tui,
+    )
 
     listen.register(app)
     history.register(app)
     replay.register(app)
+    cancel.register(app)
     signing.register(app)
     transfer.register(app)
     maintenance.register(app)
     tui.register(app)
     info.register(app)
+    config.register(app)
 
 
 _register()

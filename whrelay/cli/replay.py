@@ -7,24 +7,25 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from whrelay.cli import filters
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
-    parse_webhook_id,
+    complete_webhook_ids,
+    find_webhooks,
+    parse_webhook_ref,
     resolve_db,
     stderr,
     stdout,
     write_json,
 )
-from whrelay.cli.history import StatusChoice, VerdictChoice
 from whrelay.core.defaults import DEFAULT_RESPONSE_CAP
 from whrelay.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from whrelay.core.models import Attempt
     from whrelay.relay.client import Sender
-    from whrelay.relay.replay import ReplayPlan, ReplayRequest
-    from whrelay.storage import Store
+    from whrelay.relay.replay import ReplayPlan, ReplayRequest, ReplayTally
+    from whrelay.storage import Store, WebhookFilter
 
 EXAMPLES = """
 [bold]Examples[/bold]
@@ -43,9 +44,13 @@ EXAMPLES = """
 
 def replay_command(
     ids: Annotated[
-        list[int] | None,
+        list[str] | None,
         typer.Argument(
-            metavar="[ID]...", help="Webhook ids.", show_default=False, parser=parse_webhook_id
+            metavar="[ID]...",
+            help="Webhook ids, or their provider ids (evt_…, msg_…).",
+            show_default=False,
+            parser=parse_webhook_ref,
+            autocompletion=complete_webhook_ids,
         ),
     ] = None,
     to: Annotated[
@@ -60,14 +65,14 @@ def replay_command(
         Path | None,
         typer.Option(help="Send this file's bytes as the body.", exists=True, dir_okay=False),
     ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(help="Select webhooks newer than this: 10m, 1h30m, or an ISO time (UTC)."),
-    ] = None,
-    status: Annotated[
-        StatusChoice | None, typer.Option(help="Select webhooks by delivery status.")
-    ] = None,
-    path: Annotated[str | None, typer.Option("--path", help="Select by path glob.")] = None,
+    since: filters.Since = None,
+    path: filters.PathGlob = None,
+    method: filters.Method = None,
+    provider: filters.Provider = None,
+    event: filters.Event = None,
+    search: filters.Search = None,
+    status: filters.Status = None,
+    verdict: filters.Verdict = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", metavar="", help="Show what would be sent, send nothing.")
     ] = False,
@@ -78,13 +83,6 @@ def replay_command(
             "--allow-remote", metavar="", help="Allow targets that are not on this machine."
         ),
     ] = False,
-    provider: Annotated[
-        str | None,
-        typer.Option(help="Select webhooks by detected provider (as 'list --provider')."),
-    ] = None,
-    verdict: Annotated[
-        VerdictChoice | None, typer.Option(help="Select by the signature verdict on arrival.")
-    ] = None,
     resign: Annotated[
         bool,
         typer.Option(
@@ -126,6 +124,7 @@ def replay_command(
 ) -> int:
     """Send stored webhooks again, now. Exit 0 when every answer was 2xx, else 1."""
     import asyncio
+    import dataclasses
 
     from whrelay.core.timeparse import parse_duration
     from whrelay.relay import replay
@@ -133,13 +132,16 @@ def replay_command(
     from whrelay.render.replay import warning_line
     from whrelay.storage import Store
 
+    where = filters.webhook_filter(since, path, method, provider, event, search, status, verdict)
     request = _request(
-        ids, to, header, body_file, since, status, path, provider, verdict, allow_remote,
-        resign, sign_as, resign_unverified, secret, secret_env,
+        where, bool(ids), to, header, body_file, allow_remote, resign, sign_as,
+        resign_unverified, secret, secret_env,
     )  # fmt: skip
     # It records its attempts, so it writes (and upgrades an older database, as listen
     # does); a missing or empty database is refused as the readers refuse it.
     with Store(resolve_db(db), create=False) as store:
+        if ids:
+            request = dataclasses.replace(request, select=tuple(find_webhooks(store, ids)))
         planned = replay.plan(store, request)
         if not _say_what_is_left_out(planned):
             return ExitCode.OK
@@ -149,20 +151,22 @@ def replay_command(
         for warning in planned.warnings:
             stderr().print(warning_line(warning))
         sender = Sender(allow_remote, parse_duration(timeout), DEFAULT_RESPONSE_CAP)
-        attempts = asyncio.run(_send(planned, store, sender, json_output))
-    return ExitCode.OK if all(a.ok for a in attempts) else ExitCode.CHECK_FAILED
+        tally = planned.tally()
+        try:
+            asyncio.run(_send(planned, store, sender, tally, json_output))
+        except KeyboardInterrupt:
+            _summarize(planned, tally, interrupted=True)
+            raise
+        _summarize(planned, tally)
+    return ExitCode.OK if tally.ok == tally.sent else ExitCode.CHECK_FAILED
 
 
 def _request(
-    ids: list[int] | None,
+    where: WebhookFilter | None,
+    named: bool,
     to: str | None,
     header: list[str] | None,
     body_file: Path | None,
-    since: str | None,
-    status: StatusChoice | None,
-    path: str | None,
-    provider: str | None,
-    verdict: VerdictChoice | None,
     allow_remote: bool,
     resign: bool,
     sign_as: str | None,
@@ -170,44 +174,35 @@ def _request(
     secret: list[str] | None,
     secret_env: list[str] | None,
 ) -> ReplayRequest:
-    """The options as a ``ReplayRequest``: the ids, or a filter; the rest as typed."""
-    from whrelay.core.models import now_micros, parse_header_option
+    """The options as a ``ReplayRequest``: the filter, or (``named``) the ids, which are
+    put in once looked up; the rest as typed."""
+    from whrelay.core.models import header_options
     from whrelay.core.targets import parse_target
-    from whrelay.core.timeparse import parse_since
     from whrelay.relay.replay import ReplayRequest, Resign
     from whrelay.signatures.verification import given_secrets
-    from whrelay.storage import WebhookFilter
 
-    chosen = {"--since": since, "--status": status, "--path": path, "--provider": provider,
-              "--verdict": verdict}  # fmt: skip
-    filters = [name for name, value in chosen.items() if value is not None]
-    if not ids and not filters:
-        raise UsageError("name webhook ids, or select them with --since/--status/--path/...")
-    if ids and filters:
+    if not named and where is None:
         raise UsageError(
-            f"name webhook ids or select them with {'/'.join(filters)}, not both",
+            "name webhook ids, or select them with filters (--since, --status, --event, ...)",
+            hint="'whrelay replay --help' lists the filters, the same as 'whrelay list' takes",
+        )
+    if named and where is not None:
+        raise UsageError(
+            "name webhook ids or select them with filters, not both",
             hint="the ids alone replay exactly those webhooks; --sign-as names the scheme "
             "to re-sign with",
         )
     if (sign_as or resign_unverified) and not resign:
         raise UsageError("--sign-as and --resign-unverified go with --resign")
     target = parse_target(to) if to else None
-    extra = tuple(parse_header_option(h) for h in header or ())
+    extra = header_options(header or ())
     body = body_file.read_bytes() if body_file else None
     given = given_secrets(secret or (), secret_env or ())
     signing = Resign(given, sign_as, resign_unverified) if resign else None
-    where = WebhookFilter(
-        since=parse_since(since, now_micros()) if since else None,
-        path_glob=path,
-        provider=provider.lower() if provider else None,
-        status=status.value if status else None,
-        verdict=verdict.value if verdict else None,
-        limit=0,
-    )
     return ReplayRequest(
-        select=tuple(ids) if ids else where,
+        select=() if where is None else where,
         to=target,
-        state=status.value if status else None,
+        state=where.status if where is not None else None,
         extra_headers=extra,
         body=body,
         resign=signing,
@@ -248,9 +243,12 @@ def _dry_run(planned: ReplayPlan, json_output: bool) -> None:
 
 
 async def _send(
-    planned: ReplayPlan, store: Store, sender: Sender, json_output: bool
-) -> list[Attempt]:
-    """Send the plan, with a line per attempt as it completes, and a bar for bulk."""
+    planned: ReplayPlan, store: Store, sender: Sender, tally: ReplayTally, json_output: bool
+) -> None:
+    """Send the plan, with a line per attempt as it completes and, for bulk on a terminal, a
+    progress bar, cleared before each line and when done. On a terminal the bar goes where
+    the lines go, so that the lines are printed through it (Rich clears it first); with
+    stdout elsewhere it goes to stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from whrelay.relay import replay
@@ -261,22 +259,28 @@ async def _send(
         TextColumn("replaying"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=stderr(),
+        console=out if out.is_terminal else stderr(),
         transient=True,
         disable=json_output or len(planned.items) < 2,
     )
-    attempts = []
     with progress:
         task = progress.add_task("replay", total=len(planned.items))
         async with sender:
-            async for attempt in replay.run(planned, store, sender):
+            async for attempt in replay.run_counted(planned, store, sender, tally):
                 if json_output:
                     write_json(attempt.to_json())
                 else:
                     out.print(replayed_line(attempt))
                 progress.advance(task)
-                attempts.append(attempt)
-    return attempts
+
+
+def _summarize(planned: ReplayPlan, tally: ReplayTally, interrupted: bool = False) -> None:
+    """On stderr, after a bulk replay (or one cut short): what was sent, what came of it."""
+    from whrelay.render.replay import summary_lines
+
+    if interrupted or len(planned.items) > 1 or planned.skips:
+        for line in summary_lines(tally, interrupted):
+            stderr().print(line)
 
 
 def register(app: typer.Typer) -> None:

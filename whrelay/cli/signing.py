@@ -16,7 +16,9 @@ from whrelay.cli.common import (
     HTTP_TOKEN,
     DbOption,
     JsonOption,
-    parse_webhook_id,
+    complete_webhook_ids,
+    find_webhooks,
+    parse_webhook_ref,
     resolve_db,
     stderr,
     stdout,
@@ -160,12 +162,13 @@ def _data(value: str | None) -> bytes | None:
 
 def verify(
     webhook_id: Annotated[
-        int | None,
+        str | None,
         typer.Argument(
             metavar="[ID]",
-            help="A stored webhook's id.",
+            help="A stored webhook's id, or its provider id (evt_…, msg_…).",
             show_default=False,
-            parser=parse_webhook_id,
+            parser=parse_webhook_ref,
+            autocompletion=complete_webhook_ids,
         ),
     ] = None,
     request: Annotated[
@@ -237,7 +240,8 @@ def verify(
         from whrelay.storage import Store
 
         with Store(resolve_db(db), readonly=True) as store:
-            webhook = store.get_webhook(webhook_id)
+            [number] = find_webhooks(store, [webhook_id])
+            webhook = store.get_webhook(number)
         message = v.message_from_webhook(webhook, url)
         if judged_at is None:
             judged_at = webhook.summary.received_at / 1_000_000
@@ -444,7 +448,7 @@ def send(
 
     from rich.text import Text
 
-    from whrelay.core.models import Trigger, header_value, parse_header_option
+    from whrelay.core.models import Trigger, header_options, header_value
     from whrelay.core.targets import check_target, parse_target
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.render.webhooks import one_line
@@ -457,8 +461,9 @@ def send(
     check_target(target, allow_remote)
     secrets = _one_signing_secret(secret, secret_env)
     body = _data(data)
-    extra = list(header or ())
-    given = {parse_header_option(h)[0].lower() for h in extra}
+    chosen = header_options(header or ())  # each name once: the last -H of a name wins
+    extra = [f"{name}: {value}" for name, value in chosen]
+    given = {name.lower() for name, _ in chosen}
     if body is None:
         body, example_headers = example_event(provider)
         # An -H header replaces the example's of the same name (as -H does everywhere).

@@ -10,15 +10,17 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
+from whrelay.cli import filters
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
-    parse_webhook_id,
+    complete_webhook_ids,
+    find_webhooks,
+    parse_webhook_ref,
     resolve_db,
     stderr,
     write_json,
 )
-from whrelay.cli.history import StatusChoice, VerdictChoice
 from whrelay.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -63,7 +65,13 @@ IMPORT_EXAMPLES = """
 def export_command(
     ids: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[ID]...", help="Webhook ids.", show_default=False),
+        typer.Argument(
+            metavar="[ID]...",
+            help="Webhook ids, or their provider ids (evt_…, msg_…).",
+            show_default=False,
+            parser=parse_webhook_ref,
+            autocompletion=complete_webhook_ids,
+        ),
     ] = None,
     fmt: Annotated[
         FormatChoice,
@@ -75,15 +83,14 @@ def export_command(
             "--output", "-o", help="Write to this file instead of stdout.", dir_okay=False
         ),
     ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Select webhooks newer than this: 10m, 2h, 3d, or ISO.")
-    ] = None,
-    path: Annotated[str | None, typer.Option("--path", help="Select by path glob.")] = None,
-    provider: Annotated[str | None, typer.Option(help="Select by detected provider.")] = None,
-    status: Annotated[StatusChoice | None, typer.Option(help="Select by delivery status.")] = None,
-    verdict: Annotated[
-        VerdictChoice | None, typer.Option(help="Select by signature verdict.")
-    ] = None,
+    since: filters.Since = None,
+    path: filters.PathGlob = None,
+    method: filters.Method = None,
+    provider: filters.Provider = None,
+    event: filters.Event = None,
+    search: filters.Search = None,
+    status: filters.Status = None,
+    verdict: filters.Verdict = None,
     everything: Annotated[
         bool, typer.Option("--all", metavar="", help="Select every stored webhook.")
     ] = False,
@@ -93,44 +100,20 @@ def export_command(
     from whrelay.formats.export import render
     from whrelay.storage import Store
 
-    where = _selection(since, path, provider, status, verdict)
+    where = filters.webhook_filter(since, path, method, provider, event, search, status, verdict)
     if not ids and where is None and not everything:
         raise UsageError(
-            "name webhook ids, or select them with --since/--path/--provider/--status/--verdict "
-            "or --all"
+            f"name webhook ids, or select them with {'/'.join(filters.FILTER_OPTIONS)} or --all"
         )
     if ids and (where is not None or everything):
         raise UsageError("name webhook ids or select them with filters, not both")
-    numbers = [parse_webhook_id(text) for text in ids or ()]
     with Store(resolve_db(db), readonly=True) as store:
+        numbers = find_webhooks(store, ids or ())
         views = _views(store, numbers, where)
         with _sink(output) as out:
             for chunk in render(_counted(views, fmt, output), fmt.value):
                 out.write(chunk)
     return ExitCode.OK
-
-
-def _selection(
-    since: str | None,
-    path: str | None,
-    provider: str | None,
-    status: StatusChoice | None,
-    verdict: VerdictChoice | None,
-) -> WebhookFilter | None:
-    if not any((since, path, provider, status, verdict)):
-        return None
-    from whrelay.core.models import now_micros
-    from whrelay.core.timeparse import parse_since
-    from whrelay.storage import WebhookFilter
-
-    return WebhookFilter(
-        since=parse_since(since, now_micros()) if since else None,
-        path_glob=path,
-        provider=provider.lower() if provider else None,
-        status=status.value if status else None,
-        verdict=verdict.value if verdict else None,
-        limit=0,
-    )
 
 
 def _views(store: Store, ids: list[int], where: WebhookFilter | None) -> Iterator[WebhookView]:

@@ -95,3 +95,8 @@ class ListenSettings:
     """Forward to non-loopback targets too."""
     response_cap: int = DEFAULT_RESPONSE_CAP
     verify: VerifySettings = field(default_factory=lambda: VerifySettings())
+    retain: float | None = None
+    """Seconds: webhooks received longer ago are pruned while listening, as ``whrelay prune
+    --older-than`` would (pending ones kept); ``None`` keeps everything."""
+    config_file: Path | None = None
+    """The config file some of these settings came from, which the banner names."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from whrelay.core.models import Attempt, DeliveryState, Webhook, WebhookSummary
+from whrelay.core.models import Attempt, DeliveryState, Webhook, WebhookSummary, format_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,9 +17,20 @@ class ListenStarted:
     version: str
     options: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    config_path: str | None = None
+    """The config file some settings came from; ``None`` when there was none."""
+    resumed: int = 0
+    """Pending deliveries from earlier runs that this one resumes (to its targets)."""
 
     def to_json(self) -> dict[str, object]:
-        return {"event": "ready", "url": self.url, "db": self.db_path, "version": self.version}
+        return {
+            "event": "ready",
+            "url": self.url,
+            "db": self.db_path,
+            "config": self.config_path,
+            "version": self.version,
+            "resumed": self.resumed,
+        }
 
 
 EVENT_BODY_LIMIT = 256 * 1024
@@ -169,6 +180,28 @@ class StorageRecovered:
         return {"event": "storage_ok"}
 
 
+@dataclass(frozen=True, slots=True)
+class WebhooksPruned:
+    """``--retain`` deleted webhooks received before ``before`` (pending ones are kept)."""
+
+    deleted: int
+    before: int
+    """UTC microseconds."""
+
+    def to_json(self) -> dict[str, object]:
+        return {"event": "pruned", "deleted": self.deleted, "before": format_time(self.before)}
+
+
+@dataclass(frozen=True, slots=True)
+class PruneFailed:
+    """A ``--retain`` pass could not prune (the database busy, say); the next one tries again."""
+
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"event": "prune_failed", "detail": self.detail}
+
+
 ListenEvent = (
     ListenStarted
     | WebhookReceived
@@ -181,4 +214,6 @@ ListenEvent = (
     | StorageDegraded
     | StorageLost
     | StorageRecovered
+    | WebhooksPruned
+    | PruneFailed
 )

@@ -286,6 +286,8 @@ class DeliveryState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    """Given up by the user (``whrelay cancel``): never tried again by whrelay."""
 
 
 class Trigger(StrEnum):
@@ -402,3 +404,24 @@ def parse_header_option(text: str) -> tuple[str, str]:
     if not sep or not name or any(c in name for c in " \t\r\n") or any(c in value for c in "\r\n"):
         raise UsageError(f"not a header: {text!r}", hint="write -H 'Name: value'")
     return name, value.strip()
+
+
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+"""Headers that frame the body: whrelay writes them for the body it sends, never from ``-H``."""
+
+
+def header_options(texts: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``-H`` options of ``listen``, ``replay`` and ``send`` as pairs, each name once: a
+    header named again replaces the earlier one (the last wins, in the place of the first),
+    as it replaces the request's own header of that name (``Host`` included). ``UsageError``
+    for one that is not a header, or that frames the body (``Content-Length``,
+    ``Transfer-Encoding``: whrelay writes them for the body it sends)."""
+    from whrelay.core.errors import UsageError
+
+    chosen: dict[str, tuple[str, str]] = {}
+    for text in texts:
+        name, value = parse_header_option(text)
+        if name.lower() in FRAMING_HEADERS:
+            raise UsageError(f"-H {name} cannot be set: whrelay writes it for the body it sends")
+        chosen[name.lower()] = (name, value)
+    return tuple(chosen.values())

@@ -105,14 +105,32 @@ class Route:
     """The variables ``secrets`` were read from, in order (to name one in a message)."""
 
 
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """A route as written (a ``--route`` option or a config file's ``[[listen.route]]``),
+    before its secrets are read from the environment."""
+
+    pattern: str
+    """The path glob, e.g. ``/stripe/*``."""
+    target: str
+    """The target as typed: ``3000``, ``:4000/hooks``, a URL."""
+    provider: str | None = None
+    secret_envs: tuple[str, ...] = ()
+    """The names of the environment variables that hold the route's secrets."""
+
+
 def parse_route(text: str) -> Route:
     """``GLOB=TARGET[,provider=NAME][,secret-env=VAR]``, e.g. ``/stripe/*=3000``."""
+    return build_route(parse_route_spec(text))
+
+
+def parse_route_spec(text: str) -> RouteSpec:
+    """``GLOB=TARGET[,provider=NAME][,secret-env=VAR]`` taken apart, nothing read yet."""
     pattern, sep, rest = text.partition("=")
     target, *options = rest.split(",")
     if not sep or not pattern.strip() or not target.strip():
         raise UsageError(f"route {text!r} is not GLOB=TARGET", hint="e.g. --route '/stripe/*=3000'")
     provider = None
-    secrets: list[str] = []
     names: list[str] = []
     for option in options:
         key, eq, value = option.partition("=")
@@ -122,17 +140,26 @@ def parse_route(text: str) -> Route:
         if key == "provider":
             provider = value
         elif key == "secret-env":
-            secret = os.environ.get(value)
-            if not secret:
-                state = "is not set" if secret is None else "is empty"
-                raise UsageError(f"route {pattern}: environment variable {value} {state}")
-            secrets.append(secret)
             names.append(value)
         else:
             raise UsageError(
                 f"unknown route option {key!r}", hint="route options: provider=, secret-env="
             )
-    return Route(pattern.strip(), parse_target(target), provider, tuple(secrets), tuple(names))
+    return RouteSpec(pattern.strip(), target, provider, tuple(names))
+
+
+def build_route(spec: RouteSpec) -> Route:
+    """The ``Route`` a spec describes: its target parsed, its secrets read now."""
+    secrets: list[str] = []
+    for name in spec.secret_envs:
+        secret = os.environ.get(name)
+        if not secret:
+            state = "is not set" if secret is None else "is empty"
+            raise UsageError(f"route {spec.pattern}: environment variable {name} {state}")
+        secrets.append(secret)
+    return Route(
+        spec.pattern, parse_target(spec.target), spec.provider, tuple(secrets), spec.secret_envs
+    )
 
 
 def match_route(path: str, routes: tuple[Route, ...]) -> Route | None:

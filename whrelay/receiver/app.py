@@ -74,6 +74,8 @@ class Receiver:
     stored: int = 0
     orphans: tuple[str, ...] = ()
     """Pending deliveries from earlier runs whose target is not configured now."""
+    resumed: int = 0
+    """Pending deliveries from earlier runs that the forwarder resumes."""
 
     def http_server(self) -> HttpServer:
         """The HTTP server that serves this receiver, with the settings' limits."""
@@ -144,6 +146,7 @@ async def _relay(receiver: Receiver) -> AsyncIterator[None]:
                 settings.forward, s, receiver.writer, load, receiver.emit, _resigner(settings)
             )
             receiver.orphans = tuple(d.target for d in receiver.forwarder.start(pending))
+            receiver.resumed = len(pending) - len(receiver.orphans)
         try:
             yield
         finally:

@@ -20,6 +20,7 @@ from whrelay.core.targets import check_target
 from whrelay.core.timeparse import size_text
 from whrelay.receiver.app import make_receiver
 from whrelay.receiver.http import HttpServer
+from whrelay.receiver.retention import Pruner
 from whrelay.storage import Store
 from whrelay.storage.lock import sole_forwarder
 from whrelay.storage.process import ProcessWriter
@@ -51,13 +52,17 @@ def environment_warnings(host: str) -> list[str]:
     return warnings
 
 
-def _options(settings: ListenSettings) -> dict[str, str]:
+def _options(settings: ListenSettings, resumed: int = 0) -> dict[str, str]:
     forward = settings.forward
     options: dict[str, str] = {}
     if forward.targets:
         options["forward to"] = ", ".join(target.url for target in forward.targets)
     for r in forward.routes:
         options[f"route {r.pattern}"] = r.target.url
+    if resumed:
+        options["resuming"] = (
+            f"{resumed} pending deliver{'y' if resumed == 1 else 'ies'} from an earlier run"
+        )
     if forward.all_targets:
         options["mode"] = settings.mode + (" (ordered)" if forward.ordered else "")
         timeout = f"{settings.forward_timeout:g} s" if settings.forward_timeout else "none"
@@ -66,27 +71,48 @@ def _options(settings: ListenSettings) -> dict[str, str]:
         options["forward to"] = "nobody (store only; add -f PORT to forward)"
     verify = settings.verify
     scheme = verify.provider or "detected per request"
-    keyed = [r.pattern for r in forward.routes if r.secrets]
+    keyed = [r for r in forward.routes if r.secrets]
     if verify.secrets or keyed:
-        options["verify"] = (
-            f"{scheme}, {len(verify.secrets)} secret(s)"
-            if verify.secrets
-            else f"{scheme}; no secret, so webhooks outside the routes are stored as unverified"
-        )
-        if keyed:
-            options["verify"] += f"; routes {', '.join(keyed)} with their own"
+        # Which routes verify, with what: a route's own secret (and provider), else listen's.
+        own = [
+            f"{r.pattern} ({r.provider or 'detected'}, {len(r.secrets)} secret(s) of its own)"
+            for r in keyed
+        ]
+        if verify.secrets:
+            options["verify"] = f"{scheme}, {len(verify.secrets)} secret(s)"
+            if own:
+                options["verify"] += f"; on routes {', '.join(own)}"
+        else:
+            options["verify"] = (
+                f"on routes {', '.join(own)}; elsewhere no secret, so webhooks outside those "
+                "routes are stored as unverified"
+            )
         if verify.reject_invalid:
             options["verify"] += "; invalid ones answered 401 and not forwarded"
         if verify.resign:
             options["verify"] += "; forwards re-signed when their signature verifies"
     else:
         options["verify"] = f"{scheme}; no secret, so webhooks are stored as unverified"
+    if settings.retain is not None:
+        from whrelay.receiver.retention import prune_interval
+
+        options["retain"] = (
+            f"{_seconds_text(settings.retain)}: older webhooks (not pending ones) are pruned "
+            f"every {_seconds_text(prune_interval(settings.retain))}"
+        )
     options["durability"] = settings.durability
     options["max body"] = size_text(settings.max_body)
     budget = body_budget(settings.max_body, settings.body_budget)
     options["bodies in flight"] = f"at most {size_text(budget)} (--body-budget)"
     options["SQLite"] = sqlite3.sqlite_version
     return options
+
+
+def _seconds_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _orphan_warning(targets: tuple[str, ...]) -> tuple[str, ...]:
@@ -157,7 +183,7 @@ async def _listen(
         async with receiver.running():
             http = receiver.http_server()
             try:
-                await _serve(http, settings, receiver.orphans, emit, stop)
+                await _serve(http, settings, receiver.orphans, receiver.resumed, emit, stop)
             finally:
                 default_signals()
                 # In-flight requests are answered (or refused) before the engine stops.
@@ -178,6 +204,7 @@ async def _serve(
     http: HttpServer,
     settings: ListenSettings,
     orphans: tuple[str, ...],
+    resumed: int,
     emit: Callable[[ListenEvent], None],
     stop: asyncio.Event,
 ) -> None:
@@ -195,8 +222,23 @@ async def _serve(
             url=_url(settings.host, port),
             db_path=str(settings.db_path),
             version=__version__,
-            options=_options(settings),
+            options=_options(settings, resumed),
             warnings=tuple(environment_warnings(settings.host)) + _orphan_warning(orphans),
+            config_path=None if settings.config_file is None else str(settings.config_file),
+            resumed=resumed,
         )
     )
-    await stop.wait()
+    if settings.retain is None:
+        await stop.wait()
+        return
+    loop = asyncio.get_running_loop()
+
+    def report(event: ListenEvent) -> None:  # from the pruner's thread
+        loop.call_soon_threadsafe(emit, event)
+
+    pruner = Pruner(settings.db_path, settings.retain, settings.durability, report)
+    pruner.start()
+    try:
+        await stop.wait()
+    finally:
+        await asyncio.to_thread(pruner.stop)

@@ -8,18 +8,20 @@ signature schemes, which sit above the core; it imports no network library.
 
 from __future__ import annotations
 
-import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from whrelay.core import defaults, paths
+from whrelay.core import configfile, defaults, paths
 from whrelay.core.config import ForwardSettings, ListenSettings, VerifySettings
+from whrelay.core.configfile import ConfigFile, Problem
 from whrelay.core.errors import UsageError
-from whrelay.core.models import parse_header_option
+from whrelay.core.models import header_options
 from whrelay.core.retry import MIN_REPEATED_DELAY, RetryPolicy
-from whrelay.core.targets import Route, parse_route, parse_target
+from whrelay.core.targets import Route, RouteSpec, build_route, parse_route_spec, parse_target
 from whrelay.core.timeparse import parse_duration, parse_size, size_text
 from whrelay.signatures import get_scheme
 from whrelay.signatures.verification import (
@@ -45,7 +47,8 @@ class ListenOptions:
     idle_timeout: str = f"{defaults.DEFAULT_IDLE_TIMEOUT:g}s"
     read_timeout: str = f"{defaults.DEFAULT_READ_TIMEOUT:g}s"
     forward: tuple[str, ...] = ()
-    routes: tuple[str, ...] = ()
+    routes: tuple[str | RouteSpec, ...] = ()
+    """``--route`` texts, or routes already taken apart (a config file's tables)."""
     mode: str = "store"
     timeout: str = f"{defaults.DEFAULT_FORWARD_TIMEOUT:g}s"
     ordered: bool = False
@@ -61,6 +64,8 @@ class ListenOptions:
     public_url: str | None = None
     reject_invalid: bool = False
     resign: bool = False
+    retain: str | None = None
+    """``--retain``: a duration; ``None`` keeps everything."""
 
 
 def listen_settings(options: ListenOptions) -> ListenSettings:
@@ -79,7 +84,7 @@ def listen_settings(options: ListenOptions) -> ListenSettings:
     forward = ForwardSettings(
         targets=tuple(parse_target(t) for t in options.forward),
         routes=routes,
-        extra_headers=tuple(parse_header_option(h) for h in options.headers),
+        extra_headers=header_options(options.headers),
         ordered=options.ordered,
         policy=RetryPolicy(
             schedule=tuple(
@@ -108,6 +113,7 @@ def listen_settings(options: ListenOptions) -> ListenSettings:
             provider, secrets, _public_url(options.public_url), options.reject_invalid,
             options.resign,
         ),
+        retain=_retain(options.retain),
     )  # fmt: skip
     if settings.mode == "proxy" and not forward.all_targets:
         raise UsageError("--mode proxy needs a target", hint="add -f PORT")
@@ -127,11 +133,11 @@ def _choice(option: str, value: str) -> str:
     return value
 
 
-def _routes(routes: tuple[str, ...]) -> tuple[Route, ...]:
+def _routes(routes: tuple[str | RouteSpec, ...]) -> tuple[Route, ...]:
     """Parsed routes, their provider names checked and normalized."""
     parsed = []
-    for text in routes:
-        route = parse_route(text)
+    for given in routes:
+        route = build_route(parse_route_spec(given) if isinstance(given, str) else given)
         if route.provider:
             route = replace(route, provider=get_scheme(route.provider).name)
         parsed.append(route)
@@ -142,8 +148,8 @@ def _creatable(db: Path | None) -> Path:
     """The database ``listen`` writes. Its own data folder is created when missing; the
     folder of a file named by ``--db`` or ``WHRELAY_DB`` must exist (a typo in the path is
     not quietly made into a new folder and database)."""
-    path = paths.db_path(db)
-    named = db is not None or bool(os.environ.get("WHRELAY_DB"))
+    path, source = paths.db_choice(db)
+    named = source not in ("default", "environment (WHRELAY_DATA_DIR)")
     if named and not path.parent.is_dir():
         raise UsageError(
             f"the folder of the database {path} does not exist",
@@ -191,6 +197,21 @@ def _body_budget(text: str | None, max_body: int) -> int:
     return size
 
 
+MIN_RETAIN = 1.0
+"""Seconds: the shortest ``--retain``."""
+
+
+def _retain(text: str | None) -> float | None:
+    if text is None:
+        return None
+    seconds = parse_duration(text)
+    if seconds < MIN_RETAIN:
+        raise UsageError(
+            f"--retain must be at least {MIN_RETAIN:g} s (got {seconds:g})", hint="e.g. --retain 7d"
+        )
+    return seconds
+
+
 def _public_url(text: str | None) -> str | None:
     """``--public-url``, checked: the scheme and host the provider called."""
     if text is None:
@@ -216,3 +237,124 @@ def _check_schedule(schedule: tuple[float, ...]) -> None:
             f"be at least {MIN_REPEATED_DELAY:g} s (got {schedule[-1]:g})",
             hint="e.g. --retry-schedule 0,1,5",
         )
+
+
+# --- the config file and the environment -------------------------------------------------------
+
+_OPTION_NAMES = {"route": "routes", "secret_env": "secret_envs"}
+"""``[listen]`` keys whose ``ListenOptions`` field is named otherwise; ``output`` has none
+(it is the front end's)."""
+FROM_COMMAND_LINE = "command line"
+DEFAULT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedListen:
+    """``listen``'s options with every source applied, and where each value came from."""
+
+    options: ListenOptions
+    output: str | None
+    """``--output`` (pretty, compact, json, quiet); ``None``: the front end's default."""
+    values: dict[str, Any]
+    """The value in force of each ``[listen]`` key and ``db``, as ``config show`` shows it
+    (``secret_env``: the variables' names; never a secret)."""
+    sources: dict[str, str]
+    """Where each came from: ``command line``, ``environment (WHRELAY_PORT)``, the config
+    file's ``FILE:LINE``, or ``default``."""
+    config: ConfigFile | None
+
+    def settings(self) -> ListenSettings:
+        """``listen_settings`` of the options, naming the config file in the settings (and in
+        the hint of an error, when a value came from it or from the environment)."""
+        try:
+            settings = listen_settings(self.options)
+        except UsageError as error:
+            elsewhere = sorted(
+                {s for s in self.sources.values() if s not in (FROM_COMMAND_LINE, DEFAULT)}
+            )
+            if not elsewhere:
+                raise
+            hint = (error.hint + "; " if error.hint else "") + (
+                "some settings come from "
+                + ", ".join(_where(s) for s in elsewhere)
+                + " ('whrelay config show' shows which)"
+            )
+            raise UsageError(error.message, hint) from None
+        return replace(settings, config_file=self.config.path if self.config else None)
+
+
+def _where(source: str) -> str:
+    return source.removeprefix("environment (").removesuffix(")").rsplit(":", 1)[0]
+
+
+def resolve_listen(
+    command_line: Mapping[str, Any], config: ConfigFile | None, environ: Mapping[str, str]
+) -> ResolvedListen:
+    """The one place that decides which value each ``listen`` option takes: the command line
+    (``command_line``: only what was typed, by ``[listen]`` key, plus ``secret`` and ``db``)
+    > a ``WHRELAY_*`` variable (``configfile.ENV_VARS``) > the config file > the default. A
+    list given on the command line replaces the file's (``-f 4000`` forwards to 4000 only).
+    The first problem of the file or the variables is ``UsageError``."""
+    from_env, problems = configfile.from_environment(environ)
+    if problems:
+        raise problems[0].error()
+    if config is not None:
+        config.check()
+    in_file = {
+        key: value
+        for key in configfile.listen_fields()
+        if config is not None and (value := getattr(config.listen, key)) is not None
+    }
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key in configfile.listen_fields():
+        if key in command_line:
+            values[key], sources[key] = command_line[key], FROM_COMMAND_LINE
+        elif key in from_env:
+            values[key], sources[key] = from_env[key], f"environment ({configfile.ENV_VARS[key]})"
+        elif key in in_file:
+            assert config is not None
+            values[key], sources[key] = in_file[key], config.where(f"listen.{key}")
+    routes = tuple(_route_spec(r) for r in values.get("route", ()))
+    chosen: dict[str, Any] = {
+        _OPTION_NAMES.get(key, key): routes if key == "route" else value
+        for key, value in values.items()
+        if key != "output"
+    }
+    options = ListenOptions(
+        db=command_line.get("db"), secrets=tuple(command_line.get("secret", ())), **chosen
+    )
+    defaults_shown = ListenOptions()
+    for key in configfile.listen_fields():
+        if key not in sources:
+            sources[key] = DEFAULT
+            values[key] = (
+                None if key == "output" else getattr(defaults_shown, _OPTION_NAMES.get(key, key))
+            )
+    values["route"] = routes
+    values["db"], sources["db"] = paths.db_choice(command_line.get("db"))
+    values = {key: values[key] for key in ["db", *configfile.listen_fields()]}
+    if command_line.get("secret"):
+        values["secret"], sources["secret"] = f"{len(command_line['secret'])} given", "command line"
+    return ResolvedListen(options, values.get("output"), values, sources, config)
+
+
+def _route_spec(route: str | configfile.RouteTable) -> str | RouteSpec:
+    if isinstance(route, configfile.RouteTable):
+        return RouteSpec(route.path, route.target, route.provider, route.secret_env)
+    return route
+
+
+def config_problems(config: ConfigFile) -> list[Problem]:
+    """Every problem of a config file: those found reading it, and provider names that are
+    no scheme's (what ``whrelay config validate`` reports)."""
+    from whrelay.signatures import get_scheme
+
+    found = list(config.problems)
+    for key, provider in config.providers.items():
+        try:
+            get_scheme(provider)
+        except UsageError as error:
+            found.append(Problem(str(config.path), config.lines.get(key), key, error.message,
+                                 error.hint))  # fmt: skip
+    return sorted(found, key=lambda p: p.line or 0)

@@ -81,7 +81,8 @@ def forwarded_headers(
 ) -> tuple[tuple[str, str], ...]:
     """The headers forwarded for ``webhook``: stored order and case, hop-by-hop removed,
     ``X-Forwarded-*`` added; ``extra`` (``-H``) takes the place of the headers of its name,
-    or comes last.
+    or comes last (``Host`` too, which the client then writes in place of the target's); a
+    name given twice in ``extra`` is sent once, with the last value.
 
     ``X-Forwarded-For`` gets the sender's address appended to any chain it came with. An
     ``X-Forwarded-Host`` or ``-Proto`` that came with the webhook (from a tunnel such as ngrok
@@ -95,9 +96,9 @@ def forwarded_headers(
         if token.strip()
     }
     dropped = HOP_BY_HOP | _RECOMPUTED | connection_tokens
-    given: dict[str, list[tuple[str, str]]] = {}
+    given: dict[str, tuple[str, str]] = {}
     for name, value in extra:
-        given.setdefault(name.lower(), []).append((name, value))
+        given[name.lower()] = (name, value)  # named twice: the last wins
     replaced = set(given)
     pairs: list[tuple[str, str]] = []
     for raw_name, raw_value in webhook.headers:
@@ -105,7 +106,8 @@ def forwarded_headers(
         if lowered in dropped:
             continue
         if lowered in replaced:  # -H takes the place of the first header of its name
-            pairs.extend(given.pop(lowered, ()))
+            if lowered in given:
+                pairs.append(given.pop(lowered))
             continue
         # Lossless: bytes that are not UTF-8 go out as the same bytes (``decode_header``).
         pairs.append((decode_header(raw_name), decode_header(raw_value)))
@@ -120,7 +122,7 @@ def forwarded_headers(
     ):
         if value and name.lower() not in present | replaced:
             pairs.append((name, value))
-    pairs.extend(pair for pairs_of_name in given.values() for pair in pairs_of_name)
+    pairs.extend(given.values())
     return tuple(pairs)
 
 
@@ -223,9 +225,13 @@ class Sender:
         started_at = now_micros()
         clock = time.perf_counter()
         sent_headers = tuple((encode_header(k), encode_header(v)) for k, v in outgoing.headers)
-        # Recorded as they go on the wire: the client writes Host first, Content-Length last.
+        # Recorded as they go on the wire: the client writes Host first (the URL's, or one
+        # given with -H in its place), Content-Length last.
         host = urlsplit(outgoing.url).netloc.encode("latin-1")
-        recorded = ((b"Host", host), *outgoing.recorded_headers())
+        shown = outgoing.recorded_headers()
+        given = [pair for pair in shown if pair[0].lower() == b"host"]
+        others = [pair for pair in shown if pair[0].lower() != b"host"]
+        recorded = (given[-1] if given else (b"Host", host), *others)
         if outgoing.body is not None:
             recorded += ((b"Content-Length", b"%d" % len(outgoing.body)),)
 

@@ -146,9 +146,15 @@ class Http1Client:
         origin = f"{parts.scheme}://{parts.netloc}"
         target = url[len(origin) :] if url.startswith(origin) else ""
         target = target or "/"
-        head = [f"{method} {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode("latin-1")]
+        host_header = parts.netloc.encode("latin-1")
+        lines = []
         for name, value in headers:
-            head.append(name + b": " + value + b"\r\n")
+            if name.lower() == b"host":  # given (-H 'Host: x'): in place of the URL's
+                host_header = value
+            else:
+                lines.append(name + b": " + value + b"\r\n")
+        head = [f"{method} {target} HTTP/1.1\r\nHost: ".encode("latin-1"), host_header, b"\r\n"]
+        head += lines
         if body is not None:
             head.append(b"Content-Length: %d\r\n" % len(body))
         head.append(b"\r\n")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -24,7 +25,7 @@ from whrelay.core.errors import UsageError
 from whrelay.core.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
 from whrelay.core.targets import Target, check_target, parse_target
 from whrelay.relay.client import Resigner, Sender, prepare
-from whrelay.signatures import REGISTRY, get_scheme
+from whrelay.signatures import REGISTRY, get_scheme, signature_tolerance
 from whrelay.signatures.verification import (
     GivenSecret,
     ResignDecision,
@@ -181,6 +182,10 @@ class ReplayPlan:
     warnings: tuple[ReplayWarning, ...] = ()
     resigner: Resigner | None = field(default=None, repr=False)
 
+    def tally(self) -> ReplayTally:
+        """An empty count of what sending this plan does (``run_counted`` fills it)."""
+        return ReplayTally(len(self.items), len(self.skips))
+
 
 def plan(store: Store, request: ReplayRequest) -> ReplayPlan:
     """What replaying ``request`` will send (see the module). ``NotFoundError`` for an id that
@@ -222,6 +227,64 @@ async def run(plan: ReplayPlan, store: Store, sender: Sender) -> AsyncGenerator[
             outgoing, webhook_id=item.webhook.id, delivery=item.delivery, trigger=Trigger.REPLAY
         )
         yield await asyncio.to_thread(store.run, _recorder(attempt))
+
+
+TIMESTAMP_REJECTIONS = frozenset({400, 401, 403})
+"""What an app answers a signature it refuses (a timestamp too old among the reasons)."""
+
+
+@dataclass(slots=True)
+class ReplayTally:
+    """What a replay has done so far, for its summary: counted as each attempt is recorded,
+    so an interrupted replay still says what was done."""
+
+    planned: int
+    """Sends planned (webhooks times targets)."""
+    skipped: int
+    """Webhooks the plan left out."""
+    sent: int = 0
+    ok: int = 0
+    """Answered 2xx."""
+    failures: Counter[str] = field(default_factory=Counter)
+    """Failed sends by kind: the status answered (``"400"``), or the error (``"refused"``)."""
+    stale: Counter[str] = field(default_factory=Counter)
+    """Of the failures, those answered 400, 401 or 403 for a webhook that went out with its
+    sender's own signature, signed (by a scheme with a timestamp, by name) longer ago than
+    that scheme's tolerance: most likely rejected as too old (``--resign`` signs afresh)."""
+
+    def add(self, attempt: Attempt, item: ReplayItem, now_us: int) -> None:
+        self.sent += 1
+        if attempt.ok:
+            self.ok += 1
+            return
+        self.failures[
+            str(attempt.status) if attempt.status is not None else attempt.error or "error"
+        ] += 1
+        scheme = item.webhook.summary.scheme or item.webhook.summary.provider
+        if attempt.status in TIMESTAMP_REJECTIONS and not attempt.resigned and scheme:
+            tolerance = signature_tolerance(scheme)
+            age = (now_us - item.webhook.summary.received_at) / 1_000_000
+            if tolerance is not None and age > tolerance:
+                self.stale[scheme] += 1
+
+    @property
+    def failed(self) -> int:
+        return self.sent - self.ok
+
+    @property
+    def unsent(self) -> int:
+        """Planned sends not made (the replay was interrupted)."""
+        return self.planned - self.sent
+
+
+async def run_counted(
+    plan: ReplayPlan, store: Store, sender: Sender, tally: ReplayTally
+) -> AsyncGenerator[Attempt, None]:
+    """``run``, counting each attempt in ``tally`` as it is yielded."""
+    items = iter(plan.items)
+    async for attempt in run(plan, store, sender):
+        tally.add(attempt, next(items), now_micros())
+        yield attempt
 
 
 def id_list(ids: Sequence[int], shown: int = 5) -> str:
@@ -287,7 +350,8 @@ def _check_secrets_fit(decisions: dict[int, ResignDecision], given: Sequence[Giv
 
 def _warnings(items: Sequence[ReplayItem], request: ReplayRequest) -> tuple[ReplayWarning, ...]:
     """A warning per webhook re-signed although its signature did not verify, and a note
-    when another body goes out under a sender's signature that covers the body."""
+    when another body (``--body-file`` with other bytes than the stored ones) goes out
+    under a sender's signature that covers the body."""
     decisions = {item.webhook.id: item.resign for item in items if item.resign is not None}
     warnings: list[ReplayWarning] = []
     if request.resign is not None and request.resign.unverified:
@@ -297,9 +361,14 @@ def _warnings(items: Sequence[ReplayItem], request: ReplayRequest) -> tuple[Repl
             if decision.resign and decision.why
         ]
     resigned = {webhook_id for webhook_id, d in decisions.items() if d.resign}
-    schemes = {item.webhook.summary.scheme for item in items if item.webhook.id not in resigned}
+    changed = [  # the same bytes again leave the signature as good as it was
+        item
+        for item in items
+        if request.body is not None and request.body != (item.webhook.body or b"")
+    ]
+    schemes = {item.webhook.summary.scheme for item in changed if item.webhook.id not in resigned}
     signed = sorted(name for name in schemes if name and _signs_body(name))
-    if request.body is not None and signed:
+    if signed:
         warnings.append(SignatureNoLongerMatches(tuple(signed)))
     return tuple(warnings)
 

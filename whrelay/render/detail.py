@@ -109,7 +109,7 @@ def cut_note(more: int, what: str) -> str:
 def deliveries_view(view: WebhookView) -> RenderableType:
     """Each delivery (target, state, attempts), then every attempt: what triggered it, the
     status or the error, the latency, and the target's answer (headers and body)."""
-    styles = {"delivered": "green", "pending": "yellow", "failed": "red"}
+    styles = {"delivered": "green", "pending": "yellow", "failed": "red", "cancelled": "dim"}
     parts: list[RenderableType] = []
     if not view.deliveries and not view.attempts:
         parts.append(Text("Never forwarded: no target was given when it arrived.", style="dim"))

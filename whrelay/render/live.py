@@ -18,6 +18,7 @@ from whrelay.core.events import (
     ListenEvent,
     ListenStarted,
     ListenStopped,
+    PruneFailed,
     RequestRefused,
     StorageDegraded,
     StorageLost,
@@ -26,11 +27,14 @@ from whrelay.core.events import (
     TargetPaused,
     TargetUp,
     WebhookReceived,
+    WebhooksPruned,
 )
+from whrelay.core.models import format_time
 from whrelay.render.webhooks import (
     attempt_line,
     kind,
     one_line,
+    provider_id_text,
     short_time,
     verdict_text,
     webhook_line,
@@ -65,13 +69,18 @@ def pretty(event: ListenEvent) -> list[Line]:
         return [Line(target_line(event))]
     if isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
         return [Line(storage_line(event), diagnostic=True)]
+    if isinstance(event, WebhooksPruned | PruneFailed):
+        return [Line(prune_line(event), diagnostic=True)]
     return [Line(stopped_line(event), diagnostic=True)]
 
 
 def compact(event: ListenEvent) -> list[Line]:
     """One line per webhook and attempt, for a log or a pipe."""
     if isinstance(event, ListenStarted):
-        started = f"whrelay {event.version} receiving on {event.url} (db {event.db_path})"
+        started = f"whrelay {event.version} receiving on {event.url} (db {event.db_path}"
+        started += f", config {event.config_path})" if event.config_path else ")"
+        if event.resumed:
+            started += f"; resuming {event.resumed} pending from an earlier run"
         return [
             Line(Text(started), diagnostic=True),
             *(Line(warning_line(w), diagnostic=True) for w in event.warnings),
@@ -86,6 +95,8 @@ def compact(event: ListenEvent) -> list[Line]:
         return [Line(target_line(event), diagnostic=True)]
     if isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
         return [Line(storage_line(event), diagnostic=True)]
+    if isinstance(event, WebhooksPruned | PruneFailed):
+        return [Line(prune_line(event), diagnostic=True)]
     return []
 
 
@@ -97,6 +108,8 @@ def quiet(event: ListenEvent) -> list[Line]:
         return [Line(target_line(event), diagnostic=True)]
     if isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
         return [Line(storage_line(event), diagnostic=True)]
+    if isinstance(event, PruneFailed):
+        return [Line(prune_line(event), diagnostic=True)]
     return []
 
 
@@ -107,6 +120,7 @@ def banner(event: ListenStarted) -> Panel:
     grid.add_column()
     grid.add_row("Receiving on", Text(event.url, style="bold green"))
     grid.add_row("Database", Text(event.db_path))
+    grid.add_row("Config", Text(event.config_path or "none (whrelay config path)"))
     for name, value in event.options.items():
         grid.add_row(name[:1].upper() + name[1:], Text(value))
     return Panel(grid, title=f"whrelay {event.version}", expand=False)
@@ -120,7 +134,9 @@ def compact_webhook_line(event: WebhookReceived) -> Text:
     s = event.webhook
     line = Text(
         f"{short_time(s.received_at)} #{s.id} {one_line(s.method)} {one_line(s.target)} "
-        f"{one_line(kind(s))} {s.size}B"
+        f"{one_line(kind(s))}"
+        + (f" {provider_id_text(s.provider_id)}" if s.provider_id else "")
+        + f" {s.size}B"
     )
     return line.append_text(verdict_text(s, leading=" "))
 
@@ -154,6 +170,17 @@ def storage_line(event: StorageDegraded | StorageLost | StorageRecovered) -> Tex
     return Text(
         f"▼ storage cannot commit ({one_line(event.detail)}); webhooks are answered 503 meanwhile",
         style="bold red",
+    )
+
+
+def prune_line(event: WebhooksPruned | PruneFailed) -> Text:
+    if isinstance(event, PruneFailed):
+        return Text(f"--retain: could not prune ({one_line(event.detail)}); trying again later",
+                    style="yellow")  # fmt: skip
+    return Text(
+        f"pruned {event.deleted:,} webhook(s) received before {format_time(event.before)} "
+        "(--retain)",
+        style="dim",
     )
 
 

@@ -11,6 +11,7 @@ from rich.text import Text
 from whrelay.core.models import Attempt
 from whrelay.relay.replay import (
     ReplayItem,
+    ReplayTally,
     ReplayWarning,
     ResignedUnverified,
     Skip,
@@ -82,3 +83,32 @@ def replayed_line(attempt: Attempt) -> Text:
         snippet = attempt.response_body[:120].decode("utf-8", "replace")
         line.append("  " + one_line(snippet), style="dim")
     return line
+
+
+def summary_lines(tally: ReplayTally, interrupted: bool = False) -> list[Text]:
+    """The end of a replay: how many were sent, answered 2xx and failed (by status or
+    error), skipped, and not sent when it was interrupted; a hint to re-sign when failures
+    look like signatures refused as too old."""
+    words = [f"{tally.sent} sent", f"{tally.ok} answered 2xx"]
+    if tally.failed:
+        kinds = ", ".join(f"{count} × {kind}" for kind, count in sorted(tally.failures.items()))
+        words.append(f"{tally.failed} failed ({kinds})")
+    if tally.skipped:
+        words.append(f"{tally.skipped} skipped")
+    if interrupted:
+        words.append(f"{tally.unsent} not sent")
+    head = "Interrupted: " if interrupted else "Replayed: "
+    style = "yellow" if interrupted or tally.failed else "green"
+    lines = [Text(head + ", ".join(words) + ".", style=style)]
+    if tally.stale:
+        schemes = ", ".join(sorted(tally.stale))
+        count = sum(tally.stale.values())
+        lines.append(
+            Text(
+                f"hint: {count} of the failures answered 400/401/403 went out with a {schemes} "
+                "signature older than its tolerance; --resign --secret S signs them afresh "
+                "with the current time",
+                style="yellow",
+            )
+        )
+    return lines

@@ -80,9 +80,21 @@ def webhook_line(summary: WebhookSummary) -> Text:
     line.append(one_line(summary.target))
     line.append("  ")
     line.append(one_line(kind(summary)), style="magenta")
+    if summary.provider_id:  # what show, replay and verify take in place of the number
+        line.append(f"  {provider_id_text(summary.provider_id)}", style="cyan")
     line.append(f"  {human_size(summary.size)}", style="dim")
     line.append_text(verdict_text(summary, leading="  "))
     return line
+
+
+PROVIDER_ID_SHOWN = 48
+"""Characters of a provider id shown in a line; a longer one is cut with ``…``."""
+
+
+def provider_id_text(provider_id: str) -> str:
+    """The sender's own id of a webhook, made inert, and cut when it is very long."""
+    shown = one_line(provider_id)
+    return shown if len(shown) <= PROVIDER_ID_SHOWN else shown[: PROVIDER_ID_SHOWN - 1] + "…"
 
 
 _VERDICT_STYLES = {"valid": "green", "invalid": "bold red", "unverified": "dim"}
@@ -404,7 +416,7 @@ def signing_text(attempt: Attempt, limit: int = 100) -> Text:
 def deliveries_view(view: WebhookView) -> Group:
     """Each delivery with its state, then every attempt with the answer it got."""
     parts: list[RenderableType] = [Text("Deliveries", style="bold underline")]
-    styles = {"delivered": "green", "pending": "yellow", "failed": "red"}
+    styles = {"delivered": "green", "pending": "yellow", "failed": "red", "cancelled": "dim"}
     now = now_micros()
     for delivery in view.deliveries:
         line = Text()

@@ -68,6 +68,18 @@ def get_scheme(name: str) -> Scheme:
     return scheme
 
 
+def signature_tolerance(name: str) -> float | None:
+    """Seconds after its timestamp that a scheme accepts a signature for (the ``TOLERANCE``
+    its module declares: Stripe's and Standard Webhooks' 300), or ``None`` for a scheme
+    that signs no timestamp, or checks none, or is not known."""
+    key = name.strip().lower()
+    if key not in REGISTRY:
+        return None
+    module = importlib.import_module(f"whrelay.signatures.{REGISTRY[key][0]}")
+    value = getattr(module, "TOLERANCE", None)
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
 def detect_scheme(headers: Iterable[tuple[str, str]]) -> str | None:
     """The scheme whose signature headers are present, or ``None``."""
     from whrelay.identify.detect import detect_provider

@@ -86,10 +86,11 @@ def prune(
     *,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> PruneResult:
-    """Delete what ``rule`` selects, a batch at a time; ``progress(done, total)`` after each.
-    Then give the freed pages back to the disk (``incremental_vacuum``) where the database
-    allows it."""
+    """Delete what ``rule`` selects, a batch at a time; ``progress(done, total)`` after each,
+    and no more batches once ``stopping()`` says so. Then give the freed pages back to the
+    disk (``incremental_vacuum``) where the database allows it."""
     select, params = _candidates(rule)
     matched = [int(row[0]) for row in store.query_all(select, params)]
     pending = {int(row[0]) for row in store.query_all(_PENDING, [])}
@@ -101,6 +102,8 @@ def prune(
         return result
     size_before = _file_size(store)
     for start in range(0, len(chosen), BATCH):
+        if stopping is not None and stopping():
+            break
         batch = chosen[start : start + BATCH]
 
         def delete(db: sqlite3.Connection, batch: Sequence[int] = batch) -> None:

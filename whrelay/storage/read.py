@@ -13,11 +13,13 @@ window over``...) is worked out here, once, for every front end: ``webhook_view`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
+from whrelay.core.errors import NotFoundError
 from whrelay.core.models import Attempt, Delivery, Trigger, Webhook, WebhookSummary
 from whrelay.core.retry import Decision, decide_on_attempt
 from whrelay.storage.store import (
@@ -104,6 +106,20 @@ def newest_id(store: Store) -> int:
     return int(_all(store, "SELECT coalesce(max(id), 0) FROM webhooks", [])[0][0])
 
 
+def recent_ids(store: Store, prefix: str = "", limit: int = 50) -> list[tuple[int, str, str, str]]:
+    """The newest ``limit`` webhooks whose id starts with the digits ``prefix``, newest first:
+    ``(id, method, path, event_type or "")`` each (what shell completion offers). Reads the
+    history index alone, never a body."""
+    sql = (
+        "SELECT id, method, path, coalesce(event_type, '') FROM webhooks"
+        " WHERE CAST(id AS TEXT) LIKE ? ORDER BY received_at DESC, id DESC LIMIT ?"
+    )
+    digits = "".join(c for c in prefix if c.isdigit())
+    return [
+        (int(i), str(m), str(p), str(e)) for i, m, p, e in _all(store, sql, [digits + "%", limit])
+    ]
+
+
 def changed_deliveries(store: Store, since: int, limit: int = 1000) -> list[Delivery]:
     """Deliveries whose state changed at or after ``since`` (UTC microseconds), oldest change
     first: what a follower refreshes (a delivery delivered, failed, retried)."""
@@ -135,6 +151,8 @@ class Outcome(StrEnum):
     """It failed, retries were due, and the retry window ran out."""
     FAILED = "failed"
     """A replay, proxied or test attempt that failed: those are never retried."""
+    CANCELLED = "failed, then cancelled"
+    """It failed, and the delivery was cancelled (``whrelay cancel``) before a retry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +248,7 @@ def outcomes(deliveries: Sequence[Delivery], attempts: Sequence[Attempt]) -> lis
     retried, so theirs is ``delivered`` or ``failed``."""
     pending = {d.id for d in deliveries if d.state == "pending"}
     delivered = {d.id for d in deliveries if d.state == "delivered"}
+    cancelled = {d.id for d in deliveries if d.state == "cancelled"}
     own = (Trigger.FIRST, Trigger.RETRY)
     total: dict[int, int] = {}
     for attempt in attempts:
@@ -251,6 +270,8 @@ def outcomes(deliveries: Sequence[Delivery], attempts: Sequence[Attempt]) -> lis
             outcome = Outcome.RETRY_PENDING
         elif attempt.delivery in delivered:
             outcome = Outcome.THEN_REPLAYED
+        elif attempt.delivery in cancelled:
+            outcome = Outcome.CANCELLED
         else:
             outcome = given_up(attempt)
         views.append(AttemptView(attempt, number, outcome))
@@ -306,16 +327,7 @@ def scan(
     since = where.since
     if bound is not None:
         since = bound.received_at if since is None else max(since, bound.received_at)
-    bounded = WebhookFilter(
-        since=since,
-        path_glob=where.path_glob,
-        method=where.method,
-        provider=where.provider,
-        search=where.search,
-        status=where.status,
-        verdict=where.verdict,
-        limit=0,
-    )
+    bounded = dataclasses.replace(where, since=since, limit=0)
     rows = page(store, bounded, start=start)
     if bound is not None:
         # Those of the bound's microsecond committed before it are the next scan's.
@@ -345,3 +357,34 @@ def pending_by_target(store: Store) -> dict[str, int]:
     """How many deliveries wait for each target (those with none are left out)."""
     sql = "SELECT target, count(*) FROM deliveries WHERE state = 'pending' GROUP BY target"
     return {str(target): int(n) for target, n in _all(store, sql, [])}
+
+
+# --- a webhook named by the sender's own id ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The webhook a reference names: whrelay's id as typed, or the newest webhook whose
+    sender's own id (``provider_id``: ``evt_…``, ``msg_…``, a GitHub delivery id) it is."""
+
+    id: int
+    others: tuple[int, ...] = ()
+    """Older webhooks with the same provider id, newest first: the sender sent it more than
+    once (duplicates). ``id`` is the newest."""
+
+
+def find_webhook(store: Store, ref: str) -> Found:
+    """The webhook ``ref`` names: all digits is whrelay's own id (not checked here: reading
+    it says whether it exists), anything else a provider id, looked up through its index
+    (``NotFoundError`` when no webhook has it). When several have it, the newest is meant
+    and the others are named."""
+    if ref.isdigit() and ref.isascii():
+        return Found(int(ref))
+    rows = _all(store, "SELECT id FROM webhooks WHERE provider_id = ? ORDER BY id DESC", [ref])
+    if not rows:
+        raise NotFoundError(
+            f"no webhook with id or provider id {ref!r}",
+            hint="'whrelay list' shows the stored ids; provider ids are matched exactly",
+        )
+    ids = [int(row[0]) for row in rows]
+    return Found(ids[0], tuple(ids[1:]))

@@ -138,8 +138,12 @@ def _has(state: str) -> str:
 _STATUS_CLAUSES = {
     "failed": _has("failed"),
     "pending": f"{_has('pending')} AND NOT {_has('failed')}",
-    "delivered": f"{_has('delivered')} AND NOT {_has('pending')} AND NOT {_has('failed')}",
+    "cancelled": f"{_has('cancelled')} AND NOT {_has('pending')} AND NOT {_has('failed')}",
+    "delivered": f"{_has('delivered')} AND NOT {_has('pending')} AND NOT {_has('failed')}"
+    f" AND NOT {_has('cancelled')}",
 }
+"""Each webhook forwarded has one status, the first that holds of: failed, pending,
+cancelled, delivered."""
 
 
 def filter_clauses(where: WebhookFilter, *, paged: bool = True) -> tuple[list[str], list[object]]:
@@ -161,6 +165,14 @@ def filter_clauses(where: WebhookFilter, *, paged: bool = True) -> tuple[list[st
     if where.provider:
         clauses.append("provider = ?")
         params.append(_bindable(where.provider))
+    if where.event:
+        if where.event.endswith("*"):  # 'invoice.*': every event type that starts so
+            prefix = where.event[:-1]
+            clauses.append("substr(event_type, 1, ?) = ?")
+            params.extend([len(prefix), _bindable(prefix)])
+        else:
+            clauses.append("event_type = ?")
+            params.append(_bindable(where.event))
     if where.search:
         # Bytes against bytes: the body is stored as received, and text from a command line
         # that is not UTF-8 (lone surrogates) stands for the bytes that were typed.
@@ -192,11 +204,15 @@ class WebhookFilter:
     path_glob: str | None = None
     method: str | None = None
     provider: str | None = None
+    event: str | None = None
+    """An event type, exactly; ending with ``*``, every event type that starts with what
+    comes before it (``invoice.*``)."""
     search: str | None = None
-    """A substring of the path or the body (bytes, case-sensitive)."""
+    """A substring of the path, the query or the body (bytes, case-sensitive)."""
     status: str | None = None
-    """``failed`` (any delivery failed), ``pending`` (any pending, none failed) or
-    ``delivered`` (every delivery delivered)."""
+    """``failed`` (any delivery failed), ``pending`` (any pending, none failed),
+    ``cancelled`` (any cancelled, none pending or failed) or ``delivered`` (every delivery
+    delivered)."""
     verdict: str | None = None
     """``valid``, ``invalid`` or ``unverified``."""
     limit: int = 50
@@ -922,15 +938,19 @@ def update_delivery(
 
     ``delivered`` is final: a delivery another process delivered (``whrelay replay``) while
     an attempt of ``listen``'s was under way keeps that state, whatever the attempt got.
+    ``cancelled`` (``whrelay cancel``) stays too, unless the attempt delivered it.
     ``counted=False`` (a replay's attempt) leaves the delivery's attempt count, which drives
     its backoff, alone."""
     db.execute(
         "UPDATE deliveries SET"
-        " state = CASE WHEN state = 'delivered' THEN state ELSE ? END,"
-        " next_attempt_at = CASE WHEN state = 'delivered' THEN NULL ELSE ? END, updated_at = ?,"
+        " state = CASE WHEN state = 'delivered' THEN state"
+        "  WHEN state = 'cancelled' AND ? != 'delivered' THEN state ELSE ? END,"
+        " next_attempt_at = CASE WHEN state IN ('delivered', 'cancelled') THEN NULL ELSE ? END,"
+        " updated_at = ?,"
         " attempts = attempts + ?, last_status = coalesce(?, last_status),"
         " last_error = CASE WHEN ? THEN ? ELSE last_error END WHERE id = ?",
         (
+            state,
             state,
             next_attempt_at,
             now_us,
@@ -941,3 +961,35 @@ def update_delivery(
             delivery_id,
         ),
     )
+
+
+def cancel_deliveries(
+    db: sqlite3.Connection,
+    now_us: int,
+    *,
+    webhook_ids: Sequence[int] | None = None,
+    target: str | None = None,
+) -> list[Delivery]:
+    """Cancel pending deliveries: those of ``webhook_ids`` (every pending one when
+    ``None``), to ``target`` only when given. They become ``cancelled``, with no next
+    attempt; a ``listen`` retrying one reads its state before the next attempt and drops it.
+    Call inside a write transaction. The deliveries cancelled, oldest first."""
+    chunks: list[list[int] | None] = [None]
+    if webhook_ids is not None:  # SQLite's bound on parameters: 500 at a time
+        chunks = [list(webhook_ids[i : i + 500]) for i in range(0, len(webhook_ids), 500)]
+    cancelled: list[Delivery] = []
+    for chunk in chunks:
+        sql = (
+            "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, updated_at = ?"
+            " WHERE state = 'pending'"
+        )
+        args: list[object] = [now_us]
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        if chunk is not None:
+            sql += f" AND webhook_id IN ({', '.join('?' * len(chunk))})"
+            args += chunk
+        rows = db.execute(f"{sql} RETURNING {_DELIVERY_COLUMNS}", args).fetchall()
+        cancelled += [_delivery(row) for row in rows]
+    return sorted(cancelled, key=lambda delivery: delivery.id)

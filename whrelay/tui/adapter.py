@@ -76,9 +76,9 @@ def row_of(summary: WebhookSummary, deliveries: Sequence[Delivery]) -> Row:
     of the delivery that decides it."""
     by_state = {
         state: [d for d in deliveries if d.state == state]
-        for state in ("failed", "pending", "delivered")
+        for state in ("failed", "pending", "cancelled", "delivered")
     }
-    for state in ("failed", "pending", "delivered"):
+    for state in ("failed", "pending", "cancelled", "delivered"):
         if by_state[state]:
             deciding = max(by_state[state], key=lambda d: d.updated_at)
             return Row(summary, state, deciding.last_status, len(deliveries))
@@ -151,7 +151,7 @@ def webhook_view(store: Store, webhook_id: int) -> WebhookView:
 
 # --- filters and search ---------------------------------------------------------------------------
 
-STATES = ("delivered", "pending", "failed")
+STATES = ("delivered", "pending", "failed", "cancelled")
 VERDICTS = ("valid", "invalid", "unverified")
 
 

@@ -97,7 +97,7 @@ def delivery_cell(row: Row) -> tuple[str, Style | None]:
     ``failed 500``, ``pending 503``; ``-`` when never forwarded."""
     if row.state is None:
         return "-", DIM
-    style = {"delivered": GREEN, "failed": RED, "pending": YELLOW}[row.state]
+    style = {"delivered": GREEN, "failed": RED, "pending": YELLOW, "cancelled": DIM}[row.state]
     return (f"{row.state} {row.status}" if row.status is not None else row.state), style
 
 

@@ -1,0 +1,426 @@
+"""The config file (``whrelay.core.configfile``), the precedence of flag > ``WHRELAY_*`` >
+file > default (``whrelay.receiver.settings.resolve_listen``), and ``whrelay config``: on real
+files, with real ``whrelay`` subprocesses and a real ``listen``."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import dataclasses
+import inspect
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, request_bytes, run_whrelay, send_raw, start_listener, whrelay_cmd
+from tests.targetserver import target_server
+from whrelay.core import configfile, paths
+from whrelay.core.configfile import ListenTable, key_lines, load
+from whrelay.core.errors import UsageError
+from whrelay.receiver.settings import ListenOptions, config_problems, resolve_listen
+
+SECRET_VALUE = "whsec_c2VjcmV0LW5ldmVyLWluLXRoZS1maWxl"
+
+
+def write_config(tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``text`` as the config file in use (``WHRELAY_CONFIG``)."""
+    path = tmp_path / "whrelay.toml"
+    path.write_text(text)
+    monkeypatch.setenv("WHRELAY_CONFIG", str(path))
+    return path
+
+
+BROKEN = """\
+db = "hooks.db"
+colour = "blue"
+
+[listen]
+prot = 9000
+port = "9000"
+max_body = "25 MB please"
+forward = ["3000", ""]
+durability = "fast"
+
+[[listen.route]]
+path = "/stripe/*"
+target = "4000"
+provder = "stripe"
+
+[[listen.route]]
+path = "/github/*"
+provider = "nosuch"
+"""
+
+
+def test_validate_reports_every_problem_with_file_line_key_and_nearest_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_config(tmp_path, BROKEN, monkeypatch)
+    result = run_whrelay("config", "validate")
+    assert result.returncode == 2
+    err = result.stderr.decode()
+    expected = [
+        f"{path}:2: colour: unknown key",
+        f"{path}:5: listen.prot: unknown key",
+        "hint: did you mean 'port'?",
+        f"{path}:6: listen.port: expected a whole number, got a string",
+        f"{path}:7: listen.max_body: not a size: '25 MB please'",
+        f"{path}:8: listen.forward: empty target",
+        f"{path}:9: listen.durability: 'fast' is not one of the choices",
+        "hint: one of: full, normal",
+        f"{path}:14: listen.route[0].provder: unknown key",
+        "hint: did you mean 'provider'?",
+        f"{path}:16: listen.route[1]: a route needs 'target'",
+        f"{path}:18: listen.route[1].provider: unknown provider 'nosuch'",
+        "9 problem(s)",
+    ]
+    for line in expected:
+        assert line in err, (line, err)
+    assert "Traceback" not in err
+    assert result.stdout == b""
+
+
+def test_listen_stops_at_the_first_problem_before_opening_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_config(tmp_path, BROKEN, monkeypatch)
+    result = run_whrelay("listen", "--port", "0")
+    assert result.returncode == 2
+    lines = result.stderr.decode().splitlines()
+    assert lines[0] == f"whrelay: error: {path}:2: colour: unknown key"
+    assert "more: whrelay config validate" in lines[1]
+    assert not (tmp_path / "hooks.db").exists()
+
+
+def test_a_valid_file_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_config(
+        tmp_path,
+        '[listen]\nport = 0\nforward = "3000"\nretry_schedule = [0, 1, 5]\n'
+        '[[listen.route]]\npath = "/gh/*"\ntarget = ":4000/hooks"\nprovider = "GitHub"\n'
+        'secret_env = "GITHUB_WEBHOOK_SECRET"\n',
+        monkeypatch,
+    )
+    result = run_whrelay("config", "validate")
+    assert (result.returncode, result.stdout.decode()) == (0, f"{path}: ok\n"), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (f'[listen]\nsecret = "{SECRET_VALUE}"\n', "listen.secret"),
+        (f'[listen]\nstripe_signing_secret = "{SECRET_VALUE}"\n', "listen.stripe_signing_secret"),
+        (f'[listen]\nsecret_env = "{SECRET_VALUE}"\n', "listen.secret_env"),
+        (f'[listen]\nsecret_env = ["OK_NAME", "{SECRET_VALUE}"]\n', "listen.secret_env"),
+        (
+            f'[[listen.route]]\npath = "/x"\ntarget = "3000"\nsecret_env = "{SECRET_VALUE}"\n',
+            "listen.route[0].secret_env",
+        ),
+        (f'token = "{SECRET_VALUE}"\n', "token"),
+    ],
+)
+def test_a_secret_in_the_file_is_refused_with_a_hint_and_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, key: str
+) -> None:
+    path = write_config(tmp_path, text, monkeypatch)
+    for command in (("config", "validate"), ("listen", "--port", "0"), ("config", "show")):
+        result = run_whrelay(*command)
+        assert result.returncode == 2, (command, result.stderr)
+        output = result.stdout + result.stderr
+        assert SECRET_VALUE.encode() not in output
+        assert SECRET_VALUE[6:].encode() not in output
+        assert f"{path}:".encode() in result.stderr and key.encode() in result.stderr
+        assert b"secret_env = " in result.stderr  # the hint: name a variable instead
+
+
+def test_the_value_a_named_variable_holds_never_reaches_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET_VALUE)
+    write_config(
+        tmp_path,
+        '[listen]\nprovider = "stripe"\nsecret_env = "STRIPE_WEBHOOK_SECRET"\n',
+        monkeypatch,
+    )
+    for command in (("config", "show"), ("config", "show", "--json"), ("config", "validate")):
+        result = run_whrelay(*command)
+        assert result.returncode == 0, result.stderr
+        assert SECRET_VALUE.encode() not in result.stdout + result.stderr
+    shown = json.loads(run_whrelay("config", "show", "--json").stdout)
+    assert shown["settings"]["secret_env"]["value"] == ["STRIPE_WEBHOOK_SECRET"]
+
+
+def test_precedence_is_flag_then_environment_then_file_then_default(tmp_path: Path) -> None:
+    path = tmp_path / "whrelay.toml"
+    path.write_text(
+        'db = "from-file.db"\n[listen]\nport = 1111\nhost = "::1"\nmode = "proxy"\n'
+        'forward = ["3000", "3001"]\n'
+    )
+    config = load(path)
+    resolved = resolve_listen(
+        {"port": 3333, "forward": ("4000",)},
+        config,
+        {"WHRELAY_PORT": "2222", "WHRELAY_HOST": "localhost", "WHRELAY_TIMEOUT": "5s"},
+    )
+    options = resolved.options
+    assert (options.port, options.host, options.mode) == (3333, "localhost", "proxy")
+    assert options.forward == ("4000",)  # a list on the command line replaces the file's
+    assert (options.timeout, options.durability) == ("5s", ListenOptions().durability)
+    assert resolved.sources["port"] == "command line"
+    assert resolved.sources["forward"] == "command line"
+    assert resolved.sources["host"] == "environment (WHRELAY_HOST)"
+    assert resolved.sources["timeout"] == "environment (WHRELAY_TIMEOUT)"
+    assert resolved.sources["mode"] == f"{path}:5"
+    assert resolved.sources["durability"] == "default"
+    assert resolved.values["host"] == "localhost"
+    without_flags = resolve_listen({}, config, {})
+    assert (without_flags.options.port, without_flags.options.forward) == (1111, ("3000", "3001"))
+    assert without_flags.sources["port"] == f"{path}:3"
+
+
+def test_a_bad_environment_variable_is_bad_input_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="WHRELAY_PORT: expected a whole number"):
+        resolve_listen({}, None, {"WHRELAY_PORT": "eighty"})
+    with pytest.raises(UsageError, match="WHRELAY_ORDERED: expected true or false"):
+        resolve_listen({}, None, {"WHRELAY_ORDERED": "maybe"})
+    resolved = resolve_listen({}, None, {"WHRELAY_ORDERED": "yes", "WHRELAY_FORWARD": "3000 :4000"})
+    assert resolved.options.ordered is True
+    assert resolved.options.forward == ("3000", ":4000")
+
+
+def test_config_show_says_where_each_value_comes_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_config(
+        tmp_path,
+        'db = "h.db"\n[listen]\nport = 9001\nretain = "7d"\n\n'
+        '[[listen.route]]\npath = "/gh/*"\ntarget = "4000"\nsecret_env = "GH_SECRET"\n',
+        monkeypatch,
+    )
+    monkeypatch.setenv("WHRELAY_DURABILITY", "normal")
+    shown = json.loads(run_whrelay("config", "show", "--json").stdout)
+    assert shown["config"] == str(path)
+    settings = shown["settings"]
+    assert settings["port"] == {"value": 9001, "source": f"{path}:3"}
+    assert settings["retain"] == {"value": "7d", "source": f"{path}:4"}
+    assert settings["db"] == {"value": str(tmp_path / "h.db"), "source": f"{path}:1"}
+    assert settings["durability"] == {
+        "value": "normal",
+        "source": "environment (WHRELAY_DURABILITY)",
+    }
+    assert settings["mode"] == {"value": "store", "source": "default"}
+    assert settings["route"] == {
+        "value": ["/gh/*=4000,secret-env=GH_SECRET"],
+        "source": f"{path}:6",
+    }
+    table = run_whrelay("config", "show").stdout.decode()
+    assert f"config file: {path}" in table
+    assert any(line.split()[:2] == ["port", "9001"] for line in table.splitlines())
+
+
+def test_config_path_prefers_the_variable_then_the_working_directory_then_the_user_folder(
+    tmp_path: Path,
+) -> None:
+    """As a user runs it: from a folder, with the user config folder of their platform."""
+    user = tmp_path / "user-config" / "whrelay"
+    user.mkdir(parents=True)
+    (user / "whrelay.toml").write_text("[listen]\n")
+    work = tmp_path / "project"
+    work.mkdir()
+
+    def config_path(**env: str) -> str:
+        result = subprocess.run(
+            whrelay_cmd("config", "path"),
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**_env(), "PYTHONPATH": str(ROOT), **env},
+        )
+        return result.stdout.strip()
+
+    assert config_path() == str(user / "whrelay.toml")
+    (work / "whrelay.toml").write_text("[listen]\n")
+    assert config_path() == str(work / "whrelay.toml")
+    assert config_path(WHRELAY_CONFIG=str(tmp_path / "other.toml")) == str(tmp_path / "other.toml")
+    (work / "whrelay.toml").unlink()
+    (user / "whrelay.toml").unlink()
+    none = subprocess.run(
+        whrelay_cmd("config", "path"),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env={**_env(), "PYTHONPATH": str(ROOT)},
+    )
+    assert (none.returncode, none.stdout) == (0, "")
+    assert "no config file" in none.stderr and str(work / "whrelay.toml") in none.stderr
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def test_a_missing_named_file_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHRELAY_CONFIG", str(tmp_path / "nope.toml"))
+    result = run_whrelay("list")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'nope.toml'}: no such file" in result.stderr.decode()
+
+
+def test_not_toml_is_reported_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_config(
+        tmp_path, "[listen]\nport = 1\nforward = [3000,,]\nhost = 'x'\n", monkeypatch
+    )
+    result = run_whrelay("config", "validate")
+    assert result.returncode == 2
+    assert f"{path}:3: not TOML: " in result.stderr.decode()
+
+
+def test_the_files_db_is_every_commands_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative to the file's folder; ``--db`` and ``WHRELAY_DB`` still win."""
+    write_config(tmp_path, 'db = "captures/hooks.db"\n', monkeypatch)
+    (tmp_path / "captures").mkdir()
+    record = {"method": "POST", "path": "/from-file", "headers": [], "body_b64": ""}
+    imported = run_whrelay("import", "-", input=json.dumps(record).encode())
+    assert imported.returncode == 0, imported.stderr
+    assert (tmp_path / "captures" / "hooks.db").exists()
+    listed = run_whrelay("list", "--json")
+    assert [json.loads(line)["path"] for line in listed.stdout.splitlines()] == ["/from-file"]
+    where = json.loads(run_whrelay("paths", "--json").stdout)
+    assert where["db"] == str(tmp_path / "captures" / "hooks.db")
+    monkeypatch.setenv("WHRELAY_DB", str(tmp_path / "env.db"))
+    assert json.loads(run_whrelay("paths", "--json").stdout)["db"] == str(tmp_path / "env.db")
+    assert paths.db_choice(tmp_path / "flag.db") == (tmp_path / "flag.db", "command line")
+
+
+def test_listen_runs_with_the_file_and_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with target_server() as target:
+        path = write_config(
+            tmp_path,
+            f'[listen]\nforward = ["{target.url}"]\nheaders = ["X-From-Config: yes"]\n'
+            'output = "pretty"\n',
+            monkeypatch,
+        )
+        listener = start_listener(tmp_path / "hooks.db")  # --output json on its command line
+        try:
+            assert listener.events[0]["config"] == str(path)
+            webhook_id = asyncio.run(
+                send_raw(
+                    listener.url,
+                    request_bytes(
+                        "POST", "/hooks", [("Host", "x"), ("Content-Length", "2")], b"{}"
+                    ),
+                )
+            )
+            [arrived] = target.wait_for(1)
+            assert arrived.header("X-From-Config") == "yes"
+            assert arrived.body == b"{}"
+            assert webhook_id == 1
+        finally:
+            assert listener.stop() == 130
+
+
+def test_the_banner_names_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_config(tmp_path, "[listen]\nport = 0\n", monkeypatch)
+    proc = subprocess.Popen(
+        whrelay_cmd("listen", "--output", "compact", "--db", str(tmp_path / "h.db")),
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline().decode()
+        assert f", config {path})" in first, first
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_a_mistake_in_a_value_from_the_file_hints_at_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_config(tmp_path, '[listen]\nmode = "proxy"\n', monkeypatch)
+    result = run_whrelay("listen", "--port", "0")
+    assert result.returncode == 2
+    err = result.stderr.decode()
+    assert "--mode proxy needs a target" in err
+    assert f"some settings come from {path}" in err
+
+
+def test_every_listen_option_has_a_documented_key_in_the_file_model() -> None:
+    """A new ``listen`` option fails here until the file (and the environment) can set it."""
+    keys = set(configfile.listen_fields())
+    renamed = {"routes": "route", "secret_envs": "secret_env"}
+    options = {f.name for f in dataclasses.fields(ListenOptions)} - {"db", "secrets"}
+    assert {renamed.get(name, name) for name in options} == keys - {"output"}
+    assert set(configfile.LISTEN_KEYS) == keys - {"route"}
+    documented = _documented_fields(ListenTable) | _documented_fields(configfile.ConfigFile)
+    undocumented = [f.name for f in dataclasses.fields(ListenTable) if f.name not in documented]
+    assert undocumented == []
+    assert set(configfile.ENV_VARS) == keys - {"route", "headers"}
+
+
+def _documented_fields(cls: type) -> set[str]:
+    """The fields of a dataclass followed by a docstring in its source."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    return {
+        node.target.id
+        for node, after in itertools.pairwise(body)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and isinstance(after, ast.Expr)
+        and isinstance(after.value, ast.Constant)
+        and isinstance(after.value.value, str)
+    }
+
+
+def test_key_lines_are_found_within_their_tables() -> None:
+    text = (
+        "# a comment\n"
+        "db = 'x.db'\n"
+        "[listen]\n"
+        "port = 1  # port = 2\n"
+        '"max_body" = "1k"\n'
+        "[[listen.route]]\n"
+        "path = '/a'\n"
+        "[[ listen.route ]]\n"
+        "path = '/b'\n"
+    )
+    assert key_lines(text) == {
+        "db": 2,
+        "listen": 3,
+        "listen.port": 4,
+        "listen.max_body": 5,
+        "listen.route[0]": 6,
+        "listen.route[0].path": 7,
+        "listen.route[1]": 8,
+        "listen.route[1].path": 9,
+    }
+
+
+def test_config_problems_of_a_file_read_in_process_match_the_command(tmp_path: Path) -> None:
+    path = tmp_path / "whrelay.toml"
+    path.write_text(BROKEN)
+    problems = config_problems(load(path))
+    assert len(problems) == 9
+    assert [p.line for p in problems] == sorted(p.line or 0 for p in problems)
+
+
+def test_the_core_reads_the_file_without_a_cli_library() -> None:
+    code = (
+        "import sys; from whrelay.core import configfile; "
+        "assert not {'typer', 'rich', 'aiohttp'} & set(sys.modules), sys.modules.keys()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -1,0 +1,111 @@
+"""``whrelay cancel``: give up pending deliveries, so that nothing retries them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from whrelay.cli import filters
+from whrelay.cli.common import (
+    DbOption,
+    JsonOption,
+    find_webhooks,
+    parse_webhook_ref,
+    resolve_db,
+    stderr,
+    stdout,
+    write_json,
+)
+from whrelay.core.errors import ExitCode, UsageError
+
+EXAMPLES = """
+[bold]Examples[/bold]
+
+  Stop retrying one webhook (every target it is still pending for):
+    whrelay cancel 42
+  Everything still pending for the app on port 3000:
+    whrelay cancel --status pending --target 3000
+  Stripe's pending invoice events:
+    whrelay cancel --status pending --provider stripe --event 'invoice.*'
+"""
+
+
+def cancel_command(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[ID]...",
+            help="Webhook ids, or their provider ids (evt_…, msg_…).",
+            show_default=False,
+            parser=parse_webhook_ref,
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", help="Only the deliveries to this target (3000, :4000/hooks, a URL)."
+        ),
+    ] = None,
+    since: filters.Since = None,
+    path: filters.PathGlob = None,
+    method: filters.Method = None,
+    provider: filters.Provider = None,
+    event: filters.Event = None,
+    search: filters.Search = None,
+    status: filters.Status = None,
+    verdict: filters.Verdict = None,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> int:
+    """Stop retrying pending deliveries: they are recorded as cancelled, and a running
+    listen drops them at their next retry."""
+    from rich.text import Text
+
+    from whrelay.core.models import now_micros
+    from whrelay.core.targets import parse_target
+    from whrelay.storage import Store
+    from whrelay.storage.store import cancel_deliveries
+
+    if status is not None and status is not filters.StatusChoice.pending:
+        raise UsageError(
+            f"only pending deliveries can be cancelled, not {status.value} ones",
+            hint="--status pending",
+        )
+    # Any pending delivery of a webhook is cancelled, whatever its others are: the filter
+    # selects the webhooks, not by their status (a webhook with one delivery failed is not
+    # 'pending' to list, yet may have another still pending).
+    where = filters.webhook_filter(since, path, method, provider, event, search, None, verdict)
+    if not ids and where is None and status is None:
+        raise UsageError(
+            "name webhook ids, or select the deliveries with --status pending "
+            "(and --target, or list's filters)"
+        )
+    if ids and (where is not None or status is not None):
+        raise UsageError("name webhook ids or select them with filters, not both")
+    to = parse_target(target).url if target else None
+    with Store(resolve_db(db), create=False) as store:
+        selected: list[int] | None = None
+        if ids:
+            selected = find_webhooks(store, ids)
+            for webhook_id in selected:
+                store.get_webhook(webhook_id)  # NotFoundError for an id that is not stored
+        elif where is not None:
+            selected = [summary.id for summary in store.list_webhooks(where)]
+        now = now_micros()
+        cancelled = store.run(
+            lambda connection: cancel_deliveries(connection, now, webhook_ids=selected, target=to)
+        )
+    if json_output:
+        for delivery in cancelled:
+            write_json(delivery.to_json())
+    else:
+        for delivery in cancelled:
+            stdout().print(Text(f"cancelled  #{delivery.webhook_id} → {delivery.target}"))
+        if not cancelled:
+            stderr().print(Text("Nothing pending to cancel.", style="dim"))
+    return ExitCode.OK
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cancel", epilog=EXAMPLES)(cancel_command)
