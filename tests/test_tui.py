@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import stripe
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, RadioSet, Select, TextArea
+from textual.widgets import Input, OptionList, RadioButton, RadioSet, Select, TextArea
 
 from tests.conftest import (
     TUI_NOW,
@@ -637,6 +637,10 @@ async def test_edit_and_resend_stores_a_linked_copy_that_reaches_the_target_re_s
             shown = await review(pilot, app)
             assert "Re-signed for stripe with a fresh timestamp" in screen_text(app)
             changes = shown.shown_text()
+            assert changes.splitlines()[:2] == [
+                f"- #{seeded.stripe}  2026-09-21 14:15:22 UTC  stripe/invoice.paid",
+                "+ the edit (a new webhook once sent)  stripe/invoice.paid",
+            ]
             assert '-       "amount": 4200' in changes
             assert '+       "amount": 9900' in changes
             assert "1 difference" in changes
@@ -761,6 +765,46 @@ async def test_a_binary_body_is_not_opened_in_the_text_editor_and_goes_as_stored
         assert sent.path_qs == "/in"
 
 
+async def test_the_edit_review_and_compare_screens_show_hostile_text_literally(
+    seeded_tui: SeededTui,
+) -> None:
+    """Markup and terminal escapes in a path, a header and a body are text on the edit
+    screen, in the review of the changes and in a comparison: shown, never run."""
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        editor = await open_edit(pilot, app, seeded_tui.hostile)
+        assert editor.query_one("#edit-target", Input).value == (
+            "/hooks/[bold]x[/]/[@click=app.quit]?q=[b]"
+        )
+        headers = editor.query_one("#edit-headers", TextArea).text
+        assert "X-Evil: [@click=app.quit]quit[/] \\x1b]52;c;aGk=\\x07" in headers
+        assert "the body holds NUL or terminal control bytes" in screen_text(app)
+        editor.query_one("#edit-method", Input).value = "PUT"
+        editor.query_one("#edit-to", Input).value = "3000"  # never forwarded; nothing is sent
+        shown = await review(pilot, app)
+        changes = shown.shown_text()
+        assert "- POST /hooks/[bold]x[/]/[@click=app.quit]?q=[b] HTTP/1.1" in changes
+        assert "+ PUT /hooks/[bold]x[/]/[@click=app.quit]?q=[b] HTTP/1.1" in changes
+        assert "X-Evil: [@click=app.quit]quit[/] \\x1b]52;c;aGk=\\x07" in changes
+        assert "[bold red]boom[/]" in changes
+        await pilot.press("escape", "escape")
+        await pilot_until(pilot, lambda: app.screen is app.screen_stack[0], "the list")
+        await select(pilot, app, seeded_tui.hostile)
+        await pilot.press("m")
+        await select(pilot, app, seeded_tui.hostile_binary)
+        await pilot.press("d")
+        screen = await pilot_until(
+            pilot, lambda: app.screen if isinstance(app.screen, CompareScreen) else None, "d"
+        )
+        await pilot_until(pilot, lambda: screen.laid_out, "the comparison laid out")
+        compared = screen.shown_text()
+        assert "[bold red]boom[/] [@click=app.quit]quit[/] \\x1b]52;c;aGVsbG8=\\x07" in compared
+        assert "[bold]nul.[/]" in compared  # the other body, as hex
+        assert not [line for line in compared.splitlines() if any(ord(c) < 32 for c in line)]
+        assert app.is_running
+
+
 async def test_c_copies_the_same_curl_command_as_export_and_C_offers_the_others(
     seeded_tui: SeededTui,
 ) -> None:
@@ -813,7 +857,12 @@ async def test_E_exports_the_marked_webhooks_and_the_file_imports_back_byte_exac
         )
         assert screen.query_one("#export-what", RadioSet).pressed_index == 1  # the marked
         screen.query_one("#export-file", Input).value = str(out)
+        out.write_text("an earlier export\n")
         await pilot.click("#export-start")
+        await pilot_until(pilot, lambda: "exists: Enter again replaces it" in screen_text(app), "")
+        assert out.read_text() == "an earlier export\n"  # not replaced unasked
+        screen.query_one("#export-file", Input).focus()
+        await pilot.press("enter")  # again: replace it
         [done] = await pilot_until(pilot, lambda: notifications(app, "information"), "done")
         assert f"3 webhook(s) written to {out}" in done
     other = tmp_path / "other.db"
@@ -828,6 +877,72 @@ async def test_E_exports_the_marked_webhooks_and_the_file_imports_back_byte_exac
             )
             assert after.headers == before.headers
             assert after.body == before.body
+
+
+async def test_E_offers_the_list_as_searched_with_the_search_shown_as_typed(
+    seeded_tui: SeededTui, tmp_path: Path
+) -> None:
+    """A search is text the user typed (maybe pasted from a body): the export dialog names it
+    as it is, never as markup, and the listed webhooks are what it writes."""
+    out = tmp_path / "searched.ndjson"
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await pilot.press("slash", *"[/]", "enter")
+        await pilot_until(pilot, lambda: app.listing.model.scan_done, "the search to end")
+        listed = [seeded_tui.hostile_binary, seeded_tui.hostile]
+        assert shown_ids(app) == listed
+        await pilot.press("E")
+        screen = await pilot_until(
+            pilot, lambda: app.screen if isinstance(app.screen, ExportScreen) else None, "E"
+        )
+        assert 'the list as filtered (search "[/]")' in screen_text(app)
+        screen.query_one("#export-what", RadioSet).query(RadioButton)[2].value = True
+        screen.query_one("#export-file", Input).value = str(out)
+        await pilot.click("#export-start")
+        [done] = await pilot_until(pilot, lambda: notifications(app, "information"), "done")
+        assert f"2 webhook(s) written to {out}" in done
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [record["id"] for record in records] == sorted(listed)  # oldest first, as export
+
+
+async def test_E_shows_its_progress_through_a_large_history(tmp_path: Path) -> None:
+    """The whole history, 450 webhooks: the bar is told how far the export got as it goes,
+    up to all of them, and the file holds each one."""
+    from whrelay.tui.messages import ExportProgressed
+
+    db = tmp_path / "many.db"
+    headers = ((b"Content-Type", b"application/json"),)
+    at = [TUI_T0 + n * 1_000_000 for n in range(450)]
+    with Store(db) as store:
+        store.insert_webhooks(
+            [Capture("POST", "/hooks/n", "", headers, b"{}", "1.1", "127.0.0.1", t) for t in at]
+        )
+    out = tmp_path / "all.ndjson"
+    progressed: list[tuple[int, int]] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, ExportProgressed):
+            progressed.append((message.done, message.total))
+
+    app = make_app(db)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await opened(pilot, app)
+        await pilot.press("E")
+        screen = await pilot_until(
+            pilot, lambda: app.screen if isinstance(app.screen, ExportScreen) else None, "E"
+        )
+        assert "the whole history" in screen_text(app)
+        screen.query_one("#export-what", RadioSet).query(RadioButton)[2].value = True
+        screen.query_one("#export-file", Input).value = str(out)
+        await pilot.click("#export-start")
+        [done] = await pilot_until(pilot, lambda: notifications(app, "information"), "done")
+        assert f"450 webhook(s) written to {out}" in done
+    assert progressed[-1] == (450, 450)
+    assert len(progressed) >= 9  # every 50 webhooks, not only at the end
+    assert [d for d, _ in progressed] == sorted(d for d, _ in progressed)
+    assert {total for _, total in progressed} == {450}
+    assert len(out.read_text().splitlines()) == 450
 
 
 def row_line_marked(app: WhrelayApp, webhook_id: int) -> str:

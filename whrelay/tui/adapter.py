@@ -616,7 +616,7 @@ def review_edit(store: Store, original_id: int, draft: EditDraft) -> EditReview:
         targets = tuple(parse_target(target) for target in found)
     edited = as_webhook(capture)
     comparison = compare(
-        request_side(original), request_side(edited, f"the edit  {edited.summary.method}")
+        request_side(original), request_side(edited, "the edit (a new webhook once sent)")
     )
     review = EditReview(
         original_id, capture, targets, comparison, broken_signature(original, capture), draft.resign

@@ -65,7 +65,8 @@ class CopyMenu(ModalScreen[str | None]):
 class ExportScreen(ModalScreen[ExportFinished | None]):
     """``E``: the selected webhook, the marked ones or the list as filtered, to a file in any
     of ``export``'s formats. Written to a temporary file moved into place once complete; Esc
-    during a large export stops it and leaves no file."""
+    during a large export stops it and leaves no file. A file that exists is replaced only
+    when asked twice."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
 
@@ -84,6 +85,8 @@ class ExportScreen(ModalScreen[ExportFinished | None]):
         self.listed = query
         self.folder = folder or Path.cwd()
         self.running = False
+        self.replacing: Path | None = None
+        """A file that exists, which the user was told the export would replace."""
 
     def choices(self) -> list[tuple[str, ExportSelection | None, str]]:
         """Each choice: its label, what it selects (``None``: nothing to select) and the
@@ -116,7 +119,8 @@ class ExportScreen(ModalScreen[ExportFinished | None]):
             yield Label(Text("Export to a file", style="bold"))
             with RadioSet(id="export-what"):
                 for n, (label, selection, _) in enumerate(choices):
-                    yield RadioButton(label, value=n == first, disabled=selection is None)
+                    # A label as text, never markup: a search is what the user typed.
+                    yield RadioButton(Text(label), value=n == first, disabled=selection is None)
             with Horizontal(classes="filter-row"):
                 yield Label("Format", classes="filter-label")
                 yield Select(
@@ -177,6 +181,10 @@ class ExportScreen(ModalScreen[ExportFinished | None]):
         path = Path(name).expanduser()
         if not path.is_absolute():
             path = self.folder / path
+        if path.exists() and path != self.replacing:
+            self.replacing = path  # asked once: the next Enter replaces it
+            note.update(Text(f"{path.name} exists: Enter again replaces it.", style="yellow"))
+            return
         self.running = True
         bar = self.query_one("#export-progress", ProgressBar)
         bar.display = True

@@ -148,13 +148,14 @@ def compare(left: Side, right: Side, first: str = "request") -> Comparison:
     )
 
 
-def request_side(webhook: Webhook, title: str | None = None) -> Side:
+def request_side(webhook: Webhook, name: str | None = None) -> Side:
     """A webhook as a side: its request line, its headers (the secret itself redacted) and
-    its body; titled with its id, arrival time and kind."""
+    its body; titled with its id and arrival time (or ``name``: an edit not stored yet),
+    then its kind."""
     s = webhook.summary
     kind = "/".join(part for part in (s.provider, s.event_type) if part) or "-"
     return Side(
-        title or f"#{s.id}  {_time(s.received_at)}  {one_line(kind)}",
+        f"{name or f'#{s.id}  {_time(s.received_at)}'}  {one_line(kind)}",
         f"{one_line(s.method)} {one_line(s.target)} HTTP/{webhook.http_version}",
         tuple(redact_headers(webhook.decoded_headers())),
         webhook.body,
