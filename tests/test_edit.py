@@ -38,7 +38,7 @@ from whrelay.signatures import REDACTED
 from whrelay.signatures.verification import GivenSecret
 from whrelay.storage import Store
 from whrelay.storage.maintenance import PruneRule, prune
-from whrelay.storage.read import first_originals, webhook_view
+from whrelay.storage.read import Found, find_webhook, first_originals, webhook_view
 from whrelay.storage.store import insert_webhook
 
 SECRET = "whsec_editCopySecret0123456789"
@@ -202,6 +202,11 @@ def test_an_edited_copy_is_a_new_webhook_linked_to_its_original(tmp_path: Path) 
         view = webhook_view(store, copy.id)
         assert store.deliveries(copy.id) == []  # listen never forwards it
         assert first_originals(store, [copy.id, original_id]) == {copy.id: original_id}
+        # It keeps the sender's id, but the sender did not send it twice: no duplicate, and
+        # the id still names the webhook received.
+        assert copy.duplicate_of is None
+        assert store.get_webhook(copy.id).summary.duplicate_of is None
+        assert find_webhook(store, "evt_1") == Found(original_id)
     assert again == original  # the original stays byte-exact
     assert view.edited and view.edited_from == original_id
     assert view.edit_note == f"edited from #{original_id}"
@@ -215,6 +220,9 @@ def test_an_edited_copy_is_a_new_webhook_linked_to_its_original(tmp_path: Path) 
     assert record["edited_from"] == original_id
     plain = json.loads(run_whrelay("show", str(original_id), "--json", "--db", str(db)).stdout)
     assert plain["edited_from"] is None
+    by_sender_id = run_whrelay("show", "evt_1", "--json", "--db", str(db))
+    assert json.loads(by_sender_id.stdout)["id"] == original_id
+    assert b"more than once" not in by_sender_id.stderr
 
 
 def test_a_copy_keeps_its_row_when_its_original_is_pruned(store: Store) -> None:
@@ -230,6 +238,7 @@ def test_a_copy_keeps_its_row_when_its_original_is_pruned(store: Store) -> None:
     assert view.edited and view.edited_from is None
     assert view.edit_note == "edited from a webhook since pruned"
     assert first_originals(store, [copy.id]) == {}
+    assert find_webhook(store, "evt_1") == Found(copy.id)  # the sender's id: only the copy has it
 
 
 # --- re-signing a copy: judged by its original ---------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from whrelay.core.config import VerifySettings
 from whrelay.core.errors import UsageError
@@ -227,7 +227,8 @@ def store_edited(
 ) -> WebhookSummary:
     """Store ``capture`` as a new webhook edited from webhook ``original_id``: identified and
     judged as on arrival (with ``settings``' secrets, if any), with no delivery, linked to
-    its original. One transaction."""
+    its original. It keeps its original's provider id but is no duplicate (the sender did
+    not send it again). One transaction."""
     verdict = judge(capture, settings or VerifySettings(), None, capture.received_at / 1e6)
 
     def job(db: sqlite3.Connection) -> WebhookSummary:
@@ -236,6 +237,11 @@ def store_edited(
             "INSERT INTO edits (webhook_id, original_id, edited_at) VALUES (?, ?, ?)",
             (summary.id, original_id, now_micros()),
         )
+        if summary.duplicate_of is not None:
+            db.execute(
+                "UPDATE verifications SET duplicate_of = NULL WHERE webhook_id = ?", (summary.id,)
+            )
+            summary = replace(summary, duplicate_of=None)
         return summary
 
     return store.run(job)

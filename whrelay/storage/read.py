@@ -377,14 +377,22 @@ def find_webhook(store: Store, ref: str) -> Found:
     """The webhook ``ref`` names: all digits is whrelay's own id (not checked here: reading
     it says whether it exists), anything else a provider id, looked up through its index
     (``NotFoundError`` when no webhook has it). When several have it, the newest is meant
-    and the others are named."""
+    and the others are named. Edited copies (the TUI's edit and re-send) keep their
+    original's provider id but were never sent by the sender: the id names the webhooks
+    received, and a copy only when no webhook received has it any more."""
     if ref.isdigit() and ref.isascii():
         return Found(int(ref))
-    rows = _all(store, "SELECT id FROM webhooks WHERE provider_id = ? ORDER BY id DESC", [ref])
+    rows = _all(
+        store,
+        "SELECT id, EXISTS (SELECT 1 FROM edits WHERE edits.webhook_id = webhooks.id)"
+        " FROM webhooks WHERE provider_id = ? ORDER BY id DESC",
+        [ref],
+    )
     if not rows:
         raise NotFoundError(
             f"no webhook with id or provider id {ref!r}",
             hint="'whrelay list' shows the stored ids; provider ids are matched exactly",
         )
-    ids = [int(row[0]) for row in rows]
+    received = [int(row[0]) for row in rows if not row[1]]
+    ids = received or [int(row[0]) for row in rows]
     return Found(ids[0], tuple(ids[1:]))
