@@ -160,10 +160,16 @@ class Listener:
 
 
 def start_listener(
-    db: Path, *extra: str, ready_timeout: float = 30, open_files: int | None = None
+    db: Path,
+    *extra: str,
+    ready_timeout: float = 30,
+    open_files: int | None = None,
+    own_group: bool = False,
 ) -> Listener:
     """Start ``whrelay listen`` on a free loopback port and wait for its ready line;
-    ``open_files`` limits its file descriptors (``ulimit -n``)."""
+    ``open_files`` limits its file descriptors (``ulimit -n``); ``own_group``: in a process
+    group of its own (a session), which ``os.killpg(listener.proc.pid, ...)`` signals whole,
+    as ``timeout`` and process managers do."""
 
     def limit() -> None:
         if open_files is not None:
@@ -176,6 +182,7 @@ def start_listener(
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         preexec_fn=limit if open_files is not None else None,
+        start_new_session=own_group,
     )
     assert proc.stdout is not None
     assert proc.stderr is not None

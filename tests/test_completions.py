@@ -51,6 +51,21 @@ def test_options_complete() -> None:
     assert "--status" in complete("whrelay list --sta")
 
 
+@pytest.mark.parametrize(
+    ("words", "offered"),
+    [
+        ("whrelay listen --provider st", ["standard-webhooks", "stripe"]),
+        ("whrelay verify --provider gi", ["github", "gitlab"]),
+        ("whrelay list --provider s", ["sendgrid", "shopify", "slack", "square",
+                                       "standard-webhooks", "stripe", "svix"]),
+        ("whrelay send 3000 --provider n", ["none"]),
+        ("whrelay replay --sign-as pad", ["paddle"]),
+    ],
+)  # fmt: skip
+def test_provider_completes_provider_names(words: str, offered: list[str]) -> None:
+    assert sorted(complete(words)) == offered
+
+
 # --- webhook ids, from the database ------------------------------------------------------------
 
 

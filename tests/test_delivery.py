@@ -16,6 +16,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -45,6 +46,7 @@ from tests.conftest import (
     whrelay_cmd,
 )
 from tests.targetserver import Recorded, Reply, TargetServer, target_server
+from whrelay.core.errors import ExitCode
 from whrelay.core.models import Attempt, Delivery, DeliveryState, Trigger
 from whrelay.relay.client import Outgoing, Sender
 from whrelay.storage import Store
@@ -1405,3 +1407,105 @@ def test_cancel_says_what_it_cannot_do(tmp_path: Path) -> None:
     assert done.returncode == again.returncode == 0
     assert b"Nothing pending to cancel." in again.stderr
     assert [d.state for d in deliveries(db, webhook)] == ["cancelled"]
+
+
+async def test_a_webhook_refused_after_an_outage_longer_than_its_signatures_tolerance_names_resign(
+    tmp_path: Path,
+) -> None:
+    """Paddle accepts a signature for 5 s (its SDK's default): a webhook queued through an
+    outage longer than that and then answered 401 is marked a stale signature, in the
+    ``attempt`` event and in ``show``, with the fix; one answered 401 at once is not."""
+    import hmac
+
+    db = tmp_path / "hooks.db"
+    secret = "pdl_ntfset_stale"
+
+    def paddle(body: bytes) -> list[tuple[str, str]]:
+        stamp = str(int(time.time()))
+        mac = hmac.new(secret.encode(), stamp.encode() + b":" + body, "sha256").hexdigest()
+        return [
+            ("Host", "127.0.0.1"),
+            ("Paddle-Signature", f"ts={stamp};h1={mac}"),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+        ]
+
+    target = down_target()
+    try:
+        with listening(
+            db, "-f", str(target.port), "--provider", "paddle", "--secret", secret
+        ) as listener:
+            body = b'{"event_id":"evt_01stale","event_type":"transaction.paid"}'
+            queued = await send_raw(listener.url, request_bytes("POST", "/p", paddle(body), body))
+            await events(listener, "target_down")
+            arrived = deliveries(db, queued)[0].created_at / 1e6
+            while time.time() < arrived + 6:  # the outage outlasts Paddle's 5 s
+                await asyncio.sleep(0.2)
+            target.reply(401, {}, b"invalid signature")
+            target.up()
+            [_, refused] = await events(listener, "attempt", 2)
+            fresh_body = b'{"event_id":"evt_01fresh","event_type":"transaction.paid"}'
+            fresh = await send_raw(
+                listener.url, request_bytes("POST", "/p", paddle(fresh_body), fresh_body)
+            )
+            [*_, answered] = await events(listener, "attempt", 3)
+    finally:
+        target.close()
+    assert (refused["webhook_id"], refused["status"]) == (queued, 401)
+    stale = refused["stale_signature"]
+    assert isinstance(stale, dict)
+    assert stale["scheme"] == "paddle" and stale["tolerance_s"] == 5.0
+    assert isinstance(stale["age_s"], float) and stale["age_s"] > 5
+    assert (answered["webhook_id"], answered["status"]) == (fresh, 401)
+    assert answered["stale_signature"] is None  # refused at once: not for its age
+    shown = run_whrelay("show", str(queued), "--db", str(db))
+    assert shown.returncode == 0, shown.stderr
+    [line] = [line for line in shown.stdout.decode().splitlines() if " 401 " in line]
+    assert re.search(
+        r"  stale signature \(\d+ s after arrival, paddle allows 5 s\): "
+        rf"whrelay replay {queued} --resign$",
+        line,
+    ), line
+    record = json.loads(run_whrelay("show", str(queued), "--json", "--db", str(db)).stdout)
+    assert record["attempts"][-1]["stale_signature"]["scheme"] == "paddle"
+    fresh_shown = run_whrelay("show", str(fresh), "--db", str(db)).stdout.decode()
+    assert " 401 " in fresh_shown and "stale signature" not in fresh_shown
+
+
+async def test_a_forward_that_times_out_suggests_timeout_0_for_a_debugger(tmp_path: Path) -> None:
+    """An app stopped at a breakpoint answers late: the timed-out attempt's line says that
+    ``--timeout 0`` waits for the answer."""
+    db = tmp_path / "hooks.db"
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        port = silent.getsockname()[1]
+        with listening(db, "-f", str(port), "--timeout", "0.3s") as listener:
+            webhook_id = await post(listener.url, b"{}")
+            [attempt] = await events(listener, "attempt")
+    assert (attempt["webhook_id"], attempt["error"]) == (webhook_id, "timeout")
+    shown = run_whrelay("show", str(webhook_id), "--db", str(db))
+    assert shown.returncode == 0, shown.stderr
+    [line] = [line for line in shown.stdout.decode().splitlines() if "timeout" in line]
+    assert "no answer within 0.3 s" in line
+    assert "at a breakpoint? --timeout 0 waits for the answer" in line
+
+
+async def test_ctrl_c_lets_a_forward_in_flight_finish_within_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    """A target answering a second after Ctrl-C (within ``FORWARD_GRACE``) has its answer
+    recorded: the delivery is delivered, not cut off as interrupted and sent again."""
+    from whrelay.core.defaults import FORWARD_GRACE
+
+    db = tmp_path / "hooks.db"
+    with target_server() as target:
+        target.reply(200, {}, b"handled", stall=min(1.0, FORWARD_GRACE / 3))
+        listener = start_listener(db, *FAST, "-f", str(target.port))
+        try:
+            webhook_id = await post(listener.url, b'{"in": "flight"}')
+            await arrivals(target, 1)  # the forward is under way, its answer a second off
+        finally:
+            assert await asyncio.to_thread(listener.stop) == ExitCode.INTERRUPTED
+    [attempt] = attempts(db, webhook_id)
+    assert (attempt.status, attempt.error) == (200, None)
+    assert attempt.response_body == b"handled"
+    assert [d.state for d in deliveries(db, webhook_id)] == ["delivered"]

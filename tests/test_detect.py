@@ -174,7 +174,7 @@ CASES: list[tuple[str, RawHeaders, bytes | None, Identity]] = [
             (b"Linear-Event", b"Issue"),
         ),
         js({"action": "create", "type": "Issue", "data": {"id": "i_1"}}),
-        Identity("linear", "Issue", "234d1a4e-b617-4388-90fe-adc3633d6b72"),
+        Identity("linear", "Issue.create", "234d1a4e-b617-4388-90fe-adc3633d6b72"),
     ),
     (
         "plain-request",
@@ -255,6 +255,51 @@ def test_identify(headers: RawHeaders, body: bytes | None, expected: Identity) -
 
 
 STRIPE = ((b"Stripe-Signature", b"t=1,v1=abc"), JSON)
+
+
+GH = ((b"X-GitHub-Event", b"issues"), JSON)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "event"),
+    [
+        # GitHub's documentation names its events event.action: issues.opened
+        (GH, js({"action": "opened", "issue": {"number": 1}}), "issues.opened"),
+        (((b"X-GitHub-Event", b"pull_request"), JSON), js({"action": "closed"}),
+         "pull_request.closed"),
+        (((b"X-GitHub-Event", b"push"), JSON), js({"ref": "refs/heads/main"}), "push"),
+        (GH, js({"action": ""}), "issues"),  # nothing to add
+        (GH, js({"action": {"not": "text"}}), "issues"),
+        (GH, b"action=opened", "issues"),  # not JSON
+        (((b"X-Hub-Signature-256", b"sha256=00"), JSON), js({"action": "opened"}), None),
+        (
+            ((b"X-Gitlab-Event", b"Merge Request Hook"), JSON),
+            js({"object_kind": "merge_request", "object_attributes": {"action": "merge"}}),
+            "Merge Request Hook.merge",
+        ),
+        (
+            ((b"Linear-Signature", b"00"), (b"Linear-Event", b"Issue"), JSON),
+            js({"action": "create", "type": "Issue"}),
+            "Issue.create",
+        ),
+        (
+            ((b"X-Slack-Signature", b"v0=00"), JSON),
+            js({"type": "event_callback", "event": {"type": "message", "subtype": "bot_message"}}),
+            "message.bot_message",
+        ),
+        # A sender that declares no sub-type keeps its event as it is.
+        (
+            ((b"Stripe-Signature", b"t=1,v1=00"), JSON),
+            js({"type": "invoice.paid", "action": "opened"}),
+            "invoice.paid",
+        ),
+        ((JSON,), js({"type": "order.created", "action": "opened"}), "order.created"),
+    ],
+)  # fmt: skip
+def test_the_event_carries_its_sub_type(
+    headers: RawHeaders, body: bytes, event: str | None
+) -> None:
+    assert identify(headers, body).event_type == event
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,7 @@ EVENTS: list[tuple[ListenEvent, dict[str, object]]] = [
             "retry_in": 2.5,
             "resigned": True,
             "resign_note": "re-signed",
+            "stale_signature": None,
         },
     ),
     (

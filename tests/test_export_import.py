@@ -276,7 +276,7 @@ def test_import_identifies_and_never_forwards(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     [summary] = [json.loads(line) for line in done.stdout.splitlines()]
-    assert (summary["provider"], summary["event_type"]) == ("github", "issues")
+    assert (summary["provider"], summary["event_type"]) == ("github", "issues.opened")
     assert summary["received_at"] == "2026-11-30T10:00:00.000001Z"
     assert summary["verdict"] == "unverified"
     shown = json.loads(

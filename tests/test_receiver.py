@@ -225,7 +225,7 @@ PROVIDER_CASES: list[tuple[dict[str, str], dict[str, object], tuple[str | None, 
             "User-Agent": "GitHub-Hookshot/044aadd",
         },
         {"action": "opened", "number": 1},
-        ("github", "pull_request", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        ("github", "pull_request.opened", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
     ),
     (
         {"Stripe-Signature": "t=1700000000,v1=" + "a" * 64},

@@ -26,7 +26,7 @@ from whrelay.core.events import (
     WebhookReceived,
     WebhooksPruned,
 )
-from whrelay.core.models import Attempt, DeliveryState, Trigger, WebhookSummary
+from whrelay.core.models import Attempt, DeliveryState, StaleSignature, Trigger, WebhookSummary
 from whrelay.render import live
 
 SUMMARY = WebhookSummary(7, 1_735_689_600_000_000, "POST", "/hooks", "", "stripe",
@@ -190,3 +190,17 @@ def test_the_banner_names_the_routes_that_verify_with_their_own_secret(
     assert _options(with_secret)["verify"] == (
         "detected per request, 1 secret(s); on routes /gh/* (github, 1 secret(s) of its own)"
     )
+
+
+@pytest.mark.parametrize("style", [live.pretty, live.compact])
+def test_an_attempt_refused_for_a_stale_signature_names_the_fix_on_its_line(style: object) -> None:
+    refused = dataclasses.replace(ATTEMPT, status=401, trigger=Trigger.RETRY)
+    stale = StaleSignature("stripe", 2_400.0, 300.0)
+    event = DeliveryAttempted(refused, TARGET, DeliveryState.FAILED, number=9, stale=stale)
+    [(line, diagnostic)] = shown(style(event))  # type: ignore[operator]
+    assert " 401 " in line and not diagnostic
+    assert line.endswith(
+        "stale signature (40 min after arrival, stripe allows 5 min): whrelay replay 7 --resign"
+    )
+    [(plain, _)] = shown(style(DeliveryAttempted(refused, TARGET, DeliveryState.FAILED)))  # type: ignore[operator]
+    assert "stale" not in plain and "--resign" not in plain

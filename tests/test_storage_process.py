@@ -39,7 +39,7 @@ from whrelay import __version__
 from whrelay.core.errors import StorageError
 from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger, Verdict
 from whrelay.core.paths import lock_path
-from whrelay.storage import Store
+from whrelay.storage import Store, WebhookFilter
 from whrelay.storage.jobs import InsertWebhook, RecordAttempt
 from whrelay.storage.lock import WriteLock
 from whrelay.storage.process import OUT_OF_BAND, ProcessWriter
@@ -263,6 +263,30 @@ def test_the_storage_process_exits_with_listen(tmp_path: Path, sig: int) -> None
     child = child_pid(listener.proc.pid)
     listener.stop(sig)
     assert not alive(child)
+
+
+async def test_sigterm_to_the_whole_process_group_stops_listen_cleanly(tmp_path: Path) -> None:
+    """``timeout``, systemd and process managers signal the whole group: the storage process
+    gets the SIGTERM too. It leaves the stopping to listen, which drains it: no warning that
+    it exited unexpectedly, no restart, and what was acknowledged is stored."""
+    db = tmp_path / "hooks.db"
+    listener = start_listener(db, own_group=True)
+    child = child_pid(listener.proc.pid)
+    assert (await post(listener.url, "/first", b"kept")).status == 200  # the child is at work
+    os.kill(child, signal.SIGTERM)  # as the group's signal reaches it, maybe first
+    assert (await post(listener.url, "/before-the-term", b"kept")).status == 200
+    assert alive(child) and child_pid(listener.proc.pid) == child  # not killed, not replaced
+    os.killpg(listener.proc.pid, signal.SIGTERM)
+    assert listener.proc.wait(30) == 0
+    listener.stop()  # joins its output readers
+    assert not alive(child)
+    assert not [line for line in listener.stderr_lines if "storage process" in line], (
+        listener.stderr_lines
+    )
+    assert listener.events[-1] == {"event": "stopped", "stored": 2, "signal": "SIGTERM"}
+    with Store(db, readonly=True) as store:
+        stored = store.list_webhooks(WebhookFilter())
+    assert [webhook.path for webhook in stored] == ["/before-the-term", "/first"]
 
 
 # --- the files under listen's feet, and stalls ------------------------------------------------

@@ -47,7 +47,17 @@ from whrelay.core.targets import (
         ("http://localhost:4000", "http://localhost:4000", "http", "localhost", 4000, "", ""),
         ("http://localhost:4000/", "http://localhost:4000", "http", "localhost", 4000, "", ""),
         ("localhost:5000", "http://localhost:5000", "http", "localhost", 5000, "", ""),
-        ("localhost", "http://localhost:80", "http", "localhost", 80, "", ""),
+        ("http://localhost", "http://localhost:80", "http", "localhost", 80, "", ""),
+        (
+            "localhost:5000/in?a=1",
+            "http://localhost:5000/in?a=1",
+            "http",
+            "localhost",
+            5000,
+            "/in",
+            "a=1",
+        ),
+        ("[::1]:3000", "http://[::1]:3000", "http", "::1", 3000, "", ""),
         (
             "https://example.com/x?y=1",
             "https://example.com:443/x?y=1",
@@ -101,6 +111,14 @@ def test_parse_target(
         ":",
         ":/hooks",
         ":abc",
+        "3000:",
+        "3000:/hooks",
+        "localhost",
+        "localhost:",
+        "localhost/hooks",
+        "localhost:abc",
+        "[::1]",
+        "a:b:c",
     ],
 )
 def test_parse_target_rejects(text: str) -> None:

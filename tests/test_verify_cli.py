@@ -212,6 +212,25 @@ def test_verify_stored_id_is_judged_at_its_arrival_time(tmp_path: Path) -> None:
     assert "valid" in text.stdout.decode() and "stripe" in text.stdout.decode()
 
 
+def test_verify_stored_id_checks_another_body_against_its_headers(tmp_path: Path) -> None:
+    """``verify ID --body-file F``: the body the app saw (re-serialized, say) judged under the
+    stored webhook's signature headers, at its arrival time."""
+    db = tmp_path / "hooks.db"
+    webhook_id = seed(db, JSON_BODY, [("Stripe-Signature", stripe_sig(JSON_BODY))], NOW + 2)
+    common = [str(webhook_id), "--db", str(db), "--secret", STRIPE_SECRET, "--body-file"]
+
+    code, result = verify_json(*common, write(tmp_path, JSON_BODY))
+    assert code == 0 and result["reason"] == "ok", result
+
+    reserialized = json.dumps(json.loads(JSON_BODY), indent=2).encode()
+    code, result = verify_json(*common, write(tmp_path, reserialized))
+    assert code == 1 and result["reason"] == "bad_signature", result
+    assert any("re-serialized" in hint for hint in result["hints"]), result["hints"]
+
+    both = run_whrelay("verify", *common, "-", "--request", write(tmp_path, b"x", ".http"))
+    assert_usage_error(both, "--body-file")
+
+
 def test_verify_stored_id_that_does_not_exist_is_exit_2(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     seed(db, b"{}", [], NOW)
@@ -968,6 +987,41 @@ def test_send_github_with_data_file_and_headers(tmp_path: Path, target: TargetSe
     assert request.header("X-GitHub-Event") == "pull_request"
     assert request.header("X-Hub-Signature-256") == gh_sig(body)
     assert scheme_verdict("github", request, GH_SECRET) == "ok"
+
+
+def test_send_github_gives_a_fresh_delivery_id_with_any_body(target: TargetServer) -> None:
+    """GitHub sends ``X-GitHub-Delivery`` with every webhook: so does ``send``, with
+    ``--data`` too, a new one each time (two sends are not duplicates of each other)."""
+    for _ in range(2):
+        proc = send(target, "/gh", "--provider", "github", "--secret", GH_SECRET, "-d", "{}")
+        assert proc.returncode == 0, proc.stderr
+    first, second = target.wait_for(2, timeout=10)
+    ids = [request.header_all("X-GitHub-Delivery") for request in (first, second)]
+    assert all(len(found) == 1 and found[0] for found in ids), ids
+    assert ids[0] != ids[1]
+
+    given = send(
+        target, "/gh", "--provider", "github", "--secret", GH_SECRET, "-d", "{}",
+        "-H", "X-GitHub-Delivery: mine",
+    )  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    assert target.wait_for(3, timeout=10)[2].header_all("X-GitHub-Delivery") == ["mine"]
+
+
+def test_send_provider_none_sends_an_unsigned_test(target: TargetServer) -> None:
+    proc = send(target, "/plain", "--provider", "none", "-d", '{"hello":"world"}', "--json")
+    assert proc.returncode == 0, proc.stderr
+    request = only_request(target)
+    assert request.body == b'{"hello":"world"}'
+    names = {name.lower() for name in request.header_names}
+    assert names == {"host", "content-length"}, names
+    assert json.loads(proc.stdout)["status"] == 200
+
+    example = send(target, "/plain", "--provider", "none")
+    assert example.returncode == 0, example.stderr
+    assert json.loads(target.wait_for(2, timeout=10)[1].body)["type"] == "whrelay.test"
+
+    assert_usage_error(send(target, "/plain", "--provider", "none", "--secret", "s"), "none")
 
 
 def test_send_standard_webhooks(target: TargetServer) -> None:

@@ -44,7 +44,9 @@ def cancel_command(
     target: Annotated[
         str | None,
         typer.Option(
-            "--target", help="Only the deliveries to this target (3000, :4000/hooks, a URL)."
+            "--target",
+            help="Only the deliveries to this target (3000, :4000/hooks, a URL).",
+            metavar="TARGET",
         ),
     ] = None,
     since: filters.Since = None,

@@ -20,6 +20,7 @@ DbOption = Annotated[
         "--db",
         help="SQLite database file. Default: $WHRELAY_DB, else whrelay.db in $WHRELAY_DATA_DIR "
         "or the user data directory ('whrelay paths' would show it).",
+        metavar="PATH",
         show_default=False,
         dir_okay=False,
         readable=False,  # the database says what is wrong with it, with its exit code (3)
@@ -171,6 +172,20 @@ def _mute(console: Console) -> Callable[[], None]:
         console.quiet = True
 
     return mute
+
+
+def complete_scheme(incomplete: str) -> list[str]:
+    """What ``--provider`` completes to where it names a scheme to sign or verify with."""
+    from whrelay.identify.known import SCHEMES
+
+    return [name for name in SCHEMES if name.startswith(incomplete.lower())]
+
+
+def complete_provider(incomplete: str) -> list[str]:
+    """What ``--provider`` completes to where it selects stored webhooks by their sender."""
+    from whrelay.identify.known import PROVIDERS
+
+    return [name for name in PROVIDERS if name.startswith(incomplete.lower())]
 
 
 def resolve_db(db: Path | None) -> Path:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from whrelay.cli.common import HTTP_TOKEN
+from whrelay.cli.common import HTTP_TOKEN, complete_provider
 from whrelay.core.errors import UsageError
 from whrelay.identify.known import PROVIDERS
 
@@ -37,18 +37,26 @@ Since = Annotated[
     str | None,
     typer.Option(
         help="Only newer than this: 10m, 2h, 1h30m, 3d, or an ISO time (UTC).",
+        metavar="WHEN",
         rich_help_panel=_PANEL,
     ),
 ]
 PathGlob = Annotated[
     str | None,
-    typer.Option("--path", help="Path glob, e.g. '/stripe/*'.", rich_help_panel=_PANEL),
+    typer.Option(
+        "--path", help="Path glob, e.g. '/stripe/*'.", metavar="GLOB", rich_help_panel=_PANEL
+    ),
 ]
-Method = Annotated[str | None, typer.Option(help="HTTP method, e.g. POST.", rich_help_panel=_PANEL)]
+Method = Annotated[
+    str | None,
+    typer.Option(help="HTTP method, e.g. POST.", metavar="METHOD", rich_help_panel=_PANEL),
+]
 Provider = Annotated[
     str | None,
     typer.Option(
         help=f"Detected provider (not a scheme to sign with): {', '.join(PROVIDERS)}.",
+        metavar="PROVIDER",
+        autocompletion=complete_provider,
         rich_help_panel=_PANEL,
     ),
 ]
@@ -56,6 +64,7 @@ Event = Annotated[
     str | None,
     typer.Option(
         help="Event type, exactly (invoice.paid), or its start with .* (invoice.*).",
+        metavar="EVENT",
         rich_help_panel=_PANEL,
     ),
 ]
@@ -64,6 +73,7 @@ Search = Annotated[
     typer.Option(
         help="Substring of the path, the query or the body as stored (case-sensitive; "
         "a compressed body is searched compressed).",
+        metavar="TEXT",
         rich_help_panel=_PANEL,
     ),
 ]

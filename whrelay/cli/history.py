@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,10 @@ from whrelay.cli.common import (
     write_json,
 )
 from whrelay.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
 
 LIST_EXAMPLES = """
 [bold]Examples[/bold]
@@ -57,7 +61,9 @@ def list_webhooks(
     search: filters.Search = None,
     status: filters.Status = None,
     verdict: filters.Verdict = None,
-    limit: Annotated[int, typer.Option(help="At most this many; 0 = all.", min=0)] = 50,
+    limit: Annotated[
+        int, typer.Option(help="At most this many; 0 = all.", min=0, metavar="N")
+    ] = 50,
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -66,6 +72,7 @@ def list_webhooks(
 
     from whrelay.render.webhooks import webhook_table
     from whrelay.storage import Store, WebhookFilter
+    from whrelay.storage.read import standings
 
     # One more than --limit: whether it cut anything off.
     shown = limit + 1 if limit else 0
@@ -74,18 +81,19 @@ def list_webhooks(
     ) or WebhookFilter(limit=shown)
     with Store(resolve_db(db), readonly=True) as store:
         rows = store.list_webhooks(where)
-    more = bool(limit) and len(rows) > limit
-    rows = rows[:limit] if more else rows
+        more = bool(limit) and len(rows) > limit
+        rows = rows[:limit] if more else rows
+        standing = standings(store, [row.id for row in rows])
     if json_output:
         for row in rows:
-            write_json(row.to_json())
+            write_json({**row.to_json(), **standing[row.id].to_json()})
     elif rows:
         console = stdout()
         if console.is_terminal:
-            console.print(webhook_table(rows, console.width))
+            console.print(webhook_table(rows, console.width, standing))
         else:  # a pipe or a file: every row whole, for grep and friends
             console.width = max(console.width, 1 << 16)  # past any request line (8190)
-            console.print(webhook_table(rows))
+            console.print(webhook_table(rows, standings=standing))
         if more:
             stderr().print(Text(f"(the newest {limit}; --limit 0 lists them all)", style="dim"))
     else:
@@ -130,7 +138,7 @@ def show(
     from whrelay.render.webhooks import (
         body_view,
         deliveries_view,
-        headers_table,
+        header_lines,
         request_line,
         webhook_detail,
     )
@@ -154,18 +162,29 @@ def show(
     elif json_output:
         record = json_record(view)
         write_json(record)
-    elif headers:
-        console = stdout()
+    elif headers:  # as received, one "Name: value" a line, never folded
+        console = unfolded(stdout())
         console.print(request_line(webhook))
-        console.print(headers_table(redact_headers(webhook.decoded_headers())))
+        console.print(header_lines(redact_headers(webhook.decoded_headers())))
     elif body:
-        stdout().print(body_view(webhook))
+        console = unfolded(stdout())
+        console.print(body_view(webhook, aligned=console.is_terminal))
     else:
-        console = stdout()
-        console.print(webhook_detail(webhook, view.imported_from, view.edit_note))
+        console = unfolded(stdout())
+        console.print(
+            webhook_detail(webhook, view.imported_from, view.edit_note, aligned=console.is_terminal)
+        )
         if view.deliveries or view.attempts:
             console.print()
             console.print(deliveries_view(view))
+
+
+def unfolded(console: Console) -> Console:
+    """``console``, made never to fold a line when it is not a terminal (a pipe, a file):
+    ``whrelay show 6 | grep Stripe-Signature`` gets the whole header."""
+    if not console.is_terminal:
+        console.width = max(console.width, 1 << 16)  # past any header line (8190)
+    return console
 
 
 def register(app: typer.Typer) -> None:

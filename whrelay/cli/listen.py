@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from whrelay.cli.common import DbOption, stderr, stdout, write_json
+from whrelay.cli.common import DbOption, complete_scheme, stderr, stdout, write_json
 from whrelay.core import defaults
 from whrelay.core.errors import ExitCode, UsageError, say
 
@@ -110,10 +110,18 @@ def _as_json(event: ListenEvent) -> None:
 def listen(
     ctx: typer.Context,
     port: Annotated[
-        int, typer.Option("--port", "-p", help="TCP port; 0 picks a free one.", min=0, max=65535)
+        int,
+        typer.Option(
+            "--port", "-p", help="TCP port; 0 picks a free one.", min=0, max=65535, metavar="PORT"
+        ),
     ] = defaults.DEFAULT_PORT,
     host: Annotated[
-        str, typer.Option(help="Address to bind. Anything but loopback is reachable by others.")
+        str,
+        typer.Option(
+            help="Address to bind. Anything but loopback is reachable by others; localhost "
+            "binds 127.0.0.1 and ::1.",
+            metavar="ADDRESS",
+        ),
     ] = defaults.DEFAULT_HOST,
     output: Annotated[
         Output | None,
@@ -133,7 +141,10 @@ def listen(
         ),
     ] = DurabilityChoice.full,
     max_body: Annotated[
-        str, typer.Option(help="Largest body stored; larger ones get 413. E.g. 1MiB, 25MiB.")
+        str,
+        typer.Option(
+            help="Largest body stored; larger ones get 413. E.g. 1MiB, 25MiB.", metavar="SIZE"
+        ),
     ] = "25MiB",
     body_budget: Annotated[
         str | None,
@@ -141,16 +152,22 @@ def listen(
             help="Bytes of bodies held at once across senders; more wait, then get 503. "
             "Also bounds what waits for a stalled storage process. "
             "Default: 4 x --max-body (at least 16MiB).",
+            metavar="SIZE",
             show_default=False,
         ),
     ] = None,
     idle_timeout: Annotated[
         str,
-        typer.Option(help="Close a connection idle (or sending headers) this long."),
+        typer.Option(
+            help="Close a connection idle (or sending headers) this long.", metavar="DURATION"
+        ),
     ] = f"{defaults.DEFAULT_IDLE_TIMEOUT:g}s",
     read_timeout: Annotated[
         str,
-        typer.Option(help="Answer 408 when a body takes longer than this to arrive; 0 = no limit."),
+        typer.Option(
+            help="Answer 408 when a body takes longer than this to arrive; 0 = no limit.",
+            metavar="DURATION",
+        ),
     ] = f"{defaults.DEFAULT_READ_TIMEOUT:g}s",
     forward: Annotated[
         list[str] | None,
@@ -181,7 +198,11 @@ def listen(
         ),
     ] = ModeChoice.store,
     timeout: Annotated[
-        str, typer.Option(help="Forwarding timeout per attempt; 0 = none (debugger breakpoints).")
+        str,
+        typer.Option(
+            help="Forwarding timeout per attempt; 0 = none (debugger breakpoints).",
+            metavar="DURATION",
+        ),
     ] = f"{defaults.DEFAULT_FORWARD_TIMEOUT:g}s",
     ordered: Annotated[
         bool,
@@ -198,6 +219,7 @@ def listen(
             "--header",
             "-H",
             help="'Name: value' added to every forwarded request (replaces a same-named one).",
+            metavar="'NAME: VALUE'",
             show_default=False,
         ),
     ] = None,
@@ -211,15 +233,21 @@ def listen(
         str,
         typer.Option(
             help="Seconds between retries, comma-separated; the last repeats (±20% jitter).",
+            metavar="DELAYS",
         ),
     ] = defaults.DEFAULT_SCHEDULE_TEXT,
     retry_window: Annotated[
-        str, typer.Option(help="Stop retrying a delivery this long after it arrived.")
+        str,
+        typer.Option(
+            help="Stop retrying a delivery this long after it arrived.", metavar="DURATION"
+        ),
     ] = f"{defaults.DEFAULT_WINDOW / 3600:g}h",
     provider: Annotated[
         str | None,
         typer.Option(
             help="Verify every webhook with this scheme (default: detect it from the headers).",
+            metavar="PROVIDER",
+            autocompletion=complete_scheme,
             show_default=False,
         ),
     ] = None,
@@ -227,6 +255,7 @@ def listen(
         list[str] | None,
         typer.Option(
             help="Signing secret to verify with (repeatable). Prefer --secret-env.",
+            metavar="SECRET",
             show_default=False,
         ),
     ] = None,
@@ -239,7 +268,9 @@ def listen(
     public_url: Annotated[
         str | None,
         typer.Option(
-            help="The URL senders call (a tunnel's); Twilio and Square sign it.", show_default=False
+            help="The URL senders call (a tunnel's); Twilio and Square sign it.",
+            metavar="URL",
+            show_default=False,
         ),
     ] = None,
     reject_invalid: Annotated[

@@ -11,6 +11,7 @@ from whrelay.cli import filters
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
+    complete_scheme,
     complete_webhook_ids,
     find_webhooks,
     parse_webhook_ref,
@@ -59,11 +60,19 @@ def replay_command(
     ] = None,
     header: Annotated[
         list[str] | None,
-        typer.Option("--header", "-H", help="'Name: value' to add or replace.", show_default=False),
+        typer.Option(
+            "--header",
+            "-H",
+            help="'Name: value' to add or replace.",
+            metavar="'NAME: VALUE'",
+            show_default=False,
+        ),
     ] = None,
     body_file: Annotated[
         Path | None,
-        typer.Option(help="Send this file's bytes as the body.", exists=True, dir_okay=False),
+        typer.Option(
+            help="Send this file's bytes as the body.", exists=True, dir_okay=False, metavar="FILE"
+        ),
     ] = None,
     since: filters.Since = None,
     path: filters.PathGlob = None,
@@ -76,7 +85,9 @@ def replay_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", metavar="", help="Show what would be sent, send nothing.")
     ] = False,
-    timeout: Annotated[str, typer.Option(help="Per-request timeout; 0 = none.")] = "30s",
+    timeout: Annotated[
+        str, typer.Option(help="Per-request timeout; 0 = none.", metavar="DURATION")
+    ] = "30s",
     allow_remote: Annotated[
         bool,
         typer.Option(
@@ -99,6 +110,7 @@ def replay_command(
             "--sign-as",
             help="Scheme to check and re-sign with (default: the one the webhook's headers name).",
             metavar="PROVIDER",
+            autocompletion=complete_scheme,
         ),
     ] = None,
     resign_unverified: Annotated[
@@ -111,7 +123,8 @@ def replay_command(
         ),
     ] = False,
     secret: Annotated[
-        list[str] | None, typer.Option(help="Secret for --resign.", show_default=False)
+        list[str] | None,
+        typer.Option(help="Secret for --resign.", metavar="SECRET", show_default=False),
     ] = None,
     secret_env: Annotated[
         list[str] | None,

@@ -16,6 +16,7 @@ from whrelay.cli.common import (
     HTTP_TOKEN,
     DbOption,
     JsonOption,
+    complete_scheme,
     complete_webhook_ids,
     find_webhooks,
     parse_webhook_ref,
@@ -39,6 +40,8 @@ VERIFY_EXAMPLES = """
 
   A stored webhook (the provider detected):
     whrelay verify 42 --secret-env STRIPE_SECRET
+  Another body (as your app re-serialized it?) against a stored webhook's headers:
+    whrelay verify 42 --body-file seen-by-app.json --secret-env STRIPE_SECRET
   A captured request, or a body with its headers:
     whrelay verify --request capture.http --provider stripe --secret whsec_...
     whrelay verify --body-file body.json --provider github --secret s3cret \\
@@ -71,11 +74,19 @@ Provider = Annotated[
     typer.Option(
         "--provider",
         help=f"The scheme: {SCHEME_NAMES} (default: detected from the request).",
+        metavar="PROVIDER",
+        autocompletion=complete_scheme,
         show_default=False,
     ),
 ]
 SigningProvider = Annotated[
-    str, typer.Option("--provider", help=f"The scheme to sign with: {SCHEME_NAMES}.")
+    str,
+    typer.Option(
+        "--provider",
+        help=f"The scheme to sign with: {SCHEME_NAMES}.",
+        metavar="PROVIDER",
+        autocompletion=complete_scheme,
+    ),
 ]
 Secrets = Annotated[
     list[str] | None,
@@ -83,6 +94,7 @@ Secrets = Annotated[
         "--secret",
         help="Signing secret or key; repeat to try several (rotation). Prefer --secret-env: "
         "command lines are visible to other users.",
+        metavar="SECRET",
         show_default=False,
     ),
 ]
@@ -92,6 +104,7 @@ SigningSecret = Annotated[
         "--secret",
         help="The signing secret or key (one). Prefer --secret-env: command lines are visible "
         "to other users.",
+        metavar="SECRET",
         show_default=False,
     ),
 ]
@@ -106,27 +119,47 @@ SecretEnvs = Annotated[
 ]
 Headers = Annotated[
     list[str] | None,
-    typer.Option("--header", "-H", help="'Name: value'; repeatable.", show_default=False),
+    typer.Option(
+        "--header",
+        "-H",
+        help="'Name: value'; repeatable.",
+        metavar="'NAME: VALUE'",
+        show_default=False,
+    ),
 ]
 Url = Annotated[
     str | None,
-    typer.Option("--url", help="The URL the sender called (Twilio and Square sign it)."),
+    typer.Option(
+        "--url", help="The URL the sender called (Twilio and Square sign it).", metavar="URL"
+    ),
 ]
-HmacHeader = Annotated[str | None, typer.Option("--hmac-header", help="hmac: signature header.")]
+HmacHeader = Annotated[
+    str | None, typer.Option("--hmac-header", help="hmac: signature header.", metavar="NAME")
+]
 HmacAlgorithm = Annotated[
-    str | None, typer.Option("--hmac-algorithm", help="hmac: sha1, sha256 or sha512.")
+    str | None,
+    typer.Option("--hmac-algorithm", help="hmac: sha1, sha256 or sha512.", metavar="ALGORITHM"),
 ]
-HmacEncoding = Annotated[str | None, typer.Option("--hmac-encoding", help="hmac: hex or base64.")]
+HmacEncoding = Annotated[
+    str | None, typer.Option("--hmac-encoding", help="hmac: hex or base64.", metavar="ENCODING")
+]
 HmacPrefix = Annotated[
     str | None,
-    typer.Option("--hmac-prefix", help="hmac: prefix before the signature, e.g. sha256=."),
+    typer.Option(
+        "--hmac-prefix", help="hmac: prefix before the signature, e.g. sha256=.", metavar="PREFIX"
+    ),
 ]
 HmacTimestamp = Annotated[
-    str | None, typer.Option("--hmac-timestamp-header", help="hmac: header with a timestamp.")
+    str | None,
+    typer.Option("--hmac-timestamp-header", help="hmac: header with a timestamp.", metavar="NAME"),
 ]
 HmacTemplate = Annotated[
     str | None,
-    typer.Option("--hmac-template", help="hmac: signed content, e.g. '{timestamp}.{body}'."),
+    typer.Option(
+        "--hmac-template",
+        help="hmac: signed content, e.g. '{timestamp}.{body}'.",
+        metavar="TEMPLATE",
+    ),
 ]
 
 
@@ -176,14 +209,16 @@ def verify(
         typer.Option(
             help="A raw HTTP/1.1 request, or whrelay's JSON record (show --json); - for stdin.",
             dir_okay=False,
+            metavar="FILE",
             allow_dash=True,
         ),
     ] = None,
     body_file: Annotated[
         Path | None,
         typer.Option(
-            help="The body's exact bytes (with -H headers); - for stdin.",
+            help="The body's exact bytes (with -H headers, or a stored webhook's); - for stdin.",
             dir_okay=False,
+            metavar="FILE",
             allow_dash=True,
         ),
     ] = None,
@@ -196,11 +231,15 @@ def verify(
         float | None,
         typer.Option(
             help="Judge at this Unix time. Default: the arrival of a stored webhook or of a "
-            "JSON record, else now."
+            "JSON record, else now.",
+            metavar="UNIX",
         ),
     ] = None,
     tolerance: Annotated[
-        float | None, typer.Option(help="Timestamp tolerance in seconds (default: the scheme's).")
+        float | None,
+        typer.Option(
+            help="Timestamp tolerance in seconds (default: the scheme's).", metavar="SECONDS"
+        ),
     ] = None,
     ignore_timestamp: Annotated[
         bool, typer.Option("--ignore-timestamp", metavar="", help="Check the signature alone.")
@@ -221,8 +260,12 @@ def verify(
     from whrelay.signatures.verification import HmacOptions
 
     sources = [webhook_id is not None, request is not None, body_file is not None]
-    if sum(sources) != 1:
-        raise UsageError("give exactly one of: an ID, --request FILE, --body-file FILE")
+    another_body = webhook_id is not None and body_file is not None and request is None
+    if sum(sources) != 1 and not another_body:
+        raise UsageError(
+            "give exactly one of: an ID, --request FILE, --body-file FILE",
+            hint="an ID with --body-file FILE checks another body against its stored headers",
+        )
     options = HmacOptions(
         hmac_header,
         hmac_algorithm,
@@ -243,6 +286,8 @@ def verify(
             [number] = find_webhooks(store, [webhook_id])
             webhook = store.get_webhook(number)
         message = v.message_from_webhook(webhook, url)
+        if body_file is not None:  # another body under the stored headers
+            message = message.with_body(_read(body_file))
         if judged_at is None:
             judged_at = webhook.summary.received_at / 1_000_000
     elif request is not None:
@@ -256,7 +301,7 @@ def verify(
         assert body_file is not None
         pairs = tuple(parse_header_option(h) for h in header or ())
         message = Message(_read(body_file), pairs, url)
-    if header and body_file is None:
+    if header and (body_file is None or webhook_id is not None):
         message = message.with_headers([parse_header_option(h) for h in header])
     scheme, detected = v.choose_scheme(provider, message, options)
     given = v.given_secrets(secret or (), secret_env or ())
@@ -351,13 +396,16 @@ def sign(
             "-d",
             help="The body: text, @file for a file's bytes, @- for stdin's. "
             "Default: an example event for the provider.",
+            metavar="DATA",
         ),
     ] = None,
     secret: SigningSecret = None,
     secret_env: SecretEnvs = None,
     header: Headers = None,
     url: Url = None,
-    now: Annotated[int | None, typer.Option(help="Sign at this Unix time (default: now).")] = None,
+    now: Annotated[
+        int | None, typer.Option(help="Sign at this Unix time (default: now).", metavar="UNIX")
+    ] = None,
     hmac_header: HmacHeader = None,
     hmac_algorithm: HmacAlgorithm = None,
     hmac_encoding: HmacEncoding = None,
@@ -419,23 +467,45 @@ def sign(
         )
 
 
+UNSIGNED = "none"
+"""``send --provider none``: a test webhook without a signature."""
+
+
+def complete_send_provider(incomplete: str) -> list[str]:
+    return [name for name in (*SCHEMES, UNSIGNED) if name.startswith(incomplete.lower())]
+
+
 def send(
-    url: Annotated[str, typer.Argument(help="Where to send: a URL, or a port (3000).")],
-    provider: SigningProvider,
+    url: Annotated[
+        str, typer.Argument(help="Where to send: a URL, or a port (3000).", metavar="URL")
+    ],
+    provider: Annotated[
+        str,
+        typer.Option(
+            "--provider",
+            help=f"The scheme to sign with: {SCHEME_NAMES}; or none, to send it unsigned.",
+            metavar="PROVIDER",
+            autocompletion=complete_send_provider,
+        ),
+    ],
     data: Annotated[
         str | None,
         typer.Option(
             "--data",
             "-d",
             help="The body: text, @file, or @- for stdin. Default: an example event.",
+            metavar="DATA",
         ),
     ] = None,
     secret: SigningSecret = None,
     secret_env: SecretEnvs = None,
     header: Headers = None,
-    method: Annotated[str, typer.Option("--method", "-X", help="HTTP method.")] = "POST",
+    method: Annotated[
+        str, typer.Option("--method", "-X", help="HTTP method.", metavar="METHOD")
+    ] = "POST",
     signed_url: Annotated[
-        str | None, typer.Option("--signed-url", help="Sign this URL instead (Twilio, Square).")
+        str | None,
+        typer.Option("--signed-url", help="Sign this URL instead (Twilio, Square).", metavar="URL"),
     ] = None,
     allow_remote: Annotated[
         bool,
@@ -448,36 +518,49 @@ def send(
 
     from rich.text import Text
 
-    from whrelay.core.models import Trigger, header_options, header_value
+    from whrelay.core.models import Trigger, header_options, parse_header_option
     from whrelay.core.targets import check_target, parse_target
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.render.webhooks import one_line
-    from whrelay.signatures.examples import example_event
+    from whrelay.signatures.examples import GENERIC_EXAMPLE, example_event, fill_example
     from whrelay.signatures.verification import HmacOptions
 
     if not HTTP_TOKEN.fullmatch(method):
         raise UsageError(f"-X {method!r} is not an HTTP method", hint="e.g. -X POST or -X PUT")
     target = parse_target(url)
     check_target(target, allow_remote)
-    secrets = _one_signing_secret(secret, secret_env)
+    unsigned = provider.strip().lower() == UNSIGNED
+    if unsigned and (secret or secret_env):
+        raise UsageError("--provider none sends the webhook unsigned: it takes no secret")
+    secrets = [] if unsigned else _one_signing_secret(secret, secret_env)
     body = _data(data)
     chosen = header_options(header or ())  # each name once: the last -H of a name wins
     extra = [f"{name}: {value}" for name, value in chosen]
     given = {name.lower() for name, _ in chosen}
+    example_body, example_headers = (
+        fill_example(GENERIC_EXAMPLE) if unsigned else example_event(provider)
+    )
     if body is None:
-        body, example_headers = example_event(provider)
+        body = example_body
         # An -H header replaces the example's of the same name (as -H does everywhere).
         extra = [f"{k}: {v}" for k, v in example_headers if k.lower() not in given] + extra
-    elif "content-type" not in given:
-        # The provider's own Content-Type (its example event's), as the real sender gives one.
-        example_type = header_value(example_event(provider)[1], "content-type")
-        if example_type is not None:
-            extra = [f"Content-Type: {example_type}", *extra]
+    else:
+        # The provider's own Content-Type and its id of the webhook (GitHub's
+        # X-GitHub-Delivery, fresh each time), as the real sender gives them.
+        # With no provider (none), nothing is made up.
+        wanted = set() if unsigned else {"content-type", *_id_headers(provider)}
+        kept = [(k, v) for k, v in example_headers if k.lower() in wanted]
+        extra = [f"{k}: {v}" for k, v in kept if k.lower() not in given] + extra
     full_url = target.url_for("/", "") if not target.path else target.url
-    signed = _sign(
-        provider, secrets[0], body, extra, signed_url or full_url, int(time.time()), HmacOptions()
-    )
-    outgoing = Outgoing(method.upper(), full_url, signed.headers, signed.body)
+    if unsigned:
+        pairs = tuple(parse_header_option(h) for h in extra)
+        outgoing = Outgoing(method.upper(), full_url, pairs, body)
+    else:
+        signed = _sign(
+            provider, secrets[0], body, extra, signed_url or full_url, int(time.time()),
+            HmacOptions(),
+        )  # fmt: skip
+        outgoing = Outgoing(method.upper(), full_url, signed.headers, signed.body)
 
     async def go() -> object:
         async with Sender(allow_remote=allow_remote) as sender:
@@ -500,7 +583,12 @@ def send(
     return ExitCode.OK if attempt.ok else ExitCode.CHECK_FAILED
 
 
-"""An HTTP method: a token (RFC 9110)."""
+def _id_headers(provider: str) -> set[str]:
+    """The headers (lower case) in which ``provider`` gives its own id of a webhook."""
+    from whrelay.signatures import get_scheme
+
+    identification = get_scheme(provider).identification
+    return set(identification.id_headers) if identification is not None else set()
 
 
 def register(app: typer.Typer) -> None:

@@ -29,6 +29,10 @@ PROBE_INTERVAL = 1.0
 """Seconds between health probes of a target that is down."""
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 """Seconds in-flight requests get to finish after Ctrl-C before they are cut off."""
+FORWARD_GRACE = 3.0
+"""Seconds that forwards in flight at Ctrl-C (or SIGTERM) get to finish, their answers
+recorded, before those still unanswered are recorded as interrupted (and sent again by the
+next listen); a second Ctrl-C cuts it short."""
 
 DEFAULT_SCHEDULE: tuple[float, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 DEFAULT_SCHEDULE_TEXT = ",".join(f"{delay:g}" for delay in DEFAULT_SCHEDULE)

@@ -7,7 +7,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from whrelay.core.models import Attempt, DeliveryState, Webhook, WebhookSummary, format_time
+from whrelay.core.models import (
+    Attempt,
+    DeliveryState,
+    StaleSignature,
+    Webhook,
+    WebhookSummary,
+    format_time,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +103,9 @@ class DeliveryAttempted:
     """Seconds until the next retry, when one is scheduled."""
     number: int = 1
     """Which attempt of the delivery this was: 1 for the first, 2 for the first retry, ..."""
+    stale: StaleSignature | None = None
+    """Refused, most likely, for a signature too old (after an outage): ``--resign`` fixes
+    it."""
 
     def to_json(self) -> dict[str, object]:
         a = self.attempt
@@ -115,6 +125,7 @@ class DeliveryAttempted:
             "retry_in": self.retry_in,
             "resigned": a.resigned,
             "resign_note": a.resign_note,
+            "stale_signature": None if self.stale is None else self.stale.to_json(),
         }
 
 

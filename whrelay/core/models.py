@@ -165,6 +165,24 @@ class Identity:
 
 @fast_pickle
 @dataclass(frozen=True, slots=True)
+class StaleSignature:
+    """An attempt refused (400, 401, 403) for a webhook that went out with its sender's own
+    signature, longer after its arrival than the sender's scheme accepts a signature for:
+    most likely refused as too old (after an outage); signing it afresh (``--resign``) fixes
+    it. See ``whrelay.signatures.stale_signature``."""
+
+    scheme: str
+    age: float
+    """Seconds from the webhook's arrival to the attempt."""
+    tolerance: float
+    """Seconds the scheme accepts a signature for after its timestamp."""
+
+    def to_json(self) -> dict[str, object]:
+        return {"scheme": self.scheme, "age_s": round(self.age, 1), "tolerance_s": self.tolerance}
+
+
+@fast_pickle
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What the receiver concluded about a webhook's signature."""
 
@@ -362,6 +380,9 @@ class Attempt:
     ``resign_note``)."""
     resign_note: str | None = None
     """Why a webhook was not re-signed, or the warning it was re-signed with."""
+    edited: str | None = None
+    """What a replay changed of the webhook before it went (``another body (12 B), -H
+    X-Debug``); ``None``: it went as stored (re-signing aside, which ``resigned`` says)."""
 
     @property
     def ok(self) -> bool:
@@ -392,6 +413,7 @@ class Attempt:
             "response_truncated": self.response_truncated,
             "resigned": self.resigned,
             "resign_note": self.resign_note,
+            "edited": self.edited,
         }
 
 

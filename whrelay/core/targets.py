@@ -47,23 +47,48 @@ class Target:
         return self.url
 
 
+FORMS = "3000, :3000/hooks, 3000/hooks, /hooks (port 3000), localhost:3000 or a URL"
+"""The ways of writing a target, for a message about one that is none of them."""
+_HOST_PORT = re.compile(r"(?P<host>\[[^\]/]*\]|[^:/?\[\]]+)(?::(?P<port>[^/?]*))?(?P<rest>[/?].*)?")
+
+
+def _host_and_port(raw: str, text: str) -> str:
+    """``host:port[/path]`` written without a scheme, checked: the port must be there. Only a
+    URL (``http://localhost``) means port 80: a bare ``localhost`` is far more often a port
+    forgotten than a local app on port 80."""
+    found = _HOST_PORT.fullmatch(raw)
+    if found is None:
+        raise UsageError(f"target {text!r} is not a target", hint=f"write {FORMS}")
+    host, port = found.group("host"), found.group("port")
+    if port is None:
+        raise UsageError(
+            f"target {text!r} has no port",
+            hint=f"write {host}:3000 (the port your app listens on), or http://{host} for port 80",
+        )
+    if not port.isdigit():
+        what = "nothing" if not port else repr(port)
+        hint = f"a port alone is {host}, with a path :{host}/hooks" if host.isdigit() else None
+        raise UsageError(
+            f"target {text!r} has {what} where its port should be", hint=hint or f"write {FORMS}"
+        )
+    return raw
+
+
 def parse_target(text: str) -> Target:
     """A ``Target`` from what a user typed; ``UsageError`` when it is not one."""
     raw = text.strip()
     if not raw:
-        raise UsageError("empty target", hint="write a port (3000), a path (/hooks) or a URL")
+        raise UsageError("empty target", hint=f"write {FORMS}")
     if raw.isdigit() or re.match(r"^\d+/", raw):
         raw = f"http://127.0.0.1:{raw}"
     elif raw.startswith(":"):
         if not re.match(r"^:\d+(/|$)", raw):
-            raise UsageError(
-                f"target {text!r} has no port after the colon", hint="e.g. :3000 or :3000/hooks"
-            )
+            raise UsageError(f"target {text!r} has no port after the colon", hint=f"write {FORMS}")
         raw = f"http://127.0.0.1{raw}"
     elif raw.startswith("/"):
         raw = f"http://127.0.0.1:{DEFAULT_TARGET_PORT}{raw}"
     elif "://" not in raw:
-        raw = f"http://{raw}"
+        raw = f"http://{_host_and_port(raw, text)}"
     if not raw.isascii() or any(ch.isspace() or not ch.isprintable() for ch in raw):
         raise UsageError(
             f"target {text!r} has a space, a control character or a non-ASCII character",

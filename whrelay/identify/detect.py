@@ -52,18 +52,27 @@ def _find(fields: Fields, paths: tuple[tuple[int, Path], ...]) -> str | None:
 class _Rule:
     """One sender's ``Identification``, compiled: raw header names, field places."""
 
-    __slots__ = ("event_fields", "event_headers", "id_fallback_headers", "id_fields", "id_headers")
+    __slots__ = (
+        "event_fields",
+        "event_headers",
+        "id_fallback_headers",
+        "id_fields",
+        "id_headers",
+        "subtype_fields",
+    )
 
     def __init__(
         self,
         event_headers: tuple[bytes, ...],
         event_fields: tuple[tuple[int, Path], ...],
+        subtype_fields: tuple[tuple[int, Path], ...],
         id_headers: tuple[bytes, ...],
         id_fields: tuple[tuple[int, Path], ...],
         id_fallback_headers: tuple[bytes, ...],
     ) -> None:
         self.event_headers = event_headers
         self.event_fields = event_fields
+        self.subtype_fields = subtype_fields
         self.id_headers = id_headers
         self.id_fields = id_fields
         self.id_fallback_headers = id_fallback_headers
@@ -123,6 +132,7 @@ class Detector:
         return _Rule(
             tuple(h.encode() for h in facts.event_headers),
             self._places(events),
+            self._places(facts.subtype_fields),
             tuple(h.encode() for h in facts.id_headers),
             self._places(ids),
             tuple(h.encode() for h in COMMON_ID_HEADERS) if common else (),
@@ -216,6 +226,10 @@ class Detector:
                 break
         if event_type is None:
             event_type = _find(fields, rule.event_fields)
+        if event_type is not None and rule.subtype_fields:
+            subtype = _find(fields, rule.subtype_fields)
+            if subtype is not None:
+                event_type = f"{event_type}.{subtype}"
 
         provider_id = None
         for name in rule.id_headers:

@@ -40,6 +40,10 @@ class Identification(NamedTuple):
     """Headers holding the event type: the first one present and not empty."""
     event_fields: tuple[Path, ...] = ()
     """Where a JSON body holds the event type, tried after ``event_headers``."""
+    subtype_fields: tuple[Path, ...] = ()
+    """Where a JSON body holds the event's sub-type (GitHub's ``action``): when there is one,
+    the event is ``type.subtype`` (``issues.opened``, as GitHub's own documentation names its
+    events), so that ``list`` shows, and filters by, what happened, not only to what."""
     id_headers: tuple[str, ...] = ()
     """Headers holding the sender's own id of the webhook."""
     id_fields: tuple[Path, ...] = ()

@@ -65,6 +65,7 @@ SENDERS: tuple[tuple[str, Identification], ...] = (
         Identification(
             headers=("x-github-event", "x-hub-signature-256"),
             event_headers=("x-github-event",),
+            subtype_fields=(("action",),),
             id_headers=("x-github-delivery",),
         ),
     ),
@@ -74,6 +75,7 @@ SENDERS: tuple[tuple[str, Identification], ...] = (
             headers=("x-gitlab-event", "x-gitlab-token"),
             event_headers=("x-gitlab-event",),
             event_fields=(("object_kind",),),
+            subtype_fields=(("object_attributes", "action"),),
             id_headers=("x-gitlab-event-uuid", "x-gitlab-webhook-uuid"),
         ),
     ),
@@ -90,6 +92,7 @@ SENDERS: tuple[tuple[str, Identification], ...] = (
         Identification(
             headers=("x-slack-signature",),
             event_fields=(("event", "type"), ("type",)),
+            subtype_fields=(("event", "subtype"),),
             id_fields=(("event_id",),),
         ),
     ),
@@ -118,6 +121,7 @@ SENDERS: tuple[tuple[str, Identification], ...] = (
         Identification(
             headers=("linear-signature",),
             event_headers=("linear-event",),
+            subtype_fields=(("action",),),
             id_headers=("linear-delivery",),
         ),
     ),

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 
 # These reach into aiohttp's internals (BaseProtocol's private flow control, the parser's
 # constructor and results), which change between releases: what is used here is listed in
@@ -78,6 +78,9 @@ def _refused_version(message: str) -> tuple[int, int] | None:
     return (int(found[-1][0]), int(found[-1][1])) if found else None
 
 
+LOCALHOST = "localhost"
+IPV4_LOOPBACK = "127.0.0.1"
+IPV6_LOOPBACK = "::1"
 ACCEPT_RETRY = 1.0
 """Seconds accepting pauses after a failed ``accept()`` (out of file descriptors, say)."""
 ACCEPT_REPORT_INTERVAL = 10.0
@@ -284,30 +287,34 @@ class HttpServer:
         self._paused: dict[socket.socket, asyncio.TimerHandle] = {}
         self._connecting: set[asyncio.Task[object]] = set()
         self._backlog = 1024
+        self.unbound: dict[str, str] = {}
+        """Addresses ``localhost`` stands for that could not be bound, and why."""
 
     async def start(self, host: str, port: int, backlog: int = 1024) -> None:
-        """Listen on every address ``host`` resolves to (as ``loop.create_server`` does)."""
+        """Listen on every address ``host`` resolves to (as ``loop.create_server`` does), all
+        on one port (``port`` 0: the one the first address got). ``localhost`` is both
+        loopback addresses, 127.0.0.1 and ::1, whatever the resolver says: clients differ in
+        which one they try first (Node.js 17 and later, curl on some systems: ::1). Where ::1
+        cannot be bound (no IPv6), ``unbound`` says why."""
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
+        wanted = [host] if host != LOCALHOST else [IPV4_LOOPBACK, IPV6_LOOPBACK]
         self._backlog = backlog
+        self.unbound = {}
         try:
-            for family, kind, proto, _, address in dict.fromkeys(infos):
-                sock = socket.socket(family, kind, proto)
-                self._sockets.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            for name in wanted:
+                optional = name == IPV6_LOOPBACK and host == LOCALHOST
                 try:
-                    sock.bind(address)
-                except OSError as error:  # in asyncio's words, which name the address
-                    why = (error.strerror or str(error)).lower()
-                    raise OSError(
-                        error.errno, f"error while attempting to bind on address {address!r}: {why}"
-                    ) from None
-                sock.listen(backlog)
-                sock.setblocking(False)
+                    infos = await loop.getaddrinfo(
+                        name or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+                    )
+                    for family, kind, proto, _, address in dict.fromkeys(infos):
+                        if self._sockets and port == 0:  # the same port on every address
+                            address = (address[0], self.port, *address[2:])
+                        self._bind(family, kind, proto, address, backlog)
+                except OSError as error:
+                    if not optional:
+                        raise
+                    self.unbound[name] = (error.strerror or str(error)).lower()
         except BaseException:
             for sock in self._sockets:
                 sock.close()
@@ -315,6 +322,28 @@ class HttpServer:
             raise
         for sock in self._sockets:
             loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _bind(
+        self, family: int, kind: int, proto: int, address: tuple[Any, ...], backlog: int
+    ) -> None:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as error:  # in asyncio's words, which name the address
+                why = (error.strerror or str(error)).lower()
+                raise OSError(
+                    error.errno, f"error while attempting to bind on address {address!r}: {why}"
+                ) from None
+            sock.listen(backlog)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._sockets.append(sock)
 
     def _accept(self, sock: socket.socket) -> None:
         """Accept what waits on ``sock`` (up to a backlog's worth); on a failure, stop

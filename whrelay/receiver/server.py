@@ -133,9 +133,12 @@ def _orphan_warning(targets: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
+def _netloc(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def _url(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/"
+    return f"http://{_netloc(host)}:{port}/"
 
 
 async def serve(
@@ -217,13 +220,23 @@ async def _serve(
             hint=_BIND_HINTS.get(number or 0, "pick another --port, or 0 for any free port"),
         ) from None
     port = http.port
+    options = _options(settings, resumed)
+    warnings = tuple(environment_warnings(settings.host)) + _orphan_warning(orphans)
+    if settings.host == "localhost":
+        bound = [address for address in ("127.0.0.1", "::1") if address not in http.unbound]
+        options = {"addresses": " and ".join(_netloc(a) for a in bound), **options}
+        warnings += tuple(
+            f"localhost: not listening on {_netloc(address)} ({why}); a client that tries it "
+            f"first cannot connect: give it {_url('127.0.0.1', port)}"
+            for address, why in http.unbound.items()
+        )
     emit(
         ListenStarted(
             url=_url(settings.host, port),
             db_path=str(settings.db_path),
             version=__version__,
-            options=_options(settings, resumed),
-            warnings=tuple(environment_warnings(settings.host)) + _orphan_warning(orphans),
+            options=options,
+            warnings=warnings,
             config_path=None if settings.config_file is None else str(settings.config_file),
             resumed=resumed,
         )

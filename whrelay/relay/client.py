@@ -69,6 +69,8 @@ class Outgoing:
     """``--resign``: whether it was signed afresh; ``None`` when re-signing was not asked."""
     resign_note: str | None = None
     """Why it goes out as received although re-signing was asked, or what it was forced past."""
+    edited: str | None = None
+    """What a replay changed of the stored webhook (``Attempt.edited``)."""
 
     def recorded_headers(self) -> RawHeaders:
         """The headers as an attempt records them: those that carry a secret itself (GitLab's
@@ -246,6 +248,7 @@ class Sender:
                 duration_us=int((time.perf_counter() - clock) * 1_000_000),
                 resigned=outgoing.resigned,
                 resign_note=outgoing.resign_note,
+                edited=outgoing.edited,
                 **fields,  # type: ignore[arg-type]
             )
 
@@ -319,6 +322,7 @@ def unsent(
         error_detail=why,
         resigned=outgoing.resigned,
         resign_note=outgoing.resign_note,
+        edited=outgoing.edited,
     )
 
 

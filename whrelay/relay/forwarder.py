@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from whrelay.core.config import ForwardSettings
+from whrelay.core.defaults import FORWARD_GRACE
 from whrelay.core.errors import NotFoundError, StorageError, say
 from whrelay.core.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
 from whrelay.core.models import (
@@ -33,6 +34,7 @@ from whrelay.core.models import (
 from whrelay.core.retry import Decision, decide_on_attempt, next_delay, parse_retry_after
 from whrelay.core.targets import Target
 from whrelay.relay.client import INTERRUPTED, Resigner, Sender, prepare, probe, unsent
+from whrelay.signatures import stale_signature
 from whrelay.storage.jobs import RecordAttempt
 from whrelay.storage.writer import Writer
 
@@ -293,7 +295,10 @@ class Lane:
         # A target found down is probed every second: the retry comes when it is back, not
         # at the backoff's time (kept in the database for a restart), so none is announced.
         shown_in = None if self.down and attempt.error in CONNECTION_ERRORS else retry_in
-        event = DeliveryAttempted(attempt, self.target.url, state, shown_in, number=item.attempts)
+        stale = stale_signature(webhook.summary, attempt)
+        event = DeliveryAttempted(
+            attempt, self.target.url, state, shown_in, number=item.attempts, stale=stale
+        )
         if forwarder.settings.ordered:
             await forwarder.record(attempt, state, next_at)
             forwarder.emit(event)
@@ -389,15 +394,18 @@ class Forwarder:
         self.recording.add(task)
         task.add_done_callback(self.recording.discard)
 
-    async def stop(self) -> None:
-        """Stop the lanes; attempts in flight are cut off and stay pending in the database;
-        records of finished attempts are committed first."""
-        tasks: list[asyncio.Task[None]] = []
-        for lane in self.lanes.values():
-            if lane.runner is not None:
-                tasks.append(lane.runner)
-            tasks.extend(lane.tasks)
-        for task in tasks:
+    async def stop(self, grace: float = FORWARD_GRACE) -> None:
+        """Stop the lanes: no attempt starts any more; those in flight get ``grace`` seconds
+        to be answered (and recorded), then are cut off, recorded as interrupted and left
+        pending in the database; records of finished attempts are committed first."""
+        runners = [lane.runner for lane in self.lanes.values() if lane.runner is not None]
+        for runner in runners:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+        in_flight = [task for lane in self.lanes.values() for task in lane.tasks]
+        if in_flight and grace > 0:
+            await asyncio.wait(in_flight, timeout=grace)
+        for task in in_flight:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*in_flight, return_exceptions=True)
         await asyncio.gather(*self.recording, return_exceptions=True)

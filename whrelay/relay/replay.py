@@ -25,7 +25,7 @@ from whrelay.core.errors import UsageError
 from whrelay.core.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
 from whrelay.core.targets import Target, check_target, parse_target
 from whrelay.relay.client import Resigner, Sender, prepare
-from whrelay.signatures import REGISTRY, get_scheme, signature_tolerance
+from whrelay.signatures import REGISTRY, get_scheme, stale_signature
 from whrelay.signatures.verification import (
     GivenSecret,
     ResignDecision,
@@ -90,6 +90,16 @@ class ReplayRequest:
     resign: Resign | None = None
     allow_remote: bool = False
     """Allow targets that are not on this machine."""
+
+    def edits(self) -> str | None:
+        """What this replay changes of each webhook, in a few words (recorded with each
+        attempt, ``Attempt.edited``); ``None`` when it sends them as stored."""
+        said = []
+        if self.body is not None:
+            said.append(f"another body ({len(self.body)} B)")
+        if self.extra_headers:
+            said.append("-H " + ", ".join(dict.fromkeys(name for name, _ in self.extra_headers)))
+        return ", ".join(said) or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,18 +229,17 @@ async def run(plan: ReplayPlan, store: Store, sender: Sender) -> AsyncGenerator[
     stored). An item is re-signed, when the plan says so, just before it is sent. Closing the
     generator (or cancelling the task iterating it) stops it: nothing more is sent."""
     request = plan.request
+    edited = request.edits()
     for item in plan.items:
         outgoing = prepare(
             item.webhook, item.target, request.extra_headers, plan.resigner, request.body
         )
+        if edited:
+            outgoing = replace(outgoing, edited=edited)
         attempt = await sender.send(
             outgoing, webhook_id=item.webhook.id, delivery=item.delivery, trigger=Trigger.REPLAY
         )
         yield await asyncio.to_thread(store.run, _recorder(attempt))
-
-
-TIMESTAMP_REJECTIONS = frozenset({400, 401, 403})
-"""What an app answers a signature it refuses (a timestamp too old among the reasons)."""
 
 
 @dataclass(slots=True)
@@ -252,7 +261,7 @@ class ReplayTally:
     sender's own signature, signed (by a scheme with a timestamp, by name) longer ago than
     that scheme's tolerance: most likely rejected as too old (``--resign`` signs afresh)."""
 
-    def add(self, attempt: Attempt, item: ReplayItem, now_us: int) -> None:
+    def add(self, attempt: Attempt, item: ReplayItem) -> None:
         self.sent += 1
         if attempt.ok:
             self.ok += 1
@@ -260,12 +269,9 @@ class ReplayTally:
         self.failures[
             str(attempt.status) if attempt.status is not None else attempt.error or "error"
         ] += 1
-        scheme = item.webhook.summary.scheme or item.webhook.summary.provider
-        if attempt.status in TIMESTAMP_REJECTIONS and not attempt.resigned and scheme:
-            tolerance = signature_tolerance(scheme)
-            age = (now_us - item.webhook.summary.received_at) / 1_000_000
-            if tolerance is not None and age > tolerance:
-                self.stale[scheme] += 1
+        stale = stale_signature(item.webhook.summary, attempt)
+        if stale is not None:
+            self.stale[stale.scheme] += 1
 
     @property
     def failed(self) -> int:
@@ -283,7 +289,7 @@ async def run_counted(
     """``run``, counting each attempt in ``tally`` as it is yielded."""
     items = iter(plan.items)
     async for attempt in run(plan, store, sender):
-        tally.add(attempt, next(items), now_micros())
+        tally.add(attempt, next(items))
         yield attempt
 
 

@@ -137,7 +137,9 @@ def deliveries_view(view: WebhookView) -> RenderableType:
         parts.append(Text(f"Attempts ({len(view.attempts)})", style="bold underline"))
     for shown in reversed(view.attempts):  # the newest first: a replay's shows at the top
         parts.append(Text())
-        parts.append(attempt_line(shown.attempt, shown.outcome.value, number=shown.number))
+        parts.append(
+            attempt_line(shown.attempt, shown.outcome.value, number=shown.number, stale=shown.stale)
+        )
         parts.append(Padding(answer(shown.attempt), (0, 0, 0, 4)))
     return Group(*parts)
 

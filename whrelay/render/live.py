@@ -64,7 +64,11 @@ def pretty(event: ListenEvent) -> list[Line]:
     if isinstance(event, RequestRefused):
         return [Line(refused_line(event), diagnostic=True)]
     if isinstance(event, DeliveryAttempted):
-        return [Line(attempt_line(event.attempt, event.state, event.retry_in, event.number))]
+        return [
+            Line(
+                attempt_line(event.attempt, event.state, event.retry_in, event.number, event.stale)
+            )
+        ]
     if isinstance(event, TargetDown | TargetUp | TargetPaused):
         return [Line(target_line(event))]
     if isinstance(event, StorageDegraded | StorageLost | StorageRecovered):
@@ -90,7 +94,11 @@ def compact(event: ListenEvent) -> list[Line]:
     if isinstance(event, RequestRefused):
         return [Line(refused_line(event), diagnostic=True)]
     if isinstance(event, DeliveryAttempted):
-        return [Line(attempt_line(event.attempt, event.state, event.retry_in, event.number))]
+        return [
+            Line(
+                attempt_line(event.attempt, event.state, event.retry_in, event.number, event.stale)
+            )
+        ]
     if isinstance(event, TargetDown | TargetUp | TargetPaused):
         return [Line(target_line(event), diagnostic=True)]
     if isinstance(event, StorageDegraded | StorageLost | StorageRecovered):

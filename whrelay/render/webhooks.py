@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,14 +22,17 @@ from rich.text import Text
 
 from whrelay.core.models import (
     Attempt,
+    StaleSignature,
+    Trigger,
     Webhook,
     WebhookSummary,
+    decode_header,
     format_time,
     header_value,
     now_micros,
 )
 from whrelay.signatures import redact_headers
-from whrelay.storage.read import Outcome, WebhookView, given_up
+from whrelay.storage.read import Outcome, Standing, WebhookView, given_up
 from whrelay.views.jsontext import reindent_json as reindent_json
 from whrelay.views.safetext import inert as inert
 from whrelay.views.safetext import one_line as one_line
@@ -122,11 +125,46 @@ def verdict_text(summary: WebhookSummary, leading: str = "", short: bool = False
     return text
 
 
-def webhook_table(summaries: Sequence[WebhookSummary], width: int | None = None) -> Table:
-    """``list``'s table. Within ``width`` columns the path and the event are cut short (with
-    an ellipsis), never the id or the short columns; ``None``: nothing is cut (a pipe)."""
-    rows = [
-        (
+_ID, _TIME, _METHOD, _PATH, _EVENT, _SIZE, _SIGNATURE, _DELIVERY = range(8)
+_CUT_FROM = 16
+"""Columns the path and the event share at the least, before the time and the signature go."""
+_PATH_KEPT = 12
+"""Columns of the path that narrowing the other columns keeps it (the event whole first)."""
+_DELIVERY_STYLES = {"delivered": "green", "failed": "red", "pending": "yellow"}
+
+
+def delivery_text(standing: Standing) -> Text:
+    """``delivered 200``, ``failed 500``, ``pending refused``, ``-``: a state this whrelay does
+    not name (a later one's) as it is, unstyled."""
+    return Text(str(standing), style=_DELIVERY_STYLES.get(standing.state or "", ""))
+
+
+def verdict_symbol(summary: WebhookSummary) -> Text:
+    """The verdict in a column or two, for a narrow terminal: ✓, ✗, ? (unverified), and
+    ``dup`` for a duplicate."""
+    symbol = {"valid": ("✓", "green"), "invalid": ("✗", "bold red")}.get(summary.verdict or "")
+    if symbol is None and summary.verdict == "unverified" and summary.scheme:
+        symbol = ("?", "dim")
+    text = Text(*symbol) if symbol else Text("-")
+    if summary.duplicate_of:
+        text.append(" dup", style="bold yellow")
+    return text
+
+
+def webhook_table(
+    summaries: Sequence[WebhookSummary],
+    width: int | None = None,
+    standings: Mapping[int, Standing] | None = None,
+) -> Table:
+    """``list``'s table; with ``standings``, a DELIVERY column (state and last answer).
+
+    Within ``width`` columns the time is shortened first (no year, then no seconds), then
+    the narrow columns' headers, then a METHOD column of POSTs alone goes, then the verdicts
+    become symbols, then the size goes; then the path is cut short (with an ellipsis), and
+    the event last; on a very narrow terminal the time and the signature go. The id and the
+    delivery state stay whole. ``None``: nothing is cut (a pipe)."""
+    rows: list[list[str | Text]] = [
+        [
             str(item.id),
             format_time(item.received_at)[:19].replace("T", " "),
             Text(one_line(item.method)),
@@ -134,41 +172,64 @@ def webhook_table(summaries: Sequence[WebhookSummary], width: int | None = None)
             Text(one_line(kind(item))),
             human_size(item.size),
             verdict_text(item, leading=" ", short=True) or Text("-"),
-        )
+            delivery_text(standings.get(item.id, Standing(None))) if standings else Text(),
+        ]
         for item in summaries
     ]
-    headers = ("ID", "RECEIVED (UTC)", "METHOD", "PATH", "EVENT", "SIZE", "SIGNATURE")
-    widths = [
-        max([len(header), *(_cell_width(row[column]) for row in rows)])
-        for column, header in enumerate(headers)
-    ]
-    shown = list(range(len(headers)))
+    headers = ["ID", "RECEIVED (UTC)", "METHOD", "PATH", "EVENT", "SIZE", "SIGNATURE", "DELIVERY"]
+    shown = list(range(len(headers) if standings is not None else _DELIVERY))
+
+    def widths() -> list[int]:
+        return [
+            max([len(header), *(_cell_width(row[column]) for row in rows)])
+            for column, header in enumerate(headers)
+        ]
+
+    def spare() -> int:
+        measured = widths()
+        fixed = sum(measured[c] for c in shown if c not in (_PATH, _EVENT))
+        return int(width or 0) - fixed - 2 * (len(shown) - 1)
+
     path_width = event_width = None
     if width is not None:
-        # A narrow terminal shortens the time (no year), then loses it, then the signature,
-        # so that the id, the method and the size stay whole and the path and event get 8
-        # columns or more.
-        for step in ("short time", "no time", "no signature"):
-            fixed = sum(widths[c] for c in shown if c not in (3, 4)) + 2 * (len(shown) - 1)
-            if width - fixed >= 16:
+        measured = widths()
+        wanted = measured[_EVENT] + min(measured[_PATH], _PATH_KEPT)
+        narrowing = ("no year", "no seconds", "short headers", "no method", "symbols", "no size")
+        for step in narrowing:
+            if spare() >= wanted:
                 break
-            if step == "short time":
-                rows = [(r[0], r[1][5:], *r[2:]) for r in rows]
-                headers = (headers[0], "RECEIVED", *headers[2:])
-                widths[1] = max([len(headers[1]), *(len(r[1]) for r in rows)])
+            if step == "no year":
+                for row in rows:
+                    row[_TIME] = str(row[_TIME])[5:]
+                headers[_TIME] = "RECEIVED"
+            elif step == "no seconds":
+                for row in rows:
+                    row[_TIME] = str(row[_TIME])[:-3]
+            elif step == "short headers":
+                headers[_SIGNATURE] = "SIG"
+                headers[_METHOD] = "METH"
+            elif step == "no method":
+                if all(str(row[_METHOD]) == "POST" for row in rows):
+                    shown.remove(_METHOD)
+            elif step == "symbols":
+                for row, item in zip(rows, summaries, strict=True):
+                    row[_SIGNATURE] = verdict_symbol(item)
             else:
-                shown.remove(1 if step == "no time" else 6)
-        spare = width - sum(widths[c] for c in shown if c not in (3, 4)) - 2 * (len(shown) - 1)
-        if widths[3] + widths[4] > spare:
-            event_width = max(8, min(widths[4], spare * 2 // 5))
-            path_width = max(8, spare - event_width)
+                shown.remove(_SIZE)
+        for column in (_TIME, _SIGNATURE):  # only where the path and event would not show
+            if spare() < _CUT_FROM:
+                shown.remove(column)
+        room, measured = spare(), widths()
+        if measured[_PATH] + measured[_EVENT] > room:  # the path is cut first
+            event_width = max(8, min(measured[_EVENT], room - min(measured[_PATH], 8)))
+            path_width = max(8, room - event_width)
     table = Table(box=None, header_style="bold", pad_edge=False)
     options: dict[int, dict[str, Any]] = {
-        0: {"justify": "right", "style": "cyan"},
-        1: {"style": "dim"},
-        3: {"overflow": "ellipsis", "max_width": path_width},
-        4: {"overflow": "ellipsis", "style": "magenta", "max_width": event_width},
-        5: {"justify": "right"},
+        _ID: {"justify": "right", "style": "cyan"},
+        _TIME: {"style": "dim"},
+        _PATH: {"overflow": "ellipsis", "max_width": path_width},
+        _EVENT: {"overflow": "ellipsis", "style": "magenta", "max_width": event_width},
+        _SIZE: {"justify": "right"},
     }
     for column in shown:
         table.add_column(headers[column], no_wrap=True, **options.get(column, {}))
@@ -179,6 +240,20 @@ def webhook_table(summaries: Sequence[WebhookSummary], width: int | None = None)
 
 def _cell_width(cell: str | Text) -> int:
     return cell_len(cell.plain if isinstance(cell, Text) else cell)
+
+
+def header_lines(pairs: Sequence[tuple[str, str]], indent: str = "") -> Text:
+    """``Name: value`` lines, as the headers were received (made inert): what ``grep`` and
+    ``cut`` expect of headers, and what a pipe gets, where a table would fold long values."""
+    text = Text()
+    for index, (name, value) in enumerate(pairs):
+        if index:
+            text.append("\n")
+        text.append(indent)
+        text.append(one_line(name), style="bold")
+        text.append(": ")
+        text.append(one_line(value))
+    return text
 
 
 def headers_table(pairs: Sequence[tuple[str, str]]) -> Table:
@@ -269,8 +344,9 @@ def hex_dump(data: bytes, limit: int = 64 * 1024) -> Text:
     return Text("\n".join(lines))
 
 
-def body_view(webhook: Webhook) -> RenderableType:
-    """The body as a person wants to read it: pretty JSON, a form table, text, or hex."""
+def body_view(webhook: Webhook, aligned: bool = True) -> RenderableType:
+    """The body as a person wants to read it: pretty JSON, a form table (``name: value``
+    lines unless ``aligned``), text, or hex."""
     body, note = decoded_body(webhook)
     parts: list[RenderableType] = []
     if note:
@@ -282,11 +358,11 @@ def body_view(webhook: Webhook) -> RenderableType:
         parts.append(Text("(empty body)", style="dim"))
         return Group(*parts)
     content_type = (header_value(webhook.headers, "content-type") or "").lower()
-    parts.append(_body_content(body, content_type))
+    parts.append(_body_content(body, content_type, aligned))
     return Group(*parts)
 
 
-def _body_content(body: bytes, content_type: str) -> RenderableType:
+def _body_content(body: bytes, content_type: str, aligned: bool = True) -> RenderableType:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -305,7 +381,8 @@ def _body_content(body: bytes, content_type: str) -> RenderableType:
                     shown.append("\n… (cut here; --raw gives the whole body)", style="dim italic")
                 return shown
         if "x-www-form-urlencoded" in content_type:
-            return headers_table(parse_qsl(text, keep_blank_values=True))
+            fields = parse_qsl(text, keep_blank_values=True)
+            return headers_table(fields) if aligned else header_lines(fields)
     if "\x00" in text:
         return hex_dump(body)
     if len(text) > MAX_TEXT:
@@ -326,10 +403,15 @@ def request_line(webhook: Webhook) -> Text:
 
 
 def webhook_detail(
-    webhook: Webhook, imported_from: str | None = None, edit_note: str | None = None
+    webhook: Webhook,
+    imported_from: str | None = None,
+    edit_note: str | None = None,
+    aligned: bool = True,
 ) -> Group:
     """``show``'s full view: a header line, the request line, headers, and the body;
-    ``edit_note``: ``edited from #N`` (``WebhookView.edit_note``)."""
+    ``edit_note``: ``edited from #N`` (``WebhookView.edit_note``). The headers (and a form's
+    fields) in an aligned table, or, not ``aligned`` (for a pipe), as ``Name: value`` lines
+    that are never folded."""
     s = webhook.summary
     title = Text()
     title.append(f"#{s.id}", style="bold cyan")
@@ -349,20 +431,31 @@ def webhook_detail(
         title.append(one_line(imported_from), style="dim")
     if edit_note:
         title.append(f"  {edit_note}", style="yellow")
+    shown = redact_headers(webhook.decoded_headers())
     return Group(
         title,
         Text(),
         request_line(webhook),
-        headers_table(redact_headers(webhook.decoded_headers())),
+        headers_table(shown) if aligned else header_lines(shown),
         Text(),
-        body_view(webhook),
+        body_view(webhook, aligned),
     )
 
 
+TIMEOUT_HINT = "at a breakpoint? --timeout 0 waits for the answer"
+"""Beside a forwarding or replay attempt that timed out: an app stopped in a debugger answers
+late, and ``listen --timeout 0`` (``replay --timeout 0``) waits as long as it takes."""
+
+
 def attempt_line(
-    attempt: Attempt, state: str, retry_in: float | None = None, number: int = 1
+    attempt: Attempt,
+    state: str,
+    retry_in: float | None = None,
+    number: int = 1,
+    stale: StaleSignature | None = None,
 ) -> Text:
-    """One line for an attempt: webhook, target, status or error, latency, what happens next."""
+    """One line for an attempt: webhook, target, status or error, latency, what happens next;
+    and, refused for a signature too old (``stale``), the fix."""
     line = Text()
     line.append(short_time(attempt.started_at), style="dim")
     if attempt.webhook_id:  # 0: a test webhook from 'whrelay send', never stored
@@ -378,11 +471,15 @@ def attempt_line(
         if attempt.error_detail:
             detail = one_line(attempt.error_detail)
             line.append(f" ({detail[:77] + '…' if len(detail) > 80 else detail})", style="red")
+        if attempt.error == "timeout" and attempt.trigger != Trigger.SEND:
+            line.append(f"  {TIMEOUT_HINT}", style="yellow")
     line.append(f"  {attempt.duration_us / 1000:.1f} ms", style="dim")
     if attempt.trigger == "retry":
         line.append(f"  (retry {number - 1})", style="dim")
     elif attempt.trigger != "first":
         line.append(f"  ({attempt.trigger})", style="dim")
+    if attempt.edited:  # not what was received: say so beside the answer it got
+        line.append(f"  edited: {one_line(attempt.edited)}", style="yellow")
     line.append_text(signing_text(attempt))
     if retry_in is not None:
         line.append(f"  retry in {retry_in:.1f} s", style="yellow")
@@ -396,7 +493,30 @@ def attempt_line(
         line.append("  retry when the target is back", style="yellow")
     elif state in ("retried", "retry pending", "then replayed"):
         line.append(f"  {state}", style="yellow")
+    if stale is not None:
+        line.append_text(stale_text(attempt.webhook_id, stale))
     return line
+
+
+def stale_text(webhook_id: int, stale: StaleSignature) -> Text:
+    """``  stale signature: ... whrelay replay 7 --resign``: an attempt refused, most likely,
+    because the sender's signature was older than its scheme accepts."""
+    return Text(
+        f"  stale signature ({seconds_text(stale.age)} after arrival, {stale.scheme} allows"
+        f" {seconds_text(stale.tolerance)}): whrelay replay {webhook_id} --resign",
+        style="yellow",
+    )
+
+
+def seconds_text(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``3.5 h``, ``2.0 d``: a span, to a reader's precision."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def signing_text(attempt: Attempt, limit: int = 100) -> Text:
@@ -437,9 +557,16 @@ def deliveries_view(view: WebhookView) -> Group:
         parts.append(Text("Attempts", style="bold underline"))
     for shown in view.attempts:
         attempt = shown.attempt
-        parts.append(attempt_line(attempt, shown.outcome.value, number=shown.number))
+        parts.append(
+            attempt_line(attempt, shown.outcome.value, number=shown.number, stale=shown.stale)
+        )
         if attempt.error_detail:
             parts.append(Text("    " + one_line(attempt.error_detail), style="dim"))
+        if attempt.response_headers:  # a redirect's Location, a Retry-After, the app's ids
+            answered = [(decode_header(k), decode_header(v)) for k, v in attempt.response_headers]
+            answer_head = header_lines(answered, indent="    ")
+            answer_head.stylize("dim")
+            parts.append(answer_head)
         if attempt.response_body:
             snippet = attempt.response_body[:300].decode("utf-8", "replace")
             more = " …" if len(attempt.response_body) > 300 or attempt.response_truncated else ""

@@ -14,7 +14,13 @@ import importlib
 from collections.abc import Iterable
 
 from whrelay.core.errors import UsageError
-from whrelay.core.models import REDACTED, redact_headers
+from whrelay.core.models import (
+    REDACTED,
+    Attempt,
+    StaleSignature,
+    WebhookSummary,
+    redact_headers,
+)
 from whrelay.signatures.base import (
     Check,
     Message,
@@ -78,6 +84,27 @@ def signature_tolerance(name: str) -> float | None:
     module = importlib.import_module(f"whrelay.signatures.{REGISTRY[key][0]}")
     value = getattr(module, "TOLERANCE", None)
     return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+STALE_STATUSES = frozenset({400, 401, 403})
+"""The answers an app's signature check gives a webhook it refuses (the official libraries'
+examples answer 400; frameworks 401 or 403)."""
+
+
+def stale_signature(summary: WebhookSummary, attempt: Attempt) -> StaleSignature | None:
+    """Whether ``attempt`` (of webhook ``summary``) was most likely refused because its
+    signature was too old: it was answered 400, 401 or 403, it went out with the sender's
+    own signature (not re-signed), and it was made longer after the webhook's arrival than
+    the tolerance of the webhook's scheme, one that signs a timestamp (Stripe's, Standard
+    Webhooks' and Svix's and Slack's 300 s, Linear's 60 s, Paddle's 5 s)."""
+    if attempt.status not in STALE_STATUSES or attempt.resigned:
+        return None
+    scheme = summary.scheme or summary.provider
+    tolerance = signature_tolerance(scheme) if scheme else None
+    if scheme is None or tolerance is None:
+        return None
+    age = (attempt.started_at - summary.received_at) / 1_000_000
+    return StaleSignature(scheme, age, tolerance) if age > tolerance else None
 
 
 def detect_scheme(headers: Iterable[tuple[str, str]]) -> str | None:

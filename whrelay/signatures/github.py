@@ -35,6 +35,7 @@ SHA1_HEADER = "X-Hub-Signature"
 IDENTIFICATION = Identification(
     headers=("x-github-event", "x-hub-signature-256"),
     event_headers=("x-github-event",),
+    subtype_fields=(("action",),),  # issues + opened: issues.opened
     id_headers=("x-github-delivery",),
 )
 EXAMPLE = Example(

@@ -38,6 +38,7 @@ IDENTIFICATION = Identification(
     headers=("x-gitlab-event", "x-gitlab-token"),
     event_headers=("x-gitlab-event",),
     event_fields=(("object_kind",),),  # system hooks send no X-Gitlab-Event
+    subtype_fields=(("object_attributes", "action"),),  # Issue Hook + open: Issue Hook.open
     id_headers=("x-gitlab-event-uuid", "x-gitlab-webhook-uuid"),
 )
 EXAMPLE = Example(

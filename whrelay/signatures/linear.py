@@ -86,6 +86,7 @@ def _checks_time(check: Check) -> bool:
 IDENTIFICATION = Identification(
     headers=("linear-signature",),
     event_headers=("linear-event",),
+    subtype_fields=(("action",),),  # Issue + create: Issue.create
     id_headers=("linear-delivery",),
 )
 EXAMPLE = Example(

@@ -44,6 +44,7 @@ def signature(secret: Secret, stamp: str, body: bytes) -> str:
 IDENTIFICATION = Identification(
     headers=("x-slack-signature",),
     event_fields=(("event", "type"), ("type",)),  # Events API: the inner event's type
+    subtype_fields=(("event", "subtype"),),  # message + bot_message: message.bot_message
     id_fields=(("event_id",),),
 )
 EXAMPLE = Example(

@@ -191,7 +191,13 @@ def _v8_provider_id(db: sqlite3.Connection) -> None:
     )
 
 
-def _v9_edits(db: sqlite3.Connection) -> None:
+def _v9_attempt_edits(db: sqlite3.Connection) -> None:
+    """What a replay changed of a webhook before sending it (another body, headers added or
+    replaced): ``show`` marks such an attempt, which did not send what was received."""
+    db.execute("ALTER TABLE attempts ADD COLUMN edited TEXT")  # NULL: sent as stored
+
+
+def _v10_edits(db: sqlite3.Connection) -> None:
     """Which webhook an edited copy was made from (the TUI's edit and re-send): the copy is a
     webhook of its own, the original stays as received. A copy whose original is pruned keeps
     its row, with no original (``NULL``): it was edited, from a webhook no longer stored."""
@@ -217,7 +223,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v6_history_order,
     _v7_imports,
     _v8_provider_id,
-    _v9_edits,
+    _v9_attempt_edits,
+    _v10_edits,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

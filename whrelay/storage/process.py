@@ -379,7 +379,10 @@ class _Inbox:
 
 def child_main(db_path: str, durability: Durability, expected: FileId | None = None) -> int:
     """Read jobs from stdin until end-of-file; commit them in batches; answer on stdout."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which drains us
+    # Ctrl-C, and a SIGTERM sent to the whole process group (by `timeout`, systemd, a process
+    # manager), reach the parent too, which drains us and closes our stdin: we end then.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     give_back_large_blocks()
     keeper = _Keeper(Path(db_path), durability, expected)
     inbox = _Inbox(0)

@@ -20,8 +20,16 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from whrelay.core.errors import NotFoundError
-from whrelay.core.models import Attempt, Delivery, Trigger, Webhook, WebhookSummary
+from whrelay.core.models import (
+    Attempt,
+    Delivery,
+    StaleSignature,
+    Trigger,
+    Webhook,
+    WebhookSummary,
+)
 from whrelay.core.retry import Decision, decide_on_attempt
+from whrelay.signatures import stale_signature
 from whrelay.storage.store import (
     _DELIVERY_COLUMNS,
     _SUMMARY_COLUMNS,
@@ -161,9 +169,16 @@ class AttemptView:
     number: int
     """Which attempt of its delivery it was (1 for the first; replays count apart, from 1)."""
     outcome: Outcome
+    stale: StaleSignature | None = None
+    """Refused, most likely, because its signature was too old (``stale_signature``)."""
 
     def to_json(self) -> dict[str, object]:
-        return {**self.attempt.to_json(), "number": self.number, "outcome": self.outcome.value}
+        return {
+            **self.attempt.to_json(),
+            "number": self.number,
+            "outcome": self.outcome.value,
+            "stale_signature": None if self.stale is None else self.stale.to_json(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +223,7 @@ def webhook_view(store: Store, webhook_id: int) -> WebhookView:
     return WebhookView(
         webhook,
         deliveries,
-        outcomes(deliveries, store.attempts(webhook_id)),
+        outcomes(deliveries, store.attempts(webhook_id), webhook.summary),
         str(origin[0][0]) if origin else None,
         edited=bool(edit),
         edited_from=int(edit[0][0]) if edit and edit[0][0] is not None else None,
@@ -242,10 +257,15 @@ def _is_replay(attempt: Attempt) -> bool:
     return attempt.trigger == Trigger.REPLAY
 
 
-def outcomes(deliveries: Sequence[Delivery], attempts: Sequence[Attempt]) -> list[AttemptView]:
+def outcomes(
+    deliveries: Sequence[Delivery],
+    attempts: Sequence[Attempt],
+    summary: WebhookSummary | None = None,
+) -> list[AttemptView]:
     """Each attempt (oldest first) with its number and its outcome. A delivery's own attempts
     (``first``, ``retry``) are numbered together; replays, proxied and test sends are never
-    retried, so theirs is ``delivered`` or ``failed``."""
+    retried, so theirs is ``delivered`` or ``failed``. With the webhook's ``summary``, each
+    says whether it was most likely refused for a signature too old."""
     pending = {d.id for d in deliveries if d.state == "pending"}
     delivered = {d.id for d in deliveries if d.state == "delivered"}
     cancelled = {d.id for d in deliveries if d.state == "cancelled"}
@@ -274,7 +294,8 @@ def outcomes(deliveries: Sequence[Delivery], attempts: Sequence[Attempt]) -> lis
             outcome = Outcome.CANCELLED
         else:
             outcome = given_up(attempt)
-        views.append(AttemptView(attempt, number, outcome))
+        stale = None if summary is None else stale_signature(summary, attempt)
+        views.append(AttemptView(attempt, number, outcome, stale))
     return views
 
 
@@ -351,6 +372,64 @@ def deliveries_of(store: Store, webhook_ids: Sequence[int]) -> dict[int, list[De
     for deliveries in found.values():
         deliveries.sort(key=lambda delivery: delivery.id)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where a webhook's deliveries stand, in one word and the last answer: what ``list``'s
+    DELIVERY column shows."""
+
+    state: str | None
+    """The state of the delivery that decides it: ``failed`` when one failed, else
+    ``pending`` when one is still to go, else any other state a delivery can be in, else
+    ``delivered``; ``None``: never forwarded."""
+    answer: str | None = None
+    """That delivery's last answer: the status code, or the error when the last attempt got
+    none (``refused``, ``timeout``)."""
+    targets: int = 0
+
+    def __str__(self) -> str:
+        if self.state is None:
+            return "-"
+        return f"{self.state} {self.answer}" if self.answer else self.state
+
+    def to_json(self) -> dict[str, object]:
+        return {"delivery_state": self.state, "delivery_answer": self.answer}
+
+
+_FIRST_SAID = ("failed", "pending")
+_LAST_SAID = "delivered"
+
+
+def standing(deliveries: Sequence[Delivery]) -> Standing:
+    """Where ``deliveries`` (one webhook's) stand: the states that need attention first,
+    ``delivered`` last, and a state this whrelay does not name (one a later version adds) in
+    between, as it is."""
+    if not deliveries:
+        return Standing(None)
+
+    def rank(delivery: Delivery) -> tuple[int, int]:
+        state = str(delivery.state)
+        order = (
+            _FIRST_SAID.index(state)
+            if state in _FIRST_SAID
+            else len(_FIRST_SAID) + (state == _LAST_SAID)
+        )
+        return order, -delivery.updated_at
+
+    deciding = min(deliveries, key=rank)
+    answer = deciding.last_error or (
+        str(deciding.last_status) if deciding.last_status is not None else None
+    )
+    return Standing(str(deciding.state), answer, len(deliveries))
+
+
+def standings(store: Store, webhook_ids: Sequence[int]) -> dict[int, Standing]:
+    """The ``standing`` of each of ``webhook_ids`` (a page's)."""
+    return {
+        webhook_id: standing(found)
+        for webhook_id, found in deliveries_of(store, webhook_ids).items()
+    }
 
 
 def pending_by_target(store: Store) -> dict[str, int]:

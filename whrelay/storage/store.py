@@ -68,7 +68,7 @@ _DELIVERY_COLUMNS = (
 _ATTEMPT_COLUMNS = (
     "webhook_id, delivery, trigger, url, request_headers, started_at, duration_us, status,"
     " response_headers, response_body, response_truncated, error, error_detail, id, resigned,"
-    " resign_note"
+    " resign_note, edited"
 )
 _SUMMARY_COLUMNS = (
     "webhooks.id, received_at, method, path, query, provider, event_type, provider_id, size,"
@@ -705,7 +705,7 @@ def _attempt(row: Sequence[Any]) -> Attempt:
     values[8] = unpack_headers(values[8])
     values[10] = bool(values[10])
     values[14] = None if values[14] is None else bool(values[14])
-    return Attempt(*values)
+    return Attempt(*values)  # edited (16) as stored
 
 
 def _summary(row: Sequence[Any]) -> WebhookSummary:
@@ -900,8 +900,8 @@ def insert_attempt(db: sqlite3.Connection, attempt: Attempt) -> Attempt:
     cursor = db.execute(
         "INSERT INTO attempts (webhook_id, delivery, trigger, url, request_headers, started_at,"
         " duration_us, status, response_headers, response_body, response_truncated, error,"
-        " error_detail, resigned, resign_note)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " error_detail, resigned, resign_note, edited)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             attempt.webhook_id,
             attempt.delivery,
@@ -918,6 +918,7 @@ def insert_attempt(db: sqlite3.Connection, attempt: Attempt) -> Attempt:
             attempt.error_detail,
             None if attempt.resigned is None else int(attempt.resigned),
             attempt.resign_note,
+            attempt.edited,
         ),
     )
     assert cursor.lastrowid is not None
