@@ -25,9 +25,10 @@ class Terminal:
         self.tmux = [TMUX, "-u", "-S", str(folder / "tmux.sock")]  # -u: UTF-8, whatever the locale
         self.exit_file = folder / "exit-status"
 
-    def start(self, *args: str) -> None:
+    def start(self, *args: str, env: dict[str, str] | None = None) -> None:
         # The suite's COLUMNS=200 would size the app past the terminal: a terminal's own size.
-        run = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", *whrelay_cmd(*args)])
+        given = [f"{name}={value}" for name, value in (env or {}).items()]
+        run = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", *given, *whrelay_cmd(*args)])
         command = f"{run}; echo $? > {shlex.quote(str(self.exit_file))}"
         subprocess.run(
             [*self.tmux, "new-session", "-d", "-x", "120", "-y", "40", "-s", "t", command],
@@ -44,6 +45,10 @@ class Terminal:
             timeout=30,
         )
         return result.stdout.decode(errors="replace")
+
+    def tmux_command(self, *args: str) -> str:
+        result = subprocess.run([*self.tmux, *args], capture_output=True, check=True, timeout=30)
+        return result.stdout.decode()
 
     def keys(self, *keys: str) -> None:
         subprocess.run([*self.tmux, "send-keys", "-t", "t", *keys], check=True, timeout=30)
@@ -92,6 +97,40 @@ def test_whrelay_tui_in_a_real_terminal_shows_the_history_and_quits_on_q(
     wait_until(lambda: terminal.showing("2 matches in the whole history"), "the search")
     terminal.keys("Escape")
     wait_until(lambda: terminal.showing("● following"), "the whole history again")
+    terminal.keys("q")
+    assert terminal.exit_status() == 0
+
+
+@pytest.mark.slow
+def test_c_copies_through_the_terminal_and_ctrl_e_edits_the_body_in_the_editor(
+    seeded_tui: SeededTui, terminal: Terminal, tmp_path: Path
+) -> None:
+    """In a real terminal: ``c`` writes OSC 52, which tmux (``set-clipboard on``) keeps as its
+    buffer: the curl command ``export`` writes; ``ctrl+e`` in the edit screen hands the body
+    to ``$EDITOR`` (here a script that changes it) with the app suspended, and reads it back."""
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/4200/7777/' \"$1\"\n")
+    editor.chmod(0o755)
+    terminal.start("tui", "--db", str(seeded_tui.db), env={"EDITOR": str(editor), "VISUAL": ""})
+    terminal.tmux_command("set-option", "-g", "set-clipboard", "on")
+    wait_until(lambda: terminal.showing("1 of 10 webhooks"), "the first screen", 60)
+    terminal.keys("jjjjjjjj")  # #2, the Stripe webhook
+    wait_until(lambda: terminal.showing("9 of 10 webhooks"), "the cursor on #2")
+    terminal.keys("c")
+    wait_until(lambda: terminal.showing("copied to the clipboard"), "the notification")
+    exported = run_whrelay(
+        "export", str(seeded_tui.stripe), "--format", "curl", "--db", str(seeded_tui.db)
+    )
+    buffer = wait_until(lambda: terminal.tmux_command("show-buffer") or None, "the buffer")
+    assert buffer == exported.stdout.decode()
+    terminal.keys("e")
+    wait_until(lambda: terminal.showing("Edit #2 and send it again"), "the edit screen")
+    terminal.keys("C-e")
+    screen = wait_until(lambda: terminal.showing("7777"), "the body back from the editor")
+    assert "4200" not in screen
+    assert "the body as" in screen
+    terminal.keys("Escape")
+    wait_until(lambda: terminal.showing("q quit"), "the list again")
     terminal.keys("q")
     assert terminal.exit_status() == 0
 

@@ -171,7 +171,9 @@ def show(
         console.print(body_view(webhook, aligned=console.is_terminal))
     else:
         console = unfolded(stdout())
-        console.print(webhook_detail(webhook, view.imported_from, aligned=console.is_terminal))
+        console.print(
+            webhook_detail(webhook, view.imported_from, view.edit_note, aligned=console.is_terminal)
+        )
         if view.deliveries or view.attempts:
             console.print()
             console.print(deliveries_view(view))

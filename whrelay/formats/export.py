@@ -61,6 +61,7 @@ def json_record(view: WebhookView) -> dict[str, object]:
     record["deliveries"] = [d.to_json() for d in view.deliveries]
     record["attempts"] = [a.to_json() for a in view.attempts]
     record["imported_from"] = view.imported_from
+    record["edited_from"] = view.edited_from
     return record
 
 

@@ -16,7 +16,7 @@ import dataclasses
 import socket
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -153,9 +153,14 @@ class Resigner:
     keys_for: Callable[[Webhook], SigningKeys]
     unverified: bool = False
     clock: Callable[[], float] = time.time
+    originals: Mapping[int, Webhook] = field(default_factory=dict)
+    """Edited copies, by id, and the webhook each was edited from (the TUI's edit and
+    re-send): a copy's body was changed on purpose by the user, so the signature judged is
+    its original's, and the copy is signed afresh only when that one verifies."""
 
     def decide(self, webhook: Webhook) -> ResignDecision:
-        return decide_resign(webhook, self.keys_for(webhook), unverified=self.unverified)
+        judged = self.originals.get(webhook.id, webhook)
+        return decide_resign(judged, self.keys_for(judged), unverified=self.unverified)
 
     def __call__(self, webhook: Webhook, outgoing: Outgoing) -> Outgoing:
         """``outgoing`` signed afresh, or as it was (the sender's own signature untouched) with

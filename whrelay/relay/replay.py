@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -34,6 +34,7 @@ from whrelay.signatures.verification import (
     signing_problem,
 )
 from whrelay.storage import Store, WebhookFilter
+from whrelay.storage.read import first_originals
 from whrelay.storage.store import insert_attempt, update_delivery
 
 
@@ -61,10 +62,12 @@ class Resign:
         if self.scheme is not None:
             refuse_unusable(get_scheme(self.scheme), self.secrets)
 
-    def resigner(self) -> Resigner:
+    def resigner(self, originals: Mapping[int, Webhook] | None = None) -> Resigner:
+        """``originals``: edited copies and the webhook each was made from, whose signature
+        decides (see ``Resigner.originals``)."""
         scheme = get_scheme(self.scheme).name if self.scheme else None
         keys = SigningKeys(scheme, tuple(secret.value for secret in self.secrets))
-        return Resigner(lambda webhook: keys, unverified=self.unverified)
+        return Resigner(lambda webhook: keys, self.unverified, originals=originals or {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +208,11 @@ def plan(store: Store, request: ReplayRequest) -> ReplayPlan:
         check_target(target, request.allow_remote)
     resigner = None
     if request.resign is not None:
-        resigner = request.resign.resigner()
+        # An edited copy (the TUI's edit and re-send) is judged by the webhook it was made
+        # from: the user changed it on purpose; what must be authentic is what was received.
+        copies = first_originals(store, list(dict.fromkeys(i.webhook.id for i in items)))
+        originals = {copy: store.get_webhook(original) for copy, original in copies.items()}
+        resigner = request.resign.resigner(originals)
         decisions: dict[int, ResignDecision] = {}
         for item in items:
             if item.webhook.id not in decisions:

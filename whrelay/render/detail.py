@@ -38,8 +38,9 @@ MAX_RESPONSE = 16 * 1024
 """Bytes of a target's answer shown per attempt (the whole one is in ``show --json``)."""
 
 
-def title_line(webhook: Webhook, now_us: int) -> Text:
-    """``#42  2026-09-21 10:00:00 UTC (3 min ago)  stripe/invoice.paid  1.2 KiB  ✓ valid``."""
+def title_line(webhook: Webhook, now_us: int, edit_note: str | None = None) -> Text:
+    """``#42  2026-09-21 10:00:00 UTC (3 min ago)  stripe/invoice.paid  1.2 KiB  ✓ valid``,
+    then ``edited from #N`` for an edited copy."""
     s = webhook.summary
     line = Text()
     line.append(f"#{s.id}", style="bold cyan")
@@ -50,6 +51,8 @@ def title_line(webhook: Webhook, now_us: int) -> Text:
     line.append(f"  {human_size(s.size)}", style="dim")
     line.append(f"  from {one_line(webhook.remote_addr or '?')}", style="dim")
     line.append_text(verdict_text(s, leading="  "))
+    if edit_note:
+        line.append(f"  {edit_note}", style="yellow")
     return line
 
 

@@ -197,6 +197,23 @@ def _v9_attempt_edits(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE attempts ADD COLUMN edited TEXT")  # NULL: sent as stored
 
 
+def _v10_edits(db: sqlite3.Connection) -> None:
+    """Which webhook an edited copy was made from (the TUI's edit and re-send): the copy is a
+    webhook of its own, the original stays as received. A copy whose original is pruned keeps
+    its row, with no original (``NULL``): it was edited, from a webhook no longer stored."""
+    db.execute(
+        """
+        CREATE TABLE edits (
+            webhook_id  INTEGER PRIMARY KEY REFERENCES webhooks (id) ON DELETE CASCADE,
+            original_id INTEGER REFERENCES webhooks (id) ON DELETE SET NULL,
+            edited_at   INTEGER NOT NULL   -- UTC microseconds
+        )
+        """
+    )
+    # Deleting a webhook looks here for the copies made from it.
+    db.execute("CREATE INDEX edits_original ON edits (original_id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_webhooks,
     _v2_deliveries,
@@ -207,6 +224,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v7_imports,
     _v8_provider_id,
     _v9_attempt_edits,
+    _v10_edits,
 )
 """Version N is ``MIGRATIONS[N - 1]``."""
 

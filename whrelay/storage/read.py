@@ -191,6 +191,20 @@ class WebhookView:
     imported_from: str | None = None
     """Where ``whrelay import`` read it from (a file and a line or entry); ``None`` for a
     webhook ``listen`` received."""
+    edited: bool = False
+    """An edited copy of another webhook (the TUI's edit and re-send), never received."""
+    edited_from: int | None = None
+    """The webhook it was edited from; ``None`` when that one has been pruned since (or when
+    it is no copy: see ``edited``)."""
+
+    @property
+    def edit_note(self) -> str | None:
+        """``edited from #2`` (``show``'s and the TUI's words), or ``None`` for no copy."""
+        if not self.edited:
+            return None
+        if self.edited_from is None:
+            return "edited from a webhook since pruned"
+        return f"edited from #{self.edited_from}"
 
     def replays(self, delivery: int) -> int:
         """How many replays were made of ``delivery``."""
@@ -205,12 +219,38 @@ def webhook_view(store: Store, webhook_id: int) -> WebhookView:
     webhook = store.get_webhook(webhook_id)
     deliveries = store.deliveries(webhook_id)
     origin = _all(store, "SELECT origin FROM imports WHERE webhook_id = ?", [webhook_id])
+    edit = _all(store, "SELECT original_id FROM edits WHERE webhook_id = ?", [webhook_id])
     return WebhookView(
         webhook,
         deliveries,
         outcomes(deliveries, store.attempts(webhook_id), webhook.summary),
         str(origin[0][0]) if origin else None,
+        edited=bool(edit),
+        edited_from=int(edit[0][0]) if edit and edit[0][0] is not None else None,
     )
+
+
+def first_originals(store: Store, webhook_ids: Sequence[int]) -> dict[int, int]:
+    """For each of ``webhook_ids`` that is an edited copy, the webhook it comes from in the
+    end: the original of its original, and so on, up to one that is not a copy (a copy of a
+    copy goes back to what was received). A copy whose chain ends at a pruned webhook is left
+    out. What re-signing an edited copy judges (``relay.replay``)."""
+    found: dict[int, int] = {}
+    for webhook_id in webhook_ids:
+        current, seen = webhook_id, {webhook_id}
+        while True:
+            rows = _all(store, "SELECT original_id FROM edits WHERE webhook_id = ?", [current])
+            if not rows:
+                break
+            original = rows[0][0]
+            if original is None or int(original) in seen:  # pruned (or, defensively, a loop)
+                current = webhook_id
+                break
+            current = int(original)
+            seen.add(current)
+        if current != webhook_id:
+            found[webhook_id] = current
+    return found
 
 
 def _is_replay(attempt: Attempt) -> bool:
@@ -416,14 +456,22 @@ def find_webhook(store: Store, ref: str) -> Found:
     """The webhook ``ref`` names: all digits is whrelay's own id (not checked here: reading
     it says whether it exists), anything else a provider id, looked up through its index
     (``NotFoundError`` when no webhook has it). When several have it, the newest is meant
-    and the others are named."""
+    and the others are named. Edited copies (the TUI's edit and re-send) keep their
+    original's provider id but were never sent by the sender: the id names the webhooks
+    received, and a copy only when no webhook received has it any more."""
     if ref.isdigit() and ref.isascii():
         return Found(int(ref))
-    rows = _all(store, "SELECT id FROM webhooks WHERE provider_id = ? ORDER BY id DESC", [ref])
+    rows = _all(
+        store,
+        "SELECT id, EXISTS (SELECT 1 FROM edits WHERE edits.webhook_id = webhooks.id)"
+        " FROM webhooks WHERE provider_id = ? ORDER BY id DESC",
+        [ref],
+    )
     if not rows:
         raise NotFoundError(
             f"no webhook with id or provider id {ref!r}",
             hint="'whrelay list' shows the stored ids; provider ids are matched exactly",
         )
-    ids = [int(row[0]) for row in rows]
+    received = [int(row[0]) for row in rows if not row[1]]
+    ids = received or [int(row[0]) for row in rows]
     return Found(ids[0], tuple(ids[1:]))

@@ -12,13 +12,13 @@ The functions that read take a ``Store`` and block: call them off the event loop
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from whrelay.core.errors import UsageError
-from whrelay.core.models import Delivery, Webhook, WebhookSummary
+from whrelay.core.models import Capture, Delivery, Webhook, WebhookSummary
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage import read as history
 from whrelay.storage.read import Direction, Position, WebhookView
@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from whrelay.core.config import ListenSettings
     from whrelay.core.models import Attempt
     from whrelay.core.targets import Target
+    from whrelay.formats.edit import EditableRequest
     from whrelay.signatures.base import Verification as Verification
     from whrelay.signatures.verification import SigningKeys
+    from whrelay.views.compare import Comparison
 
 __all__ = [
     "Direction",
@@ -354,3 +356,346 @@ def verify_again(webhook: Webhook, secret: str, provider: str | None = None) -> 
     given = (v.GivenSecret(secret, "the secret typed in"),)
     v.check_verify_secrets(scheme, given, detected)
     return v.verify_message(scheme, message, [secret], webhook.summary.received_at / 1_000_000)
+
+
+# --- copying: the clipboard -----------------------------------------------------------------------
+
+COPY_FORMATS: tuple[tuple[str, str], ...] = (
+    ("curl", "a curl command (as export --format curl)"),
+    ("httpie", "an HTTPie command (as export --format httpie)"),
+    ("http", "the raw HTTP request (as export --format http)"),
+    ("json", "whrelay's JSON record (as show --json)"),
+    ("body", "the body alone"),
+)
+"""What ``c`` (curl) and ``C`` (any of them) copy, and how the menu names each."""
+MAX_CLIPBOARD = 1024 * 1024
+"""Characters copied at the most: a terminal takes a larger OSC 52 sequence badly, if at all."""
+
+
+def copy_text(store: Store, webhook_id: int, what: str) -> str:
+    """Webhook ``webhook_id`` as text for the clipboard, by the builder ``export`` uses for
+    ``what``. ``UsageError`` for what cannot be text (a body that is not UTF-8, raw HTTP with
+    such bytes) or is too large for a terminal's clipboard: ``E`` writes it to a file."""
+    from whrelay.formats import export
+
+    view = history.webhook_view(store, webhook_id)
+    webhook = view.webhook
+    if what == "curl":
+        text = export.curl_command(webhook)
+    elif what == "httpie":
+        text = export.httpie_command(webhook)
+    elif what == "json":
+        from whrelay.core.models import to_json
+
+        text = to_json(export.json_record(view))
+    else:
+        raw = export.http_message(webhook) if what == "http" else webhook.body or b""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            subject = "the body" if what == "body" else "the request"
+            raise UsageError(
+                f"{subject} of #{webhook_id} is not UTF-8 text, which the clipboard cannot hold",
+                hint="c copies it as a curl command (any byte as an escape); E writes it to a file",
+            ) from None
+    if len(text) > MAX_CLIPBOARD:
+        raise UsageError(
+            f"#{webhook_id} as {what} is {len(text):,} characters, too many for the terminal's "
+            "clipboard",
+            hint="E exports it to a file",
+        )
+    return text
+
+
+# --- exporting: a file ----------------------------------------------------------------------------
+
+EXPORT_SUFFIXES = {
+    "json": ".ndjson",
+    "curl": ".sh",
+    "httpie": ".sh",
+    "http": ".http",
+    "har": ".har",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSelection:
+    """What ``E`` writes: webhooks named (the selected one, the marked ones), or what a query
+    narrows the history to (the whole history when it is empty)."""
+
+    ids: tuple[int, ...] = ()
+    query: Query | None = None
+
+
+def export_count(store: Store, selection: ExportSelection) -> int:
+    if selection.query is None:
+        return len(selection.ids)
+    return history.count(store, selection.query.filter())
+
+
+def export_views(store: Store, selection: ExportSelection) -> Iterator[WebhookView]:
+    """The selected webhooks, named ones in the order given, a query's oldest first, a page at
+    a time (as ``whrelay export`` reads them)."""
+    if selection.query is None:
+        for webhook_id in selection.ids:
+            yield history.webhook_view(store, webhook_id)
+        return
+    where = selection.query.filter()
+    start = None
+    while found := history.page(store, where, start=start, direction="newer", limit=200):
+        for summary in reversed(found):
+            yield history.webhook_view(store, summary.id)
+        start = Position.of(found[0])
+
+
+def write_export(
+    store: Store,
+    selection: ExportSelection,
+    fmt: str,
+    path: Path,
+    progress: Callable[[int, int], None],
+    cancelled: Callable[[], bool] = lambda: False,
+) -> int:
+    """Write the selection to ``path`` in ``fmt`` (``export``'s builders), through a temporary
+    file moved into place once complete (a ``.sh`` made executable), calling
+    ``progress(done, total)`` as it goes; how many webhooks went in. ``UsageError`` when the
+    file cannot be written (nothing is left behind) or the selection is empty."""
+    from typing import cast
+
+    from whrelay.formats.export import Format, render
+
+    total = export_count(store, selection)
+    if total == 0:
+        raise UsageError("nothing to export: no webhook is selected")
+    done = 0
+
+    def counted() -> Iterator[WebhookView]:
+        nonlocal done
+        for view in export_views(store, selection):
+            if cancelled():
+                raise UsageError("the export was cancelled; no file was written")
+            yield view
+            done += 1
+            if done % 50 == 0 or done == total:
+                progress(done, total)
+
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("wb") as out:
+            for chunk in render(counted(), cast(Format, fmt)):
+                out.write(chunk)
+        if path.suffix == ".sh":
+            partial.chmod(0o755)
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    progress(done, total)
+    return done
+
+
+# --- comparing ------------------------------------------------------------------------------------
+
+
+def compare_webhooks(store: Store, left_id: int, right_id: int) -> Comparison:
+    """Webhook ``left_id`` against ``right_id`` (``views.compare``)."""
+    from whrelay.views.compare import compare, request_side
+
+    left, right = store.get_webhook(left_id), store.get_webhook(right_id)
+    return compare(request_side(left), request_side(right))
+
+
+def compare_answers(view: WebhookView, left_attempt: int, right_attempt: int) -> Comparison:
+    """What the app answered attempt ``left_attempt`` against ``right_attempt`` (attempt ids of
+    ``view``'s webhook)."""
+    from whrelay.views.compare import attempt_title, compare, response_side
+
+    shown = {a.attempt.id: a for a in view.attempts}
+    left, right = shown[left_attempt], shown[right_attempt]
+    return compare(
+        response_side(left.attempt, attempt_title(left.attempt, left.number)),
+        response_side(right.attempt, attempt_title(right.attempt, right.number)),
+        first="status",
+    )
+
+
+# --- editing and re-sending -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EditStart:
+    """What the edit screen opens with: the webhook, as text, and where it would go."""
+
+    view: WebhookView
+    text: EditableRequest
+    targets: tuple[str, ...]
+    """The original targets (those it has deliveries for), in order; empty: never forwarded."""
+
+
+def edit_start(store: Store, webhook_id: int) -> EditStart:
+    from whrelay.formats.edit import editable
+
+    view = history.webhook_view(store, webhook_id)
+    targets = tuple(dict.fromkeys(d.target for d in view.deliveries))
+    return EditStart(view, editable(view.webhook), targets)
+
+
+def body_problem(text: str) -> str | None:
+    """Why ``text`` (a body back from ``$EDITOR``) cannot be sent as typed, or ``None``."""
+    from whrelay.formats.edit import text_problem
+
+    return text_problem(text)
+
+
+@dataclass(frozen=True, slots=True)
+class EditDraft:
+    """The edit screen's fields as the user left them. ``body``: the body's bytes (the text
+    encoded, or the stored bytes when it was not offered as text)."""
+
+    method: str
+    target: str
+    headers: str
+    body: bytes | None
+    to: str = ""
+    """A target typed in; empty: the original targets."""
+    resign: Resign | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditReview:
+    """What sending an edit will do, shown before it is sent."""
+
+    original_id: int
+    capture: Capture
+    targets: tuple[Target, ...]
+    comparison: Comparison
+    broken_signature: str | None
+    """Without re-signing: the scheme whose signature, sent as it came, no longer matches."""
+    resign: Resign | None
+    resign_verified: bool = False
+    """Whether the original's signature verifies with the secret given (then the edit is
+    signed afresh); otherwise re-signing needs a second, explicit confirmation."""
+    resign_why: str = ""
+    """Why the original's signature does not verify."""
+    scheme: str | None = None
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.resign is not None and not self.resign_verified
+
+
+def review_edit(store: Store, original_id: int, draft: EditDraft) -> EditReview:
+    """Read the draft into a request, check where it goes and, with re-signing, whether the
+    original's signature verifies: what the review screen shows. ``UsageError`` for a draft
+    that is not HTTP, a target refused, nowhere to send, or a secret that cannot sign."""
+    from whrelay.formats.edit import as_webhook, broken_signature, read_edit, unchanged
+    from whrelay.signatures.verification import decide_resign, signing_problem
+    from whrelay.views.compare import compare, request_side
+
+    original = store.get_webhook(original_id)
+    capture = read_edit(original, draft.method, draft.target, draft.headers, draft.body)
+    if unchanged(original, capture):
+        raise UsageError(
+            f"nothing was changed in #{original_id}",
+            hint="r replays it as it is; edit the method, path, headers or body first",
+        )
+    if draft.to.strip():
+        targets: tuple[Target, ...] = (parse_forward_target(draft.to.strip()),)
+    else:
+        from whrelay.core.targets import parse_target
+
+        found = dict.fromkeys(d.target for d in store.deliveries(original_id))
+        if not found:
+            raise UsageError(
+                f"#{original_id} was never forwarded, so it has no target to send the edit to",
+                hint="type one under 'Send to', e.g. 3000",
+            )
+        targets = tuple(parse_target(target) for target in found)
+    edited = as_webhook(capture)
+    comparison = compare(
+        request_side(original), request_side(edited, "the edit (a new webhook once sent)")
+    )
+    review = EditReview(
+        original_id, capture, targets, comparison, broken_signature(original, capture), draft.resign
+    )
+    if draft.resign is None:
+        return review
+    keys = draft.resign.keys(original)
+    decision = decide_resign(original, keys)
+    if decision.scheme is None:
+        raise UsageError(
+            f"re-sign: {decision.why} in #{original_id}'s headers, so there is nothing to "
+            "sign it with",
+            hint="switch re-sign off to send it with its headers as they are",
+        )
+    usable = [s for s in keys.secrets if signing_problem(decision.scheme, s) is None]
+    if not usable:
+        problem = signing_problem(decision.scheme, keys.secrets[0]) if keys.secrets else None
+        raise UsageError(
+            f"re-sign: {draft.resign.label} cannot sign for {decision.scheme.name}",
+            hint=problem or "give the secret the sender signs with",
+        )
+    return replace(
+        review,
+        resign_verified=decision.resign,
+        resign_why=decision.why,
+        scheme=decision.scheme.name,
+        broken_signature=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EditResult:
+    """The edited copy stored, and each attempt made to send it."""
+
+    original_id: int
+    copy_id: int
+    attempts: list[Attempt]
+
+
+async def send_edited(
+    db: Path, review: EditReview, unverified: bool = False, timeout: float = REPLAY_TIMEOUT
+) -> EditResult:
+    """Store the reviewed edit as a new webhook linked to its original, then send it to the
+    review's targets through ``whrelay replay``'s function, re-signed when asked: signed
+    afresh when the original verifies, or (``unverified``: confirmed twice on screen) anyway.
+    The attempts are the copy's own: the original's deliveries stay as they were (an edited
+    request reaching the app says nothing of whether the original did)."""
+    from whrelay.core.config import VerifySettings
+    from whrelay.core.defaults import DEFAULT_RESPONSE_CAP
+    from whrelay.formats.edit import store_edited
+    from whrelay.relay import replay as core
+    from whrelay.relay.client import Sender
+    from whrelay.signatures.verification import GivenSecret
+
+    def store_and_plan() -> tuple[Store, int, list[core.ReplayPlan]]:
+        store = Store(db, create=False)
+        try:
+            resigning = None
+            secrets: tuple[str, ...] = ()
+            if review.resign is not None:
+                keys = review.resign.keys(store.get_webhook(review.original_id))
+                secrets = keys.secrets
+                given = tuple(GivenSecret(s, review.resign.label) for s in secrets)
+                resigning = core.Resign(given, keys.provider, unverified=unverified)
+            settings = VerifySettings(secrets=secrets)
+            copy = store_edited(store, review.original_id, review.capture, settings).id
+            plans = [
+                core.plan(store, core.ReplayRequest((copy,), to=target, resign=resigning))
+                for target in review.targets
+            ]
+        except BaseException:
+            store.close()
+            raise
+        return store, copy, plans
+
+    store, copy, plans = await asyncio.to_thread(store_and_plan)
+    try:
+        async with Sender(False, timeout, DEFAULT_RESPONSE_CAP) as sender:
+            attempts = [a for planned in plans async for a in core.run(planned, store, sender)]
+    finally:
+        await asyncio.to_thread(store.close)
+    return EditResult(review.original_id, copy, attempts)

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widget import Widget
@@ -17,10 +18,18 @@ from textual.widgets import Footer, Input, Static
 
 from whrelay.core.models import now_micros
 from whrelay.tui import adapter
-from whrelay.tui.commands import WhrelayCommands, bindings
+from whrelay.tui.commands import LIST_ACTIONS, WhrelayCommands, bindings
 from whrelay.tui.detail import DetailView
 from whrelay.tui.history import ColumnHeader, HistoryList, ListStatus
-from whrelay.tui.messages import ActionFailed, ReplayFinished
+from whrelay.tui.messages import (
+    ActionFailed,
+    Compared,
+    Copied,
+    EditOpened,
+    EditSent,
+    ExportFinished,
+    ReplayFinished,
+)
 from whrelay.tui.source import DataSource
 from whrelay.views.safetext import one_line
 
@@ -214,6 +223,10 @@ class WhrelayApp(App[None]):
     # --- search and filters -----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The list's actions act on the list's screen: over a dialog, the edit screen or a
+        # comparison, their keys are that screen's (a slash typed in a body is a slash).
+        if action in LIST_ACTIONS and self.screen is not self.screen_stack[0]:
+            return isinstance(self.screen, CommandPalette)
         # In a field, a slash is a slash (a secret may hold one).
         return not (action == "search" and isinstance(self.focused, Input))
 
@@ -328,6 +341,147 @@ class WhrelayApp(App[None]):
         prompt = ResignPrompt(webhook_id, listen, self.detail.secret_at_hand)
         self.push_screen(prompt, chosen)
 
+    # --- copy, export, mark, compare, edit ------------------------------------------------------
+
+    def action_copy(self, what: str = "curl") -> None:
+        """``c``: the selected webhook as a curl command, to the clipboard (OSC 52)."""
+        webhook_id = self._selected()
+        if webhook_id is not None:
+            self.source.copy(webhook_id, what, self)
+
+    def action_copy_as(self) -> None:
+        """``C``: a menu of what to copy it as."""
+        from whrelay.tui.transfer import CopyMenu
+
+        webhook_id = self._selected()
+        if webhook_id is None:
+            return
+
+        def chosen(what: str | None) -> None:
+            if what:
+                self.source.copy(webhook_id, what, self)
+
+        self.push_screen(CopyMenu(webhook_id), chosen)
+
+    def on_copied(self, message: Copied) -> None:
+        self.copy_to_clipboard(message.text)
+        self.notify(
+            f"#{message.webhook_id} copied as {message.what} ({len(message.text):,} characters)",
+            title="copied to the clipboard",
+            timeout=4,
+            markup=False,
+        )
+
+    def action_export(self) -> None:
+        """``E``: the selected, the marked or the listed webhooks, to a file."""
+        from whrelay.tui.transfer import ExportScreen
+
+        row = self.listing.current()
+
+        def done(finished: ExportFinished | None) -> None:
+            if finished is not None:
+                self.notify(
+                    f"{finished.count:,} webhook(s) written to {one_line(str(finished.path))}",
+                    title="exported",
+                    markup=False,
+                )
+
+        screen = ExportScreen(
+            self.source,
+            row.id if row is not None else None,
+            list(self.listing.marks),
+            self.listing.model.query,
+        )
+        self.push_screen(screen, done)
+
+    def action_mark(self) -> None:
+        """``m``: mark the selected webhook (or unmark it)."""
+        if self.listing.toggle_mark() is None:
+            self.notify("No webhook selected.", severity="warning")
+
+    def action_diff(self) -> None:
+        """``d``: the marked webhook against the selected one; on the Deliveries tab, what the
+        app answered two of the selected webhook's attempts."""
+        if self.detail.tabs.active == "deliveries":
+            self._diff_answers()
+            return
+        webhook_id = self._selected()
+        if webhook_id is None:
+            return
+        others = [marked for marked in self.listing.marks if marked != webhook_id]
+        if not others:
+            self.notify(
+                "Mark a webhook with m first, then select another and press d.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.source.compare(others[-1], webhook_id, self)
+
+    def _diff_answers(self) -> None:
+        from whrelay.tui.compare import CompareScreen
+
+        view = self.detail.view
+        row = self.listing.current()
+        if view is None or row is None or view.webhook.id != row.id:
+            self.notify("Its detail is still loading.", severity="warning")
+            return
+        if len(view.attempts) < 2:
+            self.notify(
+                f"#{view.webhook.id} has {len(view.attempts)} attempt(s): two are compared "
+                "(r replays it, to make another).",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.push_screen(CompareScreen(source=self.source, answers=view))
+
+    def on_compared(self, message: Compared) -> None:
+        from whrelay.tui.compare import CompareScreen
+
+        self.push_screen(CompareScreen(message.comparison))
+
+    def action_edit(self) -> None:
+        """``e``: the selected webhook in the edit screen."""
+        webhook_id = self._selected()
+        if webhook_id is not None:
+            self.source.open_edit(webhook_id, self)
+
+    def on_edit_opened(self, message: EditOpened) -> None:
+        from whrelay.tui.edit import EditScreen, SendOrder
+
+        listen = self.link.resign if self.link is not None else None
+
+        def send(order: SendOrder | None) -> None:
+            if order is not None:
+                review, unverified = order
+                self.notify(f"storing and sending the edit of #{review.original_id}…", timeout=2)
+                self.source.send_edited(review, unverified, self)
+
+        screen = EditScreen(message.start, self.source, listen, self.detail.secret_at_hand)
+        self.push_screen(screen, send)
+
+    def on_edit_sent(self, message: EditSent) -> None:
+        result = message.result
+        lines = [f"stored as #{result.copy_id}, edited from #{result.original_id}"]
+        for attempt in result.attempts:
+            outcome = str(attempt.status) if attempt.status is not None else attempt.error
+            line = f"→ {one_line(attempt.url)}  {outcome}"
+            if attempt.resigned:
+                line += "  re-signed"
+            elif attempt.resign_note:
+                line += f"  {one_line(attempt.resign_note)}"
+            lines.append(line)
+        ok = bool(result.attempts) and all(a.ok for a in result.attempts)
+        self.notify(
+            "\n".join(lines),
+            title="edit sent" if ok else "edit stored; sending failed",
+            severity="information" if ok else "warning",
+            timeout=8,
+            markup=False,
+        )
+        self.poll()
+
     def action_help(self) -> None:
         from whrelay.tui.screens import HelpScreen
 
@@ -351,7 +505,7 @@ def status_text(status: ListStatus, cursor: int) -> Text:
             text.append(" · g: back to the newest", style="dim")
         total = f"{status.total:,}" if status.counted else f"{status.total:,}+"
         text.append(f"   {min(cursor + 1, status.total):,} of {total} webhooks", style="")
-        return text
+        return _marked(text, status)
     text.append(one_line(status.query.describe()), style="bold")
     text.append(f"   {status.total:,} match" + ("" if status.total == 1 else "es"))
     if status.scanning:
@@ -365,4 +519,10 @@ def status_text(status: ListStatus, cursor: int) -> Text:
     if status.total:
         text.append(f" · {min(cursor + 1, status.total):,} of {status.total:,}", style="dim")
     text.append(" · Esc clears", style="dim")
+    return _marked(text, status)
+
+
+def _marked(text: Text, status: ListStatus) -> Text:
+    if status.marked:
+        text.append(f"   ✓ {status.marked:,} marked", style="bold yellow")
     return text

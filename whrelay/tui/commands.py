@@ -42,6 +42,30 @@ ACTIONS: tuple[Action, ...] = (
         "or one typed in (only if its signature verifies)",
     ),
     Action(
+        "e", "e", "edit", "edit",
+        "Edit the webhook (method, path, headers, body) and send it again, re-signed if you "
+        "like: stored as a new webhook, edited from the original",
+    ),
+    Action(
+        "c", "c", "copy('curl')", "copy",
+        "Copy the webhook as a curl command to the clipboard (as 'export --format curl')",
+    ),
+    Action(
+        "C", "C", "copy_as", "copy as",
+        "Copy it as HTTPie, raw HTTP, whrelay's JSON or the body alone", footer=False,
+    ),
+    Action(
+        "E", "E", "export", "export",
+        "Export the selected, the marked or the listed webhooks to a file in any format",
+        footer=False,
+    ),
+    Action("m", "m", "mark", "mark", "Mark or unmark the webhook (for d and E)", footer=False),
+    Action(
+        "d", "d", "diff", "diff",
+        "Compare the marked webhook with the selected one; on the Deliveries tab, what the "
+        "app answered two attempts",
+    ),
+    Action(
         "slash", "/", "search", "search",
         "Search the path, the query and the body text; Esc stops a search", priority=True,
     ),
@@ -59,6 +83,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("question_mark", "?", "help", "help", "Show every key"),
     Action("q", "q", "quit", "quit", "Quit (with 'listen --tui', stop listening as Ctrl-C does)"),
 )  # fmt: skip
+
+LIST_ACTIONS = frozenset(a.action.partition("(")[0] for a in ACTIONS) - {"quit", "help"}
+"""The actions on the list's screen: not run over a dialog or another screen."""
 
 NAVIGATION: tuple[tuple[str, str], ...] = (
     ("j / ↓, k / ↑", "Move down and up the list"),

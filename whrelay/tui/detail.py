@@ -197,7 +197,7 @@ class DetailView(Vertical):
         if view is None:
             return
         webhook = view.webhook
-        self.title.update(title_line(webhook, self.clock()))
+        self.title.update(title_line(webhook, self.clock(), view.edit_note))
         self.signature.arrival.update(arrival_verdict(webhook))
         self._lay_out(self.request_lines, lambda: self._request(view), keep_scroll)
         self._lay_out(self.deliveries_lines, lambda: deliveries_view(view), keep_scroll)

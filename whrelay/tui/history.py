@@ -101,13 +101,20 @@ def delivery_cell(row: Row) -> tuple[str, Style | None]:
     return (f"{row.state} {row.status}" if row.status is not None else row.state), style
 
 
-def cells(row: Row) -> dict[str, tuple[str, Style | None]]:
-    """What each column shows for ``row``, made inert."""
+MARKED = Style(color="yellow", bold=True, reverse=True)
+
+
+def cells(row: Row, marked: bool = False) -> dict[str, tuple[str, Style | None]]:
+    """What each column shows for ``row``, made inert; a marked row's id has a ``✓`` (when it
+    fits) and stands out."""
     from whrelay.render.webhooks import human_size, kind  # after the first screen
 
     s = row.summary
+    shown = str(s.id)
+    if marked and len(shown) <= FIXED["id"].width - 2:
+        shown = f"✓ {shown}"
     return {
-        "id": (str(s.id), CYAN),
+        "id": (shown, MARKED if marked else CYAN),
         "time": (format_time(s.received_at)[5:19].replace("T", " "), DIM),
         "method": (one_line(s.method), None),
         "path": (one_line(s.target), None),
@@ -208,7 +215,10 @@ class HistoryList(ScrollView, can_focus=True):
         self.new_above = 0
         """Webhooks that arrived above while following was paused."""
         self.opened = False
-        self._strips: LRUCache[tuple[int, int, bool, Row], Strip] = LRUCache(256)
+        self._strips: LRUCache[tuple[int, int, bool, bool, Row], Strip] = LRUCache(256)
+        self.marks: dict[int, None] = {}
+        """The webhooks marked (``m``), in the order marked: ``d`` compares the last one with
+        the selected one, ``E`` exports them."""
         self._check_scheduled = False
         self._highlighted: int | None = None
 
@@ -234,6 +244,7 @@ class HistoryList(ScrollView, can_focus=True):
             scan_done=m.scan_done,
             looked=m.looked,
             opened=self.opened,
+            marked=len(self.marks),
         )
 
     def _status_changed(self) -> None:
@@ -431,13 +442,14 @@ class HistoryList(ScrollView, can_focus=True):
             style = self.get_component_rich_style("history-list--placeholder")
             return Strip([Segment(fit("      ·", width), base + style)], width)
         selected = index == self.cursor
-        key = (index, width, selected, row)
+        marked = row.id in self.marks
+        key = (index, width, selected, marked, row)
         strip = self._strips.get(key)
         if strip is None:
             style = base
             if selected:
                 style = base + self.get_component_rich_style("history-list--cursor")
-            strip = Strip(line_segments(cells(row), width, style), width)
+            strip = Strip(line_segments(cells(row, marked), width, style), width)
             self._strips[key] = strip
         return strip
 
@@ -495,6 +507,20 @@ class HistoryList(ScrollView, can_focus=True):
         """``G``: the oldest webhook (narrowed: the last match found so far)."""
         self.move_to(self.virtual_size.height - 1)
 
+    def toggle_mark(self) -> bool | None:
+        """``m``: mark the selected webhook, or unmark it; whether it is marked now (``None``:
+        none is selected)."""
+        row = self.current()
+        if row is None:
+            return None
+        if row.id in self.marks:
+            del self.marks[row.id]
+        else:
+            self.marks[row.id] = None
+        self.refresh_line(self.cursor)
+        self._status_changed()
+        return row.id in self.marks
+
     def on_click(self, event: events.Click) -> None:
         self.move_to(round(self.scroll_y) + event.y)
 
@@ -510,3 +536,4 @@ class ListStatus:
     scan_done: bool
     looked: int
     opened: bool
+    marked: int = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -13,7 +14,8 @@ from whrelay.tui.adapter import Position, ReplayResult, Row, WebhookView
 from whrelay.tui.model import Fetch
 
 if TYPE_CHECKING:
-    from whrelay.tui.adapter import Verification
+    from whrelay.tui.adapter import EditResult, EditReview, EditStart, Verification
+    from whrelay.views.compare import Comparison
 
 
 class HistoryOpened(Message):
@@ -143,4 +145,62 @@ class VerifyFinished(Message):
     def __init__(self, webhook_id: int, result: Verification) -> None:
         super().__init__()
         self.webhook_id = webhook_id
+        self.result = result
+
+
+class Copied(Message):
+    """A webhook as text for the clipboard (``c``, ``C``)."""
+
+    def __init__(self, webhook_id: int, what: str, text: str) -> None:
+        super().__init__()
+        self.webhook_id = webhook_id
+        self.what = what
+        self.text = text
+
+
+class ExportProgressed(Message):
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__()
+        self.done = done
+        self.total = total
+
+
+class ExportFinished(Message):
+    """``count`` webhooks were written to ``path``."""
+
+    def __init__(self, count: int, path: Path) -> None:
+        super().__init__()
+        self.count = count
+        self.path = path
+
+
+class Compared(Message):
+    """A comparison is ready to show (``d``)."""
+
+    def __init__(self, comparison: Comparison) -> None:
+        super().__init__()
+        self.comparison = comparison
+
+
+class EditOpened(Message):
+    """The selected webhook, as text to edit (``e``)."""
+
+    def __init__(self, start: EditStart) -> None:
+        super().__init__()
+        self.start = start
+
+
+class EditReviewed(Message):
+    """What sending an edit will do, before it is sent."""
+
+    def __init__(self, review: EditReview) -> None:
+        super().__init__()
+        self.review = review
+
+
+class EditSent(Message):
+    """An edit stored as a new webhook, and sent."""
+
+    def __init__(self, result: EditResult) -> None:
+        super().__init__()
         self.result = result

@@ -137,19 +137,32 @@ class ResignPrompt(ModalScreen[Resign | None]):
         env = self.query_one("#env", Input).value.strip()
         note = self.query_one("#resign-note", Static)
         try:
-            if env:
-                self.dismiss(adapter.resign_with(adapter.secret_from_env(env)))
-            elif secret:
-                self.dismiss(adapter.resign_with(adapter.Secret(secret, "the secret typed in")))
-            elif self.listen is not None:
-                self.dismiss(self.listen)
-            elif self.verified is not None:
-                label = "the secret verified in the Signature tab"
-                self.dismiss(adapter.resign_with(adapter.Secret(self.verified, label)))
-            else:
-                note.update(Text("Type a secret or name a variable first.", style="yellow"))
+            chosen = choose_resign(secret, env, self.listen, self.verified)
         except WhrelayError as error:
             note.update(error_text(error))
+            return
+        if chosen is None:
+            note.update(Text("Type a secret or name a variable first.", style="yellow"))
+        else:
+            self.dismiss(chosen)
+
+
+def choose_resign(
+    secret: str, env: str, listen: Resign | None, verified: str | None
+) -> Resign | None:
+    """The secret to re-sign with: a variable named, else one typed in, else the running
+    listen's, else the one that verified in the Signature tab; ``None``: none at hand.
+    ``WhrelayError`` for a variable that is not set."""
+    if env:
+        return adapter.resign_with(adapter.secret_from_env(env))
+    if secret:
+        return adapter.resign_with(adapter.Secret(secret, "the secret typed in"))
+    if listen is not None:
+        return listen
+    if verified is not None:
+        label = "the secret verified in the Signature tab"
+        return adapter.resign_with(adapter.Secret(verified, label))
+    return None
 
 
 ANY = "any"

@@ -24,7 +24,14 @@ from whrelay.core.models import now_micros
 from whrelay.tui import adapter
 from whrelay.tui.messages import (
     ActionFailed,
+    Compared,
+    Copied,
     DeliveriesChanged,
+    EditOpened,
+    EditReviewed,
+    EditSent,
+    ExportFinished,
+    ExportProgressed,
     Failure,
     HistoryCounted,
     HistoryOpened,
@@ -43,7 +50,16 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from whrelay.core.models import Webhook, WebhookSummary
-    from whrelay.tui.adapter import Position, Query, Resign, Store
+    from whrelay.tui.adapter import (
+        EditDraft,
+        EditReview,
+        ExportSelection,
+        Position,
+        Query,
+        Resign,
+        Store,
+        WebhookView,
+    )
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -362,6 +378,89 @@ class DataSource:
                 self.app.call_from_thread(done, None)
 
         self._run(work, "check-target", self.app, "check the target")
+
+    # --- copy, export, compare, edit -------------------------------------------------------------
+
+    def copy(self, webhook_id: int, what: str, reply_to: MessagePump) -> None:
+        """Webhook ``webhook_id`` as text for the clipboard (``adapter.copy_text``)."""
+
+        def work() -> None:
+            text = self.reader(adapter.copy_text, webhook_id, what)
+            reply_to.post_message(Copied(webhook_id, what, text))
+
+        self._run(work, "copy", reply_to, f"copy #{webhook_id}")
+
+    def export(
+        self, selection: ExportSelection, fmt: str, path: Path, reply_to: MessagePump
+    ) -> None:
+        """Write ``selection`` to ``path``, on a connection of its own (pages and searches go
+        on meanwhile), posting its progress; cancelling the worker stops it, leaving no file."""
+
+        def work() -> None:
+            worker = get_current_worker()
+            reader = Reader(self.path)
+
+            def progress(done: int, total: int) -> None:
+                reply_to.post_message(ExportProgressed(done, total))
+
+            try:
+                count = reader(
+                    adapter.write_export,
+                    selection,
+                    fmt,
+                    path,
+                    progress,
+                    lambda: worker.is_cancelled,
+                )
+            finally:
+                reader.close()
+            reply_to.post_message(ExportFinished(count, path))
+
+        self._run(work, "export", reply_to, "export")
+
+    def compare(self, left_id: int, right_id: int, reply_to: MessagePump) -> None:
+        def work() -> None:
+            comparison = self.reader(adapter.compare_webhooks, left_id, right_id)
+            reply_to.post_message(Compared(comparison))
+
+        self._run(work, "compare", reply_to, f"compare #{left_id} and #{right_id}")
+
+    def compare_answers(
+        self, view: WebhookView, left: int, right: int, reply_to: MessagePump
+    ) -> None:
+        def work() -> None:
+            reply_to.post_message(Compared(adapter.compare_answers(view, left, right)))
+
+        self._run(work, "compare", reply_to, "compare the answers")
+
+    def open_edit(self, webhook_id: int, reply_to: MessagePump) -> None:
+        def work() -> None:
+            reply_to.post_message(EditOpened(self.reader(adapter.edit_start, webhook_id)))
+
+        self._run(work, "edit", reply_to, f"edit #{webhook_id}")
+
+    def review_edit(self, original_id: int, draft: EditDraft, reply_to: MessagePump) -> None:
+        """Read the draft and check it (a target typed in is resolved: off the loop)."""
+
+        def work() -> None:
+            review = self.reader(adapter.review_edit, original_id, draft)
+            reply_to.post_message(EditReviewed(review))
+
+        self._run(work, "edit", reply_to, "review the edit")
+
+    def send_edited(self, review: EditReview, unverified: bool, reply_to: MessagePump) -> None:
+        """Store the edit and send it (an asyncio task: the forwarding client is asyncio)."""
+        what = f"send the edit of #{review.original_id}"
+
+        async def work() -> None:
+            try:
+                result = await adapter.send_edited(self.path, review, unverified)
+            except Exception as error:
+                reply_to.post_message(ActionFailed(Failure.of(what, error), review.original_id))
+            else:
+                reply_to.post_message(EditSent(result))
+
+        self.app.run_worker(work(), group="replay", exit_on_error=False)
 
 
 def _count_after(store: Store, after_id: int, until_id: int) -> int:

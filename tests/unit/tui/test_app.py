@@ -6,24 +6,31 @@ loopback target."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
 import pytest
+import stripe
 from textual.pilot import Pilot
-from textual.widgets import Input, Select
+from textual.widgets import Input, OptionList, RadioButton, RadioSet, Select, TextArea
 
-from tests.helpers.processes import start_listener
+from tests.helpers.processes import run_whrelay, start_listener
 from tests.helpers.rawhttp import request_bytes, send_raw
 from tests.helpers.targetserver import TargetServer
-from tests.helpers.tui import TUI_NOW, TUI_SECRET, SeededTui, screen_text, seed_tui
+from tests.helpers.tui import TUI_NOW, TUI_SECRET, TUI_T0, SeededTui, screen_text, seed_tui
 from tests.helpers.wait import pilot_until
+from whrelay.core.models import Capture
 from whrelay.signatures import Message, get_scheme
 from whrelay.signatures.base import Check
 from whrelay.storage import Store
 from whrelay.tui.app import WhrelayApp
+from whrelay.tui.compare import CompareScreen
 from whrelay.tui.detail import RenderedLines
+from whrelay.tui.edit import ConfirmUnverified, EditScreen, ReviewScreen
 from whrelay.tui.screens import FilterScreen, HelpScreen, ResignPrompt, TargetPrompt
+from whrelay.tui.transfer import CopyMenu, ExportScreen
 
 SIZE = (120, 40)
 
@@ -570,3 +577,433 @@ async def test_quitting_leaves_the_database_as_it_was(seeded_tui: SeededTui) -> 
 
 
 pytestmark = pytest.mark.slow
+
+# --- edit and re-send, copy, export, compare -----------------------------------------------------
+
+
+async def open_edit(pilot: Pilot[None], app: WhrelayApp, webhook_id: int) -> EditScreen:
+    await select(pilot, app, webhook_id)
+    await pilot.press("e")
+    screen = await pilot_until(
+        pilot, lambda: app.screen if isinstance(app.screen, EditScreen) else None, "the editor"
+    )
+    assert screen.original_id == webhook_id
+    return screen
+
+
+async def review(pilot: Pilot[None], app: WhrelayApp) -> ReviewScreen:
+    await pilot.press("ctrl+s")
+    screen = await pilot_until(
+        pilot, lambda: app.screen if isinstance(app.screen, ReviewScreen) else None, "the review"
+    )
+    await pilot_until(pilot, lambda: screen.laid_out, "the changes laid out")
+    return screen
+
+
+def row_line_marked(app: WhrelayApp, webhook_id: int) -> str:
+    return next(
+        line for line in screen_text(app).splitlines() if line.split()[:2] == ["✓", str(webhook_id)]
+    )
+
+
+async def test_edit_and_resend_stores_a_linked_copy_that_reaches_the_target_re_signed(
+    tmp_path: Path,
+) -> None:
+    """``e``: the body edited in the editor, re-signed with a typed secret; the review shows
+    the changed field; the edit is stored as a new webhook linked to its original (which
+    stays byte-exact) and reaches the original target with a signature Stripe's own library
+    accepts. Its attempt is its own: the original's deliveries are as they were."""
+    with TargetServer() as target:
+        seeded = seed_tui(tmp_path / "tui.db", target=target.url)
+        with Store(seeded.db, readonly=True) as store:
+            original = store.get_webhook(seeded.stripe)
+            deliveries_before = store.deliveries(seeded.stripe)
+        app = make_app(seeded.db)
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            editor = await open_edit(pilot, app, seeded.stripe)
+            body = editor.query_one("#edit-body", TextArea)
+            assert body.language == "json"  # highlighted
+            assert body.text == original.body.decode()  # type: ignore[union-attr]
+            body.load_text(body.text.replace("4200", "9900"))
+            await pilot.click("#edit-resign-on")
+            editor.query_one("#edit-secret", Input).focus()
+            await pilot.press(*TUI_SECRET)
+            assert TUI_SECRET not in screen_text(app)  # masked
+            shown = await review(pilot, app)
+            assert "Re-signed for stripe with a fresh timestamp" in screen_text(app)
+            changes = shown.shown_text()
+            assert changes.splitlines()[:2] == [
+                f"- #{seeded.stripe}  2026-09-21 14:15:22 UTC  stripe/invoice.paid",
+                "+ the edit (a new webhook once sent)  stripe/invoice.paid",
+            ]
+            assert '-       "amount": 4200' in changes
+            assert '+       "amount": 9900' in changes
+            assert "1 difference" in changes
+            await pilot.click("#review-send")
+            await pilot_until(pilot, lambda: target.requests, "the target to be sent to")
+            [done] = await pilot_until(
+                pilot,
+                lambda: [n for n in notifications(app, "information") if "stored as" in n],
+                "the notification",
+            )
+            assert f"stored as #{seeded.newest + 1}, edited from #{seeded.stripe}" in done
+        [sent] = target.requests
+        assert sent.path_qs == "/hooks/stripe"
+        assert sent.body == original.body.replace(b"4200", b"9900")  # type: ignore[union-attr]
+        event = stripe.Webhook.construct_event(
+            sent.body, sent.header("Stripe-Signature"), TUI_SECRET
+        )
+        assert event["data"]["object"]["amount"] == 9900
+        with Store(seeded.db, readonly=True) as store:
+            copy = store.get_webhook(seeded.newest + 1)
+            [attempt] = store.attempts(copy.id)
+            assert store.get_webhook(seeded.stripe) == original  # byte-exact
+            assert store.deliveries(seeded.stripe) == deliveries_before
+            assert [a.trigger for a in store.attempts(seeded.stripe)] == ["first"]
+        from whrelay.storage.read import webhook_view
+
+        with Store(seeded.db, readonly=True) as store:
+            assert webhook_view(store, copy.id).edited_from == seeded.stripe
+        assert copy.body == sent.body
+        assert copy.header("Stripe-Signature") == original.header("Stripe-Signature")  # as edited
+        assert (attempt.status, attempt.resigned, attempt.delivery) == (200, True, None)
+        for written in (seeded.db, Path(f"{seeded.db}-wal")):  # the secret went nowhere
+            assert not written.exists() or TUI_SECRET.encode() not in written.read_bytes()
+
+
+async def test_an_edit_sent_as_it_is_warns_that_the_senders_signature_will_not_match(
+    seeded_tui: SeededTui,
+) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        editor = await open_edit(pilot, app, seeded_tui.stripe)
+        body = editor.query_one("#edit-body", TextArea)
+        body.load_text(body.text.replace("invoice.paid", "invoice.voided"))
+        await review(pilot, app)
+        assert "The sender's stripe signature will no longer match the edited body" in (
+            screen_text(app).replace("\n", " ")
+        )
+        await pilot.press("escape")
+        assert isinstance(app.screen, EditScreen)  # back to editing, the edit kept
+        assert "invoice.voided" in editor.query_one("#edit-body", TextArea).text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, EditScreen)
+    with Store(seeded_tui.db, readonly=True) as store:
+        assert store.count_webhooks() == 10  # nothing stored
+
+
+async def test_re_signing_an_edit_of_a_webhook_that_did_not_verify_needs_a_second_yes(
+    tmp_path: Path,
+) -> None:
+    secret = "gh-tui-secret"
+    with TargetServer() as target:
+        seeded = seed_tui(tmp_path / "tui.db", target=target.url)
+        app = make_app(seeded.db)
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            editor = await open_edit(pilot, app, seeded.github)
+            body = editor.query_one("#edit-body", TextArea)
+            body.load_text(body.text.replace("Fix", "Fix it"))
+            await pilot.click("#edit-resign-on")
+            editor.query_one("#edit-secret", Input).value = secret
+            await review(pilot, app)
+            assert "signature did not verify" in screen_text(app)
+            await pilot.click("#review-send")
+            confirm = await pilot_until(
+                pilot,
+                lambda: app.screen if isinstance(app.screen, ConfirmUnverified) else None,
+                "the second confirmation",
+            )
+            await pilot.click("#confirm-no")
+            assert isinstance(app.screen, ReviewScreen)
+            assert not target.requests
+            await pilot.click("#review-send")
+            again = await pilot_until(
+                pilot,
+                lambda: app.screen if isinstance(app.screen, ConfirmUnverified) else None,
+                "the second confirmation, again",
+            )
+            assert again is not confirm  # asked anew
+            await pilot.click("#confirm-yes")
+            await pilot_until(pilot, lambda: target.requests, "the target to be sent to")
+        [sent] = target.requests
+        mac = hmac.new(secret.encode(), sent.body, hashlib.sha256).hexdigest()
+        assert sent.header("X-Hub-Signature-256") == f"sha256={mac}"
+        assert b"Fix it" in sent.body
+
+
+async def test_a_binary_body_is_not_opened_in_the_text_editor_and_goes_as_stored(
+    seeded_tui: SeededTui,
+) -> None:
+    with TargetServer() as target:
+        app = make_app(seeded_tui.db)
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            editor = await open_edit(pilot, app, seeded_tui.binary)
+            assert not editor.query("#edit-body")  # no text editor for it
+            text = screen_text(app)
+            assert "the body is binary (not UTF-8 text): it is not opened in the text editor" in (
+                text
+            )
+            assert "00000000  00 01 02 ff fe 20 62 69" in text
+            headers = editor.query_one("#edit-headers", TextArea)
+            headers.load_text(headers.text + "\nX-Edited: yes")
+            editor.query_one("#edit-to", Input).value = f"{target.port}/in"
+            await review(pilot, app)
+            await pilot.click("#review-send")
+            await pilot_until(pilot, lambda: target.requests, "the target to be sent to")
+        [sent] = target.requests
+        original = Store(seeded_tui.db, readonly=True).get_webhook(seeded_tui.binary)
+        assert sent.body == original.body
+        assert sent.header("X-Edited") == "yes"
+        assert sent.path_qs == "/in"
+
+
+async def test_the_edit_review_and_compare_screens_show_hostile_text_literally(
+    seeded_tui: SeededTui,
+) -> None:
+    """Markup and terminal escapes in a path, a header and a body are text on the edit
+    screen, in the review of the changes and in a comparison: shown, never run."""
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        editor = await open_edit(pilot, app, seeded_tui.hostile)
+        assert editor.query_one("#edit-target", Input).value == (
+            "/hooks/[bold]x[/]/[@click=app.quit]?q=[b]"
+        )
+        headers = editor.query_one("#edit-headers", TextArea).text
+        assert "X-Evil: [@click=app.quit]quit[/] \\x1b]52;c;aGk=\\x07" in headers
+        assert "the body holds NUL or terminal control bytes" in screen_text(app)
+        editor.query_one("#edit-method", Input).value = "PUT"
+        editor.query_one("#edit-to", Input).value = "3000"  # never forwarded; nothing is sent
+        shown = await review(pilot, app)
+        changes = shown.shown_text()
+        assert "- POST /hooks/[bold]x[/]/[@click=app.quit]?q=[b] HTTP/1.1" in changes
+        assert "+ PUT /hooks/[bold]x[/]/[@click=app.quit]?q=[b] HTTP/1.1" in changes
+        assert "X-Evil: [@click=app.quit]quit[/] \\x1b]52;c;aGk=\\x07" in changes
+        assert "[bold red]boom[/]" in changes
+        await pilot.press("escape", "escape")
+        await pilot_until(pilot, lambda: app.screen is app.screen_stack[0], "the list")
+        await select(pilot, app, seeded_tui.hostile)
+        await pilot.press("m")
+        await select(pilot, app, seeded_tui.hostile_binary)
+        await pilot.press("d")
+        screen = await pilot_until(
+            pilot, lambda: app.screen if isinstance(app.screen, CompareScreen) else None, "d"
+        )
+        await pilot_until(pilot, lambda: screen.laid_out, "the comparison laid out")
+        compared = screen.shown_text()
+        assert "[bold red]boom[/] [@click=app.quit]quit[/] \\x1b]52;c;aGVsbG8=\\x07" in compared
+        assert "[bold]nul.[/]" in compared  # the other body, as hex
+        assert not [line for line in compared.splitlines() if any(ord(c) < 32 for c in line)]
+        assert app.is_running
+
+
+async def test_c_copies_the_same_curl_command_as_export_and_C_offers_the_others(
+    seeded_tui: SeededTui,
+) -> None:
+    exported = run_whrelay("export", str(seeded_tui.stripe), "--format", "curl", "--db",
+                           str(seeded_tui.db))  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded_tui.stripe)
+        await pilot.press("c")
+        await pilot_until(pilot, lambda: app.clipboard, "the clipboard")
+        assert app.clipboard == exported.stdout.decode()
+        assert any("copied as curl" in n for n in notifications(app, "information"))
+        await pilot.press("C")
+        menu = await pilot_until(
+            pilot, lambda: app.screen if isinstance(app.screen, CopyMenu) else None, "the menu"
+        )
+        menu.query_one("#copy-formats", OptionList).highlighted = 4  # the body alone
+        await pilot.press("enter")
+        stripe_body = Store(seeded_tui.db, readonly=True).get_webhook(seeded_tui.stripe).body
+        await pilot_until(pilot, lambda: app.clipboard == stripe_body.decode(), "the body")  # type: ignore[union-attr]
+        # A body that is not UTF-8 cannot be the clipboard's text: said, and curl offered.
+        await select(pilot, app, seeded_tui.binary)
+        await pilot.press("C")
+        await pilot_until(pilot, lambda: isinstance(app.screen, CopyMenu), "the menu")
+        app.screen.query_one("#copy-formats", OptionList).highlighted = 4
+        await pilot.press("enter")
+        [refusal] = await pilot_until(pilot, lambda: notifications(app, "error"), "the refusal")
+        assert "is not UTF-8 text" in refusal and "c copies it as a curl command" in refusal
+
+
+async def test_E_exports_the_marked_webhooks_and_the_file_imports_back_byte_exact(
+    seeded_tui: SeededTui, tmp_path: Path
+) -> None:
+    marked = [seeded_tui.stripe, seeded_tui.binary, seeded_tui.form]
+    out = tmp_path / "marked.ndjson"
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        for webhook_id in marked:
+            await select(pilot, app, webhook_id)
+            await pilot.press("m")
+        assert list(app.listing.marks) == marked
+        assert "✓ 3 marked" in screen_text(app)
+        assert f"✓ {seeded_tui.form}" in row_line_marked(app, seeded_tui.form)
+        await pilot.press("E")
+        screen = await pilot_until(
+            pilot, lambda: app.screen if isinstance(app.screen, ExportScreen) else None, "E"
+        )
+        assert screen.query_one("#export-what", RadioSet).pressed_index == 1  # the marked
+        screen.query_one("#export-file", Input).value = str(out)
+        out.write_text("an earlier export\n")
+        await pilot.click("#export-start")
+        await pilot_until(pilot, lambda: "exists: Enter again replaces it" in screen_text(app), "")
+        assert out.read_text() == "an earlier export\n"  # not replaced unasked
+        screen.query_one("#export-file", Input).focus()
+        await pilot.press("enter")  # again: replace it
+        [done] = await pilot_until(pilot, lambda: notifications(app, "information"), "done")
+        assert f"3 webhook(s) written to {out}" in done
+    other = tmp_path / "other.db"
+    imported = run_whrelay("import", str(out), "--db", str(other))
+    assert imported.returncode == 0, imported.stderr
+    with Store(seeded_tui.db, readonly=True) as source, Store(other, readonly=True) as copies:
+        for n, webhook_id in enumerate(marked, 1):
+            before, after = source.get_webhook(webhook_id), copies.get_webhook(n)
+            assert (after.summary.method, after.summary.target) == (
+                before.summary.method,
+                before.summary.target,
+            )
+            assert after.headers == before.headers
+            assert after.body == before.body
+
+
+async def test_E_offers_the_list_as_searched_with_the_search_shown_as_typed(
+    seeded_tui: SeededTui, tmp_path: Path
+) -> None:
+    """A search is text the user typed (maybe pasted from a body): the export dialog names it
+    as it is, never as markup, and the listed webhooks are what it writes."""
+    out = tmp_path / "searched.ndjson"
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await pilot.press("slash", *"[/]", "enter")
+        await pilot_until(pilot, lambda: app.listing.model.scan_done, "the search to end")
+        listed = [seeded_tui.hostile_binary, seeded_tui.hostile]
+        assert shown_ids(app) == listed
+        await pilot.press("E")
+        screen = await pilot_until(
+            pilot, lambda: app.screen if isinstance(app.screen, ExportScreen) else None, "E"
+        )
+        assert 'the list as filtered (search "[/]")' in screen_text(app)
+        screen.query_one("#export-what", RadioSet).query(RadioButton)[2].value = True
+        screen.query_one("#export-file", Input).value = str(out)
+        await pilot.click("#export-start")
+        [done] = await pilot_until(pilot, lambda: notifications(app, "information"), "done")
+        assert f"2 webhook(s) written to {out}" in done
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [record["id"] for record in records] == sorted(listed)  # oldest first, as export
+
+
+async def test_E_shows_its_progress_through_a_large_history(tmp_path: Path) -> None:
+    """The whole history, 450 webhooks: the bar is told how far the export got as it goes,
+    up to all of them, and the file holds each one."""
+    from whrelay.tui.messages import ExportProgressed
+
+    db = tmp_path / "many.db"
+    headers = ((b"Content-Type", b"application/json"),)
+    at = [TUI_T0 + n * 1_000_000 for n in range(450)]
+    with Store(db) as store:
+        store.insert_webhooks(
+            [Capture("POST", "/hooks/n", "", headers, b"{}", "1.1", "127.0.0.1", t) for t in at]
+        )
+    out = tmp_path / "all.ndjson"
+    progressed: list[tuple[int, int]] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, ExportProgressed):
+            progressed.append((message.done, message.total))
+
+    app = make_app(db)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await opened(pilot, app)
+        await pilot.press("E")
+        screen = await pilot_until(
+            pilot, lambda: app.screen if isinstance(app.screen, ExportScreen) else None, "E"
+        )
+        assert "the whole history" in screen_text(app)
+        screen.query_one("#export-what", RadioSet).query(RadioButton)[2].value = True
+        screen.query_one("#export-file", Input).value = str(out)
+        await pilot.click("#export-start")
+        [done] = await pilot_until(pilot, lambda: notifications(app, "information"), "done")
+        assert f"450 webhook(s) written to {out}" in done
+    assert progressed[-1] == (450, 450)
+    assert len(progressed) >= 9  # every 50 webhooks, not only at the end
+    assert [d for d, _ in progressed] == sorted(d for d, _ in progressed)
+    assert {total for _, total in progressed} == {450}
+    assert len(out.read_text().splitlines()) == 450
+
+
+async def test_d_compares_the_marked_webhook_with_the_selected_one(tmp_path: Path) -> None:
+    from whrelay.signatures import Message, get_scheme
+
+    seeded = seed_tui(tmp_path / "tui.db")
+    body = b'{"id":"evt_2TuiTest","type":"invoice.paid","data":{"object":{"amount":9900}}}'
+    at = (TUI_T0 + 11 * 61_000_000) // 1_000_000
+    signed = get_scheme("stripe").sign(Message(body, ()), TUI_SECRET, at)
+    headers = [("Host", "127.0.0.1:8642"), ("Content-Type", "application/json"), *signed.headers]
+    with Store(seeded.db) as store:
+        raw = tuple((k.encode(), v.encode()) for k, v in headers)
+        [again] = store.insert_webhooks(
+            [Capture("POST", "/hooks/stripe", "", raw, body, "1.1", "127.0.0.1", at * 1_000_000)]
+        )
+    app = make_app(seeded.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded.stripe)
+        await pilot.press("d")
+        [hint] = await pilot_until(pilot, lambda: notifications(app, "warning"), "the hint")
+        assert "Mark a webhook with m first" in hint
+        await pilot.press("m")
+        await select(pilot, app, again.id)
+        await pilot.press("d")
+        screen = await pilot_until(
+            pilot, lambda: app.screen if isinstance(app.screen, CompareScreen) else None, "d"
+        )
+        await pilot_until(pilot, lambda: screen.laid_out, "the comparison laid out")
+        text = screen.shown_text()
+        assert (
+            text.splitlines()[0]
+            == f"- #{seeded.stripe}  2026-09-21 14:15:22 UTC  stripe/invoice.paid"
+        )
+        assert "1 difference; 2 in ids, timestamps or signatures, not counted" in text
+        assert '-       "amount": 4200' in text and '+       "amount": 9900' in text
+        assert '~   "id": "evt_1TuiTest",' in text
+        await pilot.press("i")
+        await pilot_until(pilot, lambda: "3 differences (2 in" in screen.shown_text(), "i")
+        await pilot.press("s")
+        await pilot_until(pilot, lambda: "side by side" in screen_text(app), "s")
+        await pilot_until(pilot, lambda: screen.laid_out, "laid out again")
+        [line] = [line for line in screen.shown_text().splitlines() if "4200" in line]
+        assert line.index("4200") < 60 < line.index("9900")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CompareScreen)
+
+
+async def test_d_on_the_deliveries_tab_compares_what_the_app_answered_two_attempts(
+    tmp_path: Path,
+) -> None:
+    with TargetServer() as target:
+        seeded = seed_tui(tmp_path / "tui.db", target=target.url)
+        app = make_app(seeded.db)
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            await select(pilot, app, seeded.github)
+            await pilot.press("2", "r")  # after the fix: the app answers 200
+            await pilot_until(pilot, lambda: "(replay)" in lines_of(app, "deliveries"), "replay")
+            await pilot.press("d")
+            screen = await pilot_until(
+                pilot, lambda: app.screen if isinstance(app.screen, CompareScreen) else None, "d"
+            )
+            await pilot_until(pilot, lambda: screen.laid_out, "the comparison laid out")
+            text = screen.shown_text()
+            assert "- HTTP 500" in text and "+ HTTP 200" in text
+            assert '-   "error": "boom"' in text
+            assert "+ ok" in text

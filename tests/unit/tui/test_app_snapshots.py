@@ -2,7 +2,7 @@
 ``listen --tui``, on the seeded history (fixed ids and times), a fixed clock and a 120x40
 terminal. They change with any change of layout, and with any Textual release (textual is
 pinned to a minor range for that reason). After a deliberate change, look at the report, then
-``pytest tests/test_tui_snapshots.py --snapshot-update``."""
+``pytest tests/unit/tui/test_app_snapshots.py --snapshot-update``."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def after(*keys: str, tab: str | None = None) -> Callable[[Pilot[Any]], Awaitabl
 def write_readme_screenshot(path: Path) -> None:
     """The README's picture: the snapshots' history, in colour, the Stripe webhook selected.
 
-    python -m tests.test_tui_snapshots docs/tui.svg"""
+    python -m tests.unit.tui.test_app_snapshots docs/tui.svg"""
     import asyncio
     import os
     import tempfile
@@ -142,3 +142,36 @@ if __name__ == "__main__":
     import sys
 
     write_readme_screenshot(Path(sys.argv[1]))
+
+
+def test_the_edit_screen(db: Path, snap_compare: SnapCompare) -> None:
+    """``e`` on #2, the Stripe webhook: its request line, headers and JSON body to edit."""
+
+    async def editing(pilot: Pilot[Any]) -> None:
+        from whrelay.tui.edit import EditScreen
+
+        await after(*("j",) * 8)(pilot)
+        await pilot.press("e")
+        await pilot_until(pilot, lambda: isinstance(pilot.app.screen, EditScreen), "the editor")
+        await pilot.pause()
+
+    assert snap_compare(app_for(db), terminal_size=SIZE, run_before=editing)
+
+
+def test_the_diff_screen(db: Path, snap_compare: SnapCompare) -> None:
+    """``m`` on #2 (Stripe), ``d`` on #3 (GitHub): unified, each change marked, GitHub's
+    delivery id and signature shown as volatile (not counted)."""
+
+    async def compared(pilot: Pilot[Any]) -> None:
+        from whrelay.tui.compare import CompareScreen
+
+        await after(*("j",) * 8, "m", "k")(pilot)
+        await pilot.press("d")
+        await pilot_until(pilot, lambda: isinstance(pilot.app.screen, CompareScreen), "d")
+        await pilot_until(pilot, lambda: pilot.app.screen.laid_out, "laid out")  # type: ignore[attr-defined]
+
+    assert snap_compare(app_for(db), terminal_size=SIZE, run_before=compared)
+
+
+def test_the_copy_menu(db: Path, snap_compare: SnapCompare) -> None:
+    assert snap_compare(app_for(db), terminal_size=SIZE, run_before=after(*("j",) * 8, "C"))
