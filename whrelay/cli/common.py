@@ -125,6 +125,20 @@ def find_webhooks(store: Store, refs: Iterable[str]) -> list[int]:
     return ids
 
 
+WebhookRefs = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[ID]...",
+        help="Webhook ids, or their provider ids (evt_…, msg_…).",
+        show_default=False,
+        parser=parse_webhook_ref,
+        autocompletion=complete_webhook_ids,
+    ),
+]
+"""Webhooks named on the command line (``cancel``, ``replay``, ``export``): whrelay's ids or
+the senders' own, completed from the database."""
+
+
 JsonOption = Annotated[
     bool,
     typer.Option(

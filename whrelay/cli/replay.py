@@ -11,10 +11,9 @@ from whrelay.cli import filters
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
+    WebhookRefs,
     complete_scheme,
-    complete_webhook_ids,
     find_webhooks,
-    parse_webhook_ref,
     resolve_db,
     stderr,
     stdout,
@@ -44,16 +43,7 @@ EXAMPLES = """
 
 
 def replay_command(
-    ids: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="[ID]...",
-            help="Webhook ids, or their provider ids (evt_…, msg_…).",
-            show_default=False,
-            parser=parse_webhook_ref,
-            autocompletion=complete_webhook_ids,
-        ),
-    ] = None,
+    ids: WebhookRefs = None,
     to: Annotated[
         str | None,
         typer.Option("--to", help="Send here instead of the original targets.", metavar="TARGET"),
