@@ -11,7 +11,10 @@ import pytest
 
 from tests.helpers.config_files import write_config
 from tests.helpers.processes import ROOT, run_whrelay, whrelay_cmd
+from tests.helpers.rawserver import self_signed
 from whrelay.core import paths
+from whrelay.core.configfile import load
+from whrelay.receiver.settings import resolve_listen
 
 SECRET_VALUE = "whsec_c2VjcmV0LW5ldmVyLWluLXRoZS1maWxl"
 
@@ -262,3 +265,48 @@ def test_the_core_reads_the_file_without_a_cli_library() -> None:
         "assert not {'typer', 'rich', 'aiohttp'} & set(sys.modules), sys.modules.keys()"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_the_file_leaves_certificates_unverified_per_route_and_names_a_ca_file_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``insecure = true`` in a route table, ``,insecure`` after a ``forward`` target, and a
+    ``ca_file`` relative to the file's folder; ``config show`` shows them; ``WHRELAY_INSECURE``
+    turns verification off for every https target; a CA file that is not there is a problem
+    ``config validate`` names with its line, and ``listen`` stops at start."""
+    (tmp_path / "certs").mkdir()
+    self_signed(tmp_path / "certs")
+    path = write_config(
+        tmp_path,
+        '[listen]\nforward = ["https://127.0.0.1:3443,insecure", "https://localhost:4443"]\n'
+        'ca_file = "certs/cert.pem"\n\n'
+        '[[listen.route]]\npath = "/r/*"\ntarget = "https://127.0.0.1:5443"\ninsecure = true\n',
+        monkeypatch,
+    )
+    settings = resolve_listen({}, load(path), {}).settings()
+    assert [(t.url, t.insecure) for t in settings.forward.all_targets] == [
+        ("https://127.0.0.1:3443", True),
+        ("https://localhost:4443", False),
+        ("https://127.0.0.1:5443", True),
+    ]
+    assert settings.ca_file == tmp_path / "certs" / "cert.pem"
+    everywhere = resolve_listen({}, load(path), {"WHRELAY_INSECURE": "1"}).settings()
+    assert all(t.insecure for t in everywhere.forward.all_targets)
+    shown = json.loads(run_whrelay("config", "show", "--json").stdout)["settings"]
+    assert shown["ca_file"] == {
+        "value": str(tmp_path / "certs" / "cert.pem"),
+        "source": f"{path}:3",
+    }
+    assert shown["route"]["value"] == ["/r/*=https://127.0.0.1:5443,insecure"]
+    assert shown["insecure"] == {"value": False, "source": "default"}
+    assert run_whrelay("config", "validate").returncode == 0
+
+    (tmp_path / "certs" / "cert.pem").unlink()
+    validated = run_whrelay("config", "validate")
+    assert validated.returncode == 2
+    missing = tmp_path / "certs" / "cert.pem"
+    assert f"{path}:3: listen.ca_file: {missing}: no such file" in validated.stderr.decode()
+    listened = run_whrelay("listen", "--port", "0", "--db", str(tmp_path / "h.db"))
+    assert listened.returncode == 2
+    assert listened.stderr.decode().startswith(f"whrelay: error: --ca-file {missing}: no such file")
+    assert not (tmp_path / "h.db").exists()

@@ -27,6 +27,7 @@ from tests.helpers.forwarding import (
     down_target,
     error_lines,
     events,
+    https_target,
     post,
     post_all,
     post_bytes,
@@ -1077,3 +1078,118 @@ async def test_ctrl_c_lets_a_forward_in_flight_finish_within_the_grace_period(
     assert (attempt.status, attempt.error) == (200, None)
     assert attempt.response_body == b"handled"
     assert [d.state for d in deliveries(db, webhook_id)] == ["delivered"]
+
+
+def certificate_lines(shown: subprocess.CompletedProcess[bytes]) -> list[str]:
+    """The attempt lines of ``whrelay show`` that say a certificate did not verify."""
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout.decode()
+    return [line for line in text.splitlines() if "→" in line and "certificate verify" in line]
+
+
+async def test_a_self_signed_https_target_is_refused_and_its_line_names_the_fixes(
+    tmp_path: Path,
+) -> None:
+    """By default a self-signed certificate is refused (the app gets nothing); the attempt
+    is ``tls``, and its line in ``show`` suggests ``--ca-file`` and ``--insecure``."""
+    db = tmp_path / "hooks.db"
+    with https_target(tmp_path) as target, listening(db, *FAST, "-f", target.url) as listener:
+        webhook_id = await post(listener.url, b"{}")
+        attempt = (await events(listener, "attempt"))[0]
+        assert target.requests == []
+    assert (attempt["webhook_id"], attempt["error"]) == (webhook_id, "tls")
+    assert attempt["error_detail"] == "certificate verify failed: self-signed certificate"
+    lines = certificate_lines(run_whrelay("show", str(webhook_id), "--db", str(db)))
+    assert lines, "no attempt line says the certificate did not verify"
+    for line in lines:
+        assert "self-signed?" in line and "--ca-file" in line and "--insecure" in line, line
+
+
+@pytest.mark.parametrize("how", ["--insecure", "TARGET,insecure", "--ca-file"])
+async def test_insecure_or_the_certificate_as_ca_file_delivers_to_a_self_signed_https_target(
+    tmp_path: Path, how: str
+) -> None:
+    """``--insecure`` (every https target), ``,insecure`` (that one) and ``--ca-file
+    cert.pem`` (the dev server's own certificate, trusted) each get the webhook through."""
+    db = tmp_path / "hooks.db"
+    with https_target(tmp_path) as target:
+        args = {
+            "--insecure": ["-f", target.url, "--insecure"],
+            "TARGET,insecure": ["-f", f"{target.url},insecure"],
+            "--ca-file": ["-f", target.url, "--ca-file", str(tmp_path / "cert.pem")],
+        }[how]
+        with listening(db, *FAST, *args) as listener:
+            webhook_id = await post(listener.url, b'{"over": "tls"}')
+            await settled(db, [webhook_id])
+    assert target.bodies == [b'{"over": "tls"}']
+    [attempt] = attempts(db, webhook_id)
+    assert (attempt.status, attempt.url) == (200, target.url + "/hook")
+
+
+async def test_insecure_after_one_target_leaves_the_others_verified(tmp_path: Path) -> None:
+    """``-f 'URL,insecure'`` affects that target only: another self-signed https target
+    (given without it) is still verified, and refused."""
+    db = tmp_path / "hooks.db"
+    with (
+        https_target(tmp_path / "a") as trusted_blindly,
+        https_target(tmp_path / "b") as verified,
+        listening(
+            db, *FAST, "-f", f"{trusted_blindly.url},insecure", "-f", verified.url
+        ) as listener,
+    ):
+        webhook_id = await post(listener.url, b"{}")
+        await asyncio.to_thread(trusted_blindly.wait_for, 1)
+        seen = await events(listener, "attempt", 2)
+        assert verified.requests == []
+    by_url = {str(e["url"]).removesuffix("/hook"): e for e in seen if e["webhook_id"] == webhook_id}
+    assert by_url[trusted_blindly.url]["status"] == 200
+    assert by_url[verified.url]["error"] == "tls"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("listen", "--port", "0", "-f", "https://127.0.0.1:9"),
+        ("replay", "1"),
+        ("send", "https://127.0.0.1:9/", "--provider", "none"),
+    ],
+    ids=lambda c: c[0],
+)
+@pytest.mark.parametrize("problem", ["missing", "not PEM", "a folder"])
+def test_a_ca_file_that_holds_no_certificate_is_refused_at_start_in_one_line(
+    tmp_path: Path, command: tuple[str, ...], problem: str
+) -> None:
+    """Before anything is opened, bound or sent: exit 2, one line naming the file."""
+    ca_file = {
+        "missing": tmp_path / "missing.pem",
+        "not PEM": tmp_path / "key-only.pem",
+        "a folder": tmp_path,
+    }[problem]
+    (tmp_path / "key-only.pem").write_text(
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    )
+    db = tmp_path / "hooks.db"
+    with_db = ("--db", str(db)) if command[0] != "send" else ()
+    result = run_whrelay(*command, "--ca-file", str(ca_file), *with_db)
+    assert result.returncode == 2, result.stderr
+    [line] = error_lines(result.stderr)
+    assert line.startswith(f"whrelay: error: --ca-file {ca_file}"), line
+    assert b"Traceback" not in result.stderr
+    assert result.stdout == b""
+    assert not db.exists()
+
+
+def test_insecure_never_lifts_the_loopback_guard(tmp_path: Path) -> None:
+    """``--insecure`` is about certificates: a target not on this machine is still refused
+    (only resolved, never contacted)."""
+    db = tmp_path / "hooks.db"
+    for args in (
+        ("listen", "--port", "0", "--insecure", "-f", "https://10.0.0.1", "--db", str(db)),
+        ("listen", "--port", "0", "-f", "https://10.0.0.1,insecure", "--db", str(db)),
+        ("send", "https://10.0.0.1/", "--provider", "none", "--insecure"),
+    ):
+        result = run_whrelay(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        [line] = error_lines(result.stderr)
+        assert "not on this machine" in line, line
+    assert not db.exists()

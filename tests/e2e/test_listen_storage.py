@@ -4,7 +4,9 @@ killed or stalled storage process, large bodies; nothing acknowledged is lost.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import json
 import os
 import random
 import shutil
@@ -23,7 +25,7 @@ import pytest
 from tests.helpers.captures import stored_webhook
 from tests.helpers.flood import Flood, assert_stored_exactly
 from tests.helpers.memory import memory_kib, random_body, reset_peak
-from tests.helpers.processes import Listener, start_listener
+from tests.helpers.processes import ROOT, Listener, run_in_terminal, start_listener, whrelay_cmd
 from tests.helpers.storage_process import child_pid, nth_capture
 from tests.helpers.targetserver import target_server
 from whrelay import __version__
@@ -603,3 +605,87 @@ async def test_sigterm_to_the_whole_process_group_stops_listen_cleanly(tmp_path:
     with Store(db, readonly=True) as store:
         stored = store.list_webhooks(WebhookFilter())
     assert [webhook.path for webhook in stored] == ["/before-the-term", "/first"]
+
+
+def stop_while_storage_starts(db: Path) -> None:
+    """Start listen on ``db``, SIGTERM its group as its storage process starts, check it
+    stopped cleanly."""
+    proc = subprocess.Popen(
+        whrelay_cmd("listen", "--port", "0", "--output", "json", "--db", str(db)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        start_new_session=True,  # a group of its own, which killpg signals whole
+    )
+    try:
+        starting = storage_process_started(proc.pid)
+        os.killpg(proc.pid, signal.SIGTERM)  # the moment it runs as the storage process
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert b"storage process" not in err, err.decode()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1] == {"event": "stopped", "stored": 0, "signal": "SIGTERM"}
+    assert not alive(starting)
+    assert not storage_processes_of(db)
+
+
+def storage_process_started(parent: int, timeout: float = 30) -> int:
+    """The pid of ``parent``'s storage process as soon as it runs as one (its command line
+    is the storage process's): polled without a pause, so that it is still starting."""
+    children = Path(f"/proc/{parent}/task/{parent}/children")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in children.read_text().split():
+            with contextlib.suppress(OSError):
+                if b"whrelay.storage.process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return int(pid)
+    raise AssertionError("no storage process started")
+
+
+def storage_processes_of(db: Path, timeout: float = 10) -> list[int]:
+    """The storage processes still running for ``db`` once ``timeout`` has passed (one that
+    is exiting gets the time to finish)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = subprocess.run(
+            ["pgrep", "-f", f"whrelay.storage.process {db} "],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        pids = [int(pid) for pid in found if alive(int(pid))]
+        if not pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.05)
+
+
+def test_sigterm_to_the_whole_group_while_the_storage_process_starts_stops_listen_cleanly(
+    tmp_path: Path,
+) -> None:
+    """The storage process takes a moment to start (Python's start-up, its imports) before
+    it can set its own signal handling. A SIGTERM sent to the whole group in that moment, as
+    ``timeout`` or a process manager stopping a listen just started sends it, must not kill
+    it: only listen gets it, and stops it as always. Exit 0, no warning that the storage
+    process exited unexpectedly, none left running. Three times, as the moment is short."""
+    for run in range(3):
+        stop_while_storage_starts(tmp_path / f"run{run}.db")
+
+
+def test_ctrl_c_in_a_terminal_stops_listen_and_its_storage_process(tmp_path: Path) -> None:
+    """Typed in a real terminal, Ctrl-C reaches the terminal's foreground group, which the
+    storage process (in a group of its own) is not in: listen stops it, as it drains it on
+    any stop. Exit 130, no warning, none left running."""
+    db = tmp_path / "hooks.db"
+    run = run_in_terminal(
+        "listen", "--port", "0", "--db", str(db), columns=100,
+        interrupt_when=lambda written: b"Ctrl-C stops" in written,
+    )  # fmt: skip
+    shown = "\n".join(run.screen)
+    assert run.returncode == 130, shown
+    assert "Stopped. 0 webhook(s) stored this run." in shown
+    assert "storage process" not in shown and "Traceback" not in shown
+    assert not storage_processes_of(db)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.helpers.forwarding import (
     down_target,
     error_lines,
     events,
+    https_target,
     post,
     post_all,
     run_concurrently,
@@ -454,3 +456,43 @@ def test_bulk_replay_skips_webhooks_never_forwarded(tmp_path: Path) -> None:
     assert f"#{never.id}" in stderr, stderr
     assert [a.trigger for a in stored_attempts(db, forwarded.id)] == ["replay"]
     assert stored_attempts(db, never.id) == []
+
+
+async def test_replay_and_send_take_insecure_and_ca_file(tmp_path: Path) -> None:
+    """``replay`` of a delivery to a self-signed https target fails as ``listen``'s did until
+    told ``--insecure`` or ``--ca-file``, or sent ``--to 'URL,insecure'``; ``send`` the same."""
+    db = tmp_path / "hooks.db"
+    cert = str(tmp_path / "cert.pem")
+    with https_target(tmp_path) as target:
+        with listening(db, *FAST, "-f", target.url, "--insecure") as listener:
+            webhook_id = await post(listener.url, b"{}")
+            await settled(db, [webhook_id])
+
+        def replay(*args: str) -> subprocess.CompletedProcess[bytes]:
+            return run_whrelay("replay", str(webhook_id), "--db", str(db), *args)
+
+        refused = await asyncio.to_thread(replay)
+        insecure = await asyncio.to_thread(replay, "--insecure")
+        trusted = await asyncio.to_thread(replay, "--ca-file", cert)
+        marked = await asyncio.to_thread(replay, "--to", f"{target.url},insecure")
+
+        def send(*args: str) -> subprocess.CompletedProcess[bytes]:
+            return run_whrelay("send", target.url + "/sent", "--provider", "none", *args)
+
+        send_refused = await asyncio.to_thread(send)
+        send_insecure = await asyncio.to_thread(send, "--insecure")
+        send_trusted = await asyncio.to_thread(send, "--ca-file", cert)
+    assert refused.returncode == 1, refused.stderr
+    assert send_refused.returncode == 1, send_refused.stderr
+    for failed in (refused, send_refused):
+        line = failed.stdout.decode()
+        assert "certificate verify failed" in line and "--ca-file" in line, line
+    for result in (insecure, trusted, marked, send_insecure, send_trusted):
+        assert result.returncode == 0, (result.stdout, result.stderr)
+    assert [r.path_qs for r in target.requests] == ["/hook"] * 4 + ["/sent"] * 2
+    assert [(a.trigger, a.status) for a in attempts(db, webhook_id)][1:] == [
+        ("replay", None),
+        ("replay", 200),
+        ("replay", 200),
+        ("replay", 200),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
 from collections.abc import Sequence
@@ -16,7 +17,8 @@ from tests.helpers.processes import (
     Listener,
     whrelay_cmd,
 )
-from tests.helpers.targetserver import Recorded, TargetServer
+from tests.helpers.rawserver import self_signed
+from tests.helpers.targetserver import Recorded, TargetServer, target_server
 from tests.helpers.wait import until
 from whrelay.core.models import Attempt, Delivery
 from whrelay.storage import Store
@@ -166,3 +168,16 @@ def post_bytes(path: bytes, body: bytes, *headers: bytes) -> bytes:
     head += b"Content-Length: %d\r\n" % len(body)
     head += b"".join(line + b"\r\n" for line in headers)
     return head + b"Connection: close\r\n\r\n" + body
+
+
+# --- https targets with a self-signed certificate ----------------------------------------------
+#
+# A dev server's usual https set-up: a certificate it made itself, which no client trusts by
+# default (``self_signed`` writes it to FOLDER/cert.pem). Each target below is a real https
+# server on 127.0.0.1.
+
+
+def https_target(folder: Path) -> contextlib.AbstractContextManager[TargetServer]:
+    """A recording https target whose self-signed certificate is ``folder/cert.pem``."""
+    folder.mkdir(exist_ok=True)
+    return target_server(tls=self_signed(folder))

@@ -8,13 +8,15 @@ It records every request (method, ``path_qs``, raw headers in order with their c
 duplicates, the exact body bytes, arrival order and time) and can be told at runtime how to
 answer (``reply``: status, headers, body, a stall), to answer the next few requests
 differently (``queue``), and to go ``down`` (the port refuses connections; open connections
-are closed) and come back ``up`` on the same port.
+are closed) and come back ``up`` on the same port. Given a server TLS context, it is an https
+target.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -68,8 +70,9 @@ class Recorded:
 class TargetServer:
     """A recording target on ``127.0.0.1``; a context manager that starts and stops it."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.port = port
+        self.tls = tls
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._default = Reply()
@@ -113,8 +116,8 @@ class TargetServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (no trailing slash)."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:PORT`` (no trailing slash); ``https`` with a TLS context."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def is_up(self) -> bool:
@@ -134,7 +137,7 @@ class TargetServer:
         self._release = asyncio.Event()
         runner = web.ServerRunner(web.Server(self._handle), shutdown_timeout=0.2)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True)
+        site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True, ssl_context=self.tls)
         try:
             await site.start()
         except BaseException:
@@ -224,7 +227,7 @@ def _pairs(headers: dict[str, str] | tuple[tuple[str, str], ...]) -> tuple[tuple
 
 
 @contextlib.contextmanager
-def target_server(port: int = 0) -> Iterator[TargetServer]:
-    """A started ``TargetServer``, stopped afterwards."""
-    with TargetServer(port) as server:
+def target_server(port: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[TargetServer]:
+    """A started ``TargetServer`` (https with ``tls``), stopped afterwards."""
+    with TargetServer(port, tls) as server:
         yield server

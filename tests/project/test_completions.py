@@ -101,8 +101,7 @@ def complete_as(shell: str, words: str, **env: str) -> subprocess.CompletedProce
     )
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("command", ["show", "replay", "verify", "export"])
+@pytest.mark.parametrize("command", ["show", "replay", "verify", "export", "cancel"])
 def test_webhook_ids_complete_newest_first_from_the_database(tmp_path: Path, command: str) -> None:
     db = tmp_path / "hooks.db"
     seed_webhooks(db, 4)

@@ -10,8 +10,8 @@ from whrelay.cli import filters
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
+    WebhookRefs,
     find_webhooks,
-    parse_webhook_ref,
     resolve_db,
     stderr,
     stdout,
@@ -32,15 +32,7 @@ EXAMPLES = """
 
 
 def cancel_command(
-    ids: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="[ID]...",
-            help="Webhook ids, or their provider ids (evt_…, msg_…).",
-            show_default=False,
-            parser=parse_webhook_ref,
-        ),
-    ] = None,
+    ids: WebhookRefs = None,
     target: Annotated[
         str | None,
         typer.Option(

@@ -26,6 +26,25 @@ DbOption = Annotated[
         readable=False,  # the database says what is wrong with it, with its exit code (3)
     ),
 ]
+InsecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        metavar="",
+        help="Do not verify the certificates of https targets (a dev server's self-signed "
+        "one); 'TARGET,insecure' does it for one target. Still loopback only.",
+    ),
+]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="Also trust the PEM certificates in FILE for https targets (mkcert's root CA, "
+        "or the dev server's own self-signed certificate).",
+        metavar="FILE",
+        show_default=False,
+    ),
+]
 HTTP_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 """What an HTTP method is made of (RFC 9110 5.6.2)."""
 MAX_ID = 2**63 - 1
@@ -123,6 +142,20 @@ def find_webhooks(store: Store, refs: Iterable[str]) -> list[int]:
             stderr().print(Text(note, style="yellow"))
         ids.append(found.id)
     return ids
+
+
+WebhookRefs = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[ID]...",
+        help="Webhook ids, or their provider ids (evt_…, msg_…).",
+        show_default=False,
+        parser=parse_webhook_ref,
+        autocompletion=complete_webhook_ids,
+    ),
+]
+"""Webhooks named on the command line (``cancel``, ``replay``, ``export``): whrelay's ids or
+the senders' own, completed from the database."""
 
 
 JsonOption = Annotated[

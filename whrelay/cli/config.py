@@ -109,10 +109,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
     if isinstance(value, RouteSpec):
-        text = f"{value.pattern}={value.target}"
-        if value.provider:
-            text += f",provider={value.provider}"
-        return text + "".join(f",secret-env={name}" for name in value.secret_envs)
+        return str(value)
     if isinstance(value, Path):
         return str(value)
     return value

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from whrelay.cli.common import DbOption, complete_scheme, stderr, stdout, write_json
+from whrelay.cli.common import (
+    CaFileOption,
+    DbOption,
+    InsecureOption,
+    complete_scheme,
+    stderr,
+    stdout,
+    write_json,
+)
 from whrelay.core import defaults
 from whrelay.core.errors import ExitCode, UsageError, say
 
@@ -48,6 +56,9 @@ EXAMPLES = """
     whrelay listen --route '/stripe/*=3000' --route '/github/*=4000'
   Make the sender wait for your app's answer:
     whrelay listen -f 3000 --mode proxy
+  To an app on https://localhost:3443 with a self-signed certificate:
+    whrelay listen -f https://localhost:3443 --ca-file cert.pem
+    whrelay listen -f 'https://localhost:3443,insecure'
   No forwarding timeout (sit at a breakpoint):
     whrelay listen -f 3000 --timeout 0
   Check Stripe signatures; answer 401 to a bad one and do not forward it:
@@ -229,6 +240,8 @@ def listen(
             "--allow-remote", metavar="", help="Allow targets that are not on this machine."
         ),
     ] = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
     retry_schedule: Annotated[
         str,
         typer.Option(
@@ -327,7 +340,8 @@ def listen(
         "idle_timeout": idle_timeout, "read_timeout": read_timeout,
         "forward": tuple(forward or ()), "route": tuple(routes or ()), "mode": mode.value,
         "timeout": timeout, "ordered": ordered, "headers": tuple(header or ()),
-        "allow_remote": allow_remote, "retry_schedule": retry_schedule,
+        "allow_remote": allow_remote, "insecure": insecure,
+        "ca_file": None if ca_file is None else str(ca_file), "retry_schedule": retry_schedule,
         "retry_window": retry_window, "provider": provider, "secret": tuple(secret or ()),
         "secret_env": tuple(secret_env or ()), "public_url": public_url,
         "reject_invalid": reject_invalid, "resign": resign, "retain": retain, "db": db,

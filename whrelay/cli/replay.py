@@ -9,12 +9,13 @@ import typer
 
 from whrelay.cli import filters
 from whrelay.cli.common import (
+    CaFileOption,
     DbOption,
+    InsecureOption,
     JsonOption,
+    WebhookRefs,
     complete_scheme,
-    complete_webhook_ids,
     find_webhooks,
-    parse_webhook_ref,
     resolve_db,
     stderr,
     stdout,
@@ -34,6 +35,9 @@ EXAMPLES = """
   To the targets it was forwarded to, or somewhere else:
     whrelay replay 42
     whrelay replay 42 --to 3001
+  To an https app whose certificate is self-signed:
+    whrelay replay 42 --ca-file cert.pem
+    whrelay replay 42 --to 'https://localhost:3443,insecure'
   With a header added and another body:
     whrelay replay 42 -H 'X-Debug: 1' --body-file edited.json
   What failed in the last hour (--dry-run lists it first):
@@ -44,16 +48,7 @@ EXAMPLES = """
 
 
 def replay_command(
-    ids: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="[ID]...",
-            help="Webhook ids, or their provider ids (evt_…, msg_…).",
-            show_default=False,
-            parser=parse_webhook_ref,
-            autocompletion=complete_webhook_ids,
-        ),
-    ] = None,
+    ids: WebhookRefs = None,
     to: Annotated[
         str | None,
         typer.Option("--to", help="Send here instead of the original targets.", metavar="TARGET"),
@@ -94,6 +89,8 @@ def replay_command(
             "--allow-remote", metavar="", help="Allow targets that are not on this machine."
         ),
     ] = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
     resign: Annotated[
         bool,
         typer.Option(
@@ -140,6 +137,7 @@ def replay_command(
     import dataclasses
 
     from whrelay.core.timeparse import parse_duration
+    from whrelay.core.tls import check_ca_file
     from whrelay.relay import replay
     from whrelay.relay.client import Sender
     from whrelay.render.replay import warning_line
@@ -150,6 +148,8 @@ def replay_command(
         where, bool(ids), to, header, body_file, allow_remote, resign, sign_as,
         resign_unverified, secret, secret_env,
     )  # fmt: skip
+    request = dataclasses.replace(request, insecure=insecure)
+    trusted = None if ca_file is None else check_ca_file(ca_file)
     # It records its attempts, so it writes (and upgrades an older database, as listen
     # does); a missing or empty database is refused as the readers refuse it.
     with Store(resolve_db(db), create=False) as store:
@@ -163,7 +163,7 @@ def replay_command(
             return ExitCode.OK
         for warning in planned.warnings:
             stderr().print(warning_line(warning))
-        sender = Sender(allow_remote, parse_duration(timeout), DEFAULT_RESPONSE_CAP)
+        sender = Sender(allow_remote, parse_duration(timeout), DEFAULT_RESPONSE_CAP, trusted)
         tally = planned.tally()
         try:
             asyncio.run(_send(planned, store, sender, tally, json_output))

@@ -14,7 +14,9 @@ import typer
 
 from whrelay.cli.common import (
     HTTP_TOKEN,
+    CaFileOption,
     DbOption,
+    InsecureOption,
     JsonOption,
     complete_scheme,
     complete_webhook_ids,
@@ -67,6 +69,8 @@ SEND_EXAMPLES = """
   Your own body and header, to your app on port 3000:
     whrelay send 3000 --provider github --secret s3cret --data @push.json \\
       -H 'X-GitHub-Event: push'
+  To your app on https://localhost:3443 with a self-signed certificate:
+    whrelay send https://localhost:3443/hooks --provider none --ca-file cert.pem
 """
 
 Provider = Annotated[
@@ -511,6 +515,8 @@ def send(
         bool,
         typer.Option("--allow-remote", metavar="", help="Allow a URL that is not on this machine."),
     ] = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
     json_output: JsonOption = False,
 ) -> int:
     """Sign and send a test webhook, and print the response."""
@@ -519,7 +525,8 @@ def send(
     from rich.text import Text
 
     from whrelay.core.models import Trigger, header_options, parse_header_option
-    from whrelay.core.targets import check_target, parse_target
+    from whrelay.core.targets import check_target, parse_target, unverified
+    from whrelay.core.tls import check_ca_file
     from whrelay.relay.client import Outgoing, Sender
     from whrelay.render.webhooks import one_line
     from whrelay.signatures.examples import GENERIC_EXAMPLE, example_event, fill_example
@@ -529,6 +536,8 @@ def send(
         raise UsageError(f"-X {method!r} is not an HTTP method", hint="e.g. -X POST or -X PUT")
     target = parse_target(url)
     check_target(target, allow_remote)
+    target = unverified(target) if insecure else target
+    trusted = None if ca_file is None else check_ca_file(ca_file)
     unsigned = provider.strip().lower() == UNSIGNED
     if unsigned and (secret or secret_env):
         raise UsageError("--provider none sends the webhook unsigned: it takes no secret")
@@ -554,16 +563,18 @@ def send(
     full_url = target.url_for("/", "") if not target.path else target.url
     if unsigned:
         pairs = tuple(parse_header_option(h) for h in extra)
-        outgoing = Outgoing(method.upper(), full_url, pairs, body)
+        outgoing = Outgoing(method.upper(), full_url, pairs, body, insecure=target.insecure)
     else:
         signed = _sign(
             provider, secrets[0], body, extra, signed_url or full_url, int(time.time()),
             HmacOptions(),
         )  # fmt: skip
-        outgoing = Outgoing(method.upper(), full_url, signed.headers, signed.body)
+        outgoing = Outgoing(
+            method.upper(), full_url, signed.headers, signed.body, insecure=target.insecure
+        )
 
     async def go() -> object:
-        async with Sender(allow_remote=allow_remote) as sender:
+        async with Sender(allow_remote=allow_remote, ca_file=trusted) as sender:
             return await sender.send(outgoing, webhook_id=0, delivery=None, trigger=Trigger.SEND)
 
     from whrelay.core.models import Attempt

@@ -14,9 +14,8 @@ from whrelay.cli import filters
 from whrelay.cli.common import (
     DbOption,
     JsonOption,
-    complete_webhook_ids,
+    WebhookRefs,
     find_webhooks,
-    parse_webhook_ref,
     resolve_db,
     stderr,
     write_json,
@@ -63,16 +62,7 @@ IMPORT_EXAMPLES = """
 
 
 def export_command(
-    ids: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="[ID]...",
-            help="Webhook ids, or their provider ids (evt_…, msg_…).",
-            show_default=False,
-            parser=parse_webhook_ref,
-            autocompletion=complete_webhook_ids,
-        ),
-    ] = None,
+    ids: WebhookRefs = None,
     fmt: Annotated[
         FormatChoice,
         typer.Option("--format", "-F", help="curl, httpie, http (raw request), har or json."),

@@ -93,6 +93,9 @@ class ListenSettings:
     forward_timeout: float = DEFAULT_FORWARD_TIMEOUT
     allow_remote: bool = False
     """Forward to non-loopback targets too."""
+    ca_file: Path | None = None
+    """A file of PEM certificates trusted for https targets besides the system's CAs
+    (``--ca-file``); a target marked insecure is not verified at all (``Target.insecure``)."""
     response_cap: int = DEFAULT_RESPONSE_CAP
     verify: VerifySettings = field(default_factory=lambda: VerifySettings())
     retain: float | None = None

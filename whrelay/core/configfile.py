@@ -56,6 +56,9 @@ class RouteTable:
     """The signature scheme to verify them with, e.g. ``github``."""
     secret_env: tuple[str, ...] = ()
     """Names of environment variables holding the route's secrets (a name or a list)."""
+    insecure: bool = False
+    """Do not verify the certificate of the route's https target (``--route``'s
+    ``,insecure``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,11 @@ class ListenTable:
     """``--header``: ``"Name: value"`` strings added to every forwarded request."""
     allow_remote: bool | None = None
     """``--allow-remote``: allow targets that are not on this machine."""
+    insecure: bool | None = None
+    """``--insecure``: do not verify the certificates of https targets (still loopback only)."""
+    ca_file: str | None = None
+    """``--ca-file``: a file of PEM certificates trusted for https targets, besides the
+    system's; relative to this file's folder."""
     retry_schedule: str | None = None
     """``--retry-schedule``: ``"1,2,5"`` or a list of seconds; the last repeats."""
     retry_window: str | None = None
@@ -351,6 +359,8 @@ LISTEN_KEYS: dict[str, Convert] = {
     "ordered": _switch,
     "headers": _headers,
     "allow_remote": _switch,
+    "insecure": _switch,
+    "ca_file": _text,
     "retry_schedule": _schedule,
     "retry_window": _duration,
     "provider": _text,
@@ -367,6 +377,7 @@ ROUTE_KEYS: dict[str, Convert] = {
     "target": lambda value, from_env: _targets(_text(value, from_env), from_env)[0],
     "provider": _text,
     "secret_env": _secret_envs,
+    "insecure": _switch,
 }
 ROUTE_REQUIRED = ("path", "target")
 TOP_KEYS = ("db", "listen")
@@ -502,6 +513,8 @@ def _read(path: Path, document: dict[str, Any], lines: dict[str, int]) -> Config
     raw_listen = document.get("listen")
     raw_listen = raw_listen if isinstance(raw_listen, dict) else {}
     values = read_table("listen", raw_listen, LISTEN_KEYS, extra=("route",))
+    if "ca_file" in values:  # relative to the file's folder, as db is
+        values["ca_file"] = str((path.parent / Path(values["ca_file"]).expanduser()).absolute())
     if "route" in raw_listen:
         values["route"] = _routes(raw_listen["route"], read_table, problem)
     providers = {

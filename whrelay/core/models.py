@@ -351,6 +351,11 @@ class Delivery:
         }
 
 
+CERTIFICATE_FAILED = "certificate verify failed"
+"""How the ``error_detail`` of a ``tls`` attempt begins when the target's certificate did not
+verify (self-signed, another name, expired), as against another handshake failure."""
+
+
 @fast_pickle
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -387,6 +392,12 @@ class Attempt:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def certificate_rejected(self) -> bool:
+        """Whether the target's certificate did not verify (``--ca-file`` or ``--insecure``
+        may be the fix): not any other TLS failure."""
+        return self.error == "tls" and (self.error_detail or "").startswith(CERTIFICATE_FAILED)
 
     def to_json(self) -> dict[str, object]:
         import base64

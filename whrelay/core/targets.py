@@ -4,7 +4,8 @@ beyond name resolution.
 A target is written as ``3000`` (a port on 127.0.0.1), ``3000/hooks`` or ``:3000/hooks``,
 ``/hooks`` (the default port), or a full ``http(s)://`` URL. A target with no path gets the
 webhook's own path and query appended; a target with a path is used as given, with the
-webhook's query appended.
+webhook's query appended. An https target followed by ``,insecure``
+(``https://localhost:3443,insecure``) is dialled without verifying its certificate.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import ipaddress
 import os
 import re
 import socket
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit, urlunsplit
 
 from whrelay.core.errors import UsageError
@@ -35,6 +37,8 @@ class Target:
     path: str
     """The target's own path; empty when the webhook's path is to be appended."""
     query: str
+    insecure: bool = False
+    """https only: its certificate is not verified (``,insecure``, or ``--insecure``)."""
 
     def url_for(self, path: str, query: str) -> str:
         """The URL one webhook (received at ``path?query``) is forwarded to."""
@@ -45,6 +49,44 @@ class Target:
 
     def __str__(self) -> str:
         return self.url
+
+    @property
+    def shown(self) -> str:
+        """The URL, and whether its certificate goes unverified (banners, ``config show``)."""
+        return f"{self.url} (certificate not verified)" if self.insecure else self.url
+
+
+INSECURE = "insecure"
+"""The target option that turns certificate verification off: ``TARGET,insecure``."""
+
+
+def unverified(target: Target) -> Target:
+    """``target`` dialled without verifying its certificate (``--insecure``): an https one;
+    an http target has none, and is returned as it is."""
+    return replace(target, insecure=True) if target.scheme == "https" else target
+
+
+def _insecure(target: Target, text: str) -> Target:
+    """``TARGET,insecure`` as typed: refused for an http target, which has no certificate."""
+    if target.scheme != "https":
+        raise UsageError(
+            f"target {text!r}: only an https target has a certificate to leave unverified",
+            hint=f"drop ',{INSECURE}', or write the target as an https:// URL",
+        )
+    return replace(target, insecure=True)
+
+
+def check_insecure_agree(targets: Iterable[Target]) -> None:
+    """``UsageError`` when one URL is given both with and without ``,insecure``: its
+    connections are shared, so it is verified or not, not both."""
+    seen: dict[str, Target] = {}
+    for target in targets:
+        other = seen.setdefault(target.url, target)
+        if other.insecure != target.insecure:
+            raise UsageError(
+                f"target {target.url} is given both with and without ',{INSECURE}'",
+                hint=f"add ',{INSECURE}' to each, or --insecure for every https target",
+            )
 
 
 FORMS = "3000, :3000/hooks, 3000/hooks, /hooks (port 3000), localhost:3000 or a URL"
@@ -75,8 +117,16 @@ def _host_and_port(raw: str, text: str) -> str:
 
 
 def parse_target(text: str) -> Target:
-    """A ``Target`` from what a user typed; ``UsageError`` when it is not one."""
+    """A ``Target`` from what a user typed (``,insecure`` after it included); ``UsageError``
+    when it is not one."""
     raw = text.strip()
+    base, comma, option = raw.rpartition(",")
+    if comma and option.strip().lower() == INSECURE:
+        return _insecure(_parse_target(base.strip(), text), text)
+    return _parse_target(raw, text)
+
+
+def _parse_target(raw: str, text: str) -> Target:
     if not raw:
         raise UsageError("empty target", hint=f"write {FORMS}")
     if raw.isdigit() or re.match(r"^\d+/", raw):
@@ -129,6 +179,10 @@ class Route:
     secret_envs: tuple[str, ...] = ()
     """The variables ``secrets`` were read from, in order (to name one in a message)."""
 
+    def unverified(self) -> Route:
+        """This route with its target's certificate not verified (``--insecure``)."""
+        return replace(self, target=unverified(self.target))
+
 
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
@@ -142,22 +196,37 @@ class RouteSpec:
     provider: str | None = None
     secret_envs: tuple[str, ...] = ()
     """The names of the environment variables that hold the route's secrets."""
+    insecure: bool = False
+    """The target's certificate is not verified (``,insecure``; an https target only)."""
+
+    def __str__(self) -> str:
+        """As ``--route`` takes it (``config show``)."""
+        text = f"{self.pattern}={self.target}"
+        if self.provider:
+            text += f",provider={self.provider}"
+        text += "".join(f",secret-env={name}" for name in self.secret_envs)
+        return text + (f",{INSECURE}" if self.insecure else "")
 
 
 def parse_route(text: str) -> Route:
-    """``GLOB=TARGET[,provider=NAME][,secret-env=VAR]``, e.g. ``/stripe/*=3000``."""
+    """``GLOB=TARGET[,provider=NAME][,secret-env=VAR][,insecure]``, e.g. ``/stripe/*=3000``."""
     return build_route(parse_route_spec(text))
 
 
 def parse_route_spec(text: str) -> RouteSpec:
-    """``GLOB=TARGET[,provider=NAME][,secret-env=VAR]`` taken apart, nothing read yet."""
+    """``GLOB=TARGET[,provider=NAME][,secret-env=VAR][,insecure]`` taken apart, nothing read
+    yet."""
     pattern, sep, rest = text.partition("=")
     target, *options = rest.split(",")
     if not sep or not pattern.strip() or not target.strip():
         raise UsageError(f"route {text!r} is not GLOB=TARGET", hint="e.g. --route '/stripe/*=3000'")
     provider = None
     names: list[str] = []
+    insecure = False
     for option in options:
+        if option.strip().lower() == INSECURE:
+            insecure = True
+            continue
         key, eq, value = option.partition("=")
         key, value = key.strip(), value.strip()
         if not eq or not value:
@@ -168,9 +237,10 @@ def parse_route_spec(text: str) -> RouteSpec:
             names.append(value)
         else:
             raise UsageError(
-                f"unknown route option {key!r}", hint="route options: provider=, secret-env="
+                f"unknown route option {key!r}",
+                hint=f"route options: provider=, secret-env=, {INSECURE}",
             )
-    return RouteSpec(pattern.strip(), target, provider, tuple(names))
+    return RouteSpec(pattern.strip(), target, provider, tuple(names), insecure)
 
 
 def build_route(spec: RouteSpec) -> Route:
@@ -182,9 +252,10 @@ def build_route(spec: RouteSpec) -> Route:
             state = "is not set" if secret is None else "is empty"
             raise UsageError(f"route {spec.pattern}: environment variable {name} {state}")
         secrets.append(secret)
-    return Route(
-        spec.pattern, parse_target(spec.target), spec.provider, tuple(secrets), spec.secret_envs
-    )
+    target = parse_target(spec.target)
+    if spec.insecure and not target.insecure:
+        target = _insecure(target, f"{spec.target},{INSECURE}")
+    return Route(spec.pattern, target, spec.provider, tuple(secrets), spec.secret_envs)
 
 
 def match_route(path: str, routes: tuple[Route, ...]) -> Route | None:

@@ -137,7 +137,9 @@ async def _relay(receiver: Receiver) -> AsyncIterator[None]:
     async def load(webhook_id: int, delivery_id: int) -> Webhook:
         return await asyncio.to_thread(read, webhook_id, delivery_id)
 
-    async with Sender(settings.allow_remote, settings.forward_timeout, settings.response_cap) as s:
+    async with Sender(
+        settings.allow_remote, settings.forward_timeout, settings.response_cap, settings.ca_file
+    ) as s:
         receiver.sender = s
         pending = await asyncio.to_thread(reader.pending_deliveries)
         receiver.orphans = tuple(d.target for d in pending)

@@ -56,9 +56,11 @@ def _options(settings: ListenSettings, resumed: int = 0) -> dict[str, str]:
     forward = settings.forward
     options: dict[str, str] = {}
     if forward.targets:
-        options["forward to"] = ", ".join(target.url for target in forward.targets)
+        options["forward to"] = ", ".join(target.shown for target in forward.targets)
     for r in forward.routes:
-        options[f"route {r.pattern}"] = r.target.url
+        options[f"route {r.pattern}"] = r.target.shown
+    if settings.ca_file is not None:
+        options["CA file"] = f"{settings.ca_file} (trusted for https targets, besides the system's)"
     if resumed:
         options["resuming"] = (
             f"{resumed} pending deliver{'y' if resumed == 1 else 'ies'} from an earlier run"

@@ -21,8 +21,17 @@ from whrelay.core.configfile import ConfigFile, Problem
 from whrelay.core.errors import UsageError
 from whrelay.core.models import header_options
 from whrelay.core.retry import MIN_REPEATED_DELAY, RetryPolicy
-from whrelay.core.targets import Route, RouteSpec, build_route, parse_route_spec, parse_target
+from whrelay.core.targets import (
+    Route,
+    RouteSpec,
+    build_route,
+    check_insecure_agree,
+    parse_route_spec,
+    parse_target,
+    unverified,
+)
 from whrelay.core.timeparse import parse_duration, parse_size, size_text
+from whrelay.core.tls import check_ca_file
 from whrelay.signatures import get_scheme
 from whrelay.signatures.verification import (
     check_listen_secrets,
@@ -54,6 +63,10 @@ class ListenOptions:
     ordered: bool = False
     headers: tuple[str, ...] = ()
     allow_remote: bool = False
+    insecure: bool = False
+    ca_file: str | None = None
+    """``--ca-file``: a path, relative to the working directory (the config file's are made
+    absolute, relative to its folder)."""
     retry_schedule: str = defaults.DEFAULT_SCHEDULE_TEXT
     retry_window: str = f"{defaults.DEFAULT_WINDOW / 3600:g}h"
     provider: str | None = None
@@ -81,8 +94,13 @@ def listen_settings(options: ListenOptions) -> ListenSettings:
         check_resign_secrets(provider, given, routes)
     if options.reject_invalid and not (secrets or any(r.secrets for r in routes)):
         raise UsageError("--reject-invalid needs a secret to verify with (--secret)")
+    targets = tuple(parse_target(t) for t in options.forward)
+    if options.insecure:
+        targets = tuple(unverified(target) for target in targets)
+        routes = tuple(route.unverified() for route in routes)
+    check_insecure_agree([*targets, *(route.target for route in routes)])
     forward = ForwardSettings(
-        targets=tuple(parse_target(t) for t in options.forward),
+        targets=targets,
         routes=routes,
         extra_headers=header_options(options.headers),
         ordered=options.ordered,
@@ -109,6 +127,7 @@ def listen_settings(options: ListenOptions) -> ListenSettings:
         mode="proxy" if _choice("--mode", options.mode) == "proxy" else "store",
         forward_timeout=parse_duration(options.timeout),
         allow_remote=options.allow_remote,
+        ca_file=None if options.ca_file is None else check_ca_file(Path(options.ca_file)),
         verify=VerifySettings(
             provider, secrets, _public_url(options.public_url), options.reject_invalid,
             options.resign,
@@ -276,7 +295,7 @@ class ResolvedListen:
                 raise
             hint = (error.hint + "; " if error.hint else "") + (
                 "some settings come from "
-                + ", ".join(_where(s) for s in elsewhere)
+                + ", ".join(dict.fromkeys(_where(s) for s in elsewhere))
                 + " ('whrelay config show' shows which)"
             )
             raise UsageError(error.message, hint) from None
@@ -341,16 +360,24 @@ def resolve_listen(
 
 def _route_spec(route: str | configfile.RouteTable) -> str | RouteSpec:
     if isinstance(route, configfile.RouteTable):
-        return RouteSpec(route.path, route.target, route.provider, route.secret_env)
+        return RouteSpec(route.path, route.target, route.provider, route.secret_env, route.insecure)
     return route
 
 
 def config_problems(config: ConfigFile) -> list[Problem]:
-    """Every problem of a config file: those found reading it, and provider names that are
-    no scheme's (what ``whrelay config validate`` reports)."""
+    """Every problem of a config file: those found reading it, provider names that are no
+    scheme's, and a CA file that holds no certificate (what ``whrelay config validate``
+    reports)."""
     from whrelay.signatures import get_scheme
 
     found = list(config.problems)
+    if config.listen.ca_file is not None:
+        try:
+            check_ca_file(Path(config.listen.ca_file), "")
+        except UsageError as error:
+            key = "listen.ca_file"
+            found.append(Problem(str(config.path), config.lines.get(key), key,
+                                 error.message.strip(), error.hint))  # fmt: skip
     for key, provider in config.providers.items():
         try:
             get_scheme(provider)

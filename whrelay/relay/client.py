@@ -18,10 +18,12 @@ import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
 from whrelay.core.models import (
+    CERTIFICATE_FAILED,
     Attempt,
     RawHeaders,
     Trigger,
@@ -32,6 +34,7 @@ from whrelay.core.models import (
     now_micros,
 )
 from whrelay.core.targets import Target, is_loopback
+from whrelay.core.tls import client_context
 from whrelay.relay.http1 import BlockedAddressError, Http1Client, ProtocolError
 from whrelay.signatures import redact_headers
 from whrelay.signatures.verification import ResignDecision, SigningKeys, decide_resign, resign
@@ -71,6 +74,8 @@ class Outgoing:
     """Why it goes out as received although re-signing was asked, or what it was forced past."""
     edited: str | None = None
     """What a replay changed of the stored webhook (``Attempt.edited``)."""
+    insecure: bool = False
+    """An https target's certificate is not verified (``Target.insecure``)."""
 
     def recorded_headers(self) -> RawHeaders:
         """The headers as an attempt records them: those that carry a secret itself (GitLab's
@@ -140,6 +145,7 @@ def build_request(
         url=target.url_for(webhook.summary.path, webhook.summary.query),
         headers=forwarded_headers(webhook, extra_headers),
         body=webhook.body if body is None else body,
+        insecure=target.insecure,
     )
 
 
@@ -200,14 +206,19 @@ class Sender:
     timeout: float = DEFAULT_TIMEOUT
     """Seconds for a whole attempt; 0 means no limit (sitting at a debugger breakpoint)."""
     response_cap: int = DEFAULT_RESPONSE_CAP
+    ca_file: Path | None = None
+    """PEM certificates trusted for https targets besides the system's (``--ca-file``)."""
     _client: Http1Client | None = field(default=None, init=False)
 
     def _allowed(self, address: str) -> bool:
         return self.allow_remote or is_loopback(address)
 
     async def __aenter__(self) -> Sender:
-        self._client = Http1Client(self._allowed, self.response_cap)
+        self._client = Http1Client(self._allowed, self.response_cap, tls_context=self._tls_context)
         return self
+
+    def _tls_context(self, verify: bool) -> ssl.SSLContext:
+        return client_context(verify, self.ca_file)
 
     async def __aexit__(
         self,
@@ -255,13 +266,17 @@ class Sender:
         try:
             async with asyncio.timeout(self.timeout or None):
                 response = await self._client.request(
-                    outgoing.method, outgoing.url, sent_headers, outgoing.body
+                    outgoing.method,
+                    outgoing.url,
+                    sent_headers,
+                    outgoing.body,
+                    verify=not outgoing.insecure,
                 )
         except ssl.SSLError as error:
             # Not the target being down: it answered, and the TLS handshake failed (a
             # self-signed certificate on https://localhost). Retried on the schedule.
             if isinstance(error, ssl.SSLCertVerificationError):
-                detail = f"certificate verify failed: {error.verify_message}"
+                detail = f"{CERTIFICATE_FAILED}: {error.verify_message}"
             else:
                 detail = error.reason or str(error)
             return finish(status=None, error="tls", error_detail=detail)

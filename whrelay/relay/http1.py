@@ -8,8 +8,10 @@ stored, in order), bodies framed by Content-Length, responses framed by Content-
 chunked encoding or the end of the connection, strictly (two different lengths, or a chunk
 not followed by CRLF, are a ``ProtocolError``: guessing would read one answer's bytes as
 another's). Idle connections are pooled per target, a few and for a few seconds; an https
-target's TLS context is made once. Before dialling, every address is checked by ``allow``
-(the loopback policy), so a refused address is never contacted.
+target's TLS context is made once (one that verifies its certificate, or, asked for with
+``verify=False``, one that does not: their connections are never pooled together). Before
+dialling, every address is checked by ``allow`` (the loopback policy), so a refused address
+is never contacted.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from whrelay.core.tls import client_context
 
 MAX_HEAD = 256 * 1024
 """Bytes of response status line and headers read at the most."""
@@ -85,8 +89,9 @@ def _buffered(reader: asyncio.StreamReader) -> int:
     return len(buffer) if isinstance(buffer, bytes | bytearray) else 0
 
 
-_Target = tuple[str, str, int]
-"""Scheme, host and port: what a pooled connection (and a TLS context) is for."""
+_Target = tuple[str, str, int, bool]
+"""Scheme, host, port and whether the certificate is verified: what a pooled connection (and
+a TLS context) is for."""
 
 
 @dataclass
@@ -99,9 +104,9 @@ class Http1Client:
     """Idle kept-alive connections kept per target."""
     idle_expiry: float = IDLE_EXPIRY
     """Seconds an idle connection is kept before it is closed."""
-    tls_context: Callable[[], ssl.SSLContext] = ssl.create_default_context
-    """Makes the TLS context of an https target: once per target, not per connection
-    (loading the system's certificates takes milliseconds)."""
+    tls_context: Callable[[bool], ssl.SSLContext] = client_context
+    """Makes the TLS context of an https target, verifying its certificate or not: once per
+    target, not per connection (loading the system's certificates takes milliseconds)."""
     _idle: dict[_Target, list[_Connection]] = field(default_factory=dict)
     _tls: dict[_Target, ssl.SSLContext] = field(default_factory=dict)
 
@@ -111,9 +116,9 @@ class Http1Client:
                 connection.close()
         self._idle.clear()
 
-    def idle(self, scheme: str, host: str, port: int) -> int:
+    def idle(self, scheme: str, host: str, port: int, verify: bool = True) -> int:
         """How many idle connections to this target are kept."""
-        return len(self._idle.get((scheme, host, port), ()))
+        return len(self._idle.get((scheme, host, port, verify), ()))
 
     def _keep(self, key: _Target, connection: _Connection) -> None:
         """Pool a connection that can carry another exchange: the freshest ``max_idle`` are
@@ -136,8 +141,14 @@ class Http1Client:
         connection.close()
 
     async def request(
-        self, method: str, url: str, headers: tuple[tuple[bytes, bytes], ...], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: tuple[tuple[bytes, bytes], ...],
+        body: bytes | None,
+        verify: bool = True,
     ) -> Response:
+        """Send one request; ``verify=False``: an https target's certificate is not checked."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -165,7 +176,7 @@ class Http1Client:
             payload = (b"".join(head), memoryview(body))
         else:
             payload = (b"".join(head) + (body or b""),)  # one write, one packet
-        key = (parts.scheme, host, port)
+        key = (parts.scheme, host, port, verify)
         idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
@@ -181,14 +192,15 @@ class Http1Client:
             except BaseException:
                 connection.close()
                 raise
-        connection = await self._connect(parts.scheme, host, port)
+        connection = await self._connect(key)
         try:
             return await self._exchange(key, connection, method, payload)
         except BaseException:
             connection.close()
             raise
 
-    async def _connect(self, scheme: str, host: str, port: int) -> _Connection:
+    async def _connect(self, key: _Target) -> _Connection:
+        scheme, host, port, verify = key
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.connect_timeout):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -200,8 +212,7 @@ class Http1Client:
                 )
             tls = None
             if scheme == "https":
-                key = (scheme, host, port)
-                tls = self._tls.get(key) or self._tls.setdefault(key, self.tls_context())
+                tls = self._tls.get(key) or self._tls.setdefault(key, self.tls_context(verify))
             last: OSError | None = None
             for family, _, proto, _, sockaddr in allowed:
                 try:
@@ -256,7 +267,7 @@ class Http1Client:
 
     async def _exchange(
         self,
-        key: tuple[str, str, int],
+        key: _Target,
         connection: _Connection,
         method: str,
         payload: tuple[bytes | memoryview, ...],

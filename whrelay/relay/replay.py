@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from whrelay.core.errors import UsageError
 from whrelay.core.models import Attempt, DeliveryState, Trigger, Webhook, now_micros
-from whrelay.core.targets import Target, check_target, parse_target
+from whrelay.core.targets import Target, check_target, parse_target, unverified
 from whrelay.relay.client import Resigner, Sender, prepare
 from whrelay.signatures import REGISTRY, get_scheme, stale_signature
 from whrelay.signatures.verification import (
@@ -90,6 +90,9 @@ class ReplayRequest:
     resign: Resign | None = None
     allow_remote: bool = False
     """Allow targets that are not on this machine."""
+    insecure: bool = False
+    """Do not verify the certificates of https targets (``--insecure``); ``to`` may say so
+    for itself (``TARGET,insecure``)."""
 
     def edits(self) -> str | None:
         """What this replay changes of each webhook, in a few words (recorded with each
@@ -204,6 +207,8 @@ def plan(store: Store, request: ReplayRequest) -> ReplayPlan:
     which can sign for a scheme the webhooks are in."""
     selected = _selected(store, request.select)
     items, skips = _items(store, selected, request)
+    if request.insecure:
+        items = [replace(item, target=unverified(item.target)) for item in items]
     for target in {item.target.url: item.target for item in items}.values():
         check_target(target, request.allow_remote)
     resigner = None

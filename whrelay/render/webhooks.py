@@ -445,6 +445,9 @@ def webhook_detail(
 TIMEOUT_HINT = "at a breakpoint? --timeout 0 waits for the answer"
 """Beside a forwarding or replay attempt that timed out: an app stopped in a debugger answers
 late, and ``listen --timeout 0`` (``replay --timeout 0``) waits as long as it takes."""
+CERTIFICATE_HINT = "self-signed? --ca-file CERT.pem trusts it, --insecure skips the check"
+"""Beside an attempt whose target's certificate did not verify (``Attempt.certificate_rejected``;
+never another TLS failure): ``listen``, ``replay`` and ``send`` take both options."""
 
 
 def attempt_line(
@@ -473,6 +476,8 @@ def attempt_line(
             line.append(f" ({detail[:77] + '…' if len(detail) > 80 else detail})", style="red")
         if attempt.error == "timeout" and attempt.trigger != Trigger.SEND:
             line.append(f"  {TIMEOUT_HINT}", style="yellow")
+        elif attempt.certificate_rejected:
+            line.append(f"  {CERTIFICATE_HINT}", style="yellow")
     line.append(f"  {attempt.duration_us / 1000:.1f} ms", style="dim")
     if attempt.trigger == "retry":
         line.append(f"  (retry {number - 1})", style="dim")

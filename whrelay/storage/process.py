@@ -5,7 +5,9 @@ the same GIL as the HTTP handling. Running the group-commit writer in a child pr
 both use a core. The receiver sends jobs over the child's stdin and gets their
 results back on its stdout, one frame per committed batch; a webhook is acknowledged only
 after its result arrives, that is after its transaction is committed. When the receiver goes
-away (even by ``kill -9``) the child reads end-of-file, commits what it has, and exits.
+away (even by ``kill -9``) the child reads end-of-file, commits what it has, and exits. It
+runs in a process group of its own, so that signals meant for ``listen`` (Ctrl-C, a SIGTERM
+to the group) reach only ``listen``, which stops it.
 
 Large bodies are not copied on the way: a body over ``OUT_OF_BAND`` follows its frame on the
 pipe as it is, written from the receiver's own bytes (``_Outlet``), and the child reads it
@@ -379,10 +381,14 @@ class _Inbox:
 
 def child_main(db_path: str, durability: Durability, expected: FileId | None = None) -> int:
     """Read jobs from stdin until end-of-file; commit them in batches; answer on stdout."""
-    # Ctrl-C, and a SIGTERM sent to the whole process group (by `timeout`, systemd, a process
-    # manager), reach the parent too, which drains us and closes our stdin: we end then.
+    # We run in a process group of our own (``ProcessWriter._spawn``), so Ctrl-C and a
+    # SIGTERM sent to listen's group (by `timeout`, systemd, a process manager) reach only
+    # the parent, which drains us and closes our stdin: we end then. One sent to us alone
+    # is ignored for the same reason. Writing a warning to the terminal from outside its
+    # foreground group must not stop us either (``stty tostop``).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     give_back_large_blocks()
     keeper = _Keeper(Path(db_path), durability, expected)
     inbox = _Inbox(0)
@@ -667,6 +673,10 @@ class ProcessWriter:
         expected = [] if self._expected is None else ["{}:{}".format(*self._expected)]
         # The child's stdin is a pipe of our own, written by an _Outlet, not asyncio's.
         reading, writing = os.pipe()
+        # In a process group of its own: a signal sent to listen's group (Ctrl-C, a SIGTERM
+        # from `timeout` or a process manager) then never reaches it, not even while it is
+        # still starting, before it can ignore one. listen stops it (``close``); if listen
+        # dies (kill -9), its stdin ends and it exits.
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _Pipe(self),
@@ -679,6 +689,7 @@ class ProcessWriter:
                 stdin=reading,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=None,
+                process_group=0,
             )
         except BaseException:
             os.close(writing)

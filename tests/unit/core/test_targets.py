@@ -8,11 +8,14 @@ from whrelay.core.errors import UsageError
 from whrelay.core.targets import (
     Route,
     Target,
+    check_insecure_agree,
     check_target,
     is_loopback,
     parse_route,
+    parse_route_spec,
     parse_target,
     route,
+    unverified,
 )
 
 # --- parse_target ------------------------------------------------------------------------------
@@ -159,6 +162,47 @@ def test_parse_route() -> None:
 def test_parse_route_rejects(text: str) -> None:
     with pytest.raises(UsageError):
         parse_route(text)
+
+
+def test_an_https_target_followed_by_insecure_is_not_verified() -> None:
+    """``TARGET,insecure`` marks that one target; its URL (and so its deliveries) is the
+    target's own, and an http target, which has no certificate, is refused."""
+    marked = parse_target(" https://localhost:3443/hooks?a=1 , insecure ")
+    assert (marked.url, marked.insecure) == ("https://localhost:3443/hooks?a=1", True)
+    assert marked.shown == "https://localhost:3443/hooks?a=1 (certificate not verified)"
+    assert not parse_target("https://localhost:3443").insecure
+    assert parse_target("https://localhost:3443/a,b").path == "/a,b"  # a comma in a path stays
+    assert unverified(parse_target("https://localhost:3443")) == parse_target(
+        "https://localhost:3443,insecure"
+    )
+    assert unverified(parse_target("3000")) == parse_target("3000")  # nothing to verify
+    for text in ("3000,insecure", "http://localhost:3000,insecure"):
+        with pytest.raises(UsageError, match="only an https target"):
+            parse_target(text)
+
+
+def test_a_route_takes_insecure_as_an_option_of_its_own() -> None:
+    """``--route 'GLOB=TARGET,...,insecure'`` (and a route table's ``insecure = true``)."""
+    plain = parse_route("/a/*=https://127.0.0.1:3443,provider=github")
+    marked = parse_route("/a/*=https://127.0.0.1:3443,provider=github,insecure")
+    assert (plain.target.insecure, marked.target.insecure) == (False, True)
+    assert marked.provider == "github"
+    assert str(parse_route_spec("/a/*=https://127.0.0.1:3443,insecure")) == (
+        "/a/*=https://127.0.0.1:3443,insecure"
+    )
+    with pytest.raises(UsageError, match="only an https target"):
+        parse_route("/a/*=3000,insecure")
+
+
+def test_one_url_given_both_verified_and_not_is_refused() -> None:
+    verified, marked = (
+        parse_target("https://127.0.0.1:3443"),
+        parse_target("https://127.0.0.1:3443,insecure"),
+    )
+    check_insecure_agree([verified, parse_target("3000"), verified])
+    check_insecure_agree([marked, marked])
+    with pytest.raises(UsageError, match="both with and without ',insecure'"):
+        check_insecure_agree([verified, marked])
 
 
 def test_route_first_match_wins() -> None:

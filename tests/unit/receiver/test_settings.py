@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.rawserver import self_signed
 from whrelay.core import paths
 from whrelay.core.config import ListenSettings
 from whrelay.core.errors import UsageError
@@ -122,3 +123,52 @@ def test_the_secrets_are_checked_before_the_rest() -> None:
     )
     with pytest.raises(UsageError, match="cannot be a standard-webhooks key"):
         listen_settings(wrong)
+
+
+def test_insecure_leaves_every_https_target_unverified_and_a_ca_file_is_checked(
+    tmp_path: Path,
+) -> None:
+    """``--insecure`` marks each https target, a route's too (an http one has nothing to
+    verify); ``--ca-file`` must hold a PEM certificate, and is kept as an absolute path."""
+    self_signed(tmp_path)
+    settings = listen_settings(
+        ListenOptions(
+            forward=("https://127.0.0.1:3443", "3000"),
+            routes=("/r/*=https://localhost:4443",),
+            insecure=True,
+            ca_file=str(tmp_path / "cert.pem"),
+        )
+    )
+    forward = settings.forward
+    assert [(t.url, t.insecure) for t in forward.all_targets] == [
+        ("https://127.0.0.1:3443", True),
+        ("http://127.0.0.1:3000", False),
+        ("https://localhost:4443", True),
+    ]
+    assert settings.ca_file == tmp_path / "cert.pem"
+    alone = listen_settings(
+        ListenOptions(forward=("https://127.0.0.1:3443,insecure", "https://localhost:4443"))
+    )
+    assert [t.insecure for t in alone.forward.targets] == [True, False]
+    assert alone.ca_file is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ListenOptions(
+                forward=("https://127.0.0.1:3443",), routes=("/r=https://127.0.0.1:3443,insecure",)
+            ),
+            "given both with and without ',insecure'",
+        ),
+        (ListenOptions(forward=("3000,insecure",)), "only an https target"),
+        (ListenOptions(ca_file="no-such.pem"), "--ca-file no-such.pem: no such file"),
+        (ListenOptions(ca_file=__file__), "holds no PEM certificate"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_tls_mistakes_are_usage_errors(options: ListenOptions, message: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        listen_settings(options)
+    assert message in raised.value.message

@@ -4,6 +4,7 @@ test's server writes exact bytes, so the framing the client must read is under c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from pathlib import Path
 
@@ -217,24 +218,31 @@ async def test_a_tls_context_is_made_once_per_target(tmp_path: Path) -> None:
     again for every connection: the system's certificates loaded each time)."""
     made: list[ssl.SSLContext] = []
 
-    def context() -> ssl.SSLContext:
+    def context(verify: bool) -> ssl.SSLContext:
         made.append(ssl.create_default_context(cafile=str(tmp_path / "cert.pem")))
         return made[-1]
 
     server_tls = self_signed(tmp_path)
     close = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
-    async with (
-        canned(close, ssl_context=server_tls) as a,
-        canned(close, ssl_context=server_tls) as b,
-    ):
-        urls = [a.url.replace("http:", "https:"), b.url.replace("http:", "https:")]
-        http = Http1Client(allow=lambda a: a == "127.0.0.1", response_cap=1024, tls_context=context)
-        try:
-            for url in urls[:1] * 3 + urls[1:] * 2:  # a connection each (Connection: close)
-                assert (await http.request("GET", url, (), None)).body == b"ok"
-        finally:
-            await http.close()
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(close)
+            await writer.drain()
+        writer.close()
+
+    servers = [await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls) for _ in "ab"]
+    urls = [f"https://127.0.0.1:{s.sockets[0].getsockname()[1]}/hook" for s in servers]
+    http = Http1Client(allow=lambda a: a == "127.0.0.1", response_cap=1024, tls_context=context)
+    try:
+        for url in urls[:1] * 3 + urls[1:] * 2:  # a connection each (Connection: close)
+            assert (await http.request("GET", url, (), None)).body == b"ok"
+    finally:
+        await http.close()
+        for server in servers:
+            server.close()
+            await server.wait_closed()
     assert len(made) == 2
 
 
@@ -411,3 +419,37 @@ async def test_a_connection_is_never_reused_after_101() -> None:
             await http.close()
     assert (one.status, two.status) == (101, 200)
     assert [s.connection for s in target.requests] == [1, 2]
+
+
+async def test_a_connection_made_without_verifying_is_never_reused_for_a_verified_request(
+    tmp_path: Path,
+) -> None:
+    """One https origin reached with ``verify=False`` (a target marked insecure) and then
+    with verification (another target there, not marked): the verified request gets a
+    connection of its own, and so the certificate check, which fails for a self-signed one;
+    it is not sent on the kept-alive connection the unverified one left."""
+    keep = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    heads: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ssl.SSLError):
+            while True:
+                heads.append(await reader.readuntil(b"\r\n\r\n"))
+                writer.write(keep)
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=self_signed(tmp_path))
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    http = client()
+    try:
+        assert (await http.request("GET", url, (), None, verify=False)).body == b"ok"
+        assert http.idle("https", "127.0.0.1", url_port(url), verify=False) == 1
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await http.request("GET", url, (), None)
+        assert (await http.request("GET", url, (), None, verify=False)).body == b"ok"
+    finally:
+        await http.close()
+        server.close()
+        await server.wait_closed()
+    assert len(heads) == 2  # only the unverified requests reached the server

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from tests.helpers.rawserver import self_signed
 from whrelay.core.events import (
     DeliveryAttempted,
     ListenEvent,
@@ -190,6 +192,47 @@ def test_the_banner_names_the_routes_that_verify_with_their_own_secret(
     assert _options(with_secret)["verify"] == (
         "detected per request, 1 secret(s); on routes /gh/* (github, 1 secret(s) of its own)"
     )
+
+
+def test_the_banner_says_which_targets_certificates_are_not_verified(tmp_path: Path) -> None:
+    from whrelay.receiver.server import _options
+    from whrelay.receiver.settings import ListenOptions, listen_settings
+
+    self_signed(tmp_path)
+    settings = listen_settings(
+        ListenOptions(
+            forward=("https://127.0.0.1:3443,insecure", "https://localhost:4443"),
+            routes=("/r/*=https://127.0.0.1:5443,insecure", "/v/*=https://localhost:6443"),
+            ca_file=str(tmp_path / "cert.pem"),
+        )
+    )
+    options = _options(settings)
+    assert options["forward to"] == (
+        "https://127.0.0.1:3443 (certificate not verified), https://localhost:4443"
+    )
+    assert options["route /r/*"] == "https://127.0.0.1:5443 (certificate not verified)"
+    assert options["route /v/*"] == "https://localhost:6443"
+    assert str(tmp_path / "cert.pem") in options["CA file"]
+    assert "CA file" not in _options(listen_settings(ListenOptions(forward=("3000",))))
+
+
+@pytest.mark.parametrize("style", [live.pretty, live.compact])
+@pytest.mark.parametrize(
+    ("detail", "hinted"),
+    [
+        ("certificate verify failed: self-signed certificate", True),
+        ("certificate verify failed: Hostname mismatch, certificate is not valid for 'x'", True),
+        ("wrong version number", False),  # plain HTTP on an https port: no certificate at all
+    ],
+)
+def test_only_a_certificate_that_did_not_verify_suggests_ca_file_and_insecure(
+    style: object, detail: str, hinted: bool
+) -> None:
+    failed = dataclasses.replace(ATTEMPT, status=None, error="tls", error_detail=detail)
+    event = DeliveryAttempted(failed, TARGET, DeliveryState.PENDING, retry_in=60.0)
+    [(line, _)] = shown(style(event))  # type: ignore[operator]
+    assert detail[:40] in line
+    assert ("--ca-file" in line and "--insecure" in line) == hinted, line
 
 
 @pytest.mark.parametrize("style", [live.pretty, live.compact])
