@@ -71,6 +71,9 @@ class EditScreen(Screen[SendOrder | None]):
         Binding("ctrl+s", "review", "review and send", priority=True),
         Binding("ctrl+e", "external_editor", "body in $EDITOR", priority=True),
         Binding("escape", "cancel", "cancel"),
+        # q quits from the list, not from here: an edit is never lost (nor, with
+        # 'listen --tui', the listen stopped) by a key that types a letter elsewhere.
+        Binding("q", "stay", show=False),
     ]
 
     def __init__(
@@ -186,6 +189,9 @@ class EditScreen(Screen[SendOrder | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def action_stay(self) -> None:
+        self.notify("esc leaves the edit (it is dropped); ctrl+s reviews and sends it", timeout=4)
 
     # --- the body ---------------------------------------------------------------------------------
 
@@ -311,6 +317,7 @@ class ReviewScreen(Screen[bool | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "back to editing"),
+        Binding("q", "back", show=False),  # never quits the app from here (see EditScreen)
         Binding("ctrl+s", "send", "send", priority=True),
     ]
 
@@ -416,7 +423,10 @@ class ConfirmUnverified(ModalScreen[bool]):
     """The second confirmation before re-signing an edit whose original did not verify
     (``replay --resign-unverified``'s explicit choice, on screen)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "no", "cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "no", "cancel"),
+        Binding("q", "no", show=False),  # never quits the app from here
+    ]
 
     def __init__(self, review: EditReview) -> None:
         super().__init__()

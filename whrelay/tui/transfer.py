@@ -36,7 +36,10 @@ EXPORT_FORMATS = ("json", "curl", "httpie", "http", "har")
 class CopyMenu(ModalScreen[str | None]):
     """``C``: what to copy the webhook as."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "cancel"),
+        Binding("q", "dismiss", show=False),  # closes the menu, never quits the app
+    ]
 
     def __init__(self, webhook_id: int) -> None:
         super().__init__()
@@ -68,7 +71,10 @@ class ExportScreen(ModalScreen[ExportFinished | None]):
     during a large export stops it and leaves no file. A file that exists is replaced only
     when asked twice."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "cancel"),
+        Binding("q", "cancel", show=False),  # typed into the file name, else closes
+    ]
 
     def __init__(
         self,

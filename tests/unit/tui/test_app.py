@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import stripe
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, RadioButton, RadioSet, Select, TextArea
+from textual.widgets import Input, OptionList, RadioButton, RadioSet, Select, Switch, TextArea
 
 from tests.helpers.processes import run_whrelay, start_listener
 from tests.helpers.rawhttp import request_bytes, send_raw
@@ -692,6 +692,37 @@ async def test_an_edit_sent_as_it_is_warns_that_the_senders_signature_will_not_m
         assert not isinstance(app.screen, EditScreen)
     with Store(seeded_tui.db, readonly=True) as store:
         assert store.count_webhooks() == 10  # nothing stored
+
+
+async def test_q_on_the_edit_review_and_copy_screens_never_quits_nor_drops_the_edit(
+    seeded_tui: SeededTui,
+) -> None:
+    """``q`` quits from the list; on a screen above it, with the focus off any text field,
+    it never quits the app (with ``listen --tui``, stopping the listen) nor drops an edit:
+    the editor stays, the review goes back to the edit, the copy menu closes."""
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        editor = await open_edit(pilot, app, seeded_tui.stripe)
+        body = editor.query_one("#edit-body", TextArea)
+        body.load_text(body.text.replace("invoice.paid", "invoice.voided"))
+        editor.query_one("#edit-resign-on", Switch).focus()
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running and app.screen is editor
+        assert any("esc leaves the edit" in n for n in notifications(app, "information"))
+        await review(pilot, app)
+        await pilot.press("q")
+        await pilot_until(pilot, lambda: app.screen is editor, "back to the edit")
+        assert "invoice.voided" in editor.query_one("#edit-body", TextArea).text
+        await pilot.press("escape")
+        await pilot.press("C")
+        await pilot_until(pilot, lambda: isinstance(app.screen, CopyMenu), "the menu")
+        await pilot.press("q")
+        await pilot_until(pilot, lambda: not isinstance(app.screen, CopyMenu), "the menu closed")
+        assert app.is_running
+        await pilot.press("q")  # from the list, q quits
+        await pilot_until(pilot, lambda: not app.is_running, "the app to quit")
 
 
 async def test_re_signing_an_edit_of_a_webhook_that_did_not_verify_needs_a_second_yes(
