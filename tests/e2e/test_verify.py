@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import itertools
 import json
 import time
 from collections.abc import Sequence
@@ -18,6 +17,13 @@ from tests.helpers.commands import err, github_request
 from tests.helpers.processes import run_whrelay, start_listener
 from tests.helpers.rawhttp import raw_request
 from tests.helpers.signed_requests import (
+    GH_SECRET,
+    JSON_BODY,
+    NOW,
+    SLACK_SECRET,
+    STRIPE_SECRET,
+    SW_KEY,
+    SW_SECRET,
     assert_usage_error,
     body_args,
     failed_with_hint,
@@ -34,31 +40,6 @@ from tests.helpers.signed_requests import (
 from whrelay.core.errors import ExitCode
 from whrelay.core.models import Capture
 from whrelay.storage import Store
-
-NOW = 1_700_000_000
-"""2023-11-14T22:13:20Z: when the hand-made signatures in these tests were "sent"."""
-
-STRIPE_SECRET = "whsec_verifyCliStripeSecret0001"
-
-GH_SECRET = "gh-verify-cli-s3cret"
-
-SW_KEY = b"standard-webhooks-key-32-bytes!!"
-
-SW_SECRET = "whsec_" + base64.b64encode(SW_KEY).decode()
-
-SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-
-TWILIO_TOKEN = "12345abcdef67890twilio-auth-tok"
-
-SQUARE_KEY = "square-signature-key-verify-cli"
-
-JSON_BODY = b'{"id":"evt_1","type":"invoice.paid","data":{"amount":1000,"name":"Caf\xc3\xa9"}}'
-
-FORM_BODY = b"Body=Hello+w%C3%B6rld&From=%2B14158675309&To=%2B18005551212"
-
-FORM_PARAMS = {"Body": "Hello w\u00f6rld", "From": "+14158675309", "To": "+18005551212"}
-
-_names = itertools.count()
 
 
 def seed(db: Path, body: bytes, headers: Sequence[tuple[str, str]], received_at: float) -> int:

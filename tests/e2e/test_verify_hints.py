@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,12 @@ import pytest
 
 from tests.helpers.processes import run_whrelay
 from tests.helpers.signed_requests import (
+    GH_SECRET,
+    JSON_BODY,
+    NOW,
+    SLACK_SECRET,
+    STRIPE_SECRET,
+    SW_SECRET,
     body_args,
     failed_with_hint,
     gh_sig,
@@ -21,31 +26,6 @@ from tests.helpers.signed_requests import (
     url_verify,
     verify_body,
 )
-
-NOW = 1_700_000_000
-"""2023-11-14T22:13:20Z: when the hand-made signatures in these tests were "sent"."""
-
-STRIPE_SECRET = "whsec_verifyCliStripeSecret0001"
-
-GH_SECRET = "gh-verify-cli-s3cret"
-
-SW_KEY = b"standard-webhooks-key-32-bytes!!"
-
-SW_SECRET = "whsec_" + base64.b64encode(SW_KEY).decode()
-
-SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-
-TWILIO_TOKEN = "12345abcdef67890twilio-auth-tok"
-
-SQUARE_KEY = "square-signature-key-verify-cli"
-
-JSON_BODY = b'{"id":"evt_1","type":"invoice.paid","data":{"amount":1000,"name":"Caf\xc3\xa9"}}'
-
-FORM_BODY = b"Body=Hello+w%C3%B6rld&From=%2B14158675309&To=%2B18005551212"
-
-FORM_PARAMS = {"Body": "Hello w\u00f6rld", "From": "+14158675309", "To": "+18005551212"}
-
-_names = itertools.count()
 
 # --- explain: one test per hint -----------------------------------------------------------------
 

@@ -25,11 +25,15 @@ GH_SECRET = "gh-verify-cli-s3cret"
 
 SW_KEY = b"standard-webhooks-key-32-bytes!!"
 
+SW_SECRET = "whsec_" + base64.b64encode(SW_KEY).decode()
+
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 TWILIO_TOKEN = "12345abcdef67890twilio-auth-tok"
 
 SQUARE_KEY = "square-signature-key-verify-cli"
+
+JSON_BODY = b'{"id":"evt_1","type":"invoice.paid","data":{"amount":1000,"name":"Caf\xc3\xa9"}}'
 
 FORM_BODY = b"Body=Hello+w%C3%B6rld&From=%2B14158675309&To=%2B18005551212"
 
