@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.forwarding import https_target
 from tests.helpers.processes import ROOT, run_whrelay, whrelay_cmd
-from tests.helpers.tui import SeededTui
+from tests.helpers.tui import SeededTui, seed_tui
 from tests.helpers.wait import wait_until
 
 TMUX = shutil.which("tmux")
@@ -133,6 +134,49 @@ def test_c_copies_through_the_terminal_and_ctrl_e_edits_the_body_in_the_editor(
     wait_until(lambda: terminal.showing("q quit"), "the list again")
     terminal.keys("q")
     assert terminal.exit_status() == 0
+
+
+@pytest.mark.slow
+def test_whrelay_tui_with_ca_file_replays_to_a_self_signed_https_target(
+    tmp_path: Path, terminal: Terminal
+) -> None:
+    """``whrelay tui --ca-file CERT`` (which the fast start leaves to the CLI): ``r`` on a
+    webhook once forwarded to a self-signed https target is delivered."""
+    with https_target(tmp_path / "tls") as target:
+        seeded = seed_tui(tmp_path / "tui.db", target=target.url)
+        cert = str(tmp_path / "tls" / "cert.pem")
+        terminal.start("tui", "--db", str(seeded.db), "--ca-file", cert)
+        wait_until(lambda: terminal.showing("1 of 10 webhooks"), "the first screen", 60)
+        terminal.keys("jjjjjjjj")  # #2, the Stripe webhook
+        wait_until(lambda: terminal.showing("9 of 10 webhooks"), "the cursor on #2")
+        terminal.keys("r")
+        wait_until(lambda: target.requests, "the replay to reach the target")
+        wait_until(lambda: terminal.showing("replayed"), "the notification")
+        terminal.keys("q")
+        assert terminal.exit_status() == 0
+    assert [r.path_qs for r in target.requests] == ["/hooks/stripe"]
+
+
+def test_tui_insecure_and_ca_file_are_checked_as_replay_checks_them(
+    seeded_tui: SeededTui, tmp_path: Path
+) -> None:
+    """A CA file that is not one is refused in one line, before the terminal is needed; the
+    options parse (``--insecure`` then only lacks a terminal here)."""
+    not_pem = tmp_path / "cert.pem"
+    not_pem.write_text("not a certificate\n")
+    db = ("--db", str(seeded_tui.db))
+    for path, said in [
+        (tmp_path / "none.pem", f"--ca-file {tmp_path / 'none.pem'}: no such file"),
+        (not_pem, f"--ca-file {not_pem} holds no PEM certificate"),
+        (tmp_path, f"--ca-file {tmp_path} is a folder, not a file of PEM certificates"),
+    ]:
+        result = run_whrelay("tui", *db, "--ca-file", str(path))
+        assert result.returncode == 2, result
+        assert result.stderr.decode().splitlines()[0] == f"whrelay: error: {said}"
+        assert b"Traceback" not in result.stderr
+    insecure = run_whrelay("tui", "--insecure", *db)
+    assert insecure.returncode == 2
+    assert insecure.stderr.startswith(b"whrelay: error: whrelay tui needs a terminal")
 
 
 @pytest.mark.slow

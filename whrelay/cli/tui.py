@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from whrelay.cli.common import DbOption, resolve_db
+from whrelay.cli.common import CaFileOption, DbOption, InsecureOption, resolve_db
 from whrelay.cli.entry import needs_a_terminal
 from whrelay.core.errors import ExitCode
 
@@ -15,19 +15,25 @@ EXAMPLES = """
     whrelay tui
   Another database:
     whrelay tui --db ./hooks.db
+  Replays to an https app whose certificate is self-signed:
+    whrelay tui --ca-file cert.pem
   Receive and browse in one terminal:
     whrelay listen -f 3000 --tui
 """
 
 
-def tui(db: DbOption = None) -> int:
+def tui(insecure: InsecureOption = False, ca_file: CaFileOption = None, db: DbOption = None) -> int:
     """Browse, search, verify and replay the stored webhooks in a terminal UI. Keys: j/k
     move, / searches, f filters, r replays, F forwards, R re-signs, ? shows them all, q quits.
     (A plain 'whrelay tui [--db PATH]' starts in cli/entry.py, without building the CLI.)"""
+    from whrelay.core.tls import check_ca_file
+    from whrelay.tui.adapter import ReplayTls
+
+    tls = ReplayTls(insecure, ca_file=None if ca_file is None else check_ca_file(ca_file))
     needs_a_terminal("whrelay tui")
     from whrelay.tui import run
 
-    run(resolve_db(db))
+    run(resolve_db(db), tls)
     return ExitCode.OK
 
 

@@ -34,6 +34,9 @@ class ForwardSettings:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int = DEFAULT_CONCURRENCY
     probe_interval: float = PROBE_INTERVAL
+    insecure: bool = False
+    """``--insecure``: no https target's certificate is verified. Already applied to
+    ``targets`` and ``routes``; ``listen --tui`` applies it to the targets typed in too."""
 
     def targets_for(self, path: str) -> tuple[Target, ...]:
         return route(path, self.routes, self.targets)

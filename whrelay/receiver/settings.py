@@ -104,6 +104,7 @@ def listen_settings(options: ListenOptions) -> ListenSettings:
         routes=routes,
         extra_headers=header_options(options.headers),
         ordered=options.ordered,
+        insecure=options.insecure,
         policy=RetryPolicy(
             schedule=tuple(
                 parse_duration(d) for d in options.retry_schedule.split(",") if d.strip()

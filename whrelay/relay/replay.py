@@ -93,6 +93,9 @@ class ReplayRequest:
     insecure: bool = False
     """Do not verify the certificates of https targets (``--insecure``); ``to`` may say so
     for itself (``TARGET,insecure``)."""
+    insecure_targets: frozenset[str] = frozenset()
+    """The URLs (``Target.url``) of https targets whose certificates are not verified, the
+    others being verified: ``listen --tui`` replays to the targets listen was told so of."""
 
     def edits(self) -> str | None:
         """What this replay changes of each webhook, in a few words (recorded with each
@@ -207,8 +210,13 @@ def plan(store: Store, request: ReplayRequest) -> ReplayPlan:
     which can sign for a scheme the webhooks are in."""
     selected = _selected(store, request.select)
     items, skips = _items(store, selected, request)
-    if request.insecure:
-        items = [replace(item, target=unverified(item.target)) for item in items]
+    if request.insecure or request.insecure_targets:
+        items = [
+            replace(item, target=unverified(item.target))
+            if request.insecure or item.target.url in request.insecure_targets
+            else item
+            for item in items
+        ]
     for target in {item.target.url: item.target for item in items}.values():
         check_target(target, request.allow_remote)
     resigner = None

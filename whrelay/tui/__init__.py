@@ -8,12 +8,17 @@ same function as ``whrelay replay``, and checks signatures with ``verify``'s cod
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from whrelay.tui.adapter import ReplayTls
 
 
-def run(db: Path) -> None:
-    """``whrelay tui``: the history of ``db`` until the user quits. A database that readers
-    refuse (missing, empty, not whrelay's, another schema) is refused before the terminal is
-    taken over, with the readers' error."""
+def run(db: Path, tls: ReplayTls | None = None) -> None:
+    """``whrelay tui``: the history of ``db`` until the user quits; its replays dial https
+    targets as ``tls`` says (``--insecure``, ``--ca-file``). A database that readers refuse
+    (missing, empty, not whrelay's, another schema) is refused before the terminal is taken
+    over, with the readers' error."""
     from whrelay.tui import adapter
 
     # The newest rows are read now, before the loop starts: the first frame shows them.
@@ -21,7 +26,7 @@ def run(db: Path) -> None:
         first_page = adapter.rows(store, None, "older", FIRST_PAGE), adapter.newest_id(store)
     from whrelay.tui.app import WhrelayApp
 
-    WhrelayApp(db, first_page=first_page).run()
+    WhrelayApp(db, first_page=first_page, tls=tls).run()
 
 
 FIRST_PAGE = 150

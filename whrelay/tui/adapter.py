@@ -282,6 +282,44 @@ def resign_with_listen(keys: ListenKeys) -> Resign:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplayTls:
+    """How the TUI's replays (``r``, ``F``, ``R``, ``e``) dial https targets: as ``whrelay
+    tui --insecure --ca-file`` says, or (``listen_tls``) as the running listen forwards."""
+
+    insecure: bool = False
+    """No https target's certificate is verified (``--insecure``); one typed in may say so
+    for itself (``URL,insecure``)."""
+    insecure_targets: frozenset[str] = frozenset()
+    """The URLs of the targets listen was given with ``,insecure`` (or ``--insecure``)."""
+    ca_file: Path | None = None
+    """PEM certificates trusted besides the system's (``--ca-file``, already checked)."""
+    listening: bool = False
+    """Whether these are a running listen's (what a certificate failure's hint names)."""
+
+    @property
+    def certificate_hint(self) -> str:
+        """What to do when a target's certificate did not verify, in words that fit where
+        the TUI was started from."""
+        if self.listening:
+            start = "start listen with --ca-file CERT.pem to trust it (or TARGET,insecure)"
+        else:
+            start = "start 'whrelay tui --ca-file CERT.pem' to trust it (or --insecure)"
+        return f"self-signed? {start}; F takes 'URL,insecure'"
+
+
+def listen_tls(settings: ListenSettings) -> ReplayTls:
+    """The running listen's way with https targets: its ``--ca-file``, the targets it does not
+    verify, and its ``--insecure`` (for targets typed in too)."""
+    forward = settings.forward
+    return ReplayTls(
+        insecure=forward.insecure,
+        insecure_targets=frozenset(t.url for t in forward.all_targets if t.insecure),
+        ca_file=settings.ca_file,
+        listening=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayResult:
     """What one replay from the TUI did: each attempt, as recorded."""
 
@@ -298,9 +336,11 @@ async def replay(
     resign: Resign | None = None,
     allow_remote: bool = False,
     timeout: float = REPLAY_TIMEOUT,
+    tls: ReplayTls = ReplayTls(),
 ) -> ReplayResult:
     """Send webhook ``webhook_id`` again through ``whrelay replay``'s function: to its
-    original targets, or to ``to``; re-signed with ``resign`` when its signature verifies.
+    original targets, or to ``to``; re-signed with ``resign`` when its signature verifies;
+    https targets dialled as ``tls`` says.
     Each attempt is recorded under the cross-process write lock (a successful one to an
     original target marks the delivery delivered). ``UsageError`` when there is nothing to
     send to, or a secret that cannot sign for the webhook's scheme."""
@@ -320,7 +360,12 @@ async def replay(
                 given = tuple(GivenSecret(secret, resign.label) for secret in keys.secrets)
                 resigning = core.Resign(given, keys.provider)
             request = core.ReplayRequest(
-                (webhook_id,), to=to, resign=resigning, allow_remote=allow_remote
+                (webhook_id,),
+                to=to,
+                resign=resigning,
+                allow_remote=allow_remote,
+                insecure=tls.insecure,
+                insecure_targets=tls.insecure_targets,
             )
             try:
                 planned = core.plan(store, request)
@@ -335,7 +380,7 @@ async def replay(
 
     store, planned = await asyncio.to_thread(open_and_plan)
     try:
-        async with Sender(allow_remote, timeout, DEFAULT_RESPONSE_CAP) as sender:
+        async with Sender(allow_remote, timeout, DEFAULT_RESPONSE_CAP, tls.ca_file) as sender:
             attempts = [a async for a in core.run(planned, store, sender)]
     finally:
         await asyncio.to_thread(store.close)
@@ -657,7 +702,11 @@ class EditResult:
 
 
 async def send_edited(
-    db: Path, review: EditReview, unverified: bool = False, timeout: float = REPLAY_TIMEOUT
+    db: Path,
+    review: EditReview,
+    unverified: bool = False,
+    timeout: float = REPLAY_TIMEOUT,
+    tls: ReplayTls = ReplayTls(),
 ) -> EditResult:
     """Store the reviewed edit as a new webhook linked to its original, then send it to the
     review's targets through ``whrelay replay``'s function, re-signed when asked: signed
@@ -683,10 +732,13 @@ async def send_edited(
                 resigning = core.Resign(given, keys.provider, unverified=unverified)
             settings = VerifySettings(secrets=secrets)
             copy = store_edited(store, review.original_id, review.capture, settings).id
-            plans = [
-                core.plan(store, core.ReplayRequest((copy,), to=target, resign=resigning))
-                for target in review.targets
-            ]
+            request = core.ReplayRequest(
+                (copy,),
+                resign=resigning,
+                insecure=tls.insecure,
+                insecure_targets=tls.insecure_targets,
+            )
+            plans = [core.plan(store, replace(request, to=target)) for target in review.targets]
         except BaseException:
             store.close()
             raise
@@ -694,7 +746,7 @@ async def send_edited(
 
     store, copy, plans = await asyncio.to_thread(store_and_plan)
     try:
-        async with Sender(False, timeout, DEFAULT_RESPONSE_CAP) as sender:
+        async with Sender(False, timeout, DEFAULT_RESPONSE_CAP, tls.ca_file) as sender:
             attempts = [a for planned in plans async for a in core.run(planned, store, sender)]
     finally:
         await asyncio.to_thread(store.close)

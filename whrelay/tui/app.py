@@ -34,6 +34,7 @@ from whrelay.tui.source import DataSource
 from whrelay.views.safetext import one_line
 
 if TYPE_CHECKING:
+    from whrelay.core.models import Attempt
     from whrelay.tui.adapter import Row
     from whrelay.tui.listen import ListenEventReceived, ListenHeader, ListenLink
 
@@ -67,9 +68,11 @@ class WhrelayApp(App[None]):
         listen: ListenLink | None = None,
         poll_interval: float = POLL_INTERVAL,
         first_page: tuple[Sequence[Row], int] | None = None,
+        tls: adapter.ReplayTls | None = None,
     ) -> None:
         """``first_page``: the newest rows and the newest id, read before the app started
-        (``run``), shown on the first frame."""
+        (``run``), shown on the first frame. ``tls``: how replays dial https targets
+        (``whrelay tui --insecure --ca-file``); with ``listen``, as listen forwards."""
         super().__init__()
         self.db = db
         self.clock = clock
@@ -88,6 +91,10 @@ class WhrelayApp(App[None]):
 
             self.header = ListenHeader(listen, id="listen-header")
         self.source.pending_to = self.header
+        if listen is not None:
+            self.source.tls = adapter.listen_tls(listen.settings)
+        elif tls is not None:
+            self.source.tls = tls
 
     # --- layout -----------------------------------------------------------------------------------
 
@@ -148,14 +155,14 @@ class WhrelayApp(App[None]):
         result = message.result
         lines = []
         for attempt in result.attempts:
-            outcome = str(attempt.status) if attempt.status is not None else attempt.error
-            line = f"#{attempt.webhook_id} → {one_line(attempt.url)}  {outcome}"
+            line = f"#{attempt.webhook_id} → {one_line(attempt.url)}  {outcome(attempt)}"
             line += f"  {attempt.duration_us / 1000:.1f} ms"
             if attempt.resigned:
                 line += "  re-signed"
             elif attempt.resign_note:
                 line += f"  {one_line(attempt.resign_note)}"
             lines.append(line)
+        lines += self._hints(result.attempts)
         ok = bool(result.attempts) and all(a.ok for a in result.attempts)
         self.notify(
             "\n".join(lines) or "nothing was sent",
@@ -166,6 +173,12 @@ class WhrelayApp(App[None]):
         if self.detail.webhook_id == result.webhook_id:
             self.detail.reload()
         self.poll()
+
+    def _hints(self, attempts: Sequence[Attempt]) -> list[str]:
+        """Under a replay's lines: what to do about a certificate that did not verify."""
+        if any(attempt.certificate_rejected for attempt in attempts):
+            return [f"hint: {self.source.tls.certificate_hint}"]
+        return []
 
     def on_listen_event_received(self, message: ListenEventReceived) -> None:
         from whrelay.core.events import (
@@ -465,13 +478,13 @@ class WhrelayApp(App[None]):
         result = message.result
         lines = [f"stored as #{result.copy_id}, edited from #{result.original_id}"]
         for attempt in result.attempts:
-            outcome = str(attempt.status) if attempt.status is not None else attempt.error
-            line = f"→ {one_line(attempt.url)}  {outcome}"
+            line = f"→ {one_line(attempt.url)}  {outcome(attempt)}"
             if attempt.resigned:
                 line += "  re-signed"
             elif attempt.resign_note:
                 line += f"  {one_line(attempt.resign_note)}"
             lines.append(line)
+        lines += self._hints(result.attempts)
         ok = bool(result.attempts) and all(a.ok for a in result.attempts)
         self.notify(
             "\n".join(lines),
@@ -486,6 +499,17 @@ class WhrelayApp(App[None]):
         from whrelay.tui.screens import HelpScreen
 
         self.push_screen(HelpScreen())
+
+
+def outcome(attempt: Attempt) -> str:
+    """What came of a replay's attempt: the status answered, or the error and its detail."""
+    if attempt.status is not None:
+        return str(attempt.status)
+    said = attempt.error or "error"
+    if attempt.error_detail:
+        detail = one_line(attempt.error_detail)
+        said += f" ({detail[:77] + '…' if len(detail) > 80 else detail})"
+    return said
 
 
 def status_text(status: ListStatus, cursor: int) -> Text:

@@ -76,7 +76,11 @@ class TargetPrompt(ModalScreen[str | None]):
                 placeholder="3000, :4000/hooks, /hooks or http://localhost:8000/x", id="target"
             )
             yield Static(
-                Text("Loopback targets only, as with -f. Enter sends, Esc cancels.", style="dim"),
+                Text(
+                    "Loopback targets only, as with -f; 'https://…,insecure' leaves its "
+                    "certificate unverified. Enter sends, Esc cancels.",
+                    style="dim",
+                ),
                 id="target-note",
             )
 

@@ -144,6 +144,8 @@ class DataSource:
         self._polling = False
         self.pending_to: MessagePump | None = None
         """Who is told the pending deliveries per target (``listen --tui``'s header)."""
+        self.tls = adapter.ReplayTls()
+        """How replays dial https targets (``whrelay tui --ca-file``, or listen's settings)."""
 
     def close(self) -> None:
         self.app.workers.cancel_group(self.app, "scan")
@@ -357,7 +359,7 @@ class DataSource:
                 target = None
                 if to is not None:
                     target = await asyncio.to_thread(adapter.parse_forward_target, to)
-                result = await adapter.replay(self.path, webhook_id, target, resign)
+                result = await adapter.replay(self.path, webhook_id, target, resign, tls=self.tls)
             except Exception as error:
                 reply_to.post_message(ActionFailed(Failure.of(what, error), webhook_id))
             else:
@@ -454,7 +456,7 @@ class DataSource:
 
         async def work() -> None:
             try:
-                result = await adapter.send_edited(self.path, review, unverified)
+                result = await adapter.send_edited(self.path, review, unverified, tls=self.tls)
             except Exception as error:
                 reply_to.post_message(ActionFailed(Failure.of(what, error), review.original_id))
             else:

@@ -17,6 +17,8 @@ import pytest
         (["tui", "--db"], None),
         (["tui", "--db", "hooks.db", "extra"], None),
         (["tui", "--db", "/"], None),  # a folder: the CLI says what is wrong with it
+        (["tui", "--insecure"], None),  # the TLS options: the CLI parses and checks them
+        (["tui", "--db", "hooks.db", "--ca-file", "cert.pem"], None),
         (["list"], None),
         ([], None),
     ],

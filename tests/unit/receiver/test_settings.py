@@ -145,11 +145,13 @@ def test_insecure_leaves_every_https_target_unverified_and_a_ca_file_is_checked(
         ("http://127.0.0.1:3000", False),
         ("https://localhost:4443", True),
     ]
+    assert forward.insecure  # kept: listen --tui leaves a target typed in unverified too
     assert settings.ca_file == tmp_path / "cert.pem"
     alone = listen_settings(
         ListenOptions(forward=("https://127.0.0.1:3443,insecure", "https://localhost:4443"))
     )
     assert [t.insecure for t in alone.forward.targets] == [True, False]
+    assert not alone.forward.insecure
     assert alone.ca_file is None
 
 

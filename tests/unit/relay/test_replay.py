@@ -116,6 +116,24 @@ def test_plan_to_another_target_sends_each_webhook_there_without_a_delivery(
     ]
 
 
+def test_plan_leaves_unverified_the_https_targets_named_insecure_or_all_with_insecure(
+    store: Store,
+) -> None:
+    """``insecure_targets`` (listen --tui: the targets listen does not verify) marks those
+    alone; ``insecure`` marks every https target; an http one has no certificate either way."""
+    secure, loose = "https://127.0.0.1:9443", "https://localhost:9444"
+    webhook = store_webhook(store, [secure, loose, APP])
+
+    def marked(request: ReplayRequest) -> list[tuple[str, bool]]:
+        return [(i.target.url, i.target.insecure) for i in replay.plan(store, request).items]
+
+    assert marked(ReplayRequest((webhook,))) == [(secure, False), (loose, False), (APP, False)]
+    named = ReplayRequest((webhook,), insecure_targets=frozenset({loose}))
+    assert marked(named) == [(secure, False), (loose, True), (APP, False)]
+    every = ReplayRequest((webhook,), insecure=True)
+    assert marked(every) == [(secure, True), (loose, True), (APP, False)]
+
+
 def test_plan_of_a_filter_goes_oldest_first_and_skips_webhooks_never_forwarded(
     store: Store,
 ) -> None:

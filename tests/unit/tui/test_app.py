@@ -6,6 +6,7 @@ loopback target."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -16,6 +17,7 @@ import stripe
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, RadioButton, RadioSet, Select, Switch, TextArea
 
+from tests.helpers.forwarding import https_target
 from tests.helpers.processes import run_whrelay, start_listener
 from tests.helpers.rawhttp import request_bytes, send_raw
 from tests.helpers.targetserver import TargetServer
@@ -25,6 +27,7 @@ from whrelay.core.models import Capture
 from whrelay.signatures import Message, get_scheme
 from whrelay.signatures.base import Check
 from whrelay.storage import Store
+from whrelay.tui.adapter import ReplayTls
 from whrelay.tui.app import WhrelayApp
 from whrelay.tui.compare import CompareScreen
 from whrelay.tui.detail import RenderedLines
@@ -46,6 +49,11 @@ async def opened(pilot: Pilot[None], app: WhrelayApp) -> None:
 def notifications(app: WhrelayApp, severity: str) -> list[str]:
     """The messages of the notifications of ``severity`` on screen."""
     return [n.message for n in app._notifications if n.severity == severity]
+
+
+def replays_shown(app: WhrelayApp) -> list[str]:
+    """The messages of the notifications that say what came of a replay, oldest first."""
+    return [n.message for n in app._notifications if n.title in ("replayed", "replay failed")]
 
 
 def shown_ids(app: WhrelayApp) -> list[int]:
@@ -341,6 +349,64 @@ async def test_forward_to_a_typed_target_and_the_loopback_guard(seeded_tui: Seed
         assert sent.body == Store(seeded_tui.db, readonly=True).get_webhook(seeded_tui.binary).body
 
 
+async def test_r_to_a_self_signed_https_target_fails_until_the_tui_trusts_its_ca_file(
+    tmp_path: Path,
+) -> None:
+    """By default a replay to an https target checks its certificate: a self-signed one fails
+    with the certificate error, and the hint names what 'whrelay tui' takes; started with
+    ``--ca-file`` (its ``ReplayTls``), the same ``r`` is delivered."""
+    cert = tmp_path / "tls" / "cert.pem"
+    with https_target(tmp_path / "tls") as target:
+        seeded = seed_tui(tmp_path / "tui.db", target=target.url)
+        refused = WhrelayApp(seeded.db, clock=lambda: TUI_NOW, poll_interval=0.1)
+        async with refused.run_test(size=SIZE) as pilot:
+            await opened(pilot, refused)
+            await select(pilot, refused, seeded.stripe)
+            await pilot.press("r")
+            [failed] = await pilot_until(pilot, lambda: replays_shown(refused), "the failure")
+        assert "tls (certificate verify failed: self-signed certificate)" in failed, failed
+        assert "hint: self-signed? start 'whrelay tui --ca-file CERT.pem'" in failed, failed
+        assert "F takes 'URL,insecure'" in failed
+        assert target.requests == []
+        trusted = WhrelayApp(
+            seeded.db, clock=lambda: TUI_NOW, poll_interval=0.1, tls=ReplayTls(ca_file=cert)
+        )
+        async with trusted.run_test(size=SIZE) as pilot:
+            await opened(pilot, trusted)
+            await select(pilot, trusted, seeded.stripe)
+            await pilot.press("r")
+            [done] = await pilot_until(pilot, lambda: replays_shown(trusted), "the replay")
+        assert f"{target.url}/hooks/stripe  200" in done, done
+    [sent] = target.requests
+    assert sent.path_qs == "/hooks/stripe"
+    with Store(seeded.db, readonly=True) as store:
+        replays = [a for a in store.attempts(seeded.stripe) if a.trigger == "replay"]
+    assert [(a.status, a.error) for a in replays] == [(None, "tls"), (200, None)]
+
+
+async def test_F_to_an_https_target_typed_with_insecure_is_delivered(tmp_path: Path) -> None:
+    """``F`` takes ``URL,insecure`` as ``replay --to`` does: that target's certificate is not
+    checked; typed without it, the self-signed certificate is refused."""
+    with https_target(tmp_path / "tls") as target:
+        seeded = seed_tui(tmp_path / "tui.db")
+        app = make_app(seeded.db)
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            await select(pilot, app, seeded.binary)
+            for typed in (f"{target.url}/checked", f"{target.url}/unchecked,insecure"):
+                await pilot.press("F")
+                assert isinstance(app.screen, TargetPrompt)
+                app.screen.query_one("#target", Input).value = typed
+                await pilot.press("enter")
+                await pilot_until(pilot, lambda: not isinstance(app.screen, TargetPrompt), "sent")
+            await pilot_until(pilot, lambda: len(replays_shown(app)) == 2, "both replays")
+            [failed] = [shown for shown in replays_shown(app) if "/checked" in shown]
+        assert f"{target.url}/checked  tls (certificate verify failed" in failed, failed
+    [sent] = target.requests
+    assert sent.path_qs == "/unchecked"
+    assert sent.body == Store(seeded.db, readonly=True).get_webhook(seeded.binary).body
+
+
 async def test_replay_resigned_with_a_typed_secret_signs_afresh(tmp_path: Path) -> None:
     with TargetServer() as target:
         seeded = seed_tui(tmp_path / "tui.db", target=target.url)
@@ -429,6 +495,70 @@ async def test_listen_tui_shows_webhooks_as_stored_and_pending_counts_drain(
     assert sorted(r.path_qs for r in target.requests) == ["/in/0", "/in/1", "/in/2"]
     with Store(settings.db_path, readonly=True) as store:
         assert [store.get_webhook(i).summary.path for i in acked] == ["/in/0", "/in/1", "/in/2"]
+
+
+@pytest.mark.parametrize(
+    ("how", "typed_ok"),
+    [("--ca-file", True), ("TARGET,insecure", False), ("--insecure", True)],
+)
+async def test_listen_tui_replays_to_an_https_target_as_listen_forwards_to_it(
+    tmp_path: Path, how: str, typed_ok: bool
+) -> None:
+    """``listen --tui``'s replays take listen's own settings: its ``--ca-file`` (for every
+    target), a target's own ``,insecure`` (for that target alone), its ``--insecure`` (for
+    every https target, one typed in with ``F`` too)."""
+    from whrelay.receiver.server import serve
+    from whrelay.receiver.settings import ListenOptions, listen_settings
+    from whrelay.tui.listen import listen_with_tui
+
+    with https_target(tmp_path / "tls") as target:
+        given = {
+            "--ca-file": ListenOptions(
+                forward=(target.url,), ca_file=str(tmp_path / "tls/cert.pem")
+            ),
+            "TARGET,insecure": ListenOptions(forward=(f"{target.url},insecure",)),
+            "--insecure": ListenOptions(forward=(target.url,), insecure=True),
+        }[how]
+        settings = listen_settings(
+            dataclasses.replace(given, db=tmp_path / "hooks.db", port=0, timeout="10s")
+        )
+        replayed: list[str] = []
+
+        async def drive(app: WhrelayApp) -> None:
+            async with app.run_test(size=SIZE) as pilot:
+                header = app.header
+                assert header is not None
+                url = await pilot_until(pilot, lambda: header.url, "the listen URL")
+                await opened(pilot, app)
+                headers = [("Host", "127.0.0.1"), ("Content-Length", "2")]
+                webhook_id = await send_raw(url, request_bytes("POST", "/in", headers, b"{}"))
+                await pilot_until(pilot, lambda: shown_ids(app)[:1] == [webhook_id], "its row")
+                await pilot_until(pilot, lambda: target.requests, "forwarded by listen")
+                await select(pilot, app, webhook_id)
+                await pilot.press("r")
+                await pilot_until(pilot, lambda: replays_shown(app), "the replay")
+                await pilot.press("F")
+                app.screen.query_one("#target", Input).value = f"{target.url}/typed"
+                await pilot.press("enter")
+                replayed.extend(
+                    await pilot_until(pilot, lambda: replays_shown(app)[1:], "the forward")
+                )
+                await pilot.press("q")
+
+        await listen_with_tui(settings, serve, run_app=drive)
+    assert [r.path_qs for r in target.requests] == ["/in", "/in"] + ["/typed"] * typed_ok
+    with Store(settings.db_path, readonly=True) as store:
+        [webhook] = store.list_webhooks()
+        attempts = store.attempts(webhook.id)
+    assert [(a.trigger, a.status) for a in attempts] == [
+        ("first", 200),
+        ("replay", 200),
+        ("replay", 200 if typed_ok else None),
+    ]
+    [typed] = replayed
+    assert ("/typed  200" in typed) is typed_ok, typed
+    if not typed_ok:
+        assert "start listen with --ca-file CERT.pem" in typed, typed
 
 
 async def test_listen_tui_that_cannot_listen_fails_before_taking_the_terminal(
