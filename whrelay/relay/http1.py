@@ -39,6 +39,12 @@ target is closing."""
 JOIN_UP_TO = 64 * 1024
 """Request bodies up to this many bytes are sent joined to the head, in one write; larger
 ones are written after it from the stored bytes, without a copy of their own."""
+READ_SIZE = 64 * 1024
+"""Bytes asked of the socket at each read of an answer (asyncio's transports ask 256 KiB). A
+request for 128 KiB or more is a mapping of its own for the C allocator, whose threshold
+``listen`` fixes there (``whrelay.core.allocator``): one ``mmap``, ``mremap`` and ``munmap``
+and a fresh page for every answer read. Under it, the read buffer comes from the heap and
+is reused. Answers are small; a large one takes a few more reads."""
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
@@ -232,6 +238,8 @@ class Http1Client:
                 if sock is not None:
                     with contextlib.suppress(OSError):
                         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if hasattr(writer.transport, "max_size"):  # a plain socket's (not TLS's)
+                    writer.transport.max_size = READ_SIZE
                 return _Connection(reader, writer)
             assert last is not None
             raise last

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.processes import ROOT
 from tests.helpers.rawhttp import url_port
 from tests.helpers.rawserver import (
     RawServer,
@@ -453,3 +455,51 @@ async def test_a_connection_made_without_verifying_is_never_reused_for_a_verifie
         server.close()
         await server.wait_closed()
     assert len(heads) == 2  # only the unverified requests reached the server
+
+
+FORWARD_AND_COUNT_FAULTS = """
+import asyncio
+import resource
+import sys
+
+from whrelay.core.allocator import give_back_large_blocks
+from whrelay.relay.http1 import Http1Client
+
+async def main(url: str, warm: int, count: int) -> None:
+    client = Http1Client(allow=lambda address: address == "127.0.0.1", response_cap=1 << 20)
+    for _ in range(warm):
+        await client.request("POST", url, (), b"{}")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(count):
+        assert (await client.request("POST", url, (), b"{}")).status == 200
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    await client.close()
+
+assert give_back_large_blocks()  # as listen does
+asyncio.run(main(sys.argv[1], 50, int(sys.argv[2])))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mmap threshold, /proc's counts")
+async def test_reading_answers_takes_no_fresh_memory_from_the_system_each_time() -> None:
+    # With listen's fixed mmap threshold, a read buffer of 128 KiB or more is a mapping of
+    # its own: a page fault (and mmap, mremap, munmap) for every answer read from a target.
+    # The client runs in a process of its own, so that only its reads are counted.
+    count = 300
+    async with canned(
+        *[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] * (count + 50)
+    ) as target:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            FORWARD_AND_COUNT_FAULTS,
+            target.url,
+            str(count),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0
+    faults = int(out)
+    assert faults < count // 3, f"{faults} page faults in {count} answers"
