@@ -7,9 +7,11 @@ bodies, ``listen`` and its storage process would keep hundreds of MiB they no lo
 and the heap that large bodies and the many small read buffers share grows with the
 fragments between them. Fixing the threshold at its initial value keeps large bodies in
 blocks of their own: measured with ``bench/memory.py``, ``listen`` peaks about 70 MiB lower
-(20 senders of 25 MiB), and both processes are back near their idle size afterwards. Small
-webhooks are not affected: their read buffers (256 KiB, then shrunk) are mapped and unmapped
-either way.
+(20 senders of 25 MiB), and both processes are back near their idle size afterwards. The
+cost: every block of 128 KiB or more is a fresh mapping (``mmap``, a page fault, ``munmap``),
+and asyncio's socket transports ask for 256 KiB a read. So the forwarding client reads 64 KiB
+at a time (``relay/http1.py``), from the heap; otherwise each answer read from a target cost
+a mapping of its own.
 """
 
 from __future__ import annotations
