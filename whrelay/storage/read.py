@@ -29,7 +29,6 @@ from whrelay.core.models import (
     WebhookSummary,
 )
 from whrelay.core.retry import Decision, decide_on_attempt
-from whrelay.signatures import stale_signature
 from whrelay.storage.store import (
     _DELIVERY_COLUMNS,
     _SUMMARY_COLUMNS,
@@ -266,6 +265,9 @@ def outcomes(
     (``first``, ``retry``) are numbered together; replays, proxied and test sends are never
     retried, so theirs is ``delivered`` or ``failed``. With the webhook's ``summary``, each
     says whether it was most likely refused for a signature too old."""
+    # Here, not at the top: the TUI's first screen needs no scheme (about 5 ms of imports).
+    from whrelay.signatures import stale_signature
+
     pending = {d.id for d in deliveries if d.state == "pending"}
     delivered = {d.id for d in deliveries if d.state == "delivered"}
     cancelled = {d.id for d in deliveries if d.state == "cancelled"}
