@@ -98,7 +98,10 @@ class Terminal:
     def __post_init__(self) -> None:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
-        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+        # As an installed CLI runs, the second time: with bytecode (the warm-up runs write it),
+        # so PYTHONDONTWRITEBYTECODE is dropped, as bench/startup.py does.
+        dropped = ("COLUMNS", "LINES", "NO_COLOR", "PYTHONDONTWRITEBYTECODE")
+        env = {k: v for k, v in os.environ.items() if k not in dropped}
         env.update(TERM="xterm-256color", COLORTERM="truecolor", LANG="C.UTF-8")
         self.master = master
         self.started = time.perf_counter()
