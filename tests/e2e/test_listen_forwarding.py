@@ -979,7 +979,7 @@ async def test_a_fragment_is_forwarded_as_it_came(tmp_path: Path, target_path: b
 
 
 async def test_a_webhook_refused_after_an_outage_longer_than_its_signatures_tolerance_names_resign(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Paddle accepts a signature for 5 s (its SDK's default): a webhook queued through an
     outage longer than that and then answered 401 is marked a stale signature, in the
@@ -988,6 +988,7 @@ async def test_a_webhook_refused_after_an_outage_longer_than_its_signatures_tole
 
     db = tmp_path / "hooks.db"
     secret = "pdl_ntfset_stale"
+    monkeypatch.setenv("PADDLE_WEBHOOK_SECRET", secret)
 
     def paddle(body: bytes) -> list[tuple[str, str]]:
         stamp = str(int(time.time()))
@@ -1002,8 +1003,9 @@ async def test_a_webhook_refused_after_an_outage_longer_than_its_signatures_tole
     target = down_target()
     try:
         with listening(
-            db, *FAST, "-f", str(target.port), "--provider", "paddle", "--secret", secret
-        ) as listener:
+            db, *FAST, "-f", str(target.port), "--provider", "paddle",
+            "--secret-env", "PADDLE_WEBHOOK_SECRET",
+        ) as listener:  # fmt: skip
             body = b'{"event_id":"evt_01stale","event_type":"transaction.paid"}'
             queued = await send_raw(listener.url, request_bytes("POST", "/p", paddle(body), body))
             await events(listener, "target_down")
@@ -1024,6 +1026,7 @@ async def test_a_webhook_refused_after_an_outage_longer_than_its_signatures_tole
     stale = refused["stale_signature"]
     assert isinstance(stale, dict)
     assert stale["scheme"] == "paddle" and stale["tolerance_s"] == 5.0
+    assert stale["secret_env"] == "PADDLE_WEBHOOK_SECRET"  # the fix can be given whole
     assert isinstance(stale["age_s"], float) and stale["age_s"] > 5
     assert (answered["webhook_id"], answered["status"]) == (fresh, 401)
     assert answered["stale_signature"] is None  # refused at once: not for its age
@@ -1032,7 +1035,7 @@ async def test_a_webhook_refused_after_an_outage_longer_than_its_signatures_tole
     [line] = [line for line in shown.stdout.decode().splitlines() if " 401 " in line]
     assert re.search(
         r"  stale signature \(\d+ s after arrival, paddle allows 5 s\): "
-        rf"whrelay replay {queued} --resign$",
+        rf"whrelay replay {queued} --resign --secret-env VAR$",
         line,
     ), line
     record = json.loads(run_whrelay("show", str(queued), "--json", "--db", str(db)).stdout)

@@ -62,6 +62,9 @@ class VerifySettings:
     """Answer 401 to an invalid signature and do not forward it (it is still stored)."""
     resign: bool = False
     """Re-sign every forwarded attempt with a fresh timestamp (needs provider and secret)."""
+    secret_envs: tuple[str, ...] = ()
+    """The variables some of ``secrets`` were read from (``--secret-env``), to name one in a
+    hint; never a value."""
 
 
 Mode = Literal["store", "proxy"]

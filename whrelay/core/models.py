@@ -176,9 +176,17 @@ class StaleSignature:
     """Seconds from the webhook's arrival to the attempt."""
     tolerance: float
     """Seconds the scheme accepts a signature for after its timestamp."""
+    secret_env: str | None = None
+    """The variable ``listen`` read the webhook's secret from, when it knows one: the fix
+    (``whrelay replay ID --resign --secret-env VAR``) can then be given whole."""
 
     def to_json(self) -> dict[str, object]:
-        return {"scheme": self.scheme, "age_s": round(self.age, 1), "tolerance_s": self.tolerance}
+        return {
+            "scheme": self.scheme,
+            "age_s": round(self.age, 1),
+            "tolerance_s": self.tolerance,
+            "secret_env": self.secret_env,
+        }
 
 
 @fast_pickle

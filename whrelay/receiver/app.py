@@ -145,7 +145,13 @@ async def _relay(receiver: Receiver) -> AsyncIterator[None]:
         receiver.orphans = tuple(d.target for d in pending)
         if settings.forward.all_targets:
             receiver.forwarder = Forwarder(
-                settings.forward, s, receiver.writer, load, receiver.emit, _resigner(settings)
+                settings.forward,
+                s,
+                receiver.writer,
+                load,
+                receiver.emit,
+                _resigner(settings),
+                secret_envs=settings.verify.secret_envs,
             )
             receiver.orphans = tuple(d.target for d in receiver.forwarder.start(pending))
             receiver.resumed = len(pending) - len(receiver.orphans)

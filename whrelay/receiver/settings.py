@@ -131,7 +131,7 @@ def listen_settings(options: ListenOptions) -> ListenSettings:
         ca_file=None if options.ca_file is None else check_ca_file(Path(options.ca_file)),
         verify=VerifySettings(
             provider, secrets, _public_url(options.public_url), options.reject_invalid,
-            options.resign,
+            options.resign, tuple(options.secret_envs),
         ),
         retain=_retain(options.retain),
     )  # fmt: skip

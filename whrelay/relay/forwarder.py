@@ -16,7 +16,7 @@ import contextlib
 import heapq
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from whrelay.core.config import ForwardSettings
 from whrelay.core.defaults import FORWARD_GRACE
@@ -32,7 +32,7 @@ from whrelay.core.models import (
     now_micros,
 )
 from whrelay.core.retry import Decision, decide_on_attempt, next_delay, parse_retry_after
-from whrelay.core.targets import Target
+from whrelay.core.targets import Target, match_route
 from whrelay.relay.client import INTERRUPTED, Resigner, Sender, prepare, probe, unsent
 from whrelay.signatures import stale_signature
 from whrelay.storage.jobs import RecordAttempt
@@ -296,6 +296,8 @@ class Lane:
         # at the backoff's time (kept in the database for a restart), so none is announced.
         shown_in = None if self.down and attempt.error in CONNECTION_ERRORS else retry_in
         stale = stale_signature(webhook.summary, attempt)
+        if stale is not None:
+            stale = replace(stale, secret_env=forwarder.secret_env_for(webhook.summary.path))
         event = DeliveryAttempted(
             attempt, self.target.url, state, shown_in, number=item.attempts, stale=stale
         )
@@ -320,8 +322,12 @@ class Forwarder:
         load: Callable[[int, int], Awaitable[Webhook]],
         emit: Callable[[ListenEvent], None],
         resigner: Resigner | None = None,
+        *,
+        secret_envs: tuple[str, ...] = (),
     ) -> None:
         self.resigner = resigner
+        self.secret_envs = secret_envs
+        """listen's ``--secret-env`` variables (for a stale signature's hint)."""
         self.settings = settings
         self.sender = sender
         self.writer = writer
@@ -330,6 +336,14 @@ class Forwarder:
         self.rng = random.Random()  # jitter, not security
         self.lanes: dict[str, Lane] = {t.url: Lane(self, t) for t in settings.all_targets}
         self.recording: set[asyncio.Task[None]] = set()
+
+    def secret_env_for(self, path: str) -> str | None:
+        """The variable the secret of a webhook at ``path`` was read from: its route's own,
+        else listen's; ``None`` when the secret was typed (``--secret``) or there is none."""
+        route = match_route(path, self.settings.routes)
+        if route is not None and route.secrets:
+            return route.secret_envs[0] if route.secret_envs else None
+        return self.secret_envs[0] if self.secret_envs else None
 
     def start(self, pending: list[Delivery]) -> list[Delivery]:
         """Start every lane with the deliveries a previous run left pending.

@@ -504,11 +504,14 @@ def attempt_line(
 
 
 def stale_text(webhook_id: int, stale: StaleSignature) -> Text:
-    """``  stale signature: ... whrelay replay 7 --resign``: an attempt refused, most likely,
-    because the sender's signature was older than its scheme accepts."""
+    """``  stale signature: ... whrelay replay 7 --resign --secret-env VAR``: an attempt
+    refused, most likely, because the sender's signature was older than its scheme accepts.
+    The fix names the variable listen read the secret from when it is known, else ``VAR``
+    (``replay --resign`` needs the secret)."""
     return Text(
         f"  stale signature ({seconds_text(stale.age)} after arrival, {stale.scheme} allows"
-        f" {seconds_text(stale.tolerance)}): whrelay replay {webhook_id} --resign",
+        f" {seconds_text(stale.tolerance)}): whrelay replay {webhook_id} --resign"
+        f" --secret-env {stale.secret_env or 'VAR'}",
         style="yellow",
     )
 

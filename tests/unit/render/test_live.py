@@ -57,10 +57,10 @@ EVERY_EVENT: list[ListenEvent] = [
 
 
 def shown(lines: list[live.Line]) -> list[tuple[str, bool]]:
-    """Each line as a terminal 200 columns wide shows it, and whether it is a diagnostic."""
+    """Each line as a terminal 300 columns wide shows it, and whether it is a diagnostic."""
     out = []
     for line in lines:
-        console = Console(file=io.StringIO(), width=200, color_system=None)
+        console = Console(file=io.StringIO(), width=300, color_system=None)
         console.print(line.renderable)
         out.append((console.file.getvalue().rstrip("\n"), line.diagnostic))  # type: ignore[attr-defined]
     return out
@@ -238,12 +238,18 @@ def test_only_a_certificate_that_did_not_verify_suggests_ca_file_and_insecure(
 @pytest.mark.parametrize("style", [live.pretty, live.compact])
 def test_an_attempt_refused_for_a_stale_signature_names_the_fix_on_its_line(style: object) -> None:
     refused = dataclasses.replace(ATTEMPT, status=401, trigger=Trigger.RETRY)
-    stale = StaleSignature("stripe", 2_400.0, 300.0)
+    stale = StaleSignature("stripe", 2_400.0, 300.0, "STRIPE_WEBHOOK_SECRET")
     event = DeliveryAttempted(refused, TARGET, DeliveryState.FAILED, number=9, stale=stale)
     [(line, diagnostic)] = shown(style(event))  # type: ignore[operator]
     assert " 401 " in line and not diagnostic
     assert line.endswith(
-        "stale signature (40 min after arrival, stripe allows 5 min): whrelay replay 7 --resign"
+        "stale signature (40 min after arrival, stripe allows 5 min):"
+        " whrelay replay 7 --resign --secret-env STRIPE_WEBHOOK_SECRET"
     )
+    # A secret typed on listen's command line has no variable to name: the fix says where
+    # the secret goes.
+    typed = dataclasses.replace(stale, secret_env=None)
+    [(line, _)] = shown(style(dataclasses.replace(event, stale=typed)))  # type: ignore[operator]
+    assert line.endswith("whrelay replay 7 --resign --secret-env VAR")
     [(plain, _)] = shown(style(DeliveryAttempted(refused, TARGET, DeliveryState.FAILED)))  # type: ignore[operator]
     assert "stale" not in plain and "--resign" not in plain

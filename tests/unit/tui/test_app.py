@@ -141,18 +141,18 @@ async def test_following_picks_up_rows_another_process_writes(seeded_tui: Seeded
 
             await pilot.press("j", "j")
             paused_on = listing.current().id  # type: ignore[union-attr]
-            assert "paused" in screen_text(app)
+            await pilot_until(pilot, lambda: "paused" in screen_text(app), "the footer: paused")
             second = await post("/new/2")
             third = await post("/new/3")
             await pilot_until(pilot, lambda: listing.new_above == 2, "two arrivals counted")
             assert listing.current().id == paused_on  # type: ignore[union-attr]
-            assert "2 new above" in screen_text(app)
+            await pilot_until(pilot, lambda: "2 new above" in screen_text(app), "the count shown")
 
             await pilot.press("g")
             assert listing.following
             assert listing.current().id == third  # type: ignore[union-attr]
             assert shown_ids(app)[:3] == [third, second, first]
-            assert "● following" in screen_text(app)
+            await pilot_until(pilot, lambda: "● following" in screen_text(app), "following shown")
     finally:
         listener.stop()
 
