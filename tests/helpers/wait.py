@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -33,14 +33,7 @@ def wait_until(check: Callable[[], T | None], what: str, timeout: float = 20) ->
 async def until(check: Callable[[], T | None], what: str, timeout: float = 20) -> T:
     """``wait_until`` for a coroutine: the event loop (and what runs on it, servers and
     clients of the test) goes on between two looks."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(POLL_INTERVAL)
+    return await _polled(check, what, timeout, asyncio.sleep)
 
 
 async def pilot_until(
@@ -48,6 +41,15 @@ async def pilot_until(
 ) -> T:
     """``until`` for a Textual pilot: the app goes on (workers, messages, refreshes) between
     two looks."""
+    return await _polled(check, what, timeout, pilot.pause)
+
+
+async def _polled(
+    check: Callable[[], T | None],
+    what: str,
+    timeout: float,
+    pause: Callable[[float], Awaitable[object]],
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -55,4 +57,4 @@ async def pilot_until(
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await pilot.pause(POLL_INTERVAL)
+        await pause(POLL_INTERVAL)
