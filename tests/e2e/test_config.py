@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.config_files import write_config
+from tests.helpers.config_files import BROKEN, write_config
 from tests.helpers.processes import ROOT, run_whrelay, whrelay_cmd
 from tests.helpers.rawserver import self_signed
 from whrelay.core import paths
@@ -17,27 +17,6 @@ from whrelay.core.configfile import load
 from whrelay.receiver.settings import resolve_listen
 
 SECRET_VALUE = "whsec_c2VjcmV0LW5ldmVyLWluLXRoZS1maWxl"
-
-BROKEN = """\
-db = "hooks.db"
-colour = "blue"
-
-[listen]
-prot = 9000
-port = "9000"
-max_body = "25 MB please"
-forward = ["3000", ""]
-durability = "fast"
-
-[[listen.route]]
-path = "/stripe/*"
-target = "4000"
-provder = "stripe"
-
-[[listen.route]]
-path = "/github/*"
-provider = "nosuch"
-"""
 
 
 def _env() -> dict[str, str]:

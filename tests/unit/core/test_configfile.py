@@ -10,31 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.config_files import BROKEN
 from whrelay.core import configfile
 from whrelay.core.configfile import ListenTable, key_lines, load
 from whrelay.core.errors import UsageError
 from whrelay.receiver.settings import ListenOptions, config_problems, resolve_listen
-
-BROKEN = """\
-db = "hooks.db"
-colour = "blue"
-
-[listen]
-prot = 9000
-port = "9000"
-max_body = "25 MB please"
-forward = ["3000", ""]
-durability = "fast"
-
-[[listen.route]]
-path = "/stripe/*"
-target = "4000"
-provder = "stripe"
-
-[[listen.route]]
-path = "/github/*"
-provider = "nosuch"
-"""
 
 
 def _documented_fields(cls: type) -> set[str]:
