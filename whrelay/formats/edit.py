@@ -39,9 +39,10 @@ from whrelay.views.safetext import one_line
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """An HTTP token: what a method and a header name are made of (RFC 9110 5.6.2)."""
-_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 """What a body offered as text may not hold: NUL, terminal control characters (TAB, LF and
-the CR of CRLF line endings aside) and the bidi overrides."""
+the CR of CRLF line endings aside), the bidi overrides, and the Unicode line and paragraph
+separators (an editor would read them back as line feeds: the bytes would change)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 
 # C0 controls except TAB and LF, DEL, and C1 controls (0x80-0x9f: CSI is 0x9b), plus the
-# Unicode bidi overrides that can make text read differently from what it is.
+# Unicode bidi overrides that can make text read differently from what it is, and the Unicode
+# line and paragraph separators (a line break to Python's splitlines and to Textual).
 # Lone surrogates \udc80-\udcff stand for header bytes that were not UTF-8: shown as \xNN.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\udc80-\udcff]")
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc80-\udcff]"
+)
 
 
 def _escape_control(match: re.Match[str]) -> str:

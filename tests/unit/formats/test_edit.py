@@ -121,6 +121,21 @@ def test_text_left_as_shown_reads_back_as_the_exact_request(store: Store) -> Non
     assert back.remote_addr == "10.0.0.7"
 
 
+def test_unicode_line_separators_never_change_an_edit_left_as_shown(store: Store) -> None:
+    """U+2028 and U+2029 are line breaks to ``splitlines`` and to Textual's editor: in a header
+    they show escaped (and read back as the stored bytes), and a body holding one is not offered
+    as text (it would come back with line feeds in their place)."""
+    body = '{"note":"a\u2028b\u2029c"}'.encode()
+    headers: RawHeaders = ((b"Host", b"h"), (b"X-Note", "a\u2028b".encode()))
+    webhook = store.get_webhook(store_one(store, headers, body))
+    text = editable(webhook)
+    assert text.headers.splitlines() == ["Host: h", "X-Note: a\\u2028b"]
+    assert text.body is None and text.body_note
+    back = read_edit(webhook, text.method, text.target, text.headers, webhook.body)  # as stored
+    assert unchanged(webhook, back)
+    assert back.headers == headers and back.body == body
+
+
 def test_edited_lines_are_read_as_typed_and_the_length_follows_the_body(store: Store) -> None:
     webhook = store.get_webhook(signed_stripe(store))
     text = editable(webhook)
