@@ -57,6 +57,7 @@ async def test_cancel_from_another_process_stops_a_running_listen_retrying_it(
         shown = await asyncio.to_thread(
             run_whrelay, "show", str(webhook), "--json", "--db", str(db)
         )
+        shown_text = await asyncio.to_thread(run_whrelay, "show", str(webhook), "--db", str(db))
         rest = await asyncio.to_thread(
             run_whrelay, "cancel", "--status", "pending", "--target", str(target.port),
             "--json", "--db", str(db),
@@ -70,6 +71,8 @@ async def test_cancel_from_another_process_stops_a_running_listen_retrying_it(
     record = json.loads(shown.stdout)
     assert [d["state"] for d in record["deliveries"]] == ["cancelled"]
     assert record["attempts"][-1]["outcome"] == "failed, then cancelled"
+    [last] = [line for line in shown_text.stdout.decode().splitlines() if " 500 " in line][-1:]
+    assert last.endswith("  failed, then cancelled"), last  # the text says it too
     assert rest.returncode == 0, rest.stderr
     assert [json.loads(line)["webhook_id"] for line in rest.stdout.splitlines()] == [other]
 

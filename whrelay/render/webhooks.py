@@ -496,7 +496,12 @@ def attempt_line(
         line.append("  sent again by the next listen", style="yellow")
     elif state == "pending":  # from listen, with no time: its target is down
         line.append("  retry when the target is back", style="yellow")
-    elif state in ("retried", "retry pending", "then replayed"):
+    elif state in (
+        Outcome.RETRIED,
+        Outcome.RETRY_PENDING,
+        Outcome.THEN_REPLAYED,
+        Outcome.CANCELLED,
+    ):
         line.append(f"  {state}", style="yellow")
     if stale is not None:
         line.append_text(stale_text(attempt.webhook_id, stale))
