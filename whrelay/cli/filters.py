@@ -140,8 +140,3 @@ def webhook_filter(
         verdict=verdict.value if verdict is not None else None,
         limit=limit,
     )
-
-
-def given_filters(**values: object) -> list[str]:
-    """The filter options given, by name (``--since``...), for a message."""
-    return [f"--{name}" for name, value in values.items() if value is not None]
