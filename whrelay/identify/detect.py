@@ -244,7 +244,17 @@ class Detector:
                 break
             value = index.get(name)
             provider_id = decode_header(value) if value else None
-        return Identity(provider, event_type, provider_id, content)
+        return Identity(provider, _bounded(event_type), _bounded(provider_id), content)
+
+
+MAX_NAME = 256
+"""Characters kept of an event type or a provider id. Both come from the request, unsigned
+(a body's ``type`` or ``action`` may be as long as the JSON read), and both are kept in the
+index that every page of the history reads: a longer one is cut, with ``…``."""
+
+
+def _bounded(text: str | None) -> str | None:
+    return text if text is None or len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
 
 
 DETECTOR = Detector(SENDERS)

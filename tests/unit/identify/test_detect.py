@@ -9,7 +9,7 @@ import pytest
 
 from whrelay.core.models import Capture, Identity, RawHeaders
 from whrelay.identify.bodyfields import MAX_JSON_SNIFF
-from whrelay.identify.detect import identify
+from whrelay.identify.detect import MAX_NAME, identify
 from whrelay.storage import Store
 
 JSON = (b"Content-Type", b"application/json")
@@ -360,6 +360,19 @@ def test_a_lone_surrogate_event_type_is_stored_as_replacement_text(tmp_path: Pat
     assert stored.event_type == again.summary.event_type == "a\ufffd\ufffd\ufffdb"
     assert again.summary.provider_id == "evt_\ufffd\ufffd\ufffd"
     assert again.body == body
+
+
+def test_a_huge_event_type_sub_type_or_id_is_cut_to_a_bounded_length() -> None:
+    """Unsigned text from the body never fills the history's index: the event (with its
+    sub-type) and the sender's id keep at most ``MAX_NAME`` characters."""
+    huge = "o" * 100_000
+    identity = identify(GH, js({"action": huge, "issue": {"number": 1}}))
+    assert identity.event_type == "issues." + "o" * (MAX_NAME - 8) + "…"
+    assert len(identity.event_type) == MAX_NAME
+    stripe = identify(STRIPE, js({"type": "invoice." + huge, "id": "evt_" + huge}))
+    assert stripe.event_type is not None and len(stripe.event_type) == MAX_NAME
+    assert stripe.provider_id == "evt_" + "o" * (MAX_NAME - 5) + "…"
+    assert identify(STRIPE, js({"type": "t" * MAX_NAME})).event_type == "t" * MAX_NAME
 
 
 def test_identify_does_not_parse_a_huge_body() -> None:
