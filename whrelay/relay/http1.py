@@ -238,8 +238,7 @@ class Http1Client:
                 if sock is not None:
                     with contextlib.suppress(OSError):
                         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if hasattr(writer.transport, "max_size"):  # a plain socket's (not TLS's)
-                    writer.transport.max_size = READ_SIZE
+                _read_at_most(writer.transport, READ_SIZE)
                 return _Connection(reader, writer)
             assert last is not None
             raise last
@@ -414,3 +413,13 @@ async def _read_chunked(reader: asyncio.StreamReader, cap: int) -> tuple[bytes, 
         body += await reader.readexactly(size)
         if await reader.readexactly(2) != b"\r\n":
             raise ProtocolError("a chunk not followed by CRLF")
+
+
+def _read_at_most(transport: asyncio.BaseTransport, size: int) -> None:
+    """Make ``transport`` read ``size`` bytes at a time (see ``READ_SIZE``): a plain socket's
+    transport, or, over TLS, the protocol that reads the decrypted bytes (CPython's
+    ``_ssl_protocol``: private, so only where it is found; elsewhere reads stay as they are)."""
+    readers: tuple[object, ...] = (transport, getattr(transport, "_ssl_protocol", None))
+    for reader in readers:
+        if reader is not None and isinstance(getattr(reader, "max_size", None), int):
+            setattr(reader, "max_size", size)  # noqa: B010 - a private attribute, if there

@@ -467,11 +467,12 @@ from whrelay.relay.http1 import Http1Client
 
 async def main(url: str, warm: int, count: int) -> None:
     client = Http1Client(allow=lambda address: address == "127.0.0.1", response_cap=1 << 20)
+    verify = not url.startswith("https:")  # the test's own self-signed certificate
     for _ in range(warm):
-        await client.request("POST", url, (), b"{}")
+        await client.request("POST", url, (), b"{}", verify)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(count):
-        assert (await client.request("POST", url, (), b"{}")).status == 200
+        assert (await client.request("POST", url, (), b"{}", verify)).status == 200
     print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     await client.close()
 
@@ -482,19 +483,24 @@ asyncio.run(main(sys.argv[1], 50, int(sys.argv[2])))
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="glibc's mmap threshold, /proc's counts")
-async def test_reading_answers_takes_no_fresh_memory_from_the_system_each_time() -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_reading_answers_takes_no_fresh_memory_from_the_system_each_time(
+    tmp_path: Path, scheme: str
+) -> None:
     # With listen's fixed mmap threshold, a read buffer of 128 KiB or more is a mapping of
-    # its own: a page fault (and mmap, mremap, munmap) for every answer read from a target.
+    # its own: a page fault (and mmap, mremap, munmap) for every answer read from a target,
+    # over a plain socket or through TLS (which reads the decrypted bytes with its own size).
     # The client runs in a process of its own, so that only its reads are counted.
     count = 300
+    tls = self_signed(tmp_path) if scheme == "https" else None
     async with canned(
-        *[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] * (count + 50)
+        *[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] * (count + 50), ssl_context=tls
     ) as target:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             FORWARD_AND_COUNT_FAULTS,
-            target.url,
+            target.url.replace("http:", f"{scheme}:", 1),
             str(count),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
