@@ -206,9 +206,9 @@ def body_lines(body: bytes | None, content_type: str = "") -> tuple[list[str], s
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return _bounded(hex_lines(body), "binary: compared as hex")
+        return _bounded(hex_lines(body[:_HEX_BYTES]), "binary: compared as hex")
     if "\x00" in text:
-        return _bounded(hex_lines(body), "binary: compared as hex")
+        return _bounded(hex_lines(body[:_HEX_BYTES]), "binary: compared as hex")
     content_type = content_type.lower()
     if len(body) <= MAX_PRETTY and ("json" in content_type or text.lstrip()[:1] in ("{", "[")):
         try:
@@ -219,11 +219,17 @@ def body_lines(body: bytes | None, content_type: str = "") -> tuple[list[str], s
             return _bounded(reindent_json(text).splitlines(), None)
     if "x-www-form-urlencoded" in content_type:
         fields = [f"{name}={value}" for name, value in parse_qsl(text, keep_blank_values=True)]
-        return _bounded([one_line(field) for field in fields], None)
-    return _bounded([one_line(line) for line in text.splitlines()], None)
+        return _bounded(fields, None)
+    return _bounded(text.splitlines(), None)
+
+
+_HEX_BYTES = (MAX_LINES + 1) * 16
+"""Bytes of a binary body laid out as hex: one line more than are compared, so that the cut
+is seen (a 25 MiB body is not laid out whole to keep 5,000 lines of it)."""
 
 
 def _bounded(lines: list[str], note: str | None) -> tuple[list[str], str | None]:
+    """At most ``MAX_LINES`` of ``lines``, each made inert for the terminal (``one_line``)."""
     if len(lines) <= MAX_LINES:
         return [one_line(line) for line in lines], note
     cut = f"only the first {MAX_LINES:,} lines of a body are compared"
