@@ -659,6 +659,10 @@ def review_edit(store: Store, original_id: int, draft: EditDraft) -> EditReview:
                 hint="type one under 'Send to', e.g. 3000",
             )
         targets = tuple(parse_target(target) for target in found)
+    from whrelay.core.targets import check_target
+
+    for target in targets:  # refused here, on the review, before anything is stored
+        check_target(target, allow_remote=False)
     edited = as_webhook(capture)
     comparison = compare(
         request_side(original), request_side(edited, "the edit (a new webhook once sent)")
@@ -715,6 +719,7 @@ async def send_edited(
     request reaching the app says nothing of whether the original did)."""
     from whrelay.core.config import VerifySettings
     from whrelay.core.defaults import DEFAULT_RESPONSE_CAP
+    from whrelay.core.targets import check_target
     from whrelay.formats.edit import store_edited
     from whrelay.relay import replay as core
     from whrelay.relay.client import Sender
@@ -731,6 +736,8 @@ async def send_edited(
                 given = tuple(GivenSecret(s, review.resign.label) for s in secrets)
                 resigning = core.Resign(given, keys.provider, unverified=unverified)
             settings = VerifySettings(secrets=secrets)
+            for target in review.targets:  # never a copy stored that cannot be sent
+                check_target(target, allow_remote=False)
             copy = store_edited(store, review.original_id, review.capture, settings).id
             request = core.ReplayRequest(
                 (copy,),

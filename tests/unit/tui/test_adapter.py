@@ -1,0 +1,53 @@
+"""The TUI's calls into the core (whrelay.tui.adapter), without a screen."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from whrelay.core.errors import UsageError
+from whrelay.core.models import Capture
+from whrelay.core.targets import parse_target
+from whrelay.formats.edit import editable
+from whrelay.storage import Store
+from whrelay.storage.store import insert_webhook
+from whrelay.tui.adapter import EditDraft, review_edit, send_edited
+
+REMOTE = "http://192.0.2.10:8080/hooks"  # TEST-NET-1: not this machine, no DNS needed
+
+
+def stored(db: Path, target: str) -> int:
+    capture = Capture(
+        "POST", "/hooks", "", ((b"Host", b"h"), (b"Content-Type", b"application/json")),
+        b'{"n":1}', "1.1", "127.0.0.1", int(time.time() * 1_000_000),
+    )  # fmt: skip
+    with Store(db) as store:
+        summary, _ = store.run(lambda c: insert_webhook(c, capture, (target,), None))
+    return summary.id
+
+
+def draft_of(store: Store, webhook_id: int, to: str = "") -> EditDraft:
+    text = editable(store.get_webhook(webhook_id))
+    return EditDraft(text.method, text.target, text.headers, b'{"n":2}', to=to)
+
+
+def test_an_edit_whose_targets_are_not_on_this_machine_is_refused_before_anything_is_stored(
+    tmp_path: Path,
+) -> None:
+    """A webhook once forwarded to a remote target (``listen --allow-remote``): the review
+    refuses the edit, and sending a review that names such a target stores no copy."""
+    db = tmp_path / "hooks.db"
+    original = stored(db, REMOTE)
+    with Store(db) as store:
+        with pytest.raises(UsageError, match="is not on this machine"):
+            review_edit(store, original, draft_of(store, original))
+        review = review_edit(store, original, draft_of(store, original, to="3000"))
+    remote = dataclasses.replace(review, targets=(parse_target(REMOTE),))
+    with pytest.raises(UsageError):
+        asyncio.run(send_edited(db, remote))
+    with Store(db, readonly=True) as store:
+        assert store.count_webhooks() == 1  # no copy left behind
