@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger, Verdict  # noqa: E402
 from whrelay.storage import Store  # noqa: E402
 from whrelay.storage.migrations import SCHEMA_VERSION  # noqa: E402
-from whrelay.storage.store import insert_attempt, insert_webhook, update_delivery  # noqa: E402
+from whrelay.storage.store import insert_webhook, record_attempt  # noqa: E402
 
 SEED_VERSION = 2
 """Bumped when what is seeded changes, so a cached database of the old kind is not reused."""
@@ -154,9 +154,9 @@ def _settle(
         return
     delivered = roll < 0.92
     tries = 1 if roll < 0.85 else rng.randrange(2, 5)
-    attempt = None
     for n in range(tries):
-        ok = delivered and n == tries - 1
+        last = n == tries - 1
+        ok = delivered and last
         attempt = Attempt(
             webhook_id,
             delivery,
@@ -169,15 +169,16 @@ def _settle(
             ((b"Content-Type", b"application/json"),),
             b'{"ok":true}' if ok else b'{"error":"boom"}',
         )
-        insert_attempt(db, attempt)
-    update_delivery(
-        db,
-        delivery,
-        state=DeliveryState.DELIVERED if delivered else DeliveryState.FAILED,
-        next_attempt_at=None,
-        attempt=attempt,
-        now_us=capture.received_at + tries * 1_000_000,
-    )
+        state = DeliveryState.PENDING
+        if last:
+            state = DeliveryState.DELIVERED if delivered else DeliveryState.FAILED
+        record_attempt(
+            db,
+            attempt,
+            state=state,
+            next_attempt_at=None if last else capture.received_at + (n + 1) * 1_000_000,
+            now_us=capture.received_at + (n + 1) * 1_000_000,
+        )
 
 
 def seeded(count: int, cache: Path | None = None) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger, now_micros
 from whrelay.storage import Store
-from whrelay.storage.store import insert_attempt, update_delivery
+from whrelay.storage.store import insert_attempt, record_attempt
 
 DAY = 24 * 3600 * 1_000_000
 
@@ -35,10 +35,11 @@ def seed(db: Path, ages_days: list[float], states: list[str]) -> list[int]:
                 attempt = Attempt(
                     summary.id, delivery[0], Trigger.FIRST, "http://t/", (), 1, 1, 500
                 )
-                insert_attempt(con, attempt)
-                if state != "pending":
-                    update_delivery(con, delivery[0], state=DeliveryState(state),
-                                    next_attempt_at=None, attempt=attempt, now_us=now)  # fmt: skip
+                if state == "pending":
+                    insert_attempt(con, attempt)
+                else:
+                    record_attempt(con, attempt, state=DeliveryState(state),
+                                   next_attempt_at=None, now_us=now)  # fmt: skip
 
         store.run(settle)
     return [s.id for s in stored]

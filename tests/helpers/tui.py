@@ -85,7 +85,7 @@ def _tui_attempts(
 ) -> None:
     """Attempts of the webhook's first delivery, one a minute after it arrived, then its
     state."""
-    from whrelay.storage.store import insert_attempt, update_delivery
+    from whrelay.storage.store import record_attempt
 
     [delivery] = _deliveries(db, webhook_id)
     received = db.execute("SELECT received_at FROM webhooks WHERE id = ?", (webhook_id,))
@@ -109,14 +109,12 @@ def _tui_attempts(
             error=None if status is not None else "refused",
             error_detail=None if status is not None else "connection refused",
         )
-        insert_attempt(db, attempt)
         last = n == len(answers) - 1
-        update_delivery(
+        record_attempt(
             db,
-            delivery,
+            attempt,
             state=DeliveryState(state) if last else DeliveryState.PENDING,
             next_attempt_at=TUI_T0 + 3600 * 1_000_000 if not last or state == "pending" else None,
-            attempt=attempt,
             now_us=started,
         )
 

@@ -35,7 +35,7 @@ from whrelay.signatures.verification import (
 )
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage.read import first_originals
-from whrelay.storage.store import insert_attempt, update_delivery
+from whrelay.storage.store import insert_attempt, record_attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,17 +400,15 @@ def _signs_body(scheme: str) -> bool:
 
 def _recorder(attempt: Attempt) -> Callable[[sqlite3.Connection], Attempt]:
     def job(db: sqlite3.Connection) -> Attempt:
-        stored = insert_attempt(db, attempt)
-        if attempt.delivery is not None and attempt.ok:
-            update_delivery(
-                db,
-                attempt.delivery,
-                state=DeliveryState.DELIVERED,
-                next_attempt_at=None,
-                attempt=attempt,
-                now_us=now_micros(),
-                counted=False,  # a replay is not one of the delivery's attempts
-            )
-        return stored
+        if not attempt.ok:  # a replay that failed leaves the delivery as it stands
+            return insert_attempt(db, attempt)
+        return record_attempt(
+            db,
+            attempt,
+            state=DeliveryState.DELIVERED,
+            next_attempt_at=None,
+            now_us=now_micros(),
+            counted=False,  # a replay is not one of the delivery's attempts
+        )
 
     return job

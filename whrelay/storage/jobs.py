@@ -24,11 +24,10 @@ from whrelay.core.models import (
 )
 from whrelay.identify.detect import identify
 from whrelay.storage.store import (
-    insert_attempt,
     insert_webhook,
     insert_webhook_rows,
+    record_attempt,
     stored_webhook,
-    update_delivery,
 )
 
 WebhookIds = tuple[int, int | None, list[int]]
@@ -87,14 +86,10 @@ class RecordAttempt:
     next_attempt_at: int | None = None
 
     def __call__(self, db: sqlite3.Connection) -> Attempt:
-        stored = insert_attempt(db, self.attempt)
-        if self.attempt.delivery is not None:
-            update_delivery(
-                db,
-                self.attempt.delivery,
-                state=self.state,
-                next_attempt_at=self.next_attempt_at,
-                attempt=self.attempt,
-                now_us=now_micros(),
-            )
-        return stored
+        return record_attempt(
+            db,
+            self.attempt,
+            state=self.state,
+            next_attempt_at=self.next_attempt_at,
+            now_us=now_micros(),
+        )

@@ -127,12 +127,56 @@ def recent_ids(store: Store, prefix: str = "", limit: int = 50) -> list[tuple[in
     ]
 
 
-def changed_deliveries(store: Store, since: int, limit: int = 1000) -> list[Delivery]:
-    """Deliveries whose state changed at or after ``since`` (UTC microseconds), oldest change
-    first: what a follower refreshes (a delivery delivered, failed, retried)."""
-    sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE updated_at >= ?"
-    sql += " ORDER BY updated_at, id LIMIT ?"
-    return [_delivery(row) for row in _all(store, sql, [since, limit])]
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """Where a follower's next look for deliveries that moved on starts: after an attempt
+    (their ids only grow: ``AUTOINCREMENT``), and at a moment for cancellations, the one
+    change of a delivery that comes with no attempt (``store.record_attempt``)."""
+
+    attempt_id: int
+    cancelled_at: int
+    """UTC microseconds."""
+
+
+def changes_from(store: Store, now_us: int) -> Changes:
+    """The point from which a follower looks for what changes after ``now_us``."""
+    newest = _all(store, "SELECT coalesce(max(id), 0) FROM attempts", [])[0][0]
+    return Changes(int(newest), now_us)
+
+
+def changed_deliveries(
+    store: Store, since: Changes, limit: int = 1000
+) -> tuple[list[Delivery], Changes]:
+    """Deliveries that moved on after ``since`` (an attempt made, a cancellation), and where
+    the next look starts: what a follower refreshes. Up to ``limit`` attempts at a time; a
+    cancellation at the same microsecond as the last one seen comes again."""
+    attempts = _all(
+        store,
+        "SELECT id, delivery FROM attempts WHERE id > ? ORDER BY id LIMIT ?",
+        [since.attempt_id, limit],
+    )
+    moved = sorted({int(d) for _, d in attempts if d is not None})
+    found: dict[int, Delivery] = {}
+    for i in range(0, len(moved), 500):  # SQLite's bound on parameters
+        chunk = moved[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id IN ({marks})"
+        found.update((d.id, d) for d in map(_delivery, _all(store, sql, chunk)))
+    cancelled = [
+        _delivery(row)
+        for row in _all(
+            store,
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = 'cancelled'"
+            " AND updated_at >= ? ORDER BY updated_at, id LIMIT ?",
+            [since.cancelled_at, limit],
+        )
+    ]
+    found.update((d.id, d) for d in cancelled)
+    after = Changes(
+        int(attempts[-1][0]) if attempts else since.attempt_id,
+        max((d.updated_at for d in cancelled), default=since.cancelled_at),
+    )
+    return sorted(found.values(), key=lambda d: d.id), after
 
 
 def _all(store: Store, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:

@@ -925,23 +925,30 @@ def insert_attempt(db: sqlite3.Connection, attempt: Attempt) -> Attempt:
     return dataclasses.replace(attempt, id=cursor.lastrowid)
 
 
-def update_delivery(
+def record_attempt(
     db: sqlite3.Connection,
-    delivery_id: int,
+    attempt: Attempt,
     *,
     state: DeliveryState,
     next_attempt_at: int | None,
-    attempt: Attempt | None,
     now_us: int,
     counted: bool = True,
-) -> None:
-    """Move a delivery on after an attempt (or a pause). Call inside a write transaction.
+) -> Attempt:
+    """Record one attempt and move its delivery (if it has one) on to ``state``, in the
+    caller's write transaction. The stored attempt, with its id.
+
+    The only way a delivery's state changes, a cancellation aside (``cancel_deliveries``): so
+    the attempts after an id are the deliveries that moved on since (``read.changes``), with
+    no index on the deliveries' times to keep up on every write.
 
     ``delivered`` is final: a delivery another process delivered (``whrelay replay``) while
     an attempt of ``listen``'s was under way keeps that state, whatever the attempt got.
     ``cancelled`` (``whrelay cancel``) stays too, unless the attempt delivered it.
     ``counted=False`` (a replay's attempt) leaves the delivery's attempt count, which drives
     its backoff, alone."""
+    stored = insert_attempt(db, attempt)
+    if attempt.delivery is None:
+        return stored
     db.execute(
         "UPDATE deliveries SET"
         " state = CASE WHEN state = 'delivered' THEN state"
@@ -949,19 +956,19 @@ def update_delivery(
         " next_attempt_at = CASE WHEN state IN ('delivered', 'cancelled') THEN NULL ELSE ? END,"
         " updated_at = ?,"
         " attempts = attempts + ?, last_status = coalesce(?, last_status),"
-        " last_error = CASE WHEN ? THEN ? ELSE last_error END WHERE id = ?",
+        " last_error = ? WHERE id = ?",
         (
             state,
             state,
             next_attempt_at,
             now_us,
-            1 if attempt is not None and counted else 0,
-            None if attempt is None else attempt.status,
-            attempt is not None,
-            None if attempt is None else attempt.error,
-            delivery_id,
+            1 if counted else 0,
+            attempt.status,
+            attempt.error,
+            attempt.delivery,
         ),
     )
+    return stored
 
 
 def cancel_deliveries(

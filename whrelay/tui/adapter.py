@@ -21,7 +21,7 @@ from whrelay.core.errors import UsageError
 from whrelay.core.models import Capture, Delivery, Webhook, WebhookSummary
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage import read as history
-from whrelay.storage.read import Direction, Position, WebhookView
+from whrelay.storage.read import Changes, Direction, Position, WebhookView
 
 if TYPE_CHECKING:
     from whrelay.core.config import ListenSettings
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from whrelay.views.compare import Comparison
 
 __all__ = [
+    "Changes",
     "Direction",
     "Position",
     "Query",
@@ -127,12 +128,16 @@ def data_version(store: Store) -> int:
     return store.data_version()
 
 
-def changed_webhooks(store: Store, since: int) -> tuple[set[int], int]:
-    """The webhooks whose deliveries changed at or after ``since`` (UTC microseconds), and
-    the latest change seen (where the next look starts)."""
-    changed = history.changed_deliveries(store, since, limit=5000)
-    latest = max((d.updated_at for d in changed), default=since)
-    return {d.webhook_id for d in changed}, latest
+def changes_from(store: Store, now_us: int) -> Changes:
+    """Where a follower starts looking for deliveries that move on after ``now_us``."""
+    return history.changes_from(store, now_us)
+
+
+def changed_webhooks(store: Store, since: Changes) -> tuple[set[int], Changes]:
+    """The webhooks whose deliveries moved on after ``since``, and where the next look
+    starts."""
+    changed, after = history.changed_deliveries(store, since, limit=5000)
+    return {d.webhook_id for d in changed}, after
 
 
 def refreshed(store: Store, summaries: Sequence[WebhookSummary]) -> list[Row]:

@@ -140,7 +140,9 @@ class DataSource:
         self.reader = Reader(path)
         self.scanner = Reader(path)
         self._version: int | None = None
-        self._since = clock()
+        self.clock = clock
+        self._since: adapter.Changes | None = None
+        """Where the next look for deliveries that moved on starts; set as the history opens."""
         self._polling = False
         self.pending_to: MessagePump | None = None
         """Who is told the pending deliveries per target (``listen --tui``'s header)."""
@@ -180,6 +182,7 @@ class DataSource:
         """The newest rows at once, then the count (slower on a cold cache)."""
 
         def work() -> None:
+            self._since = self.reader(adapter.changes_from, self.clock())
             rows = self.reader(adapter.rows, None, "older", top)
             newest = self.reader(adapter.newest_id)
             reply_to.post_message(HistoryOpened(generation, rows, newest))
@@ -272,7 +275,11 @@ class DataSource:
             else:
                 top, _ = self.reader(adapter.scan, query, None, count)
             reply_to.post_message(WebhooksArrived(generation, count, top, latest))
-        changed, self._since = self.reader(adapter.changed_webhooks, self._since)
+        if self._since is None:  # not opened yet: what changes from now on
+            changed: set[int] = set()
+            self._since = self.reader(adapter.changes_from, self.clock())
+        else:
+            changed, self._since = self.reader(adapter.changed_webhooks, self._since)
         touched = [s for s in loaded if s.id in changed]
         if changed:
             fresh = self.reader(adapter.refreshed, touched) if touched else []

@@ -16,7 +16,7 @@ import pytest
 
 from tests.helpers.targetserver import TargetServer, target_server
 from whrelay.core.errors import NotFoundError, UsageError
-from whrelay.core.models import Capture, DeliveryState, RawHeaders, Verdict
+from whrelay.core.models import Attempt, Capture, DeliveryState, RawHeaders, Trigger, Verdict
 from whrelay.core.targets import parse_target
 from whrelay.relay import replay
 from whrelay.relay.client import Sender
@@ -30,7 +30,7 @@ from whrelay.relay.replay import (
 )
 from whrelay.signatures.verification import GivenSecret
 from whrelay.storage import Store, WebhookFilter
-from whrelay.storage.store import insert_webhook, update_delivery
+from whrelay.storage.store import insert_webhook, record_attempt
 
 STRIPE_SECRET = "whsec_replayCoreSecret0123456789"
 BODY = b'{"id":"evt_1","type":"charge.succeeded"}'
@@ -64,14 +64,14 @@ def store_webhook(
 
 
 def fail_delivery(store: Store, webhook_id: int, target: str) -> int:
-    """Mark the webhook's delivery to ``target`` failed; its id."""
+    """Mark the webhook's delivery to ``target`` failed after one attempt; its id."""
     [delivery] = [d for d in store.deliveries(webhook_id) if d.target == target]
+    tried = Attempt(webhook_id, delivery.id, Trigger.RETRY, target, (), 0, 1, 500)
     store.run(
-        lambda db: update_delivery(
-            db, delivery.id, state=DeliveryState.FAILED, next_attempt_at=None, attempt=None,
-            now_us=0,
+        lambda db: record_attempt(
+            db, tried, state=DeliveryState.FAILED, next_attempt_at=None, now_us=0
         )
-    )  # fmt: skip
+    )
     return delivery.id
 
 
@@ -274,6 +274,7 @@ async def test_run_sends_each_item_in_order_and_records_its_attempt(
     first = store_webhook(store, [target.url], path="/a")
     second = store_webhook(store, [target.url], path="/b")
     failed = fail_delivery(store, first, target.url)
+    [tried] = store.attempts(first)
     planned = replay.plan(store, ReplayRequest((first, second), extra_headers=(("X-Try", "2"),)))
     async with Sender() as sender:
         attempts = [attempt async for attempt in replay.run(planned, store, sender)]
@@ -285,7 +286,7 @@ async def test_run_sends_each_item_in_order_and_records_its_attempt(
     assert all(a.id for a in attempts)  # yielded once stored
     assert [r.path_qs for r in target.requests] == ["/a", "/b"]
     assert [r.header("X-Try") for r in target.requests] == ["2", "2"]
-    assert [a.id for a in store.attempts(first)] == [attempts[0].id]
+    assert [a.id for a in store.attempts(first)] == [tried.id, attempts[0].id]
     [delivery] = [d for d in store.deliveries(first) if d.id == failed]
     assert delivery.state == DeliveryState.DELIVERED  # a successful replay delivers it
 

@@ -26,6 +26,7 @@ from whrelay.storage.read import (
     Position,
     arrivals,
     changed_deliveries,
+    changes_from,
     count,
     deliveries_of,
     newest_id,
@@ -36,7 +37,7 @@ from whrelay.storage.read import (
     skip,
     webhook_view,
 )
-from whrelay.storage.store import insert_attempt, update_delivery
+from whrelay.storage.store import cancel_deliveries, insert_attempt, record_attempt
 
 STRIPE = ((b"Stripe-Signature", b"t=1,v1=ab"), (b"Content-Type", b"application/json"))
 GITHUB = ((b"X-GitHub-Event", b"push"), (b"X-GitHub-Delivery", b"d"))
@@ -134,22 +135,64 @@ def test_arrivals_are_what_was_committed_after_an_id(seeded: Store) -> None:
     assert ids(arrivals(seeded, newest)) == [later.id]
 
 
-def test_changed_deliveries_are_those_updated_since(seeded: Store) -> None:
-    [first, second] = seeded.deliveries(1) + seeded.deliveries(2)
+def test_changed_deliveries_are_those_an_attempt_or_a_cancellation_moved_on(
+    seeded: Store,
+) -> None:
+    """A follower's look: the deliveries an attempt moved on after the last look (listen's
+    attempt, a replay's), the ones cancelled since, and nothing twice once seen."""
+    [first, second, third] = seeded.deliveries(1) + seeded.deliveries(2) + seeded.deliveries(3)
+    since = changes_from(seeded, 9_000_000_000)
+    assert changed_deliveries(seeded, since) == ([], since)
 
-    def fail(db: sqlite3.Connection) -> None:
-        update_delivery(
-            db,
-            second.id,
-            state=DeliveryState.FAILED,
-            next_attempt_at=None,
-            attempt=None,
-            now_us=9_000_000_000,
+    failed = Attempt(2, second.id, Trigger.FIRST, second.target, (), 9_000_000_001, 1, 500)
+    seeded.run(
+        lambda db: record_attempt(
+            db, failed, state=DeliveryState.FAILED, next_attempt_at=None, now_us=9_000_000_001
         )
+    )
+    moved, since = changed_deliveries(seeded, since)
+    assert [(d.id, d.state) for d in moved] == [(second.id, DeliveryState.FAILED)]
+    assert changed_deliveries(seeded, since) == ([], since)
 
-    seeded.run(fail)
-    assert [d.id for d in changed_deliveries(seeded, 9_000_000_000)] == [second.id]
-    assert first.id not in [d.id for d in changed_deliveries(seeded, 9_000_000_000)]
+    seeded.run(lambda db: cancel_deliveries(db, 9_000_000_002, webhook_ids=[3]))
+    replayed = Attempt(1, first.id, Trigger.REPLAY, first.target, (), 9_000_000_003, 1, 200)
+    seeded.run(
+        lambda db: record_attempt(
+            db,
+            replayed,
+            state=DeliveryState.DELIVERED,
+            next_attempt_at=None,
+            now_us=9_000_000_003,
+            counted=False,
+        )
+    )
+    moved, since = changed_deliveries(seeded, since)
+    assert [(d.id, d.state) for d in moved] == [
+        (first.id, DeliveryState.DELIVERED),
+        (third.id, DeliveryState.CANCELLED),
+    ]
+    # A cancellation at the microsecond of the last one seen may come again; no attempt does.
+    again, _ = changed_deliveries(seeded, since)
+    assert [d.id for d in again] == [third.id]
+
+
+def test_changed_deliveries_come_a_bounded_number_of_attempts_at_a_time(seeded: Store) -> None:
+    since = changes_from(seeded, 9_000_000_000)
+    delivered = seeded.deliveries(1) + seeded.deliveries(2) + seeded.deliveries(3)
+
+    def deliver(db: sqlite3.Connection) -> None:
+        for d in delivered:
+            tried = Attempt(d.webhook_id, d.id, Trigger.FIRST, d.target, (), 9_000_000_001, 1, 200)
+            record_attempt(db, tried, state=DeliveryState.DELIVERED, next_attempt_at=None, now_us=1)
+
+    seeded.run(deliver)
+    looks = []
+    while True:
+        moved, since = changed_deliveries(seeded, since, limit=2)
+        if not moved:
+            break
+        looks.append([d.id for d in moved])
+    assert looks == [[delivered[0].id, delivered[1].id], [delivered[2].id]]
 
 
 def test_skip_finds_the_nth_webhook_from_either_end_or_a_position(seeded: Store) -> None:
@@ -213,14 +256,10 @@ def test_deliveries_of_a_page_and_pending_by_target(tmp_path: Path) -> None:
         assert [d.target for d in found[b.id]] == ["http://127.0.0.1:2"]
         assert found[c.id] == []
         first = found[a.id][0]
+        tried = Attempt(a.id, first.id, Trigger.FIRST, first.target, (), 9, 1, 200)
         store.run(
-            lambda db: update_delivery(
-                db,
-                first.id,
-                state=DeliveryState.DELIVERED,
-                next_attempt_at=None,
-                attempt=None,
-                now_us=9,
+            lambda db: record_attempt(
+                db, tried, state=DeliveryState.DELIVERED, next_attempt_at=None, now_us=9
             )
         )
         assert pending_by_target(store) == {"http://127.0.0.1:2": 2}
@@ -316,7 +355,7 @@ def test_every_read_walks_an_index(seeded: Store) -> None:
     skip(seeded, None, 20, "newer")
     arrivals(seeded, 10)
     newest_id(seeded)
-    changed_deliveries(seeded, 5)
+    changed_deliveries(seeded, changes_from(seeded, 5))
     webhook_view(seeded, 7)
     deliveries_of(seeded, [1, 2, 3])
     pending_by_target(seeded)

@@ -215,7 +215,7 @@ def test_states_and_triggers_are_enums_stored_as_their_plain_values(tmp_path: Pa
     import json
 
     from whrelay.core.models import Attempt, DeliveryState, Trigger
-    from whrelay.storage.store import insert_attempt, update_delivery
+    from whrelay.storage.store import record_attempt
 
     with Store(tmp_path / "enums.db") as store:
         [webhook] = store.insert_webhooks([json_capture()], [["http://127.0.0.1:3000/"]])
@@ -223,14 +223,8 @@ def test_states_and_triggers_are_enums_stored_as_their_plain_values(tmp_path: Pa
         tried = Attempt(webhook.id, queued.id, Trigger.RETRY, queued.target, (), T0, 1, 200)
 
         def record(db: sqlite3.Connection) -> None:
-            insert_attempt(db, tried)
-            update_delivery(
-                db,
-                queued.id,
-                state=DeliveryState.DELIVERED,
-                next_attempt_at=None,
-                attempt=tried,
-                now_us=T0,
+            record_attempt(
+                db, tried, state=DeliveryState.DELIVERED, next_attempt_at=None, now_us=T0
             )
 
         store.run(record)
@@ -254,7 +248,7 @@ def test_a_cancelled_delivery_stays_cancelled_unless_an_attempt_in_flight_delive
     leaves the delivery cancelled (no retry scheduled), unless the target took it. The
     filter's statuses each hold for one webhook only."""
     from whrelay.core.models import Attempt, DeliveryState, Trigger
-    from whrelay.storage.store import cancel_deliveries, insert_attempt, update_delivery
+    from whrelay.storage.store import cancel_deliveries, record_attempt
 
     targets = ["http://127.0.0.1:3000", "http://127.0.0.1:3001"]
     with Store(tmp_path / "cancel.db") as store:
@@ -277,9 +271,7 @@ def test_a_cancelled_delivery_stays_cancelled_unless_an_attempt_in_flight_delive
             def record(
                 db: sqlite3.Connection, a: Attempt = tried, s: DeliveryState = state
             ) -> None:
-                insert_attempt(db, a)
-                update_delivery(db, a.delivery or 0, state=s, next_attempt_at=T0, attempt=a,
-                                now_us=T0)  # fmt: skip
+                record_attempt(db, a, state=s, next_attempt_at=T0, now_us=T0)
 
             store.run(record)
         [stays] = store.deliveries(failed.id)
@@ -1282,9 +1274,9 @@ def test_a_write_lock_that_cannot_be_opened_fails_cleanly_and_recovers(tmp_path:
 
 def test_delivered_is_final(tmp_path: Path) -> None:
     """An attempt that ends after another process delivered the webhook keeps it delivered."""
-    from whrelay.core.models import Capture, DeliveryState
+    from whrelay.core.models import Attempt, Capture, DeliveryState, Trigger
     from whrelay.storage import Store
-    from whrelay.storage.store import update_delivery
+    from whrelay.storage.store import record_attempt
 
     with Store(tmp_path / "hooks.db") as store:
         [webhook] = store.insert_webhooks(
@@ -1294,9 +1286,9 @@ def test_delivered_is_final(tmp_path: Path) -> None:
         for state in (DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.PENDING):
 
             def move(db: sqlite3.Connection, state: DeliveryState = state) -> None:
-                update_delivery(
-                    db, delivery.id, state=state, next_attempt_at=5, attempt=None, now_us=2
-                )
+                tried = Attempt(webhook.id, delivery.id, Trigger.RETRY, delivery.target, (), 2, 1,
+                                200 if state is DeliveryState.DELIVERED else 500)  # fmt: skip
+                record_attempt(db, tried, state=state, next_attempt_at=5, now_us=2)
 
             store.run(move)
         [after] = store.deliveries(webhook.id)

@@ -157,6 +157,45 @@ async def test_following_picks_up_rows_another_process_writes(seeded_tui: Seeded
         listener.stop()
 
 
+async def test_following_shows_deliveries_move_on_as_listen_retries_and_cancel_cancels(
+    tmp_path: Path,
+) -> None:
+    """Rows already on screen change as their deliveries do in other processes: a ``listen``
+    delivering once its target is back, a ``whrelay cancel``."""
+    db = tmp_path / "hooks.db"
+    with TargetServer() as target:
+        target.down()
+        listener = start_listener(db, "-f", target.url)
+        try:
+            ids = []
+            for path in ("/one", "/two"):
+                headers = [("Host", "127.0.0.1"), ("Content-Length", "2")]
+                assert await send_raw(listener.url, request_bytes("POST", path, headers, b"{}"))
+                with Store(db, readonly=True) as reader:
+                    ids.append(reader.count_webhooks())
+            retried, cancelled = ids
+            app = make_app(db)
+            async with app.run_test(size=SIZE) as pilot:
+                await opened(pilot, app)
+                for webhook_id in (retried, cancelled):
+                    await pilot_until(
+                        pilot,
+                        lambda i=webhook_id: " pending " in row_line(app, i) + " ",
+                        "pending while the target is down",
+                    )
+                assert run_whrelay("cancel", str(cancelled), "--db", str(db)).returncode == 0
+                await pilot_until(
+                    pilot, lambda: "cancelled" in row_line(app, cancelled), "the cancellation"
+                )
+                target.up()
+                await pilot_until(
+                    pilot, lambda: "delivered 200" in row_line(app, retried), "the delivery"
+                )
+                assert "cancelled" in row_line(app, cancelled)
+        finally:
+            listener.stop()
+
+
 async def test_g_and_G_go_to_the_newest_and_the_oldest(seeded_tui: SeededTui) -> None:
     app = make_app(seeded_tui.db)
     async with app.run_test(size=SIZE) as pilot:
