@@ -177,12 +177,11 @@ async def test_following_shows_deliveries_move_on_as_listen_retries_and_cancel_c
             app = make_app(db)
             async with app.run_test(size=SIZE) as pilot:
                 await opened(pilot, app)
-                for webhook_id in (retried, cancelled):
-                    await pilot_until(
-                        pilot,
-                        lambda i=webhook_id: " pending " in row_line(app, i) + " ",
-                        "pending while the target is down",
-                    )
+                await pilot_until(
+                    pilot,
+                    lambda: all("pending" in row_line(app, i) for i in (retried, cancelled)),
+                    "pending while the target is down",
+                )
                 assert run_whrelay("cancel", str(cancelled), "--db", str(db)).returncode == 0
                 await pilot_until(
                     pilot, lambda: "cancelled" in row_line(app, cancelled), "the cancellation"
