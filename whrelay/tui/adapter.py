@@ -364,7 +364,7 @@ async def replay(
 ) -> ReplayResult:
     """Send webhook ``webhook_id`` again through ``whrelay replay``'s function: to its
     original targets, or to ``to``; re-signed with ``resign`` when its signature verifies;
-    targets dialled as ``tls`` says (remote ones only with ``allow_remote``).
+    targets dialled as ``tls`` says (those not on this machine only with ``tls.allow_remote``).
     Each attempt is recorded under the cross-process write lock (a successful one to an
     original target marks the delivery delivered). ``UsageError`` when there is nothing to
     send to, or a secret that cannot sign for the webhook's scheme."""
@@ -387,7 +387,7 @@ async def replay(
                 (webhook_id,),
                 to=to,
                 resign=resigning,
-                allow_remote=tls.allow_remote,
+                allow_remote=True,  # checked below, with the TUI's words
                 insecure=tls.insecure,
                 insecure_targets=tls.insecure_targets,
             )
@@ -397,6 +397,8 @@ async def replay(
                 if to is None and not store.deliveries(webhook_id):  # never forwarded
                     raise UsageError(error.message, hint=NEVER_FORWARDED_HINT) from None
                 raise
+            for target in {item.target.url: item.target for item in planned.items}.values():
+                check_replay_target(target, tls)
         except BaseException:
             store.close()
             raise
@@ -663,10 +665,11 @@ def review_edit(
     loopback guard) and, with re-signing, whether the original's signature verifies: what the
     review screen shows. ``UsageError`` for a draft that is not HTTP, a target refused,
     nowhere to send, or a secret that cannot sign."""
-    tls = tls or ReplayTls()
     from whrelay.formats.edit import as_webhook, broken_signature, read_edit, unchanged
     from whrelay.signatures.verification import decide_resign, signing_problem
     from whrelay.views.compare import compare, request_side
+
+    tls = tls or ReplayTls()
 
     original = store.get_webhook(original_id)
     capture = read_edit(original, draft.method, draft.target, draft.headers, draft.body)

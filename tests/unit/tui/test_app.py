@@ -381,6 +381,26 @@ async def test_F_refuses_a_target_on_another_machine_naming_the_option_where_the
     assert f"hint: {hint}" in shown, shown
 
 
+async def test_r_to_a_target_on_another_machine_is_refused_naming_whrelay_tui_allow_remote(
+    tmp_path: Path,
+) -> None:
+    """A webhook ``listen --allow-remote`` forwarded to another machine: ``r`` from a plain
+    ``whrelay tui`` is refused before anything is sent, with the option that allows it."""
+    seeded = seed_tui(tmp_path / "tui.db", target="http://192.0.2.1:80")
+    app = make_app(seeded.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded.stripe)
+        await pilot.press("r")
+        [failed] = await pilot_until(
+            pilot, lambda: [n.message for n in app._notifications if n.severity == "error"], "it"
+        )
+    assert "is not on this machine" in failed, failed
+    assert failed.endswith(
+        "hint: replays go to this machine only: start 'whrelay tui --allow-remote'"
+    )
+
+
 @pytest.mark.skipif(OUTWARD is None, reason="this machine has no address but loopback")
 @pytest.mark.parametrize("listening", [False, True], ids=["whrelay tui", "listen --tui"])
 async def test_with_allow_remote_F_and_r_reach_a_target_on_another_machine(
