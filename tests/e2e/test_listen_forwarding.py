@@ -1026,7 +1026,8 @@ async def test_a_webhook_refused_after_an_outage_longer_than_its_signatures_tole
     stale = refused["stale_signature"]
     assert isinstance(stale, dict)
     assert stale["scheme"] == "paddle" and stale["tolerance_s"] == 5.0
-    assert stale["secret_env"] == "PADDLE_WEBHOOK_SECRET"  # the fix can be given whole
+    assert stale["secret_envs"] == ["PADDLE_WEBHOOK_SECRET"]  # the fix can be given whole
+    assert stale["secret_typed"] is False
     assert isinstance(stale["age_s"], float) and stale["age_s"] > 5
     assert (answered["webhook_id"], answered["status"]) == (fresh, 401)
     assert answered["stale_signature"] is None  # refused at once: not for its age

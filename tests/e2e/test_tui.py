@@ -12,6 +12,7 @@ import pytest
 
 from tests.helpers.forwarding import https_target
 from tests.helpers.processes import ROOT, run_whrelay, whrelay_cmd
+from tests.helpers.targetserver import TargetServer, outward_address
 from tests.helpers.tui import SeededTui, seed_tui
 from tests.helpers.wait import wait_until
 
@@ -155,6 +156,28 @@ def test_whrelay_tui_with_ca_file_replays_to_a_self_signed_https_target(
         terminal.keys("q")
         assert terminal.exit_status() == 0
     assert [r.path_qs for r in target.requests] == ["/hooks/stripe"]
+
+
+@pytest.mark.skipif(outward_address() is None, reason="this machine has no address but loopback")
+def test_whrelay_tui_with_allow_remote_replays_to_a_target_on_another_machine(
+    tmp_path: Path, terminal: Terminal
+) -> None:
+    """``whrelay tui --allow-remote``, as ``replay --allow-remote``: ``r`` on a webhook once
+    forwarded to a target that is not loopback is delivered (without it, refused)."""
+    address = outward_address()
+    assert address is not None
+    with TargetServer(host=address) as remote:
+        seeded = seed_tui(tmp_path / "tui.db", target=remote.url)
+        terminal.start("tui", "--db", str(seeded.db), "--allow-remote")
+        wait_until(lambda: terminal.showing("1 of 10 webhooks"), "the first screen", 60)
+        terminal.keys("jjjjjjjj")  # #2, the Stripe webhook
+        wait_until(lambda: terminal.showing("9 of 10 webhooks"), "the cursor on #2")
+        terminal.keys("r")
+        wait_until(lambda: remote.requests, "the replay to reach the target")
+        wait_until(lambda: terminal.showing("replayed"), "the notification")
+        terminal.keys("q")
+        assert terminal.exit_status() == 0
+    assert [r.path_qs for r in remote.requests] == ["/hooks/stripe"]
 
 
 def test_tui_insecure_and_ca_file_are_checked_as_replay_checks_them(

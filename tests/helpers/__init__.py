@@ -7,7 +7,8 @@
 - ``rawhttp``: the client side of raw HTTP/1.x: ``request_bytes``, ``raw_request``, ``send_raw``.
 - ``rawserver``: ``RawServer``, one scripted raw HTTP target; ``serving_raw`` for a handler of
   the test's own; ``self_signed`` TLS.
-- ``targetserver``: ``TargetServer``, a recording aiohttp target that can fail, stall, go down.
+- ``targetserver``: ``TargetServer``, a recording aiohttp target that can fail, stall, go down
+  (on ``outward_address()``, a target on another machine as whrelay sees it).
 - ``captures``: ``capture()`` (a webhook to insert), what a listener stored, a folder's state.
 - ``flood``: many concurrent senders, and checking every acknowledged request was stored.
 - ``memory``: large random bodies and the memory a process takes.

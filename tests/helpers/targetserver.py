@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import socket
 import ssl
 import threading
 import time
@@ -68,11 +70,15 @@ class Recorded:
 
 
 class TargetServer:
-    """A recording target on ``127.0.0.1``; a context manager that starts and stops it."""
+    """A recording target on ``127.0.0.1`` (or ``host``: ``outward_address()`` for one on
+    another machine, as whrelay sees it); a context manager that starts and stops it."""
 
-    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, port: int = 0, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.port = port
         self.tls = tls
+        self.host = host
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._default = Reply()
@@ -117,7 +123,7 @@ class TargetServer:
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` (no trailing slash); ``https`` with a TLS context."""
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def is_up(self) -> bool:
@@ -137,7 +143,7 @@ class TargetServer:
         self._release = asyncio.Event()
         runner = web.ServerRunner(web.Server(self._handle), shutdown_timeout=0.2)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True, ssl_context=self.tls)
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.tls)
         try:
             await site.start()
         except BaseException:
@@ -231,3 +237,16 @@ def target_server(port: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[
     """A started ``TargetServer`` (https with ``tls``), stopped afterwards."""
     with TargetServer(port, tls) as server:
         yield server
+
+
+def outward_address() -> str | None:
+    """This machine's own IPv4 address on its way out (not loopback): a target there is,
+    for whrelay's loopback guard, on another machine, yet a test can serve on it. ``None``
+    when the machine has none (no network)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: the route picks the address
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if ipaddress.ip_address(address).is_loopback else address

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from whrelay.cli.common import CaFileOption, DbOption, InsecureOption, resolve_db
@@ -17,19 +19,34 @@ EXAMPLES = """
     whrelay tui --db ./hooks.db
   Replays to an https app whose certificate is self-signed:
     whrelay tui --ca-file cert.pem
+  Replays to targets on other machines too (as 'replay --allow-remote'):
+    whrelay tui --allow-remote
   Receive and browse in one terminal:
     whrelay listen -f 3000 --tui
 """
 
 
-def tui(insecure: InsecureOption = False, ca_file: CaFileOption = None, db: DbOption = None) -> int:
+def tui(
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            metavar="",
+            help="Allow replays to targets that are not on this machine.",
+        ),
+    ] = False,
+    insecure: InsecureOption = False,
+    ca_file: CaFileOption = None,
+    db: DbOption = None,
+) -> int:
     """Browse, search, verify and replay the stored webhooks in a terminal UI. Keys: j/k
     move, / searches, f filters, r replays, F forwards, R re-signs, ? shows them all, q quits.
     (A plain 'whrelay tui [--db PATH]' starts in cli/entry.py, without building the CLI.)"""
     from whrelay.core.tls import check_ca_file
     from whrelay.tui.adapter import ReplayTls
 
-    tls = ReplayTls(insecure, ca_file=None if ca_file is None else check_ca_file(ca_file))
+    trusted = None if ca_file is None else check_ca_file(ca_file)
+    tls = ReplayTls(allow_remote, insecure=insecure, ca_file=trusted)
     needs_a_terminal("whrelay tui")
     from whrelay.tui import run
 

@@ -176,16 +176,21 @@ class StaleSignature:
     """Seconds from the webhook's arrival to the attempt."""
     tolerance: float
     """Seconds the scheme accepts a signature for after its timestamp."""
-    secret_env: str | None = None
-    """The variable ``listen`` read the webhook's secret from, when it knows one: the fix
-    (``whrelay replay ID --resign --secret-env VAR``) can then be given whole."""
+    secret_envs: tuple[str, ...] = ()
+    """The variables ``listen`` read the secrets that check the webhook from (its route's, or
+    its own ``--secret-env``), when it knows them: the fix (``whrelay replay ID --resign
+    --secret-env VAR``) can then be given whole."""
+    secret_typed: bool = False
+    """Whether (some of) those secrets were typed (listen's ``--secret``): the fix then says
+    to give it (``--secret``), as there is no variable to name."""
 
     def to_json(self) -> dict[str, object]:
         return {
             "scheme": self.scheme,
             "age_s": round(self.age, 1),
             "tolerance_s": self.tolerance,
-            "secret_env": self.secret_env,
+            "secret_envs": list(self.secret_envs),
+            "secret_typed": self.secret_typed,
         }
 
 

@@ -5,19 +5,44 @@ with ``--ca-file`` (mkcert's root, or a dev server's own self-signed certificate
 marked insecure (``--insecure``, or ``,insecure`` after it) is not verified at all: the
 connection is encrypted, but anyone on the way could answer in its place. Either way the
 loopback guard is the same.
+
+A context is built once per process for each way of checking, ``(verify, ca_file)`` (one for
+every insecure target), and shared by every target and every client (listen's forwarder, the
+TUI's replays, ``replay``): building one loads the system's CA store, some 20 ms.
 """
 
 from __future__ import annotations
 
 import ssl
+import threading
 from pathlib import Path
 
 from whrelay.core.errors import UsageError
 
+_contexts: dict[tuple[bool, Path | None], ssl.SSLContext] = {}
+"""The contexts built so far, by ``(verify, ca_file)``: two or three at the most."""
+_building = threading.Lock()
+
 
 def client_context(verify: bool = True, ca_file: Path | None = None) -> ssl.SSLContext:
     """The context an https target is dialled with: verified (the system's CAs, and
-    ``ca_file``'s), or, for a target marked insecure, neither certificate nor name checked."""
+    ``ca_file``'s), or, for a target marked insecure, neither certificate nor name checked.
+
+    Built on the first call for a ``(verify, ca_file)`` and the same one returned after, to
+    every caller: not to be changed. ``ca_file`` is read then, once; a file changed on disk
+    afterwards (a ``listen`` that runs on while the dev server's certificate is made anew) is
+    not read again until the process is started again."""
+    key = (True, ca_file) if verify else (False, None)  # an insecure one reads no CA file
+    context = _contexts.get(key)
+    if context is None:
+        with _building:  # two threads asking at once build it once
+            context = _contexts.get(key)
+            if context is None:
+                context = _contexts[key] = _build(verify, ca_file)
+    return context
+
+
+def _build(verify: bool, ca_file: Path | None) -> ssl.SSLContext:
     if not verify:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False

@@ -151,7 +151,7 @@ async def _relay(receiver: Receiver) -> AsyncIterator[None]:
                 load,
                 receiver.emit,
                 _resigner(settings),
-                secret_envs=settings.verify.secret_envs,
+                verify=settings.verify,
             )
             receiver.orphans = tuple(d.target for d in receiver.forwarder.start(pending))
             receiver.resumed = len(pending) - len(receiver.orphans)

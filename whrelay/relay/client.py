@@ -218,6 +218,7 @@ class Sender:
         return self
 
     def _tls_context(self, verify: bool) -> ssl.SSLContext:
+        """The process's one context for this way of checking (shared with other senders)."""
         return client_context(verify, self.ca_file)
 
     async def __aexit__(

@@ -18,7 +18,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from whrelay.core.config import ForwardSettings
+from whrelay.core.config import ForwardSettings, VerifySettings
 from whrelay.core.defaults import FORWARD_GRACE
 from whrelay.core.errors import NotFoundError, StorageError, say
 from whrelay.core.events import DeliveryAttempted, ListenEvent, TargetDown, TargetPaused, TargetUp
@@ -35,6 +35,7 @@ from whrelay.core.retry import Decision, decide_on_attempt, next_delay, parse_re
 from whrelay.core.targets import Target, match_route
 from whrelay.relay.client import INTERRUPTED, Resigner, Sender, prepare, probe, unsent
 from whrelay.signatures import stale_signature
+from whrelay.signatures.verification import Secrets, secrets_for
 from whrelay.storage.jobs import RecordAttempt
 from whrelay.storage.writer import Writer
 
@@ -297,7 +298,8 @@ class Lane:
         shown_in = None if self.down and attempt.error in CONNECTION_ERRORS else retry_in
         stale = stale_signature(webhook.summary, attempt)
         if stale is not None:
-            stale = replace(stale, secret_env=forwarder.secret_env_for(webhook.summary.path))
+            given = forwarder.secrets_for(webhook.summary.path)
+            stale = replace(stale, secret_envs=given.env_vars, secret_typed=given.typed)
         event = DeliveryAttempted(
             attempt, self.target.url, state, shown_in, number=item.attempts, stale=stale
         )
@@ -323,11 +325,12 @@ class Forwarder:
         emit: Callable[[ListenEvent], None],
         resigner: Resigner | None = None,
         *,
-        secret_envs: tuple[str, ...] = (),
+        verify: VerifySettings | None = None,
     ) -> None:
         self.resigner = resigner
-        self.secret_envs = secret_envs
-        """listen's ``--secret-env`` variables (for a stale signature's hint)."""
+        self.verify = verify or VerifySettings()
+        """How listen checks signatures: its secrets, to name them in a stale signature's
+        fix (never a value)."""
         self.settings = settings
         self.sender = sender
         self.writer = writer
@@ -337,13 +340,10 @@ class Forwarder:
         self.lanes: dict[str, Lane] = {t.url: Lane(self, t) for t in settings.all_targets}
         self.recording: set[asyncio.Task[None]] = set()
 
-    def secret_env_for(self, path: str) -> str | None:
-        """The variable the secret of a webhook at ``path`` was read from: its route's own,
-        else listen's; ``None`` when the secret was typed (``--secret``) or there is none."""
-        route = match_route(path, self.settings.routes)
-        if route is not None and route.secrets:
-            return route.secret_envs[0] if route.secret_envs else None
-        return self.secret_envs[0] if self.secret_envs else None
+    def secrets_for(self, path: str) -> Secrets:
+        """The secrets that check a webhook at ``path`` (its route's own, else listen's: the
+        rule ``keys_for`` follows), and the variables they were read from."""
+        return secrets_for(match_route(path, self.settings.routes), self.verify)
 
     def start(self, pending: list[Delivery]) -> list[Delivery]:
         """Start every lane with the deliveries a previous run left pending.

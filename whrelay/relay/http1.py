@@ -7,9 +7,10 @@ at a time per connection, headers written byte for byte (names and values exactl
 stored, in order), bodies framed by Content-Length, responses framed by Content-Length,
 chunked encoding or the end of the connection, strictly (two different lengths, or a chunk
 not followed by CRLF, are a ``ProtocolError``: guessing would read one answer's bytes as
-another's). Idle connections are pooled per target, a few and for a few seconds; an https
-target's TLS context is made once (one that verifies its certificate, or, asked for with
-``verify=False``, one that does not: their connections are never pooled together). Before
+another's). Idle connections are pooled per target, a few and for a few seconds; https
+targets share a TLS context, asked for once (one that verifies their certificates, or, for
+those asked for with ``verify=False``, one that does not: their connections are never pooled
+together). Before
 dialling, every address is checked by ``allow`` (the loopback policy), so a refused address
 is never contacted.
 """
@@ -111,10 +112,12 @@ class Http1Client:
     idle_expiry: float = IDLE_EXPIRY
     """Seconds an idle connection is kept before it is closed."""
     tls_context: Callable[[bool], ssl.SSLContext] = client_context
-    """Makes the TLS context of an https target, verifying its certificate or not: once per
-    target, not per connection (loading the system's certificates takes milliseconds)."""
+    """Gives the TLS context https targets are dialled with, verifying their certificates or
+    not: asked once for each, not per target or per connection (``client_context`` builds
+    each once per process: loading the system's certificates takes milliseconds)."""
     _idle: dict[_Target, list[_Connection]] = field(default_factory=dict)
-    _tls: dict[_Target, ssl.SSLContext] = field(default_factory=dict)
+    _tls: dict[bool, ssl.SSLContext] = field(default_factory=dict)
+    """The context asked for, by whether it verifies."""
 
     async def close(self) -> None:
         for connections in self._idle.values():
@@ -218,7 +221,9 @@ class Http1Client:
                 )
             tls = None
             if scheme == "https":
-                tls = self._tls.get(key) or self._tls.setdefault(key, self.tls_context(verify))
+                tls = self._tls.get(verify) or self._tls.setdefault(
+                    verify, self.tls_context(verify)
+                )
             last: OSError | None = None
             for family, _, proto, _, sockaddr in allowed:
                 try:

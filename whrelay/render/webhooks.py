@@ -511,12 +511,16 @@ def attempt_line(
 def stale_text(webhook_id: int, stale: StaleSignature) -> Text:
     """``  stale signature: ... whrelay replay 7 --resign --secret-env VAR``: an attempt
     refused, most likely, because the sender's signature was older than its scheme accepts.
-    The fix names the variable listen read the secret from when it is known, else ``VAR``
-    (``replay --resign`` needs the secret)."""
+    ``replay --resign`` needs the secret: the fix names each variable listen read one from
+    (``--secret-env A --secret-env B``), says to give one typed on listen's command line
+    (``--secret SECRET``), and, when neither is known (``show``), says ``--secret-env VAR``."""
+    given = "".join(f" --secret-env {name}" for name in stale.secret_envs)
+    if stale.secret_typed:
+        given += " --secret SECRET (listen's --secret)"
     return Text(
         f"  stale signature ({seconds_text(stale.age)} after arrival, {stale.scheme} allows"
         f" {seconds_text(stale.tolerance)}): whrelay replay {webhook_id} --resign"
-        f" --secret-env {stale.secret_env or 'VAR'}",
+        f"{one_line(given) or ' --secret-env VAR'}",
         style="yellow",
     )
 

@@ -237,12 +237,34 @@ def verify_message(
     return explain(scheme, message, check)
 
 
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    """The secrets that check (and re-sign) a webhook, and how they were given."""
+
+    values: tuple[str, ...] = field(repr=False)
+    env_vars: tuple[str, ...] = ()
+    """The variables some of ``values`` were read from (``--secret-env``, a route's
+    ``secret-env=``), in order; never a value."""
+
+    @property
+    def typed(self) -> bool:
+        """Whether some were typed (``--secret``) rather than read from a variable."""
+        return len(self.values) > len(self.env_vars)
+
+
+def secrets_for(route: Route | None, settings: VerifySettings) -> Secrets:
+    """The secrets that check a webhook on ``route``: the route's own where it names them,
+    else ``listen``'s (``--secret`` and ``--secret-env``)."""
+    if route is not None and route.secrets:
+        return Secrets(route.secrets, route.secret_envs)
+    return Secrets(settings.secrets, settings.secret_envs)
+
+
 def keys_for(route: Route | None, settings: VerifySettings) -> tuple[str | None, tuple[str, ...]]:
-    """The scheme (``None``: detect it) and the secrets that check a webhook on ``route``: the
-    route's own where it names them, else ``listen``'s."""
+    """The scheme (``None``: detect it) and the secrets (``secrets_for``) that check a webhook
+    on ``route``: the route's own where it names them, else ``listen``'s."""
     provider = (route.provider if route else None) or settings.provider
-    secrets = (route.secrets if route and route.secrets else ()) or settings.secrets
-    return provider, secrets
+    return provider, secrets_for(route, settings).values
 
 
 def arrival_url(host: str | None, target: str, public_url: str | None) -> str | None:

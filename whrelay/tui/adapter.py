@@ -214,14 +214,26 @@ def known_providers() -> list[str]:
 # --- targets, replay, re-signing ----
 
 
-def parse_forward_target(text: str, allow_remote: bool = False) -> Target:
+def parse_forward_target(text: str, tls: ReplayTls | None = None) -> Target:
     """A target typed in, as ``-f`` and ``--to`` take it: the same syntax and the same loopback
-    guard (``UsageError`` with the CLI's words). Resolves the name: call off the loop."""
-    from whrelay.core.targets import check_target, parse_target
+    guard, lifted as ``tls`` says (``UsageError`` with the CLI's words, and a hint fit for where
+    the TUI was started). Resolves the name: call off the loop."""
+    from whrelay.core.targets import parse_target
 
     target = parse_target(text)
-    check_target(target, allow_remote)
+    check_replay_target(target, tls or ReplayTls())
     return target
+
+
+def check_replay_target(target: Target, tls: ReplayTls) -> None:
+    """``check_target``'s loopback guard, lifted when ``tls.allow_remote``: ``UsageError``
+    with a hint that names the option where the TUI was started (listen's, or its own)."""
+    from whrelay.core.targets import check_target
+
+    try:
+        check_target(target, tls.allow_remote)
+    except UsageError as error:
+        raise UsageError(error.message, hint=tls.remote_hint) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +300,12 @@ def resign_with_listen(keys: ListenKeys) -> Resign:
 
 @dataclass(frozen=True, slots=True)
 class ReplayTls:
-    """How the TUI's replays (``r``, ``F``, ``R``, ``e``) dial https targets: as ``whrelay
-    tui --insecure --ca-file`` says, or (``listen_tls``) as the running listen forwards."""
+    """Which targets the TUI's replays (``r``, ``F``, ``R``, ``e``) may dial, and how https
+    ones: as ``whrelay tui --allow-remote --insecure --ca-file`` says, or (``listen_tls``) as
+    the running listen forwards."""
+
+    allow_remote: bool = False
+    """Targets not on this machine may be dialled (``--allow-remote``): loopback only else."""
 
     insecure: bool = False
     """No https target's certificate is verified (``--insecure``); one typed in may say so
@@ -311,12 +327,21 @@ class ReplayTls:
             start = "start 'whrelay tui --ca-file CERT.pem' to trust it (or --insecure)"
         return f"self-signed? {start}; F takes 'URL,insecure'"
 
+    @property
+    def remote_hint(self) -> str:
+        """What to do when a target is refused for not being on this machine, in words that
+        fit where the TUI was started (it takes no option once started)."""
+        if self.listening:
+            return "replays go where listen may forward: start listen with --allow-remote"
+        return "replays go to this machine only: start 'whrelay tui --allow-remote'"
+
 
 def listen_tls(settings: ListenSettings) -> ReplayTls:
-    """The running listen's way with https targets: its ``--ca-file``, the targets it does not
-    verify, and its ``--insecure`` (for targets typed in too)."""
+    """The running listen's way with targets: its ``--allow-remote``, its ``--ca-file``, the
+    targets it does not verify, and its ``--insecure`` (for targets typed in too)."""
     forward = settings.forward
     return ReplayTls(
+        allow_remote=settings.allow_remote,
         insecure=forward.insecure,
         insecure_targets=frozenset(t.url for t in forward.all_targets if t.insecure),
         ca_file=settings.ca_file,
@@ -339,13 +364,12 @@ async def replay(
     webhook_id: int,
     to: Target | None = None,
     resign: Resign | None = None,
-    allow_remote: bool = False,
     timeout: float = REPLAY_TIMEOUT,
     tls: ReplayTls = ReplayTls(),
 ) -> ReplayResult:
     """Send webhook ``webhook_id`` again through ``whrelay replay``'s function: to its
     original targets, or to ``to``; re-signed with ``resign`` when its signature verifies;
-    https targets dialled as ``tls`` says.
+    targets dialled as ``tls`` says (those not on this machine only with ``tls.allow_remote``).
     Each attempt is recorded under the cross-process write lock (a successful one to an
     original target marks the delivery delivered). ``UsageError`` when there is nothing to
     send to, or a secret that cannot sign for the webhook's scheme."""
@@ -368,7 +392,7 @@ async def replay(
                 (webhook_id,),
                 to=to,
                 resign=resigning,
-                allow_remote=allow_remote,
+                allow_remote=True,  # checked below, with the TUI's words
                 insecure=tls.insecure,
                 insecure_targets=tls.insecure_targets,
             )
@@ -378,6 +402,8 @@ async def replay(
                 if to is None and not store.deliveries(webhook_id):  # never forwarded
                     raise UsageError(error.message, hint=NEVER_FORWARDED_HINT) from None
                 raise
+            for target in {item.target.url: item.target for item in planned.items}.values():
+                check_replay_target(target, tls)
         except BaseException:
             store.close()
             raise
@@ -385,7 +411,7 @@ async def replay(
 
     store, planned = await asyncio.to_thread(open_and_plan)
     try:
-        async with Sender(allow_remote, timeout, DEFAULT_RESPONSE_CAP, tls.ca_file) as sender:
+        async with Sender(tls.allow_remote, timeout, DEFAULT_RESPONSE_CAP, tls.ca_file) as sender:
             attempts = [a async for a in core.run(planned, store, sender)]
     finally:
         await asyncio.to_thread(store.close)
@@ -637,13 +663,18 @@ class EditReview:
         return self.resign is not None and not self.resign_verified
 
 
-def review_edit(store: Store, original_id: int, draft: EditDraft) -> EditReview:
-    """Read the draft into a request, check where it goes and, with re-signing, whether the
-    original's signature verifies: what the review screen shows. ``UsageError`` for a draft
-    that is not HTTP, a target refused, nowhere to send, or a secret that cannot sign."""
+def review_edit(
+    store: Store, original_id: int, draft: EditDraft, tls: ReplayTls | None = None
+) -> EditReview:
+    """Read the draft into a request, check where it goes (``tls.allow_remote`` lifts the
+    loopback guard) and, with re-signing, whether the original's signature verifies: what the
+    review screen shows. ``UsageError`` for a draft that is not HTTP, a target refused,
+    nowhere to send, or a secret that cannot sign."""
     from whrelay.formats.edit import as_webhook, broken_signature, read_edit, unchanged
     from whrelay.signatures.verification import decide_resign, signing_problem
     from whrelay.views.compare import compare, request_side
+
+    tls = tls or ReplayTls()
 
     original = store.get_webhook(original_id)
     capture = read_edit(original, draft.method, draft.target, draft.headers, draft.body)
@@ -653,7 +684,7 @@ def review_edit(store: Store, original_id: int, draft: EditDraft) -> EditReview:
             hint="r replays it as it is; edit the method, path, headers or body first",
         )
     if draft.to.strip():
-        targets: tuple[Target, ...] = (parse_forward_target(draft.to.strip()),)
+        targets: tuple[Target, ...] = (parse_forward_target(draft.to.strip(), tls),)
     else:
         from whrelay.core.targets import parse_target
 
@@ -664,10 +695,8 @@ def review_edit(store: Store, original_id: int, draft: EditDraft) -> EditReview:
                 hint="type one under 'Send to', e.g. 3000",
             )
         targets = tuple(parse_target(target) for target in found)
-    from whrelay.core.targets import check_target
-
     for target in targets:  # refused here, on the review, before anything is stored
-        check_target(target, allow_remote=False)
+        check_replay_target(target, tls)
     edited = as_webhook(capture)
     comparison = compare(
         request_side(original), request_side(edited, "the edit (a new webhook once sent)")
@@ -724,7 +753,6 @@ async def send_edited(
     request reaching the app says nothing of whether the original did)."""
     from whrelay.core.config import VerifySettings
     from whrelay.core.defaults import DEFAULT_RESPONSE_CAP
-    from whrelay.core.targets import check_target
     from whrelay.formats.edit import store_edited
     from whrelay.relay import replay as core
     from whrelay.relay.client import Sender
@@ -742,11 +770,12 @@ async def send_edited(
                 resigning = core.Resign(given, keys.provider, unverified=unverified)
             settings = VerifySettings(secrets=secrets)
             for target in review.targets:  # never a copy stored that cannot be sent
-                check_target(target, allow_remote=False)
+                check_replay_target(target, tls)
             copy = store_edited(store, review.original_id, review.capture, settings).id
             request = core.ReplayRequest(
                 (copy,),
                 resign=resigning,
+                allow_remote=tls.allow_remote,
                 insecure=tls.insecure,
                 insecure_targets=tls.insecure_targets,
             )
@@ -758,7 +787,7 @@ async def send_edited(
 
     store, copy, plans = await asyncio.to_thread(store_and_plan)
     try:
-        async with Sender(False, timeout, DEFAULT_RESPONSE_CAP, tls.ca_file) as sender:
+        async with Sender(tls.allow_remote, timeout, DEFAULT_RESPONSE_CAP, tls.ca_file) as sender:
             attempts = [a for planned in plans async for a in core.run(planned, store, sender)]
     finally:
         await asyncio.to_thread(store.close)

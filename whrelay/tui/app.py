@@ -329,7 +329,8 @@ class WhrelayApp(App[None]):
                 self.notify(f"forwarding #{webhook_id}…", timeout=2)
                 self.source.replay(webhook_id, self, to=target)
 
-        self.push_screen(TargetPrompt(webhook_id, self._check_target), chosen)
+        prompt = TargetPrompt(webhook_id, self._check_target, self.source.tls.allow_remote)
+        self.push_screen(prompt, chosen)
 
     def _check_target(self, text: str, done: Callable[[Text | None], None]) -> None:
         from whrelay.tui.screens import error_text

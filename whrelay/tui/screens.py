@@ -58,16 +58,21 @@ class HelpScreen(ModalScreen[None]):
 
 
 class TargetPrompt(ModalScreen[str | None]):
-    """``F``: where to forward the webhook. Checked as ``-f`` checks it before it is sent."""
+    """``F``: where to forward the webhook. Checked as ``-f`` checks it before it is sent:
+    loopback only, unless ``allow_remote`` (``--allow-remote``, the TUI's or listen's)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "cancel")]
 
     def __init__(
-        self, webhook_id: int, check: Callable[[str, Callable[[Text | None], None]], None]
+        self,
+        webhook_id: int,
+        check: Callable[[str, Callable[[Text | None], None]], None],
+        allow_remote: bool = False,
     ):
         super().__init__()
         self.webhook_id = webhook_id
         self.check = check
+        self.allow_remote = allow_remote
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -75,10 +80,15 @@ class TargetPrompt(ModalScreen[str | None]):
             yield Input(
                 placeholder="3000, :4000/hooks, /hooks or http://localhost:8000/x", id="target"
             )
+            where = (
+                "Targets on this machine or another (--allow-remote)"
+                if self.allow_remote
+                else "Loopback targets only, as with -f"
+            )
             yield Static(
                 Text(
-                    "Loopback targets only, as with -f; 'https://…,insecure' leaves its "
-                    "certificate unverified. Enter sends, Esc cancels.",
+                    f"{where}; 'https://…,insecure' leaves its certificate unverified. "
+                    "Enter sends, Esc cancels.",
                     style="dim",
                 ),
                 id="target-note",

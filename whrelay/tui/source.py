@@ -147,7 +147,8 @@ class DataSource:
         self.pending_to: MessagePump | None = None
         """Who is told the pending deliveries per target (``listen --tui``'s header)."""
         self.tls = adapter.ReplayTls()
-        """How replays dial https targets (``whrelay tui --ca-file``, or listen's settings)."""
+        """Which targets replays may dial, and how https ones (``whrelay tui --allow-remote
+        --ca-file``, or listen's settings)."""
 
     def close(self) -> None:
         self.app.workers.cancel_group(self.app, "scan")
@@ -365,7 +366,7 @@ class DataSource:
             try:
                 target = None
                 if to is not None:
-                    target = await asyncio.to_thread(adapter.parse_forward_target, to)
+                    target = await asyncio.to_thread(adapter.parse_forward_target, to, self.tls)
                 result = await adapter.replay(self.path, webhook_id, target, resign, tls=self.tls)
             except Exception as error:
                 reply_to.post_message(ActionFailed(Failure.of(what, error), webhook_id))
@@ -380,7 +381,7 @@ class DataSource:
 
         def work() -> None:
             try:
-                adapter.parse_forward_target(text)
+                adapter.parse_forward_target(text, self.tls)
             except WhrelayError as error:
                 self.app.call_from_thread(done, error)
             else:
@@ -452,7 +453,7 @@ class DataSource:
         """Read the draft and check it (a target typed in is resolved: off the loop)."""
 
         def work() -> None:
-            review = self.reader(adapter.review_edit, original_id, draft)
+            review = self.reader(adapter.review_edit, original_id, draft, self.tls)
             reply_to.post_message(EditReviewed(review))
 
         self._run(work, "edit", reply_to, "review the edit")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import re
+import ssl
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,6 +109,53 @@ async def test_sender_reports_a_tls_failure_as_tls(tmp_path: Path, server: str) 
         sender = await stack.enter_async_context(Sender(timeout=10))
         attempt = await send_once(sender, f"https://127.0.0.1:{port}/hook")
     assert (attempt.status, attempt.error) == (None, "tls"), attempt
+
+
+class CountingSsl:
+    """The ``ssl`` module as ``whrelay.core.tls`` sees it, keeping every context it builds."""
+
+    def __init__(self) -> None:
+        self.built: list[ssl.SSLContext] = []
+
+    def create_default_context(self, *args: Any, **kwargs: Any) -> ssl.SSLContext:
+        self.built.append(ssl.create_default_context(*args, **kwargs))
+        return self.built[-1]
+
+    def SSLContext(self, protocol: int) -> ssl.SSLContext:  # the class it stands for
+        self.built.append(ssl.SSLContext(protocol))
+        return self.built[-1]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ssl, name)
+
+
+async def test_https_targets_and_senders_share_one_context_per_way_of_checking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two https targets, each reached verified and marked insecure, by listen's sender and
+    then by a replay's (each a ``Sender`` with the same ``--ca-file``): one verifying context
+    is built between them all, and one that does not verify. Each was built per target and
+    per sender, the system's CAs loaded each time."""
+    from whrelay.core import tls
+
+    counting = CountingSsl()
+    monkeypatch.setattr(tls, "ssl", counting)
+    monkeypatch.setattr(tls, "_contexts", {}, raising=False)  # what earlier tests built
+    server_tls = self_signed(tmp_path)
+    async with contextlib.AsyncExitStack() as stack:
+        targets = [await stack.enter_async_context(RawServer(ssl_context=server_tls)) for _ in "ab"]
+        urls = [f"https://127.0.0.1:{target.port}/hook" for target in targets]
+        for _ in ("listen", "replay"):
+            async with Sender(timeout=10, ca_file=tmp_path / "cert.pem") as sender:
+                for url, insecure in itertools.product(urls, (False, True)):
+                    outgoing = Outgoing("POST", url, (), b"x", insecure=insecure)
+                    attempt = await sender.send(
+                        outgoing, webhook_id=1, delivery=None, trigger=Trigger.SEND
+                    )
+                    assert attempt.status == 200, attempt
+        assert sum(len(target.requests) for target in targets) == 8
+    modes = sorted(context.verify_mode for context in counting.built)
+    assert modes == [ssl.CERT_NONE, ssl.CERT_REQUIRED]
 
 
 # --- 6. Connections that must not be reused ------------------------------------------------------

@@ -238,7 +238,7 @@ def test_only_a_certificate_that_did_not_verify_suggests_ca_file_and_insecure(
 @pytest.mark.parametrize("style", [live.pretty, live.compact])
 def test_an_attempt_refused_for_a_stale_signature_names_the_fix_on_its_line(style: object) -> None:
     refused = dataclasses.replace(ATTEMPT, status=401, trigger=Trigger.RETRY)
-    stale = StaleSignature("stripe", 2_400.0, 300.0, "STRIPE_WEBHOOK_SECRET")
+    stale = StaleSignature("stripe", 2_400.0, 300.0, ("STRIPE_WEBHOOK_SECRET",))
     event = DeliveryAttempted(refused, TARGET, DeliveryState.FAILED, number=9, stale=stale)
     [(line, diagnostic)] = shown(style(event))  # type: ignore[operator]
     assert " 401 " in line and not diagnostic
@@ -246,10 +246,28 @@ def test_an_attempt_refused_for_a_stale_signature_names_the_fix_on_its_line(styl
         "stale signature (40 min after arrival, stripe allows 5 min):"
         " whrelay replay 7 --resign --secret-env STRIPE_WEBHOOK_SECRET"
     )
-    # A secret typed on listen's command line has no variable to name: the fix says where
-    # the secret goes.
-    typed = dataclasses.replace(stale, secret_env=None)
-    [(line, _)] = shown(style(dataclasses.replace(event, stale=typed)))  # type: ignore[operator]
-    assert line.endswith("whrelay replay 7 --resign --secret-env VAR")
     [(plain, _)] = shown(style(DeliveryAttempted(refused, TARGET, DeliveryState.FAILED)))  # type: ignore[operator]
     assert "stale" not in plain and "--resign" not in plain
+
+
+@pytest.mark.parametrize("style", [live.pretty, live.compact])
+@pytest.mark.parametrize(
+    ("envs", "typed", "fix"),
+    [
+        (("OLD", "NEW"), False, "--resign --secret-env OLD --secret-env NEW"),
+        ((), True, "--resign --secret SECRET (listen's --secret)"),
+        (("NEW",), True, "--resign --secret-env NEW --secret SECRET (listen's --secret)"),
+        ((), False, "--resign --secret-env VAR"),  # not known (show, replay)
+    ],
+)
+def test_a_stale_signatures_fix_gives_each_secret_as_listen_was_given_it(
+    style: object, envs: tuple[str, ...], typed: bool, fix: str
+) -> None:
+    """Each variable the webhook's secrets were read from is named (replay tries each); a
+    secret typed on listen's command line has no variable to name, so the fix says to give
+    it with ``--secret``; when neither is known, ``--secret-env VAR``."""
+    refused = dataclasses.replace(ATTEMPT, status=401, trigger=Trigger.RETRY)
+    stale = StaleSignature("stripe", 2_400.0, 300.0, envs, typed)
+    event = DeliveryAttempted(refused, TARGET, DeliveryState.FAILED, number=9, stale=stale)
+    [(line, _)] = shown(style(event))  # type: ignore[operator]
+    assert line.endswith(f": whrelay replay 7 {fix}"), line

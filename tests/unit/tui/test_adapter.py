@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.targetserver import TargetServer, outward_address
 from whrelay.core.errors import UsageError
 from whrelay.core.models import Capture
 from whrelay.core.targets import parse_target
 from whrelay.formats.edit import editable
 from whrelay.storage import Store
 from whrelay.storage.store import insert_webhook
-from whrelay.tui.adapter import EditDraft, review_edit, send_edited
+from whrelay.tui.adapter import EditDraft, ReplayTls, listen_tls, review_edit, send_edited
 
 REMOTE = "http://192.0.2.10:8080/hooks"  # TEST-NET-1: not this machine, no DNS needed
+OUTWARD = outward_address()
+"""This machine's address that is not loopback: a target on another machine, as whrelay sees it."""
 
 
 def stored(db: Path, target: str) -> int:
@@ -51,3 +54,32 @@ def test_an_edit_whose_targets_are_not_on_this_machine_is_refused_before_anythin
         asyncio.run(send_edited(db, remote))
     with Store(db, readonly=True) as store:
         assert store.count_webhooks() == 1  # no copy left behind
+
+
+@pytest.mark.parametrize("allow_remote", [False, True])
+def test_listen_tui_replays_go_where_listen_may_forward(allow_remote: bool) -> None:
+    """``listen --tui``: the TUI's replays take listen's ``--allow-remote`` with its TLS."""
+    from whrelay.receiver.settings import ListenOptions, listen_settings
+
+    settings = listen_settings(ListenOptions(forward=("3000",), allow_remote=allow_remote))
+    tls = listen_tls(settings)
+    assert (tls.allow_remote, tls.listening) == (allow_remote, True)
+
+
+@pytest.mark.skipif(OUTWARD is None, reason="this machine has no address but loopback")
+def test_an_edit_reaches_a_target_on_another_machine_when_remote_targets_are_allowed(
+    tmp_path: Path,
+) -> None:
+    """With remote targets allowed (``ReplayTls.allow_remote``), the review takes the
+    webhook's remote target and the copy is sent there."""
+    assert OUTWARD is not None
+    allowed = ReplayTls(allow_remote=True)
+    db = tmp_path / "hooks.db"
+    with TargetServer(host=OUTWARD) as remote:
+        original = stored(db, f"{remote.url}/hooks")
+        with Store(db) as store:
+            review = review_edit(store, original, draft_of(store, original), allowed)
+        result = asyncio.run(send_edited(db, review, tls=allowed))
+        [sent] = remote.requests
+    assert [(a.url, a.status) for a in result.attempts] == [(f"{remote.url}/hooks", 200)]
+    assert sent.body == b'{"n":2}'

@@ -20,7 +20,7 @@ from textual.widgets import Input, OptionList, RadioButton, RadioSet, Select, Sw
 from tests.helpers.forwarding import https_target
 from tests.helpers.processes import run_whrelay, start_listener
 from tests.helpers.rawhttp import request_bytes, send_raw
-from tests.helpers.targetserver import TargetServer
+from tests.helpers.targetserver import TargetServer, outward_address
 from tests.helpers.tui import TUI_NOW, TUI_SECRET, TUI_T0, SeededTui, screen_text, seed_tui
 from tests.helpers.wait import pilot_until
 from whrelay.core.models import Capture
@@ -36,6 +36,8 @@ from whrelay.tui.screens import FilterScreen, HelpScreen, ResignPrompt, TargetPr
 from whrelay.tui.transfer import CopyMenu, ExportScreen
 
 SIZE = (120, 40)
+OUTWARD = outward_address()
+"""This machine's address that is not loopback: a target on another machine, as whrelay sees it."""
 
 
 def make_app(db: Path) -> WhrelayApp:
@@ -385,6 +387,86 @@ async def test_forward_to_a_typed_target_and_the_loopback_guard(seeded_tui: Seed
         [sent] = target.requests
         assert sent.path_qs == "/in"
         assert sent.body == Store(seeded_tui.db, readonly=True).get_webhook(seeded_tui.binary).body
+
+
+@pytest.mark.parametrize(
+    ("tls", "hint"),
+    [
+        (ReplayTls(), "replays go to this machine only: start 'whrelay tui --allow-remote'"),
+        (
+            ReplayTls(listening=True),
+            "replays go where listen may forward: start listen with --allow-remote",
+        ),
+    ],
+    ids=["whrelay tui", "listen --tui"],
+)
+async def test_F_refuses_a_target_on_another_machine_naming_the_option_where_the_tui_started(
+    seeded_tui: SeededTui, tls: ReplayTls, hint: str
+) -> None:
+    """The guard's hint names what lifts it from where the user is: the TUI takes no option
+    once started, and ``listen --tui``'s replays go where listen may forward."""
+    app = WhrelayApp(seeded_tui.db, clock=lambda: TUI_NOW, poll_interval=0.1, tls=tls)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded_tui.binary)
+        await pilot.press("F")
+        assert "Loopback targets only" in " ".join(screen_text(app).split())
+        app.screen.query_one("#target", Input).value = "http://192.0.2.1:80/x"
+        await pilot.press("enter")
+        await pilot_until(pilot, lambda: "not on this machine" in screen_text(app), "guard")
+        shown = " ".join(screen_text(app).replace("│", " ").split())
+        assert isinstance(app.screen, TargetPrompt)
+    assert f"hint: {hint}" in shown, shown
+
+
+async def test_r_to_a_target_on_another_machine_is_refused_naming_whrelay_tui_allow_remote(
+    tmp_path: Path,
+) -> None:
+    """A webhook ``listen --allow-remote`` forwarded to another machine: ``r`` from a plain
+    ``whrelay tui`` is refused before anything is sent, with the option that allows it."""
+    seeded = seed_tui(tmp_path / "tui.db", target="http://192.0.2.1:80")
+    app = make_app(seeded.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        await select(pilot, app, seeded.stripe)
+        await pilot.press("r")
+        [failed] = await pilot_until(
+            pilot, lambda: [n.message for n in app._notifications if n.severity == "error"], "it"
+        )
+    assert "is not on this machine" in failed, failed
+    assert failed.endswith(
+        "hint: replays go to this machine only: start 'whrelay tui --allow-remote'"
+    )
+
+
+@pytest.mark.skipif(OUTWARD is None, reason="this machine has no address but loopback")
+@pytest.mark.parametrize("listening", [False, True], ids=["whrelay tui", "listen --tui"])
+async def test_with_allow_remote_F_and_r_reach_a_target_on_another_machine(
+    tmp_path: Path, listening: bool
+) -> None:
+    """Remote targets allowed (``whrelay tui --allow-remote``, or listen's): ``F`` to one
+    typed in, and ``r`` to the one the webhook was forwarded to, are sent."""
+    assert OUTWARD is not None
+    with TargetServer(host=OUTWARD) as remote:
+        seeded = seed_tui(tmp_path / "tui.db", target=remote.url)
+        tls = ReplayTls(allow_remote=True, listening=listening)
+        app = WhrelayApp(seeded.db, clock=lambda: TUI_NOW, poll_interval=0.1, tls=tls)
+        async with app.run_test(size=SIZE) as pilot:
+            await opened(pilot, app)
+            await select(pilot, app, seeded.binary)
+            await pilot.press("F")
+            note = " ".join(screen_text(app).split())
+            assert "Targets on this machine or another (--allow-remote)" in note, note
+            app.screen.query_one("#target", Input).value = f"{remote.url}/typed"
+            await pilot.press("enter")
+            await pilot_until(pilot, lambda: remote.requests, "F's replay")
+            await select(pilot, app, seeded.stripe)
+            await pilot.press("r")
+            await pilot_until(pilot, lambda: len(remote.requests) == 2, "r's replay")
+            await pilot_until(pilot, lambda: len(replays_shown(app)) == 2, "both shown")
+            shown = replays_shown(app)
+    assert sorted(r.path_qs for r in remote.requests) == ["/hooks/stripe", "/typed"]
+    assert all("  200" in line for line in shown), shown
 
 
 async def test_r_to_a_self_signed_https_target_fails_until_the_tui_trusts_its_ca_file(
