@@ -32,6 +32,8 @@ def explain(scheme: Scheme, message: Message, check: Check) -> Verification:
         if scheme.needs_url:
             hints.extend(_first_fix(scheme, check, _url_variants(message)))
         hints.extend(_first_fix(scheme, check, _header_variants(scheme, message)))
+        if len(hints) == len(result.hints):  # no slip explains it
+            hints.append(_other_key_hint(scheme, check))
     elif result.reason is Reason.MISSING_HEADER:
         hints.extend(_first_fix(scheme, check, _header_variants(scheme, message)))
     elif result.reason in (Reason.TIMESTAMP_TOO_OLD, Reason.TIMESTAMP_IN_FUTURE):
@@ -43,6 +45,20 @@ def explain(scheme: Scheme, message: Message, check: Check) -> Verification:
     if not result.valid:
         hints.extend(_provider_hint(scheme, message))
     return replace(result, hints=tuple(dict.fromkeys(hints)))
+
+
+def _other_key_hint(scheme: Scheme, check: Check) -> str:
+    """What is left when no slip in the body, the secret's form, the URL or the headers
+    makes the signature check out: another key signed it, or another body was signed."""
+    if len(check.secrets) == 1:
+        culprit = "the secret is not the one that signed it"
+    else:
+        culprit = f"none of the {len(check.secrets)} secrets is the one that signed it"
+    return (
+        f"no slip in the body, the secret's form{', the URL' if scheme.needs_url else ''} or "
+        f"the headers explains it: most likely {culprit} (each endpoint, and test and live "
+        "mode, has its own), or the body checked is not the one signed"
+    )
 
 
 def _passes(scheme: Scheme, message: Message, check: Check) -> bool:
