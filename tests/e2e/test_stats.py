@@ -27,3 +27,11 @@ def test_stats_counts_what_is_stored(tmp_path: Path) -> None:
     text = run_whrelay("stats", "--db", str(db))
     assert text.returncode == 0
     assert b"By provider" in text.stdout and b"stripe" in text.stdout
+    sizes = {
+        line.split()[0]: line.split()[-1]
+        for line in text.stdout.decode().splitlines()
+        if line.startswith(("Database", "Write-ahead"))
+    }
+    # Both files in the same units, rounded, whatever their exact sizes.
+    assert set(sizes.values()) <= {"B", "KiB", "MiB", "GiB"}, sizes
+    assert sizes["Database"] == "KiB"

@@ -178,7 +178,7 @@ def _stats_view(found: Stats) -> RenderableType:
     from rich.text import Text
 
     from whrelay.core.models import format_time
-    from whrelay.core.timeparse import size_text
+    from whrelay.render.webhooks import human_size
 
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -187,8 +187,8 @@ def _stats_view(found: Stats) -> RenderableType:
     if found.oldest is not None and found.newest is not None:
         head.add_row("Oldest", format_time(found.oldest))
         head.add_row("Newest", format_time(found.newest))
-    head.add_row("Database", size_text(found.database_bytes))
-    head.add_row("Write-ahead log", size_text(found.wal_bytes))
+    head.add_row("Database", human_size(found.database_bytes))
+    head.add_row("Write-ahead log", human_size(found.wal_bytes))
     parts: list[RenderableType] = [head]
     for title, counts in (
         ("By provider", found.by_provider),
