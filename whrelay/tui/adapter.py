@@ -43,6 +43,16 @@ __all__ = [
 ]
 
 NEVER_FORWARDED_HINT = "F forwards it to a target you type"
+
+
+def secret_env_example(provider: str | None) -> str:
+    """The variable name a prompt for a webhook's secret gives as an example:
+    ``GITHUB_WEBHOOK_SECRET`` for a GitHub webhook, ``WEBHOOK_SECRET`` for one of no known
+    sender."""
+    name = "".join(c if c.isalnum() else "_" for c in (provider or "").upper())
+    return f"{name}_WEBHOOK_SECRET" if name.isascii() and name.strip("_") else "WEBHOOK_SECRET"
+
+
 REPLAY_TIMEOUT = 30.0
 """Seconds a replay from the TUI waits for a target's answer (``whrelay replay``'s default)."""
 

@@ -352,7 +352,9 @@ class WhrelayApp(App[None]):
                 self.notify(f"replaying #{webhook_id} re-signed…", timeout=2)
                 self.source.replay(webhook_id, self, resign=resign)
 
-        prompt = ResignPrompt(webhook_id, listen, self.detail.secret_at_hand)
+        row = self.listing.current()
+        provider = row.summary.provider if row is not None else None
+        prompt = ResignPrompt(webhook_id, listen, self.detail.secret_at_hand, provider)
         self.push_screen(prompt, chosen)
 
     # --- copy, export, mark, compare, edit ------------------------------------------------------

@@ -34,7 +34,7 @@ from textual.worker import get_current_worker
 
 from whrelay.core.errors import WhrelayError
 from whrelay.tui import adapter
-from whrelay.tui.adapter import EditDraft, EditReview, EditStart, Resign
+from whrelay.tui.adapter import EditDraft, EditReview, EditStart, Resign, secret_env_example
 from whrelay.tui.detail import RenderedLines, to_strips
 from whrelay.tui.messages import ActionFailed, EditReviewed
 from whrelay.tui.screens import choose_resign, error_text
@@ -124,7 +124,8 @@ class EditScreen(Screen[SendOrder | None]):
                 yield Switch(value=False, id="edit-resign-on")
                 yield Label("re-sign, fresh timestamp", classes="edit-switch-label")
                 yield Input(password=True, placeholder=self._secret_placeholder(), id="edit-secret")
-                yield Input(placeholder="or a variable: STRIPE_WEBHOOK_SECRET", id="edit-env")
+                example = secret_env_example(webhook.summary.provider)
+                yield Input(placeholder=f"or a variable: {example}", id="edit-env")
             yield Static(id="edit-note")
         yield Footer()
 

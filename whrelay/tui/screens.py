@@ -17,7 +17,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from whrelay.core.errors import WhrelayError
 from whrelay.tui import adapter
-from whrelay.tui.adapter import Query, Resign
+from whrelay.tui.adapter import Query, Resign, secret_env_example
 from whrelay.tui.commands import ACTIONS, NAVIGATION
 
 
@@ -117,9 +117,16 @@ class ResignPrompt(ModalScreen[Resign | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "cancel")]
 
-    def __init__(self, webhook_id: int, listen: Resign | None, verified: str | None) -> None:
+    def __init__(
+        self,
+        webhook_id: int,
+        listen: Resign | None,
+        verified: str | None,
+        provider: str | None = None,
+    ) -> None:
         super().__init__()
         self.webhook_id = webhook_id
+        self.provider = provider
         self.listen = listen
         self.verified = verified
 
@@ -134,7 +141,8 @@ class ResignPrompt(ModalScreen[Resign | None]):
             yield Label(Text(f"Replay #{self.webhook_id} re-signed", style="bold"))
             yield Input(password=True, placeholder="secret (masked, never stored)", id="secret")
             yield Input(
-                placeholder="or an environment variable, e.g. STRIPE_WEBHOOK_SECRET", id="env"
+                placeholder=f"or an environment variable, e.g. {secret_env_example(self.provider)}",
+                id="env",
             )
             yield Static(
                 Text(

@@ -553,6 +553,26 @@ async def test_replay_resigned_with_a_typed_secret_signs_afresh(tmp_path: Path) 
             assert not written.exists() or TUI_SECRET.encode() not in written.read_bytes()
 
 
+async def test_the_re_sign_prompt_gives_a_variable_named_after_the_webhooks_sender(
+    seeded_tui: SeededTui,
+) -> None:
+    app = make_app(seeded_tui.db)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app)
+        for webhook_id, example in (
+            (seeded_tui.github, "GITHUB_WEBHOOK_SECRET"),
+            (seeded_tui.stripe, "STRIPE_WEBHOOK_SECRET"),
+            (seeded_tui.plain, "WEBHOOK_SECRET"),
+        ):
+            await select(pilot, app, webhook_id)
+            await pilot.press("R")
+            assert isinstance(app.screen, ResignPrompt)
+            placeholder = app.screen.query_one("#env", Input).placeholder
+            assert placeholder == f"or an environment variable, e.g. {example}"
+            await pilot.press("escape")
+            await pilot_until(pilot, lambda: not isinstance(app.screen, ResignPrompt), "closed")
+
+
 async def test_an_unforwarded_webhook_says_what_r_cannot_do(seeded_tui: SeededTui) -> None:
     app = make_app(seeded_tui.db)
     async with app.run_test(size=SIZE) as pilot:
