@@ -123,7 +123,7 @@ def test_listen_on_a_taken_port_or_a_foreign_address_is_unavailable(tmp_path: Pa
         busy = run_whrelay("listen", "--port", str(port), "--db", str(tmp_path / "a.db"))
     assert busy.returncode == ExitCode.UNAVAILABLE, busy.stderr
     lines = busy.stderr.decode().splitlines()
-    assert lines[0].startswith(f"whrelay: error: cannot listen on 127.0.0.1:{port}")
+    assert lines[0] == f"whrelay: error: cannot listen on 127.0.0.1:{port}: address already in use"
     assert "another --port" in lines[1]
     # 192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails, nothing is sent.
     foreign = run_whrelay("listen", "--host", "192.0.2.1", "--db", str(tmp_path / "b.db"))

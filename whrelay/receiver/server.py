@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import signal
 import socket
 import sqlite3
@@ -217,8 +218,13 @@ async def _serve(
         await http.start(settings.host, settings.port, backlog=1024)
     except OSError as error:
         number = errno.EADDRNOTAVAIL if isinstance(error, socket.gaierror) else error.errno
+        # asyncio's own message repeats the address: the system's words alone
+        if isinstance(error, socket.gaierror) or not error.errno:
+            why = (error.strerror or str(error)).lower()
+        else:
+            why = os.strerror(error.errno).lower()
         raise UnavailableError(
-            f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
+            f"cannot listen on {settings.host}:{settings.port}: {why}",
             hint=_BIND_HINTS.get(number or 0, "pick another --port, or 0 for any free port"),
         ) from None
     port = http.port
