@@ -478,21 +478,6 @@ def export_count(store: Store, selection: ExportSelection) -> int:
     return history.count(store, selection.query.filter())
 
 
-def export_views(store: Store, selection: ExportSelection) -> Iterator[WebhookView]:
-    """The selected webhooks, named ones in the order given, a query's oldest first, a page at
-    a time (as ``whrelay export`` reads them)."""
-    if selection.query is None:
-        for webhook_id in selection.ids:
-            yield history.webhook_view(store, webhook_id)
-        return
-    where = selection.query.filter()
-    start = None
-    while found := history.page(store, where, start=start, direction="newer", limit=200):
-        for summary in reversed(found):
-            yield history.webhook_view(store, summary.id)
-        start = Position.of(found[0])
-
-
 def write_export(
     store: Store,
     selection: ExportSelection,
@@ -501,22 +486,23 @@ def write_export(
     progress: Callable[[int, int], None],
     cancelled: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Write the selection to ``path`` in ``fmt`` (``export``'s builders), through a temporary
-    file moved into place once complete (a ``.sh`` made executable), calling
+    """Write the selection to ``path`` in ``fmt`` as ``whrelay export`` does (its builders,
+    its pages, its temporary file moved into place once complete), calling
     ``progress(done, total)`` as it goes; how many webhooks went in. ``UsageError`` when the
     file cannot be written (nothing is left behind) or the selection is empty."""
     from typing import cast
 
-    from whrelay.formats.export import Format, render
+    from whrelay.formats.export import Format, Sink, render, selected_views
 
     total = export_count(store, selection)
     if total == 0:
         raise UsageError("nothing to export: no webhook is selected")
+    where = None if selection.query is None else selection.query.filter()
     done = 0
 
     def counted() -> Iterator[WebhookView]:
         nonlocal done
-        for view in export_views(store, selection):
+        for view in selected_views(store, selection.ids, where):
             if cancelled():
                 raise UsageError("the export was cancelled; no file was written")
             yield view
@@ -524,20 +510,9 @@ def write_export(
             if done % 50 == 0 or done == total:
                 progress(done, total)
 
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        with partial.open("wb") as out:
-            for chunk in render(counted(), cast(Format, fmt)):
-                out.write(chunk)
-        if path.suffix == ".sh":
-            partial.chmod(0o755)
-        partial.replace(path)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with Sink(path) as out:
+        for chunk in render(counted(), cast(Format, fmt)):
+            out.write(chunk)
     progress(done, total)
     return done
 
