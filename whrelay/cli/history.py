@@ -135,9 +135,9 @@ def show(
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(chosen)} each choose what to show: give one")
     from whrelay.formats.export import json_record
+    from whrelay.render.detail import deliveries_view
     from whrelay.render.webhooks import (
         body_view,
-        deliveries_view,
         header_lines,
         request_line,
         webhook_detail,
