@@ -33,6 +33,7 @@ from whrelay.storage.store import (
     _DELIVERY_COLUMNS,
     _SUMMARY_COLUMNS,
     _SUMMARY_FROM,
+    STATUS_ORDER,
     Store,
     WebhookFilter,
     _delivery,
@@ -379,12 +380,12 @@ def deliveries_of(store: Store, webhook_ids: Sequence[int]) -> dict[int, list[De
 @dataclass(frozen=True, slots=True)
 class Standing:
     """Where a webhook's deliveries stand, in one word and the last answer: what ``list``'s
-    DELIVERY column shows."""
+    DELIVERY column and the TUI's list show."""
 
     state: str | None
-    """The state of the delivery that decides it: ``failed`` when one failed, else
-    ``pending`` when one is still to go, else any other state a delivery can be in, else
-    ``delivered``; ``None``: never forwarded."""
+    """The state of the delivery that decides it, the first of ``STATUS_ORDER`` one is in
+    (``failed``, then ``pending``, ``cancelled``, ``delivered``); ``None``: never
+    forwarded."""
     answer: str | None = None
     """That delivery's last answer: the status code, or the error when the last attempt got
     none (``refused``, ``timeout``)."""
@@ -399,31 +400,30 @@ class Standing:
         return {"delivery_state": self.state, "delivery_answer": self.answer}
 
 
-_FIRST_SAID = ("failed", "pending")
-_LAST_SAID = "delivered"
+def last_answer(delivery: Delivery) -> str | None:
+    """What the target said to the delivery's last attempt: its error when it got no answer
+    (``refused``, ``timeout``; an earlier attempt's status is then stale), else its status
+    code; ``None`` before any attempt."""
+    if delivery.last_error:
+        return delivery.last_error
+    return None if delivery.last_status is None else str(delivery.last_status)
 
 
 def standing(deliveries: Sequence[Delivery]) -> Standing:
-    """Where ``deliveries`` (one webhook's) stand: the states that need attention first,
-    ``delivered`` last, and a state this whrelay does not name (one a later version adds) in
-    between, as it is."""
+    """Where ``deliveries`` (one webhook's) stand: the first state of ``STATUS_ORDER`` one of
+    them is in (a state this whrelay does not name, one a later version adds, just before
+    ``delivered``), and the last answer of the latest delivery in it."""
     if not deliveries:
         return Standing(None)
+    last = len(STATUS_ORDER) - 1
 
-    def rank(delivery: Delivery) -> tuple[int, int]:
+    def rank(delivery: Delivery) -> tuple[float, int]:
         state = str(delivery.state)
-        order = (
-            _FIRST_SAID.index(state)
-            if state in _FIRST_SAID
-            else len(_FIRST_SAID) + (state == _LAST_SAID)
-        )
+        order = STATUS_ORDER.index(state) if state in STATUS_ORDER else last - 0.5
         return order, -delivery.updated_at
 
     deciding = min(deliveries, key=rank)
-    answer = deciding.last_error or (
-        str(deciding.last_status) if deciding.last_status is not None else None
-    )
-    return Standing(str(deciding.state), answer, len(deliveries))
+    return Standing(str(deciding.state), last_answer(deciding), len(deliveries))
 
 
 def standings(store: Store, webhook_ids: Sequence[int]) -> dict[int, Standing]:

@@ -128,6 +128,18 @@ _ABANDONED: list[sqlite3.Connection] = []
 """The connections of lost stores, never closed: see ``Store.close``."""
 
 
+STATUS_ORDER: tuple[DeliveryState, ...] = (
+    DeliveryState.FAILED,
+    DeliveryState.PENDING,
+    DeliveryState.CANCELLED,
+    DeliveryState.DELIVERED,
+)
+"""A webhook's status, the one order every front end says it in: the first of these states
+that one of its deliveries is in (what needs attention first, ``delivered`` last).
+``list --status`` selects by it, and ``read.standing`` (``list``'s DELIVERY column, the
+TUI's list) words it."""
+
+
 def _has(state: str) -> str:
     return (
         "EXISTS (SELECT 1 FROM deliveries d"
@@ -136,14 +148,10 @@ def _has(state: str) -> str:
 
 
 _STATUS_CLAUSES = {
-    "failed": _has("failed"),
-    "pending": f"{_has('pending')} AND NOT {_has('failed')}",
-    "cancelled": f"{_has('cancelled')} AND NOT {_has('pending')} AND NOT {_has('failed')}",
-    "delivered": f"{_has('delivered')} AND NOT {_has('pending')} AND NOT {_has('failed')}"
-    f" AND NOT {_has('cancelled')}",
+    str(state): " AND ".join([_has(state), *(f"NOT {_has(before)}" for before in STATUS_ORDER[:n])])
+    for n, state in enumerate(STATUS_ORDER)
 }
-"""Each webhook forwarded has one status, the first that holds of: failed, pending,
-cancelled, delivered."""
+"""Each status as SQL: a delivery in that state, and none in a state before it."""
 
 
 def filter_clauses(where: WebhookFilter, *, paged: bool = True) -> tuple[list[str], list[object]]:

@@ -21,7 +21,7 @@ from whrelay.core.errors import UsageError
 from whrelay.core.models import Capture, Delivery, Webhook, WebhookSummary
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage import read as history
-from whrelay.storage.read import Direction, Position, WebhookView
+from whrelay.storage.read import Direction, Position, Standing, WebhookView
 
 if TYPE_CHECKING:
     from whrelay.core.config import ListenSettings
@@ -54,13 +54,9 @@ class Row:
     """One line of the list: a webhook and where its deliveries stand."""
 
     summary: WebhookSummary
-    state: str | None = None
-    """``failed`` (a delivery failed), ``pending`` (one waits, none failed), ``delivered``
-    (all delivered), or ``None`` (never forwarded): as ``list --status`` selects them."""
-    status: int | None = None
-    """The last HTTP status of the delivery the state comes from."""
-    targets: int = 0
-    """How many targets the webhook went to."""
+    standing: Standing
+    """Its status and last answer, as ``list``'s DELIVERY column words them
+    (``read.standing``)."""
 
     @property
     def id(self) -> int:
@@ -72,17 +68,8 @@ class Row:
 
 
 def row_of(summary: WebhookSummary, deliveries: Sequence[Delivery]) -> Row:
-    """A webhook's row: its state as ``list --status`` would select it, and the last status
-    of the delivery that decides it."""
-    by_state = {
-        state: [d for d in deliveries if d.state == state]
-        for state in ("failed", "pending", "cancelled", "delivered")
-    }
-    for state in ("failed", "pending", "cancelled", "delivered"):
-        if by_state[state]:
-            deciding = max(by_state[state], key=lambda d: d.updated_at)
-            return Row(summary, state, deciding.last_status, len(deliveries))
-    return Row(summary, None, None, len(deliveries))
+    """A webhook's row: where its deliveries stand, as ``list`` says it."""
+    return Row(summary, history.standing(deliveries))
 
 
 def rows_of(store: Store, summaries: Sequence[WebhookSummary]) -> list[Row]:
