@@ -758,18 +758,32 @@ without building them, then the body is written over them through ``blobopen``, 
 into the database's pages."""
 
 
+DUPLICATE_OF = (
+    "SELECT min(id) FROM webhooks WHERE provider_id = ? AND provider IS ?"
+    " AND NOT EXISTS (SELECT 1 FROM edits WHERE edits.webhook_id = webhooks.id)"
+)
+"""The first webhook received with a provider id (the sender's own) and provider: what a
+webhook with the same ones is a duplicate of. An edited copy keeps its original's provider
+id, but its sender never sent it: it is never what a webhook received duplicates."""
+
+
 def insert_webhook(
     db: sqlite3.Connection,
     capture: Capture,
     targets: Sequence[str] = (),
     verdict: Verdict | None = None,
     identity: Identity | None = None,
+    *,
+    duplicate_check: bool = True,
 ) -> tuple[WebhookSummary, list[Delivery]]:
     """Insert one webhook, its verdict, and a pending delivery per target. Call inside a write
-    transaction. A webhook whose provider id (the sender's own) was seen before is marked as a
-    duplicate of the first one. (On every webhook's path: kept lean.)"""
+    transaction. A webhook whose provider id (the sender's own) was received before is marked
+    as a duplicate of the first one, unless ``duplicate_check`` is off (an edited copy, which
+    the sender did not send again). (On every webhook's path: kept lean.)"""
     who = identity or identify(capture.headers, capture.body)
-    webhook_id, duplicate_of, delivery_ids = insert_webhook_rows(db, capture, targets, verdict, who)
+    webhook_id, duplicate_of, delivery_ids = insert_webhook_rows(
+        db, capture, targets, verdict, who, duplicate_check=duplicate_check
+    )
     return stored_webhook(capture, targets, verdict, who, webhook_id, duplicate_of, delivery_ids)
 
 
@@ -779,6 +793,8 @@ def insert_webhook_rows(
     targets: Sequence[str],
     verdict: Verdict | None,
     identity: Identity,
+    *,
+    duplicate_check: bool = True,
 ) -> tuple[int, int | None, list[int]]:
     """``insert_webhook``'s SQL: the ids it assigns (webhook, duplicated webhook, deliveries),
     from which ``stored_webhook`` rebuilds the records. The storage process answers with
@@ -786,11 +802,8 @@ def insert_webhook_rows(
     provider = identity.provider
     provider_id = _text(identity.provider_id)
     duplicate_of = None
-    if provider_id:
-        duplicate_of = db.execute(
-            "SELECT min(id) FROM webhooks WHERE provider_id = ? AND provider IS ?",
-            (provider_id, provider),
-        ).fetchone()[0]
+    if provider_id and duplicate_check:
+        duplicate_of = db.execute(DUPLICATE_OF, (provider_id, provider)).fetchone()[0]
     body = capture.body
     in_place = body is not None and len(body) > WRITTEN_IN_PLACE
     webhook_id = db.execute(

@@ -41,7 +41,7 @@ from whrelay.core.paths import lock_path
 from whrelay.storage import GroupCommitWriter, Outcome, Store, WebhookFilter
 from whrelay.storage.lock import ReadLock, WriteLock
 from whrelay.storage.migrations import MIGRATIONS, SCHEMA_VERSION, current_version, migrate
-from whrelay.storage.store import insert_webhook
+from whrelay.storage.store import DUPLICATE_OF, insert_webhook
 from whrelay.storage.writer import commit_batch
 
 json_capture = functools.partial(
@@ -204,11 +204,12 @@ def test_the_senders_ids_stored_before_the_rename_are_provider_ids(tmp_path: Pat
         assert "provider_id" in columns
         assert "delivery_id" not in columns
         plan = store.db.execute(
-            "EXPLAIN QUERY PLAN SELECT min(id) FROM webhooks WHERE provider_id = ?"
-            " AND provider IS ?",
-            ("guid-1", "github"),
+            "EXPLAIN QUERY PLAN " + DUPLICATE_OF, ("guid-1", "github")
         ).fetchall()
         assert any("webhooks_provider_id" in row[3] for row in plan), plan
+        # Whether one is an edited copy: looked up by the copy's id, never a scan of edits.
+        assert any("edits USING INTEGER PRIMARY KEY" in row[3] for row in plan), plan
+        assert not any(str(row[3]).startswith("SCAN") for row in plan), plan
 
 
 def test_states_and_triggers_are_enums_stored_as_their_plain_values(tmp_path: Path) -> None:
