@@ -79,16 +79,12 @@ def cancel_command(
         raise UsageError("name webhook ids or select them with filters, not both")
     to = parse_target(target).url if target else None
     with Store(resolve_db(db), create=False) as store:
-        selected: list[int] | None = None
-        if ids:
-            selected = find_webhooks(store, ids)
-            for webhook_id in selected:
-                store.get_webhook(webhook_id)  # NotFoundError for an id that is not stored
-        elif where is not None:
-            selected = [summary.id for summary in store.list_webhooks(where)]
+        selected = find_webhooks(store, ids) if ids else None
         now = now_micros()
         cancelled = store.run(
-            lambda connection: cancel_deliveries(connection, now, webhook_ids=selected, target=to)
+            lambda connection: cancel_deliveries(
+                connection, now, webhook_ids=selected, where=where, target=to
+            )
         )
     if json_output:
         for delivery in cancelled:

@@ -593,9 +593,7 @@ class Store:
             (webhook_id,),
         )
         if row is None:
-            raise NotFoundError(
-                f"no webhook with id {webhook_id}", hint="'whrelay list' shows the stored ids"
-            )
+            raise no_webhook(webhook_id)
         return Webhook(
             summary=_summary(row),
             headers=unpack_headers(row[14]),
@@ -990,15 +988,25 @@ def cancel_deliveries(
     now_us: int,
     *,
     webhook_ids: Sequence[int] | None = None,
+    where: WebhookFilter | None = None,
     target: str | None = None,
 ) -> list[Delivery]:
-    """Cancel pending deliveries: those of ``webhook_ids`` (every pending one when
-    ``None``), to ``target`` only when given. They become ``cancelled``, with no next
-    attempt; a ``listen`` retrying one reads its state before the next attempt and drops it.
-    Call inside a write transaction. The deliveries cancelled, oldest first."""
+    """Cancel pending deliveries: those of ``webhook_ids`` (``NotFoundError`` for one not
+    stored), or of the webhooks ``where`` selects, or every pending one; to ``target`` only
+    when given. They become ``cancelled``, with no next attempt; a ``listen`` retrying one
+    reads its state before the next attempt and drops it. Call inside a write transaction:
+    the webhooks are selected in it, so one that arrives meanwhile is either in or after.
+    ``where``'s status is not looked at (the deliveries cancelled are the pending ones). The
+    deliveries cancelled, oldest first."""
     chunks: list[list[int] | None] = [None]
     if webhook_ids is not None:  # SQLite's bound on parameters: 500 at a time
         chunks = [list(webhook_ids[i : i + 500]) for i in range(0, len(webhook_ids), 500)]
+        for chunk in chunks:
+            assert chunk is not None
+            _check_stored(db, chunk)
+    selecting: tuple[list[str], list[object]] = ([], [])
+    if where is not None:
+        selecting = filter_clauses(dataclasses.replace(where, status=None), paged=False)
     cancelled: list[Delivery] = []
     for chunk in chunks:
         sql = (
@@ -1012,6 +1020,30 @@ def cancel_deliveries(
         if chunk is not None:
             sql += f" AND webhook_id IN ({', '.join('?' * len(chunk))})"
             args += chunk
+        clauses, params = selecting
+        if clauses:  # each pending delivery's webhook, found by its id
+            sql += (
+                f" AND EXISTS (SELECT 1 FROM {_SUMMARY_FROM}"
+                f" WHERE webhooks.id = deliveries.webhook_id AND {' AND '.join(clauses)})"
+            )
+            args += params
         rows = db.execute(f"{sql} RETURNING {_DELIVERY_COLUMNS}", args).fetchall()
         cancelled += [_delivery(row) for row in rows]
     return sorted(cancelled, key=lambda delivery: delivery.id)
+
+
+def _check_stored(db: sqlite3.Connection, webhook_ids: Sequence[int]) -> None:
+    """``NotFoundError`` for the first of ``webhook_ids`` not stored (its id alone is read)."""
+    marks = ", ".join("?" * len(webhook_ids))
+    sql = f"SELECT id FROM webhooks WHERE id IN ({marks})"
+    stored = {int(row[0]) for row in db.execute(sql, list(webhook_ids))}
+    for webhook_id in webhook_ids:
+        if webhook_id not in stored:
+            raise no_webhook(webhook_id)
+
+
+def no_webhook(webhook_id: int) -> NotFoundError:
+    """What reading a webhook that is not stored says."""
+    return NotFoundError(
+        f"no webhook with id {webhook_id}", hint="'whrelay list' shows the stored ids"
+    )
