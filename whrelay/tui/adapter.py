@@ -412,6 +412,8 @@ def copy_text(store: Store, webhook_id: int, what: str) -> str:
 
     view = history.webhook_view(store, webhook_id)
     webhook = view.webhook
+    if _fewest_characters(webhook.summary.size, what) > MAX_CLIPBOARD:  # never built to refuse
+        raise _too_large(webhook_id, what, f"more than {MAX_CLIPBOARD:,}")
     if what == "curl":
         text = export.curl_command(webhook)
     elif what == "httpie":
@@ -431,12 +433,23 @@ def copy_text(store: Store, webhook_id: int, what: str) -> str:
                 hint="c copies it as a curl command (any byte as an escape); E writes it to a file",
             ) from None
     if len(text) > MAX_CLIPBOARD:
-        raise UsageError(
-            f"#{webhook_id} as {what} is {len(text):,} characters, too many for the terminal's "
-            "clipboard",
-            hint="E exports it to a file",
-        )
+        raise _too_large(webhook_id, what, f"{len(text):,}")
     return text
+
+
+def _fewest_characters(size: int, what: str) -> int:
+    """The fewest characters ``what`` takes for a body of ``size`` bytes: curl and HTTPie
+    write each byte as a character at least; the others may hold it as UTF-8 text, up to four
+    bytes a character."""
+    return size if what in ("curl", "httpie") else size // 4
+
+
+def _too_large(webhook_id: int, what: str, characters: str) -> UsageError:
+    return UsageError(
+        f"#{webhook_id} as {what} is {characters} characters, too many for the terminal's "
+        "clipboard",
+        hint="E exports it to a file",
+    )
 
 
 # --- exporting: a file ----------------------------------------------------------------------------
