@@ -60,6 +60,7 @@ IMPORT_EXAMPLES = """
 """
 
 
+@filters.selecting
 def export_command(
     ids: WebhookRefs = None,
     fmt: Annotated[
@@ -76,14 +77,7 @@ def export_command(
             metavar="FILE",
         ),
     ] = None,
-    since: filters.Since = None,
-    path: filters.PathGlob = None,
-    method: filters.Method = None,
-    provider: filters.Provider = None,
-    event: filters.Event = None,
-    search: filters.Search = None,
-    status: filters.Status = None,
-    verdict: filters.Verdict = None,
+    selection: filters.Selection = filters.NONE_GIVEN,
     everything: Annotated[
         bool, typer.Option("--all", metavar="", help="Select every stored webhook.")
     ] = False,
@@ -93,7 +87,7 @@ def export_command(
     from whrelay.formats.export import Sink, render, selected_views
     from whrelay.storage import Store
 
-    where = filters.webhook_filter(since, path, method, provider, event, search, status, verdict)
+    where = selection.webhook_filter()
     if not ids and where is None and not everything:
         raise UsageError(
             f"name webhook ids, or select them with {'/'.join(filters.FILTER_OPTIONS)} or --all"
