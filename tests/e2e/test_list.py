@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.captures import capture
+from tests.helpers.captures import SECOND, T0, capture
 from tests.helpers.commands import assert_clean_error, err, ok, out, seed
 from tests.helpers.processes import run_whrelay
 from whrelay.core.errors import ExitCode
@@ -243,3 +243,78 @@ def test_list_notes_the_limit_only_when_it_cut_something_off(tmp_path: Path) -> 
     assert b"(the newest 2; --limit 0 lists them all)" in fewer.stderr
     found = run_whrelay("list", "--search", "q=%1b", "--json", "--db", str(db))
     assert len(found.stdout.splitlines()) == 3  # the query is searched too
+
+
+def _forwarded(store: Store, answers_by_target: list[tuple[list[int | None], str]]) -> int:
+    """A webhook with a delivery per item: the answers of its attempts (a status, or ``None``
+    for a refused connection), then the delivery's state. Its id."""
+    import sqlite3
+
+    from whrelay.core.models import Attempt, DeliveryState, Trigger
+    from whrelay.storage.store import record_attempt
+
+    targets = [f"http://127.0.0.1:{9 + n}" for n in range(len(answers_by_target))]
+    [summary] = store.insert_webhooks([capture()], [targets])
+
+    def settle(db: sqlite3.Connection) -> None:
+        deliveries = store.deliveries(summary.id)
+        for delivery, (answers, state) in zip(deliveries, answers_by_target, strict=True):
+            for n, status in enumerate(answers, 1):
+                trigger = Trigger.FIRST if n == 1 else Trigger.RETRY
+                error = None if status else "refused"
+                attempt = Attempt(
+                    summary.id,
+                    delivery.id,
+                    trigger,
+                    delivery.target,
+                    (),
+                    T0 + n,
+                    1,
+                    status,
+                    error=error,
+                )
+                due = T0 + 60 * SECOND if state == "pending" else None
+                now_state = DeliveryState(state if n == len(answers) else "pending")
+                record_attempt(db, attempt, state=now_state, next_attempt_at=due, now_us=T0 + n)
+
+    store.run(settle)
+    return summary.id
+
+
+def test_a_webhook_s_delivery_status_is_the_same_in_list_show_and_the_tui(tmp_path: Path) -> None:
+    """One order of states and one last answer for each: the error of a last attempt that got
+    no answer, not an earlier attempt's status."""
+    import re
+
+    from whrelay.tui import adapter
+    from whrelay.tui.history import delivery_cell
+
+    db = tmp_path / "states.db"
+    expected: dict[int, tuple[str, bool]] = {}
+    cases: list[tuple[list[tuple[list[int | None], str]], str]] = [
+        ([([200], "delivered")], "delivered 200"),
+        ([([503], "pending")], "pending 503"),
+        ([([500, None], "failed")], "failed refused"),
+        ([([None, None], "failed")], "failed refused"),
+        ([([500], "cancelled")], "cancelled 500"),
+        ([([500], "cancelled"), ([None], "pending")], "pending refused"),
+        ([([200], "delivered"), ([500], "failed")], "failed 500"),
+        ([], "-"),
+    ]
+    with Store(db) as store:
+        for answers, shown in cases:
+            webhook_id = _forwarded(store, answers) if answers else seed(db, capture())[0].id
+            expected[webhook_id] = (shown, len(answers) == 1)
+    listed = {}
+    for row in list_json(db):
+        state, answer = row["delivery_state"], row["delivery_answer"]
+        listed[row["id"]] = "-" if state is None else f"{state} {answer}" if answer else state
+    with Store(db, readonly=True) as store:
+        tui = {row.id: delivery_cell(row)[0] for row in adapter.rows(store, None, "older", 50)}
+    assert listed == tui == {webhook_id: shown for webhook_id, (shown, _) in expected.items()}
+    line = re.compile(r"^(\w+) +\S+  \d+ attempt\(s\)(?:  last (?:status|error) (\S+))?", re.M)
+    for webhook_id, (shown, one_delivery) in expected.items():
+        deliveries = line.findall(out(ok("show", str(webhook_id), "--db", str(db))))
+        said = {f"{state} {answer}" if answer else state for state, answer in deliveries}
+        assert shown in said or (shown == "-" and not deliveries), (webhook_id, said)
+        assert len(said) == 1 or not one_delivery

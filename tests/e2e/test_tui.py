@@ -89,7 +89,7 @@ def test_whrelay_tui_in_a_real_terminal_shows_the_history_and_quits_on_q(
     lines = screen.splitlines()
     assert lines[1].split()[:4] == ["ID", "RECEIVED", "(UTC)", "METHOD"]
     assert lines[2].split()[:5] == ["10", "09-21", "14:23:30", "POST", "/hooks/standard"]
-    assert "/hooks/[bold]x[/]/[@cli…" in screen
+    assert "/hooks/[bold]x[/]/[@cl…" in screen
     assert "● following" in screen
     assert "q quit" in screen
     terminal.keys("j")

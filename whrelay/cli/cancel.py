@@ -31,6 +31,7 @@ EXAMPLES = """
 """
 
 
+@filters.selecting
 def cancel_command(
     ids: WebhookRefs = None,
     target: Annotated[
@@ -41,14 +42,7 @@ def cancel_command(
             metavar="TARGET",
         ),
     ] = None,
-    since: filters.Since = None,
-    path: filters.PathGlob = None,
-    method: filters.Method = None,
-    provider: filters.Provider = None,
-    event: filters.Event = None,
-    search: filters.Search = None,
-    status: filters.Status = None,
-    verdict: filters.Verdict = None,
+    selection: filters.Selection = filters.NONE_GIVEN,
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> int:
@@ -61,6 +55,7 @@ def cancel_command(
     from whrelay.storage import Store
     from whrelay.storage.store import cancel_deliveries
 
+    status = selection.status
     if status is not None and status is not filters.StatusChoice.pending:
         raise UsageError(
             f"only pending deliveries can be cancelled, not {status.value} ones",
@@ -69,7 +64,7 @@ def cancel_command(
     # Any pending delivery of a webhook is cancelled, whatever its others are: the filter
     # selects the webhooks, not by their status (a webhook with one delivery failed is not
     # 'pending' to list, yet may have another still pending).
-    where = filters.webhook_filter(since, path, method, provider, event, search, None, verdict)
+    where = selection.webhook_filter(by_status=False)
     if not ids and where is None and status is None:
         raise UsageError(
             "name webhook ids, or select the deliveries with --status pending "
@@ -79,16 +74,12 @@ def cancel_command(
         raise UsageError("name webhook ids or select them with filters, not both")
     to = parse_target(target).url if target else None
     with Store(resolve_db(db), create=False) as store:
-        selected: list[int] | None = None
-        if ids:
-            selected = find_webhooks(store, ids)
-            for webhook_id in selected:
-                store.get_webhook(webhook_id)  # NotFoundError for an id that is not stored
-        elif where is not None:
-            selected = [summary.id for summary in store.list_webhooks(where)]
+        selected = find_webhooks(store, ids) if ids else None
         now = now_micros()
         cancelled = store.run(
-            lambda connection: cancel_deliveries(connection, now, webhook_ids=selected, target=to)
+            lambda connection: cancel_deliveries(
+                connection, now, webhook_ids=selected, where=where, target=to
+            )
         )
     if json_output:
         for delivery in cancelled:

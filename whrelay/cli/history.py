@@ -52,15 +52,9 @@ SHOW_EXAMPLES = """
 """
 
 
+@filters.selecting
 def list_webhooks(
-    since: filters.Since = None,
-    path: filters.PathGlob = None,
-    method: filters.Method = None,
-    provider: filters.Provider = None,
-    event: filters.Event = None,
-    search: filters.Search = None,
-    status: filters.Status = None,
-    verdict: filters.Verdict = None,
+    selection: filters.Selection = filters.NONE_GIVEN,
     limit: Annotated[
         int, typer.Option(help="At most this many; 0 = all.", min=0, metavar="N")
     ] = 50,
@@ -76,9 +70,7 @@ def list_webhooks(
 
     # One more than --limit: whether it cut anything off.
     shown = limit + 1 if limit else 0
-    where = filters.webhook_filter(
-        since, path, method, provider, event, search, status, verdict, shown
-    ) or WebhookFilter(limit=shown)
+    where = selection.webhook_filter(shown) or WebhookFilter(limit=shown)
     with Store(resolve_db(db), readonly=True) as store:
         rows = store.list_webhooks(where)
         more = bool(limit) and len(rows) > limit
@@ -98,6 +90,7 @@ def list_webhooks(
             stderr().print(Text(f"(the newest {limit}; --limit 0 lists them all)", style="dim"))
     else:
         stderr().print(Text("No webhooks match.", style="dim"))
+        path = selection.path
         if path and not path.startswith(("/", "*", "?", "[")):
             stderr().print(Text(f"  hint: paths start with '/': --path '/{path}'", style="dim"))
 
@@ -135,9 +128,9 @@ def show(
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(chosen)} each choose what to show: give one")
     from whrelay.formats.export import json_record
+    from whrelay.render.detail import deliveries_view
     from whrelay.render.webhooks import (
         body_view,
-        deliveries_view,
         header_lines,
         request_line,
         webhook_detail,

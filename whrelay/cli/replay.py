@@ -47,6 +47,7 @@ EXAMPLES = """
 """
 
 
+@filters.selecting
 def replay_command(
     ids: WebhookRefs = None,
     to: Annotated[
@@ -69,14 +70,7 @@ def replay_command(
             help="Send this file's bytes as the body.", exists=True, dir_okay=False, metavar="FILE"
         ),
     ] = None,
-    since: filters.Since = None,
-    path: filters.PathGlob = None,
-    method: filters.Method = None,
-    provider: filters.Provider = None,
-    event: filters.Event = None,
-    search: filters.Search = None,
-    status: filters.Status = None,
-    verdict: filters.Verdict = None,
+    selection: filters.Selection = filters.NONE_GIVEN,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", metavar="", help="Show what would be sent, send nothing.")
     ] = False,
@@ -143,7 +137,7 @@ def replay_command(
     from whrelay.render.replay import warning_line
     from whrelay.storage import Store
 
-    where = filters.webhook_filter(since, path, method, provider, event, search, status, verdict)
+    where = selection.webhook_filter()
     request = _request(
         where, bool(ids), to, header, body_file, allow_remote, resign, sign_as,
         resign_unverified, secret, secret_env,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,7 +25,6 @@ from whrelay.core.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from whrelay.storage import Store, WebhookFilter
     from whrelay.storage.read import WebhookView
 
 
@@ -61,6 +60,7 @@ IMPORT_EXAMPLES = """
 """
 
 
+@filters.selecting
 def export_command(
     ids: WebhookRefs = None,
     fmt: Annotated[
@@ -77,24 +77,17 @@ def export_command(
             metavar="FILE",
         ),
     ] = None,
-    since: filters.Since = None,
-    path: filters.PathGlob = None,
-    method: filters.Method = None,
-    provider: filters.Provider = None,
-    event: filters.Event = None,
-    search: filters.Search = None,
-    status: filters.Status = None,
-    verdict: filters.Verdict = None,
+    selection: filters.Selection = filters.NONE_GIVEN,
     everything: Annotated[
         bool, typer.Option("--all", metavar="", help="Select every stored webhook.")
     ] = False,
     db: DbOption = None,
 ) -> int:
     """Write stored webhooks out: runnable curl or HTTPie scripts, raw HTTP, HAR or NDJSON."""
-    from whrelay.formats.export import render
+    from whrelay.formats.export import Sink, render, selected_views
     from whrelay.storage import Store
 
-    where = filters.webhook_filter(since, path, method, provider, event, search, status, verdict)
+    where = selection.webhook_filter()
     if not ids and where is None and not everything:
         raise UsageError(
             f"name webhook ids, or select them with {'/'.join(filters.FILTER_OPTIONS)} or --all"
@@ -103,29 +96,11 @@ def export_command(
         raise UsageError("name webhook ids or select them with filters, not both")
     with Store(resolve_db(db), readonly=True) as store:
         numbers = find_webhooks(store, ids or ())
-        views = _views(store, numbers, where)
-        with _sink(output) as out:
+        views = selected_views(store, numbers, where)
+        with Sink(output) as out:
             for chunk in render(_counted(views, fmt, output), fmt.value):
                 out.write(chunk)
     return ExitCode.OK
-
-
-def _views(store: Store, ids: list[int], where: WebhookFilter | None) -> Iterator[WebhookView]:
-    """The webhooks named (in that order) or selected (oldest first), a page at a time: an
-    export of a million webhooks holds one page in memory, not the million."""
-    from whrelay.storage import WebhookFilter
-    from whrelay.storage.read import Position, page, webhook_view
-
-    if ids:
-        for webhook_id in ids:
-            yield webhook_view(store, webhook_id)
-        return
-    selection = where or WebhookFilter(limit=0)
-    start = None
-    while rows := page(store, selection, start=start, direction="newer", limit=200):
-        for row in reversed(rows):  # a page comes newest first; the file goes oldest first
-            yield webhook_view(store, row.id)
-        start = Position.of(rows[0])
 
 
 def _counted(
@@ -154,37 +129,6 @@ def _counted(
         err.print(f"exported {count:,} webhooks.   ", highlight=False)
     if count == 0:
         err.print("No webhooks match: nothing exported.", style="dim", highlight=False)
-
-
-class _sink:
-    """Where the export goes: a file (written to a temporary name, then moved into place, so
-    a failed export leaves no half file), or stdout."""
-
-    def __init__(self, output: Path | None) -> None:
-        self.output = output
-        self.partial = None if output is None else output.with_name(f".{output.name}.partial")
-        self.file: BinaryIO | None = None
-
-    def __enter__(self) -> BinaryIO:
-        if self.partial is None:
-            return sys.stdout.buffer
-        try:
-            self.file = self.partial.open("wb")
-        except OSError as error:
-            raise UsageError(f"cannot write {self.output}: {error.strerror or error}") from None
-        return self.file
-
-    def __exit__(self, kind: object, *rest: object) -> None:
-        if self.file is None or self.partial is None or self.output is None:
-            sys.stdout.buffer.flush()
-            return
-        self.file.close()
-        if kind is None:
-            if self.output.suffix == ".sh":
-                self.partial.chmod(0o755)
-            self.partial.replace(self.output)
-        else:
-            self.partial.unlink(missing_ok=True)
 
 
 def import_command(

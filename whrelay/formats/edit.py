@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from whrelay.core.config import VerifySettings
 from whrelay.core.errors import UsageError
 from whrelay.core.models import (
+    SECRET_HEADERS,
     Capture,
     Webhook,
     WebhookSummary,
@@ -30,11 +31,10 @@ from whrelay.core.models import (
     now_micros,
 )
 from whrelay.identify.detect import identify
-from whrelay.identify.known import SECRET_HEADERS
-from whrelay.signatures import REDACTED, REGISTRY, detect_scheme, get_scheme
+from whrelay.signatures import REDACTED, REGISTRY, detect_scheme, get_scheme, redact_headers
 from whrelay.signatures.verification import judge
 from whrelay.storage import Store
-from whrelay.storage.store import insert_webhook
+from whrelay.storage.store import insert_webhook, stored_webhook
 from whrelay.views.safetext import one_line
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -63,11 +63,10 @@ class EditableRequest:
 
 def header_line(name: bytes, value: bytes) -> str:
     """One header as its line of the text: ``Name: value``, inert (control characters and
-    bytes that are not UTF-8 as visible escapes), the secret itself redacted."""
-    shown = decode_header(value)
-    if decode_header(name).lower() in SECRET_HEADERS:
-        shown = REDACTED
-    return f"{one_line(decode_header(name))}: {one_line(shown)}"
+    bytes that are not UTF-8 as visible escapes), the secret itself redacted (as everywhere
+    whrelay shows a header: ``redact_headers``)."""
+    [(shown_name, shown)] = redact_headers([(decode_header(name), decode_header(value))])
+    return f"{one_line(shown_name)}: {one_line(shown)}"
 
 
 def body_text(webhook: Webhook) -> tuple[str | None, str | None]:
@@ -163,7 +162,7 @@ def _read_headers(original: Webhook, text: str) -> list[tuple[bytes, bytes]]:
     secrets: dict[str, list[bytes]] = {}
     for raw_name, raw_value in original.headers:
         unused.setdefault(header_line(raw_name, raw_value), []).append((raw_name, raw_value))
-        if decode_header(raw_name).lower() in SECRET_HEADERS:
+        if decode_header(raw_name).lower() in SECRET_HEADERS:  # redacted by header_line
             secrets.setdefault(decode_header(raw_name).lower(), []).append(raw_value)
     pairs: list[tuple[bytes, bytes]] = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -233,36 +232,21 @@ def store_edited(
     verdict = judge(capture, settings or VerifySettings(), None, capture.received_at / 1e6)
 
     def job(db: sqlite3.Connection) -> WebhookSummary:
-        summary, _ = insert_webhook(db, capture, (), verdict)
+        summary, _ = insert_webhook(db, capture, (), verdict, duplicate_check=False)
         db.execute(
             "INSERT INTO edits (webhook_id, original_id, edited_at) VALUES (?, ?, ?)",
             (summary.id, original_id, now_micros()),
         )
-        if summary.duplicate_of is not None:
-            db.execute(
-                "UPDATE verifications SET duplicate_of = NULL WHERE webhook_id = ?", (summary.id,)
-            )
-            summary = replace(summary, duplicate_of=None)
         return summary
 
     return store.run(job)
 
 
 def as_webhook(capture: Capture, webhook_id: int = 0) -> Webhook:
-    """``capture`` as a webhook not stored yet (to show or compare it before it is)."""
+    """``capture`` as a webhook not stored yet (to show or compare it before it is): what
+    storing it would make of it, unchecked."""
     who = identify(capture.headers, capture.body)
-    summary = WebhookSummary(
-        webhook_id,
-        capture.received_at,
-        capture.method,
-        capture.path,
-        capture.query,
-        who.provider,
-        who.event_type,
-        who.provider_id,
-        len(capture.body or b""),
-        who.content_type,
-    )
+    summary, _ = stored_webhook(capture, (), None, who, webhook_id, None, ())
     return Webhook(
         summary, capture.headers, capture.body, capture.http_version, capture.remote_addr
     )

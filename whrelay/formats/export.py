@@ -22,8 +22,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable, Iterator
-from typing import Literal
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Literal
 from urllib.parse import parse_qsl
 
 from whrelay import __version__
@@ -38,6 +40,9 @@ from whrelay.core.models import (
 )
 from whrelay.signatures import redact_headers
 from whrelay.storage.read import WebhookView
+
+if TYPE_CHECKING:
+    from whrelay.storage import Store, WebhookFilter
 
 Format = Literal["curl", "httpie", "http", "har", "json"]
 FORMATS: tuple[Format, ...] = ("curl", "httpie", "http", "har", "json")
@@ -343,9 +348,80 @@ def render(views: Iterable[WebhookView], fmt: Format) -> Iterator[bytes]:
             yield (b"\n" if n else b"") + httpie_command(view.webhook).encode()
 
 
+# --- what is exported, and where to ----------------------------------------------------------
+
+PAGE = 200
+"""Webhooks read at a time from a selection: the memory an export holds, whatever its size."""
+
+
+def selected_views(
+    store: Store, ids: Sequence[int], where: WebhookFilter | None = None
+) -> Iterator[WebhookView]:
+    """The webhooks named by ``ids`` (in that order), or else those ``where`` selects (every
+    one when ``None``), oldest first, a page at a time: an export of a million webhooks holds
+    one page in memory, not the million. What ``whrelay export`` and the TUI's ``E`` write."""
+    from whrelay.storage import WebhookFilter
+    from whrelay.storage.read import Position, page, webhook_view
+
+    if ids:
+        for webhook_id in ids:
+            yield webhook_view(store, webhook_id)
+        return
+    selection = where or WebhookFilter(limit=0)
+    start = None
+    while rows := page(store, selection, start=start, direction="newer", limit=PAGE):
+        for row in reversed(rows):  # a page comes newest first; the file goes oldest first
+            yield webhook_view(store, row.id)
+        start = Position.of(rows[0])
+
+
+class Sink:
+    """Where an export goes: a file, written to a temporary name beside it and moved into
+    place once complete (a ``.sh`` made executable), so that a failed or cancelled export
+    leaves no half file; or, with no ``output``, stdout. A file that cannot be written is a
+    ``UsageError`` naming it (nothing is left behind)."""
+
+    def __init__(self, output: Path | None) -> None:
+        self.output = output
+        self.partial = None if output is None else output.with_name(f".{output.name}.partial")
+        self.file: BinaryIO | None = None
+
+    def __enter__(self) -> BinaryIO:
+        if self.partial is None:
+            return sys.stdout.buffer
+        try:
+            self.file = self.partial.open("wb")
+        except OSError as error:
+            raise self._cannot_write(error) from None
+        return self.file
+
+    def __exit__(self, kind: object, error: object, *rest: object) -> None:
+        if self.file is None or self.partial is None or self.output is None:
+            sys.stdout.buffer.flush()
+            return
+        try:
+            self.file.close()
+            if kind is None:
+                if self.output.suffix == ".sh":
+                    self.partial.chmod(0o755)
+                self.partial.replace(self.output)
+                return
+        except OSError as failed:
+            self.partial.unlink(missing_ok=True)
+            raise self._cannot_write(failed) from None
+        self.partial.unlink(missing_ok=True)
+        if isinstance(error, OSError):  # a write failed (a full disk)
+            raise self._cannot_write(error) from None
+
+    def _cannot_write(self, error: OSError) -> UsageError:
+        return UsageError(f"cannot write {self.output}: {error.strerror or error}")
+
+
 __all__ = [
     "FORMATS",
+    "PAGE",
     "Format",
+    "Sink",
     "bash_quote",
     "curl_command",
     "har_entry",
@@ -353,4 +429,5 @@ __all__ = [
     "httpie_command",
     "json_record",
     "render",
+    "selected_views",
 ]

@@ -15,11 +15,19 @@ from rich.highlighter import JSONHighlighter
 from rich.padding import Padding
 from rich.text import Text
 
-from whrelay.core.models import Attempt, Webhook, format_time
+from whrelay.core.models import (
+    Attempt,
+    Delivery,
+    Webhook,
+    decode_header,
+    format_time,
+    now_micros,
+)
 from whrelay.render.webhooks import (
     MAX_TEXT,
     attempt_line,
     body_view,
+    header_lines,
     headers_table,
     hex_dump,
     human_size,
@@ -106,10 +114,15 @@ def cut_note(more: int, what: str) -> str:
     return f"\n… {more:,} more {what} not shown here (whrelay show ID --raw has them all)"
 
 
-def deliveries_view(view: WebhookView) -> RenderableType:
-    """Each delivery (target, state, attempts), then every attempt: what triggered it, the
-    status or the error, the latency, and the target's answer (headers and body)."""
-    styles = {"delivered": "green", "pending": "yellow", "failed": "red", "cancelled": "dim"}
+_STATE_STYLES = {"delivered": "green", "pending": "yellow", "failed": "red", "cancelled": "dim"}
+
+
+def deliveries_view(view: WebhookView, full: bool = False) -> RenderableType:
+    """Each delivery (target, state, attempts, last answer, when the next attempt is due),
+    then every attempt: what triggered it, the status or the error, the latency, what came
+    of it, and the target's answer. ``show`` has them oldest first, each answer in brief;
+    ``full`` (the TUI's Deliveries tab), the newest first (a replay's shows at the top), each
+    answer in full (headers, and the body laid out)."""
     parts: list[RenderableType] = []
     if not view.deliveries and not view.attempts:
         parts.append(Text("Never forwarded: no target was given when it arrived.", style="dim"))
@@ -118,29 +131,60 @@ def deliveries_view(view: WebhookView) -> RenderableType:
         )
         return Group(*parts)
     parts.append(Text("Deliveries", style="bold underline"))
-    for delivery in view.deliveries:
-        line = Text()
-        line.append(f"{delivery.state:<10}", style=styles.get(delivery.state, ""))
-        line.append(one_line(delivery.target))
-        line.append(f"  {delivery.attempts} attempt(s)", style="dim")
-        if replays := view.replays(delivery.id):
-            line.append(f" + {replays} replay(s)", style="dim")
-        if delivery.last_status is not None:
-            line.append(f"  last status {delivery.last_status}", style="dim")
-        elif delivery.last_error:
-            line.append(f"  last error {one_line(delivery.last_error)}", style="dim")
-        if delivery.state == "pending" and delivery.next_attempt_at:
-            line.append(f"  next attempt {format_time(delivery.next_attempt_at)}", style="dim")
-        parts.append(line)
+    now = now_micros()
+    parts += [delivery_line(view, delivery, now) for delivery in view.deliveries]
     if view.attempts:
         parts.append(Text())
         parts.append(Text(f"Attempts ({len(view.attempts)})", style="bold underline"))
-    for shown in reversed(view.attempts):  # the newest first: a replay's shows at the top
-        parts.append(Text())
+    for shown in reversed(view.attempts) if full else view.attempts:
+        attempt = shown.attempt
+        if full:
+            parts.append(Text())
         parts.append(
-            attempt_line(shown.attempt, shown.outcome.value, number=shown.number, stale=shown.stale)
+            attempt_line(attempt, shown.outcome.value, number=shown.number, stale=shown.stale)
         )
-        parts.append(Padding(answer(shown.attempt), (0, 0, 0, 4)))
+        parts.append(Padding(answer(attempt), (0, 0, 0, 4)) if full else brief_answer(attempt))
+    return Group(*parts)
+
+
+def delivery_line(view: WebhookView, delivery: Delivery, now_us: int) -> Text:
+    """``failed    http://127.0.0.1:3000/hooks  3 attempt(s) + 1 replay(s)  last error
+    refused``, and when a pending one's next attempt is due."""
+    line = Text()
+    line.append(f"{delivery.state:<10}", style=_STATE_STYLES.get(delivery.state, ""))
+    line.append(one_line(delivery.target))
+    line.append(f"  {delivery.attempts} attempt(s)", style="dim")
+    if replays := view.replays(delivery.id):
+        line.append(f" + {replays} replay(s)", style="dim")
+    if delivery.last_error:  # the last attempt got no answer: an earlier status is stale
+        line.append(f"  last error {one_line(delivery.last_error)}", style="dim")
+    elif delivery.last_status is not None:
+        line.append(f"  last status {delivery.last_status}", style="dim")
+    if delivery.state == "pending" and delivery.next_attempt_at:
+        when = format_time(delivery.next_attempt_at)
+        if delivery.next_attempt_at <= now_us:
+            line.append(f"  due since {when} (sent by a listen with -f for it)", style="dim")
+        else:
+            line.append(f"  next at {when}", style="dim")
+    return line
+
+
+def brief_answer(attempt: Attempt) -> RenderableType:
+    """What the target answered, in brief (``show``): the error's detail, the headers (a
+    redirect's Location, a Retry-After, the app's ids) and the start of the body, each on
+    one line."""
+    parts: list[RenderableType] = []
+    if attempt.error_detail:
+        parts.append(Text("    " + one_line(attempt.error_detail), style="dim"))
+    if attempt.response_headers:
+        answered = [(decode_header(k), decode_header(v)) for k, v in attempt.response_headers]
+        head = header_lines(answered, indent="    ")
+        head.stylize("dim")
+        parts.append(head)
+    if attempt.response_body:
+        snippet = attempt.response_body[:300].decode("utf-8", "replace")
+        more = " …" if len(attempt.response_body) > 300 or attempt.response_truncated else ""
+        parts.append(Text("    " + one_line(snippet) + more, style="dim"))
     return Group(*parts)
 
 

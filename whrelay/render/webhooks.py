@@ -26,13 +26,11 @@ from whrelay.core.models import (
     Trigger,
     Webhook,
     WebhookSummary,
-    decode_header,
     format_time,
     header_value,
-    now_micros,
 )
 from whrelay.signatures import redact_headers
-from whrelay.storage.read import Outcome, Standing, WebhookView, given_up
+from whrelay.storage.read import Outcome, Standing, given_up
 from whrelay.views.jsontext import reindent_json as reindent_json
 from whrelay.views.safetext import inert as inert
 from whrelay.views.safetext import one_line as one_line
@@ -548,44 +546,3 @@ def signing_text(attempt: Attempt, limit: int = 100) -> Text:
     if attempt.resigned:
         return Text(f"  {note}", style="bold red")
     return Text(f"  {note}", style="yellow")
-
-
-def deliveries_view(view: WebhookView) -> Group:
-    """Each delivery with its state, then every attempt with the answer it got."""
-    parts: list[RenderableType] = [Text("Deliveries", style="bold underline")]
-    styles = {"delivered": "green", "pending": "yellow", "failed": "red", "cancelled": "dim"}
-    now = now_micros()
-    for delivery in view.deliveries:
-        line = Text()
-        line.append(f"{delivery.state:<10}", style=styles.get(delivery.state, ""))
-        line.append(one_line(delivery.target))
-        line.append(f"  {delivery.attempts} attempt(s)", style="dim")
-        if replays := view.replays(delivery.id):
-            line.append(f" + {replays} replay(s)", style="dim")
-        if delivery.state == "pending" and delivery.next_attempt_at:
-            when = format_time(delivery.next_attempt_at)
-            if delivery.next_attempt_at <= now:
-                line.append(f"  due since {when} (sent by a listen with -f for it)", style="dim")
-            else:
-                line.append(f"  next at {when}", style="dim")
-        parts.append(line)
-    if view.attempts:
-        parts.append(Text())
-        parts.append(Text("Attempts", style="bold underline"))
-    for shown in view.attempts:
-        attempt = shown.attempt
-        parts.append(
-            attempt_line(attempt, shown.outcome.value, number=shown.number, stale=shown.stale)
-        )
-        if attempt.error_detail:
-            parts.append(Text("    " + one_line(attempt.error_detail), style="dim"))
-        if attempt.response_headers:  # a redirect's Location, a Retry-After, the app's ids
-            answered = [(decode_header(k), decode_header(v)) for k, v in attempt.response_headers]
-            answer_head = header_lines(answered, indent="    ")
-            answer_head.stylize("dim")
-            parts.append(answer_head)
-        if attempt.response_body:
-            snippet = attempt.response_body[:300].decode("utf-8", "replace")
-            more = " …" if len(attempt.response_body) > 300 or attempt.response_truncated else ""
-            parts.append(Text("    " + one_line(snippet) + more, style="dim"))
-    return Group(*parts)

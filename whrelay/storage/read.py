@@ -33,6 +33,7 @@ from whrelay.storage.store import (
     _DELIVERY_COLUMNS,
     _SUMMARY_COLUMNS,
     _SUMMARY_FROM,
+    STATUS_ORDER,
     Store,
     WebhookFilter,
     _delivery,
@@ -273,26 +274,40 @@ def webhook_view(store: Store, webhook_id: int) -> WebhookView:
     )
 
 
+_CHAINS = """
+WITH RECURSIVE chain (copy, original, depth) AS (
+    SELECT webhook_id, original_id, 1 FROM edits WHERE webhook_id IN ({marks})
+    UNION ALL
+    SELECT chain.copy, edits.original_id, chain.depth + 1
+    FROM chain JOIN edits ON edits.webhook_id = chain.original
+    WHERE chain.depth < {limit}
+)
+SELECT copy, original, depth,
+    EXISTS (SELECT 1 FROM edits WHERE edits.webhook_id = chain.original)
+FROM chain
+"""
+"""Each copy's chain of originals, from the copy back, each step a look-up by primary key;
+and whether the last one reached is a copy still (the chain was cut: a loop)."""
+_LONGEST_CHAIN = 1000
+
+
 def first_originals(store: Store, webhook_ids: Sequence[int]) -> dict[int, int]:
     """For each of ``webhook_ids`` that is an edited copy, the webhook it comes from in the
     end: the original of its original, and so on, up to one that is not a copy (a copy of a
     copy goes back to what was received). A copy whose chain ends at a pruned webhook is left
-    out. What re-signing an edited copy judges (``relay.replay``)."""
+    out. What re-signing an edited copy judges (``relay.replay``). One query for 500 ids."""
     found: dict[int, int] = {}
-    for webhook_id in webhook_ids:
-        current, seen = webhook_id, {webhook_id}
-        while True:
-            rows = _all(store, "SELECT original_id FROM edits WHERE webhook_id = ?", [current])
-            if not rows:
-                break
-            original = rows[0][0]
-            if original is None or int(original) in seen:  # pruned (or, defensively, a loop)
-                current = webhook_id
-                break
-            current = int(original)
-            seen.add(current)
-        if current != webhook_id:
-            found[webhook_id] = current
+    for offset in range(0, len(webhook_ids), 500):  # SQLite's bound on parameters
+        chunk = list(webhook_ids[offset : offset + 500])
+        sql = _CHAINS.format(marks=", ".join("?" * len(chunk)), limit=_LONGEST_CHAIN)
+        last: dict[int, tuple[int, int | None, bool]] = {}
+        for copy, original, depth, is_copy in _all(store, sql, chunk):
+            if int(depth) > last.get(int(copy), (0, None, False))[0]:
+                last[int(copy)] = (int(depth), original, bool(is_copy))
+        for copy, (_, original, is_copy) in last.items():
+            # Pruned on the way (no original), or, defensively, a loop (still a copy).
+            if original is not None and not is_copy and original != copy:
+                found[copy] = int(original)
     return found
 
 
@@ -423,12 +438,12 @@ def deliveries_of(store: Store, webhook_ids: Sequence[int]) -> dict[int, list[De
 @dataclass(frozen=True, slots=True)
 class Standing:
     """Where a webhook's deliveries stand, in one word and the last answer: what ``list``'s
-    DELIVERY column shows."""
+    DELIVERY column and the TUI's list show."""
 
     state: str | None
-    """The state of the delivery that decides it: ``failed`` when one failed, else
-    ``pending`` when one is still to go, else any other state a delivery can be in, else
-    ``delivered``; ``None``: never forwarded."""
+    """The state of the delivery that decides it, the first of ``STATUS_ORDER`` one is in
+    (``failed``, then ``pending``, ``cancelled``, ``delivered``); ``None``: never
+    forwarded."""
     answer: str | None = None
     """That delivery's last answer: the status code, or the error when the last attempt got
     none (``refused``, ``timeout``)."""
@@ -443,31 +458,30 @@ class Standing:
         return {"delivery_state": self.state, "delivery_answer": self.answer}
 
 
-_FIRST_SAID = ("failed", "pending")
-_LAST_SAID = "delivered"
+def last_answer(delivery: Delivery) -> str | None:
+    """What the target said to the delivery's last attempt: its error when it got no answer
+    (``refused``, ``timeout``; an earlier attempt's status is then stale), else its status
+    code; ``None`` before any attempt."""
+    if delivery.last_error:
+        return delivery.last_error
+    return None if delivery.last_status is None else str(delivery.last_status)
 
 
 def standing(deliveries: Sequence[Delivery]) -> Standing:
-    """Where ``deliveries`` (one webhook's) stand: the states that need attention first,
-    ``delivered`` last, and a state this whrelay does not name (one a later version adds) in
-    between, as it is."""
+    """Where ``deliveries`` (one webhook's) stand: the first state of ``STATUS_ORDER`` one of
+    them is in (a state this whrelay does not name, one a later version adds, just before
+    ``delivered``), and the last answer of the latest delivery in it."""
     if not deliveries:
         return Standing(None)
+    last = len(STATUS_ORDER) - 1
 
-    def rank(delivery: Delivery) -> tuple[int, int]:
+    def rank(delivery: Delivery) -> tuple[float, int]:
         state = str(delivery.state)
-        order = (
-            _FIRST_SAID.index(state)
-            if state in _FIRST_SAID
-            else len(_FIRST_SAID) + (state == _LAST_SAID)
-        )
+        order = STATUS_ORDER.index(state) if state in STATUS_ORDER else last - 0.5
         return order, -delivery.updated_at
 
     deciding = min(deliveries, key=rank)
-    answer = deciding.last_error or (
-        str(deciding.last_status) if deciding.last_status is not None else None
-    )
-    return Standing(str(deciding.state), answer, len(deliveries))
+    return Standing(str(deciding.state), last_answer(deciding), len(deliveries))
 
 
 def standings(store: Store, webhook_ids: Sequence[int]) -> dict[int, Standing]:

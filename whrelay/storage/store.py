@@ -128,6 +128,18 @@ _ABANDONED: list[sqlite3.Connection] = []
 """The connections of lost stores, never closed: see ``Store.close``."""
 
 
+STATUS_ORDER: tuple[DeliveryState, ...] = (
+    DeliveryState.FAILED,
+    DeliveryState.PENDING,
+    DeliveryState.CANCELLED,
+    DeliveryState.DELIVERED,
+)
+"""A webhook's status, the one order every front end says it in: the first of these states
+that one of its deliveries is in (what needs attention first, ``delivered`` last).
+``list --status`` selects by it, and ``read.standing`` (``list``'s DELIVERY column, the
+TUI's list) words it."""
+
+
 def _has(state: str) -> str:
     return (
         "EXISTS (SELECT 1 FROM deliveries d"
@@ -136,14 +148,10 @@ def _has(state: str) -> str:
 
 
 _STATUS_CLAUSES = {
-    "failed": _has("failed"),
-    "pending": f"{_has('pending')} AND NOT {_has('failed')}",
-    "cancelled": f"{_has('cancelled')} AND NOT {_has('pending')} AND NOT {_has('failed')}",
-    "delivered": f"{_has('delivered')} AND NOT {_has('pending')} AND NOT {_has('failed')}"
-    f" AND NOT {_has('cancelled')}",
+    str(state): " AND ".join([_has(state), *(f"NOT {_has(before)}" for before in STATUS_ORDER[:n])])
+    for n, state in enumerate(STATUS_ORDER)
 }
-"""Each webhook forwarded has one status, the first that holds of: failed, pending,
-cancelled, delivered."""
+"""Each status as SQL: a delivery in that state, and none in a state before it."""
 
 
 def filter_clauses(where: WebhookFilter, *, paged: bool = True) -> tuple[list[str], list[object]]:
@@ -585,9 +593,7 @@ class Store:
             (webhook_id,),
         )
         if row is None:
-            raise NotFoundError(
-                f"no webhook with id {webhook_id}", hint="'whrelay list' shows the stored ids"
-            )
+            raise no_webhook(webhook_id)
         return Webhook(
             summary=_summary(row),
             headers=unpack_headers(row[14]),
@@ -750,18 +756,32 @@ without building them, then the body is written over them through ``blobopen``, 
 into the database's pages."""
 
 
+DUPLICATE_OF = (
+    "SELECT min(id) FROM webhooks WHERE provider_id = ? AND provider IS ?"
+    " AND NOT EXISTS (SELECT 1 FROM edits WHERE edits.webhook_id = webhooks.id)"
+)
+"""The first webhook received with a provider id (the sender's own) and provider: what a
+webhook with the same ones is a duplicate of. An edited copy keeps its original's provider
+id, but its sender never sent it: it is never what a webhook received duplicates."""
+
+
 def insert_webhook(
     db: sqlite3.Connection,
     capture: Capture,
     targets: Sequence[str] = (),
     verdict: Verdict | None = None,
     identity: Identity | None = None,
+    *,
+    duplicate_check: bool = True,
 ) -> tuple[WebhookSummary, list[Delivery]]:
     """Insert one webhook, its verdict, and a pending delivery per target. Call inside a write
-    transaction. A webhook whose provider id (the sender's own) was seen before is marked as a
-    duplicate of the first one. (On every webhook's path: kept lean.)"""
+    transaction. A webhook whose provider id (the sender's own) was received before is marked
+    as a duplicate of the first one, unless ``duplicate_check`` is off (an edited copy, which
+    the sender did not send again). (On every webhook's path: kept lean.)"""
     who = identity or identify(capture.headers, capture.body)
-    webhook_id, duplicate_of, delivery_ids = insert_webhook_rows(db, capture, targets, verdict, who)
+    webhook_id, duplicate_of, delivery_ids = insert_webhook_rows(
+        db, capture, targets, verdict, who, duplicate_check=duplicate_check
+    )
     return stored_webhook(capture, targets, verdict, who, webhook_id, duplicate_of, delivery_ids)
 
 
@@ -771,6 +791,8 @@ def insert_webhook_rows(
     targets: Sequence[str],
     verdict: Verdict | None,
     identity: Identity,
+    *,
+    duplicate_check: bool = True,
 ) -> tuple[int, int | None, list[int]]:
     """``insert_webhook``'s SQL: the ids it assigns (webhook, duplicated webhook, deliveries),
     from which ``stored_webhook`` rebuilds the records. The storage process answers with
@@ -778,11 +800,8 @@ def insert_webhook_rows(
     provider = identity.provider
     provider_id = _text(identity.provider_id)
     duplicate_of = None
-    if provider_id:
-        duplicate_of = db.execute(
-            "SELECT min(id) FROM webhooks WHERE provider_id = ? AND provider IS ?",
-            (provider_id, provider),
-        ).fetchone()[0]
+    if provider_id and duplicate_check:
+        duplicate_of = db.execute(DUPLICATE_OF, (provider_id, provider)).fetchone()[0]
     body = capture.body
     in_place = body is not None and len(body) > WRITTEN_IN_PLACE
     webhook_id = db.execute(
@@ -976,15 +995,25 @@ def cancel_deliveries(
     now_us: int,
     *,
     webhook_ids: Sequence[int] | None = None,
+    where: WebhookFilter | None = None,
     target: str | None = None,
 ) -> list[Delivery]:
-    """Cancel pending deliveries: those of ``webhook_ids`` (every pending one when
-    ``None``), to ``target`` only when given. They become ``cancelled``, with no next
-    attempt; a ``listen`` retrying one reads its state before the next attempt and drops it.
-    Call inside a write transaction. The deliveries cancelled, oldest first."""
+    """Cancel pending deliveries: those of ``webhook_ids`` (``NotFoundError`` for one not
+    stored), or of the webhooks ``where`` selects, or every pending one; to ``target`` only
+    when given. They become ``cancelled``, with no next attempt; a ``listen`` retrying one
+    reads its state before the next attempt and drops it. Call inside a write transaction:
+    the webhooks are selected in it, so one that arrives meanwhile is either in or after.
+    ``where``'s status is not looked at (the deliveries cancelled are the pending ones). The
+    deliveries cancelled, oldest first."""
     chunks: list[list[int] | None] = [None]
     if webhook_ids is not None:  # SQLite's bound on parameters: 500 at a time
         chunks = [list(webhook_ids[i : i + 500]) for i in range(0, len(webhook_ids), 500)]
+        for chunk in chunks:
+            assert chunk is not None
+            _check_stored(db, chunk)
+    selecting: tuple[list[str], list[object]] = ([], [])
+    if where is not None:
+        selecting = filter_clauses(dataclasses.replace(where, status=None), paged=False)
     cancelled: list[Delivery] = []
     for chunk in chunks:
         sql = (
@@ -998,6 +1027,30 @@ def cancel_deliveries(
         if chunk is not None:
             sql += f" AND webhook_id IN ({', '.join('?' * len(chunk))})"
             args += chunk
+        clauses, params = selecting
+        if clauses:  # each pending delivery's webhook, found by its id
+            sql += (
+                f" AND EXISTS (SELECT 1 FROM {_SUMMARY_FROM}"
+                f" WHERE webhooks.id = deliveries.webhook_id AND {' AND '.join(clauses)})"
+            )
+            args += params
         rows = db.execute(f"{sql} RETURNING {_DELIVERY_COLUMNS}", args).fetchall()
         cancelled += [_delivery(row) for row in rows]
     return sorted(cancelled, key=lambda delivery: delivery.id)
+
+
+def _check_stored(db: sqlite3.Connection, webhook_ids: Sequence[int]) -> None:
+    """``NotFoundError`` for the first of ``webhook_ids`` not stored (its id alone is read)."""
+    marks = ", ".join("?" * len(webhook_ids))
+    sql = f"SELECT id FROM webhooks WHERE id IN ({marks})"
+    stored = {int(row[0]) for row in db.execute(sql, list(webhook_ids))}
+    for webhook_id in webhook_ids:
+        if webhook_id not in stored:
+            raise no_webhook(webhook_id)
+
+
+def no_webhook(webhook_id: int) -> NotFoundError:
+    """What reading a webhook that is not stored says."""
+    return NotFoundError(
+        f"no webhook with id {webhook_id}", hint="'whrelay list' shows the stored ids"
+    )

@@ -21,7 +21,7 @@ from whrelay.core.errors import UsageError
 from whrelay.core.models import Capture, Delivery, Webhook, WebhookSummary
 from whrelay.storage import Store, WebhookFilter
 from whrelay.storage import read as history
-from whrelay.storage.read import Changes, Direction, Position, WebhookView
+from whrelay.storage.read import Changes, Direction, Position, Standing, WebhookView
 
 if TYPE_CHECKING:
     from whrelay.core.config import ListenSettings
@@ -65,13 +65,9 @@ class Row:
     """One line of the list: a webhook and where its deliveries stand."""
 
     summary: WebhookSummary
-    state: str | None = None
-    """``failed`` (a delivery failed), ``pending`` (one waits, none failed), ``delivered``
-    (all delivered), or ``None`` (never forwarded): as ``list --status`` selects them."""
-    status: int | None = None
-    """The last HTTP status of the delivery the state comes from."""
-    targets: int = 0
-    """How many targets the webhook went to."""
+    standing: Standing
+    """Its status and last answer, as ``list``'s DELIVERY column words them
+    (``read.standing``)."""
 
     @property
     def id(self) -> int:
@@ -83,17 +79,8 @@ class Row:
 
 
 def row_of(summary: WebhookSummary, deliveries: Sequence[Delivery]) -> Row:
-    """A webhook's row: its state as ``list --status`` would select it, and the last status
-    of the delivery that decides it."""
-    by_state = {
-        state: [d for d in deliveries if d.state == state]
-        for state in ("failed", "pending", "cancelled", "delivered")
-    }
-    for state in ("failed", "pending", "cancelled", "delivered"):
-        if by_state[state]:
-            deciding = max(by_state[state], key=lambda d: d.updated_at)
-            return Row(summary, state, deciding.last_status, len(deliveries))
-    return Row(summary, None, None, len(deliveries))
+    """A webhook's row: where its deliveries stand, as ``list`` says it."""
+    return Row(summary, history.standing(deliveries))
 
 
 def rows_of(store: Store, summaries: Sequence[WebhookSummary]) -> list[Row]:
@@ -466,6 +453,8 @@ def copy_text(store: Store, webhook_id: int, what: str) -> str:
 
     view = history.webhook_view(store, webhook_id)
     webhook = view.webhook
+    if _fewest_characters(webhook.summary.size, what) > MAX_CLIPBOARD:  # never built to refuse
+        raise _too_large(webhook_id, what, f"more than {MAX_CLIPBOARD:,}")
     if what == "curl":
         text = export.curl_command(webhook)
     elif what == "httpie":
@@ -485,12 +474,23 @@ def copy_text(store: Store, webhook_id: int, what: str) -> str:
                 hint="c copies it as a curl command (any byte as an escape); E writes it to a file",
             ) from None
     if len(text) > MAX_CLIPBOARD:
-        raise UsageError(
-            f"#{webhook_id} as {what} is {len(text):,} characters, too many for the terminal's "
-            "clipboard",
-            hint="E exports it to a file",
-        )
+        raise _too_large(webhook_id, what, f"{len(text):,}")
     return text
+
+
+def _fewest_characters(size: int, what: str) -> int:
+    """The fewest characters ``what`` takes for a body of ``size`` bytes: curl and HTTPie
+    write each byte as a character at least; the others may hold it as UTF-8 text, up to four
+    bytes a character."""
+    return size if what in ("curl", "httpie") else size // 4
+
+
+def _too_large(webhook_id: int, what: str, characters: str) -> UsageError:
+    return UsageError(
+        f"#{webhook_id} as {what} is {characters} characters, too many for the terminal's "
+        "clipboard",
+        hint="E exports it to a file",
+    )
 
 
 # --- exporting: a file ----------------------------------------------------------------------------
@@ -519,21 +519,6 @@ def export_count(store: Store, selection: ExportSelection) -> int:
     return history.count(store, selection.query.filter())
 
 
-def export_views(store: Store, selection: ExportSelection) -> Iterator[WebhookView]:
-    """The selected webhooks, named ones in the order given, a query's oldest first, a page at
-    a time (as ``whrelay export`` reads them)."""
-    if selection.query is None:
-        for webhook_id in selection.ids:
-            yield history.webhook_view(store, webhook_id)
-        return
-    where = selection.query.filter()
-    start = None
-    while found := history.page(store, where, start=start, direction="newer", limit=200):
-        for summary in reversed(found):
-            yield history.webhook_view(store, summary.id)
-        start = Position.of(found[0])
-
-
 def write_export(
     store: Store,
     selection: ExportSelection,
@@ -542,22 +527,23 @@ def write_export(
     progress: Callable[[int, int], None],
     cancelled: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Write the selection to ``path`` in ``fmt`` (``export``'s builders), through a temporary
-    file moved into place once complete (a ``.sh`` made executable), calling
+    """Write the selection to ``path`` in ``fmt`` as ``whrelay export`` does (its builders,
+    its pages, its temporary file moved into place once complete), calling
     ``progress(done, total)`` as it goes; how many webhooks went in. ``UsageError`` when the
     file cannot be written (nothing is left behind) or the selection is empty."""
     from typing import cast
 
-    from whrelay.formats.export import Format, render
+    from whrelay.formats.export import Format, Sink, render, selected_views
 
     total = export_count(store, selection)
     if total == 0:
         raise UsageError("nothing to export: no webhook is selected")
+    where = None if selection.query is None else selection.query.filter()
     done = 0
 
     def counted() -> Iterator[WebhookView]:
         nonlocal done
-        for view in export_views(store, selection):
+        for view in selected_views(store, selection.ids, where):
             if cancelled():
                 raise UsageError("the export was cancelled; no file was written")
             yield view
@@ -565,20 +551,9 @@ def write_export(
             if done % 50 == 0 or done == total:
                 progress(done, total)
 
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        with partial.open("wb") as out:
-            for chunk in render(counted(), cast(Format, fmt)):
-                out.write(chunk)
-        if path.suffix == ".sh":
-            partial.chmod(0o755)
-        partial.replace(path)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with Sink(path) as out:
+        for chunk in render(counted(), cast(Format, fmt)):
+            out.write(chunk)
     progress(done, total)
     return done
 

@@ -200,7 +200,7 @@ class DetailView(Vertical):
         self.title.update(title_line(webhook, self.clock(), view.edit_note))
         self.signature.arrival.update(arrival_verdict(webhook))
         self._lay_out(self.request_lines, lambda: self._request(view), keep_scroll)
-        self._lay_out(self.deliveries_lines, lambda: deliveries_view(view), keep_scroll)
+        self._lay_out(self.deliveries_lines, lambda: deliveries_view(view, full=True), keep_scroll)
 
     def _request(self, view: WebhookView) -> RenderableType:
         from whrelay.render.detail import request_view

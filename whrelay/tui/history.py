@@ -54,7 +54,7 @@ FIXED = {
     "method": Column("METHOD", 6),
     "signature": Column("SIGNATURE", 10),
     "dup": Column("DUP", 3),
-    "delivery": Column("DELIVERY", 13),
+    "delivery": Column("DELIVERY", 15),  # "pending refused", "failed timeout"
     "size": Column("SIZE", 9, right=True),
 }
 ORDER = ("id", "time", "method", "path", "event", "signature", "dup", "delivery", "size")
@@ -93,12 +93,13 @@ def signature_cell(row: Row) -> tuple[str, Style | None]:
 
 
 def delivery_cell(row: Row) -> tuple[str, Style | None]:
-    """The delivery state with the target's last status code: ``delivered 200``,
-    ``failed 500``, ``pending 503``; ``-`` when never forwarded."""
-    if row.state is None:
+    """Where the deliveries stand, as ``list`` says it: ``delivered 200``, ``failed 500``,
+    ``failed refused``, ``pending 503``; ``-`` when never forwarded."""
+    state = row.standing.state
+    if state is None:
         return "-", DIM
-    style = {"delivered": GREEN, "failed": RED, "pending": YELLOW, "cancelled": DIM}[row.state]
-    return (f"{row.state} {row.status}" if row.status is not None else row.state), style
+    style = {"delivered": GREEN, "failed": RED, "pending": YELLOW, "cancelled": DIM}.get(state)
+    return str(row.standing), style
 
 
 MARKED = Style(color="yellow", bold=True, reverse=True)

@@ -257,6 +257,19 @@ def test_a_copy_keeps_its_row_when_its_original_is_pruned(store: Store) -> None:
     assert find_webhook(store, "evt_1") == Found(copy.id)  # the sender's id: only the copy has it
 
 
+def test_a_resend_after_the_original_is_pruned_is_no_duplicate_of_an_edited_copy(
+    store: Store,
+) -> None:
+    original_id = signed_stripe(store)
+    copy = copy_of(store, original_id, BODY.replace(b"42", b"77"))
+    prune(store, PruneRule(keep=1))
+    assert [s.id for s in store.list_webhooks()] == [copy]
+    resent = signed_stripe(store)  # the sender sends evt_1 again
+    assert store.get_webhook(resent).summary.duplicate_of is None
+    again = signed_stripe(store)  # and again: a duplicate of what it sent, never of the copy
+    assert store.get_webhook(again).summary.duplicate_of == resent
+
+
 # --- re-signing a copy: judged by its original ---------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from whrelay.storage.read import (
     changes_from,
     count,
     deliveries_of,
+    first_originals,
     newest_id,
     outcomes,
     page,
@@ -323,6 +324,35 @@ def test_show_json_carries_each_attempts_outcome_and_number(tmp_path: Path) -> N
         (1, "retried"),
         (2, "retry pending"),
     ]
+
+
+# --- edited copies: where each comes from ------------------------------------------------------
+
+
+def test_first_originals_follow_each_chain_in_one_query_by_primary_key(tmp_path: Path) -> None:
+    """A copy of a copy goes back to the webhook received; a chain that ends at a pruned
+    webhook, and a webhook that is no copy, are left out. One query for the lot, each step
+    a look-up of the edits table by its primary key."""
+    with Store(tmp_path / "copies.db") as store:
+        ids = [s.id for s in store.insert_webhooks([arrived(1_000_000 + n) for n in range(6)])]
+        received, copy, copy_of_copy, orphan, copy_of_orphan, plain = ids
+        links = [(copy, received), (copy_of_copy, copy), (orphan, None), (copy_of_orphan, orphan)]
+        store.run(
+            lambda db: db.executemany(
+                "INSERT INTO edits (webhook_id, original_id, edited_at) VALUES (?, ?, 0)", links
+            )
+        )
+        made: list[str] = []
+        store.db.set_trace_callback(made.append)
+        found = first_originals(store, ids)
+        store.db.set_trace_callback(None)
+        [sql] = made
+        plan = [str(row[3]) for row in store.db.execute("EXPLAIN QUERY PLAN " + sql)]
+    assert found == {copy: received, copy_of_copy: received}
+    assert plain not in found and orphan not in found and copy_of_orphan not in found
+    tables = [step for step in plan if step.startswith(("SCAN", "SEARCH")) and "chain" not in step]
+    assert tables and all("edits USING INTEGER PRIMARY KEY" in step for step in tables), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
 
 
 # --- every query on an index ---------------------------------------------------------------------

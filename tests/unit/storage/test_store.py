@@ -41,7 +41,7 @@ from whrelay.core.paths import lock_path
 from whrelay.storage import GroupCommitWriter, Outcome, Store, WebhookFilter
 from whrelay.storage.lock import ReadLock, WriteLock
 from whrelay.storage.migrations import MIGRATIONS, SCHEMA_VERSION, current_version, migrate
-from whrelay.storage.store import insert_webhook
+from whrelay.storage.store import DUPLICATE_OF, insert_webhook
 from whrelay.storage.writer import commit_batch
 
 json_capture = functools.partial(
@@ -204,11 +204,12 @@ def test_the_senders_ids_stored_before_the_rename_are_provider_ids(tmp_path: Pat
         assert "provider_id" in columns
         assert "delivery_id" not in columns
         plan = store.db.execute(
-            "EXPLAIN QUERY PLAN SELECT min(id) FROM webhooks WHERE provider_id = ?"
-            " AND provider IS ?",
-            ("guid-1", "github"),
+            "EXPLAIN QUERY PLAN " + DUPLICATE_OF, ("guid-1", "github")
         ).fetchall()
         assert any("webhooks_provider_id" in row[3] for row in plan), plan
+        # Whether one is an edited copy: looked up by the copy's id, never a scan of edits.
+        assert any("edits USING INTEGER PRIMARY KEY" in row[3] for row in plan), plan
+        assert not any(str(row[3]).startswith("SCAN") for row in plan), plan
 
 
 def test_states_and_triggers_are_enums_stored_as_their_plain_values(tmp_path: Path) -> None:
@@ -289,6 +290,65 @@ def test_a_cancelled_delivery_stays_cancelled_unless_an_attempt_in_flight_delive
         "delivered": [got.id],
         "failed": [],
     }
+
+
+def test_cancel_selects_by_filter_in_its_own_transaction(tmp_path: Path) -> None:
+    """A webhook that arrives after ``whrelay cancel`` starts but before its transaction is
+    selected with the rest: the filter is read in the transaction that cancels, never
+    before it (a selection made earlier would leave such a webhook pending)."""
+    from whrelay.core.models import DeliveryState
+    from whrelay.storage.store import cancel_deliveries
+
+    db = tmp_path / "cancel.db"
+    target = ["http://127.0.0.1:3000"]
+    stripe = ((b"Stripe-Signature", b"t=1,v1=ab"),)
+    arriving = sqlite3.connect(db, isolation_level=None)
+    with Store(db) as store:
+        [before, other] = store.insert_webhooks(
+            [json_capture("/s", headers=stripe), json_capture("/o")], [target, target]
+        )
+
+        def arrive_at_begin(sql: str) -> None:  # another writer commits just before it begins
+            if sql == "BEGIN IMMEDIATE" and not arrived:
+                arriving.execute("BEGIN IMMEDIATE")
+                arrived.append(insert_webhook(arriving, json_capture("/s", headers=stripe), target))
+                arriving.execute("COMMIT")
+
+        arrived: list[object] = []
+        store.db.set_trace_callback(arrive_at_begin)
+        done = store.run(
+            lambda c: cancel_deliveries(c, T0, where=WebhookFilter(provider="stripe", limit=0))
+        )
+        store.db.set_trace_callback(None)
+        assert arrived
+        cancelled = sorted(d.webhook_id for d in done)
+        states = {s.id: store.deliveries(s.id)[0].state for s in store.list_webhooks()}
+    arriving.close()
+    late = max(states)
+    assert cancelled == [before.id, late]
+    assert states == {
+        before.id: DeliveryState.CANCELLED,
+        other.id: DeliveryState.PENDING,
+        late: DeliveryState.CANCELLED,
+    }
+
+
+def test_cancel_by_ids_reads_ids_alone_and_cancels_nothing_when_one_is_not_stored(
+    tmp_path: Path,
+) -> None:
+    from whrelay.core.models import DeliveryState
+    from whrelay.storage.store import cancel_deliveries
+
+    with Store(tmp_path / "cancel.db") as store:
+        [one] = store.insert_webhooks([json_capture(body=b"x" * 100_000)], [["http://t"]])
+        made: list[str] = []
+        store.db.set_trace_callback(made.append)
+        with pytest.raises(NotFoundError) as missing:
+            store.run(lambda c: cancel_deliveries(c, T0, webhook_ids=[one.id, 99]))
+        store.db.set_trace_callback(None)
+        assert store.deliveries(one.id)[0].state is DeliveryState.PENDING
+    assert missing.value.message == "no webhook with id 99"
+    assert not any("body" in sql for sql in made), made  # never a body read to check an id
 
 
 def _attempt_row(db: sqlite3.Connection, webhook_id: int, delivery: int | None) -> None:

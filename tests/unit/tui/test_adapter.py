@@ -83,3 +83,34 @@ def test_an_edit_reaches_a_target_on_another_machine_when_remote_targets_are_all
         [sent] = remote.requests
     assert [(a.url, a.status) for a in result.attempts] == [(f"{remote.url}/hooks", 200)]
     assert sent.body == b'{"n":2}'
+
+
+def test_a_body_too_large_for_the_clipboard_is_refused_before_it_is_laid_out(
+    tmp_path: Path,
+) -> None:
+    """A 8 MiB body is never made into a curl command (a third larger again), a JSON record
+    or text just to be refused: what copying it costs is the body read, no more."""
+    import tracemalloc
+
+    from tests.helpers.memory import random_body
+    from whrelay.tui.adapter import MAX_CLIPBOARD, copy_text
+
+    body = random_body(8 * 1024 * 1024, seed=5)
+    capture = Capture("POST", "/big", "", ((b"Content-Type", b"application/json"),), body,
+                      "1.1", "127.0.0.1", 1_795_000_000_000_000)  # fmt: skip
+    with Store(tmp_path / "big.db") as store:
+        [summary] = store.insert_webhooks([capture])
+        for what in ("curl", "httpie", "json", "http", "body"):
+            tracemalloc.start()
+            try:
+                with pytest.raises(UsageError) as refused:
+                    copy_text(store, summary.id, what)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert refused.value.message == (
+                f"#{summary.id} as {what} is more than {MAX_CLIPBOARD:,} characters, too many "
+                "for the terminal's clipboard"
+            )
+            assert refused.value.hint == "E exports it to a file"
+            assert peak < 1.5 * len(body), (what, peak)  # the body, read once

@@ -110,7 +110,7 @@ async def test_the_list_shows_every_column_newest_first(seeded_tui: SeededTui) -
             "delivered", "200", "77", "B",
         ]  # fmt: skip
         assert "invalid" in row_line(app, seeded_tui.github)
-        assert "failed 500" in row_line(app, seeded_tui.github)
+        assert "failed refused" in row_line(app, seeded_tui.github)  # as list says it
         assert "unverified" in row_line(app, seeded_tui.gzip)
         assert "pending 503" in row_line(app, seeded_tui.gzip)
         assert " dup " in row_line(app, seeded_tui.duplicate)
@@ -315,7 +315,7 @@ async def test_the_deliveries_tab_shows_each_attempt_with_the_answer(
         await pilot.press("2")
         await pilot_until(pilot, lambda: "Attempts (2)" in lines_of(app, "deliveries"), "tab")
         text = lines_of(app, "deliveries")
-        assert "failed    http://127.0.0.1:9  2 attempt(s)  last status 500" in text
+        assert "failed    http://127.0.0.1:9  2 attempt(s)  last error refused" in text
         assert "http://127.0.0.1:9/hooks  500  12.3 ms" in text
         assert "refused" in text
         assert "connection refused" in text
@@ -736,7 +736,7 @@ async def test_markup_and_terminal_escapes_show_literally_and_run_nothing(
     async with app.run_test(size=SIZE) as pilot:
         await opened(pilot, app)
         line = row_line(app, seeded_tui.hostile)
-        assert "/hooks/[bold]x[/]/[@cli…" in line
+        assert "/hooks/[bold]x[/]/[@cl…" in line
         await select(pilot, app, seeded_tui.hostile)
         await pilot_until(pilot, lambda: "[bold red]boom[/]" in lines_of(app, "request"), "body")
         text = lines_of(app, "request")
