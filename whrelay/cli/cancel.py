@@ -46,8 +46,9 @@ def cancel_command(
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> int:
-    """Stop retrying pending deliveries: they are recorded as cancelled, and a running
-    listen drops them at their next retry."""
+    """Stop retrying pending deliveries.
+
+    They are recorded as cancelled, and a running listen drops them at their next retry."""
     from rich.text import Text
 
     from whrelay.core.models import now_micros

@@ -159,8 +159,9 @@ def _report(result: PruneResult, dry_run: bool, json_output: bool) -> None:
 
 
 def stats_command(json_output: JsonOption = False, db: DbOption = None) -> None:
-    """What the database holds: counts by provider, event, verdict and delivery state, the
-    oldest and newest webhook, and the file sizes."""
+    """What the database holds, by provider, event, verdict and delivery state.
+
+    Also the oldest and newest webhook, and the sizes of the database and its log."""
     from whrelay.storage import Store
     from whrelay.storage.maintenance import stats
 

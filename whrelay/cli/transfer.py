@@ -137,6 +137,7 @@ def import_command(
     db: DbOption = None,
 ) -> int:
     """Store the webhooks of a file: whrelay JSON/NDJSON, HAR 1.2, or raw HTTP requests.
+
     Each is marked as imported, identified as on arrival, and never forwarded."""
     from rich.text import Text
 

@@ -39,9 +39,12 @@ def tui(
     ca_file: CaFileOption = None,
     db: DbOption = None,
 ) -> int:
-    """Browse, search, verify and replay the stored webhooks in a terminal UI. Keys: j/k
-    move, / searches, f filters, r replays, F forwards, R re-signs, ? shows them all, q quits.
-    (A plain 'whrelay tui [--db PATH]' starts in cli/entry.py, without building the CLI.)"""
+    """Browse, search, verify and replay the stored webhooks in a terminal UI.
+
+    Keys: j/k move, / searches, f filters, r replays, F forwards, R re-signs, ? all, q quits.
+    \f
+    (A plain ``whrelay tui [--db PATH]`` starts in ``cli/entry.py``, without building the
+    CLI.)"""
     from whrelay.core.tls import check_ca_file
     from whrelay.tui.adapter import ReplayTls
 
