@@ -565,6 +565,30 @@ def test_a_bad_option_value_is_named_in_whrelays_words(args: tuple[str, ...], sa
 
 
 @pytest.mark.parametrize(
+    ("args", "says", "command"),
+    [
+        (("replay", "3", "--to"), "--to needs a value", "whrelay replay"),
+        (("replay", "3", "-H"), "-H needs a value", "whrelay replay"),
+        (("list", "--limit"), "--limit needs a value", "whrelay list"),
+        (("tui", "--db"), "--db needs a value", "whrelay tui"),
+        (("config", "show", "--json=yes"), "--json takes no value", "whrelay config show"),
+        (("replay", "3", "--bogus"), "No such option: --bogus", "whrelay replay"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "-",
+)  # fmt: skip
+def test_an_option_used_wrongly_points_at_its_own_commands_help(
+    args: tuple[str, ...], says: str, command: str
+) -> None:
+    """A missing value (or one given to a flag) is found while the command line is taken
+    apart: the hint still names the help of the command it was given to, subcommands
+    included, not the whole program's."""
+    result = run_whrelay(*args)
+    line = assert_clean_error(result)
+    assert line.startswith(f"whrelay: error: {says}"), line
+    assert err(result).splitlines()[1] == f"  hint: see '{command} --help'"
+
+
+@pytest.mark.parametrize(
     ("target", "says", "hint"),
     [
         ("3000:", "target '3000:' has nothing where its port should be", "a port alone is 3000"),
