@@ -235,7 +235,7 @@ def test_a_mistake_in_a_value_from_the_file_hints_at_the_file(
     assert result.returncode == 2
     err = result.stderr.decode()
     assert "--mode proxy needs a target" in err
-    assert f"some settings come from {path}" in err
+    assert f"hint: add -f PORT; set by listen.mode in {path}:2" in err
 
 
 def test_the_core_reads_the_file_without_a_cli_library() -> None:

@@ -289,10 +289,10 @@ def test_replay_resign_sends_stored_forgeries_as_received_and_dry_run_shows_why(
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.decode().splitlines()
     assert (
-        "sent as received, not re-signed: its stripe signature is not valid (bad_signature"
-        in lines[0]
+        "not re-signed, would go as received: with the secret given, its stripe signature is "
+        "not valid (bad_signature" in lines[0]
     )
-    assert "sent as received, not re-signed: no signature scheme was recognized" in lines[1]
+    assert "not re-signed, would go as received: no signature scheme was recognized" in lines[1]
     assert "would be re-signed (stripe)" in lines[2]
     records = [json.loads(line) for line in dry_json.stdout.splitlines()]
     assert [(r["id"], r["resign"]) for r in records] == [

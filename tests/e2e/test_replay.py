@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import subprocess
 import time
@@ -32,7 +34,7 @@ from tests.helpers.processes import (
     run_whrelay,
     start_listener,
 )
-from tests.helpers.rawhttp import raw_request
+from tests.helpers.rawhttp import raw_request, request_bytes, send_raw
 from tests.helpers.targetserver import Reply, TargetServer, target_server
 from tests.helpers.wait import until
 from whrelay.core.models import (
@@ -337,7 +339,7 @@ def test_replay_resign_sends_a_webhook_with_no_scheme_as_received_and_says_why(
         )  # fmt: skip
         [seen] = target.wait_for(1)
     assert dry.returncode == 0, dry.stderr
-    assert b"not re-signed: no signature scheme was recognized" in dry.stdout
+    assert b"not re-signed, would go as received: no signature scheme was recognized" in dry.stdout
     assert done.returncode == 0, done.stderr
     assert b"not re-signed: no signature scheme was recognized" in done.stdout
     assert seen.body == b"x"
@@ -496,3 +498,149 @@ async def test_replay_and_send_take_insecure_and_ca_file(tmp_path: Path) -> None
         ("replay", 200),
         ("replay", 200),
     ]
+
+
+# --- replay --dry-run --resign: what would be re-signed, and why not ------------------------------
+
+DRY_STRIPE_SECRET = "whsec_dryRunStripeSecret0123456789"
+GITLAB_TOKEN = "dry-run-gitlab-token"
+
+
+def _stripe_signed(body: bytes) -> str:
+    stamp = int(time.time())
+    mac = hmac.new(DRY_STRIPE_SECRET.encode(), b"%d." % stamp + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={mac}"
+
+
+async def _signed_history(db: Path) -> tuple[int, int, int, int]:
+    """As a listen checking Stripe's signatures stores them: a Stripe webhook (valid on
+    arrival), a GitHub one and a GitLab one (invalid on arrival: no Stripe signature), and
+    an unsigned one."""
+    body = b'{"id":"evt_dry","type":"invoice.paid"}'
+    json_type = ("Content-Type", "application/json")
+    requests = [
+        request_bytes(
+            "POST", "/stripe",
+            [("Host", "x"), json_type, ("Stripe-Signature", _stripe_signed(body)),
+             ("Content-Length", str(len(body)))],
+            body,
+        ),
+        github_request(b'{"action":"opened"}'),
+        request_bytes(
+            "POST", "/gitlab",
+            [("Host", "x"), json_type, ("X-Gitlab-Event", "Push Hook"),
+             ("X-Gitlab-Token", GITLAB_TOKEN), ("Content-Length", "2")],
+            b"{}",
+        ),
+        request_bytes("POST", "/plain", [("Host", "x"), ("Content-Length", "2")], b"{}"),
+    ]  # fmt: skip
+    async with listening(db, "--provider", "stripe", "--secret", DRY_STRIPE_SECRET) as listener:
+        stripe_id, github_id, gitlab_id, plain_id = [
+            await send_raw(listener.url, request) for request in requests
+        ]
+    return stripe_id, github_id, gitlab_id, plain_id
+
+
+async def test_a_dry_run_with_resign_says_plainly_what_it_would_re_sign_and_why_not(
+    tmp_path: Path,
+) -> None:
+    """Judged with the secret given, which is not the one listen judged them with: a line per
+    webhook that says whether it would be re-signed and why not, its verdict on arrival
+    labelled as such (never a bare "valid" beside "not valid"), and on stderr how many would
+    be re-signed and sent as received."""
+    db = tmp_path / "hooks.db"
+    stripe_id, github_id, gitlab_id, plain_id = await _signed_history(db)
+    ids = [str(i) for i in (stripe_id, github_id, gitlab_id, plain_id)]
+    common = ("--to", "9", "--dry-run", "--resign", "--db", str(db))
+
+    # A GitHub secret: only the GitHub webhook verifies with it.
+    dry = run_whrelay("replay", *ids, *common, "--secret", GITHUB_SECRET)
+    assert dry.returncode == 0, dry.stderr
+    stripe_line, github_line, gitlab_line, plain_line = dry.stdout.decode().splitlines()
+    assert stripe_line.endswith(
+        "  not re-signed, would go as received: with the secret given, its stripe signature is "
+        "not valid (bad_signature: no signature matches); on arrival: valid"
+    ), stripe_line
+    assert github_line.endswith(
+        "  would be re-signed (github): its signature verifies with the secret given; "
+        "on arrival: invalid (missing_header)"
+    ), github_line
+    assert "  not re-signed, would go as received: with the secret given, its gitlab signature " \
+        "is not valid (bad_signature: " in gitlab_line  # fmt: skip
+    assert plain_line.endswith(
+        "  not re-signed, would go as received: no signature scheme was recognized; "
+        "on arrival: invalid (missing_header)"
+    ), plain_line
+    assert err_lines(dry) == [
+        f"Would re-sign 1 webhook(s) (#{github_id}): their signatures verify with the secret "
+        "given.",
+        f"Would send 3 webhook(s) as received, not re-signed (#{stripe_id}, #{gitlab_id}, "
+        f"#{plain_id}): --resign signs only what verifies with the secret given.",
+        f"hint: #{stripe_id} verified on arrival, but not with the secret given: give the secret "
+        "of the provider that signed it",
+    ]
+
+    # Stripe's secret and GitLab's token: a token covers no body, and the dry run says so.
+    dry = run_whrelay(
+        "replay", *ids, *common, "--secret", DRY_STRIPE_SECRET, "--secret", GITLAB_TOKEN
+    )
+    assert dry.returncode == 0, dry.stderr
+    stripe_line, github_line, gitlab_line, plain_line = dry.stdout.decode().splitlines()
+    assert stripe_line.endswith(
+        "  would be re-signed (stripe): its signature verifies with the secret given; "
+        "on arrival: valid"
+    ), stripe_line
+    assert github_line.endswith(
+        "  not re-signed, would go as received: with the secret given, its github signature is "
+        "not valid (bad_signature: no signature matches); on arrival: invalid (missing_header)"
+    ), github_line
+    assert gitlab_line.endswith(
+        "  would be re-signed (gitlab): its signature verifies with the secret given (a gitlab "
+        "signature does not cover the body); on arrival: invalid (missing_header)"
+    ), gitlab_line
+    assert err_lines(dry)[0] == (
+        f"Would re-sign 2 webhook(s) (#{stripe_id}, #{gitlab_id}): their signatures verify with "
+        "the secret given."
+    )
+
+    # --resign-unverified: loud on the line and in the count.
+    dry = run_whrelay(
+        "replay", str(plain_id), *common, "--secret", DRY_STRIPE_SECRET, "--sign-as", "stripe",
+        "--resign-unverified",
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    forced = (
+        "  WOULD BE RE-SIGNED (stripe) although, with the secret given, its stripe signature "
+        "is not valid (missing_header: no Stripe-Signature header) (--resign-unverified); "
+        "on arrival: invalid (missing_header)"
+    )
+    assert dry.stdout.decode().rstrip().endswith(forced), dry.stdout
+    assert err_lines(dry) == [
+        "Would re-sign none: no signature verifies with the secret given.",
+        f"Would re-sign 1 webhook(s) although their signatures do not verify (#{plain_id}): "
+        "--resign-unverified.",
+    ]
+    for line in (*dry.stdout.decode().splitlines(), *err_lines(dry)):
+        assert "  valid" not in line.split("on arrival")[0], line
+
+    # Another body, not re-signed: the note a replay gives, before anything is sent.
+    edited = tmp_path / "edited.json"
+    edited.write_bytes(b'{"id":"evt_dry","type":"invoice.void"}')
+    dry = run_whrelay("replay", ids[0], "--to", "9", "--dry-run", "--body-file", str(edited),
+                      "--db", str(db))  # fmt: skip
+    assert err_lines(dry) == [
+        "note: with another body, the stripe signature sent with it no longer matches; "
+        "--resign --secret S signs it afresh"
+    ]
+
+    # --json: the scheme and verdict it is judged with now, beside the verdict on arrival.
+    listed = run_whrelay("replay", ids[0], *common, "--secret", GITHUB_SECRET, "--json")
+    [record] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert record["verdict"] == "valid" and record["scheme"] == "stripe"
+    assert (record["resign"], record["resign_scheme"], record["resign_verdict"]) == (
+        False, "stripe", "invalid",
+    )  # fmt: skip
+
+
+def err_lines(result: subprocess.CompletedProcess[bytes]) -> list[str]:
+    return result.stderr.decode().splitlines()

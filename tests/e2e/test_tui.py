@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.captures import older_database, schema_version
 from tests.helpers.forwarding import https_target
 from tests.helpers.processes import ROOT, run_whrelay, whrelay_cmd
 from tests.helpers.targetserver import TargetServer, outward_address
 from tests.helpers.tui import SeededTui, seed_tui
 from tests.helpers.wait import wait_until
+from whrelay.storage.migrations import SCHEMA_VERSION
 
 TMUX = shutil.which("tmux")
 
@@ -101,6 +103,20 @@ def test_whrelay_tui_in_a_real_terminal_shows_the_history_and_quits_on_q(
     wait_until(lambda: terminal.showing("● following"), "the whole history again")
     terminal.keys("q")
     assert terminal.exit_status() == 0
+
+
+def test_whrelay_tui_upgrades_an_older_database_and_shows_it(
+    tmp_path: Path, terminal: Terminal
+) -> None:
+    """A database an older whrelay left, no listen running: the TUI upgrades it and opens,
+    instead of refusing it until a listen runs once."""
+    db = older_database(tmp_path / "old.db", 5)
+    terminal.start("tui", "--db", str(db))
+    screen = wait_until(lambda: terminal.showing("1 of 1 webhook"), "the first screen", 60)
+    assert "/old" in screen
+    terminal.keys("q")
+    assert terminal.exit_status() == 0
+    assert schema_version(db) == SCHEMA_VERSION
 
 
 @pytest.mark.slow

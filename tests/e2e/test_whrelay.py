@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import whrelay
-from tests.helpers.captures import T0, capture, folder_state
+from tests.helpers.captures import T0, capture, folder_state, older_database, schema_version
 from tests.helpers.commands import (
     assert_clean_error,
     assert_inert,
@@ -30,6 +30,7 @@ from tests.helpers.rawhttp import raw_request, request_bytes
 from whrelay.core.errors import ExitCode
 from whrelay.core.models import RawHeaders, WebhookSummary
 from whrelay.storage import Store
+from whrelay.storage.migrations import SCHEMA_VERSION
 
 # --- list ----------------------------------------------------------------------------------
 
@@ -43,16 +44,6 @@ READERS = [
     ("verify", "1", "--secret", "s"),
 ]
 """The commands that only read the database, with arguments that read a stored webhook."""
-
-
-def _older(db: Path) -> None:
-    from whrelay.storage.migrations import migrate
-
-    raw = sqlite3.connect(db, isolation_level=None)
-    try:
-        migrate(raw, T0, target=2)
-    finally:
-        raw.close()
 
 
 def _newer(db: Path) -> None:
@@ -77,7 +68,6 @@ DATABASES_NOT_READ = {
     "missing": (None, "there is no database at {db}"),
     "empty": (Path.touch, "the database {db} is empty: no whrelay listen has used it yet"),
     "foreign": (_foreign, "{db} is a SQLite database, but not whrelay's"),
-    "older": (_older, "the database {db} has schema version 2, older than this whrelay's"),
     "newer": (_newer, "the database {db} has schema version 999; this whrelay knows up to"),
 }
 
@@ -159,13 +149,59 @@ def test_every_reader_refuses_a_database_it_cannot_read_alike_and_changes_nothin
         assert line.startswith("whrelay: error: " + message.format(db=db)), (args, line)
         assert folder_state(tmp_path) == before, args
     replayed = run_whrelay("replay", "1", "--to", "9", "--db", str(db))
-    if kind == "older":  # replay writes (its attempts), so it upgrades as listen does
-        assert replayed.returncode == ExitCode.USAGE, err(replayed)
-        assert "no webhook with id 1" in err(replayed)
-    else:
-        line = assert_clean_error(replayed, (ExitCode.UNAVAILABLE,))
-        assert line.startswith("whrelay: error: " + message.format(db=db))
-        assert folder_state(tmp_path) == before
+    line = assert_clean_error(replayed, (ExitCode.UNAVAILABLE,))
+    assert line.startswith("whrelay: error: " + message.format(db=db))
+    assert folder_state(tmp_path) == before
+
+
+@pytest.mark.parametrize("start", [2, SCHEMA_VERSION - 1])
+def test_every_reader_upgrades_an_older_database_nothing_else_has_open(
+    tmp_path: Path, start: int
+) -> None:
+    """A database an older whrelay left, no listen running: each command that only reads
+    upgrades it first (as listen would, in one transaction) and reads it."""
+    readers = [
+        (("list",), "/old"),
+        (("list", "--json"), '"path":"/old"'),
+        (("show", "1"), "/old?a=1"),
+        (("show", "1", "--headers"), "X-Old:yes"),
+        (("verify", "1", "--provider", "github", "--secret", "s"), "missing_header"),
+        (("export", "1", "--format", "curl"), "/old?a=1"),
+        (("stats", "--json"), '"webhooks":1'),
+    ]
+    for n, (args, shown) in enumerate(readers):
+        db = older_database(tmp_path / f"old-{n}.db", start)
+        result = run_whrelay(*args, "--db", str(db))
+        assert result.returncode in (ExitCode.OK, ExitCode.CHECK_FAILED), (args, err(result))
+        assert shown in out(result).replace(" ", ""), (args, out(result))
+        assert schema_version(db) == SCHEMA_VERSION, args
+
+
+def test_a_reader_leaves_an_older_database_another_program_has_open(tmp_path: Path) -> None:
+    """What has it open can only be an older whrelay (listen upgrades it as it starts): its
+    schema is not changed under it. One line says what to do; once it has let go, the next
+    reader upgrades it."""
+    db = older_database(tmp_path / "hooks.db", 7)
+    holder = sqlite3.connect(db, isolation_level=None)  # as an older listen keeps it open
+    try:
+        assert holder.execute("SELECT path FROM webhooks").fetchall() == [("/old",)]
+        for args in [("list",), ("show", "1")]:
+            result = run_whrelay(*args, "--db", str(db))
+            line = assert_clean_error(result, (ExitCode.UNAVAILABLE,))
+            assert line == (
+                f"whrelay: error: the database {db} has schema version 7, older than this "
+                f"whrelay's {SCHEMA_VERSION}, and another program has it open (an older "
+                "whrelay listen?)"
+            )
+            assert err(result).splitlines()[1] == (
+                "  hint: stop it, then run this again: it upgrades the database (or run this "
+                "whrelay's 'whrelay listen' on it)"
+            )
+            assert schema_version(db) == 7
+    finally:
+        holder.close()
+    assert "/old" in out(ok("list", "--db", str(db)))
+    assert schema_version(db) == SCHEMA_VERSION
 
 
 def test_every_reader_leaves_a_database_as_it_found_it(tmp_path: Path) -> None:
@@ -562,6 +598,30 @@ def test_a_bad_option_value_is_named_in_whrelays_words(args: tuple[str, ...], sa
     assert line == f"whrelay: error: {says}" or line.startswith(f"whrelay: error: {says}"), line
     for foreign in ("Input should", "Value error", "Invalid value for", "Missing argument"):
         assert foreign not in line
+
+
+@pytest.mark.parametrize(
+    ("args", "says", "command"),
+    [
+        (("replay", "3", "--to"), "--to needs a value", "whrelay replay"),
+        (("replay", "3", "-H"), "-H needs a value", "whrelay replay"),
+        (("list", "--limit"), "--limit needs a value", "whrelay list"),
+        (("tui", "--db"), "--db needs a value", "whrelay tui"),
+        (("config", "show", "--json=yes"), "--json takes no value", "whrelay config show"),
+        (("replay", "3", "--bogus"), "No such option: --bogus", "whrelay replay"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "-",
+)  # fmt: skip
+def test_an_option_used_wrongly_points_at_its_own_commands_help(
+    args: tuple[str, ...], says: str, command: str
+) -> None:
+    """A missing value (or one given to a flag) is found while the command line is taken
+    apart: the hint still names the help of the command it was given to, subcommands
+    included, not the whole program's."""
+    result = run_whrelay(*args)
+    line = assert_clean_error(result)
+    assert line.startswith(f"whrelay: error: {says}"), line
+    assert err(result).splitlines()[1] == f"  hint: see '{command} --help'"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,8 +10,10 @@ from whrelay.core.models import (
     Capture,
     RawHeaders,
     Webhook,
+    pack_headers,
 )
 from whrelay.storage import Store
+from whrelay.storage.migrations import current_version, migrate
 
 if TYPE_CHECKING:
     pass
@@ -67,3 +70,37 @@ def folder_state(folder: Path) -> dict[str, tuple[bytes, int, int]]:
         entry.name: (entry.read_bytes(), entry.stat().st_mtime_ns, entry.stat().st_mode)
         for entry in sorted(folder.iterdir())
     }
+
+
+def v1_row(db: sqlite3.Connection) -> None:
+    """A webhook written with only the columns schema version 1 had: ``POST /old?a=1`` with
+    the header ``X-Old: yes`` and the body ``{}``."""
+    db.execute(
+        "INSERT INTO webhooks (received_at, method, path, query, size, http_version, headers,"
+        " body) VALUES (?, 'POST', '/old', 'a=1', 2, '1.1', ?, ?)",
+        (T0, pack_headers([(b"X-Old", b"yes")]), b"{}"),
+    )
+
+
+def older_database(path: Path, version: int) -> Path:
+    """A database left at schema ``version`` by an earlier whrelay (in WAL mode, as listen
+    leaves it), holding one webhook (``v1_row``) from version 1 on."""
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("PRAGMA journal_mode = WAL")
+        assert migrate(raw, T0, target=version) == list(range(1, version + 1))
+        assert current_version(raw) == version
+        if version >= 1:
+            v1_row(raw)
+    finally:
+        raw.close()
+    return path
+
+
+def schema_version(path: Path) -> int:
+    """The schema version of the database at ``path``, read without changing it."""
+    raw = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    try:
+        return current_version(raw)
+    finally:
+        raw.close()

@@ -77,7 +77,8 @@ def complete_webhook_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str,
 
         if incomplete and not incomplete.isdigit():
             return []
-        with Store(paths.db_path(ctx.params.get("db")), readonly=True) as store:
+        # Completing never upgrades an older database: the command run will, or say why not.
+        with Store(paths.db_path(ctx.params.get("db")), readonly=True, upgrade=False) as store:
             found = recent_ids(store, incomplete, COMPLETED_IDS)
         return [
             (str(webhook_id), one_line(" ".join(filter(None, (method, path, event))))[:80])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 import typer
@@ -94,6 +95,10 @@ def build() -> click_core.Command:
         help_option = each.get_help_option(click_core.Context(each, help_option_names=names))
         if help_option is not None:
             help_option.metavar = ""
+        # A value missing after an option (``replay 3 --to``) is found while the command
+        # line is taken apart, and Click raises it without the context it was found in:
+        # given it, the hint names the command's own help, not the whole program's.
+        each.parse_args = _with_context(each.parse_args)  # type: ignore[method-assign,assignment]
         for param in each.params:
             flag = param.param_type_name == "option" and getattr(param, "is_flag", False)
             if flag and param.metavar is None:
@@ -103,6 +108,22 @@ def build() -> click_core.Command:
                 # a method of its own parameter class (typer 0.29): the name says it all.
                 param.display_type_rich = _no_type  # type: ignore[attr-defined]
     return command
+
+
+def _with_context(
+    parse: Callable[[click_core.Context, list[str]], list[str]],
+) -> Callable[[click_core.Context, list[str]], list[str]]:
+    """``parse`` (a command's ``parse_args``), its usage errors given the context."""
+
+    def parse_args(ctx: click_core.Context, args: list[str]) -> list[str]:
+        try:
+            return parse(ctx, args)
+        except click_errors.UsageError as error:
+            if error.ctx is None:
+                error.ctx = ctx
+            raise
+
+    return parse_args
 
 
 def _no_type(ctx: object) -> None:
@@ -134,6 +155,8 @@ def usage_message(error: click_errors.UsageError) -> str:
         return f"{name}: {detail}" if name else detail
     if isinstance(error, click_errors.BadOptionUsage) and "requires an argument" in error.message:
         return f"{error.option_name} needs a value"
+    if isinstance(error, click_errors.BadOptionUsage) and "does not take a value" in error.message:
+        return f"{error.option_name} takes no value"
     return error.format_message()
 
 

@@ -238,8 +238,10 @@ def _say_what_is_left_out(planned: ReplayPlan) -> bool:
 
 def _dry_run(planned: ReplayPlan, json_output: bool) -> None:
     """Each planned send with the webhook's verdict on arrival and, with ``--resign``,
-    whether it would be re-signed and why not."""
-    from whrelay.render.replay import planned_line
+    whether it would be re-signed and why not; on stderr, the notes a replay would give
+    and, with ``--resign``, how many it would re-sign and send as received."""
+    from whrelay.relay.replay import ResignedUnverified
+    from whrelay.render.replay import planned_line, resign_outlook_lines, warning_line
 
     out = stdout()
     for item in planned.items:
@@ -247,6 +249,14 @@ def _dry_run(planned: ReplayPlan, json_output: bool) -> None:
             write_json(item.to_json())
         else:
             out.print(planned_line(item))
+    err = stderr()
+    for warning in planned.warnings:
+        if not isinstance(warning, ResignedUnverified):  # said on the webhook's own line
+            err.print(warning_line(warning))
+    outlook = planned.resign_outlook()
+    if outlook is not None:
+        for line in resign_outlook_lines(outlook):
+            err.print(line)
 
 
 async def _send(

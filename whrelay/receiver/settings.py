@@ -9,7 +9,8 @@ signature schemes, which sit above the core; it imports no network library.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from whrelay.core.targets import (
     RouteSpec,
     build_route,
     check_insecure_agree,
+    check_target,
     parse_route_spec,
     parse_target,
     unverified,
@@ -84,61 +86,128 @@ class ListenOptions:
 def listen_settings(options: ListenOptions) -> ListenSettings:
     """``options`` checked and built into the settings a receiver runs with; ``UsageError``
     for the first one that is wrong (secrets first, then targets and sizes, then what does
-    not go together)."""
-    given = given_secrets(options.secrets, options.secret_envs)
+    not go together), a ``SettingError`` naming the ``[listen]`` keys it is about."""
+    with _about("secret", "secret_env"):
+        given = given_secrets(options.secrets, options.secret_envs)
     secrets = tuple(s.value for s in given)
-    routes = _routes(options.routes)
-    provider = get_scheme(options.provider).name if options.provider else None
-    check_listen_secrets(provider, given, routes)
+    with _about("route"):
+        routes = _routes(options.routes)
+    with _about("provider"):
+        provider = get_scheme(options.provider).name if options.provider else None
+    with _about("provider", "secret", "secret_env", "route"):
+        check_listen_secrets(provider, given, routes)
     if options.resign:
-        check_resign_secrets(provider, given, routes)
+        with _about("resign", "provider", "secret", "secret_env", "route"):
+            check_resign_secrets(provider, given, routes)
     if options.reject_invalid and not (secrets or any(r.secrets for r in routes)):
-        raise UsageError("--reject-invalid needs a secret to verify with (--secret)")
-    targets = tuple(parse_target(t) for t in options.forward)
+        with _about("reject_invalid", "secret_env", "route"):
+            raise UsageError("--reject-invalid needs a secret to verify with (--secret)")
+    with _about("forward"):
+        targets = tuple(parse_target(t) for t in options.forward)
     if options.insecure:
         targets = tuple(unverified(target) for target in targets)
         routes = tuple(route.unverified() for route in routes)
-    check_insecure_agree([*targets, *(route.target for route in routes)])
+    with _about("forward", "route", "insecure"):
+        check_insecure_agree([*targets, *(route.target for route in routes)])
+    with _about("headers"):
+        extra_headers = header_options(options.headers)
+    with _about("retry_schedule"):
+        schedule = tuple(parse_duration(d) for d in options.retry_schedule.split(",") if d.strip())
+    with _about("retry_window"):
+        window = parse_duration(options.retry_window)
     forward = ForwardSettings(
         targets=targets,
         routes=routes,
-        extra_headers=header_options(options.headers),
+        extra_headers=extra_headers,
         ordered=options.ordered,
         insecure=options.insecure,
-        policy=RetryPolicy(
-            schedule=tuple(
-                parse_duration(d) for d in options.retry_schedule.split(",") if d.strip()
-            ),
-            window=parse_duration(options.retry_window),
-        ),
+        policy=RetryPolicy(schedule=schedule, window=window),
     )
-    db_path, host, port = _creatable(options.db), _host(options.host), _port(options.port)
-    durability = _choice("--durability", options.durability)
-    max_body = _max_body(options.max_body)
+    with _about("db"):
+        db_path = _creatable(options.db)
+    with _about("host"):
+        host = _host(options.host)
+    with _about("port"):
+        port = _port(options.port)
+    with _about("durability"):
+        durability = _choice("--durability", options.durability)
+    with _about("max_body"):
+        max_body = _max_body(options.max_body)
+    with _about("body_budget", "max_body"):
+        budget = _body_budget(options.body_budget, max_body)
+    with _about("idle_timeout"):
+        idle_timeout = parse_duration(options.idle_timeout)
+    with _about("read_timeout"):
+        read_timeout = parse_duration(options.read_timeout)
+    with _about("mode"):
+        mode = _choice("--mode", options.mode)
+    with _about("timeout"):
+        forward_timeout = parse_duration(options.timeout)
+    with _about("ca_file"):
+        ca_file = None if options.ca_file is None else check_ca_file(Path(options.ca_file))
+    with _about("public_url"):
+        public_url = _public_url(options.public_url)
+    with _about("retain"):
+        retain = _retain(options.retain)
     settings = ListenSettings(
         db_path=db_path,
         host=host,
         port=port,
         durability="normal" if durability == "normal" else "full",
         max_body=max_body,
-        body_budget=_body_budget(options.body_budget, max_body),
-        idle_timeout=parse_duration(options.idle_timeout),
-        read_timeout=parse_duration(options.read_timeout),
+        body_budget=budget,
+        idle_timeout=idle_timeout,
+        read_timeout=read_timeout,
         forward=forward,
-        mode="proxy" if _choice("--mode", options.mode) == "proxy" else "store",
-        forward_timeout=parse_duration(options.timeout),
+        mode="proxy" if mode == "proxy" else "store",
+        forward_timeout=forward_timeout,
         allow_remote=options.allow_remote,
-        ca_file=None if options.ca_file is None else check_ca_file(Path(options.ca_file)),
+        ca_file=ca_file,
         verify=VerifySettings(
-            provider, secrets, _public_url(options.public_url), options.reject_invalid,
-            options.resign, tuple(options.secret_envs),
+            provider, secrets, public_url, options.reject_invalid, options.resign,
+            tuple(options.secret_envs),
         ),
-        retain=_retain(options.retain),
+        retain=retain,
     )  # fmt: skip
     if settings.mode == "proxy" and not forward.all_targets:
-        raise UsageError("--mode proxy needs a target", hint="add -f PORT")
-    _check_schedule(forward.policy.schedule)
+        with _about("mode", "forward", "route"):
+            raise UsageError("--mode proxy needs a target", hint="add -f PORT")
+    with _about("retry_schedule"):
+        _check_schedule(forward.policy.schedule)
     return settings
+
+
+def check_targets(settings: ListenSettings) -> None:
+    """Refuse a target that is not on this machine (unless ``--allow-remote``), or whose
+    host does not resolve, as a ``SettingError`` naming where it was given: ``-f``'s
+    targets (``forward``) or a route's."""
+    with _about("forward"):
+        for target in settings.forward.targets:
+            check_target(target, settings.allow_remote)
+    with _about("route"):
+        for route in settings.forward.routes:
+            check_target(route.target, settings.allow_remote)
+
+
+class SettingError(UsageError):
+    """A ``UsageError`` about some of ``listen``'s settings: ``keys``, as ``[listen]`` keys
+    (and ``db``), so that the hint can say where the wrong value was given."""
+
+    def __init__(self, error: UsageError, keys: tuple[str, ...]) -> None:
+        super().__init__(error.message, error.hint)
+        self.keys = keys
+
+
+@contextmanager
+def _about(*keys: str) -> Iterator[None]:
+    """A ``UsageError`` raised in the block, as a ``SettingError`` about ``keys`` (the
+    innermost block names them)."""
+    try:
+        yield
+    except SettingError:
+        raise
+    except UsageError as error:
+        raise SettingError(error, keys) from None
 
 
 _CHOICES = {"--durability": ("full", "normal"), "--mode": ("store", "proxy")}
@@ -284,27 +353,31 @@ class ResolvedListen:
     config: ConfigFile | None
 
     def settings(self) -> ListenSettings:
-        """``listen_settings`` of the options, naming the config file in the settings (and in
-        the hint of an error, when a value came from it or from the environment)."""
+        """``listen_settings`` of the options, its targets checked (``check_targets``),
+        naming the config file in the settings. The hint of an error names where the value
+        at fault was given when that was not the command line: the variable
+        (``WHRELAY_FORWARD``) or the config file's key and line."""
         try:
             settings = listen_settings(self.options)
-        except UsageError as error:
-            elsewhere = sorted(
-                {s for s in self.sources.values() if s not in (FROM_COMMAND_LINE, DEFAULT)}
-            )
-            if not elsewhere:
-                raise
-            hint = (error.hint + "; " if error.hint else "") + (
-                "some settings come from "
-                + ", ".join(dict.fromkeys(_where(s) for s in elsewhere))
-                + " ('whrelay config show' shows which)"
-            )
+            check_targets(settings)
+        except SettingError as error:
+            places = [self.place(key) for key in error.keys]
+            given = [place for place in dict.fromkeys(places) if place is not None]
+            if not given:
+                raise UsageError(error.message, error.hint) from None
+            hint = (error.hint + "; " if error.hint else "") + "set by " + " and ".join(given)
             raise UsageError(error.message, hint) from None
         return replace(settings, config_file=self.config.path if self.config else None)
 
-
-def _where(source: str) -> str:
-    return source.removeprefix("environment (").removesuffix(")").rsplit(":", 1)[0]
+    def place(self, key: str) -> str | None:
+        """Where the value of ``key`` was given, for a hint: the variable's name, or the
+        config file's key and ``FILE:LINE``; ``None`` for the command line and defaults."""
+        source = self.sources.get(key, DEFAULT)
+        if source in (FROM_COMMAND_LINE, DEFAULT):
+            return None
+        if source.startswith("environment ("):
+            return source.removeprefix("environment (").removesuffix(")")
+        return f"{key if key == 'db' else 'listen.' + key} in {source}"
 
 
 def resolve_listen(

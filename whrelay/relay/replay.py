@@ -135,6 +135,8 @@ class ReplayItem:
         if self.resign is not None:
             record["resign"] = self.resign.resign
             record["resign_note"] = self.resign.why or None
+            record["resign_scheme"] = self.resign.scheme.name if self.resign.scheme else None
+            record["resign_verdict"] = self.resign.verdict
         return record
 
 
@@ -183,7 +185,23 @@ class SignatureNoLongerMatches:
 
 
 ReplayWarning = ResignedUnverified | SignatureNoLongerMatches
-"""What the user should know before the plan is sent (never shown by a dry run)."""
+"""What the user should know before the plan is sent (a dry run shows each
+``ResignedUnverified`` on its line, and the notes as they are)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResignOutlook:
+    """What ``--resign`` does to a plan's webhooks, each counted once, in the plan's order."""
+
+    resigned: tuple[int, ...]
+    """Signed afresh: their signature verifies with a secret given."""
+    forced: tuple[int, ...]
+    """Signed afresh although it does not (``--resign-unverified``)."""
+    as_received: tuple[int, ...]
+    """Sent exactly as received: no signature that verifies with a secret given."""
+    other_secret: tuple[int, ...]
+    """Of ``as_received`` (or ``forced``), those judged valid on arrival, in the scheme they
+    are checked in now: signed with a secret, but not with one of those given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +215,31 @@ class ReplayPlan:
     skips: tuple[Skip, ...] = ()
     warnings: tuple[ReplayWarning, ...] = ()
     resigner: Resigner | None = field(default=None, repr=False)
+
+    def resign_outlook(self) -> ResignOutlook | None:
+        """With ``--resign``: which webhooks it re-signs, and which go as received (and
+        why); ``None`` without."""
+        if self.request.resign is None:
+            return None
+        decisions = {
+            i.webhook.id: (i.webhook, i.resign) for i in self.items if i.resign is not None
+        }
+        resigned: list[int] = []
+        forced: list[int] = []
+        as_received: list[int] = []
+        other_secret: list[int] = []
+        for webhook_id, (webhook, decision) in decisions.items():
+            if decision.resign and not decision.why:
+                resigned.append(webhook_id)
+                continue
+            (forced if decision.resign else as_received).append(webhook_id)
+            summary = webhook.summary
+            scheme = decision.scheme.name if decision.scheme is not None else None
+            if scheme is not None and summary.scheme == scheme and summary.verdict == "valid":
+                other_secret.append(webhook_id)
+        return ResignOutlook(
+            tuple(resigned), tuple(forced), tuple(as_received), tuple(other_secret)
+        )
 
     def tally(self) -> ReplayTally:
         """An empty count of what sending this plan does (``run_counted`` fills it)."""

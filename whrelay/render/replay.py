@@ -14,6 +14,7 @@ from whrelay.relay.replay import (
     ReplayTally,
     ReplayWarning,
     ResignedUnverified,
+    ResignOutlook,
     Skip,
     SkipReason,
     id_list,
@@ -23,26 +24,83 @@ from whrelay.signatures.verification import ResignDecision
 
 
 def planned_line(item: ReplayItem) -> Text:
-    """One planned send (``--dry-run``): the webhook, where it goes, its verdict on arrival
-    and, with re-signing, whether it would be re-signed and why not."""
+    """One planned send (``--dry-run``): the webhook, where it goes and its verdict on
+    arrival; with re-signing, first whether it would be re-signed and why not (judged with
+    the secrets given, which need not be those it was judged with on arrival)."""
     summary = item.webhook.summary
     line = Text(one_line(f"#{summary.id} {summary.method} → {item.url}"))
-    line.append(f"  {summary.verdict or 'unverified'}", style="dim")
-    if summary.verdict_reason and summary.verdict != "valid":
-        line.append(f" ({summary.verdict_reason})", style="dim")
-    if item.resign is not None:
-        line.append_text(resign_text(item.resign))
+    verdict = summary.verdict if summary.verdict in ("valid", "invalid") else None
+    reason = (
+        f" ({summary.verdict_reason})" if verdict == "invalid" and summary.verdict_reason else ""
+    )
+    if item.resign is None:
+        line.append(f"  {verdict or 'unverified'}{reason}", style="dim")
+        return line
+    line.append_text(resign_text(item.resign))
+    line.append(f"; on arrival: {verdict or 'not verified'}{reason}", style="dim")
     return line
 
 
 def resign_text(decision: ResignDecision) -> Text:
-    """Whether a planned send would be re-signed: yes, no (and why), or forced past a check."""
+    """Whether a planned send would be re-signed: yes (with the scheme, and whether its
+    signature covers the body), no and why, or yes although its signature does not verify."""
+    scheme = decision.scheme
     if decision.resign and not decision.why:
-        assert decision.scheme is not None
-        return Text(f"  would be re-signed ({decision.scheme.name})", style="green")
+        assert scheme is not None
+        text = f"  would be re-signed ({scheme.name}): its signature verifies with the secret given"
+        if not scheme.signs_body:
+            text += f" (a {scheme.name} signature does not cover the body)"
+        return Text(text, style="green")
+    why = one_line(decision.why)
+    if scheme is not None and decision.verdict == "invalid":
+        why = f"with the secret given, {why}"
     if decision.resign:
-        return Text(f"  WOULD BE RE-SIGNED although {one_line(decision.why)}", style="bold red")
-    return Text(f"  sent as received, not re-signed: {one_line(decision.why)}", style="yellow")
+        assert scheme is not None
+        return Text(
+            f"  WOULD BE RE-SIGNED ({scheme.name}) although, {why} (--resign-unverified)",
+            style="bold red",
+        )
+    return Text(f"  not re-signed, would go as received: {why}", style="yellow")
+
+
+def resign_outlook_lines(outlook: ResignOutlook) -> list[Text]:
+    """After a dry run with ``--resign``: how many webhooks it would re-sign, how many would
+    go as received and why, and a hint when some verified on arrival but not now."""
+    lines = [
+        Text(
+            f"Would re-sign {len(outlook.resigned)} webhook(s) ({id_list(outlook.resigned)}): "
+            "their signatures verify with the secret given.",
+            style="green",
+        )
+        if outlook.resigned
+        else Text("Would re-sign none: no signature verifies with the secret given.", style="dim")
+    ]
+    if outlook.forced:
+        lines.append(
+            Text(
+                f"Would re-sign {len(outlook.forced)} webhook(s) although their signatures do "
+                f"not verify ({id_list(outlook.forced)}): --resign-unverified.",
+                style="bold red",
+            )
+        )
+    if outlook.as_received:
+        lines.append(
+            Text(
+                f"Would send {len(outlook.as_received)} webhook(s) as received, not re-signed "
+                f"({id_list(outlook.as_received)}): --resign signs only what verifies with the "
+                "secret given.",
+                style="yellow",
+            )
+        )
+    if outlook.other_secret:
+        lines.append(
+            Text(
+                f"hint: {id_list(outlook.other_secret)} verified on arrival, but not with the "
+                "secret given: give the secret of the provider that signed it",
+                style="yellow",
+            )
+        )
+    return lines
 
 
 def skipped_lines(skips: Sequence[Skip]) -> list[Text]:

@@ -227,6 +227,61 @@ class WebhookFilter:
     """0 means no limit."""
 
 
+class OlderSchemaError(StorageError):
+    """A reader found a database of an older schema ``version``."""
+
+    def __init__(self, message: str, hint: str | None = None, *, version: int) -> None:
+        super().__init__(message, hint)
+        self.version = version
+
+
+UPGRADE_WAIT = 1.0
+"""Seconds a reader waits for the database to itself before it leaves an older one as it is
+(another reader may be opening it that moment; a listen keeps it open for good)."""
+
+
+def upgrade_older(path: Path, older: OlderSchemaError, lock: WriteLock) -> None:
+    """Upgrade the database at ``path``, of an older schema (``older``), for a reader, as a
+    writer would (the migrations in one transaction, under the writers' lock), but only when
+    nothing else has it open: a whrelay listen of this version would have upgraded it when it
+    started, so whatever has it open is an older whrelay, which must not find the schema
+    changed under it. SQLite grants a connection in exclusive locking mode its lock only when
+    no other connection has the database open; holding it, nothing else opens it until the
+    upgrade is done. ``StorageError`` (``older``'s message, saying why and what to do) when
+    it cannot be upgraded now."""
+    try:
+        with lock:  # no whrelay writes, checkpoints or reads it as immutable meanwhile
+            db = sqlite3.connect(path, isolation_level=None, timeout=UPGRADE_WAIT)
+            try:
+                db.execute("PRAGMA locking_mode = EXCLUSIVE")
+                db.execute("BEGIN EXCLUSIVE")
+                db.execute("COMMIT")  # the lock stays, in exclusive locking mode
+                _enforce_foreign_keys(db)
+                if current_version(db) < SCHEMA_VERSION:
+                    migrate(db, now_micros())
+            finally:
+                db.close()
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise _cannot_upgrade(older, str(error)) from None
+        raise StorageError(
+            f"{older.message}, and another program has it open (an older whrelay listen?)",
+            hint="stop it, then run this again: it upgrades the database (or run this "
+            "whrelay's 'whrelay listen' on it)",
+        ) from None
+    except sqlite3.Error as error:
+        raise _cannot_upgrade(older, str(error)) from None
+    except StorageError as error:  # the writers' lock cannot be taken
+        raise _cannot_upgrade(older, error.message) from None
+
+
+def _cannot_upgrade(older: OlderSchemaError, why: str) -> StorageError:
+    return StorageError(
+        f"{older.message}, and it cannot be upgraded here: {why}",
+        hint="run this whrelay's 'whrelay listen' on it once, as a user who may write it",
+    )
+
+
 def _create_private_file(path: Path) -> None:
     """Create ``path`` with mode 0600 (and its folder with 0700) if it does not exist yet."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -272,8 +327,11 @@ class Store:
     as ``immutable``, under a shared lock of the writers' lock file (no writer writes or
     checkpoints meanwhile), and opened again through SQLite's read-only mode as soon as a
     writer has created them. A reader refuses a database that is missing, empty, not
-    whrelay's, or of another schema version; only a writer creates or upgrades one.
-    ``create=False`` makes a writer refuse a missing or empty database as a reader does.
+    whrelay's, or of a newer schema version. One of an older version it upgrades first, as a
+    writer would, when nothing else has it open (``upgrade_older``); else it refuses it,
+    saying what to do (``upgrade=False``: refuses it without trying). Only a writer creates
+    one. ``create=False`` makes a writer refuse a missing or empty database as a reader
+    does.
     """
 
     def __init__(
@@ -283,12 +341,14 @@ class Store:
         readonly: bool = False,
         durability: Durability = "full",
         create: bool = True,
+        upgrade: bool = True,
     ) -> None:
         self.memory = str(path) == ":memory:"
         self.path = Path(path) if not self.memory else None
         self.readonly = readonly and not self.memory
         self.durability: Durability = durability
         self.create = create
+        self.upgrade = upgrade
         lock_file = None if self.path is None else lock_path(self.path)
         self.lock = WriteLock(lock_file, BUSY_TIMEOUT)
         self.read_lock = ReadLock(lock_file if self.readonly else None, BUSY_TIMEOUT)
@@ -324,6 +384,18 @@ class Store:
         if not self.path.exists() and (self.readonly or not self.create):
             raise NoDatabaseError(f"there is no database at {self.path}", hint=_NO_DATABASE_HINT)
         if self.readonly:
+            try:
+                with self.read_lock:
+                    db, self._immutable = self._open_reader()
+                    return db
+            except OlderSchemaError as older:
+                if not self.upgrade:
+                    raise
+                try:
+                    upgrade_older(self.path, older, self.lock)
+                except BaseException:
+                    self.lock.close()
+                    raise
             with self.read_lock:
                 db, self._immutable = self._open_reader()
                 return db
@@ -438,11 +510,11 @@ class Store:
                 hint="upgrade whrelay, or use another --db",
             )
         if version < SCHEMA_VERSION and self.readonly:
-            raise StorageError(
+            raise OlderSchemaError(
                 f"the database {self.path} has schema version {version}, older than this "
                 f"whrelay's {SCHEMA_VERSION}",
-                hint="run 'whrelay listen' on it once to upgrade it (commands that only read "
-                "never change a database)",
+                hint="run this whrelay's 'whrelay listen' on it once to upgrade it",
+                version=version,
             )
         return version
 

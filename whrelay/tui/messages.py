@@ -158,7 +158,11 @@ class Copied(Message):
         self.text = text
 
 
-class ExportProgressed(Message):
+class ExportProgressed(Message, bubble=False):
+    """How far an export got: ``done`` of ``total`` webhooks written. For the export dialog
+    alone, which posts them in order: one that bubbled on would reach the app after later
+    ones whenever the dialog handles two before the app handles the first."""
+
     def __init__(self, done: int, total: int) -> None:
         super().__init__()
         self.done = done

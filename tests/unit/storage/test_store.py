@@ -18,7 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.captures import SECOND, T0, capture, folder_state
+from tests.helpers.captures import (
+    SECOND,
+    T0,
+    capture,
+    folder_state,
+    older_database,
+    schema_version,
+    v1_row,
+)
 from tests.helpers.processes import ROOT
 from whrelay.core.errors import (
     DISK_FULL,
@@ -124,35 +132,12 @@ def test_memory_store_has_the_current_schema(tmp_path: Path) -> None:
         assert schema(in_memory.db) == schema(on_disk.db)
 
 
-def _v1_row(db: sqlite3.Connection) -> None:
-    """A webhook written with only the columns schema version 1 had."""
-    db.execute(
-        "INSERT INTO webhooks (received_at, method, path, query, size, http_version, headers,"
-        " body) VALUES (?, 'POST', '/old', 'a=1', 2, '1.1', ?, ?)",
-        (T0, pack_headers([(b"X-Old", b"yes")]), b"{}"),
-    )
-
-
-def _database_at(path: Path, version: int) -> Path:
-    """A database left at schema ``version`` by an earlier whrelay, holding one webhook."""
-    raw = sqlite3.connect(path, isolation_level=None)
-    try:
-        raw.execute("PRAGMA journal_mode = WAL")
-        assert migrate(raw, T0, target=version) == list(range(1, version + 1))
-        assert current_version(raw) == version
-        if version >= 1:
-            _v1_row(raw)
-    finally:
-        raw.close()
-    return path
-
-
 @pytest.mark.parametrize("start", range(SCHEMA_VERSION))
 def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -> None:
     """A database left at any earlier version is brought to the current schema by a writer."""
     with Store(tmp_path / "reference.db") as reference:
         expected_schema = schema(reference.db)
-    old = _database_at(tmp_path / "old.db", start)
+    old = older_database(tmp_path / "old.db", start)
     with Store(old) as store:
         assert current_version(store.db) == SCHEMA_VERSION
         versions = [r[0] for r in store.db.execute("SELECT version FROM schema_versions")]
@@ -164,17 +149,55 @@ def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -> None
             assert kept.headers == ((b"X-Old", b"yes"),)
 
 
-@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
-def test_a_reader_refuses_an_older_database_and_leaves_it_as_it_was(
+@pytest.mark.parametrize("start", range(1, SCHEMA_VERSION))
+def test_a_reader_upgrades_an_older_database_nothing_else_has_open(
     tmp_path: Path, start: int
 ) -> None:
-    old = _database_at(tmp_path / "old.db", start)
+    """As a writer would: every migration after its version, in one transaction; then it
+    reads it, and leaves no -wal file behind."""
+    old = older_database(tmp_path / "old.db", start)
+    with Store(old, readonly=True) as reader:
+        kept = reader.get_webhook(1)
+        assert (kept.summary.path, kept.summary.query, kept.body) == ("/old", "a=1", b"{}")
+    assert schema_version(old) == SCHEMA_VERSION
+    with Store(tmp_path / "reference.db") as reference, Store(old) as upgraded:
+        assert schema(upgraded.db) == schema(reference.db)
+    assert not (tmp_path / "old.db-wal").exists()
+
+
+def test_a_reader_leaves_an_older_database_another_connection_has_open(tmp_path: Path) -> None:
+    """What has it open can only be an older whrelay (a listen of this version upgrades it as
+    it starts): its schema is not changed under it; the reader says what to do."""
+    old = older_database(tmp_path / "old.db", 7)
+    holder = sqlite3.connect(old, isolation_level=None)  # as an older listen keeps it open
+    try:
+        assert holder.execute("SELECT count(*) FROM webhooks").fetchone() == (1,)
+        with pytest.raises(StorageError) as caught:
+            Store(old, readonly=True)
+        assert caught.value.exit_code == ExitCode.UNAVAILABLE
+        assert caught.value.message == (
+            f"the database {old} has schema version 7, older than this whrelay's "
+            f"{SCHEMA_VERSION}, and another program has it open (an older whrelay listen?)"
+        )
+        assert caught.value.hint is not None and "stop it, then run this again" in caught.value.hint
+        assert schema_version(old) == 7
+    finally:
+        holder.close()
+    with Store(old, readonly=True) as reader:  # once it has let go
+        assert reader.get_webhook(1).summary.path == "/old"
+    assert schema_version(old) == SCHEMA_VERSION
+
+
+def test_a_reader_told_not_to_upgrade_leaves_an_older_database_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """``upgrade=False`` (shell completion): refused, nothing changed or created."""
+    old = older_database(tmp_path / "old.db", 2)
     before = folder_state(tmp_path)
     with pytest.raises(StorageError) as caught:
-        Store(old, readonly=True)
-    assert caught.value.exit_code == ExitCode.UNAVAILABLE
+        Store(old, readonly=True, upgrade=False)
     assert caught.value.message == (
-        f"the database {old} has schema version {start}, older than this whrelay's {SCHEMA_VERSION}"
+        f"the database {old} has schema version 2, older than this whrelay's {SCHEMA_VERSION}"
     )
     assert caught.value.hint is not None and "whrelay listen" in caught.value.hint
     assert folder_state(tmp_path) == before
@@ -374,7 +397,7 @@ def test_the_foreign_keys_migration_deletes_what_deleted_webhooks_left_behind(
         migrate(raw, T0, target=3)
         raw.execute("BEGIN")
         for _ in range(2):  # a webhook with one delivery, as version 3 stored them
-            _v1_row(raw)
+            v1_row(raw)
             raw.execute(
                 "INSERT INTO deliveries (webhook_id, target, state, created_at, updated_at)"
                 " VALUES (last_insert_rowid(), 'http://127.0.0.1:3000/', 'pending', 1, 1)"
