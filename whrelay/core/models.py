@@ -70,11 +70,11 @@ def header_values(headers: Iterable[tuple[AnyStr, AnyStr]], name: str) -> list[s
     wanted = name.lower()
     raw = encode_header(wanted)
     found: list[str] = []
-    for key, value in headers:
-        if isinstance(key, bytes) and isinstance(value, bytes):
-            if key.lower() == raw:
-                found.append(decode_header(value))
-        elif isinstance(key, str) and isinstance(value, str) and key.lower() == wanted:
+    for key, value in headers:  # a bytes name never equals a str one: one test per pair
+        lowered = key.lower()
+        if lowered == raw and isinstance(value, bytes):
+            found.append(decode_header(value))
+        elif lowered == wanted and isinstance(value, str):
             found.append(value)
     return found
 

@@ -243,8 +243,10 @@ class Sender:
         # given with -H in its place), Content-Length last.
         host = urlsplit(outgoing.url).netloc.encode("latin-1")
         shown = outgoing.recorded_headers()
-        given = [pair for pair in shown if pair[0].lower() == b"host"]
-        others = [pair for pair in shown if pair[0].lower() != b"host"]
+        given: list[tuple[bytes, bytes]] = []
+        others: list[tuple[bytes, bytes]] = []
+        for pair in shown:
+            (given if pair[0].lower() == b"host" else others).append(pair)
         recorded = (given[-1] if given else (b"Host", host), *others)
         if outgoing.body is not None:
             recorded += ((b"Content-Length", b"%d" % len(outgoing.body)),)
