@@ -296,7 +296,10 @@ def test_bulk_replay_summary_counts_failures_by_kind_and_hints_at_resign_for_sta
 def test_ctrl_c_during_a_bulk_replay_says_what_was_done_and_exits_130(tmp_path: Path) -> None:
     db = tmp_path / "hooks.db"
     with target_server() as target:
-        target.reply(200, stall=0.5)
+        # The first answered at once, the rest held: Ctrl-C comes during the second, however
+        # slowly the machine lets the terminal be read.
+        target.queue(Reply(200))
+        target.reply(200, stall=30)
         stored_forwarded(db, target.url, 8)
         run = run_in_terminal(
             "replay", "--since", "1h", "--db", str(db), columns=60,
