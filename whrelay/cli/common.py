@@ -26,6 +26,10 @@ DbOption = Annotated[
         readable=False,  # the database says what is wrong with it, with its exit code (3)
     ),
 ]
+AllowRemoteOption = Annotated[
+    bool,
+    typer.Option("--allow-remote", metavar="", help="Allow targets that are not on this machine."),
+]
 InsecureOption = Annotated[
     bool,
     typer.Option(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from whrelay.cli.common import (
+    AllowRemoteOption,
     CaFileOption,
     DbOption,
     InsecureOption,
@@ -234,12 +235,7 @@ def listen(
             show_default=False,
         ),
     ] = None,
-    allow_remote: Annotated[
-        bool,
-        typer.Option(
-            "--allow-remote", metavar="", help="Allow targets that are not on this machine."
-        ),
-    ] = False,
+    allow_remote: AllowRemoteOption = False,
     insecure: InsecureOption = False,
     ca_file: CaFileOption = None,
     retry_schedule: Annotated[

@@ -9,6 +9,7 @@ import typer
 
 from whrelay.cli import filters
 from whrelay.cli.common import (
+    AllowRemoteOption,
     CaFileOption,
     DbOption,
     InsecureOption,
@@ -77,12 +78,7 @@ def replay_command(
     timeout: Annotated[
         str, typer.Option(help="Per-request timeout; 0 = none.", metavar="DURATION")
     ] = "30s",
-    allow_remote: Annotated[
-        bool,
-        typer.Option(
-            "--allow-remote", metavar="", help="Allow targets that are not on this machine."
-        ),
-    ] = False,
+    allow_remote: AllowRemoteOption = False,
     insecure: InsecureOption = False,
     ca_file: CaFileOption = None,
     resign: Annotated[

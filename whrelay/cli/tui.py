@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from whrelay.cli.common import CaFileOption, DbOption, InsecureOption, resolve_db
+from whrelay.cli.common import (
+    AllowRemoteOption,
+    CaFileOption,
+    DbOption,
+    InsecureOption,
+    resolve_db,
+)
 from whrelay.cli.entry import needs_a_terminal
 from whrelay.core.errors import ExitCode
 
@@ -27,14 +31,7 @@ EXAMPLES = """
 
 
 def tui(
-    allow_remote: Annotated[
-        bool,
-        typer.Option(
-            "--allow-remote",
-            metavar="",
-            help="Allow replays to targets that are not on this machine.",
-        ),
-    ] = False,
+    allow_remote: AllowRemoteOption = False,
     insecure: InsecureOption = False,
     ca_file: CaFileOption = None,
     db: DbOption = None,
