@@ -32,7 +32,7 @@ def explain(scheme: Scheme, message: Message, check: Check) -> Verification:
         if scheme.needs_url:
             hints.extend(_first_fix(scheme, check, _url_variants(message)))
         hints.extend(_first_fix(scheme, check, _header_variants(scheme, message)))
-        if len(hints) == len(result.hints):  # no slip explains it
+        if not hints:  # neither the scheme (a malformed signature) nor a slip explains it
             hints.append(_other_key_hint(scheme, check))
     elif result.reason is Reason.MISSING_HEADER:
         hints.extend(_first_fix(scheme, check, _header_variants(scheme, message)))

@@ -137,6 +137,9 @@ class Changes:
     attempt_id: int
     cancelled_at: int
     """UTC microseconds."""
+    cancelled_id: int = 0
+    """The last delivery seen cancelled at ``cancelled_at``: one cancel gives every delivery
+    it cancels the same moment, more than a look may take."""
 
 
 def changes_from(store: Store, now_us: int) -> Changes:
@@ -149,8 +152,8 @@ def changed_deliveries(
     store: Store, since: Changes, limit: int = 1000
 ) -> tuple[list[Delivery], Changes]:
     """Deliveries that moved on after ``since`` (an attempt made, a cancellation), and where
-    the next look starts: what a follower refreshes. Up to ``limit`` attempts at a time; a
-    cancellation at the same microsecond as the last one seen comes again."""
+    the next look starts: what a follower refreshes. Up to ``limit`` attempts and ``limit``
+    cancellations at a time, each cancellation once (by its moment, then its id)."""
     attempts = _all(
         store,
         "SELECT id, delivery FROM attempts WHERE id > ? ORDER BY id LIMIT ?",
@@ -168,14 +171,17 @@ def changed_deliveries(
         for row in _all(
             store,
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = 'cancelled'"
-            " AND updated_at >= ? ORDER BY updated_at, id LIMIT ?",
-            [since.cancelled_at, limit],
+            " AND updated_at >= ? AND (updated_at > ? OR id > ?)"
+            " ORDER BY updated_at, id LIMIT ?",
+            [since.cancelled_at, since.cancelled_at, since.cancelled_id, limit],
         )
     ]
     found.update((d.id, d) for d in cancelled)
+    last = cancelled[-1] if cancelled else None
     after = Changes(
         int(attempts[-1][0]) if attempts else since.attempt_id,
-        max((d.updated_at for d in cancelled), default=since.cancelled_at),
+        since.cancelled_at if last is None else last.updated_at,
+        since.cancelled_id if last is None else last.id,
     )
     return sorted(found.values(), key=lambda d: d.id), after
 

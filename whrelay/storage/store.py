@@ -251,6 +251,8 @@ def upgrade_older(path: Path, older: OlderSchemaError, lock: WriteLock) -> None:
     it cannot be upgraded now."""
     try:
         with lock:  # no whrelay writes, checkpoints or reads it as immutable meanwhile
+            if _version_at(path) >= SCHEMA_VERSION:  # a listen starting meanwhile upgraded it
+                return
             db = sqlite3.connect(path, isolation_level=None, timeout=UPGRADE_WAIT)
             try:
                 db.execute("PRAGMA locking_mode = EXCLUSIVE")
@@ -273,6 +275,18 @@ def upgrade_older(path: Path, older: OlderSchemaError, lock: WriteLock) -> None:
         raise _cannot_upgrade(older, str(error)) from None
     except StorageError as error:  # the writers' lock cannot be taken
         raise _cannot_upgrade(older, error.message) from None
+
+
+def _version_at(path: Path) -> int:
+    """The schema version of the database at ``path``, read through SQLite's read-only mode
+    (under the writers' lock: no writer is changing it)."""
+    db = sqlite3.connect(
+        f"file:{quote(os.fsencode(path.resolve()))}?mode=ro", uri=True, timeout=UPGRADE_WAIT
+    )
+    try:
+        return current_version(db)
+    finally:
+        db.close()
 
 
 def _cannot_upgrade(older: OlderSchemaError, why: str) -> StorageError:

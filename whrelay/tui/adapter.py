@@ -131,10 +131,15 @@ def changes_from(store: Store, now_us: int) -> Changes:
 
 
 def changed_webhooks(store: Store, since: Changes) -> tuple[set[int], Changes]:
-    """The webhooks whose deliveries moved on after ``since``, and where the next look
-    starts."""
-    changed, after = history.changed_deliveries(store, since, limit=5000)
-    return {d.webhook_id for d in changed}, after
+    """The webhooks whose deliveries moved on after ``since``, all of them (a poll looks
+    once per commit it sees), and where the next look starts."""
+    webhooks: set[int] = set()
+    while True:
+        changed, after = history.changed_deliveries(store, since, limit=5000)
+        webhooks.update(d.webhook_id for d in changed)
+        if after == since:
+            return webhooks, after
+        since = after
 
 
 def refreshed(store: Store, summaries: Sequence[WebhookSummary]) -> list[Row]:

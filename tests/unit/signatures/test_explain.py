@@ -41,3 +41,11 @@ def test_a_slip_that_explains_the_failure_is_named_instead_of_another_secret() -
     hints = explain(get_scheme("stripe"), newline, Check((SECRET,), NOW)).hints
     assert any("trailing newline was added" in hint for hint in hints), hints
     assert not any("not the one that signed it" in hint for hint in hints), hints
+
+
+def test_a_signature_the_scheme_finds_malformed_is_not_put_down_to_another_secret() -> None:
+    """A signature of the wrong length is what the scheme names; "no slip explains it" would
+    say the opposite."""
+    cut = Message(BODY, (("Stripe-Signature", f"t={NOW},v1=00"),))
+    hints = explain(get_scheme("stripe"), cut, Check((SECRET,), NOW)).hints
+    assert hints == ("the signature has 2 hex digits; Stripe sends 64",)

@@ -188,6 +188,33 @@ def test_a_reader_leaves_an_older_database_another_connection_has_open(tmp_path:
     assert schema_version(old) == SCHEMA_VERSION
 
 
+def test_a_reader_reads_an_older_database_a_starting_listen_upgraded_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listen of this version that starts between the reader's look at the version and its
+    upgrade has upgraded the database, and keeps it open: the reader reads it, not refuses it
+    as held by an older whrelay."""
+    from whrelay.storage import store as store_module
+
+    old = older_database(tmp_path / "old.db", 10)
+    upgrade = store_module.upgrade_older
+    listening: list[Store] = []
+
+    def listen_starts_first(path: Path, older: StorageError, lock: WriteLock) -> None:
+        listening.append(Store(path))  # upgrades it as it opens, and keeps it open
+        upgrade(path, older, lock)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module, "upgrade_older", listen_starts_first)
+    try:
+        with Store(old, readonly=True) as reader:
+            assert reader.get_webhook(1).summary.path == "/old"
+        assert listening
+    finally:
+        for store in listening:
+            store.close()
+    assert schema_version(old) == SCHEMA_VERSION
+
+
 def test_a_reader_told_not_to_upgrade_leaves_an_older_database_as_it_was(
     tmp_path: Path,
 ) -> None:

@@ -9,14 +9,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.captures import capture
 from tests.helpers.targetserver import TargetServer, outward_address
 from whrelay.core.errors import UsageError
 from whrelay.core.models import Capture
 from whrelay.core.targets import parse_target
 from whrelay.formats.edit import editable
 from whrelay.storage import Store
-from whrelay.storage.store import insert_webhook
-from whrelay.tui.adapter import EditDraft, ReplayTls, listen_tls, review_edit, send_edited
+from whrelay.storage.store import cancel_deliveries, insert_webhook
+from whrelay.tui.adapter import (
+    EditDraft,
+    ReplayTls,
+    changed_webhooks,
+    changes_from,
+    listen_tls,
+    review_edit,
+    send_edited,
+)
 
 REMOTE = "http://192.0.2.10:8080/hooks"  # TEST-NET-1: not this machine, no DNS needed
 OUTWARD = outward_address()
@@ -114,3 +123,18 @@ def test_a_body_too_large_for_the_clipboard_is_refused_before_it_is_laid_out(
             )
             assert refused.value.hint == "E exports it to a file"
             assert peak < 1.5 * len(body), (what, peak)  # the body, read once
+
+
+def test_a_follower_look_finds_every_webhook_a_large_cancel_moved_on(tmp_path: Path) -> None:
+    """A poll looks once per commit seen: a cancel of more deliveries than a query reads at a
+    time comes whole in that one look, not the rest only once something else commits."""
+    store = Store(tmp_path / "whrelay.db")
+    many = 5_001
+    captures = [capture(f"/p/{i}", received_at=1_000_000 + i) for i in range(many)]
+    store.insert_webhooks(captures, [["http://127.0.0.1:9"]] * many)
+    since = changes_from(store, 9_000_000_000)
+    store.run(lambda db: cancel_deliveries(db, 9_000_000_001))
+    changed, after = changed_webhooks(store, since)
+    assert len(changed) == many
+    assert changed_webhooks(store, after) == (set(), after)
+    store.close()
