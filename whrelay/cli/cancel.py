@@ -76,10 +76,11 @@ def cancel_command(
     to = parse_target(target).url if target else None
     with Store(resolve_db(db), create=False) as store:
         selected = find_webhooks(store, ids) if ids else None
-        now = now_micros()
+        # The moment is taken inside the transaction: cancels commit in the order of their
+        # moments, which a follower's look relies on (``read.changes_from``).
         cancelled = store.run(
             lambda connection: cancel_deliveries(
-                connection, now, webhook_ids=selected, where=where, target=to
+                connection, now_micros(), webhook_ids=selected, where=where, target=to
             )
         )
     if json_output:

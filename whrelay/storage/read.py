@@ -142,10 +142,20 @@ class Changes:
     it cancels the same moment, more than a look may take."""
 
 
-def changes_from(store: Store, now_us: int) -> Changes:
-    """The point from which a follower looks for what changes after ``now_us``."""
+def changes_from(store: Store) -> Changes:
+    """The point from which a follower looks for what changes next: the newest attempt and
+    the newest cancellation committed, read before the rows it shows. Not a clock: a cancel
+    takes its moment inside its write transaction, so one that commits after this look has
+    a later moment than any cancellation committed before it."""
     newest = _all(store, "SELECT coalesce(max(id), 0) FROM attempts", [])[0][0]
-    return Changes(int(newest), now_us)
+    last = _all(
+        store,
+        "SELECT updated_at, id FROM deliveries WHERE state = 'cancelled'"
+        " ORDER BY updated_at DESC, id DESC LIMIT 1",
+        [],
+    )
+    at, delivery_id = last[0] if last else (0, 0)
+    return Changes(int(newest), int(at), int(delivery_id))
 
 
 def changed_deliveries(

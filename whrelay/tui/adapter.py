@@ -125,9 +125,9 @@ def data_version(store: Store) -> int:
     return store.data_version()
 
 
-def changes_from(store: Store, now_us: int) -> Changes:
+def changes_from(store: Store) -> Changes:
     """Where a follower starts looking for deliveries that move on after ``now_us``."""
-    return history.changes_from(store, now_us)
+    return history.changes_from(store)
 
 
 def changed_webhooks(store: Store, since: Changes) -> tuple[set[int], Changes]:

@@ -78,7 +78,7 @@ class WhrelayApp(App[None]):
         self.clock = clock
         self.link = listen
         self.poll_interval = poll_interval
-        self.source = DataSource(self, db, clock)  # type: ignore[arg-type]
+        self.source = DataSource(self, db)  # type: ignore[arg-type]
         self._detail_timer: Timer | None = None
         # Held, not queried: a query looks in the screen on top (a dialog, the help).
         self.listing = HistoryList(self.source, id="history", first_page=first_page)

@@ -20,7 +20,6 @@ from textual.message_pump import MessagePump
 from textual.worker import get_current_worker
 
 from whrelay.core.errors import WhrelayError
-from whrelay.core.models import now_micros
 from whrelay.tui import adapter
 from whrelay.tui.messages import (
     ActionFailed,
@@ -134,13 +133,12 @@ class DataSource:
     """Runs the adapter's reads, scans, replays and checks for the widgets (see the module
     docstring). ``app`` runs the workers; each result goes to the widget that asked."""
 
-    def __init__(self, app: App[object], path: Path, clock: Callable[[], int] = now_micros):
+    def __init__(self, app: App[object], path: Path):
         self.app = app
         self.path = path
         self.reader = Reader(path)
         self.scanner = Reader(path)
         self._version: int | None = None
-        self.clock = clock
         self._since: adapter.Changes | None = None
         """Where the next look for deliveries that moved on starts; set as the history opens."""
         self._polling = False
@@ -183,7 +181,7 @@ class DataSource:
         """The newest rows at once, then the count (slower on a cold cache)."""
 
         def work() -> None:
-            self._since = self.reader(adapter.changes_from, self.clock())
+            self._since = self.reader(adapter.changes_from)
             rows = self.reader(adapter.rows, None, "older", top)
             newest = self.reader(adapter.newest_id)
             reply_to.post_message(HistoryOpened(generation, rows, newest))
@@ -278,7 +276,7 @@ class DataSource:
             reply_to.post_message(WebhooksArrived(generation, count, top, latest))
         if self._since is None:  # not opened yet: what changes from now on
             changed: set[int] = set()
-            self._since = self.reader(adapter.changes_from, self.clock())
+            self._since = self.reader(adapter.changes_from)
         else:
             changed, self._since = self.reader(adapter.changed_webhooks, self._since)
         touched = [s for s in loaded if s.id in changed]

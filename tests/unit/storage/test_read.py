@@ -142,7 +142,7 @@ def test_changed_deliveries_are_those_an_attempt_or_a_cancellation_moved_on(
     """A follower's look: the deliveries an attempt moved on after the last look (listen's
     attempt, a replay's), the ones cancelled since, and nothing twice once seen."""
     [first, second, third] = seeded.deliveries(1) + seeded.deliveries(2) + seeded.deliveries(3)
-    since = changes_from(seeded, 9_000_000_000)
+    since = changes_from(seeded)
     assert changed_deliveries(seeded, since) == ([], since)
 
     failed = Attempt(2, second.id, Trigger.FIRST, second.target, (), 9_000_000_001, 1, 500)
@@ -175,8 +175,22 @@ def test_changed_deliveries_are_those_an_attempt_or_a_cancellation_moved_on(
     assert changed_deliveries(seeded, since) == ([], since)
 
 
+def test_a_follower_starts_after_what_is_committed_not_at_a_clock(seeded: Store) -> None:
+    """The start point is read from the database: a cancellation committed before it is not
+    reported; one committed after it is, whatever moment its process's clock gave it."""
+    [first] = seeded.deliveries(1)
+    [second] = seeded.deliveries(2)
+    seeded.run(lambda db: cancel_deliveries(db, 9_000_000_000, webhook_ids=[1]))
+    since = changes_from(seeded)
+    assert changed_deliveries(seeded, since)[0] == []
+    seeded.run(lambda db: cancel_deliveries(db, 9_000_000_000, webhook_ids=[2]))
+    moved, _ = changed_deliveries(seeded, since)
+    assert [d.id for d in moved] == [second.id]
+    assert first.id != second.id
+
+
 def test_changed_deliveries_come_a_bounded_number_of_attempts_at_a_time(seeded: Store) -> None:
-    since = changes_from(seeded, 9_000_000_000)
+    since = changes_from(seeded)
     delivered = seeded.deliveries(1) + seeded.deliveries(2) + seeded.deliveries(3)
 
     def deliver(db: sqlite3.Connection) -> None:
@@ -199,7 +213,7 @@ def test_changed_deliveries_come_a_bounded_number_of_cancellations_at_a_time(
 ) -> None:
     """One cancel of more deliveries than a look takes (every one at the same microsecond):
     the looks that follow bring the rest, each once, then nothing."""
-    since = changes_from(seeded, 9_000_000_000)
+    since = changes_from(seeded)
     cancelled = seeded.run(lambda db: cancel_deliveries(db, 9_000_000_001))
     assert len(cancelled) == 300
     seen: list[int] = []
@@ -400,7 +414,7 @@ def test_every_read_walks_an_index(seeded: Store) -> None:
     skip(seeded, None, 20, "newer")
     arrivals(seeded, 10)
     newest_id(seeded)
-    changed_deliveries(seeded, changes_from(seeded, 5))
+    changed_deliveries(seeded, changes_from(seeded))
     webhook_view(seeded, 7)
     deliveries_of(seeded, [1, 2, 3])
     pending_by_target(seeded)
