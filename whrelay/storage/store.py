@@ -2,8 +2,9 @@
 
 One file, WAL mode. A ``Store`` opened for writing takes the cross-process ``WriteLock``
 around every write transaction (``BEGIN IMMEDIATE``) and checkpoint; one opened read-only
-never writes, checkpoints, migrates or creates a file, so ``list``, ``show`` and the TUI can
-read while ``listen`` writes, and leave a database they read as they found it.
+never writes, checkpoints or creates a file, so ``list``, ``show`` and the TUI can read while
+``listen`` writes, and leave a database they read as they found it. Either upgrades a
+database an older whrelay made, and only when nothing else has it open (``upgrade_older``).
 
 A writing ``Store`` also makes sure that what it commits lands in the files at its path: after
 every commit it checks that the database file, its write-ahead log and its shared-memory index
