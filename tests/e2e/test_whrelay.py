@@ -4,6 +4,7 @@ hostile text kept inert."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -16,7 +17,14 @@ from pathlib import Path
 import pytest
 
 import whrelay
-from tests.helpers.captures import T0, capture, folder_state, older_database, schema_version
+from tests.helpers.captures import (
+    T0,
+    capture,
+    folder_state,
+    older_database,
+    schema_version,
+    v1_row,
+)
 from tests.helpers.commands import (
     assert_clean_error,
     assert_inert,
@@ -27,6 +35,7 @@ from tests.helpers.commands import (
 )
 from tests.helpers.processes import ROOT, run_whrelay, start_listener, whrelay_cmd
 from tests.helpers.rawhttp import raw_request, request_bytes
+from tests.helpers.targetserver import target_server
 from whrelay.core.errors import ExitCode
 from whrelay.core.models import RawHeaders, WebhookSummary
 from whrelay.storage import Store
@@ -177,31 +186,145 @@ def test_every_reader_upgrades_an_older_database_nothing_else_has_open(
         assert schema_version(db) == SCHEMA_VERSION, args
 
 
+def _refused_beside_an_older_whrelay(result: subprocess.CompletedProcess[bytes], db: Path) -> None:
+    """The one line (and hint) a command says, exit 3, when an older whrelay has open the
+    older database it would upgrade."""
+    line = assert_clean_error(result, (ExitCode.UNAVAILABLE,))
+    assert line == (
+        f"whrelay: error: the database {db} has schema version {SCHEMA_VERSION - 1}, older "
+        f"than this whrelay's {SCHEMA_VERSION}, and another program has it open: an older "
+        "whrelay (one of this version would have upgraded it)"
+    )
+    assert err(result).splitlines()[1] == (
+        "  hint: stop it, then run this command again: it upgrades the database"
+    )
+
+
 def test_a_reader_leaves_an_older_database_another_program_has_open(tmp_path: Path) -> None:
     """What has it open can only be an older whrelay (listen upgrades it as it starts): its
     schema is not changed under it. One line says what to do; once it has let go, the next
     reader upgrades it."""
-    db = older_database(tmp_path / "hooks.db", 7)
+    db = older_database(tmp_path / "hooks.db", SCHEMA_VERSION - 1)
     holder = sqlite3.connect(db, isolation_level=None)  # as an older listen keeps it open
     try:
         assert holder.execute("SELECT path FROM webhooks").fetchall() == [("/old",)]
         for args in [("list",), ("show", "1")]:
-            result = run_whrelay(*args, "--db", str(db))
-            line = assert_clean_error(result, (ExitCode.UNAVAILABLE,))
-            assert line == (
-                f"whrelay: error: the database {db} has schema version 7, older than this "
-                f"whrelay's {SCHEMA_VERSION}, and another program has it open (an older "
-                "whrelay listen?)"
-            )
-            assert err(result).splitlines()[1] == (
-                "  hint: stop it, then run this again: it upgrades the database (or run this "
-                "whrelay's 'whrelay listen' on it)"
-            )
-            assert schema_version(db) == 7
+            _refused_beside_an_older_whrelay(run_whrelay(*args, "--db", str(db)), db)
+            assert schema_version(db) == SCHEMA_VERSION - 1
     finally:
         holder.close()
     assert "/old" in out(ok("list", "--db", str(db)))
     assert schema_version(db) == SCHEMA_VERSION
+
+
+IMPORTED = {
+    "method": "POST",
+    "path": "/imported",
+    "query": "",
+    "headers": [["Content-Type", "application/json"]],
+    "body_b64": "e30=",
+    "received_at": "2026-11-30T10:00:00.000001Z",
+}
+
+WRITERS: dict[str, tuple[tuple[str, ...], bytes | None, str]] = {
+    # name: (arguments, standard input, a query whose answer shows the command did its work)
+    "replay": (
+        ("replay", "1", "--to", "{target}"),
+        None,
+        "SELECT count(*) = 1 FROM attempts WHERE webhook_id = 1 AND status = 200",
+    ),
+    "cancel": (("cancel", "1"), None, "SELECT state = 'cancelled' FROM deliveries"),
+    "cancel-pending": (
+        ("cancel", "--status", "pending"),
+        None,
+        "SELECT state = 'cancelled' FROM deliveries",
+    ),
+    "prune": (
+        ("prune", "--older-than", "1d", "--include-pending"),
+        None,
+        "SELECT count(*) = 0 FROM webhooks WHERE path = '/old'",
+    ),
+    "import": (
+        ("import", "-"),
+        json.dumps(IMPORTED).encode(),
+        "SELECT count(*) = 1 FROM webhooks WHERE path = '/imported'",
+    ),
+}
+"""Each command that writes the database, run on the older database of ``_older_in_use``."""
+
+
+def _older_in_use(db: Path) -> sqlite3.Connection:
+    """An older whrelay's database (one webhook, ``/old``, its delivery pending) and a
+    connection that keeps it open and writes it, as an older ``whrelay listen`` does."""
+    older_database(db, SCHEMA_VERSION - 1)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute(
+        "INSERT INTO deliveries (webhook_id, target, state, created_at, updated_at)"
+        " VALUES (1, 'http://127.0.0.1:9/', 'pending', ?, ?)",
+        (T0, T0),
+    )
+    return holder
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_a_writer_leaves_an_older_database_an_older_whrelay_has_open(
+    tmp_path: Path, writer: str
+) -> None:
+    """An older listen has it open: a command of this version that writes refuses it in one
+    line (exit 3) and changes nothing, neither the schema nor a row; the older listen goes on
+    writing as before. Once it has stopped, the same command upgrades the database and does
+    its work."""
+    args, stdin, done = WRITERS[writer]
+    db = tmp_path / "hooks.db"
+    holder = _older_in_use(db)
+    with target_server() as target:
+        command = [arg.format(target=target.url) for arg in args]
+        try:
+            before = list(holder.iterdump())
+            _refused_beside_an_older_whrelay(
+                run_whrelay(*command, "--db", str(db), input=stdin), db
+            )
+            assert list(holder.iterdump()) == before
+            assert schema_version(db) == SCHEMA_VERSION - 1
+            assert target.requests == []
+            v1_row(holder)  # the older listen stores the next webhook as it did
+            assert holder.execute("SELECT count(*) FROM webhooks").fetchone() == (2,)
+        finally:
+            holder.close()
+        result = run_whrelay(*command, "--db", str(db), input=stdin)
+        assert result.returncode == ExitCode.OK, err(result)
+    assert schema_version(db) == SCHEMA_VERSION
+    with contextlib.closing(sqlite3.connect(db)) as upgraded:
+        assert upgraded.execute(done).fetchone() == (1,), writer
+
+
+@pytest.mark.parametrize("older", ["listen", "tui"])
+def test_listen_leaves_an_older_database_an_older_whrelay_has_open(
+    tmp_path: Path, older: str
+) -> None:
+    """A listen of this version starting on an older database that an older listen or an
+    older reader (a tui, read-only) has open refuses it as the other writers do, before it
+    takes its port: an older reader would go on reading, and writing its replays, with its
+    own queries (see ``upgrade_older``). Once that one has stopped, listen upgrades it."""
+    db = tmp_path / "hooks.db"
+    _older_in_use(db).close()
+    uri = f"file:{db}?mode=ro" if older == "tui" else str(db)
+    holder = sqlite3.connect(uri, uri=older == "tui", isolation_level=None)
+    try:
+        assert holder.execute("SELECT path FROM webhooks").fetchall() == [("/old",)]
+        before = list(holder.iterdump())
+        result = run_whrelay("listen", "--port", "0", "--db", str(db), timeout=30)
+        _refused_beside_an_older_whrelay(result, db)
+        assert list(holder.iterdump()) == before
+        assert schema_version(db) == SCHEMA_VERSION - 1
+    finally:
+        holder.close()
+    listener = start_listener(db)
+    try:
+        assert listener.proc.poll() is None
+        assert schema_version(db) == SCHEMA_VERSION
+    finally:
+        assert listener.stop() == 130
 
 
 def test_every_reader_leaves_a_database_as_it_found_it(tmp_path: Path) -> None:

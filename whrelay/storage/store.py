@@ -2,8 +2,9 @@
 
 One file, WAL mode. A ``Store`` opened for writing takes the cross-process ``WriteLock``
 around every write transaction (``BEGIN IMMEDIATE``) and checkpoint; one opened read-only
-never writes, checkpoints, migrates or creates a file, so ``list``, ``show`` and the TUI can
-read while ``listen`` writes, and leave a database they read as they found it.
+never writes, checkpoints or creates a file, so ``list``, ``show`` and the TUI can read while
+``listen`` writes, and leave a database they read as they found it. Either upgrades a
+database an older whrelay made, and only when nothing else has it open (``upgrade_older``).
 
 A writing ``Store`` also makes sure that what it commits lands in the files at its path: after
 every commit it checks that the database file, its write-ahead log and its shared-memory index
@@ -228,7 +229,8 @@ class WebhookFilter:
 
 
 class OlderSchemaError(StorageError):
-    """A reader found a database of an older schema ``version``."""
+    """A database of an older schema ``version``, found by a reader (or by a writer, before
+    it upgrades it)."""
 
     def __init__(self, message: str, hint: str | None = None, *, version: int) -> None:
         super().__init__(message, hint)
@@ -236,19 +238,34 @@ class OlderSchemaError(StorageError):
 
 
 UPGRADE_WAIT = 1.0
-"""Seconds a reader waits for the database to itself before it leaves an older one as it is
+"""Seconds a command waits for the database to itself before it leaves an older one as it is
 (another reader may be opening it that moment; a listen keeps it open for good)."""
 
 
 def upgrade_older(path: Path, older: OlderSchemaError, lock: WriteLock) -> None:
-    """Upgrade the database at ``path``, of an older schema (``older``), for a reader, as a
-    writer would (the migrations in one transaction, under the writers' lock), but only when
-    nothing else has it open: a whrelay listen of this version would have upgraded it when it
-    started, so whatever has it open is an older whrelay, which must not find the schema
-    changed under it. SQLite grants a connection in exclusive locking mode its lock only when
-    no other connection has the database open; holding it, nothing else opens it until the
-    upgrade is done. ``StorageError`` (``older``'s message, saying why and what to do) when
-    it cannot be upgraded now."""
+    """Upgrade the database at ``path``, of an older schema (``older``): every migration in
+    one transaction, under the writers' lock, but only when nothing else has it open. Every
+    command that opens a database, reader or writer, ``listen`` too, upgrades one this way.
+
+    Whatever has an older database open is an older whrelay (or another program): a whrelay
+    of this version upgrades it as it opens it, or refuses it and lets go. An older
+    ``listen`` keeps running with its own idea of the schema, and what it writes after it
+    acknowledged a sender must not fail or be lost because a migration (a renamed column, a
+    rebuilt table) changed the schema under it. An older reader is not told apart from it:
+    both merely have the file open. Nor would it be right to upgrade under one: an older
+    ``tui`` that has it open keeps reading with its own queries, and writes too (the attempts
+    of its replays, its edits, its cancellations), so a migration its queries do not expect
+    would make those fail or read the wrong thing. So a ``listen`` of this version too
+    leaves an older database that something has open as it is, before it takes a port, so
+    that no sender has been acknowledged: stopping the older program and starting it again
+    costs a moment and loses nothing. (An older reader that reads the file as immutable,
+    without a connection kept open, has nothing open to see; it notices the file changed on
+    its next read, opens it again and refuses the newer schema in its own words.)
+
+    SQLite grants a connection in exclusive locking mode its lock only when no other
+    connection has the database open; holding it, nothing else opens it until the upgrade is
+    done. ``StorageError`` (``older``'s message, saying why and what to do; exit 3) when it
+    cannot be upgraded now, the database left as it was."""
     try:
         with lock:  # no whrelay writes, checkpoints or reads it as immutable meanwhile
             if _version_at(path) >= SCHEMA_VERSION:  # a listen starting meanwhile upgraded it
@@ -267,9 +284,9 @@ def upgrade_older(path: Path, older: OlderSchemaError, lock: WriteLock) -> None:
         if error.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             raise _cannot_upgrade(older, str(error)) from None
         raise StorageError(
-            f"{older.message}, and another program has it open (an older whrelay listen?)",
-            hint="stop it, then run this again: it upgrades the database (or run this "
-            "whrelay's 'whrelay listen' on it)",
+            f"{older.message}, and another program has it open: an older whrelay (one of "
+            "this version would have upgraded it)",
+            hint="stop it, then run this command again: it upgrades the database",
         ) from None
     except sqlite3.Error as error:
         raise _cannot_upgrade(older, str(error)) from None
@@ -344,8 +361,9 @@ class Store:
     whrelay's, or of a newer schema version. One of an older version it upgrades first, as a
     writer would, when nothing else has it open (``upgrade_older``); else it refuses it,
     saying what to do (``upgrade=False``: refuses it without trying). Only a writer creates
-    one. ``create=False`` makes a writer refuse a missing or empty database as a reader
-    does.
+    one. A writer upgrades an older one the same way, only when nothing else has it open,
+    and otherwise refuses it alike, having changed nothing. ``create=False`` makes a writer
+    refuse a missing or empty database as a reader does.
     """
 
     def __init__(
@@ -417,13 +435,17 @@ class Store:
             with ReadLock(lock_path(self.path), BUSY_TIMEOUT):
                 self._open_reader()[0].close()
         _create_private_file(self.path)
-        db = sqlite3.connect(
-            self.path, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False
-        )
+        db = self._connect_writer()
         try:
-            _enforce_foreign_keys(db)
             with self.lock:
                 version = self._check_schema(db)
+                if 0 < version < SCHEMA_VERSION:
+                    # An older whrelay's: upgraded only when nothing else has it open, by a
+                    # connection of its own (this one, having read it, has it open too).
+                    db.close()
+                    upgrade_older(self.path, self._older(version), self.lock)
+                    db = self._connect_writer()
+                    version = self._check_schema(db)
                 if version == 0:  # a new database: pruning returns its pages to the disk
                     db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 db.execute("PRAGMA journal_mode = WAL")
@@ -435,6 +457,26 @@ class Store:
             raise
         self._files = self._open_files()
         return db
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        assert self.path is not None
+        db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False
+        )
+        try:
+            _enforce_foreign_keys(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _older(self, version: int) -> OlderSchemaError:
+        return OlderSchemaError(
+            f"the database {self.path} has schema version {version}, older than this "
+            f"whrelay's {SCHEMA_VERSION}",
+            hint="run this whrelay's 'whrelay listen' on it once to upgrade it",
+            version=version,
+        )
 
     def _open_files(self) -> tuple[tuple[str, str, FileId], ...]:
         """The files this connection has open, each with its path and its identity now.
@@ -524,12 +566,7 @@ class Store:
                 hint="upgrade whrelay, or use another --db",
             )
         if version < SCHEMA_VERSION and self.readonly:
-            raise OlderSchemaError(
-                f"the database {self.path} has schema version {version}, older than this "
-                f"whrelay's {SCHEMA_VERSION}",
-                hint="run this whrelay's 'whrelay listen' on it once to upgrade it",
-                version=version,
-            )
+            raise self._older(version)
         return version
 
     def close(self) -> None:

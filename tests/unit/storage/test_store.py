@@ -165,26 +165,45 @@ def test_a_reader_upgrades_an_older_database_nothing_else_has_open(
     assert not (tmp_path / "old.db-wal").exists()
 
 
-def test_a_reader_leaves_an_older_database_another_connection_has_open(tmp_path: Path) -> None:
-    """What has it open can only be an older whrelay (a listen of this version upgrades it as
-    it starts): its schema is not changed under it; the reader says what to do."""
+OPENERS: dict[str, Callable[[Path], Store]] = {
+    "reader": lambda path: Store(path, readonly=True),
+    "writer": Store,
+    "writer that creates nothing": lambda path: Store(path, create=False),
+}
+"""How each command opens a database: ``list``, ``show``, the TUI; ``listen`` and ``import``;
+``replay``, ``cancel``, ``prune``."""
+
+
+@pytest.mark.parametrize("opener", OPENERS)
+def test_an_older_database_another_connection_has_open_is_left_as_it_was(
+    tmp_path: Path, opener: str
+) -> None:
+    """What has it open can only be an older whrelay (one of this version upgrades it as it
+    opens it): neither a reader nor a writer changes its schema or a row under it, and each
+    says what to do. Once it has let go, the same store upgrades it."""
     old = older_database(tmp_path / "old.db", 7)
     holder = sqlite3.connect(old, isolation_level=None)  # as an older listen keeps it open
     try:
         assert holder.execute("SELECT count(*) FROM webhooks").fetchone() == (1,)
+        before = list(holder.iterdump())
         with pytest.raises(StorageError) as caught:
-            Store(old, readonly=True)
+            OPENERS[opener](old)
         assert caught.value.exit_code == ExitCode.UNAVAILABLE
         assert caught.value.message == (
             f"the database {old} has schema version 7, older than this whrelay's "
-            f"{SCHEMA_VERSION}, and another program has it open (an older whrelay listen?)"
+            f"{SCHEMA_VERSION}, and another program has it open: an older whrelay (one of "
+            "this version would have upgraded it)"
         )
-        assert caught.value.hint is not None and "stop it, then run this again" in caught.value.hint
+        assert caught.value.hint == (
+            "stop it, then run this command again: it upgrades the database"
+        )
+        assert list(holder.iterdump()) == before
         assert schema_version(old) == 7
+        v1_row(holder)  # it goes on writing as it did
     finally:
         holder.close()
-    with Store(old, readonly=True) as reader:  # once it has let go
-        assert reader.get_webhook(1).summary.path == "/old"
+    with OPENERS[opener](old) as store:  # once it has let go
+        assert [store.get_webhook(n).summary.path for n in (1, 2)] == ["/old", "/old"]
     assert schema_version(old) == SCHEMA_VERSION
 
 
