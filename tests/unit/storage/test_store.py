@@ -220,6 +220,7 @@ def test_a_reader_reads_an_older_database_a_starting_listen_upgraded_meanwhile(
     listening: list[Store] = []
 
     def listen_starts_first(path: Path, older: StorageError, lock: WriteLock) -> None:
+        monkeypatch.setattr(store_module, "upgrade_older", upgrade)  # listen's is the real one
         listening.append(Store(path))  # upgrades it as it opens, and keeps it open
         upgrade(path, older, lock)  # type: ignore[arg-type]
 
