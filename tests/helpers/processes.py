@@ -174,6 +174,21 @@ class TerminalRun:
     raw: bytes
 
 
+def _as_typed_in_a_terminal() -> None:
+    """In the child, before exec: the terminal its own (Ctrl-C reaches it), and the signals
+    a terminal sends at their defaults, as a shell starts a foreground command. A child
+    inherits ignored signals, and the test process has been seen to ignore SIGHUP, SIGINT
+    and SIGQUIT for a moment in a full run (not from whrelay's code): Ctrl-C then did
+    nothing."""
+    import fcntl
+    import signal
+    import termios
+
+    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def run_in_terminal(
     *args: str,
     columns: int = 60,
@@ -204,7 +219,7 @@ def run_in_terminal(
         cwd=ROOT,
         env=env,
         start_new_session=True,
-        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        preexec_fn=_as_typed_in_a_terminal,
     )
     os.close(follower)
     raw = bytearray()
