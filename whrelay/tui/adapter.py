@@ -126,7 +126,8 @@ def data_version(store: Store) -> int:
 
 
 def changes_from(store: Store) -> Changes:
-    """Where a follower starts looking for deliveries that move on after ``now_us``."""
+    """Where a follower starts looking for deliveries that move on: after what is committed
+    now (read before the rows it shows)."""
     return history.changes_from(store)
 
 
