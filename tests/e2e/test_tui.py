@@ -144,7 +144,12 @@ def test_c_copies_through_the_terminal_and_ctrl_e_edits_the_body_in_the_editor(
     terminal.keys("e")
     wait_until(lambda: terminal.showing("Edit #2 and send it again"), "the edit screen")
     terminal.keys("C-e")
-    screen = wait_until(lambda: terminal.showing("7777"), "the body back from the editor")
+
+    def edited() -> str | None:  # the body and its label are redrawn apart: both
+        shown = terminal.showing("7777")
+        return shown if shown is not None and "the body as" in shown else None
+
+    screen = wait_until(edited, "the body back from the editor")
     assert "4200" not in screen
     assert "the body as" in screen
     terminal.keys("Escape")
